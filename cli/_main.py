@@ -1,0 +1,22 @@
+"""The root `volumed` group: registers every command group by import path."""
+
+from __future__ import annotations
+
+import click
+
+from volumed import __version__
+
+from ._lazy import LazyGroup
+
+# One entry per command group; each module defines the group or command named after the colon.
+COMMANDS: dict[str, str] = {}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="volumed")
+def volumed() -> None:
+    """volumed: encrypted volumes for an OS image's init, converged by controllers."""
+
+
+def main() -> None:
+    volumed(prog_name="volumed")

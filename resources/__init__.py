@@ -1,0 +1,1 @@
+"""Typed resources of the volume subsystem: specs as pydantic models and their definitions."""

@@ -1,0 +1,1 @@
+"""The generic reconciliation framework: resources, state, watches, controllers. Knows nothing of disks."""

@@ -1,0 +1,1 @@
+"""Plain storage libraries: LUKS2, META, GPT, probing, activation. No runtime."""

@@ -1,0 +1,23 @@
+"""Test-wide settings: hypothesis profiles and the tier markers by folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+_TIERS = {"interop", "system", "kernel"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, taken from its folder (tests/interop/..., tests/system/...)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in _TIERS & set(parts):
+            item.add_marker(getattr(pytest.mark, tier))

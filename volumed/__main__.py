@@ -1,0 +1,5 @@
+"""`python -m volumed` runs the command line."""
+
+from volumed.cli import main
+
+main()
