@@ -1,1 +1,55 @@
-"""Key providers (static, nodeID, lockToSTATE, KMS, TPM) and the KMS server. No runtime."""
+"""Key providers (static, nodeID, lockToSTATE, KMS, TPM) and the KMS server. No runtime.
+
+Every key kind implements :class:`KeyProvider` for one LUKS2 slot. The KMS client and server live in
+``volumed.keys.kms``, the TPM provider in ``volumed.keys.tpm`` (both import heavier libraries).
+"""
+
+from ._errors import EntropyCheckError as EntropyCheckError
+from ._errors import InvalidTokenError as InvalidTokenError
+from ._errors import KeyProviderError as KeyProviderError
+from ._errors import KeyRejectedError as KeyRejectedError
+from ._errors import KeyTimeoutError as KeyTimeoutError
+from ._errors import KeyUnavailableError as KeyUnavailableError
+from ._errors import PolicyCheckError as PolicyCheckError
+from ._errors import SaltFileError as SaltFileError
+from ._provider import KeyKind as KeyKind
+from ._provider import KeyProvider as KeyProvider
+from ._provider import NewKey as NewKey
+from ._provider import TokenJSON as TokenJSON
+from ._secret import Passphrase as Passphrase
+from ._time_limit import DEFAULT_TIME_LIMIT as DEFAULT_TIME_LIMIT
+from ._time_limit import TimeLimitedKeyProvider as TimeLimitedKeyProvider
+from ._time_limit import with_time_limit as with_time_limit
+from ._tokens import KMS_TOKEN_TYPE as KMS_TOKEN_TYPE
+from ._tokens import make_kms_token as make_kms_token
+from ._tokens import make_token as make_token
+from ._tokens import parse_kms_token as parse_kms_token
+from ._tokens import token_bytes_field as token_bytes_field
+from ._tokens import token_to_json as token_to_json
+from ._tokens import token_user_data as token_user_data
+
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "KMS_TOKEN_TYPE",
+    "EntropyCheckError",
+    "InvalidTokenError",
+    "KeyKind",
+    "KeyProvider",
+    "KeyProviderError",
+    "KeyRejectedError",
+    "KeyTimeoutError",
+    "KeyUnavailableError",
+    "NewKey",
+    "Passphrase",
+    "PolicyCheckError",
+    "SaltFileError",
+    "TimeLimitedKeyProvider",
+    "TokenJSON",
+    "make_kms_token",
+    "make_token",
+    "parse_kms_token",
+    "token_bytes_field",
+    "token_to_json",
+    "token_user_data",
+    "with_time_limit",
+]
