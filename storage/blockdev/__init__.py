@@ -1,0 +1,33 @@
+"""Block devices and image files: sizes, regions (path + offset + size) and sysfs discovery."""
+
+from ._device import device_size as device_size
+from ._device import is_block_device as is_block_device
+from ._device import logical_sector_size as logical_sector_size
+from ._device import reread_partitions as reread_partitions
+from ._errors import BlockDeviceError as BlockDeviceError
+from ._errors import RegionBoundsError as RegionBoundsError
+from ._region import Region as Region
+from ._region import RegionHandle as RegionHandle
+from ._sysfs import BlockDeviceInfo as BlockDeviceInfo
+from ._sysfs import PartitionInfo as PartitionInfo
+from ._sysfs import list_block_devices as list_block_devices
+from ._sysfs import read_block_device as read_block_device
+from ._units import format_size as format_size
+from ._units import parse_size as parse_size
+
+__all__ = [
+    "BlockDeviceError",
+    "BlockDeviceInfo",
+    "PartitionInfo",
+    "Region",
+    "RegionBoundsError",
+    "RegionHandle",
+    "device_size",
+    "format_size",
+    "is_block_device",
+    "list_block_devices",
+    "logical_sector_size",
+    "parse_size",
+    "read_block_device",
+    "reread_partitions",
+]

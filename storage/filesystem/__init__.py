@@ -1,0 +1,40 @@
+"""Filesystems and mounts: mkfs (xfs, ext4, swap) with labels, grow, mount/umount and mount-table checks.
+
+Every function here blocks (they run external tools): async callers run them in worker threads.
+"""
+
+from ._errors import FilesystemError as FilesystemError
+from ._errors import MountConflictError as MountConflictError
+from ._errors import ToolError as ToolError
+from ._errors import ToolMissingError as ToolMissingError
+from ._errors import UnsupportedFilesystemError as UnsupportedFilesystemError
+from ._mkfs import FilesystemType as FilesystemType
+from ._mkfs import grow_filesystem as grow_filesystem
+from ._mkfs import make_filesystem as make_filesystem
+from ._mount import MountInfo as MountInfo
+from ._mount import find_mount as find_mount
+from ._mount import is_mounted as is_mounted
+from ._mount import mount as mount
+from ._mount import mounts_of_device as mounts_of_device
+from ._mount import parse_mountinfo as parse_mountinfo
+from ._mount import read_mounts as read_mounts
+from ._mount import umount as umount
+
+__all__ = [
+    "FilesystemError",
+    "FilesystemType",
+    "MountConflictError",
+    "MountInfo",
+    "ToolError",
+    "ToolMissingError",
+    "UnsupportedFilesystemError",
+    "find_mount",
+    "grow_filesystem",
+    "is_mounted",
+    "make_filesystem",
+    "mount",
+    "mounts_of_device",
+    "parse_mountinfo",
+    "read_mounts",
+    "umount",
+]

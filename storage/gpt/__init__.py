@@ -1,0 +1,41 @@
+"""GUID partition tables: read (with backup fallback), edit (add, remove, grow) and write both copies."""
+
+from ._codec import ReadAt as ReadAt
+from ._codec import decode_table as decode_table
+from ._codec import encode_table as encode_table
+from ._errors import CorruptTableError as CorruptTableError
+from ._errors import GPTError as GPTError
+from ._errors import LayoutError as LayoutError
+from ._errors import NoPartitionTableError as NoPartitionTableError
+from ._guids import BIOS_BOOT as BIOS_BOOT
+from ._guids import EFI_SYSTEM as EFI_SYSTEM
+from ._guids import LINUX_FILESYSTEM_DATA as LINUX_FILESYSTEM_DATA
+from ._guids import LINUX_LVM as LINUX_LVM
+from ._guids import LINUX_SWAP as LINUX_SWAP
+from ._io import read_partition_table as read_partition_table
+from ._io import write_partition_table as write_partition_table
+from ._table import DEFAULT_ALIGNMENT as DEFAULT_ALIGNMENT
+from ._table import Partition as Partition
+from ._table import PartitionTable as PartitionTable
+from ._table import new_table as new_table
+
+__all__ = [
+    "BIOS_BOOT",
+    "DEFAULT_ALIGNMENT",
+    "EFI_SYSTEM",
+    "LINUX_FILESYSTEM_DATA",
+    "LINUX_LVM",
+    "LINUX_SWAP",
+    "CorruptTableError",
+    "GPTError",
+    "LayoutError",
+    "NoPartitionTableError",
+    "Partition",
+    "PartitionTable",
+    "ReadAt",
+    "decode_table",
+    "encode_table",
+    "new_table",
+    "read_partition_table",
+    "write_partition_table",
+]

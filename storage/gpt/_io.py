@@ -1,0 +1,69 @@
+"""Reading and writing a GPT on an image file or block device (blocking: run in a worker thread)."""
+
+from __future__ import annotations
+
+import os
+
+from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
+
+from ._codec import ReadAt, decode_table, encode_table
+from ._errors import NoPartitionTableError
+from ._structs import SIGNATURE
+from ._table import SECTOR_SIZES, PartitionTable
+
+
+def _guess_sector_size(read: ReadAt) -> int:
+    """For an image file: the sector size whose LBA 1 holds a GPT signature (512 first), else 512."""
+    for size in SECTOR_SIZES:
+        if read(size, len(SIGNATURE)) == SIGNATURE:
+            return size
+    return 512
+
+
+def read_partition_table(path: str | os.PathLike[str], *, sector_size: int | None = None) -> PartitionTable:
+    """The GPT of a disk image or block device.
+
+    The sector size is the device's logical sector size (``BLKSSZGET``); for an image file it is found
+    from where the header is (LBA 1 at 512 or 4096 bytes) unless given.
+
+    Raises:
+        NoPartitionTableError: there is no GPT.
+        CorruptTableError: both copies are damaged.
+        BlockDeviceError: the path cannot be opened.
+    """
+    name = os.fspath(path)
+    region = Region.whole(name)
+    with region.open() as handle:
+        if sector_size is None:
+            sector_size = (
+                logical_sector_size(name) if is_block_device(name) else _guess_sector_size(handle.read)
+            )
+        try:
+            return decode_table(handle.read, region.size, sector_size)
+        except NoPartitionTableError as exc:
+            raise NoPartitionTableError(f"{name}: {exc}") from None
+
+
+def write_partition_table(
+    path: str | os.PathLike[str], table: PartitionTable, *, reread: bool = True
+) -> None:
+    """Write both GPT copies and the protective MBR, then fsync (and ``BLKRRPART`` on a block device).
+
+    The table is validated first; on a validation error nothing is written. The disk must be at least as
+    large as the table says.
+    """
+    name = os.fspath(path)
+    writes = encode_table(table)
+    region = Region.whole(name)
+    if region.size < table.disk_size:
+        raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")
+    if is_block_device(name) and logical_sector_size(name) != table.sector_size:
+        raise ValueError(
+            f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
+        )
+    with region.open(writable=True) as handle:
+        for offset, data in writes:
+            handle.write(offset, data)
+        handle.sync()
+    if reread:
+        reread_partitions(name)

@@ -1,0 +1,87 @@
+"""Probing a region for signatures, and the probe-driven wipe (what ``wipefs -a`` does, plus edges)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from volumed.storage.blockdev import Region
+
+from ._detectors import DETECTORS, ReadAt
+from ._signature import Signature, SignatureType
+
+if TYPE_CHECKING:
+    import os
+
+MIB = 1024 * 1024
+
+
+def probe_all(read: ReadAt, size: int) -> list[Signature]:
+    """Every signature found, most specific first (LUKS, filesystems, LVM, then partition tables).
+
+    A protective MBR under a GPT, or the boot sector of a FAT filesystem, is not reported as an MBR.
+    """
+    found: list[Signature] = []
+    for detect in DETECTORS:
+        sig = detect(read, size)
+        if sig is None:
+            continue
+        if sig.type is SignatureType.MBR and any(
+            s.type in (SignatureType.GPT, SignatureType.VFAT) for s in found
+        ):
+            continue
+        found.append(sig)
+    return found
+
+
+def probe(read: ReadAt, size: int) -> Signature | None:
+    """The signature a region carries, or ``None``: Talos treats a device without one as empty."""
+    found = probe_all(read, size)
+    return found[0] if found else None
+
+
+def probe_region(region: Region) -> Signature | None:
+    """``probe`` over a region of a device or image file (blocking)."""
+    with region.open() as handle:
+        return probe(handle.read, region.size)
+
+
+def probe_path(path: str | os.PathLike[str]) -> Signature | None:
+    """``probe`` over a whole device or image file (blocking)."""
+    return probe_region(Region.whole(path))
+
+
+def is_zeroed(read: ReadAt, length: int = MIB) -> bool:
+    """Whether the first ``length`` bytes are all zero (a stricter test than "no signature")."""
+    step = 64 * 1024
+    for offset in range(0, length, step):
+        chunk = read(offset, min(step, length - offset))
+        if chunk.count(0) != len(chunk):
+            return False
+    return True
+
+
+def wipe_region(region: Region, *, edge: int = MIB, exclusive: bool = True) -> list[Signature]:
+    """Erase every signature of a region; return what was found (blocking).
+
+    Zeroes the magic bytes of each signature found (backup copies too: GPT backup header, LUKS2
+    secondary header, btrfs mirrors), then the first and last ``edge`` bytes, and probes again until
+    nothing is left. On a block device it opens with ``O_EXCL``, so a mounted or claimed device fails
+    with EBUSY before anything is written.
+    """
+    erased: list[Signature] = []
+    with region.open(writable=True, exclusive=exclusive) as handle:
+        for _ in range(8):
+            found = probe_all(handle.read, region.size)
+            if not found:
+                break
+            erased.extend(found)
+            for sig in found:
+                for offset, length in sig.magics:
+                    handle.zero(offset, length)
+        head = min(edge, region.size)
+        handle.zero(0, head)
+        tail = min(edge, region.size - head)
+        if tail:
+            handle.zero(region.size - tail, tail)
+        handle.sync()
+    return erased
