@@ -1,0 +1,144 @@
+"""The ``tpm`` key kind: a random key sealed by the node's TPM to PCR values, in a ``talos-tpm2`` token."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+
+import anyio.to_thread
+
+from .._errors import KeyProviderError
+from .._provider import KeyKind, NewKey
+from .._secret import Passphrase
+from ._connection import DEFAULT_TCTI
+from ._pcr import normalize_pcrs
+from ._policy import SealingPolicy, pcr_policy
+from ._sealing import seal, unseal
+from ._secureboot import DEFAULT_EFIVARS_DIR, check_secureboot
+from ._token import make_tpm_token, parse_tpm_token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+
+KEY_SIZE: Final = 32
+"""Random bytes per sealed key; the passphrase is their standard base64 (44 ASCII bytes), as in Talos."""
+
+DEFAULT_PCRS: Final = (7,)
+"""PCR 7, the SecureBoot state (Talos' default)."""
+
+_T = TypeVar("_T")
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TPMOptions:
+    """How a TPM key is sealed and where the TPM is.
+
+    Attributes:
+        pcrs: PCRs (SHA-256 bank) the key is bound to by value; at least one, each 0..23.
+        tcti: TCTI configuration string, e.g. ``device:/dev/tpmrm0`` or ``swtpm:port=2321``.
+        check_secureboot_on_enroll: refuse to make a new key unless SecureBoot is on and not in setup mode.
+        efivars_dir: where the UEFI variables are read from (efivarfs; a plain folder in tests).
+    """
+
+    pcrs: tuple[int, ...] = DEFAULT_PCRS
+    tcti: str = DEFAULT_TCTI
+    check_secureboot_on_enroll: bool = False
+    efivars_dir: Path = field(default=DEFAULT_EFIVARS_DIR)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pcrs", normalize_pcrs(self.pcrs, what="tpm key pcrs"))
+        if not self.tcti or ":" not in self.tcti:
+            raise ValueError(f"tpm key tcti {self.tcti!r} is not a TCTI string like 'device:/dev/tpmrm0'")
+
+    @property
+    def policy(self) -> SealingPolicy:
+        """The policy new keys are sealed under."""
+        return pcr_policy(self.pcrs)
+
+
+@final
+class TPMKeyProvider:
+    """The key of one slot, sealed by the TPM (see :class:`~volumed.keys.KeyProvider` for the contract).
+
+    ``new_key`` makes 32 random bytes, seals them under a PolicyPCR policy to the SRK and returns their base64
+    as the passphrase with a ``talos-tpm2`` token. ``get_key`` unseals the token's blob; it fails with
+    :class:`PCRPolicyError` ("PCR policy check failed") when the PCRs changed, :class:`SRKMismatchError` when
+    the token comes from another TPM, :class:`TPMUnavailableError` when there is no TPM.
+
+    TPM commands run in a worker thread, one TPM connection per call. On cancellation the caller returns at
+    once; the worker finishes its commands and flushes its handles on its own.
+    """
+
+    __slots__ = ("_options", "_slot")
+
+    def __init__(
+        self,
+        slot: int,
+        *,
+        pcrs: Sequence[int] = DEFAULT_PCRS,
+        tcti: str = DEFAULT_TCTI,
+        check_secureboot_on_enroll: bool = False,
+        efivars_dir: Path = DEFAULT_EFIVARS_DIR,
+    ) -> None:
+        if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < 32:
+            raise ValueError(f"tpm key slot must be an integer 0..31, got {slot!r}")
+        self._slot = slot
+        self._options = TPMOptions(
+            pcrs=tuple(pcrs),
+            tcti=tcti,
+            check_secureboot_on_enroll=check_secureboot_on_enroll,
+            efivars_dir=efivars_dir,
+        )
+
+    @property
+    def slot(self) -> int:
+        return self._slot
+
+    @property
+    def kind(self) -> KeyKind:
+        return "tpm"
+
+    @property
+    def options(self) -> TPMOptions:
+        """The sealing options."""
+        return self._options
+
+    async def new_key(self) -> NewKey:
+        options = self._options
+        if options.check_secureboot_on_enroll:
+            await self._in_thread(check_secureboot, options.efivars_dir)
+        key = secrets.token_bytes(KEY_SIZE)
+        sealed = await self._in_thread(_seal, key, options.policy, options.tcti)
+        return NewKey(passphrase=_passphrase(key), token=make_tpm_token(sealed, slot=self._slot))
+
+    async def get_key(self, token: Mapping[str, Any] | None) -> Passphrase:
+        sealed = parse_tpm_token(token, slot=self._slot)
+        key = await self._in_thread(_unseal, sealed, self._options.tcti)
+        return _passphrase(key)
+
+    async def _in_thread(self, func: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True)
+        except KeyProviderError as exc:
+            raise type(exc)(f"tpm key for slot {self._slot}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return (
+            f"TPMKeyProvider(slot={self._slot}, pcrs={list(self._options.pcrs)}, tcti={self._options.tcti!r})"
+        )
+
+
+def _seal(key: bytes, policy: SealingPolicy, tcti: str) -> Any:
+    return seal(key, policy, tcti=tcti)
+
+
+def _unseal(sealed: Any, tcti: str) -> bytes:
+    return unseal(sealed, tcti=tcti)
+
+
+def _passphrase(key: bytes) -> Passphrase:
+    return Passphrase(base64.b64encode(key))
