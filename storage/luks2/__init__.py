@@ -1,0 +1,37 @@
+"""LUKS2 in pure Python, byte-compatible with cryptsetup 2.6: format, unlock, key slots, tokens, recovery.
+
+The everyday API is ``Luks2Volume``; raw header, AF, KDF and key slot operations live in
+``volumed.storage.luks2.lowlevel`` (hazardous: no safety checks beyond the format's own).
+"""
+
+from ._errors import BusyError as BusyError
+from ._errors import ConcurrentUpdateError as ConcurrentUpdateError
+from ._errors import InvalidHeaderError as InvalidHeaderError
+from ._errors import InvalidMetadataError as InvalidMetadataError
+from ._errors import Luks2Error as Luks2Error
+from ._errors import NoKeyError as NoKeyError
+from ._errors import NoSpaceError as NoSpaceError
+from ._errors import NotLuks2Error as NotLuks2Error
+from ._errors import ReadOnlyError as ReadOnlyError
+from ._kdf import KdfSettings as KdfSettings
+from ._metadata import Token as Token
+from ._options import FormatOptions as FormatOptions
+from ._volume import Luks2Volume as Luks2Volume
+from ._volume_key import VolumeKey as VolumeKey
+
+__all__ = [
+    "BusyError",
+    "ConcurrentUpdateError",
+    "FormatOptions",
+    "InvalidHeaderError",
+    "InvalidMetadataError",
+    "KdfSettings",
+    "Luks2Error",
+    "Luks2Volume",
+    "NoKeyError",
+    "NoSpaceError",
+    "NotLuks2Error",
+    "ReadOnlyError",
+    "Token",
+    "VolumeKey",
+]

@@ -1,0 +1,116 @@
+"""Byte-range access to a LUKS2 header or data area inside a file: a whole image, a partition at an offset
+of a disk image, or a block device. All LUKS2 I/O goes through here (reads, writes, fsync, flock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO
+
+from ._errors import BusyError, Luks2Error, ReadOnlyError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+LOCK_TIMEOUT_S = 5.0
+
+
+class Region:
+    """``size`` bytes of ``file`` starting at ``offset``; every offset given to the methods is relative.
+
+    Args:
+        file: an open binary file (``r+b`` to write). Writes go through ``file.seek``/``file.write`` so a test
+            can wrap the file and stop after any write.
+        offset: where the region starts in the file.
+        size: the region's length; None means to the end of the file.
+        writable: whether writes are allowed at all.
+        name: how errors name the region (a path); never contents.
+    """
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        *,
+        offset: int = 0,
+        size: int | None = None,
+        writable: bool = True,
+        name: str = "",
+    ) -> None:
+        if offset < 0 or (size is not None and size < 0):
+            raise Luks2Error(f"{name or 'device'}: offset and size must not be negative")
+        self._file = file
+        self.offset = offset
+        self._size = size
+        self.writable = writable
+        self.name = name or getattr(file, "name", "<file>")
+
+    def __repr__(self) -> str:
+        return f"Region(name={self.name!r}, offset={self.offset}, size={self._size})"
+
+    @property
+    def size(self) -> int:
+        """Bytes available in the region (for a whole file: its current length)."""
+        if self._size is not None:
+            return self._size
+        end = self._file.seek(0, os.SEEK_END)
+        return max(0, end - self.offset)
+
+    def read(self, at: int, length: int) -> bytes:
+        """Read up to ``length`` bytes at ``at`` (fewer at the end of the region)."""
+        length = max(0, min(length, self.size - at))
+        if length == 0:
+            return b""
+        self._file.seek(self.offset + at)
+        chunks = []
+        while length > 0:
+            chunk = self._file.read(length)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            length -= len(chunk)
+        return b"".join(chunks)
+
+    def write(self, at: int, data: bytes) -> None:
+        """Write ``data`` at ``at``; refuses to write past the region's end."""
+        if not self.writable:
+            raise ReadOnlyError(f"{self.name}: opened read-only")
+        if self._size is not None and at + len(data) > self._size:
+            raise Luks2Error(f"{self.name}: write of {len(data)} bytes at {at} passes the end of the volume")
+        self._file.seek(self.offset + at)
+        self._file.write(data)
+
+    def sync(self) -> None:
+        """Flush and fsync, so a later write cannot overtake this one on disk."""
+        self._file.flush()
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # in-memory files have no descriptor
+            os.fsync(self._file.fileno())
+
+    @contextmanager
+    def locked(self, *, exclusive: bool, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold flock() on the file, as cryptsetup does on regular files; BusyError after ``timeout``."""
+        try:
+            fd = self._file.fileno()
+        except (OSError, ValueError, AttributeError):
+            yield
+            return
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise BusyError(f"{self.name}: the header is locked by another process") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,43 @@
+"""The ``pbkdf2`` volume-key digest: how a candidate key is recognised, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha512": hashes.SHA512,
+    "sha384": hashes.SHA384,
+    "sha224": hashes.SHA224,
+}
+
+
+def hash_algorithm(name: str) -> hashes.HashAlgorithm:
+    """The cryptography hash object for a LUKS hash name; ValueError for an unsupported one."""
+    try:
+        return _HASHES[name]()
+    except KeyError:
+        raise ValueError(f"unsupported hash {name!r}") from None
+
+
+def pbkdf2(hash_name: str, secret: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+    """PBKDF2-HMAC, as used for both pbkdf2 key slots and digests."""
+    kdf = PBKDF2HMAC(algorithm=hash_algorithm(hash_name), length=length, salt=salt, iterations=iterations)
+    return kdf.derive(secret)
+
+
+def compute_digest(volume_key: bytes, *, hash_name: str, salt: bytes, iterations: int, length: int) -> bytes:
+    """The digest value stored for ``volume_key``."""
+    return pbkdf2(hash_name, volume_key, salt, iterations, length)
+
+
+def digest_matches(
+    volume_key: bytes, *, hash_name: str, salt: bytes, iterations: int, expected: bytes
+) -> bool:
+    """Whether ``volume_key`` matches the stored digest (constant-time comparison)."""
+    actual = pbkdf2(hash_name, volume_key, salt, iterations, len(expected))
+    return hmac.compare_digest(actual, expected)

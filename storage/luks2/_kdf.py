@@ -1,0 +1,172 @@
+"""Key derivation for key slots (argon2i/argon2id/pbkdf2) and cryptsetup-like parameter selection."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ._argon2 import argon2_raw
+from ._digest import hash_algorithm, pbkdf2
+from ._errors import InvalidMetadataError
+from ._metadata import ARGON2_TYPES, PBKDF2, Argon2Kdf, Kdf, Pbkdf2Kdf
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+DEFAULT_TARGET_MS = 2000
+DIGEST_TARGET_MS = 125
+MAX_MEMORY_KIB = 1024 * 1024
+MIN_MEMORY_KIB = 32 * 1024
+ARGON2_MIN_TIME = 4
+PBKDF2_MIN_ITERATIONS = 1000
+MAX_PARALLEL = 4
+
+
+def derive_key(kdf: Kdf, passphrase: bytes, length: int) -> bytes:
+    """Run the key slot KDF: the key that decrypts the slot's area."""
+    if isinstance(kdf, Pbkdf2Kdf):
+        return pbkdf2(kdf.hash, passphrase, kdf.salt, kdf.iterations, length)
+    return argon2_raw(
+        kdf.type,
+        passphrase,
+        kdf.salt,
+        time_cost=kdf.time,
+        memory_kib=kdf.memory,
+        parallelism=kdf.cpus,
+        length=length,
+    )
+
+
+@dataclass(frozen=True)
+class KdfSettings:
+    """How to pick KDF parameters for a new key slot (cryptsetup's ``--pbkdf*`` options).
+
+    Unset values are benchmarked like cryptsetup does: iterations toward ``target_ms``, argon2 memory up to
+    1 GiB and half of RAM, parallelism min(4, CPUs). Setting ``iterations`` skips the benchmark (and makes the
+    digest use 1000 iterations, as ``--pbkdf-force-iterations`` does).
+
+    Args:
+        type: ``argon2id`` (default), ``argon2i`` or ``pbkdf2``.
+        hash: the pbkdf2 hash, also used as the AF hash (``sha256`` default).
+        iterations: forced iterations (pbkdf2) or time cost (argon2).
+        memory_kib: argon2 memory in KiB.
+        parallel: argon2 lanes/threads.
+        target_ms: the unlock time the benchmark aims for.
+    """
+
+    type: str = "argon2id"
+    hash: str = "sha256"
+    iterations: int | None = None
+    memory_kib: int | None = None
+    parallel: int | None = None
+    target_ms: int = DEFAULT_TARGET_MS
+
+    def __post_init__(self) -> None:
+        if self.type not in (PBKDF2, *ARGON2_TYPES):
+            raise InvalidMetadataError(f"unknown pbkdf {self.type!r} (argon2id, argon2i or pbkdf2)")
+        try:
+            hash_algorithm(self.hash)
+        except ValueError:
+            raise InvalidMetadataError(f"unsupported hash {self.hash!r}") from None
+        for name in ("iterations", "memory_kib", "parallel"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidMetadataError(f"pbkdf {name} must be positive, got {value}")
+        if self.iterations is not None and self.type == PBKDF2 and self.iterations < PBKDF2_MIN_ITERATIONS:
+            raise InvalidMetadataError(f"pbkdf2 needs at least {PBKDF2_MIN_ITERATIONS} iterations")
+        if self.type in ARGON2_TYPES:
+            if self.memory_kib is not None and not 32 <= self.memory_kib <= 4 * 1024 * 1024:
+                raise InvalidMetadataError(f"argon2 memory {self.memory_kib} KiB is out of range")
+            if self.parallel is not None and self.parallel > MAX_PARALLEL:
+                raise InvalidMetadataError(f"argon2 parallel {self.parallel} exceeds {MAX_PARALLEL}")
+
+    @property
+    def benchmarks(self) -> bool:
+        return self.iterations is None
+
+
+def _ram_kib() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (ValueError, OSError):
+        return 2 * MAX_MEMORY_KIB
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resolve_kdf(settings: KdfSettings, *, salt: bytes, key_size: int) -> Kdf:
+    """Concrete KDF parameters for a new slot: forced values as given, the rest benchmarked."""
+    if settings.type == PBKDF2:
+        iterations = settings.iterations
+        if iterations is None:
+            iterations = benchmark_pbkdf2(settings.hash, settings.target_ms, key_size)
+        return Pbkdf2Kdf(hash=settings.hash, iterations=iterations, salt=salt)
+    parallel = settings.parallel or min(MAX_PARALLEL, _cpus())
+    memory = settings.memory_kib or min(MAX_MEMORY_KIB, _ram_kib() // 2)
+    memory = max(memory, 8 * parallel)
+    time_cost = settings.iterations
+    if time_cost is None:
+        time_cost, memory = benchmark_argon2(
+            settings.type, settings.target_ms, memory, parallel, fixed_memory=settings.memory_kib is not None
+        )
+    return Argon2Kdf(type=settings.type, time=time_cost, memory=memory, cpus=parallel, salt=salt)
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def benchmark_pbkdf2(hash_name: str, target_ms: int, key_size: int) -> int:
+    """Iterations of PBKDF2-``hash_name`` that take about ``target_ms`` here (at least 1000)."""
+    salt = bytes(32)
+    iterations = 1000
+    while True:
+        elapsed = _timed(partial(pbkdf2, hash_name, b"benchmark", salt, iterations, key_size))
+        if elapsed >= 0.05 or iterations >= 1 << 24:
+            break
+        iterations *= 4
+    return max(PBKDF2_MIN_ITERATIONS, int(iterations * (target_ms / 1000) / max(elapsed, 1e-6)))
+
+
+def benchmark_argon2(
+    kind: str, target_ms: int, max_memory_kib: int, parallel: int, *, fixed_memory: bool
+) -> tuple[int, int]:
+    """(time cost, memory KiB) reaching about ``target_ms``: memory first (up to the cap), then time.
+
+    Like cryptsetup, the time cost stays at least 4; when even 4 passes over the memory cap take too long,
+    the memory shrinks instead (never below 32 MiB unless a smaller cap was given).
+    """
+    sample_kib = min(max_memory_kib, 64 * 1024)
+    elapsed = _timed(
+        lambda: argon2_raw(
+            kind,
+            b"benchmark",
+            bytes(32),
+            time_cost=ARGON2_MIN_TIME,
+            memory_kib=sample_kib,
+            parallelism=parallel,
+            length=32,
+        )
+    )
+    per_kib_pass = max(elapsed, 1e-6) / (ARGON2_MIN_TIME * sample_kib)
+    target = target_ms / 1000
+    full_passes = int(target / (per_kib_pass * max_memory_kib))
+    if full_passes >= ARGON2_MIN_TIME or fixed_memory:
+        return max(ARGON2_MIN_TIME, full_passes), max_memory_kib
+    memory = int(target / (per_kib_pass * ARGON2_MIN_TIME))
+    memory = max(min(MIN_MEMORY_KIB, max_memory_kib), min(memory, max_memory_kib))
+    return ARGON2_MIN_TIME, memory
+
+
+def digest_iterations(settings: KdfSettings) -> int:
+    """Digest iterations: 1000 with forced KDF parameters, else PBKDF2-SHA256 benchmarked to ~125 ms."""
+    if not settings.benchmarks:
+        return PBKDF2_MIN_ITERATIONS
+    return benchmark_pbkdf2("sha256", DIGEST_TARGET_MS, 32)

@@ -1,0 +1,120 @@
+"""cryptsetup 2.6's metadata rules (lib/luks2/luks2_json_metadata.c): a header that breaks one is rejected."""
+
+from __future__ import annotations
+
+import itertools
+
+from ._errors import InvalidHeaderError
+from ._metadata import Argon2Kdf, Keyslot, Metadata
+
+MAX_KEYSLOTS = 32
+MAX_TOKENS = 32
+MAX_SEGMENTS = 32
+MAX_DIGESTS = 8
+AF_STRIPES = 4000
+MAX_KEYSLOTS_SIZE = 128 * 1024 * 1024
+SALT_SIZE = 32
+RESERVED_TOKEN_PREFIX = "luks2-"
+
+#: Requirements this library implements; any other mandatory one makes the header read-only.
+KNOWN_REQUIREMENTS: frozenset[str] = frozenset()
+
+
+def _fail(what: str) -> InvalidHeaderError:
+    return InvalidHeaderError(f"LUKS2 metadata: {what}")
+
+
+def validate(meta: Metadata, *, hdr_size: int) -> None:
+    """Raise InvalidHeaderError naming the first rule ``meta`` breaks for a header of ``hdr_size`` bytes."""
+    cfg = meta.config
+    if cfg.json_size != hdr_size - 4096:
+        raise _fail(f"config.json_size {cfg.json_size} does not match the header size {hdr_size}")
+    if cfg.keyslots_size % 4096 or cfg.keyslots_size > MAX_KEYSLOTS_SIZE:
+        raise _fail(f"config.keyslots_size {cfg.keyslots_size} is not 4 KiB aligned or exceeds 128 MiB")
+    for name, ids, limit in (
+        ("keyslots", meta.keyslots, MAX_KEYSLOTS),
+        ("tokens", meta.tokens, MAX_TOKENS),
+        ("segments", meta.segments, MAX_SEGMENTS),
+    ):
+        for i in ids:
+            if i >= limit:
+                raise _fail(f"{name} id {i} is out of range 0..{limit - 1}")
+    if len(meta.digests) > MAX_DIGESTS:
+        raise _fail(f"{len(meta.digests)} digests, at most {MAX_DIGESTS} allowed")
+    _validate_keyslots(meta, hdr_size)
+    _validate_segments(meta, hdr_size)
+    _validate_digests(meta)
+    _validate_tokens(meta)
+
+
+def _validate_keyslots(meta: Metadata, hdr_size: int) -> None:
+    area_start = 2 * hdr_size
+    area_end = area_start + meta.config.keyslots_size
+    spans: list[tuple[int, int, int]] = []
+    for i, slot in meta.keyslots.items():
+        if isinstance(slot, Keyslot):
+            if slot.af_stripes != AF_STRIPES:
+                raise _fail(f"keyslots.{i}: af.stripes must be {AF_STRIPES}")
+            if len(slot.kdf.salt) != SALT_SIZE:
+                raise _fail(f"keyslots.{i}: kdf salt must be {SALT_SIZE} bytes")
+            if slot.key_size <= 0 or slot.area_key_size <= 0:
+                raise _fail(f"keyslots.{i}: key sizes must be positive")
+            if isinstance(slot.kdf, Argon2Kdf) and min(slot.kdf.time, slot.kdf.memory, slot.kdf.cpus) <= 0:
+                raise _fail(f"keyslots.{i}: argon2 parameters must be positive")
+            if slot.area_size < slot.key_size * AF_STRIPES:
+                raise _fail(f"keyslots.{i}: area too small for the key material")
+            owners = [d for d in meta.digests.values() if i in d.keyslots]
+            if len(owners) != 1:
+                raise _fail(f"keyslots.{i} must be listed by exactly one digest (found {len(owners)})")
+        if slot.area_size == 0:
+            continue
+        start, end = slot.area_offset, slot.area_offset + slot.area_size
+        if start < area_start or end > area_end:
+            raise _fail(f"keyslots.{i}: area [{start}, {end}) lies outside the key slot area")
+        spans.append((start, end, i))
+    spans.sort()
+    for (_, end_a, a), (start_b, _, b) in itertools.pairwise(spans):
+        if start_b < end_a:
+            raise _fail(f"keyslots.{a} and keyslots.{b}: areas overlap")
+
+
+def _validate_segments(meta: Metadata, hdr_size: int) -> None:
+    ids = list(meta.segments)
+    data_start = 2 * hdr_size + meta.config.keyslots_size
+    for n, i in enumerate(sorted(ids)):
+        seg = meta.segments[i]
+        if seg.offset % 512:
+            raise _fail(f"segments.{i}: offset {seg.offset} is not 512-byte aligned")
+        if seg.type == "crypt":
+            if seg.sector_size not in (512, 1024, 2048, 4096):
+                raise _fail(f"segments.{i}: invalid sector_size {seg.sector_size}")
+            if seg.size is not None and seg.size % seg.sector_size:
+                raise _fail(f"segments.{i}: size is not a multiple of sector_size")
+            if not any(i in d.segments for d in meta.digests.values()):
+                raise _fail(f"segments.{i}: no digest covers this crypt segment")
+        if seg.size is None and n != len(ids) - 1:
+            raise _fail(f"segments.{i}: only the last segment may be dynamic")
+        if seg.offset and seg.offset < data_start:
+            raise _fail(f"segments.{i}: offset {seg.offset} overlaps the metadata and key slot areas")
+
+
+def _validate_digests(meta: Metadata) -> None:
+    for i, digest in meta.digests.items():
+        for k in digest.keyslots:
+            if k not in meta.keyslots:
+                raise _fail(f"digests.{i}: lists missing keyslot {k}")
+        for s in digest.segments:
+            if s not in meta.segments:
+                raise _fail(f"digests.{i}: lists missing segment {s}")
+
+
+def _validate_tokens(meta: Metadata) -> None:
+    for i, token in meta.tokens.items():
+        for k in token.keyslots:
+            if k not in meta.keyslots:
+                raise _fail(f"tokens.{i}: lists missing keyslot {k}")
+
+
+def unknown_requirements(meta: Metadata) -> tuple[str, ...]:
+    """The mandatory requirements this library does not implement (the header is then read-only)."""
+    return tuple(r for r in meta.config.mandatory_requirements if r not in KNOWN_REQUIREMENTS)
