@@ -9,7 +9,9 @@ from volumed import __version__
 from ._lazy import LazyGroup
 
 # One entry per command group; each module defines the group or command named after the colon.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "kms": "volumed.cli.kms:kms",
+}
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

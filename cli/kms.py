@@ -1,0 +1,144 @@
+"""`volumed kms serve|keygen|list-keys`: the network KMS that Talos nodes seal their disk keys with."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+EXIT_ERROR = 1
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(EXIT_ERROR)
+
+
+def _read_file(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {what} {path}: {exc.strerror}")
+
+
+def _configure_json_logging() -> None:
+    """One JSON object per line on stderr: the audit log a fleet ships to its log store."""
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+@click.group()
+def kms() -> None:
+    """Network KMS speaking Talos' sidero.kms.KMSService (Seal/Unseal)."""
+
+
+@kms.command()
+@click.option("--listen", required=True, metavar="ADDR", help="host:port to listen on, e.g. 0.0.0.0:4050.")
+@click.option(
+    "--key-file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Master key file (create it with `volumed kms keygen`).",
+)
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM); enables TLS."
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="Private key of --tls-cert (PEM).")
+@click.option(
+    "--client-ca",
+    type=click.Path(dir_okay=False),
+    help="Require client certificates issued by this CA (PEM); needs --tls-cert.",
+)
+def serve(
+    listen: str, key_file: str, tls_cert: str | None, tls_key: str | None, client_ca: str | None
+) -> None:
+    """Serve Seal/Unseal until SIGTERM or SIGINT; SIGHUP reloads the key file.
+
+    Nodes point at it with `kms: {endpoint: grpc://HOST:PORT}` (plaintext) or `https://HOST:PORT` (TLS). The
+    audit log (node UUID, operation, result; never key material) goes to stderr as JSON lines.
+    """
+    import anyio
+
+    from volumed.keys.kms import KMSServerTLS, MasterKeyFileError, serve_kms
+
+    if (tls_cert is None) != (tls_key is None):
+        _fail("--tls-cert and --tls-key go together")
+    if client_ca is not None and tls_cert is None:
+        _fail("--client-ca needs --tls-cert and --tls-key (client certificates need TLS)")
+    tls = None
+    cert_pem = _read_file(tls_cert, "TLS certificate")
+    key_pem = _read_file(tls_key, "TLS key")
+    if cert_pem is not None and key_pem is not None:
+        tls = KMSServerTLS(cert_pem, key_pem, _read_file(client_ca, "client CA"))
+    _configure_json_logging()
+    try:
+        anyio.run(lambda: serve_kms(key_file, listen=listen, tls=tls), backend="asyncio")
+    except MasterKeyFileError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(str(exc))
+
+
+@kms.command()
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False), help="Master key file to write.")
+@click.option("--rotate", is_flag=True, help="Add a new primary key to an existing file; old keys stay.")
+@click.option("--id", "key_id", metavar="ID", help="Id of the new key (default: k<UTC time>-<random>).")
+def keygen(key_file: str, rotate: bool, key_id: str | None) -> None:
+    """Create a master key file (mode 0600), or with --rotate add a new primary key to it.
+
+    After --rotate, send SIGHUP to the running server: new blobs use the new key, old blobs still unseal.
+    """
+    from volumed.keys.kms import (
+        MasterKey,
+        MasterKeyFileError,
+        MasterKeyRing,
+        load_master_key_file,
+        save_master_key_file,
+    )
+
+    try:
+        new_key = MasterKey.generate(key_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        if rotate:
+            ring = load_master_key_file(key_file)
+            try:
+                ring = ring.rotated(new_key)
+            except ValueError as exc:
+                _fail(f"master key file {key_file}: {exc}")
+            save_master_key_file(key_file, ring, exclusive=False)
+        else:
+            ring = MasterKeyRing((new_key,), new_key.key_id)
+            save_master_key_file(key_file, ring, exclusive=True)
+    except MasterKeyFileError as exc:
+        _fail(str(exc))
+    click.echo(f"{key_file}: primary key {new_key.key_id} ({len(ring.keys)} key(s))")
+
+
+@kms.command("list-keys")
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False), help="Master key file to read.")
+def list_keys(key_file: str) -> None:
+    """List the ids of the master keys (never the keys), the primary marked with `*`."""
+    from volumed.keys.kms import MasterKeyFileError, load_master_key_file
+
+    try:
+        ring = load_master_key_file(key_file)
+    except MasterKeyFileError as exc:
+        _fail(str(exc))
+    for key in ring.keys:
+        marker = "*" if key.key_id == ring.primary_id else " "
+        click.echo(f"{marker} {key.key_id}\t{key.created}")
