@@ -1,1 +1,87 @@
-"""Machine config documents (Talos v1.12 VolumeConfig, UserVolumeConfig): models and validation."""
+"""Machine config documents (Talos v1.12 VolumeConfig, UserVolumeConfig): models, validation, disk selectors.
+
+Usable alone: no runtime, no storage. :func:`load_config` turns multi-document YAML into a
+:class:`MachineConfig`; :func:`check_config` returns every issue instead of raising.
+"""
+
+from ._cel import SIZE_CONSTANTS as SIZE_CONSTANTS
+from ._cel import DiskSelector as DiskSelector
+from ._cel import compile_selector as compile_selector
+from ._disk import DiskDescription as DiskDescription
+from ._documents import DEFAULT_FILESYSTEM as DEFAULT_FILESYSTEM
+from ._documents import EPHEMERAL as EPHEMERAL
+from ._documents import STATE as STATE
+from ._documents import USER_VOLUME_PREFIX as USER_VOLUME_PREFIX
+from ._documents import DiskSelectorSpec as DiskSelectorSpec
+from ._documents import FilesystemSpec as FilesystemSpec
+from ._documents import ProvisioningSpec as ProvisioningSpec
+from ._documents import UserVolumeConfigDocument as UserVolumeConfigDocument
+from ._documents import VolumeConfigDocument as VolumeConfigDocument
+from ._documents import VolumeDocument as VolumeDocument
+from ._encryption import DEFAULT_CIPHER as DEFAULT_CIPHER
+from ._encryption import DEFAULT_KEY_SIZE_BITS as DEFAULT_KEY_SIZE_BITS
+from ._encryption import DEFAULT_TPM_PCRS as DEFAULT_TPM_PCRS
+from ._encryption import PERF_OPTIONS as PERF_OPTIONS
+from ._encryption import EncryptionKey as EncryptionKey
+from ._encryption import EncryptionSpec as EncryptionSpec
+from ._encryption import KeyKind as KeyKind
+from ._encryption import KMSKey as KMSKey
+from ._encryption import NodeIDKey as NodeIDKey
+from ._encryption import Pbkdf as Pbkdf
+from ._encryption import StaticKey as StaticKey
+from ._encryption import TPMKey as TPMKey
+from ._encryption import TPMOptions as TPMOptions
+from ._errors import ConfigError as ConfigError
+from ._errors import ConfigInvalidError as ConfigInvalidError
+from ._errors import ConfigIssue as ConfigIssue
+from ._errors import SelectorError as SelectorError
+from ._loader import MachineConfig as MachineConfig
+from ._loader import check_config as check_config
+from ._loader import load_config as load_config
+from ._meta_json import MetaEncryptionError as MetaEncryptionError
+from ._meta_json import encryption_from_meta_json as encryption_from_meta_json
+from ._meta_json import encryption_to_meta_json as encryption_to_meta_json
+from ._size import ByteSize as ByteSize
+from ._size import parse_size as parse_size
+
+__all__ = [
+    "DEFAULT_CIPHER",
+    "DEFAULT_FILESYSTEM",
+    "DEFAULT_KEY_SIZE_BITS",
+    "DEFAULT_TPM_PCRS",
+    "EPHEMERAL",
+    "PERF_OPTIONS",
+    "SIZE_CONSTANTS",
+    "STATE",
+    "USER_VOLUME_PREFIX",
+    "ByteSize",
+    "ConfigError",
+    "ConfigInvalidError",
+    "ConfigIssue",
+    "DiskDescription",
+    "DiskSelector",
+    "DiskSelectorSpec",
+    "EncryptionKey",
+    "EncryptionSpec",
+    "FilesystemSpec",
+    "KMSKey",
+    "KeyKind",
+    "MachineConfig",
+    "MetaEncryptionError",
+    "NodeIDKey",
+    "Pbkdf",
+    "ProvisioningSpec",
+    "SelectorError",
+    "StaticKey",
+    "TPMKey",
+    "TPMOptions",
+    "UserVolumeConfigDocument",
+    "VolumeConfigDocument",
+    "VolumeDocument",
+    "check_config",
+    "compile_selector",
+    "encryption_from_meta_json",
+    "encryption_to_meta_json",
+    "load_config",
+    "parse_size",
+]

@@ -1,0 +1,138 @@
+"""The two document kinds volumed reads: VolumeConfig (STATE, EPHEMERAL) and UserVolumeConfig."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, PlainSerializer, PlainValidator
+
+from ._cel import DiskSelector, compile_selector
+from ._encryption import EncryptionSpec
+from ._model import StrictModel
+from ._size import ByteSize, coerce_size
+
+STATE: Final = "STATE"
+EPHEMERAL: Final = "EPHEMERAL"
+SYSTEM_VOLUMES: Final = (STATE, EPHEMERAL)
+USER_VOLUME_PREFIX: Final = "u-"
+DEFAULT_FILESYSTEM: Final = "xfs"
+FILESYSTEMS: Final = ("xfs", "ext4")
+
+Size = Annotated[ByteSize, PlainValidator(coerce_size), PlainSerializer(str, return_type=str)]
+
+
+class DiskSelectorSpec(StrictModel):
+    """``provisioning.diskSelector``: a CEL expression over ``disk`` and ``system_disk``."""
+
+    match: str = ""
+
+
+class ProvisioningSpec(StrictModel):
+    """``provisioning``: on which disk a volume's partition is made and how large it is."""
+
+    disk_selector: DiskSelectorSpec | None = Field(default=None, alias="diskSelector")
+    grow: bool | None = None
+    min_size: Size | None = Field(default=None, alias="minSize")
+    max_size: Size | None = Field(default=None, alias="maxSize")
+
+    @property
+    def match(self) -> str:
+        """The selector expression, empty when none is given."""
+        return self.disk_selector.match if self.disk_selector is not None else ""
+
+    def selector(self) -> DiskSelector | None:
+        """The compiled disk selector, None without one.
+
+        Raises:
+            SelectorError: the expression does not compile (never for a document that passed validation).
+        """
+        return compile_selector(self.match) if self.match else None
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing at all is configured (Talos' ``IsZero``)."""
+        return not self.match and self.grow is None and self.min_size is None and self.max_size is None
+
+
+class FilesystemSpec(StrictModel):
+    """``filesystem``: how a user volume is formatted."""
+
+    type: str = ""
+
+
+class VolumeConfigDocument(StrictModel):
+    """A ``VolumeConfig`` document: settings of the system volume STATE or EPHEMERAL.
+
+    System volumes are found by partition label and formatted as xfs; STATE takes no provisioning.
+    """
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["VolumeConfig"]
+    name: str
+    provisioning: ProvisioningSpec = Field(default_factory=ProvisioningSpec)
+    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
+
+    @property
+    def volume_id(self) -> str:
+        """The volume's ID (``STATE``, ``EPHEMERAL``)."""
+        return self.name
+
+    @property
+    def partition_label(self) -> str:
+        """The GPT partition label the volume is located by."""
+        return self.name
+
+    @property
+    def locator(self) -> str:
+        """Talos' volume locator expression for this volume."""
+        return f"volume.partition_label == '{self.partition_label}'"
+
+    @property
+    def filesystem_type(self) -> str:
+        """System volumes are always xfs."""
+        return DEFAULT_FILESYSTEM
+
+    @property
+    def effective_encryption(self) -> EncryptionSpec | None:
+        """The encryption block when it asks for encryption, else None."""
+        return self.encryption if self.encryption.enabled else None
+
+
+class UserVolumeConfigDocument(StrictModel):
+    """A ``UserVolumeConfig`` document: a partition made on a selected disk, mounted as ``u-<name>``."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["UserVolumeConfig"]
+    name: str
+    volume_type: str | None = Field(default=None, alias="volumeType")
+    provisioning: ProvisioningSpec = Field(default_factory=ProvisioningSpec)
+    filesystem: FilesystemSpec = Field(default_factory=FilesystemSpec)
+    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
+
+    @property
+    def volume_id(self) -> str:
+        """The volume's ID, ``u-<name>``."""
+        return USER_VOLUME_PREFIX + self.name
+
+    @property
+    def partition_label(self) -> str:
+        """The GPT partition label of the volume's partition, ``u-<name>``."""
+        return USER_VOLUME_PREFIX + self.name
+
+    @property
+    def locator(self) -> str:
+        """Talos' volume locator expression for this volume."""
+        return f"volume.partition_label == '{self.partition_label}'"
+
+    @property
+    def filesystem_type(self) -> str:
+        """The filesystem, xfs by default."""
+        return self.filesystem.type or DEFAULT_FILESYSTEM
+
+    @property
+    def effective_encryption(self) -> EncryptionSpec | None:
+        """The encryption block when it asks for encryption, else None."""
+        return self.encryption if self.encryption.enabled else None
+
+
+VolumeDocument = VolumeConfigDocument | UserVolumeConfigDocument

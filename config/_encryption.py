@@ -1,0 +1,198 @@
+"""The ``encryption`` block of VolumeConfig and UserVolumeConfig, with Talos' defaults and key kinds."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+
+from ._model import StrictModel
+
+DEFAULT_CIPHER: Final = "aes-xts-plain64"
+DEFAULT_KEY_SIZE_BITS: Final = 512
+ADIANTUM_KEY_SIZE_BITS: Final = 256
+DEFAULT_TPM_PCRS: Final = (7,)
+PERF_OPTIONS: Final = ("no_read_workqueue", "no_write_workqueue", "same_cpu_crypt")
+
+
+class KeyKind(enum.StrEnum):
+    """How a key slot's passphrase is produced (the names Talos shows in a volume's status)."""
+
+    STATIC = "static"
+    NODE_ID = "nodeID"
+    KMS = "kms"
+    TPM = "tpm"
+
+
+class StaticKey(StrictModel):
+    """``static``: the passphrase is written in the config (and, for STATE, copied in clear to META)."""
+
+    passphrase: SecretStr = SecretStr("")
+
+    @field_validator("passphrase", mode="before")
+    @classmethod
+    def _scalar_to_text(cls, value: object) -> object:
+        # YAML turns an unquoted `passphrase: 1234` into an int; Talos reads it as the text "1234".
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+class NodeIDKey(StrictModel):
+    """``nodeID: {}``: the passphrase is the node UUID followed by the volume ID."""
+
+
+class KMSKey(StrictModel):
+    """``kms``: a random key sealed by a network KMS, the sealed blob kept in a LUKS2 token."""
+
+    endpoint: str = ""
+
+
+class TPMOptions(StrictModel):
+    """``tpm.options``: the PCRs the sealed key is bound to (SHA-256 bank)."""
+
+    pcrs: list[int] | None = None
+
+
+class TPMKey(StrictModel):
+    """``tpm``: a random key sealed by the TPM under a PCR policy."""
+
+    options: TPMOptions | None = None
+    check_secureboot_status_on_enroll: bool | None = Field(
+        default=None, alias="checkSecurebootStatusOnEnroll"
+    )
+
+    @property
+    def effective_pcrs(self) -> tuple[int, ...]:
+        """The PCRs to bind to: PCR 7 unless ``options.pcrs`` is given (an empty list binds to none)."""
+        if self.options is None or self.options.pcrs is None:
+            return DEFAULT_TPM_PCRS
+        return tuple(self.options.pcrs)
+
+
+class EncryptionKey(StrictModel):
+    """One entry of ``encryption.keys``: a LUKS2 key slot and how its passphrase is made.
+
+    ``lockToState`` is also accepted as ``lockToSTATE`` (the spelling of Talos' disk-encryption guide).
+    """
+
+    slot: int = 0
+    static: StaticKey | None = None
+    node_id: NodeIDKey | None = Field(default=None, alias="nodeID")
+    kms: KMSKey | None = None
+    tpm: TPMKey | None = None
+    lock_to_state: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("lockToState", "lockToSTATE"),
+        serialization_alias="lockToState",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_lock_spelling(cls, data: object) -> object:
+        if isinstance(data, dict) and "lockToState" in data and "lockToSTATE" in data:
+            raise ValueError("lockToState is given twice (as lockToState and lockToSTATE)")
+        return data
+
+    @property
+    def kinds(self) -> tuple[KeyKind, ...]:
+        """Every kind set on this key (a valid key has exactly one)."""
+        present = (
+            (KeyKind.STATIC, self.static),
+            (KeyKind.NODE_ID, self.node_id),
+            (KeyKind.KMS, self.kms),
+            (KeyKind.TPM, self.tpm),
+        )
+        return tuple(kind for kind, value in present if value is not None)
+
+    @property
+    def kind(self) -> KeyKind:
+        """The kind of this key.
+
+        Raises:
+            ValueError: the key has no kind or several (a document that passed validation never does).
+        """
+        kinds = self.kinds
+        if len(kinds) != 1:
+            raise ValueError(f"key slot {self.slot} has {len(kinds)} key kinds, expected exactly one")
+        return kinds[0]
+
+    @property
+    def locked_to_state(self) -> bool:
+        """Whether the passphrase is mixed with the salt stored on STATE."""
+        return bool(self.lock_to_state)
+
+
+class Pbkdf(StrictModel):
+    """``encryption.pbkdf`` (volumed extension): the key-slot KDF instead of cryptsetup's benchmarked one.
+
+    Attributes:
+        type: ``argon2id``, ``argon2i`` or ``pbkdf2``.
+        memory: argon2 memory cost in KiB.
+        iterations: argon2 time cost, or pbkdf2 iteration count.
+        parallel: argon2 threads.
+    """
+
+    type: str
+    memory: int | None = None
+    iterations: int | None = None
+    parallel: int | None = None
+
+
+class EncryptionSpec(StrictModel):
+    """The ``encryption`` block: provider, keys, cipher and activation options.
+
+    Values are kept as written (``cipher`` empty when not given); the ``effective_*`` properties apply
+    Talos' defaults. An empty block, or ``provider: none`` without keys, means no encryption.
+    """
+
+    provider: str = ""
+    keys: list[EncryptionKey] = Field(default_factory=list)
+    cipher: str = ""
+    key_size: int = Field(default=0, alias="keySize")
+    block_size: int = Field(default=0, alias="blockSize")
+    options: list[str] | None = None
+    allow_discards: bool | None = Field(default=None, alias="allowDiscards")
+    pbkdf: Pbkdf | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this block asks for encryption at all."""
+        return bool(self.keys) or self.provider not in ("", "none")
+
+    @property
+    def effective_provider(self) -> str:
+        """``luks2``: also when the provider is omitted but keys are given (as in Talos' guide)."""
+        return self.provider if self.provider not in ("", "none") else "luks2"
+
+    @property
+    def effective_cipher(self) -> str:
+        """The cipher, ``aes-xts-plain64`` by default."""
+        return self.cipher or DEFAULT_CIPHER
+
+    @property
+    def effective_key_size_bits(self) -> int:
+        """The volume key size in bits: as given, else 512 (256 for the adiantum ciphers)."""
+        if self.key_size:
+            return self.key_size
+        return ADIANTUM_KEY_SIZE_BITS if "adiantum" in self.effective_cipher else DEFAULT_KEY_SIZE_BITS
+
+    @property
+    def effective_block_size(self) -> int | None:
+        """The encryption sector size in bytes, or None for the LUKS default (the device's sector size)."""
+        return self.block_size or None
+
+    @property
+    def perf_options(self) -> tuple[str, ...]:
+        """The dm-crypt performance flags to use when opening."""
+        return tuple(self.options or ())
+
+    @property
+    def discards_allowed(self) -> bool:
+        """Whether TRIM passes through the encryption layer."""
+        return bool(self.allow_discards)
+
+    def sorted_keys(self) -> list[EncryptionKey]:
+        """The keys in ascending slot order (the order Talos tries them in)."""
+        return sorted(self.keys, key=lambda key: key.slot)

@@ -1,0 +1,191 @@
+"""Talos' validation rules for parsed documents (plus volumed's checks of the extension fields)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from ._documents import FILESYSTEMS, STATE, SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
+from ._encryption import PERF_OPTIONS
+from ._errors import SelectorError
+
+if TYPE_CHECKING:
+    from ._documents import ProvisioningSpec, VolumeDocument
+    from ._encryption import EncryptionKey, EncryptionSpec, Pbkdf
+
+API_VERSION: Final = "v1alpha1"
+LUKS2_SLOTS: Final = 32
+MAX_PCR: Final = 23
+PARTITION_LABEL_LENGTH: Final = 36
+MAX_USER_VOLUME_NAME: Final = PARTITION_LABEL_LENGTH - len("u-")
+SECTOR_SIZES: Final = (512, 1024, 2048, 4096)
+PBKDF_TYPES: Final = ("argon2id", "argon2i", "pbkdf2")
+ARGON2_MEMORY_KIB: Final = (32, 4 * 1024 * 1024)
+ARGON2_MIN_ITERATIONS: Final = 4
+ARGON2_MAX_PARALLEL: Final = 4
+PBKDF2_MIN_ITERATIONS: Final = 1000
+
+Issue = tuple[str, str]
+
+
+def _name_char_ok(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char == "-")
+
+
+def validate_document(document: VolumeDocument) -> list[Issue]:
+    """Every rule violation of one parsed document, as (field path, message) pairs."""
+    issues: list[Issue] = []
+    if document.api_version != API_VERSION:
+        issues.append(
+            ("apiVersion", f'unsupported apiVersion "{document.api_version}", expected "{API_VERSION}"')
+        )
+    if isinstance(document, VolumeConfigDocument):
+        issues += _validate_volume_config(document)
+    else:
+        issues += _validate_user_volume_config(document)
+    return issues
+
+
+def _validate_volume_config(document: VolumeConfigDocument) -> list[Issue]:
+    issues: list[Issue] = []
+    if document.name not in SYSTEM_VOLUMES:
+        issues.append(("name", 'only "STATE" and "EPHEMERAL" volumes are supported'))
+    if document.name == STATE and not document.provisioning.is_empty:
+        issues.append(("provisioning", f'provisioning config is not allowed for the "{STATE}" volume'))
+    else:
+        issues += _validate_provisioning(document.provisioning, required=False)
+    issues += _validate_encryption(document.encryption, volume=document.name)
+    return issues
+
+
+def _validate_user_volume_config(document: UserVolumeConfigDocument) -> list[Issue]:
+    issues: list[Issue] = []
+    name = document.name
+    if not name:
+        issues.append(("name", "name is required"))
+    if not 1 <= len(name) <= MAX_USER_VOLUME_NAME:
+        issues.append(("name", f"name must be between 1 and {MAX_USER_VOLUME_NAME} characters long"))
+    if not all(_name_char_ok(char) for char in name):
+        issues.append(
+            ("name", "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens")
+        )
+    if document.volume_type not in (None, "partition"):
+        issues.append(
+            ("volumeType", f'volume type "{document.volume_type}" is not supported (only "partition")')
+        )
+    issues += _validate_provisioning(document.provisioning, required=True)
+    if document.filesystem.type and document.filesystem.type not in FILESYSTEMS:
+        issues.append(("filesystem.type", f"unsupported filesystem type: {document.filesystem.type}"))
+    issues += _validate_encryption(document.encryption, volume=document.volume_id)
+    return issues
+
+
+def _validate_provisioning(spec: ProvisioningSpec, *, required: bool) -> list[Issue]:
+    issues: list[Issue] = []
+    if spec.match:
+        try:
+            spec.selector()
+        except SelectorError as error:
+            issues.append(("provisioning.diskSelector.match", f"disk selector is invalid: {error}"))
+    elif required:
+        issues.append(("provisioning.diskSelector.match", "disk selector is required"))
+    if spec.min_size is not None and spec.max_size is not None:
+        if spec.min_size.value > spec.max_size.value:
+            issues.append(("provisioning", "min size is greater than max size"))
+    elif required and spec.min_size is None and spec.max_size is None:
+        issues.append(("provisioning", "min size or max size is required"))
+    return issues
+
+
+def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
+    if not spec.enabled:
+        return []
+    issues: list[Issue] = []
+    if spec.provider not in ("", "luks2"):
+        issues.append(("encryption.provider", f"unsupported encryption provider: {spec.provider}"))
+    if not spec.keys:
+        issues.append(("encryption.keys", "encryption keys are required"))
+    seen_slots: set[int] = set()
+    for index, key in enumerate(spec.keys):
+        issues += _validate_key(key, f"encryption.keys[{index}]", seen_slots, volume=volume)
+        seen_slots.add(key.slot)
+    if spec.key_size < 0 or spec.key_size % 8:
+        issues.append(
+            ("encryption.keySize", f"key size {spec.key_size} must be a positive multiple of 8 bits")
+        )
+    if spec.block_size and spec.block_size not in SECTOR_SIZES:
+        issues.append(
+            ("encryption.blockSize", f"block size {spec.block_size} is not one of 512, 1024, 2048, 4096")
+        )
+    for index, option in enumerate(spec.options or ()):
+        if option not in PERF_OPTIONS:
+            issues.append(
+                (
+                    f"encryption.options[{index}]",
+                    f"unsupported perf option {option!r} ({', '.join(PERF_OPTIONS)})",
+                )
+            )
+    if spec.pbkdf is not None:
+        issues += _validate_pbkdf(spec.pbkdf)
+    return issues
+
+
+def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume: str) -> list[Issue]:
+    issues: list[Issue] = []
+    if not 0 <= key.slot < LUKS2_SLOTS:
+        issues.append((f"{path}.slot", f"key slot {key.slot} is out of range (0 to {LUKS2_SLOTS - 1})"))
+    if key.slot in seen_slots:
+        issues.append((f"{path}.slot", f"duplicate key slot {key.slot}"))
+    kinds = key.kinds
+    if not kinds:
+        issues.append((path, f"at least one encryption key type must be specified for slot {key.slot}"))
+    elif len(kinds) > 1:
+        names = ", ".join(kinds)
+        issues.append(
+            (path, f"only one encryption key type can be specified for slot {key.slot}, got: {names}")
+        )
+    if key.static is not None and not key.static.passphrase.get_secret_value():
+        issues.append((f"{path}.static.passphrase", "static passphrase must not be empty"))
+    if key.kms is not None and not key.kms.endpoint:
+        issues.append((f"{path}.kms.endpoint", "KMS endpoint is required"))
+    if key.tpm is not None and key.tpm.options is not None and key.tpm.options.pcrs is not None:
+        seen_pcrs: set[int] = set()
+        for index, pcr in enumerate(key.tpm.options.pcrs):
+            where = f"{path}.tpm.options.pcrs[{index}]"
+            if not 0 <= pcr <= MAX_PCR:
+                issues.append((where, f"PCR {pcr} is out of range (0 to {MAX_PCR})"))
+            elif pcr in seen_pcrs:
+                issues.append((where, f"duplicate PCR {pcr}"))
+            seen_pcrs.add(pcr)
+    if key.locked_to_state and volume == STATE:
+        issues.append((f"{path}.lockToState", f'state-locked key is not allowed for the "{STATE}" volume'))
+    return issues
+
+
+def _validate_pbkdf(pbkdf: Pbkdf) -> list[Issue]:
+    issues: list[Issue] = []
+    if pbkdf.type not in PBKDF_TYPES:
+        issues.append(
+            ("encryption.pbkdf.type", f"unsupported pbkdf type {pbkdf.type!r} (argon2id, argon2i, pbkdf2)")
+        )
+        return issues
+    if pbkdf.type == "pbkdf2":
+        for name, value in (("memory", pbkdf.memory), ("parallel", pbkdf.parallel)):
+            if value is not None:
+                issues.append((f"encryption.pbkdf.{name}", f"{name} applies to argon2 only, not pbkdf2"))
+        if pbkdf.iterations is not None and pbkdf.iterations < PBKDF2_MIN_ITERATIONS:
+            issues.append(
+                ("encryption.pbkdf.iterations", f"pbkdf2 needs at least {PBKDF2_MIN_ITERATIONS} iterations")
+            )
+        return issues
+    low, high = ARGON2_MEMORY_KIB
+    if pbkdf.memory is not None and not low <= pbkdf.memory <= high:
+        issues.append(("encryption.pbkdf.memory", f"argon2 memory must be between {low} and {high} KiB"))
+    if pbkdf.iterations is not None and pbkdf.iterations < ARGON2_MIN_ITERATIONS:
+        issues.append(
+            ("encryption.pbkdf.iterations", f"argon2 needs at least {ARGON2_MIN_ITERATIONS} iterations")
+        )
+    if pbkdf.parallel is not None and not 1 <= pbkdf.parallel <= ARGON2_MAX_PARALLEL:
+        issues.append(
+            ("encryption.pbkdf.parallel", f"argon2 parallel must be between 1 and {ARGON2_MAX_PARALLEL}")
+        )
+    return issues

@@ -1,0 +1,86 @@
+"""Byte sizes as Talos writes them: ``10GiB``, ``100MB``, ``2.5GiB``, plain bytes (go-humanize ParseBytes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+_KIB: Final = 1024
+_KB: Final = 1000
+
+# Unit names are matched case-insensitively after the number, surrounding spaces ignored; "" means bytes.
+_UNITS: Final[dict[str, int]] = {
+    "": 1,
+    "b": 1,
+    **{name: _KB**power for power, letter in enumerate("kmgtpe", start=1) for name in (letter, letter + "b")},
+    **{
+        name: _KIB**power
+        for power, letter in enumerate("kmgtpe", start=1)
+        for name in (letter + "i", letter + "ib")
+    },
+}
+_MAX_UINT64: Final = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ByteSize:
+    """A size in bytes together with the text it was written as (so a document can be shown as written).
+
+    Attributes:
+        raw: the text from the document (``"10GiB"``), or the decimal number for plain integers.
+        value: the size in bytes.
+    """
+
+    raw: str
+    value: int
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+def parse_size(text: str) -> ByteSize:
+    """Parse a human-readable size the way Talos does (go-humanize ``ParseBytes``).
+
+    Decimal units (``kB``, ``MB``, ``GB``, ``T``...) are powers of 1000, IEC units (``KiB``, ``Mi``...)
+    powers of 1024, a bare number is bytes; fractions (``2.5GiB``) are rounded down to whole bytes and
+    commas in the number are ignored.
+
+    Raises:
+        ValueError: naming the text and what is wrong with it.
+    """
+    end = 0
+    while end < len(text) and ((text[end].isdigit() and text[end].isascii()) or text[end] in ".,"):
+        end += 1
+    number = text[:end].replace(",", "")
+    unit = text[end:].strip().lower()
+    if not number or number == "." or number.count(".") > 1:
+        raise ValueError(
+            f"invalid size {text!r}: expected a number followed by an optional unit (e.g. 10GiB)"
+        )
+    multiplier = _UNITS.get(unit)
+    if multiplier is None:
+        raise ValueError(f"invalid size {text!r}: unknown unit {unit!r}")
+    value = Fraction(number) * multiplier
+    if value > _MAX_UINT64:
+        raise ValueError(f"invalid size {text!r}: too large")
+    return ByteSize(raw=text, value=int(value))
+
+
+def coerce_size(value: object) -> ByteSize:
+    """Accept a YAML size: a string with an optional unit or a non-negative integer number of bytes."""
+    if isinstance(value, ByteSize):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("invalid size: expected a string like 10GiB or a number of bytes, got a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid size {value}: cannot be negative")
+        if value > _MAX_UINT64:
+            raise ValueError(f"invalid size {value}: too large")
+        return ByteSize(raw=str(value), value=value)
+    if isinstance(value, str):
+        return parse_size(value)
+    raise ValueError(
+        f"invalid size: expected a string like 10GiB or a number of bytes, got {type(value).__name__}"
+    )
