@@ -1,0 +1,98 @@
+"""The TPM key provider without a TPM: options, the "no TPM" error, checks that run before the TPM."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from volumed.keys import InvalidTokenError, KeyProvider, KeyUnavailableError, with_time_limit
+from volumed.keys.tpm import (
+    DEFAULT_TCTI,
+    SecureBootError,
+    TPMKeyProvider,
+    TPMOptions,
+    TPMUnavailableError,
+    pcr_policy,
+    seal,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def closed_port_tcti() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"swtpm:host=127.0.0.1,port={port}"
+
+
+def test_defaults_are_talos() -> None:
+    provider = TPMKeyProvider(0)
+    assert provider.slot == 0
+    assert provider.kind == "tpm"
+    assert provider.options == TPMOptions(pcrs=(7,), tcti="device:/dev/tpmrm0")
+    assert DEFAULT_TCTI == "device:/dev/tpmrm0"
+    assert repr(provider) == "TPMKeyProvider(slot=0, pcrs=[7], tcti='device:/dev/tpmrm0')"
+
+
+def test_provider_satisfies_the_protocol() -> None:
+    provider: KeyProvider = TPMKeyProvider(1)
+    assert with_time_limit(provider).kind == "tpm"
+
+
+def test_provider_class_is_final() -> None:
+    assert getattr(TPMKeyProvider, "__final__", False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pcrs": []}, "tpm key pcrs: at least one PCR"),
+        ({"pcrs": [7, 24]}, "tpm key pcrs: PCR 24 is out of range"),
+        ({"tcti": ""}, "is not a TCTI string"),
+        ({"tcti": "/dev/tpmrm0"}, "is not a TCTI string"),
+    ],
+)
+def test_bad_options_are_named(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TPMKeyProvider(1, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("slot", [-1, 32, True])
+def test_bad_slot_is_named(slot: int) -> None:
+    with pytest.raises(ValueError, match=r"slot must be an integer 0\.\.31"):
+        TPMKeyProvider(slot)
+
+
+async def test_no_tpm_is_a_clear_unavailable_error() -> None:
+    tcti = closed_port_tcti()
+    with pytest.raises(TPMUnavailableError, match=r"tpm key for slot 3: no TPM: cannot open TCTI") as caught:
+        await TPMKeyProvider(3, tcti=tcti).new_key()
+    assert isinstance(caught.value, KeyUnavailableError)
+    assert tcti in str(caught.value)
+
+
+def test_no_tpm_from_the_blocking_api() -> None:
+    with pytest.raises(TPMUnavailableError, match="no TPM"):
+        seal(b"\x00" * 32, pcr_policy([7]), tcti=closed_port_tcti())
+
+
+def test_missing_device_is_no_tpm() -> None:
+    with pytest.raises(TPMUnavailableError, match="device:/nonexistent/tpmrm0"):
+        seal(b"\x00" * 32, pcr_policy([7]), tcti="device:/nonexistent/tpmrm0")
+
+
+async def test_bad_token_is_refused_before_the_tpm() -> None:
+    with pytest.raises(InvalidTokenError, match="slot 1: no LUKS2 token"):
+        await TPMKeyProvider(1, tcti=closed_port_tcti()).get_key(None)
+
+
+async def test_secureboot_is_checked_before_the_tpm(tmp_path: Path) -> None:
+    provider = TPMKeyProvider(
+        1, tcti=closed_port_tcti(), check_secureboot_on_enroll=True, efivars_dir=tmp_path
+    )
+    with pytest.raises(SecureBootError, match="tpm key for slot 1: failed to enroll the TPM2 key"):
+        await provider.new_key()
