@@ -11,6 +11,8 @@ from ._lazy import LazyGroup
 # One entry per command group; each module defines the group or command named after the colon.
 COMMANDS: dict[str, str] = {
     "kms": "volumed.cli.kms:kms",
+    "disk": "volumed.cli.disk:disk",
+    "wipe": "volumed.cli.wipe:wipe",
 }
 
 

@@ -1,0 +1,58 @@
+"""`volumed disk`: disk images for trying volumed out (`disk create IMAGE --size SIZE`)."""
+
+from __future__ import annotations
+
+import click
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
+@click.group()
+def disk() -> None:
+    """Disk images with the Talos partition layout."""
+
+
+@disk.command("create")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--size", required=True, help="Disk size, e.g. 2GiB, 512MiB or a byte count.")
+@click.option("--state-size", default="100MiB", show_default=True, help="Size of the STATE partition.")
+@click.option(
+    "--sector-size",
+    type=click.Choice(["512", "4096"]),
+    default="512",
+    show_default=True,
+    help="Logical sector size.",
+)
+@click.option("--force", is_flag=True, help="Overwrite IMAGE if it exists and is not empty.")
+def create(image: str, size: str, state_size: str, sector_size: str, force: bool) -> None:
+    """Create IMAGE, a sparse disk image with META (1 MiB), STATE and EPHEMERAL (the rest).
+
+    The partitions are GPT partitions named META, STATE and EPHEMERAL with the Linux filesystem data type,
+    1 MiB aligned, as Talos lays out its system disk. Nothing is formatted: volumed does that on first run.
+    """
+    from volumed.storage import disklayout
+    from volumed.storage.blockdev import format_size, parse_size
+    from volumed.storage.gpt import GPTError
+
+    try:
+        disk_size = parse_size(size)
+        state = parse_size(state_size)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    try:
+        table = disklayout.create_disk_image(
+            image, disk_size, state_size=state, sector_size=int(sector_size), force=force
+        )
+    except (disklayout.DiskLayoutError, GPTError, OSError) as exc:
+        _fail(str(exc))
+        return
+    ss = table.sector_size
+    click.echo(f"Created {image}: {format_size(table.disk_size)}, GPT, {ss}-byte sectors")
+    click.echo(f"{'#':>2}  {'LABEL':<10} {'START':>10} {'SIZE':>10}  TYPE")
+    for p in table.partitions:
+        start, length = format_size(p.offset(ss)), format_size(p.size(ss))
+        click.echo(f"{p.number:>2}  {p.name:<10} {start:>10} {length:>10}  {p.type_guid}")

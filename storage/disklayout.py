@@ -1,0 +1,202 @@
+"""The Talos system disk layout (META, STATE, EPHEMERAL): making disk images, and wiping system partitions.
+
+Facts from Talos (siderolabs/talos, internal/pkg/partition): META is 1 MiB, STATE 100 MiB, EPHEMERAL takes
+the rest; all three use the Linux filesystem data type GUID and are found by their GPT partition names.
+Blocking functions: async callers run them in worker threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from volumed.storage.blockdev import (
+    BlockDeviceError,
+    Region,
+    is_block_device,
+    read_block_device,
+)
+from volumed.storage.gpt import (
+    LINUX_FILESYSTEM_DATA,
+    PartitionTable,
+    new_table,
+    read_partition_table,
+    write_partition_table,
+)
+from volumed.storage.probe import Signature, wipe_region
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+MIB: Final = 1024 * 1024
+META_LABEL: Final = "META"
+STATE_LABEL: Final = "STATE"
+EPHEMERAL_LABEL: Final = "EPHEMERAL"
+META_SIZE: Final = 1 * MIB
+STATE_SIZE: Final = 100 * MIB
+#: The smallest EPHEMERAL ``create_disk_image`` accepts; real use wants far more (xfs wants >= 300 MB).
+MIN_EPHEMERAL_SIZE: Final = 1 * MIB
+#: Labels of the system partitions, in disk order.
+SYSTEM_LABELS: Final = (META_LABEL, STATE_LABEL, EPHEMERAL_LABEL)
+
+
+class DiskLayoutError(Exception):
+    """A disk image cannot be made, or a wipe cannot be done, as asked; nothing was changed."""
+
+
+class DiskImageExistsError(DiskLayoutError, FileExistsError):
+    """The image path holds a non-empty file (or is not a regular file) and overwriting was not asked."""
+
+
+class UnknownLabelError(DiskLayoutError, LookupError):
+    """A label to wipe names no partition of the disk; the message lists the labels that exist."""
+
+
+class DeviceBusyError(DiskLayoutError):
+    """A partition to wipe is in use (mounted, mapped or claimed): the kernel refused exclusive access."""
+
+
+def talos_table(disk_size: int, *, state_size: int = STATE_SIZE, sector_size: int = 512) -> PartitionTable:
+    """A GPT with META (1 MiB), STATE (``state_size``) and EPHEMERAL (the rest), 1 MiB aligned."""
+    table = new_table(disk_size, sector_size=sector_size)
+    table, _ = table.add_partition(size=META_SIZE, name=META_LABEL, type_guid=LINUX_FILESYSTEM_DATA)
+    table, _ = table.add_partition(size=state_size, name=STATE_LABEL, type_guid=LINUX_FILESYSTEM_DATA)
+    table, ephemeral = table.add_partition(size=None, name=EPHEMERAL_LABEL, type_guid=LINUX_FILESYSTEM_DATA)
+    if ephemeral.size(sector_size) < MIN_EPHEMERAL_SIZE:
+        raise DiskLayoutError(f"a disk of {disk_size} bytes leaves no room for EPHEMERAL")
+    return table
+
+
+def minimum_disk_size(*, state_size: int = STATE_SIZE) -> int:
+    """The smallest disk ``talos_table`` accepts: 1 MiB lead-in, META, STATE, EPHEMERAL and a trailing MiB."""
+    return MIB + META_SIZE + -(-state_size // MIB) * MIB + MIN_EPHEMERAL_SIZE + MIB
+
+
+def create_disk_image(
+    path: str | os.PathLike[str],
+    size: int,
+    *,
+    state_size: int = STATE_SIZE,
+    sector_size: int = 512,
+    force: bool = False,
+) -> PartitionTable:
+    """Make a sparse disk image of ``size`` bytes with the Talos layout; return its table.
+
+    Refuses (``DiskImageExistsError``) a path that is a non-empty file unless ``force``, and anything that
+    is not a regular file (a block device, a directory) always. With ``force`` the old content is dropped.
+    """
+    name = os.fspath(path)
+    if size % sector_size:
+        raise DiskLayoutError(f"disk size {size} is not a multiple of the {sector_size}-byte sector size")
+    if state_size <= 0 or state_size % sector_size:
+        raise DiskLayoutError(f"STATE size {state_size} is not a positive multiple of {sector_size}")
+    if size < minimum_disk_size(state_size=state_size):
+        raise DiskLayoutError(
+            f"disk size {size} is too small: the Talos layout with a {state_size}-byte STATE needs at least "
+            f"{minimum_disk_size(state_size=state_size)} bytes"
+        )
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            raise DiskImageExistsError(
+                f"{name} exists and is not a regular file; refusing to write a disk image"
+            )
+        if st.st_size and not force:
+            raise DiskImageExistsError(f"{name} exists and is not empty; pass --force to overwrite it")
+    table = talos_table(size, state_size=state_size, sector_size=sector_size)
+    with open(name, "wb") as f:  # truncates: the new image is all holes
+        f.truncate(size)
+    write_partition_table(name, table)
+    return table
+
+
+@final
+@dataclass(frozen=True)
+class WipedPartition:
+    """One partition ``wipe_system_partitions`` wiped, and the signatures it found there."""
+
+    label: str
+    number: int
+    path: str
+    offset: int
+    size: int
+    signatures: tuple[Signature, ...]
+
+
+def _partition_node(device: str, number: int) -> str | None:
+    """The kernel's device node of partition ``number`` of block device ``device``, if it has one."""
+    name = os.path.basename(os.path.realpath(device))
+    try:
+        info = read_block_device(name)
+    except FileNotFoundError:
+        return None
+    for part in info.partitions:
+        if part.number == number and os.path.exists(part.dev_path):
+            return part.dev_path
+    return None
+
+
+def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]) -> list[WipedPartition]:
+    """Wipe the signatures of the partitions named ``labels`` on a disk image or block device.
+
+    Every label is checked first (``UnknownLabelError``), then every partition is opened exclusively
+    (``DeviceBusyError`` if one is mounted or mapped), and only then is anything written: the signatures
+    found are erased (as ``wipefs -a``) and the first and last MiB of each partition zeroed. Other
+    partitions and the partition table are untouched.
+
+    Raises:
+        NoPartitionTableError, CorruptTableError: the device has no readable GPT.
+        BlockDeviceError: the device cannot be opened.
+    """
+    name = os.fspath(device)
+    table = read_partition_table(name)
+    if not labels:
+        raise DiskLayoutError("no partition labels to wipe were given")
+    present = [p.name for p in table.partitions]
+    unknown = [label for label in labels if table.find(label) is None]
+    if unknown:
+        raise UnknownLabelError(
+            f"{name} has no partition labelled {', '.join(unknown)} (labels present: "
+            f"{', '.join(present) if present else 'none'})"
+        )
+    block = is_block_device(name)
+    sector = table.sector_size
+    targets: list[tuple[str, int, Region]] = []
+    for label in dict.fromkeys(labels):
+        part = table.find(label)
+        assert part is not None
+        node = _partition_node(name, part.number) if block else None
+        region = Region.whole(node) if node else Region(name, part.offset(sector), part.size(sector))
+        targets.append((label, part.number, region))
+    handles = []
+    try:
+        for label, _, region in targets:
+            try:
+                handles.append(region.open(writable=True, exclusive=True))
+            except BlockDeviceError as exc:
+                if exc.errno == errno.EBUSY:
+                    raise DeviceBusyError(f"partition {label} ({region.path}) is in use: {exc}") from None
+                raise
+    finally:
+        for handle in handles:
+            handle.close()
+    wiped: list[WipedPartition] = []
+    for label, number, region in targets:
+        found = wipe_region(region)
+        wiped.append(
+            WipedPartition(
+                label=label,
+                number=number,
+                path=region.path,
+                offset=region.offset,
+                size=region.size,
+                signatures=tuple(found),
+            )
+        )
+    return wiped
