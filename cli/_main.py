@@ -13,6 +13,9 @@ COMMANDS: dict[str, str] = {
     "kms": "volumed.cli.kms:kms",
     "disk": "volumed.cli.disk:disk",
     "wipe": "volumed.cli.wipe:wipe",
+    "luks": "volumed.cli.luks:luks",
+    "config": "volumed.cli.config:config",
+    "meta": "volumed.cli.meta:meta",
 }
 
 
