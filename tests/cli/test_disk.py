@@ -1,0 +1,73 @@
+"""`volumed disk create`: exact output, refusal to overwrite, bad sizes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from click.testing import CliRunner
+
+from volumed.cli import volumed
+from volumed.storage.gpt import read_partition_table
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MIB = 1024 * 1024
+T = "0fc63daf-8483-4772-8e79-3d69d8477de4"
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(volumed, list(args), catch_exceptions=False)
+
+
+def test_create_prints_the_layout(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    result = invoke("disk", "create", str(image), "--size", "1GiB")
+    assert result.exit_code == 0
+    assert result.output == (
+        f"Created {image}: 1 GiB, GPT, 512-byte sectors\n"
+        " #  LABEL           START       SIZE  TYPE\n"
+        f" 1  META            1 MiB      1 MiB  {T}\n"
+        f" 2  STATE           2 MiB    100 MiB  {T}\n"
+        f" 3  EPHEMERAL     102 MiB    921 MiB  {T}\n"
+    )
+    assert [p.name for p in read_partition_table(image).partitions] == ["META", "STATE", "EPHEMERAL"]
+
+
+def test_create_with_options_and_force(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"old data")
+    refused = invoke("disk", "create", str(image), "--size", "512MiB")
+    assert refused.exit_code == 1
+    assert refused.output == f"Error: {image} exists and is not empty; pass --force to overwrite it\n"
+    assert image.read_bytes() == b"old data"
+    result = invoke(
+        "disk",
+        "create",
+        str(image),
+        "--size",
+        "512M",
+        "--state-size",
+        "32M",
+        "--sector-size",
+        "4096",
+        "--force",
+    )
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == f"Created {image}: 512 MiB, GPT, 4096-byte sectors"
+    assert result.output.splitlines()[3] == f" 2  STATE           2 MiB     32 MiB  {T}"
+    assert read_partition_table(image).sector_size == 4096
+
+
+def test_create_errors(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    bad = invoke("disk", "create", str(image), "--size", "lots")
+    assert bad.exit_code == 1
+    assert bad.output.startswith("Error: invalid size 'lots': expected a number with an optional unit")
+    small = invoke("disk", "create", str(image), "--size", "50MiB")
+    assert small.exit_code == 1
+    assert small.output == (
+        "Error: disk size 52428800 is too small: the Talos layout with a 104857600-byte STATE needs at least "
+        "109051904 bytes\n"
+    )
+    assert not image.exists()

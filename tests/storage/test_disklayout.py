@@ -1,0 +1,98 @@
+"""The Talos layout: image creation and wiping system partitions on image files."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from volumed.storage import disklayout
+from volumed.storage.gpt import LINUX_FILESYSTEM_DATA, NoPartitionTableError, read_partition_table
+from volumed.storage.probe import SignatureType, probe_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def test_talos_layout_sizes_and_types() -> None:
+    table = disklayout.talos_table(1024 * MIB)
+    parts = [(p.number, p.name, p.offset(512), p.size(512), p.type_guid) for p in table.partitions]
+    assert parts == [
+        (1, "META", MIB, MIB, LINUX_FILESYSTEM_DATA),
+        (2, "STATE", 2 * MIB, 100 * MIB, LINUX_FILESYSTEM_DATA),
+        (3, "EPHEMERAL", 102 * MIB, 921 * MIB, LINUX_FILESYSTEM_DATA),
+    ]
+
+
+def test_create_is_sparse_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    table = disklayout.create_disk_image(path, 512 * MIB, state_size=32 * MIB)
+    assert read_partition_table(path) == table
+    assert path.stat().st_size == 512 * MIB
+    assert path.stat().st_blocks * 512 <= 256 * 1024
+    with pytest.raises(disklayout.DiskImageExistsError, match="is not empty; pass --force"):
+        disklayout.create_disk_image(path, 512 * MIB)
+    again = disklayout.create_disk_image(path, 256 * MIB, force=True)
+    assert path.stat().st_size == 256 * MIB
+    assert read_partition_table(path) == again
+    with pytest.raises(disklayout.DiskImageExistsError, match="not a regular file"):
+        disklayout.create_disk_image(tmp_path, 256 * MIB, force=True)
+
+
+def test_create_errors(tmp_path: Path) -> None:
+    with pytest.raises(disklayout.DiskLayoutError, match=r"too small: .* needs at least 109051904 bytes"):
+        disklayout.create_disk_image(tmp_path / "a.img", 64 * MIB)
+    with pytest.raises(disklayout.DiskLayoutError, match="not a multiple of the 512-byte sector size"):
+        disklayout.create_disk_image(tmp_path / "a.img", 200 * MIB + 1)
+    assert not (tmp_path / "a.img").exists()
+
+
+def _put_ext4_magic(path: Path, offset: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset + 1024 + 56)
+        f.write(b"\x53\xef")
+
+
+def test_wipe_only_the_named_partitions(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    table = disklayout.create_disk_image(path, 256 * MIB, state_size=16 * MIB)
+    for p in table.partitions:
+        _put_ext4_magic(path, p.offset(512))
+    wiped = disklayout.wipe_system_partitions(path, ["STATE", "EPHEMERAL"])
+    assert [(w.label, w.number, [s.type for s in w.signatures]) for w in wiped] == [
+        ("STATE", 2, [SignatureType.EXT2]),
+        ("EPHEMERAL", 3, [SignatureType.EXT2]),
+    ]
+    assert read_partition_table(path) == table
+    from volumed.storage.blockdev import Region
+    from volumed.storage.probe import probe_region
+
+    regions = {p.name: Region(str(path), p.offset(512), p.size(512)) for p in table.partitions}
+    sig = probe_region(regions["META"])
+    assert sig is not None
+    assert sig.type is SignatureType.EXT2
+    assert probe_region(regions["STATE"]) is None
+    assert probe_region(regions["EPHEMERAL"]) is None
+
+
+def test_wipe_errors_change_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    table = disklayout.create_disk_image(path, 256 * MIB, state_size=16 * MIB)
+    state = table.find("STATE")
+    assert state is not None
+    _put_ext4_magic(path, state.offset(512))
+    before = path.read_bytes()
+    with pytest.raises(
+        disklayout.UnknownLabelError, match=r"no partition labelled BOOT, EFI .*META, STATE, EPHEMERAL"
+    ):
+        disklayout.wipe_system_partitions(path, ["STATE", "BOOT", "EFI"])
+    with pytest.raises(disklayout.DiskLayoutError, match="no partition labels"):
+        disklayout.wipe_system_partitions(path, [])
+    assert path.read_bytes() == before
+    plain = tmp_path / "plain.img"
+    plain.write_bytes(bytes(MIB))
+    with pytest.raises(NoPartitionTableError):
+        disklayout.wipe_system_partitions(plain, ["STATE"])
+    assert probe_path(plain) is None
