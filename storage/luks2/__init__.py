@@ -6,6 +6,7 @@ The everyday API is ``Luks2Volume``; raw header, AF, KDF and key slot operations
 
 from ._errors import BusyError as BusyError
 from ._errors import ConcurrentUpdateError as ConcurrentUpdateError
+from ._errors import DeviceError as DeviceError
 from ._errors import InvalidHeaderError as InvalidHeaderError
 from ._errors import InvalidMetadataError as InvalidMetadataError
 from ._errors import Luks2Error as Luks2Error
@@ -22,6 +23,7 @@ from ._volume_key import VolumeKey as VolumeKey
 __all__ = [
     "BusyError",
     "ConcurrentUpdateError",
+    "DeviceError",
     "FormatOptions",
     "InvalidHeaderError",
     "InvalidMetadataError",

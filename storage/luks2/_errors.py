@@ -46,3 +46,7 @@ class BusyError(Luks2Error):
 
 class NoSpaceError(Luks2Error):
     """No free key slot number or no gap in the key slot area large enough for a new slot."""
+
+
+class DeviceError(Luks2Error):
+    """The device or header file does not exist, cannot be opened, or is too small for the operation."""

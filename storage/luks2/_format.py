@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from . import _header_io as hio
 from ._c_luks2 import BinaryHeader
-from ._errors import InvalidMetadataError
+from ._errors import DeviceError, InvalidMetadataError
 from ._kdf import digest_iterations
 from ._keyslots import build_keyslot, new_digest
 from ._metadata import Config, Metadata, Segment
@@ -50,7 +50,7 @@ def format_regions(
     keyslots_size, data_offset = opts.layout(detached=detached)
     data_bytes = data.size - data_offset
     if data_bytes <= 0:
-        raise InvalidMetadataError(
+        raise DeviceError(
             f"{data.name}: the device ({data.size} bytes) is too small for the data offset {data_offset}"
         )
     sector_size = opts.sector_size or (4096 if data_bytes % 4096 == 0 else 512)

@@ -6,6 +6,7 @@ instance is not thread-safe; several processes are kept apart by flock() and the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import replace
@@ -15,7 +16,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, final
 from . import _header_io as hio
 from ._c_luks2 import LABEL_MAX, SUBSYSTEM_MAX
 from ._device import Region
-from ._errors import ConcurrentUpdateError, InvalidMetadataError, Luks2Error, NoKeyError, ReadOnlyError
+from ._errors import (
+    ConcurrentUpdateError,
+    DeviceError,
+    InvalidMetadataError,
+    Luks2Error,
+    NoKeyError,
+    ReadOnlyError,
+)
 from ._kdf import KdfSettings
 from ._keyslots import (
     allocate_area,
@@ -46,17 +54,16 @@ def _secret(value: Secret) -> bytes:
 
 
 def _open_file(path: PathLike, read_only: bool) -> tuple[BinaryIO, bool]:
-    if not read_only:
-        try:
-            return open(path, "r+b"), True
-        except PermissionError:
-            pass
+    """Open for update when allowed, else read-only; the volume owns and closes the file."""
     try:
+        if not read_only:
+            with contextlib.suppress(PermissionError):
+                return open(path, "r+b"), True
         return open(path, "rb"), False
     except FileNotFoundError:
-        raise Luks2Error(f"{os.fspath(path)}: no such file or device") from None
-    except IsADirectoryError:
-        raise Luks2Error(f"{os.fspath(path)}: is a directory") from None
+        raise DeviceError(f"{os.fspath(path)}: no such file or device") from None
+    except OSError as exc:
+        raise DeviceError(f"{os.fspath(path)}: cannot open ({exc.strerror})") from None
 
 
 @final

@@ -1,0 +1,179 @@
+"""Shared pieces of `volumed luks`: exit codes, error mapping, passphrase input, options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from volumed.storage.luks2 import KdfSettings, Luks2Volume
+
+EXIT_OK = 0
+EXIT_BAD_ARGUMENTS = 1
+EXIT_NO_KEY = 2
+EXIT_WRONG_DEVICE = 4
+EXIT_BUSY = 5
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def out(text: str) -> None:
+    """Command output (stdout)."""
+    click.echo(text)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code`` (cryptsetup's codes)."""
+    click.echo(message, err=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def luks_errors(device: str) -> Iterator[None]:
+    """Turn library errors into cryptsetup's messages and exit codes; messages never carry secrets."""
+    from volumed.storage.luks2 import (
+        BusyError,
+        ConcurrentUpdateError,
+        DeviceError,
+        InvalidHeaderError,
+        Luks2Error,
+        NoKeyError,
+        NotLuks2Error,
+    )
+
+    try:
+        yield
+    except NoKeyError:
+        fail("No key available with this passphrase.", EXIT_NO_KEY)
+    except NotLuks2Error:
+        fail(f"Device {device} is not a valid LUKS device.", EXIT_BAD_ARGUMENTS)
+    except InvalidHeaderError as exc:
+        fail(f"Device {device} is not a valid LUKS device: {exc}", EXIT_BAD_ARGUMENTS)
+    except DeviceError as exc:
+        fail(f"Device {device} does not exist or access denied: {exc}", EXIT_WRONG_DEVICE)
+    except (BusyError, ConcurrentUpdateError) as exc:
+        fail(str(exc), EXIT_BUSY)
+    except Luks2Error as exc:
+        fail(str(exc), EXIT_BAD_ARGUMENTS)
+
+
+def read_key_file(path: str) -> bytes:
+    """A key file's bytes, used byte for byte ("-" is stdin), as cryptsetup does."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        fail(f"Failed to open key file {path}: {exc.strerror}.", EXIT_BAD_ARGUMENTS)
+
+
+def read_passphrase(key_file: str | None, prompt: str, *, verify: bool = False) -> bytes:
+    """From --key-file, else a hidden prompt on a terminal, else one line of stdin (newline dropped)."""
+    if key_file is not None:
+        return read_key_file(key_file)
+    if sys.stdin.isatty():
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=verify, err=True)
+        return str(value).encode("utf-8")
+    line = sys.stdin.buffer.readline()
+    return line[:-1] if line.endswith(b"\n") else line
+
+
+def open_volume(device: str, options: dict[str, Any], *, read_only: bool = False) -> Luks2Volume:
+    """Open DEVICE with the common --header / --volume-offset / --volume-size options."""
+    from volumed.storage.luks2 import Luks2Volume
+
+    return Luks2Volume.open(
+        device,
+        offset=options["volume_offset"],
+        size=options["volume_size"],
+        header=options["header"],
+        read_only=read_only,
+    )
+
+
+def device_options(fn: F) -> F:
+    """--header, --volume-offset, --volume-size: where the header and the volume are."""
+    fn = click.option("--header", type=click.Path(dir_okay=False), help="Detached header file.")(fn)
+    fn = click.option(
+        "--volume-offset",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Byte offset of the volume inside DEVICE (a partition of a disk image).",
+    )(fn)
+    return click.option(
+        "--volume-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Byte length of the volume inside DEVICE (default: to the end).",
+    )(fn)
+
+
+def key_file_option(fn: F) -> F:
+    return click.option(
+        "-d", "--key-file", type=str, default=None, help="Read the passphrase from this file ('-' for stdin)."
+    )(fn)
+
+
+def key_slot_option(fn: F) -> F:
+    return click.option(
+        "-S", "--key-slot", type=click.IntRange(0, 31), default=None, help="Key slot number."
+    )(fn)
+
+
+def pbkdf_options(fn: F) -> F:
+    """cryptsetup's --pbkdf* flags for a new key slot."""
+    fn = click.option(
+        "--pbkdf",
+        type=click.Choice(["argon2id", "argon2i", "pbkdf2"]),
+        default="argon2id",
+        show_default=True,
+        help="Key slot KDF.",
+    )(fn)
+    fn = click.option(
+        "--pbkdf-memory",
+        type=click.IntRange(min=32),
+        default=None,
+        help="Argon2 memory cost in KiB (default: benchmarked, at most 1 GiB).",
+    )(fn)
+    fn = click.option(
+        "--pbkdf-force-iterations",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Iterations (pbkdf2) or time cost (argon2); skips the benchmark.",
+    )(fn)
+    fn = click.option(
+        "--pbkdf-parallel",
+        type=click.IntRange(1, 4),
+        default=None,
+        help="Argon2 threads (default: min(4, CPUs)).",
+    )(fn)
+    fn = click.option(
+        "-i",
+        "--iter-time",
+        type=click.IntRange(min=1),
+        default=2000,
+        show_default=True,
+        help="Benchmark target unlock time in milliseconds.",
+    )(fn)
+    return click.option(
+        "-h", "--hash", "hash_name", default="sha256", show_default=True, help="PBKDF2 and AF hash."
+    )(fn)
+
+
+def kdf_settings(options: dict[str, Any]) -> KdfSettings:
+    from volumed.storage.luks2 import KdfSettings
+
+    return KdfSettings(
+        type=options["pbkdf"],
+        hash=options["hash_name"],
+        iterations=options["pbkdf_force_iterations"],
+        memory_kib=options["pbkdf_memory"],
+        parallel=options["pbkdf_parallel"],
+        target_ms=options["iter_time"],
+    )
