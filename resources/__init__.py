@@ -1,1 +1,115 @@
-"""Typed resources of the volume subsystem: specs as pydantic models and their definitions."""
+"""Typed resources of the volume subsystem: specs as pydantic models and their definitions.
+
+`DEFINITIONS` lists every type; `registry()` returns a `ResourceRegistry` holding them all.
+"""
+
+from typing import Any
+
+from volumed.runtime import ResourceDefinition, ResourceRegistry
+
+from ._namespaces import BLOCK as BLOCK
+from ._namespaces import CONFIG as CONFIG
+from ._namespaces import SYSTEM as SYSTEM
+from .block._discovered_volume import DiscoveredVolumeDefinition as DiscoveredVolumeDefinition
+from .block._discovered_volume import DiscoveredVolumeSpec as DiscoveredVolumeSpec
+from .block._disk import DiskDefinition as DiskDefinition
+from .block._disk import DiskSpec as DiskSpec
+from .block._encryption_salt import ENCRYPTION_SALT_ID as ENCRYPTION_SALT_ID
+from .block._encryption_salt import EncryptionSaltDefinition as EncryptionSaltDefinition
+from .block._encryption_salt import EncryptionSaltSpec as EncryptionSaltSpec
+from .block._mount import MountStatusDefinition as MountStatusDefinition
+from .block._mount import MountStatusSpec as MountStatusSpec
+from .block._mount import VolumeMountRequestDefinition as VolumeMountRequestDefinition
+from .block._mount import VolumeMountRequestSpec as VolumeMountRequestSpec
+from .block._volume_config import EncryptionConfigSpec as EncryptionConfigSpec
+from .block._volume_config import KeyKind as KeyKind
+from .block._volume_config import KeySlotSpec as KeySlotSpec
+from .block._volume_config import PbkdfSpec as PbkdfSpec
+from .block._volume_config import ProvisioningConfigSpec as ProvisioningConfigSpec
+from .block._volume_config import VolumeConfigDefinition as VolumeConfigDefinition
+from .block._volume_config import VolumeConfigSpec as VolumeConfigSpec
+from .block._volume_key_secrets import StaticKeySpec as StaticKeySpec
+from .block._volume_key_secrets import VolumeKeySecretsDefinition as VolumeKeySecretsDefinition
+from .block._volume_key_secrets import VolumeKeySecretsSpec as VolumeKeySecretsSpec
+from .block._volume_key_status import KeyReadinessSpec as KeyReadinessSpec
+from .block._volume_key_status import VolumeKeyStatusDefinition as VolumeKeyStatusDefinition
+from .block._volume_key_status import VolumeKeyStatusSpec as VolumeKeyStatusSpec
+from .block._volume_status import VolumePhase as VolumePhase
+from .block._volume_status import VolumeStatusDefinition as VolumeStatusDefinition
+from .block._volume_status import VolumeStatusSpec as VolumeStatusSpec
+from .config._config_status import CONFIG_STATUS_ID as CONFIG_STATUS_ID
+from .config._config_status import ConfigStatusDefinition as ConfigStatusDefinition
+from .config._config_status import ConfigStatusSpec as ConfigStatusSpec
+from .system._meta_key import MetaKeyDefinition as MetaKeyDefinition
+from .system._meta_key import MetaKeySpec as MetaKeySpec
+from .system._meta_key import meta_key_id as meta_key_id
+from .system._system_information import SYSTEM_INFORMATION_ID as SYSTEM_INFORMATION_ID
+from .system._system_information import SystemInformationDefinition as SystemInformationDefinition
+from .system._system_information import SystemInformationSpec as SystemInformationSpec
+from .system._system_information import UUIDSource as UUIDSource
+
+DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
+    DiskDefinition,
+    DiscoveredVolumeDefinition,
+    VolumeConfigDefinition,
+    VolumeKeySecretsDefinition,
+    VolumeStatusDefinition,
+    VolumeKeyStatusDefinition,
+    VolumeMountRequestDefinition,
+    MountStatusDefinition,
+    EncryptionSaltDefinition,
+    SystemInformationDefinition,
+    MetaKeyDefinition,
+    ConfigStatusDefinition,
+)
+
+
+def registry() -> ResourceRegistry:
+    """A registry holding every resource type of the volume subsystem."""
+    return ResourceRegistry(DEFINITIONS)
+
+
+__all__ = [
+    "BLOCK",
+    "CONFIG",
+    "CONFIG_STATUS_ID",
+    "DEFINITIONS",
+    "ENCRYPTION_SALT_ID",
+    "SYSTEM",
+    "SYSTEM_INFORMATION_ID",
+    "ConfigStatusDefinition",
+    "ConfigStatusSpec",
+    "DiscoveredVolumeDefinition",
+    "DiscoveredVolumeSpec",
+    "DiskDefinition",
+    "DiskSpec",
+    "EncryptionConfigSpec",
+    "EncryptionSaltDefinition",
+    "EncryptionSaltSpec",
+    "KeyKind",
+    "KeyReadinessSpec",
+    "KeySlotSpec",
+    "MetaKeyDefinition",
+    "MetaKeySpec",
+    "MountStatusDefinition",
+    "MountStatusSpec",
+    "PbkdfSpec",
+    "ProvisioningConfigSpec",
+    "StaticKeySpec",
+    "SystemInformationDefinition",
+    "SystemInformationSpec",
+    "UUIDSource",
+    "VolumeConfigDefinition",
+    "VolumeConfigSpec",
+    "VolumeKeySecretsDefinition",
+    "VolumeKeySecretsSpec",
+    "VolumeKeyStatusDefinition",
+    "VolumeKeyStatusSpec",
+    "VolumeMountRequestDefinition",
+    "VolumeMountRequestSpec",
+    "VolumePhase",
+    "VolumeStatusDefinition",
+    "VolumeStatusSpec",
+    "meta_key_id",
+    "registry",
+]

@@ -1,0 +1,1 @@
+"""Resources of the block namespace: disks, volumes, their encryption, mounts."""

@@ -1,0 +1,46 @@
+"""DiscoveredVolume: a partition or whole disk found by probing, with what it contains."""
+
+from __future__ import annotations
+
+from volumed.runtime import PrintColumn, ResourceDefinition, Spec
+
+from .._namespaces import BLOCK, type_name
+
+
+class DiscoveredVolumeSpec(Spec):
+    """A region of a disk and the signature found on it.
+
+    Attributes:
+        dev_path: the device to open (a partition node, or the disk image for image-backed volumes).
+        parent: the disk this volume is on (``dev_path`` of its Disk), empty for a whole disk.
+        offset: byte offset of the volume inside ``dev_path`` (non-zero only for partitions of image files).
+        name: the probed signature (``luks``, ``xfs``, ``ext4``, ...), empty when nothing was found.
+    """
+
+    dev_path: str
+    parent: str = ""
+    offset: int = 0
+    size: int
+    sector_size: int = 512
+    partition_index: int = 0
+    partition_label: str = ""
+    partition_uuid: str = ""
+    partition_type: str = ""
+    name: str = ""
+    label: str = ""
+    uuid: str = ""
+
+
+DiscoveredVolumeDefinition: ResourceDefinition[DiscoveredVolumeSpec] = ResourceDefinition(
+    type=type_name("DiscoveredVolumes", BLOCK),
+    spec_model=DiscoveredVolumeSpec,
+    default_namespace=BLOCK,
+    aliases=("dv", "discoveredvolume", "discoveredvolumes"),
+    print_columns=(
+        PrintColumn("Path", "dev_path"),
+        PrintColumn("Partition", "partition_label"),
+        PrintColumn("Size", "size"),
+        PrintColumn("Type", "name"),
+        PrintColumn("Label", "label"),
+    ),
+)

@@ -1,0 +1,25 @@
+"""EncryptionSalt: the lockToSTATE salt read from (or created on) the mounted STATE volume."""
+
+from __future__ import annotations
+
+from pydantic import SecretBytes
+
+from volumed.runtime import ResourceDefinition, SensitiveSpec
+
+from .._namespaces import BLOCK, type_name
+
+ENCRYPTION_SALT_ID = "encryption-salt"
+
+
+class EncryptionSaltSpec(SensitiveSpec):
+    """The 32-byte salt that locked keys are mixed with (id = ``encryption-salt``)."""
+
+    disk_salt: SecretBytes
+
+
+EncryptionSaltDefinition: ResourceDefinition[EncryptionSaltSpec] = ResourceDefinition(
+    type=type_name("EncryptionSalts", BLOCK),
+    spec_model=EncryptionSaltSpec,
+    default_namespace=BLOCK,
+    aliases=("encryptionsalt", "encryptionsalts"),
+)

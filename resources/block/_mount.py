@@ -1,0 +1,48 @@
+"""VolumeMountRequest and MountStatus: who wants a volume mounted, and where it is mounted."""
+
+from __future__ import annotations
+
+from volumed.runtime import PrintColumn, ResourceDefinition, Spec
+
+from .._namespaces import BLOCK, type_name
+
+
+class VolumeMountRequestSpec(Spec):
+    """A request to mount ``volume_id`` once it is ready (id = ``<volume_id>-<requester>``)."""
+
+    volume_id: str
+    requester: str
+    read_only: bool = False
+
+
+class MountStatusSpec(Spec):
+    """A mount made for a request (id = the request's id)."""
+
+    volume_id: str
+    requester: str
+    source: str
+    target: str
+    filesystem: str
+    read_only: bool = False
+
+
+VolumeMountRequestDefinition: ResourceDefinition[VolumeMountRequestSpec] = ResourceDefinition(
+    type=type_name("VolumeMountRequests", BLOCK),
+    spec_model=VolumeMountRequestSpec,
+    default_namespace=BLOCK,
+    aliases=("vmr", "volumemountrequest", "volumemountrequests"),
+    print_columns=(PrintColumn("Volume", "volume_id"), PrintColumn("Requester", "requester")),
+)
+
+MountStatusDefinition: ResourceDefinition[MountStatusSpec] = ResourceDefinition(
+    type=type_name("MountStatuses", BLOCK),
+    spec_model=MountStatusSpec,
+    default_namespace=BLOCK,
+    aliases=("ms", "mountstatus", "mountstatuses", "mounts"),
+    print_columns=(
+        PrintColumn("Volume", "volume_id"),
+        PrintColumn("Source", "source"),
+        PrintColumn("Target", "target"),
+        PrintColumn("Filesystem", "filesystem"),
+    ),
+)

@@ -1,0 +1,98 @@
+"""VolumeConfig: what a volume should be (where it lives, how it is encrypted, formatted and mounted).
+
+Produced from the machine config (or, for STATE without a config, from META). Static passphrases are not
+here: they live in the sensitive `VolumeKeySecrets` resource so that `volumed get volumeconfigs` can be shown.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from volumed.runtime import PrintColumn, ResourceDefinition, Spec
+
+from .._namespaces import BLOCK, type_name
+
+
+class KeyKind(StrEnum):
+    """How a key slot's passphrase is made (Talos' names, as shown in a volume's status)."""
+
+    STATIC = "static"
+    NODE_ID = "nodeID"
+    KMS = "kms"
+    TPM = "tpm"
+
+
+class KeySlotSpec(Spec):
+    """One configured key slot: its kind and the non-secret parameters of that kind."""
+
+    slot: int
+    kind: KeyKind
+    lock_to_state: bool = False
+    kms_endpoint: str = ""
+    tpm_pcrs: tuple[int, ...] = ()
+    tpm_check_secureboot_on_enroll: bool = False
+
+
+class PbkdfSpec(Spec):
+    """Key-slot KDF parameters (volumed extension); absent means cryptsetup's benchmarked defaults."""
+
+    type: str
+    memory_kib: int | None = None
+    iterations: int | None = None
+    parallel: int | None = None
+
+
+class EncryptionConfigSpec(Spec):
+    """LUKS2 parameters with Talos' defaults already applied."""
+
+    provider: str = "luks2"
+    cipher: str = "aes-xts-plain64"
+    key_size_bits: int = 512
+    block_size: int = 0
+    perf_options: tuple[str, ...] = ()
+    allow_discards: bool = False
+    pbkdf: PbkdfSpec | None = None
+    keys: tuple[KeySlotSpec, ...] = ()
+
+
+class ProvisioningConfigSpec(Spec):
+    """Where to make the volume's partition when it is not found (user volumes)."""
+
+    disk_selector: str = ""
+    min_size: int = 0
+    max_size: int = 0
+    grow: bool = False
+    wave: int = 0
+
+
+class VolumeConfigSpec(Spec):
+    """The desired state of one volume.
+
+    Attributes:
+        partition_label: the locator: the volume is the partition with this GPT name.
+        provisioning: how to create the partition when missing; None for system volumes (located only).
+        encryption: None for an unencrypted volume.
+        mount_target: where the Mounter mounts it, relative to the configured root (``/var/mnt/<name>``).
+    """
+
+    partition_label: str
+    provisioning: ProvisioningConfigSpec | None = None
+    encryption: EncryptionConfigSpec | None = None
+    filesystem: str = "xfs"
+    mount_target: str = ""
+    source: str = "config"
+
+
+VolumeConfigDefinition: ResourceDefinition[VolumeConfigSpec] = ResourceDefinition(
+    type=type_name("VolumeConfigs", BLOCK),
+    spec_model=VolumeConfigSpec,
+    default_namespace=BLOCK,
+    aliases=("vc", "volumeconfig", "volumeconfigs"),
+    print_columns=(
+        PrintColumn("Locator", "partition_label"),
+        PrintColumn("Encryption", "encryption.provider"),
+        PrintColumn("Filesystem", "filesystem"),
+        PrintColumn("Mount", "mount_target"),
+        PrintColumn("Source", "source"),
+    ),
+)

@@ -1,0 +1,37 @@
+"""VolumeKeySecrets: the static passphrases of a volume's key slots, kept apart because they are secret."""
+
+from __future__ import annotations
+
+from pydantic import SecretBytes
+
+from volumed.runtime import ResourceDefinition, SensitiveSpec
+
+from .._namespaces import BLOCK, type_name
+
+
+class StaticKeySpec(SensitiveSpec):
+    """One static passphrase by slot."""
+
+    slot: int
+    passphrase: SecretBytes
+
+
+class VolumeKeySecretsSpec(SensitiveSpec):
+    """Static passphrases configured for one volume (id = volume id)."""
+
+    static_keys: tuple[StaticKeySpec, ...] = ()
+
+    def passphrase(self, slot: int) -> bytes | None:
+        """The static passphrase of ``slot``, None when the slot has none."""
+        for key in self.static_keys:
+            if key.slot == slot:
+                return key.passphrase.get_secret_value()
+        return None
+
+
+VolumeKeySecretsDefinition: ResourceDefinition[VolumeKeySecretsSpec] = ResourceDefinition(
+    type=type_name("VolumeKeySecrets", BLOCK),
+    spec_model=VolumeKeySecretsSpec,
+    default_namespace=BLOCK,
+    aliases=("volumekeysecrets",),
+)

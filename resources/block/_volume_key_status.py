@@ -1,0 +1,37 @@
+"""VolumeKeyStatus: which configured keys of a volume can be produced now, and why not."""
+
+from __future__ import annotations
+
+from volumed.runtime import PrintColumn, ResourceDefinition, Spec
+
+from .._namespaces import BLOCK, type_name
+
+
+class KeyReadinessSpec(Spec):
+    """One key slot: can its passphrase be produced now? ``reason`` says why not (no secret in it)."""
+
+    slot: int
+    kind: str
+    ready: bool
+    reason: str = ""
+    lock_to_state: bool = False
+
+
+class VolumeKeyStatusSpec(Spec):
+    """Readiness of every configured key of one volume (id = volume id), in slot order."""
+
+    keys: tuple[KeyReadinessSpec, ...] = ()
+
+    @property
+    def ready_slots(self) -> tuple[int, ...]:
+        """Slots whose keys can be produced now."""
+        return tuple(key.slot for key in self.keys if key.ready)
+
+
+VolumeKeyStatusDefinition: ResourceDefinition[VolumeKeyStatusSpec] = ResourceDefinition(
+    type=type_name("VolumeKeyStatuses", BLOCK),
+    spec_model=VolumeKeyStatusSpec,
+    default_namespace=BLOCK,
+    aliases=("vks", "volumekeystatus", "volumekeystatuses"),
+    print_columns=(PrintColumn("Ready slots", "ready_slots"),),
+)

@@ -1,0 +1,1 @@
+"""Resources of the config namespace: the machine config as loaded."""
