@@ -10,9 +10,11 @@ from .add_key import add_key
 from .dump import dump
 from .format import format_cmd
 from .kill_slot import kill_slot
+from .read import read_cmd
 from .test_key import test_key
 from .token import token
 from .volume_key import volume_key
+from .write import write_cmd
 
 
 class _BadArguments(click.UsageError):
@@ -38,5 +40,5 @@ def luks() -> None:
     """
 
 
-for _command in (format_cmd, dump, test_key, add_key, kill_slot, volume_key, token):
+for _command in (format_cmd, dump, test_key, add_key, kill_slot, volume_key, token, read_cmd, write_cmd):
     luks.add_command(_command)

@@ -53,6 +53,11 @@ class Region:
         return f"Region(name={self.name!r}, offset={self.offset}, size={self._size})"
 
     @property
+    def file(self) -> BinaryIO:
+        """The underlying file (for the payload stream, which adds ``offset`` itself)."""
+        return self._file
+
+    @property
     def size(self) -> int:
         """Bytes available in the region (for a whole file: its current length)."""
         if self._size is not None:

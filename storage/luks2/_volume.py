@@ -43,6 +43,8 @@ from ._volume_key import VolumeKey
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from .payload import PayloadStream
+
 log = logging.getLogger(__name__)
 
 Secret = bytes | str
@@ -270,6 +272,25 @@ class Luks2Volume:
         if not self._header.writable:
             return "opened read-only"
         return None
+
+    def payload(self, volume_key: VolumeKey) -> PayloadStream:
+        """A seekable stream over the decrypted data segment (writable when the volume is).
+
+        The volume key is checked against the digest first, so a wrong key never writes garbage.
+        """
+        from .payload import PayloadStream
+
+        key = self.check_volume_key(volume_key)
+        seg = self.segment
+        return PayloadStream(
+            self._data.file,
+            offset=self._data.offset + seg.offset,
+            size=self.data_size // seg.sector_size * seg.sector_size,
+            sector_size=seg.sector_size,
+            iv_tweak=seg.iv_tweak,
+            volume_key=key.material,
+            cipher=seg.encryption,
+        )
 
     # ---- unlocking ----------------------------------------------------------------------------------------
 
