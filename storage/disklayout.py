@@ -17,6 +17,7 @@ from volumed.storage.blockdev import (
     BlockDeviceError,
     Region,
     is_block_device,
+    list_block_devices,
     read_block_device,
 )
 from volumed.storage.gpt import (
@@ -142,11 +143,74 @@ def _partition_node(device: str, number: int) -> str | None:
     return None
 
 
+def _backing_range(region: Region) -> tuple[tuple[int, int], int, int] | None:
+    """``((st_dev, st_ino), start, end)`` of the file bytes a region maps: the file itself, or the file
+    behind a loop device. ``None`` for other block devices."""
+    path = os.path.realpath(region.path)
+    if is_block_device(path):
+        try:
+            info = read_block_device(os.path.basename(path))
+        except FileNotFoundError:
+            return None
+        if info.backing_file is None:
+            return None
+        try:
+            st = os.stat(info.backing_file)
+        except OSError:
+            return None
+        start = info.backing_offset + region.offset
+        return (st.st_dev, st.st_ino), start, start + region.size
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino), region.offset, region.offset + region.size
+
+
+def _loop_devices_over(region: Region) -> list[str]:
+    """Loop devices (other than the region's own device) that map any byte of the region."""
+    target = _backing_range(region)
+    if target is None:
+        return []
+    key, start, end = target
+    own = os.path.realpath(region.path)
+    users: list[str] = []
+    for info in list_block_devices():
+        if info.backing_file is None or os.path.realpath(info.dev_path) == own:
+            continue
+        try:
+            st = os.stat(info.backing_file)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) != key:
+            continue
+        lo_start = info.backing_offset
+        lo_end = lo_start + (info.backing_size_limit or info.size)
+        if lo_start < end and start < lo_end:
+            users.append(info.dev_path)
+    return users
+
+
+def _check_not_busy(label: str, region: Region) -> None:
+    """Raise ``DeviceBusyError`` if the region, or a loop device over its bytes, is claimed by the kernel.
+
+    ``O_EXCL`` on a block device fails with EBUSY while it (or a partition of it) is mounted, mapped or
+    held; loop devices over the same bytes of an image are checked the same way, so a partition mounted
+    through its own loop device is not wiped from under the filesystem.
+    """
+    for path in [region.path, *_loop_devices_over(region)]:
+        try:
+            probe = region if path == region.path else Region.whole(path)
+            probe.open(writable=True, exclusive=True).close()
+        except BlockDeviceError as exc:
+            if exc.errno == errno.EBUSY:
+                raise DeviceBusyError(f"partition {label} is in use through {path}") from None
+            raise
+
+
 def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]) -> list[WipedPartition]:
     """Wipe the signatures of the partitions named ``labels`` on a disk image or block device.
 
-    Every label is checked first (``UnknownLabelError``), then every partition is opened exclusively
-    (``DeviceBusyError`` if one is mounted or mapped), and only then is anything written: the signatures
+    Every label is checked first (``UnknownLabelError``), then every partition is checked for use
+    (``DeviceBusyError`` if it, or a loop device over its bytes, is mounted or mapped), and only then is
+    anything written: the signatures
     found are erased (as ``wipefs -a``) and the first and last MiB of each partition zeroed. Other
     partitions and the partition table are untouched.
 
@@ -174,18 +238,8 @@ def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]
         node = _partition_node(name, part.number) if block else None
         region = Region.whole(node) if node else Region(name, part.offset(sector), part.size(sector))
         targets.append((label, part.number, region))
-    handles = []
-    try:
-        for label, _, region in targets:
-            try:
-                handles.append(region.open(writable=True, exclusive=True))
-            except BlockDeviceError as exc:
-                if exc.errno == errno.EBUSY:
-                    raise DeviceBusyError(f"partition {label} ({region.path}) is in use: {exc}") from None
-                raise
-    finally:
-        for handle in handles:
-            handle.close()
+    for label, _, region in targets:
+        _check_not_busy(label, region)
     wiped: list[WipedPartition] = []
     for label, number, region in targets:
         found = wipe_region(region)

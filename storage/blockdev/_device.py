@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -41,6 +42,8 @@ def device_size(path: str | os.PathLike[str]) -> int:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return
         raise BlockDeviceError(exc.errno, f"cannot open {name}: {exc.strerror}") from None
     try:
         return _size_of_fd(fd, name)
@@ -64,7 +67,9 @@ def logical_sector_size(path: str | os.PathLike[str]) -> int:
 def reread_partitions(path: str | os.PathLike[str]) -> None:
     """Ask the kernel to re-read a block device's partition table (``BLKRRPART``); no-op for files.
 
-    Raises ``BlockDeviceError`` (EBUSY) when a partition of the device is in use.
+    A device without partition scanning (a loop device attached without ``-P``) answers EINVAL: that is
+    not an error, there is nothing to re-read. Raises ``BlockDeviceError`` (EBUSY) when a partition of the
+    device is in use.
     """
     name = os.fspath(path)
     if not is_block_device(name):
@@ -73,6 +78,8 @@ def reread_partitions(path: str | os.PathLike[str]) -> None:
     try:
         fcntl.ioctl(fd, BLKRRPART)
     except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return
         raise BlockDeviceError(
             exc.errno, f"cannot re-read the partition table of {name}: {exc.strerror}"
         ) from None

@@ -26,7 +26,11 @@ class PartitionInfo:
 @final
 @dataclass(frozen=True)
 class BlockDeviceInfo:
-    """A whole block device (a disk) as sysfs describes it; sizes and starts are in bytes."""
+    """A whole block device (a disk) as sysfs describes it; sizes and starts are in bytes.
+
+    For a loop device, ``backing_file`` is the file it maps, from ``backing_offset`` for
+    ``backing_size_limit`` bytes (0 = to the end of the file).
+    """
 
     name: str
     dev_path: str
@@ -40,6 +44,8 @@ class BlockDeviceInfo:
     readonly: bool
     removable: bool
     backing_file: str | None
+    backing_offset: int
+    backing_size_limit: int
     partitions: tuple[PartitionInfo, ...]
 
 
@@ -123,6 +129,8 @@ def read_block_device(name: str, *, sysfs: str = "/sys", dev_root: str = "/dev")
         readonly=_read_int(sys_dir / "ro") == 1,
         removable=_read_int(sys_dir / "removable") == 1,
         backing_file=_read(sys_dir / "loop" / "backing_file"),
+        backing_offset=_read_int(sys_dir / "loop" / "offset"),
+        backing_size_limit=_read_int(sys_dir / "loop" / "sizelimit"),
         partitions=_partitions(sys_dir, dev_root),
     )
 

@@ -72,8 +72,9 @@ def make_filesystem(
 def grow_filesystem(device: str | os.PathLike[str], fstype: str, *, mountpoint: str | None = None) -> None:
     """Grow a filesystem to fill its (already enlarged) device (blocking).
 
-    xfs grows only while mounted (``xfs_growfs -d MOUNTPOINT``); ext4 grows mounted or not
-    (``resize2fs DEVICE``); swap cannot be grown.
+    xfs grows only while mounted (``xfs_growfs -d MOUNTPOINT``); ext4 grows with ``resize2fs DEVICE``,
+    best unmounted (online ext4 resize needs kernel support that this project's CI kernel refuses with
+    "Permission denied"); swap cannot be grown.
     """
     kind = next((t for t in FilesystemType if t.value == fstype), None)
     if kind is FilesystemType.XFS:

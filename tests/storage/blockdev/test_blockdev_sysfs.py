@@ -46,6 +46,8 @@ def sysfs(tmp_path: Path) -> Path:
     write(loop1 / "ro", "1")
     write(loop1 / "queue" / "rotational", "1")
     write(loop1 / "loop" / "backing_file", "/tmp/disk.img")
+    write(loop1 / "loop" / "offset", "1048576")
+    write(loop1 / "loop" / "sizelimit", "4096")
     block = root / "block"
     block.mkdir()
     for target in (dev, loop, loop1):
@@ -74,6 +76,8 @@ def test_list_skips_empty_devices_and_reads_facts(sysfs: Path) -> None:
         None,
         "/tmp/disk.img",
     )
+    assert (loop1.backing_offset, loop1.backing_size_limit) == (1 << 20, 4096)
+    assert (nvme.backing_offset, nvme.backing_size_limit) == (0, 0)
     assert len(list_block_devices(sysfs=str(sysfs), include_empty=True)) == 3
 
 
