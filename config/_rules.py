@@ -72,7 +72,9 @@ def _validate_user_volume_config(document: UserVolumeConfigDocument) -> list[Iss
         issues.append(
             ("volumeType", f'volume type "{document.volume_type}" is not supported (only "partition")')
         )
-    issues += _validate_provisioning(document.provisioning, required=True)
+    # Talos requires provisioning here; volumed also accepts none (as in Talos' encryption guide): such a
+    # volume is only located by its partition label, never created.
+    issues += _validate_provisioning(document.provisioning, required=not document.provisioning.is_empty)
     if document.filesystem.type and document.filesystem.type not in FILESYSTEMS:
         issues.append(("filesystem.type", f"unsupported filesystem type: {document.filesystem.type}"))
     issues += _validate_encryption(document.encryption, volume=document.volume_id)
