@@ -1,0 +1,140 @@
+import random
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from volumed.runtime.controller import BackoffPolicy, KeyedQueue
+
+NO_JITTER = BackoffPolicy(initial=0.02, multiplier=2.0, jitter=0.0, maximum=1.0)
+
+
+async def test_duplicate_puts_are_deduplicated() -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    for key in ["a", "b", "a", "a", "c", "b"]:
+        queue.put(key)
+    assert len(queue) == 3
+    assert [await queue.get() for _ in range(3)] == ["a", "b", "c"]
+
+
+async def test_a_key_put_while_processing_comes_back_once_after_done() -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    queue.put("a")
+    assert await queue.get() == "a"
+    queue.put("a")
+    queue.put("a")
+    assert len(queue) == 0  # not handed out again while processing
+    assert queue.processing == 1
+    queue.done("a")
+    assert len(queue) == 1
+    assert await queue.get() == "a"
+    queue.done("a")
+    assert len(queue) == 0
+
+
+async def test_concurrent_workers_never_process_the_same_key_twice_at_once() -> None:
+    queue: KeyedQueue[int] = KeyedQueue()
+    active: set[int] = set()
+    overlaps: list[int] = []
+    peak = 0
+    processed = 0
+    reputs = 100
+
+    async def worker() -> None:
+        nonlocal peak, processed, reputs
+        while True:
+            key = await queue.get()
+            if key in active:
+                overlaps.append(key)
+            active.add(key)
+            peak = max(peak, len(active))
+            await anyio.lowlevel.checkpoint()
+            if reputs:
+                reputs -= 1
+                queue.put(key % 3)  # re-put keys that may be processing right now
+            await anyio.lowlevel.checkpoint()
+            active.discard(key)
+            processed += 1
+            queue.done(key)
+
+    rng = random.Random(1)
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(worker)
+        for _ in range(200):
+            queue.put(rng.randrange(6))
+            await anyio.lowlevel.checkpoint()
+        await anyio.wait_all_tasks_blocked()  # every worker waits in get(): the queue is drained
+        assert len(queue) == queue.processing == 0
+        tg.cancel_scope.cancel()
+    assert overlaps == []
+    assert peak > 1  # the workers did run concurrently
+    assert processed >= 6
+
+
+async def test_put_after_waits_and_keeps_the_earliest_deadline() -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    queue.put_after("late", 0.2)
+    queue.put_after("soon", 0.05)
+    queue.put_after("soon", 0.5)  # a later deadline does not postpone the earlier one
+    assert queue.delayed == 2
+    start = anyio.current_time()
+    assert await queue.get() == "soon"
+    assert 0.04 <= anyio.current_time() - start < 0.2
+    assert await queue.get() == "late"
+    assert queue.delayed == 0
+
+
+async def test_put_readies_a_delayed_key_at_once() -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    queue.put_after("a", 30)
+    queue.put("a")
+    with anyio.fail_after(1):
+        assert await queue.get() == "a"
+    assert queue.delayed == 0
+
+
+async def test_retry_backs_off_per_key_and_forget_resets() -> None:
+    queue: KeyedQueue[str] = KeyedQueue(NO_JITTER)
+    assert queue.retry("a") == 0.02
+    assert queue.retry("a") == 0.04
+    assert queue.retry("b") == 0.02  # another key has its own streak
+    assert queue.failures("a") == 2
+    queue.forget("a")
+    assert queue.failures("a") == 0
+    assert queue.retry("a") == 0.02
+
+
+async def test_a_retried_key_comes_back_after_its_delay() -> None:
+    queue: KeyedQueue[str] = KeyedQueue(NO_JITTER)
+    queue.put("a")
+    assert await queue.get() == "a"
+    queue.retry("a")
+    queue.done("a")
+    assert len(queue) == 0
+    with anyio.fail_after(1):
+        assert await queue.get() == "a"
+
+
+async def test_get_waits_for_a_put() -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    got: list[str] = []
+
+    async def getter() -> None:
+        got.append(await queue.get())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(getter)
+        await anyio.wait_all_tasks_blocked()
+        queue.put_after("x", 60)  # an earlier-deadline wake-up of the sleeping getter must not hand out early
+        await anyio.wait_all_tasks_blocked()
+        assert got == []
+        queue.put("y")
+    assert got == ["y"]
+
+
+@pytest.mark.parametrize("delay", [0, -1])
+async def test_non_positive_delay_is_a_plain_put(delay: float) -> None:
+    queue: KeyedQueue[str] = KeyedQueue()
+    queue.put_after("a", delay)
+    assert len(queue) == 1
