@@ -42,8 +42,6 @@ def device_size(path: str | os.PathLike[str]) -> int:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            return
         raise BlockDeviceError(exc.errno, f"cannot open {name}: {exc.strerror}") from None
     try:
         return _size_of_fd(fd, name)
