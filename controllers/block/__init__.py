@@ -1,0 +1,1 @@
+"""Controllers of block volumes: discovery, formatting and encryption, key slots, mounts."""

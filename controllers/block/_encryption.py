@@ -1,0 +1,321 @@
+"""Encrypt-if-empty, open and key-slot sync of one LUKS2 volume: Talos' semantics, fewer KDF runs.
+
+Plain async functions over `volumed.storage.luks2` and `volumed.keys` (no runtime), called by the
+VolumeFormatter and KeySlotSyncer controllers. Every LUKS2 operation blocks (header I/O, KDF) and runs in a
+worker thread.
+
+KDF budget per boot: opening runs the KDF of the slot that opens; every other configured slot is checked
+against its fingerprint (`volumed.storage.slotcheck`) without a KDF. Only a slot without a valid fingerprint
+(enrolled by cryptsetup or Talos, or changed behind our back) costs one KDF run, once: its fingerprint is
+stored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import structlog
+
+from volumed.keys import KeyProviderError
+from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
+from volumed.storage.slotcheck import (
+    SLOT_CHECK_TOKEN_TYPE,
+    SlotCheckError,
+    fingerprint_matches,
+    make_slot_check_token,
+    parse_slot_check_token,
+    slot_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from volumed.keys import KeyProvider, Passphrase
+    from volumed.resources import EncryptionConfigSpec, PbkdfSpec
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SlotKey:
+    """A configured key slot: its provider, or why none can be made now (no secret in ``reason``)."""
+
+    slot: int
+    kind: str
+    provider: KeyProvider | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the LUKS2 volume lives: a device or image file and the byte range inside it."""
+
+    path: str
+    offset: int = 0
+    size: int | None = None
+
+
+@dataclass
+class OpenedVolume:
+    """The outcome of opening: the volume key, the slot that opened and the KDF runs it cost."""
+
+    volume_key: VolumeKey
+    slot: int
+    kind: str
+    kdf_runs: int = 1
+    failed_syncs: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"OpenedVolume(slot={self.slot}, kind={self.kind!r}, kdf_runs={self.kdf_runs})"
+
+
+class NoUsableKeyError(Exception):
+    """No configured key could open (or format) the volume; the message lists why, slot by slot."""
+
+
+def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
+    """The key-slot KDF: the config's ``pbkdf`` block (volumed extension) or cryptsetup's benchmark."""
+    if pbkdf is None:
+        return KdfSettings()
+    return KdfSettings(
+        type=pbkdf.type, iterations=pbkdf.iterations, memory_kib=pbkdf.memory_kib, parallel=pbkdf.parallel
+    )
+
+
+async def _open_volume(location: Location) -> Luks2Volume:
+    return await anyio.to_thread.run_sync(
+        partial(Luks2Volume.open, location.path, offset=location.offset, size=location.size)
+    )
+
+
+def _token_body(volume: Luks2Volume, token_id: int) -> dict[str, Any] | None:
+    token = volume.tokens.get(token_id)
+    return dict(token.to_dict()) if token is not None else None
+
+
+async def format_encrypted(
+    location: Location, encryption: EncryptionConfigSpec, keys: Sequence[SlotKey]
+) -> OpenedVolume:
+    """Format an empty region as LUKS2 with the first key that can be made, then add the others.
+
+    The caller has checked that the region carries no signature: this destroys whatever is there.
+    """
+    reasons: list[str] = []
+    for key in keys:
+        if key.provider is None:
+            reasons.append(f"slot {key.slot} ({key.kind}): {key.reason}")
+            continue
+        try:
+            new = await key.provider.new_key()
+        except KeyProviderError as error:
+            reasons.append(f"slot {key.slot} ({key.kind}): {error}")
+            continue
+        material = os.urandom(encryption.key_size_bits // 8)
+        format_it = partial(
+            Luks2Volume.format,
+            location.path,
+            new.passphrase.reveal(),
+            offset=location.offset,
+            size=location.size,
+            volume_key=material,
+            cipher=encryption.cipher,
+            key_size=encryption.key_size_bits // 8,
+            sector_size=encryption.block_size or None,
+            kdf=kdf_settings(encryption.pbkdf),
+            keyslot=key.slot,
+        )
+        log.info("formatting and encrypting volume", device=location.path, slot=key.slot, kind=key.kind)
+        volume = await anyio.to_thread.run_sync(format_it)
+        try:
+            if new.token is not None:
+                await anyio.to_thread.run_sync(
+                    partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
+                )
+            opened = OpenedVolume(VolumeKey(material, key.slot), key.slot, key.kind, kdf_runs=0)
+            opened.failed_syncs = await _sync(volume, opened, new.passphrase, keys, encryption)
+        finally:
+            volume.close()
+        return opened
+    raise NoUsableKeyError("no key can be made to encrypt the volume: " + "; ".join(reasons))
+
+
+async def open_encrypted(
+    location: Location, encryption: EncryptionConfigSpec, keys: Sequence[SlotKey], *, sync: bool = True
+) -> OpenedVolume:
+    """Open with the configured keys in slot order (first success wins), then sync the key slots.
+
+    Raises:
+        NoUsableKeyError: no key opened the volume; the message says why for each slot.
+    """
+    volume = await _open_volume(location)
+    try:
+        reasons: list[str] = []
+        for key in keys:
+            if key.provider is None:
+                reasons.append(f"slot {key.slot} ({key.kind}): {key.reason}")
+                continue
+            if key.slot not in volume.keyslots:
+                reasons.append(f"slot {key.slot} ({key.kind}): key slot is not in the header")
+                continue
+            try:
+                passphrase = await key.provider.get_key(_token_body(volume, key.slot))
+            except KeyProviderError as error:
+                reasons.append(f"slot {key.slot} ({key.kind}): {error}")
+                continue
+            try:
+                volume_key = await anyio.to_thread.run_sync(
+                    partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
+                )
+            except NoKeyError:
+                reasons.append(f"slot {key.slot} ({key.kind}): No usable keyslot is available.")
+                continue
+            opened = OpenedVolume(volume_key, key.slot, key.kind)
+            if sync:
+                opened.failed_syncs = await _sync(volume, opened, passphrase, keys, encryption)
+            return opened
+        raise NoUsableKeyError("failed to open the volume: " + "; ".join(reasons or ["no keys configured"]))
+    finally:
+        volume.close()
+
+
+async def sync_key_slots(
+    location: Location,
+    encryption: EncryptionConfigSpec,
+    keys: Sequence[SlotKey],
+    opened: OpenedVolume,
+    passphrase: Passphrase | None = None,
+) -> list[str]:
+    """Bring the header's key slots in line with ``keys`` using the volume key we already hold.
+
+    Used when the config changes while the volume is open (no reboot needed, unlike Talos).
+    """
+    volume = await _open_volume(location)
+    try:
+        return await _sync(volume, opened, passphrase, keys, encryption)
+    finally:
+        volume.close()
+
+
+def _fingerprints(volume: Luks2Volume) -> tuple[int | None, dict[int, bytes]]:
+    for token_id, token in volume.tokens.items():
+        if token.type == SLOT_CHECK_TOKEN_TYPE:
+            try:
+                return token_id, parse_slot_check_token(token.to_dict())
+            except SlotCheckError as error:
+                log.warning("ignoring malformed slot-check token", token=token_id, error=str(error))
+                return token_id, {}
+    return None, {}
+
+
+def _fingerprint_token_id(volume: Luks2Volume, keys: Sequence[SlotKey], current: int | None) -> int | None:
+    """Where the fingerprint token goes: where it is, else the highest id no key slot's token can claim."""
+    if current is not None:
+        return current
+    claimed = {key.slot for key in keys} | set(volume.tokens)
+    return next((i for i in range(31, -1, -1) if i not in claimed), None)
+
+
+async def _sync(
+    volume: Luks2Volume,
+    opened: OpenedVolume,
+    opened_passphrase: Passphrase | None,
+    keys: Sequence[SlotKey],
+    encryption: EncryptionConfigSpec,
+) -> list[str]:
+    """Talos' key-slot sync: skip the slot that opened, check or (re)add configured slots, kill the rest.
+
+    Better than Talos: a slot whose key cannot be made right now (KMS down, no TPM) is left alone rather than
+    killed and lost, and checks use fingerprints instead of a KDF run per slot. Errors are collected, never
+    raised: the volume is open either way.
+    """
+    failed: list[str] = []
+    volume_key = opened.volume_key.material
+    settings = kdf_settings(encryption.pbkdf)
+    token_id, old_fps = _fingerprints(volume)
+    fps = dict(old_fps)
+
+    def slot_json(slot: int) -> dict[str, Any]:
+        return volume.keyslots[slot].to_dict()
+
+    if opened_passphrase is not None and opened.slot in volume.keyslots:
+        fps[opened.slot] = slot_fingerprint(
+            volume_key, opened.slot, slot_json(opened.slot), opened_passphrase.reveal()
+        )
+
+    for key in keys:
+        if key.slot == opened.slot:
+            continue
+        action = "updating" if key.slot in volume.keyslots else "adding"
+        if key.provider is None:
+            failed.append(f"error {action} key slot {key.slot} {key.kind}: {key.reason}")
+            continue
+        try:
+            if key.slot in volume.keyslots:
+                passphrase = await key.provider.get_key(_token_body(volume, key.slot))
+                fingerprint = slot_fingerprint(volume_key, key.slot, slot_json(key.slot), passphrase.reveal())
+                if fingerprint_matches(old_fps.get(key.slot), fingerprint):
+                    continue
+                try:
+                    await anyio.to_thread.run_sync(
+                        partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
+                    )
+                    opened.kdf_runs += 1
+                    fps[key.slot] = fingerprint
+                    continue
+                except NoKeyError:
+                    opened.kdf_runs += 1
+                    log.info(
+                        "key slot does not match its config; enrolling it again", slot=key.slot, kind=key.kind
+                    )
+                    await anyio.to_thread.run_sync(volume.kill_slot, key.slot)
+            new = await key.provider.new_key()
+            if new.token is not None:
+                await anyio.to_thread.run_sync(
+                    partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
+                )
+            elif key.slot in volume.tokens and volume.tokens[key.slot].type != SLOT_CHECK_TOKEN_TYPE:
+                await anyio.to_thread.run_sync(volume.remove_token, key.slot)
+            await anyio.to_thread.run_sync(
+                partial(
+                    volume.add_key,
+                    new.passphrase.reveal(),
+                    volume_key=opened.volume_key,
+                    keyslot=key.slot,
+                    kdf=settings,
+                )
+            )
+            fps[key.slot] = slot_fingerprint(
+                volume_key, key.slot, slot_json(key.slot), new.passphrase.reveal()
+            )
+        except (KeyProviderError, Luks2Error) as error:
+            failed.append(f"error {action} key slot {key.slot} {key.kind}: {error}")
+
+    configured = {key.slot for key in keys}
+    for slot in sorted(set(volume.keyslots) - configured):
+        try:
+            await anyio.to_thread.run_sync(volume.kill_slot, slot)
+            slot_token = volume.tokens.get(slot)
+            if slot_token is not None and slot_token.type != SLOT_CHECK_TOKEN_TYPE:
+                await anyio.to_thread.run_sync(volume.remove_token, slot)
+            fps.pop(slot, None)
+        except Luks2Error as error:
+            failed.append(f"error removing key slot {slot}: {error}")
+
+    fps = {slot: fp for slot, fp in fps.items() if slot in volume.keyslots}
+    if token_id is not None and getattr(volume.tokens.get(token_id), "type", None) != SLOT_CHECK_TOKEN_TYPE:
+        token_id, old_fps = None, {}  # a key slot's token took its place: store the fingerprints elsewhere
+    if fps != old_fps:
+        target = _fingerprint_token_id(volume, keys, token_id)
+        if target is not None:
+            body = make_slot_check_token(fps)
+            try:
+                await anyio.to_thread.run_sync(
+                    partial(volume.import_token, body, token_id=target, replace_existing=True)
+                )
+            except Luks2Error as error:
+                log.warning("could not store key-slot fingerprints", error=str(error))
+    return failed

@@ -1,0 +1,132 @@
+"""Machine config documents -> VolumeConfig and VolumeKeySecrets specs, with Talos' defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from volumed.config import EPHEMERAL, STATE, KeyKind
+from volumed.resources import (
+    EncryptionConfigSpec,
+    KeySlotSpec,
+    PbkdfSpec,
+    ProvisioningConfigSpec,
+    StaticKeySpec,
+    VolumeConfigSpec,
+    VolumeKeySecretsSpec,
+)
+from volumed.resources import KeyKind as ResourceKeyKind
+
+if TYPE_CHECKING:
+    from volumed.config import ByteSize, EncryptionSpec, MachineConfig, ProvisioningSpec
+
+MOUNT_TARGETS: Final = {STATE: "/system/state", EPHEMERAL: "/var"}
+USER_MOUNT_ROOT: Final = "/var/mnt"
+SYSTEM_WAVE: Final = -1
+USER_WAVE: Final = 0
+
+
+@dataclass(frozen=True)
+class DesiredVolume:
+    """What one volume should be: its config and, when it has static keys, their passphrases."""
+
+    volume_id: str
+    config: VolumeConfigSpec
+    secrets: VolumeKeySecretsSpec | None
+
+
+def encryption_spec(
+    encryption: EncryptionSpec | None,
+) -> tuple[EncryptionConfigSpec | None, VolumeKeySecretsSpec | None]:
+    """Split a config ``encryption`` block into the public spec and the static passphrases."""
+    if encryption is None or not encryption.enabled:
+        return None, None
+    keys: list[KeySlotSpec] = []
+    statics: list[StaticKeySpec] = []
+    for key in encryption.sorted_keys():
+        kind = key.kind
+        keys.append(
+            KeySlotSpec(
+                slot=key.slot,
+                kind=ResourceKeyKind(kind.value),
+                lock_to_state=key.locked_to_state,
+                kms_endpoint=key.kms.endpoint if key.kms is not None else "",
+                tpm_pcrs=key.tpm.effective_pcrs if key.tpm is not None else (),
+                tpm_check_secureboot_on_enroll=bool(key.tpm and key.tpm.check_secureboot_status_on_enroll),
+            )
+        )
+        if kind is KeyKind.STATIC and key.static is not None:
+            statics.append(
+                StaticKeySpec(slot=key.slot, passphrase=key.static.passphrase.get_secret_value().encode())
+            )
+    pbkdf = encryption.pbkdf
+    spec = EncryptionConfigSpec(
+        provider=encryption.effective_provider,
+        cipher=encryption.effective_cipher,
+        key_size_bits=encryption.effective_key_size_bits,
+        block_size=encryption.effective_block_size or 0,
+        perf_options=encryption.perf_options,
+        allow_discards=encryption.discards_allowed,
+        pbkdf=(
+            PbkdfSpec(
+                type=pbkdf.type, memory_kib=pbkdf.memory, iterations=pbkdf.iterations, parallel=pbkdf.parallel
+            )
+            if pbkdf is not None
+            else None
+        ),
+        keys=tuple(keys),
+    )
+    return spec, (VolumeKeySecretsSpec(static_keys=tuple(statics)) if statics else None)
+
+
+def _bytes(size: ByteSize | int | None) -> int:
+    if size is None:
+        return 0
+    return size if isinstance(size, int) else size.value
+
+
+def _provisioning(provisioning: ProvisioningSpec) -> ProvisioningConfigSpec:
+    return ProvisioningConfigSpec(
+        disk_selector=provisioning.match,
+        min_size=_bytes(provisioning.min_size),
+        max_size=_bytes(provisioning.max_size),
+        grow=bool(provisioning.grow),
+        wave=USER_WAVE,
+    )
+
+
+def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: str) -> DesiredVolume:
+    """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target."""
+    spec, secrets = encryption_spec(encryption)
+    config = VolumeConfigSpec(
+        partition_label=volume_id,
+        encryption=spec,
+        filesystem="xfs",
+        mount_target=MOUNT_TARGETS[volume_id],
+        source=source,
+    )
+    return DesiredVolume(volume_id, config, secrets)
+
+
+def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
+    """Every volume of a machine config; STATE and EPHEMERAL always exist (unencrypted unless configured)."""
+    result: list[DesiredVolume] = []
+    for name in (STATE, EPHEMERAL):
+        document = machine.volume(name)
+        result.append(
+            system_volume(
+                name, document.effective_encryption if document is not None else None, source="config"
+            )
+        )
+    for user in machine.user_volumes:
+        spec, secrets = encryption_spec(user.effective_encryption)
+        config = VolumeConfigSpec(
+            partition_label=user.partition_label,
+            provisioning=_provisioning(user.provisioning),
+            encryption=spec,
+            filesystem=user.filesystem_type,
+            mount_target=f"{USER_MOUNT_ROOT}/{user.name}",
+            source="config",
+        )
+        result.append(DesiredVolume(user.volume_id, config, secrets))
+    return tuple(result)
