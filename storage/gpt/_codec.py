@@ -152,6 +152,8 @@ def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTab
             backup = _load_copy(read, alternate, sector_size, total, "backup")
             if isinstance(backup, str):
                 damage.append(backup)
+        else:
+            damage.append(f"backup header LBA {alternate} is past the end of the disk ({total} sectors)")
     header, entries = chosen
     return PartitionTable(
         sector_size=sector_size,

@@ -228,3 +228,39 @@ def test_validate_rejects_overlaps_and_zero_type() -> None:
 def test_default_type_is_linux_filesystem_data() -> None:
     _, part = new_table(8 * MIB).add_partition(size=MIB, name="x")
     assert part.type_guid == LINUX_FILESYSTEM_DATA == uuid.UUID("0fc63daf-8483-4772-8e79-3d69d8477de4")
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(min_value=1, max_value=12 * MIB)),
+        st.tuples(st.just("rest"), st.just(0)),
+        st.tuples(st.just("remove"), st.integers(min_value=1, max_value=6)),
+        st.tuples(st.just("grow"), st.just(0)),
+    ),
+    max_size=12,
+)
+
+
+@given(ops=ops, sector_size=st.sampled_from([512, 4096]))
+def test_any_sequence_of_edits_keeps_a_valid_table(ops: list[tuple[str, int]], sector_size: int) -> None:
+    table = new_table(48 * MIB, sector_size=sector_size)
+    for op, arg in ops:
+        try:
+            if op == "add":
+                table, part = table.add_partition(size=arg, name=f"p{arg}")
+                assert part.offset(sector_size) % MIB == 0
+                assert part.size(sector_size) >= arg
+            elif op == "rest":
+                table, part = table.add_partition(size=None, name="rest")
+                assert part.offset(sector_size) % MIB == 0
+            elif op == "remove":
+                table = table.remove_partition(arg)
+            else:
+                table, _ = table.grow_last_partition()
+        except LayoutError:
+            continue
+        table.validate()
+    used = sum(p.sectors for p in table.partitions)
+    free = sum(last - first + 1 for first, last in table.free_ranges())
+    assert used + free == table.last_usable_lba - table.first_usable_lba + 1
+    assert decode(image_of(table), sector_size) == table
