@@ -1,0 +1,133 @@
+"""Key providers for a volume's configured slots, or why a slot's key cannot be made now.
+
+Shared by the KeyResolver (which publishes readiness) and the VolumeFormatter (which uses the providers), so
+both always agree on what is available.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from volumed.controllers.block._encryption import SlotKey
+from volumed.keys import (
+    EntropyCheckError,
+    KeyProvider,
+    LockedToStateKeyProvider,
+    NodeIDKeyProvider,
+    StaticKeyProvider,
+    check_uuid_entropy,
+    with_time_limit,
+)
+from volumed.resources import KeyKind
+
+if TYPE_CHECKING:
+    from volumed.keys import DiskSalt
+    from volumed.resources import KeySlotSpec, VolumeConfigSpec, VolumeKeySecretsSpec
+
+DEFAULT_TCTI: Final = "device:/dev/tpmrm0"
+KEY_TIME_LIMIT: Final = 20.0
+
+
+@dataclass(frozen=True)
+class KeyEnvironment:
+    """What key providers need from the node: its UUID, the STATE salt, the TPM and KMS settings."""
+
+    node_uuid: str | None = None
+    salt: DiskSalt | None = None
+    tcti: str = DEFAULT_TCTI
+    kms_ca_file: str | None = None
+    efivars_dir: str | None = None
+
+
+def _tpm_present(tcti: str) -> str:
+    """Empty when the TCTI looks usable, else why not (device TCTIs only; others are tried when used)."""
+    if tcti.startswith("device:"):
+        device = tcti.split(":", 1)[1] or "/dev/tpmrm0"
+        if not Path(device).exists():
+            return f"no TPM ({device} is missing)"
+    return ""
+
+
+def _inner_provider(
+    key: KeySlotSpec, volume_id: str, secrets: VolumeKeySecretsSpec | None, env: KeyEnvironment
+) -> tuple[KeyProvider | None, str]:
+    if key.kind is KeyKind.STATIC:
+        passphrase = secrets.passphrase(key.slot) if secrets is not None else None
+        if not passphrase:
+            return None, "static passphrase is empty"
+        return StaticKeyProvider(slot=key.slot, passphrase=passphrase), ""
+    if key.kind is KeyKind.NODE_ID:
+        if not env.node_uuid:
+            return None, "machine UUID is not populated"
+        try:
+            check_uuid_entropy(env.node_uuid)
+        except EntropyCheckError as error:
+            return None, str(error)
+        return NodeIDKeyProvider(slot=key.slot, node_uuid=env.node_uuid, volume_id=volume_id), ""
+    if key.kind is KeyKind.KMS:
+        if not env.node_uuid:
+            return None, "machine UUID is not populated"
+        from volumed.keys.kms import KMSClientTLS, KMSKeyProvider
+
+        tls = None
+        if env.kms_ca_file:
+            tls = KMSClientTLS(ca_pem=Path(env.kms_ca_file).read_bytes())
+        try:
+            return KMSKeyProvider(
+                slot=key.slot, endpoint=key.kms_endpoint, node_uuid=env.node_uuid, tls=tls
+            ), ""
+        except ValueError as error:
+            return None, f"KMS endpoint: {error}"
+    reason = _tpm_present(env.tcti)
+    if reason:
+        return None, reason
+    from volumed.keys.tpm import TPMKeyProvider
+
+    extra = {"efivars_dir": Path(env.efivars_dir)} if env.efivars_dir else {}
+    return (
+        TPMKeyProvider(
+            key.slot,
+            pcrs=key.tpm_pcrs or (7,),
+            tcti=env.tcti,
+            check_secureboot_on_enroll=key.tpm_check_secureboot_on_enroll,
+            **extra,
+        ),
+        "",
+    )
+
+
+def slot_keys(
+    volume_id: str, config: VolumeConfigSpec, secrets: VolumeKeySecretsSpec | None, env: KeyEnvironment
+) -> list[SlotKey]:
+    """One `SlotKey` per configured slot, in slot order, each with a time-limited provider or a reason."""
+    if config.encryption is None:
+        return []
+    result: list[SlotKey] = []
+    for key in sorted(config.encryption.keys, key=lambda k: k.slot):
+        provider, reason = _inner_provider(key, volume_id, secrets, env)
+        if provider is not None and key.lock_to_state:
+            if env.salt is None:
+                provider, reason = None, "salt not yet available (STATE is not mounted)"
+            else:
+                provider = LockedToStateKeyProvider(provider, env.salt)
+        if provider is not None:
+            provider = with_time_limit(provider, KEY_TIME_LIMIT)
+        result.append(SlotKey(key.slot, key.kind.value, provider, reason))
+    return result
+
+
+def read_node_uuid(dmi_path: str = "/sys/class/dmi/id/product_uuid") -> str | None:
+    """The SMBIOS system UUID, lower-case, or None when the machine has none (containers, some VMs)."""
+    try:
+        value = Path(dmi_path).read_text().strip().lower()
+    except OSError:
+        return None
+    return value or None
+
+
+def env_tcti() -> str:
+    """The TCTI from ``VOLUMED_TPM_TCTI`` (tests point it at swtpm), else the kernel resource manager."""
+    return os.environ.get("VOLUMED_TPM_TCTI", DEFAULT_TCTI)

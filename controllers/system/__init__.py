@@ -1,0 +1,1 @@
+"""Controllers of node facts: its identity (SystemInformation) and the META partition (MetaStore)."""
