@@ -22,14 +22,16 @@ from volumed.storage.blockdev import (
 )
 from volumed.storage.gpt import (
     LINUX_FILESYSTEM_DATA,
+    NoPartitionTableError,
     PartitionTable,
     new_table,
     read_partition_table,
     write_partition_table,
 )
-from volumed.storage.probe import Signature, wipe_region
+from volumed.storage.probe import Signature, probe_region, wipe_region
 
 if TYPE_CHECKING:
+    import uuid
     from collections.abc import Sequence
 
 MIB: Final = 1024 * 1024
@@ -254,3 +256,61 @@ def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]
             )
         )
     return wiped
+
+
+@final
+@dataclass(frozen=True)
+class DiskVolume:
+    """A volume found on a disk: the disk itself or one of its partitions, with what probing found there.
+
+    ``region`` is where its bytes are: the partition's own device node when the kernel made one, else a
+    byte range of the disk (image file or whole-disk device). ``signature`` is ``None`` for an empty volume.
+    """
+
+    disk: str
+    region: Region
+    signature: Signature | None
+    partition_number: int | None = None
+    partition_label: str | None = None
+    partition_uuid: uuid.UUID | None = None
+    partition_type: uuid.UUID | None = None
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        return self.region.size
+
+
+def discover_volumes(disk: str | os.PathLike[str]) -> list[DiskVolume]:
+    """The disk and each of its GPT partitions, probed (blocking).
+
+    A disk without a GPT is one volume (its signature, if any, says what it holds). A damaged GPT that
+    still reads from one copy is used; ``CorruptTableError`` when both copies are bad.
+    """
+    name = os.fspath(disk)
+    whole = Region.whole(name)
+    volumes = [DiskVolume(disk=name, region=whole, signature=probe_region(whole))]
+    try:
+        table = read_partition_table(name)
+    except NoPartitionTableError:
+        return volumes
+    block = is_block_device(name)
+    for part in table.partitions:
+        node = _partition_node(name, part.number) if block else None
+        region = (
+            Region.whole(node)
+            if node
+            else whole.sub(part.offset(table.sector_size), part.size(table.sector_size))
+        )
+        volumes.append(
+            DiskVolume(
+                disk=name,
+                region=region,
+                signature=probe_region(region),
+                partition_number=part.number,
+                partition_label=part.name,
+                partition_uuid=part.unique_guid,
+                partition_type=part.type_guid,
+            )
+        )
+    return volumes

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
-from ._device import _size_of_fd, device_size
+from ._device import BLKFLSBUF, _size_of_fd, device_size
 from ._errors import BlockDeviceError, RegionBoundsError
 
 if TYPE_CHECKING:
@@ -139,3 +141,15 @@ class RegionHandle:
     def sync(self) -> None:
         """fsync the device or file."""
         os.fsync(self._fd)
+
+    def drop_cache(self) -> None:
+        """Drop the kernel's cached pages of a block device (``BLKFLSBUF``); no-op for files.
+
+        Two block devices over the same bytes (a whole-disk loop device and a loop device over one of its
+        partitions) have separate page caches, so a read through one can miss a write through the other.
+        Best effort: without CAP_SYS_ADMIN the cache stays as it is.
+        """
+        if not stat.S_ISBLK(os.fstat(self._fd).st_mode):
+            return
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._fd, BLKFLSBUF)

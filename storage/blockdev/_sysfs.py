@@ -13,7 +13,8 @@ _SYSFS_SECTOR = 512  # sysfs reports sizes and starts in 512-byte units regardle
 @final
 @dataclass(frozen=True)
 class PartitionInfo:
-    """A partition as the kernel sees it. ``label`` is the GPT name (uevent PARTNAME), if any."""
+    """A partition as the kernel sees it. ``label`` is the GPT name (uevent PARTNAME) and ``uuid`` the
+    partition GUID (uevent PARTUUID, on kernels that report it), if any."""
 
     name: str
     number: int
@@ -21,6 +22,7 @@ class PartitionInfo:
     size: int
     label: str | None
     dev_path: str
+    uuid: str | None = None
 
 
 @final
@@ -105,6 +107,7 @@ def _partitions(sys_dir: Path, dev_root: str) -> tuple[PartitionInfo, ...]:
                 size=_read_int(child / "size") * _SYSFS_SECTOR,
                 label=uevent.get("PARTNAME"),
                 dev_path=os.path.join(dev_root, child.name),
+                uuid=uevent.get("PARTUUID"),
             )
         )
     return tuple(sorted(parts, key=lambda p: p.number))

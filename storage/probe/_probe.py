@@ -40,8 +40,10 @@ def probe(read: ReadAt, size: int) -> Signature | None:
 
 
 def probe_region(region: Region) -> Signature | None:
-    """``probe`` over a region of a device or image file (blocking)."""
+    """``probe`` over a region of a device or image file (blocking); a block device's cache is dropped first
+    so that writes made through another device over the same bytes are seen."""
     with region.open() as handle:
+        handle.drop_cache()
         return probe(handle.read, region.size)
 
 

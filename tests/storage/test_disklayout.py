@@ -96,3 +96,30 @@ def test_wipe_errors_change_nothing(tmp_path: Path) -> None:
     with pytest.raises(NoPartitionTableError):
         disklayout.wipe_system_partitions(plain, ["STATE"])
     assert probe_path(plain) is None
+
+
+def test_discover_volumes_of_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    table = disklayout.create_disk_image(path, 256 * MIB, state_size=16 * MIB)
+    state = table.find("STATE")
+    assert state is not None
+    _put_ext4_magic(path, state.offset(512))
+    volumes = disklayout.discover_volumes(path)
+    assert [(v.partition_number, v.partition_label, v.size) for v in volumes] == [
+        (None, None, 256 * MIB),
+        (1, "META", MIB),
+        (2, "STATE", 16 * MIB),
+        (3, "EPHEMERAL", 237 * MIB),
+    ]
+    kinds = [v.signature.type if v.signature else None for v in volumes]
+    assert kinds == [SignatureType.GPT, None, SignatureType.EXT2, None]
+    assert volumes[2].partition_uuid == state.unique_guid
+    assert volumes[2].partition_type == LINUX_FILESYSTEM_DATA
+    assert volumes[2].region.offset == 2 * MIB
+
+
+def test_discover_volumes_without_a_partition_table(tmp_path: Path) -> None:
+    path = tmp_path / "raw.img"
+    path.write_bytes(bytes(MIB))
+    (only,) = disklayout.discover_volumes(path)
+    assert (only.partition_number, only.signature, only.size) == (None, None, MIB)

@@ -14,6 +14,7 @@ from tests.system.storage._loops import blkid, loop_device, unmounting
 from volumed.cli import volumed
 from volumed.storage import disklayout
 from volumed.storage.blockdev import (
+    Region,
     device_size,
     is_block_device,
     logical_sector_size,
@@ -75,6 +76,17 @@ def test_talos_disk_discovery_mkfs_mount_and_busy_wipe(tmp_path: Path) -> None:
         assert (state_sig.type, state_sig.label) == (SignatureType.XFS, "STATE")
         assert (eph_sig.type, eph_sig.label) == (SignatureType.EXT4, "EPHEMERAL")
         assert blkid(state_dev)["UUID"] == state_sig.uuid
+
+        # discovery through the whole-disk device sees what was written through the partition devices
+        volumes = disklayout.discover_volumes(disk)
+        found_types = [(v.partition_label, v.signature.type if v.signature else None) for v in volumes]
+        assert found_types == [
+            (None, SignatureType.GPT),
+            ("META", None),
+            ("STATE", SignatureType.XFS),
+            ("EPHEMERAL", SignatureType.EXT4),
+        ]
+        assert volumes[2].region == Region(disk, 2 * MIB, 100 * MIB)
 
         # mount, idempotent re-mount, conflict, write
         assert mount(state_dev, mnt, fstype="xfs", options=["noatime"]) is True
