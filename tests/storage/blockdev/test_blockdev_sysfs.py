@@ -69,6 +69,7 @@ def test_list_skips_empty_devices_and_reads_facts(sysfs: Path) -> None:
         (1, "META", 1 << 20, 1 << 20, "/dev/nvme0n1p1"),
         (2, "STATE", 2 << 20, 100 << 20, "/dev/nvme0n1p2"),
     ]
+    assert nvme.partitions[1].uuid == "00000002-aaaa-bbbb-cccc-dddddddddddd"
     loop1 = disks[0]
     assert (loop1.readonly, loop1.rotational, loop1.transport, loop1.backing_file) == (
         True,
