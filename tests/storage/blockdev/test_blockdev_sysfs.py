@@ -36,7 +36,8 @@ def sysfs(tmp_path: Path) -> Path:
         write(part / "size", str(size))
         write(
             part / "uevent",
-            f"MAJOR=259\nMINOR={n}\nDEVNAME=nvme0n1p{n}\nDEVTYPE=partition\nPARTN={n}\nPARTNAME={name}",
+            f"MAJOR=259\nMINOR={n}\nDEVNAME=nvme0n1p{n}\nDEVTYPE=partition\nPARTN={n}\nPARTNAME={name}\n"
+            f"PARTUUID=0000000{n}-aaaa-bbbb-cccc-dddddddddddd",
         )
     loop = root / "devices" / "virtual" / "block" / "loop0"
     write(loop / "size", "0")
