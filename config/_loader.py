@@ -32,6 +32,10 @@ TALOS_ONLY_SYSTEM_VOLUMES: Final = ("IMAGECACHE", "ETCD", "CRI", "KUBELET", "LOG
 # Fields of Talos' schema volumed does not implement, named as such instead of "unknown field".
 _TALOS_UNSUPPORTED_FIELDS: Final = frozenset({"mount", "trim", "scrub", "projectQuotaSupport", "xfs"})
 
+# Aliases can make a small YAML file expand into a huge (or cyclic) structure; stop walking it after this many
+# nodes so validation time stays bounded.
+MAX_NODES: Final = 100_000
+
 _TYPE_MESSAGES: Final = {
     "bool_type": "expected a boolean",
     "int_type": "expected an integer",
@@ -105,6 +109,23 @@ def _describe_error(error: ErrorDetails) -> str:
     return _TYPE_MESSAGES.get(kind, error["msg"])
 
 
+def _too_large(document: object) -> bool:
+    """Whether the document has more than MAX_NODES nodes, counting aliased nodes each time they are used."""
+    stack = [document]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple | set | frozenset):
+            stack.extend(node)
+    return False
+
+
 def _label(kind: str, name: object, index: int) -> str:
     if isinstance(name, str) and name:
         return f"{kind}/{name}"
@@ -156,6 +177,10 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
             issues.append(
                 ConfigIssue(f"document {index}", "", f"expected a mapping, got {type(raw).__name__}")
             )
+            continue
+        if _too_large(raw):
+            message = f"too large: more than {MAX_NODES} nodes (or recursive aliases)"
+            issues.append(ConfigIssue(f"document {index}", "", message))
             continue
         kind = raw.get("kind")
         model = _KINDS.get(kind) if isinstance(kind, str) else None

@@ -9,6 +9,7 @@ from ._errors import MetaCorruptError as MetaCorruptError
 from ._errors import MetaDeviceError as MetaDeviceError
 from ._errors import MetaError as MetaError
 from ._errors import MetaValueError as MetaValueError
+from ._partition import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from ._partition import CopyStatus as CopyStatus
 from ._partition import MetaContents as MetaContents
 from ._partition import MetaPartition as MetaPartition
@@ -19,6 +20,7 @@ from ._tags import tag_name as tag_name
 from .c_adv import ADV_SIZE as ADV_SIZE
 from .c_adv import BLOCK_LENGTH as BLOCK_LENGTH
 from .c_adv import DATA_LENGTH as DATA_LENGTH
+from .c_adv import META_PARTITION_LABEL as META_PARTITION_LABEL
 from .c_adv import PARTITION_SIZE as PARTITION_SIZE
 from .c_adv import InvalidBlockError as InvalidBlockError
 from .c_adv import decode_block as decode_block
@@ -28,6 +30,8 @@ __all__ = [
     "ADV_SIZE",
     "BLOCK_LENGTH",
     "DATA_LENGTH",
+    "DEFAULT_LOCK_TIMEOUT",
+    "META_PARTITION_LABEL",
     "PARTITION_SIZE",
     "CopyStatus",
     "InvalidBlockError",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, final
 
 from ._errors import MetaCorruptError, MetaDeviceError, MetaValueError
 from .c_adv import (
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 _COPY_OFFSETS: Final = (0, BLOCK_LENGTH)
+DEFAULT_LOCK_TIMEOUT: Final = 10.0
+_LOCK_POLL: Final = 0.02
 
 
 class MetaState(enum.StrEnum):
@@ -108,6 +111,7 @@ def _decode(area: bytes) -> tuple[MetaContents, bytes | None]:
     return contents, chosen_raw
 
 
+@final
 class MetaPartition:
     """The META area of a device: a whole META partition, or a region of a disk image at ``offset``.
 
@@ -119,13 +123,21 @@ class MetaPartition:
     Args:
         path: the device or image file.
         offset: where the META area starts inside ``path`` (0 for a partition device).
+        lock_timeout: seconds to wait for a lock another process holds; None waits forever.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, offset: int = 0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        offset: int = 0,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         if offset < 0:
             raise ValueError(f"offset must not be negative, got {offset}")
         self.path = os.fspath(path)
         self.offset = offset
+        self.lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
         return f"MetaPartition({self.path!r}, offset={self.offset})"
@@ -152,10 +164,25 @@ class MetaPartition:
         return area
 
     def _lock(self, fd: int, operation: int) -> None:
-        try:
-            fcntl.flock(fd, operation)
-        except OSError as error:
-            raise MetaDeviceError(f"cannot lock {self.path}: {error.strerror}") from None
+        if self.lock_timeout is None:
+            try:
+                fcntl.flock(fd, operation)
+            except OSError as error:
+                raise MetaDeviceError(f"cannot lock {self.path}: {error.strerror}") from None
+            return
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(fd, operation | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise MetaDeviceError(
+                        f"{self.path} is locked by another process (waited {self.lock_timeout:g} s)"
+                    ) from None
+                time.sleep(_LOCK_POLL)
+            except OSError as error:
+                raise MetaDeviceError(f"cannot lock {self.path}: {error.strerror}") from None
 
     def read(self) -> MetaContents:
         """Read both copies under a shared lock; never writes, never raises for bad contents.

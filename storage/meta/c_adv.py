@@ -32,6 +32,7 @@ ENTRY_OVERHEAD: Final = 8
 MAGIC1: Final = 0x5A4B3C2D
 MAGIC2: Final = 0xA5B4C3D2
 END_TAG: Final = 0
+META_PARTITION_LABEL: Final = "META"
 MAX_TAG: Final = 0xFF  # Talos' API takes uint8 tags, though the format has room for uint32
 _CHECKSUM_START: Final = BLOCK_LENGTH - 36
 _CHECKSUM_END: Final = BLOCK_LENGTH - 4

@@ -137,4 +137,23 @@ def test_recursive_aliases_are_an_error_not_a_crash() -> None:
     text = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\nencryption: &a {keys: [*a]}\n"
     config, issues = check_config(text)
     assert config is None
-    assert issues
+    assert [str(issue) for issue in issues] == [
+        "document 1: too large: more than 100000 nodes (or recursive aliases)"
+    ]
+
+
+def test_alias_bombs_are_refused_quickly() -> None:
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "\n".join(lines) + "\nkind: VolumeConfig\nencryption: {options: *l8}\n"
+    config, issues = check_config(text)
+    assert config is None
+    assert [str(issue) for issue in issues] == [
+        "document 1: too large: more than 100000 nodes (or recursive aliases)"
+    ]
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    config, issues = check_config("[" * 5000 + "]" * 5000)
+    assert config is None
+    assert [str(issue) for issue in issues] == ["document 1: invalid YAML: RecursionError"]

@@ -220,5 +220,24 @@ def test_writer_waits_for_a_reader_lock(image: Path) -> None:
     assert meta.get(15) == UUID
 
 
+def test_lock_timeout(image: Path) -> None:
+    meta = MetaPartition(image, lock_timeout=0.1)
+    with image.open("rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(MetaDeviceError) as raised:
+            meta.read()
+        assert str(raised.value) == f"{image} is locked by another process (waited 0.1 s)"
+        before = image.read_bytes()
+        with pytest.raises(MetaDeviceError):
+            meta.set(9, b"null")
+        assert image.read_bytes() == before
+
+
+def test_unbounded_lock_wait(image: Path) -> None:
+    meta = MetaPartition(image, lock_timeout=None)
+    meta.set(15, UUID)
+    assert meta.get(15) == UUID
+
+
 def test_repr(image: Path) -> None:
     assert repr(MetaPartition(image, offset=4096)) == f"MetaPartition({str(image)!r}, offset=4096)"
