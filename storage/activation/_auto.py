@@ -1,0 +1,83 @@
+"""Backend selection: ``dm`` where device-mapper works, else ``fuse``, else an error naming what lacks."""
+
+from __future__ import annotations
+
+import ctypes.util
+import errno
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from ._dm import DmActivator
+from ._errors import BackendUnavailableError
+from ._fuse import DEFAULT_RUNTIME_DIR, FuseActivator
+
+if TYPE_CHECKING:
+    from ._model import BackendName
+    from ._protocol import Activator
+
+BackendChoice = Literal["auto", "dm", "fuse"]
+
+DM_CONTROL: Final = "/dev/mapper/control"
+FUSE_DEVICE: Final = "/dev/fuse"
+LOOP_CONTROL: Final = "/dev/loop-control"
+
+
+def _device_problem(path: str, what: str) -> str | None:
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return f"{path} is missing ({what})"
+    except OSError as exc:
+        if exc.errno in (errno.ENODEV, errno.ENXIO):
+            return f"{path} exists but the kernel has no driver behind it ({what}): {exc.strerror}"
+        return f"{path} cannot be opened ({what}): {exc.strerror}"
+    os.close(descriptor)
+    return None
+
+
+def dm_unavailable_reason() -> str | None:
+    """Why the ``dm`` backend cannot work here, or None when it can."""
+    problem = _device_problem(DM_CONTROL, "device-mapper: a kernel with dm-mod and dm-crypt")
+    if problem is None and shutil.which("dmsetup") is None and not Path("/usr/sbin/dmsetup").exists():
+        problem = "dmsetup is not installed (Debian package dmsetup)"
+    return problem
+
+
+def fuse_unavailable_reason() -> str | None:
+    """Why the ``fuse`` backend cannot work here, or None when it can."""
+    problem = _device_problem(FUSE_DEVICE, "FUSE: the fuse kernel module") or _device_problem(
+        LOOP_CONTROL, "loop devices: the loop kernel module"
+    )
+    if problem is None and ctypes.util.find_library("fuse3") is None:
+        problem = "libfuse3 is not installed (Debian package fuse3)"
+    if problem is None and importlib.util.find_spec("mfusepy") is None:
+        problem = "the Python package mfusepy is not installed"
+    return problem
+
+
+def backend_availability() -> dict[BackendName, str | None]:
+    """Each backend with the reason it cannot run here (None: it can)."""
+    return {"dm": dm_unavailable_reason(), "fuse": fuse_unavailable_reason()}
+
+
+def select_activator(
+    backend: BackendChoice = "auto", *, runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR
+) -> Activator:
+    """The activator for ``backend``; ``auto`` prefers dm and falls back to fuse.
+
+    Raises:
+        BackendUnavailableError: the chosen backend (for ``auto``: every backend) cannot run here; the message
+            gives each reason.
+    """
+    reasons = backend_availability()
+    candidates: list[BackendName] = ["dm", "fuse"] if backend == "auto" else [backend]
+    for candidate in candidates:
+        if reasons[candidate] is None:
+            if candidate == "dm":
+                return DmActivator()
+            return FuseActivator(runtime_dir=runtime_dir)
+    detail = "; ".join(f"{name}: {reasons[name]}" for name in candidates)
+    raise BackendUnavailableError(f"no usable activation backend ({backend}): {detail}")

@@ -1,0 +1,197 @@
+"""The ``dm`` backend: dm-crypt from the volume key we hold (no KDF), ``dmsetup`` reading the table on stdin.
+
+The table, which carries the key in hex, only ever travels through a pipe to dmsetup; it is never on a
+command line, in the environment or in a log. ``dmsetup table`` (without ``--showkeys``) shows it redacted.
+Image files get a loop device first, with autoclear, so it goes away together with the mapping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, final
+
+from volumed.storage import loop
+
+from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
+from ._fuse import segment_size
+from ._model import ActivationStatus, BackendName, DataSegment, check_name
+
+MAPPER_DIR: Final = Path("/dev/mapper")
+SYS_BLOCK: Final = Path("/sys/block")
+
+
+@final
+@dataclass(frozen=True)
+class CryptTable:
+    """One dm-crypt table line for a LUKS2 segment, as cryptsetup would load it.
+
+    ``iv_offset`` is the segment's ``iv_tweak``; IVs count 512-byte units (no ``iv_large_sectors``), like
+    LUKS2. The key is in the line: treat :meth:`line` as a secret. ``repr`` leaves it out.
+    """
+
+    sectors: int
+    cipher: str
+    source: str
+    source_offset_sectors: int
+    iv_offset: int
+    sector_size: int
+    key: bytes = field(repr=False)
+
+    def options(self) -> list[str]:
+        """The optional parameters (none for 512-byte sectors)."""
+        return [f"sector_size:{self.sector_size}"] if self.sector_size != 512 else []
+
+    def line(self, *, key_spec: str | None = None) -> str:
+        """The table line; the key as hex unless ``key_spec`` (e.g. ``:64:logon:volumed:NAME``) is given."""
+        key = key_spec if key_spec is not None else self.key.hex()
+        text = (
+            f"0 {self.sectors} crypt {self.cipher} {key} {self.iv_offset} {self.source} "
+            f"{self.source_offset_sectors}"
+        )
+        options = self.options()
+        return f"{text} {len(options)} {' '.join(options)}" if options else text
+
+    def redacted(self) -> str:
+        """The line with the key replaced by ``-``, as ``dmsetup table`` shows it: safe to log."""
+        return self.line(key_spec="-")
+
+
+def crypt_table(segment: DataSegment, *, source: str, size: int, volume_key: bytes) -> CryptTable:
+    """The dm-crypt table of ``segment`` on block device ``source`` for ``size`` decrypted bytes."""
+    if len(volume_key) not in (32, 64):
+        raise ActivationError(f"{segment.cipher} needs a 256- or 512-bit key, got {len(volume_key) * 8} bits")
+    if segment.cipher != "aes-xts-plain64":
+        raise ActivationError(f"unsupported cipher {segment.cipher!r} for dm-crypt activation")
+    return CryptTable(
+        sectors=size // 512,
+        cipher=segment.cipher,
+        source=source,
+        source_offset_sectors=segment.offset // 512,
+        iv_offset=segment.iv_tweak,
+        sector_size=segment.sector_size,
+        key=volume_key,
+    )
+
+
+def dm_uuid(name: str, luks_uuid: str | None) -> str:
+    """cryptsetup's dm UUID for a LUKS2 mapping (``CRYPT-LUKS2-<uuid without dashes>-<name>``)."""
+    if luks_uuid:
+        return f"CRYPT-LUKS2-{luks_uuid.replace('-', '')}-{name}"
+    return f"CRYPT-VOLUMED-{name}"
+
+
+@final
+class DmActivator:
+    """Activation through device-mapper's dm-crypt (needs a kernel with dm-crypt and ``dmsetup``)."""
+
+    def __init__(self, *, dmsetup: str | None = None) -> None:
+        self._dmsetup = dmsetup or shutil.which("dmsetup") or "/usr/sbin/dmsetup"
+
+    def __repr__(self) -> str:
+        return "DmActivator()"
+
+    @property
+    def backend(self) -> BackendName:
+        return "dm"
+
+    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
+        check_name(name)
+        current = self.status(name)
+        if current.device is not None:
+            self._check_same(name, segment)
+            return current.device
+        size = segment_size(segment)
+        if stat.S_ISBLK(_mode(segment.device)):
+            self._create(name, segment, segment.device, size, volume_key)
+        else:
+            with loop.attached(segment.device, autoclear=True) as backing:
+                self._create(name, segment, backing.path, size, volume_key)
+        return str(MAPPER_DIR / name)
+
+    def deactivate(self, name: str) -> None:
+        check_name(name)
+        if self._sys_dir(name) is None:
+            return
+        result = self._run("remove", name)
+        if result.returncode != 0:
+            if "busy" in result.stderr.lower():
+                raise ActivationBusyError(
+                    f"{name}: /dev/mapper/{name} is in use (mounted?); unmount it first"
+                )
+            raise ActivationError(f"dmsetup remove {name} failed: {result.stderr.strip()}")
+
+    def is_active(self, name: str) -> bool:
+        return self.status(name).active
+
+    def status(self, name: str) -> ActivationStatus:
+        check_name(name)
+        sys_dir = self._sys_dir(name)
+        if sys_dir is None:
+            return ActivationStatus(name=name, backend="dm", active=False)
+        slaves = sorted(os.listdir(sys_dir / "slaves")) if (sys_dir / "slaves").is_dir() else []
+        size = int((sys_dir / "size").read_text().strip()) * 512
+        return ActivationStatus(
+            name=name,
+            backend="dm",
+            active=True,
+            device=str(MAPPER_DIR / name),
+            source=f"/dev/{slaves[0]}" if slaves else None,
+            size=size,
+        )
+
+    # internals
+
+    def _create(self, name: str, segment: DataSegment, source: str, size: int, key: bytes) -> None:
+        table = crypt_table(segment, source=source, size=size, volume_key=key)
+        result = self._run(
+            "create",
+            name,
+            "--uuid",
+            dm_uuid(name, segment.luks_uuid),
+            "--noudevsync",
+            stdin=table.line() + "\n",
+        )
+        if result.returncode != 0:
+            raise ActivationError(f"dmsetup create {name} failed: {result.stderr.strip()}")
+        self._run("mknodes", name)
+
+    def _check_same(self, name: str, segment: DataSegment) -> None:
+        result = self._run("table", name)
+        fields = result.stdout.split()
+        if result.returncode != 0 or len(fields) < 8 or fields[2] != "crypt":
+            raise ActivationConflictError(f"{name} exists but is not a dm-crypt mapping")
+        if int(fields[7]) != segment.offset // 512:
+            raise ActivationConflictError(
+                f"{name} is already active at offset {int(fields[7]) * 512}, not {segment.offset}"
+            )
+
+    def _sys_dir(self, name: str) -> Path | None:
+        try:
+            entries = os.listdir(SYS_BLOCK)
+        except FileNotFoundError:
+            return None
+        for entry in entries:
+            if entry.startswith("dm-"):
+                try:
+                    if (SYS_BLOCK / entry / "dm" / "name").read_text().strip() == name:
+                        return SYS_BLOCK / entry
+                except FileNotFoundError:
+                    continue
+        return None
+
+    def _run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self._dmsetup, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
+        )
+
+
+def _mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode
+    except OSError as exc:
+        raise ActivationError(f"cannot open {path}: {exc.strerror}") from exc

@@ -1,0 +1,276 @@
+"""The ``fuse`` backend: a FUSE server process decrypts the segment into one file, a loop device sits on top.
+
+Layout under ``runtime_dir`` (default ``/run/volumed/fuse``) for mapping ``NAME``:
+``NAME/`` the FUSE mount point holding the decrypted file ``NAME/NAME``; ``NAME.json`` what was activated
+(PID, devices, segment; never the key); ``NAME.log`` the server's stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Final, final
+
+from volumed.storage import loop
+
+from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
+from ._model import ActivationStatus, BackendName, DataSegment, check_name
+from ._process import in_use, is_mount_point, process_cmdline, stop_process, umount
+
+DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
+SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
+READY_TIMEOUT: Final = 30.0
+
+
+def segment_size(segment: DataSegment) -> int:
+    """The segment size in bytes, resolving "dynamic" (None) to the end of the device."""
+    if segment.size is not None:
+        return segment.size
+    try:
+        with open(segment.device, "rb") as device:
+            end = device.seek(0, os.SEEK_END)
+    except OSError as exc:
+        raise ActivationError(f"cannot size {segment.device}: {exc.strerror}") from exc
+    size = end - segment.offset
+    size -= size % segment.sector_size
+    if size <= 0:
+        raise ActivationError(f"{segment.device} ends before its data segment at offset {segment.offset}")
+    return size
+
+
+@final
+class FuseActivator:
+    """Activation through FUSE + loop, for kernels without device-mapper (containers, CI, this machine).
+
+    Args:
+        runtime_dir: where mount points, state files and server logs live (a tmpfs such as /run).
+        python: interpreter that runs the server (default: this one, so the same venv).
+    """
+
+    def __init__(
+        self, *, runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR, python: str | None = None
+    ):
+        self._runtime_dir = Path(runtime_dir)
+        self._python = python or sys.executable
+
+    def __repr__(self) -> str:
+        return f"FuseActivator(runtime_dir={str(self._runtime_dir)!r})"
+
+    @property
+    def backend(self) -> BackendName:
+        return "fuse"
+
+    # paths
+
+    def mountpoint(self, name: str) -> Path:
+        """The FUSE mount point of mapping ``name``."""
+        return self._runtime_dir / check_name(name)
+
+    def decrypted_file(self, name: str) -> Path:
+        """The decrypted file that the loop device of mapping ``name`` is attached to."""
+        return self.mountpoint(name) / name
+
+    def _state_file(self, name: str) -> Path:
+        return self._runtime_dir / f"{check_name(name)}.json"
+
+    def _log_file(self, name: str) -> Path:
+        return self._runtime_dir / f"{check_name(name)}.log"
+
+    def _read_state(self, name: str) -> dict[str, object] | None:
+        try:
+            state: dict[str, object] = json.loads(self._state_file(name).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return state
+
+    # Activator
+
+    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
+        check_name(name)
+        size = segment_size(segment)
+        current = self.status(name)
+        if current.active and current.device is not None:
+            if (current.source, current.offset, current.size) != (
+                os.path.realpath(segment.device),
+                segment.offset,
+                size,
+            ):
+                raise ActivationConflictError(
+                    f"{name} is already active for {current.source} at offset {current.offset} "
+                    f"({current.size} bytes), not {segment.device} at offset {segment.offset}"
+                )
+            return current.device
+        self._clean_up(name)
+        pid = self._start_server(name, segment, size, volume_key)
+        try:
+            device = loop.attach(self.decrypted_file(name), block_size=segment.sector_size)
+        except (OSError, ActivationError) as exc:
+            self._clean_up(name, pid=pid)
+            raise ActivationError(
+                f"cannot attach a loop device to {self.decrypted_file(name)}: {exc}"
+            ) from exc
+        state = {
+            "name": name,
+            "backend": "fuse",
+            "pid": pid,
+            "loop": device.path,
+            "source": os.path.realpath(segment.device),
+            "offset": segment.offset,
+            "size": size,
+            "sector_size": segment.sector_size,
+        }
+        self._state_file(name).write_text(json.dumps(state), encoding="utf-8")
+        return device.path
+
+    def deactivate(self, name: str) -> None:
+        check_name(name)
+        for device in self._loops(name):
+            if in_use(device.path):
+                raise ActivationBusyError(f"{name}: {device.path} is in use (mounted?); unmount it first")
+        self._clean_up(name)
+
+    def is_active(self, name: str) -> bool:
+        return self.status(name).active
+
+    def status(self, name: str) -> ActivationStatus:
+        check_name(name)
+        state = self._read_state(name) or {}
+        loops = self._loops(name)
+        pid = state.get("pid")
+        server_alive = isinstance(pid, int) and self._is_server(pid, name)
+        mounted = is_mount_point(str(self.mountpoint(name)))
+        problem = None
+        if state or loops or mounted:
+            if not server_alive:
+                problem = "the FUSE server is not running"
+            elif not mounted:
+                problem = f"{self.mountpoint(name)} is not mounted"
+            elif not loops:
+                problem = f"no loop device is attached to {self.decrypted_file(name)}"
+        active = server_alive and mounted and bool(loops)
+        return ActivationStatus(
+            name=name,
+            backend="fuse",
+            active=active,
+            device=loops[0].path if loops else None,
+            source=_str_or_none(state.get("source")),
+            offset=_int_or_none(state.get("offset")),
+            size=_int_or_none(state.get("size")),
+            problem=problem,
+        )
+
+    # internals
+
+    def _is_server(self, pid: int, name: str) -> bool:
+        argv = process_cmdline(pid)
+        return argv is not None and SERVER_MODULE in argv and name in argv
+
+    def _loops(self, name: str) -> list[loop.LoopDevice]:
+        target = str(self.decrypted_file(name))
+        return [device for device in loop.list_loop_devices() if device.backing_file == target]
+
+    def _start_server(self, name: str, segment: DataSegment, size: int, volume_key: bytes) -> int:
+        mountpoint = self.mountpoint(name)
+        mountpoint.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key_read, key_write = os.pipe()
+        ready_read, ready_write = os.pipe()
+        argv = [
+            self._python, "-m", SERVER_MODULE,
+            "--name", name, "--mountpoint", str(mountpoint), "--device", os.path.realpath(segment.device),
+            "--offset", str(segment.offset), "--size", str(size), "--sector-size", str(segment.sector_size),
+            "--iv-tweak", str(segment.iv_tweak), "--cipher", segment.cipher,
+            "--key-fd", str(key_read), "--ready-fd", str(ready_write),
+        ]  # fmt: skip
+        try:
+            with open(self._log_file(name), "ab") as log:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(key_read, ready_write),
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            for fd in (key_read, key_write, ready_read, ready_write):
+                os.close(fd)
+            raise ActivationError(f"cannot start the FUSE server for {name}: {exc.strerror}") from exc
+        os.close(key_read)
+        os.close(ready_write)
+        try:
+            os.write(key_write, volume_key)
+        finally:
+            os.close(key_write)
+        try:
+            answer = _read_line(ready_read, READY_TIMEOUT)
+        finally:
+            os.close(ready_read)
+        if answer != "ready":
+            self._clean_up(name, pid=process.pid)
+            process.wait(timeout=5)
+            why = answer or f"no answer within {READY_TIMEOUT:.0f} s"
+            raise ActivationError(f"the FUSE server for {name} did not start: {why}{self._log_tail(name)}")
+        # The server lives on in its own session; forget the Popen so no one waits on it by accident.
+        process.returncode = 0
+        return process.pid
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            tail = self._log_file(name).read_text(encoding="utf-8", errors="replace").strip()[-800:]
+        except FileNotFoundError:
+            return ""
+        return f" (server log: {tail})" if tail else ""
+
+    def _clean_up(self, name: str, *, pid: int | None = None) -> None:
+        """Detach loops, unmount, stop the server: whatever of a (half-made or dead) activation is left."""
+        for device in self._loops(name):
+            with contextlib.suppress(loop.LoopError):
+                loop.detach(device)
+        mountpoint = str(self.mountpoint(name))
+        if is_mount_point(mountpoint) and umount(mountpoint) != 0:
+            umount(mountpoint, lazy=True)
+        state = self._read_state(name) or {}
+        for candidate in {pid, state.get("pid")}:
+            if isinstance(candidate, int):
+                stop_process(candidate, is_ours=[SERVER_MODULE, name])
+        self._state_file(name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(mountpoint)
+
+    def remove_logs(self, name: str) -> None:
+        """Delete the server log of mapping ``name`` (kept after deactivation for post-mortems)."""
+        self._log_file(name).unlink(missing_ok=True)
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+__all__ = ["DEFAULT_RUNTIME_DIR", "FuseActivator", "segment_size"]

@@ -1,0 +1,40 @@
+"""The one interface every activation backend implements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._model import ActivationStatus, BackendName, DataSegment
+
+
+class Activator(Protocol):
+    """Turns an unlocked LUKS2 data segment into a decrypted block device, and back.
+
+    Contract: every method blocks (subprocesses, mounts, ioctls), so async callers run them in a worker
+    thread. ``activate`` is idempotent: activating a mapping that is already active for the same segment
+    returns the existing device; a dead or half-made mapping of that name is cleaned up and made again.
+    Concurrent calls for the same name must be serialised by the caller. The volume key is never logged nor
+    put on a command line or in the environment.
+    """
+
+    @property
+    def backend(self) -> BackendName:
+        """The backend's name (``dm`` or ``fuse``)."""
+        ...
+
+    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
+        """Make (or find) mapping ``name`` of ``segment`` and return its block device path."""
+        ...
+
+    def deactivate(self, name: str) -> None:
+        """Remove mapping ``name``; absent is fine. Raises ActivationBusyError while it is in use."""
+        ...
+
+    def is_active(self, name: str) -> bool:
+        """Whether mapping ``name`` exists and works."""
+        ...
+
+    def status(self, name: str) -> ActivationStatus:
+        """What is known of mapping ``name`` (``active=False`` when there is none)."""
+        ...

@@ -1,0 +1,25 @@
+"""Loop devices: attach a file (or a byte range of it) as a block device, detach, find existing attachments.
+
+Uses the kernel's loop-control and LOOP_CONFIGURE ioctls directly (no losetup), and sysfs to list
+attachments. Every function blocks briefly: async callers run them in worker threads.
+"""
+
+from ._attach import attach as attach
+from ._attach import attached as attached
+from ._attach import detach as detach
+from ._errors import LoopError as LoopError
+from ._sysfs import LoopDevice as LoopDevice
+from ._sysfs import find_attachments as find_attachments
+from ._sysfs import list_loop_devices as list_loop_devices
+from ._sysfs import read_loop_device as read_loop_device
+
+__all__ = [
+    "LoopDevice",
+    "LoopError",
+    "attach",
+    "attached",
+    "detach",
+    "find_attachments",
+    "list_loop_devices",
+    "read_loop_device",
+]

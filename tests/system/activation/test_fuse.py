@@ -1,0 +1,258 @@
+"""The fuse backend for real (root): FUSE server + loop + mkfs.ext4 + mount, reactivation, crash recovery,
+and cryptsetup decrypting what went through it. Everything is torn down (unmount, loops, servers by PID)
+even on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests._tools import require_root, require_tool
+from volumed.storage import loop
+from volumed.storage.activation import (
+    ActivationBusyError,
+    ActivationConflictError,
+    ActivationError,
+    DataSegment,
+    FuseActivator,
+    mapping_name,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MiB = 1 << 20
+NAME = mapping_name("TEST")
+
+
+def run(*argv: str | Path, input: bytes | None = None) -> str:
+    result = subprocess.run([str(arg) for arg in argv], input=input, capture_output=True, check=False)
+    assert result.returncode == 0, f"{argv}: {result.stderr.decode(errors='replace')}"
+    return result.stdout.decode(errors="replace")
+
+
+class Volume:
+    """A LUKS2 image with a detached header made by cryptsetup, and its volume key as cryptsetup tells it."""
+
+    def __init__(self, directory: Path, *, sector_size: int, size: int = 32 * MiB) -> None:
+        self.image = directory / "data.img"
+        self.header = directory / "data.hdr"
+        self.key_file = directory / "key"
+        self.key_file.write_bytes(b"system test passphrase")
+        with self.image.open("wb") as handle:
+            handle.truncate(size)
+        cryptsetup = require_tool("cryptsetup")
+        run(
+            cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2", "--header", self.header,
+            "--key-file", self.key_file, "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+            "--sector-size", str(sector_size), self.image,
+        )  # fmt: skip
+        dump = run(cryptsetup, "luksDump", "--dump-volume-key", "--batch-mode", "--key-file", self.key_file,
+                   self.header)  # fmt: skip
+        self.key = bytes.fromhex("".join(re.findall(r"\b[0-9a-f]{2}\b", dump.split("MK dump:", 1)[1])))
+        self.segment = DataSegment(device=str(self.image), offset=0, size=None, sector_size=sector_size)
+
+    def decrypt_with_cryptsetup(self) -> None:
+        run(
+            require_tool("cryptsetup"), "reencrypt", "--decrypt", "--batch-mode", "--header", self.header,
+            "--force-offline-reencrypt", "--key-file", self.key_file, self.image,
+        )  # fmt: skip
+
+
+class Mounts:
+    """Mount points made by a test, unmounted at teardown whatever happened."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.targets: list[Path] = []
+        self.made = 0
+
+    def mount(self, device: str) -> Path:
+        self.made += 1
+        target = self.directory / f"mnt{self.made}"
+        target.mkdir()
+        run("mount", device, target)
+        self.targets.append(target)
+        return target
+
+    def umount(self, target: Path) -> None:
+        run("umount", target)
+        self.targets.remove(target)
+
+    def close(self) -> None:
+        for target in self.targets:
+            subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def activator(tmp_path: Path) -> Iterator[FuseActivator]:
+    require_root()
+    require_tool("mkfs.ext4")
+    require_tool("fusermount3")
+    fuse = FuseActivator(runtime_dir=tmp_path / "run")
+    yield fuse
+    _tear_down(fuse, tmp_path)
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    tracked = Mounts(tmp_path)
+    yield tracked
+    tracked.close()
+
+
+def _tear_down(fuse: FuseActivator, tmp_path: Path) -> None:
+    """Whatever a failed test left: mounts on our loops, the loops, the FUSE mount, the server (by PID)."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as table:
+        targets = [line.split(" ")[4] for line in table]
+    for target in targets:
+        if target.startswith(str(tmp_path)) and "/run/" not in target:
+            subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+    state_file = tmp_path / "run" / f"{NAME}.json"
+    pid = json.loads(state_file.read_text())["pid"] if state_file.exists() else None
+    for device in loop.find_attachments(fuse.decrypted_file(NAME)):
+        with contextlib.suppress(loop.LoopError):
+            loop.detach(device)
+    with contextlib.suppress(ActivationError):
+        fuse.deactivate(NAME)
+    if isinstance(pid, int):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    subprocess.run(["umount", "-l", str(fuse.mountpoint(NAME))], check=False, capture_output=True)
+
+
+def server_pid(fuse: FuseActivator) -> int:
+    state = json.loads((fuse.mountpoint(NAME).parent / f"{NAME}.json").read_text())
+    pid = state["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+@pytest.mark.parametrize("sector_size", [512, 4096])
+def test_mkfs_mount_write_reactivate_read_back_and_cryptsetup_agrees(
+    tmp_path: Path, activator: FuseActivator, mounts: Mounts, sector_size: int
+) -> None:
+    volume = Volume(tmp_path, sector_size=sector_size)
+    device = activator.activate(NAME, volume.segment, volume.key)
+    assert device.startswith("/dev/loop")
+    assert activator.is_active(NAME)
+    status = activator.status(NAME)
+    assert (status.device, status.source, status.size, status.problem) == (
+        device,
+        str(volume.image),
+        32 * MiB,
+        None,
+    )
+    with open(f"/sys/block/{os.path.basename(device)}/queue/logical_block_size") as block_size:
+        assert int(block_size.read()) == sector_size
+
+    run("mkfs.ext4", "-q", "-F", "-L", "fusetest", device)
+    target = mounts.mount(device)
+    payload = os.urandom(3 * MiB + 123)
+    (target / "file.bin").write_bytes(payload)
+    with pytest.raises(ActivationBusyError, match="in use"):
+        activator.deactivate(NAME)
+    mounts.umount(target)
+
+    # re-activating an active volume returns the same device
+    assert activator.activate(NAME, volume.segment, volume.key) == device
+    activator.deactivate(NAME)
+    assert not activator.is_active(NAME)
+    assert activator.status(NAME).device is None
+    assert not activator.mountpoint(NAME).exists()
+
+    device = activator.activate(NAME, volume.segment, volume.key)
+    target = mounts.mount(device)
+    assert (target / "file.bin").read_bytes() == payload
+    mounts.umount(target)
+    activator.deactivate(NAME)
+
+    # what went through FUSE is a real LUKS2 payload: cryptsetup decrypts it to our ext4
+    volume.decrypt_with_cryptsetup()
+    listing = run(require_tool("debugfs"), "-R", "ls -l /", volume.image)
+    assert "file.bin" in listing
+    assert str(len(payload)) in listing
+
+
+def test_key_is_not_in_the_servers_argv_or_environment(tmp_path: Path, activator: FuseActivator) -> None:
+    volume = Volume(tmp_path, sector_size=4096, size=8 * MiB)
+    activator.activate(NAME, volume.segment, volume.key)
+    pid = server_pid(activator)
+    for part in ("cmdline", "environ"):
+        with open(f"/proc/{pid}/{part}", "rb") as exposed:
+            text = exposed.read()
+        assert volume.key.hex().encode() not in text
+        assert volume.key not in text
+    activator.deactivate(NAME)
+
+
+def test_server_outlives_the_process_that_started_it(tmp_path: Path, activator: FuseActivator) -> None:
+    volume = Volume(tmp_path, sector_size=4096, size=8 * MiB)
+    script = (
+        "import sys\n"
+        "from volumed.storage.activation import DataSegment, FuseActivator\n"
+        f"fuse = FuseActivator(runtime_dir={str(tmp_path / 'run')!r})\n"
+        f"segment = DataSegment(device={str(volume.image)!r}, offset=0, size=None, sector_size=4096)\n"
+        f"print(fuse.activate({NAME!r}, segment, sys.stdin.buffer.read()))\n"
+    )
+    device = run(sys.executable, "-c", script, input=volume.key).strip()
+    status = activator.status(NAME)
+    assert status.active
+    assert status.device == device
+    with open(device, "rb") as block:
+        assert len(block.read(4096)) == 4096
+    activator.deactivate(NAME)
+
+
+def test_a_dead_server_is_reported_and_reactivation_recovers(
+    tmp_path: Path, activator: FuseActivator, mounts: Mounts
+) -> None:
+    volume = Volume(tmp_path, sector_size=4096, size=16 * MiB)
+    device = activator.activate(NAME, volume.segment, volume.key)
+    run("mkfs.ext4", "-q", "-F", device)
+    os.kill(server_pid(activator), signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while activator.status(NAME).problem is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = activator.status(NAME)
+    assert not status.active
+    assert status.problem == "the FUSE server is not running"
+
+    device = activator.activate(NAME, volume.segment, volume.key)
+    assert activator.status(NAME).active
+    target = mounts.mount(device)
+    (target / "after-crash").write_text("ok")
+    mounts.umount(target)
+    activator.deactivate(NAME)
+
+
+def test_conflicting_segment_is_refused(tmp_path: Path, activator: FuseActivator) -> None:
+    volume = Volume(tmp_path, sector_size=4096, size=8 * MiB)
+    activator.activate(NAME, volume.segment, volume.key)
+    other = DataSegment(device=str(volume.image), offset=4096, size=4096, sector_size=4096)
+    with pytest.raises(ActivationConflictError, match="already active"):
+        activator.activate(NAME, other, volume.key)
+    activator.deactivate(NAME)
+
+
+def test_startup_failure_is_reported_and_leaves_nothing(tmp_path: Path, activator: FuseActivator) -> None:
+    volume = Volume(tmp_path, sector_size=4096, size=8 * MiB)
+    with pytest.raises(
+        ActivationError, match="did not start: error: ValueError: aes-xts-plain64 needs"
+    ) as info:
+        activator.activate(NAME, volume.segment, b"short key")
+    assert "short key" not in str(info.value)
+    status = activator.status(NAME)
+    assert (status.active, status.device, status.problem) == (False, None, None)
+    assert not activator.mountpoint(NAME).exists()
