@@ -17,6 +17,8 @@ from ._partition import MetaState as MetaState
 from ._tags import MetaTag as MetaTag
 from ._tags import parse_tag as parse_tag
 from ._tags import tag_name as tag_name
+from ._uuid import read_uuid_override as read_uuid_override
+from ._uuid import write_uuid_override as write_uuid_override
 from .c_adv import ADV_SIZE as ADV_SIZE
 from .c_adv import BLOCK_LENGTH as BLOCK_LENGTH
 from .c_adv import DATA_LENGTH as DATA_LENGTH
@@ -46,5 +48,7 @@ __all__ = [
     "decode_block",
     "encode_block",
     "parse_tag",
+    "read_uuid_override",
     "tag_name",
+    "write_uuid_override",
 ]

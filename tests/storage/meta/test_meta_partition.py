@@ -23,6 +23,8 @@ from volumed.storage.meta import (
     MetaValueError,
     decode_block,
     encode_block,
+    read_uuid_override,
+    write_uuid_override,
 )
 
 if TYPE_CHECKING:
@@ -241,3 +243,21 @@ def test_unbounded_lock_wait(image: Path) -> None:
 
 def test_repr(image: Path) -> None:
     assert repr(MetaPartition(image, offset=4096)) == f"MetaPartition({str(image)!r}, offset=4096)"
+
+
+def test_uuid_override(image: Path) -> None:
+    meta = MetaPartition(image)
+    assert read_uuid_override(meta) is None
+    assert write_uuid_override(meta, UUID.decode())
+    assert not write_uuid_override(meta, UUID.decode())
+    assert read_uuid_override(meta) == UUID.decode()
+    assert meta.get(0x0F) == UUID
+    before = image.read_bytes()
+    with pytest.raises(MetaValueError) as raised:
+        write_uuid_override(meta, "not-a-uuid")
+    assert str(raised.value) == "not a UUID: 'not-a-uuid'"
+    assert image.read_bytes() == before
+    meta.set(0x0F, b"\xff\xfe")
+    with pytest.raises(MetaValueError) as raised:
+        read_uuid_override(meta)
+    assert str(raised.value) == "tag 0x0f holds 2 bytes that are not UTF-8 text"
