@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from volumed.resources import DiscoveredVolumeSpec, DiskSpec
 from volumed.storage.blockdev import Region, device_size, list_block_devices
-from volumed.storage.gpt import GPTError, NoPartitionTableError, read_partition_table
+from volumed.storage.disklayout import discover_volumes
+from volumed.storage.gpt import GPTError
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
@@ -34,17 +35,16 @@ def image_disk_id(path: str) -> str:
     return Path(path).name.replace(".", "-")
 
 
-def _signature(region: Region) -> Signature | None:
-    try:
-        return probe_region(region)
-    except OSError:
-        return None
-
-
 def _volume(
-    region: Region, *, parent: str, index: int = 0, label: str = "", part_uuid: str = "", part_type: str = ""
+    region: Region,
+    signature: Signature | None,
+    *,
+    parent: str,
+    index: int = 0,
+    label: str = "",
+    part_uuid: str = "",
+    part_type: str = "",
 ) -> DiscoveredVolumeSpec:
-    signature = _signature(region)
     return DiscoveredVolumeSpec(
         dev_path=region.path,
         parent=parent,
@@ -61,29 +61,33 @@ def _volume(
 
 
 def scan_image(path: str, result: Discovery) -> None:
-    """A disk image: the disk, and each GPT partition as a region of the file."""
+    """A disk image: the disk, and each GPT partition as a region of the file (a damaged table: nothing)."""
     path = os.path.abspath(path)
     disk_id = image_disk_id(path)
-    size = device_size(path)
-    result.disks[disk_id] = DiskSpec(dev_path=path, size=size, image=True)
+    result.disks[disk_id] = DiskSpec(dev_path=path, size=device_size(path), image=True)
     try:
-        table = read_partition_table(path)
-    except NoPartitionTableError:
-        result.volumes[disk_id] = _volume(Region(path, 0, size), parent="")
-        return
+        found = discover_volumes(path)
     except GPTError:
-        return  # a damaged table: nothing on this disk is located until it is repaired
-    sector = table.sector_size
-    for part in table.partitions:
-        region = Region(path, part.offset(sector), part.size(sector))
-        result.volumes[f"{disk_id}p{part.number}"] = _volume(
-            region,
+        return  # nothing on this disk is located until its table is repaired
+    if len(found) == 1:
+        result.volumes[disk_id] = _volume(found[0].region, found[0].signature, parent="")
+    for volume in found[1:]:
+        result.volumes[f"{disk_id}p{volume.partition_number}"] = _volume(
+            volume.region,
+            volume.signature,
             parent=path,
-            index=part.number,
-            label=part.label,
-            part_uuid=str(part.unique_guid),
-            part_type=str(part.type_guid),
+            index=volume.partition_number or 0,
+            label=volume.partition_label or "",
+            part_uuid=str(volume.partition_uuid or ""),
+            part_type=str(volume.partition_type or ""),
         )
+
+
+def _probe(region: Region) -> Signature | None:
+    try:
+        return probe_region(region)
+    except OSError:
+        return None  # unreadable (e.g. a CD drive without a disc): nothing to locate there
 
 
 def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str = "/dev") -> None:
@@ -102,10 +106,13 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             sector_size=disk.logical_sector_size,
         )
         if not disk.partitions:
-            result.volumes[disk.name] = _volume(Region(disk.dev_path, 0, disk.size), parent="")
+            whole = Region(disk.dev_path, 0, disk.size)
+            result.volumes[disk.name] = _volume(whole, _probe(whole), parent="")
         for part in disk.partitions:
+            region = Region(part.dev_path, 0, part.size)
             result.volumes[part.name] = _volume(
-                Region(part.dev_path, 0, part.size),
+                region,
+                _probe(region),
                 parent=disk.dev_path,
                 index=part.number,
                 label=part.label or "",
