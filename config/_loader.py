@@ -45,6 +45,7 @@ _TYPE_MESSAGES: Final = {
     "model_attributes_type": "expected a mapping",
     "dict_type": "expected a mapping",
     "missing": "field is required",
+    "invalid_key": "field names must be strings",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 
 from volumed.config import (
     DEFAULT_CIPHER,
@@ -127,6 +128,21 @@ def test_other_documents_are_ignored() -> None:
     config = load_config(text)
     assert config.ignored == 3
     assert [document.name for document in config.documents] == ["STATE"]
+
+
+def test_ignored_documents_are_logged_at_debug() -> None:
+    with structlog.testing.capture_logs() as logs:
+        load_config("version: v1alpha1\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: LOG\n")
+    assert [(log["event"], log["log_level"]) for log in logs] == [
+        ("ignoring config document of another kind", "debug"),
+        ("ignoring VolumeConfig for a volume volumed does not manage", "debug"),
+    ]
+
+
+def test_non_string_field_names() -> None:
+    config, issues = check_config("apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n1.5: x\n")
+    assert config is None
+    assert [str(issue) for issue in issues] == ["VolumeConfig/STATE: 1.5: field names must be strings"]
 
 
 def test_empty_documents_are_skipped() -> None:
