@@ -21,6 +21,7 @@ from typing import Any
 from volumed.storage.luks2.payload import PayloadStream
 
 _MAX_KEY = 64
+_MAX_REQUEST = 1 << 20
 
 
 def _read_key(fd: int) -> bytes:
@@ -62,7 +63,10 @@ def _operations(name: str, stream: PayloadStream, device_fd: int, ready: _Signal
     class DecryptedView(mfusepy.Operations):  # type: ignore[misc]
         use_ns = True
 
-        def init(self, path: str) -> None:
+        def init_with_config(self, conn: Any, config: Any) -> None:
+            if conn is not None:  # let the kernel send big requests: per-request costs dominate in Python
+                conn.max_readahead = max(conn.max_readahead, _MAX_REQUEST)
+                conn.max_write = max(conn.max_write, _MAX_REQUEST)
             ready.send("ready")
 
         def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
