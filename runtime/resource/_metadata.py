@@ -1,0 +1,104 @@
+"""Resource metadata: identity, optimistic-concurrency version, ownership and lifecycle."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, final
+
+from ._frozen_map import FrozenMap
+from ._pointer import Kind, Pointer, _require_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""``created``/``updated`` of a resource that has not been stored yet."""
+
+
+class Phase(StrEnum):
+    """Lifecycle phase: a resource runs until its owner starts tearing it down; it never comes back."""
+
+    RUNNING = "running"
+    TEARING_DOWN = "tearingDown"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Everything about a resource except its spec.
+
+    The state owns ``version`` (1 on create, +1 per effective change), ``created``, ``updated``,
+    ``owner`` (set once on create), ``phase`` (changed only by teardown) and ``finalizers`` (changed by
+    add/remove finalizer); values given for them on update are ignored. ``version`` 0 means "not stored yet".
+    """
+
+    namespace: str
+    type: str
+    id: str
+    version: int = 0
+    owner: str = ""
+    labels: FrozenMap = dataclasses.field(default_factory=FrozenMap)
+    annotations: FrozenMap = dataclasses.field(default_factory=FrozenMap)
+    finalizers: tuple[str, ...] = ()
+    phase: Phase = Phase.RUNNING
+    created: datetime = EPOCH
+    updated: datetime = EPOCH
+
+    def __post_init__(self) -> None:
+        _require_name("namespace", self.namespace)
+        _require_name("type", self.type)
+        _require_name("id", self.id)
+        # Callers may pass plain dicts/lists/strings; normalise them to the frozen forms.
+        labels: object = self.labels
+        if type(labels) is not FrozenMap:
+            object.__setattr__(self, "labels", FrozenMap.of(self.labels))
+        annotations: object = self.annotations
+        if type(annotations) is not FrozenMap:
+            object.__setattr__(self, "annotations", FrozenMap.of(self.annotations))
+        finalizers: object = self.finalizers
+        if type(finalizers) is not tuple:
+            object.__setattr__(self, "finalizers", tuple(self.finalizers))
+        version: object = self.version
+        if not isinstance(version, int) or version < 0:
+            raise ValueError(f"resource version must be a non-negative int, got {version!r}")
+        phase: object = self.phase
+        if not isinstance(phase, Phase):
+            object.__setattr__(self, "phase", Phase(self.phase))
+
+    @classmethod
+    def new(
+        cls,
+        namespace: str,
+        type: str,
+        id: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        finalizers: Iterable[str] = (),
+    ) -> Metadata:
+        """Return metadata for a resource about to be created."""
+        return cls(
+            namespace,
+            type,
+            id,
+            labels=FrozenMap.of(labels),
+            annotations=FrozenMap.of(annotations),
+            finalizers=tuple(finalizers),
+        )
+
+    @property
+    def pointer(self) -> Pointer:
+        """This resource's address."""
+        return Pointer(self.namespace, self.type, self.id)
+
+    @property
+    def kind(self) -> Kind:
+        """This resource's namespace and type."""
+        return Kind(self.namespace, self.type)
+
+    def replace(self, **changes: Any) -> Metadata:
+        """Return a copy with ``changes`` applied (labels/annotations may be plain dicts)."""
+        return dataclasses.replace(self, **changes)

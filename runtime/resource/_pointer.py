@@ -1,0 +1,54 @@
+"""Addresses of resources: a kind (namespace + type) and a pointer (kind + id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import final
+
+
+def _require_name(what: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"resource {what} must be a non-empty string, got {value!r}")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A resource type within a namespace: what `list` and `watch_kind` address."""
+
+    namespace: str
+    type: str
+
+    def __post_init__(self) -> None:
+        _require_name("namespace", self.namespace)
+        _require_name("type", self.type)
+
+    def pointer(self, id: str) -> Pointer:
+        """Return the pointer to resource ``id`` of this kind."""
+        return Pointer(self.namespace, self.type, id)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.type}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """One resource's address: namespace, type and id."""
+
+    namespace: str
+    type: str
+    id: str
+
+    def __post_init__(self) -> None:
+        _require_name("namespace", self.namespace)
+        _require_name("type", self.type)
+        _require_name("id", self.id)
+
+    @property
+    def kind(self) -> Kind:
+        """The namespace and type this pointer belongs to."""
+        return Kind(self.namespace, self.type)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.type}/{self.id}"

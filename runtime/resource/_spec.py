@@ -1,0 +1,44 @@
+"""Spec base classes: frozen pydantic models, and the sensitive flavour whose values never show in reprs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Spec(BaseModel):
+    """Base class for resource specs.
+
+    Specs are frozen so one resource value can be shared by the state, every event and every watcher without
+    copies. Use tuples rather than lists for sequence fields so nested values stay immutable too.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SensitiveSpec(Spec):
+    """A spec that holds secrets: its values never appear in ``repr``/``str`` (and so never in logs).
+
+    A definition whose spec model derives from this class is ``sensitive``; API layers refuse to return such
+    resources unless a privileged caller asks (see ``volumed.runtime.state.SensitiveGuard``).
+    """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<redacted>)"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __repr_args__(self) -> Any:
+        return []
+
+
+def is_frozen_model(model: type[BaseModel]) -> bool:
+    """Whether instances of ``model`` are immutable (``model_config['frozen']``)."""
+    return bool(model.model_config.get("frozen", False))
+
+
+def is_sensitive_model(model: type[BaseModel]) -> bool:
+    """Whether ``model`` holds secrets (derives from `SensitiveSpec`)."""
+    return issubclass(model, SensitiveSpec)

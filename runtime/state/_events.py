@@ -1,0 +1,42 @@
+"""Watch events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, final
+
+if TYPE_CHECKING:
+    from volumed.runtime.resource import Resource
+
+    from ._errors import StateError
+
+
+class EventType(StrEnum):
+    """What happened (cosi's watch event types)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DESTROYED = "destroyed"
+    BOOTSTRAPPED = "bootstrapped"
+    ERRORED = "errored"
+    NOOP = "noop"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One watch event; events and their resources are shared between watchers, never copied.
+
+    - CREATED / UPDATED: ``resource`` is the new value; UPDATED also has ``old``.
+    - DESTROYED: ``resource`` is the last value (for a query watch whose match flipped, the value that no
+      longer matches, with ``old`` the last matching one).
+    - BOOTSTRAPPED: no resource; ends the initial listing of a kind watch.
+    - NOOP: no resource; the first event of a single-resource watch when the resource does not exist.
+    - ERRORED: ``error`` says why the watch ended (it is the last event).
+    """
+
+    type: EventType
+    resource: Resource[Any] | None = None
+    old: Resource[Any] | None = None
+    error: StateError | None = None

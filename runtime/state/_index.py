@@ -1,0 +1,288 @@
+"""The in-memory resource index every backend serves reads and watches from.
+
+Writes are split in two synchronous steps so that a persistent backend can put durable storage in between:
+``plan_*`` validates against the current state and returns the event the write would produce (None for a
+no-op) without changing anything; `apply` commits that event to the index and appends it to the kind's
+watch log.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, final
+
+from volumed.runtime.resource import (
+    IDQuery,
+    Kind,
+    LabelQuery,
+    Metadata,
+    Phase,
+    Pointer,
+    Resource,
+)
+
+from ._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidResourceError,
+    NotFoundError,
+    OwnerConflictError,
+    PendingFinalizersError,
+    PhaseConflictError,
+    StateError,
+)
+from ._events import Event, EventType
+from ._watch import EventLog, Watcher
+
+DEFAULT_HISTORY = 1024
+"""Events kept per kind for watchers (cosi keeps 100); a watcher further behind is resynchronised."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+@final
+class _KindStore:
+    __slots__ = ("log", "resources", "sorted_ids")
+
+    def __init__(self, history: int) -> None:
+        self.resources: dict[str, Resource[Any]] = {}
+        self.sorted_ids: list[str] | None = None
+        self.log = EventLog(history)
+
+    def sorted_resources(self) -> list[Resource[Any]]:
+        ids = self.sorted_ids
+        if ids is None:
+            ids = self.sorted_ids = sorted(self.resources)
+        resources = self.resources
+        return [resources[i] for i in ids]
+
+
+def _query_matcher(labels: LabelQuery | None, ids: IDQuery | None) -> Callable[[Resource[Any]], bool]:
+    if labels is None and ids is None:
+        return lambda _r: True
+    if ids is None:
+        assert labels is not None
+        return lambda r: labels.matches(r.metadata.labels)
+    if labels is None:
+        return lambda r: ids.matches(r.metadata.id)
+    return lambda r: ids.matches(r.metadata.id) and labels.matches(r.metadata.labels)
+
+
+@final
+class ResourceIndex:
+    """Resources by kind and id, plus one bounded watch log per kind. Not thread-safe: use from one loop."""
+
+    def __init__(self, *, history: int = DEFAULT_HISTORY, clock: Clock = utc_now) -> None:
+        if history < 1:
+            raise ValueError(f"watch history must be at least 1 event per kind, got {history}")
+        self._history = history
+        self._clock = clock
+        self._kinds: dict[Kind, _KindStore] = {}
+        self._closed: StateError | None = None
+
+    def _store(self, kind: Kind) -> _KindStore:
+        store = self._kinds.get(kind)
+        if store is None:
+            store = self._kinds[kind] = _KindStore(self._history)
+            if self._closed is not None:
+                store.log.close(self._closed)
+        return store
+
+    # --- reads ---------------------------------------------------------------------------------------------
+
+    def find(self, pointer: Pointer) -> Resource[Any] | None:
+        """The resource at ``pointer``, or None."""
+        store = self._kinds.get(pointer.kind)
+        return None if store is None else store.resources.get(pointer.id)
+
+    def get(self, pointer: Pointer) -> Resource[Any]:
+        """The resource at ``pointer``; NotFoundError when absent."""
+        resource = self.find(pointer)
+        if resource is None:
+            raise NotFoundError(pointer)
+        return resource
+
+    def list(
+        self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
+    ) -> list[Resource[Any]]:
+        """Resources of ``kind`` matching the queries, sorted by id."""
+        store = self._kinds.get(kind)
+        if store is None:
+            return []
+        items = store.sorted_resources()
+        if labels is None and ids is None:
+            return items
+        match = _query_matcher(labels, ids)
+        return [r for r in items if match(r)]
+
+    def all(self) -> Iterable[Resource[Any]]:
+        """Every resource (for persistence checks and tests)."""
+        for store in self._kinds.values():
+            yield from store.resources.values()
+
+    def watch(self, pointer: Pointer) -> Watcher:
+        """A watcher of one resource; its first event is the current state (CREATED, or NOOP when absent)."""
+        store = self._store(pointer.kind)
+        rid = pointer.id
+
+        def snapshot() -> Sequence[Resource[Any]]:
+            found = store.resources.get(rid)
+            return () if found is None else (found,)
+
+        return Watcher(store.log, snapshot, lambda r: r.metadata.id == rid, bootstrap=False, single=True)
+
+    def watch_kind(
+        self,
+        kind: Kind,
+        *,
+        bootstrap: bool = False,
+        labels: LabelQuery | None = None,
+        ids: IDQuery | None = None,
+    ) -> Watcher:
+        """A watcher of a kind (see `StateReader.watch_kind`)."""
+        store = self._store(kind)
+        return Watcher(
+            store.log, store.sorted_resources, _query_matcher(labels, ids), bootstrap=bootstrap, single=False
+        )
+
+    # --- write planning ------------------------------------------------------------------------------------
+
+    def plan_create(self, resource: Resource[Any], *, owner: str | None) -> Event:
+        """Validate a create; the event holds the resource as it will be stored (version 1)."""
+        if not isinstance(resource, Resource):
+            raise InvalidResourceError(f"create needs a Resource, got {type(resource).__name__}")
+        md = resource.metadata
+        store = self._kinds.get(md.kind)
+        if store is not None and md.id in store.resources:
+            raise AlreadyExistsError(md.pointer)
+        if store is not None and store.resources:
+            self._check_spec_model(resource, next(iter(store.resources.values())))
+        now = self._clock()
+        stored = Metadata(
+            md.namespace,
+            md.type,
+            md.id,
+            version=1,
+            owner=md.owner if owner is None else owner,
+            labels=md.labels,
+            annotations=md.annotations,
+            finalizers=md.finalizers,
+            phase=Phase.RUNNING,
+            created=now,
+            updated=now,
+        )
+        return Event(EventType.CREATED, Resource(stored, resource.spec))
+
+    def plan_update(
+        self, resource: Resource[Any], *, owner: str | None, expected_phase: Phase | None
+    ) -> Event | None:
+        """Validate an update; None when it changes nothing (no version bump, no event)."""
+        if not isinstance(resource, Resource):
+            raise InvalidResourceError(f"update needs a Resource, got {type(resource).__name__}")
+        md = resource.metadata
+        current = self.get(md.pointer)
+        cur = current.metadata
+        caller = md.owner if owner is None else owner
+        if caller != cur.owner:
+            raise OwnerConflictError(md.pointer, owner=cur.owner, caller=caller)
+        if md.version != cur.version:
+            raise ConflictError(md.pointer, expected=md.version, stored=cur.version)
+        if expected_phase is not None and cur.phase is not expected_phase:
+            raise PhaseConflictError(md.pointer, expected=expected_phase, actual=cur.phase)
+        self._check_spec_model(resource, current)
+        if md.labels == cur.labels and md.annotations == cur.annotations and resource.spec == current.spec:
+            return None
+        stored = cur.replace(
+            version=cur.version + 1, labels=md.labels, annotations=md.annotations, updated=self._clock()
+        )
+        return Event(EventType.UPDATED, Resource(stored, resource.spec), current)
+
+    def plan_destroy(self, pointer: Pointer, *, owner: str) -> Event:
+        """Validate a destroy: owner must match and no finalizers may remain."""
+        current = self.get(pointer)
+        cur = current.metadata
+        if owner != cur.owner:
+            raise OwnerConflictError(pointer, owner=cur.owner, caller=owner)
+        if cur.finalizers:
+            raise PendingFinalizersError(pointer, cur.finalizers)
+        return Event(EventType.DESTROYED, current)
+
+    def plan_teardown(self, pointer: Pointer, *, owner: str) -> Event | None:
+        """Validate a teardown; None when the resource is already tearing down."""
+        current = self.get(pointer)
+        cur = current.metadata
+        if owner != cur.owner:
+            raise OwnerConflictError(pointer, owner=cur.owner, caller=owner)
+        if cur.phase is Phase.TEARING_DOWN:
+            return None
+        stored = cur.replace(version=cur.version + 1, phase=Phase.TEARING_DOWN, updated=self._clock())
+        return Event(EventType.UPDATED, Resource(stored, current.spec), current)
+
+    def plan_finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Event | None:
+        """Validate adding or removing finalizers; None when nothing changes."""
+        for finalizer in finalizers:
+            if not isinstance(finalizer, str) or not finalizer:
+                raise InvalidResourceError(
+                    f"finalizers must be non-empty strings, got {finalizer!r}", pointer
+                )
+        current = self.get(pointer)
+        cur = current.metadata
+        if add:
+            merged = list(cur.finalizers)
+            for finalizer in finalizers:
+                if finalizer not in merged:
+                    merged.append(finalizer)
+            result = tuple(merged)
+        else:
+            result = tuple(f for f in cur.finalizers if f not in finalizers)
+        if result == cur.finalizers:
+            return None
+        stored = cur.replace(version=cur.version + 1, finalizers=result, updated=self._clock())
+        return Event(EventType.UPDATED, Resource(stored, current.spec), current)
+
+    @staticmethod
+    def _check_spec_model(resource: Resource[Any], reference: Resource[Any]) -> None:
+        if type(resource.spec) is not type(reference.spec):
+            raise InvalidResourceError(
+                f"spec of {resource.pointer} is a {type(resource.spec).__name__}, but resources of type "
+                f"{resource.metadata.type} hold {type(reference.spec).__name__}",
+                resource.pointer,
+            )
+
+    # --- commit --------------------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Commit a planned event and publish it to watchers."""
+        resource = event.resource
+        assert resource is not None
+        store = self._store(resource.metadata.kind)
+        rid = resource.metadata.id
+        ids = store.sorted_ids
+        if event.type is EventType.DESTROYED:
+            del store.resources[rid]
+            if ids is not None:
+                del ids[bisect.bisect_left(ids, rid)]
+        else:
+            if event.type is EventType.CREATED and ids is not None:
+                bisect.insort(ids, rid)
+            store.resources[rid] = resource
+        store.log.append(event)
+
+    def load(self, resource: Resource[Any]) -> None:
+        """Insert a stored resource as-is, without an event (used when a persistent backend opens)."""
+        store = self._store(resource.metadata.kind)
+        store.resources[resource.metadata.id] = resource
+        store.sorted_ids = None
+
+    def close(self, error: StateError) -> None:
+        """End every watch with ``error``."""
+        self._closed = error
+        for store in self._kinds.values():
+            store.log.close(error)
