@@ -2,6 +2,14 @@
 
 from ._backoff import Backoff as Backoff
 from ._backoff import BackoffPolicy as BackoffPolicy
+from ._context import ControllerContext as ControllerContext
+from ._context import ControllerReader as ControllerReader
+from ._controller import Controller as Controller
+from ._controller import QController as QController
+from ._errors import ControllerError as ControllerError
+from ._errors import RegistrationError as RegistrationError
+from ._errors import RequeueError as RequeueError
+from ._errors import UndeclaredAccessError as UndeclaredAccessError
 from ._graph import ControllerNode as ControllerNode
 from ._graph import DependencyGraph as DependencyGraph
 from ._io import Input as Input
@@ -11,13 +19,18 @@ from ._io import OutputKind as OutputKind
 from ._metrics import ControllerMetrics as ControllerMetrics
 from ._metrics import ControllerStats as ControllerStats
 from ._queue import KeyedQueue as KeyedQueue
+from ._runtime import Runtime as Runtime
 from ._signal import WakeSignal as WakeSignal
 
 __all__ = [
     "Backoff",
     "BackoffPolicy",
+    "Controller",
+    "ControllerContext",
+    "ControllerError",
     "ControllerMetrics",
     "ControllerNode",
+    "ControllerReader",
     "ControllerStats",
     "DependencyGraph",
     "Input",
@@ -25,5 +38,10 @@ __all__ = [
     "KeyedQueue",
     "Output",
     "OutputKind",
+    "QController",
+    "RegistrationError",
+    "RequeueError",
+    "Runtime",
+    "UndeclaredAccessError",
     "WakeSignal",
 ]

@@ -47,6 +47,16 @@ class WakeSignal:
         if self._waiter is not None:
             self._waiter.set()
 
+    def clear(self) -> bool:
+        """Consume a pending wake-up without waiting; returns whether one was pending.
+
+        The controller loop calls it right before a reconcile: whatever was notified before that reconcile
+        started is seen by it (level-triggered), so it must not cause another one.
+        """
+        pending = self._pending
+        self._pending = False
+        return pending
+
     async def wait(self) -> None:
         """Wait for a pending wake-up and consume it.
 

@@ -1,0 +1,305 @@
+"""The reader/writer a reconcile gets: the state, narrowed to the controller's declarations and stamped."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, TypeVar, final, overload
+
+from pydantic import BaseModel
+
+from volumed.runtime.resource import Phase
+from volumed.runtime.state import NotFoundError, PhaseConflictError
+
+from ._errors import UndeclaredAccessError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import structlog
+
+    from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Pointer, Resource
+    from volumed.runtime.state import State
+
+    from ._access import AccessRules
+    from ._metrics import ControllerMetrics
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+class ControllerReader:
+    """Reads of the state limited to a controller's declared inputs and outputs.
+
+    Every read of an undeclared kind (or of an id outside an id-restricted input) raises
+    `UndeclaredAccessError`, so a controller's real dependencies are exactly what it declares — which is what
+    wakes it and what the dependency graph shows. Passing a spec model (``get(ptr, MySpec)``) checks and types
+    the result.
+    """
+
+    __slots__ = ("_logger", "_metrics", "_rules", "_state")
+
+    def __init__(
+        self,
+        state: State,
+        rules: AccessRules,
+        metrics: ControllerMetrics,
+        logger: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._state = state
+        self._rules = rules
+        self._metrics = metrics
+        self._logger = logger
+
+    @property
+    def name(self) -> str:
+        """The controller's name (the owner stamped on its outputs, and its finalizer)."""
+        return self._rules.name
+
+    @property
+    def logger(self) -> structlog.typing.FilteringBoundLogger:
+        """A structlog logger with the controller's name bound."""
+        return self._logger
+
+    @overload
+    async def get(self, pointer: Pointer) -> Resource[Any]: ...
+    @overload
+    async def get(self, pointer: Pointer, spec: type[SpecT]) -> Resource[SpecT]: ...
+    async def get(self, pointer: Pointer, spec: type[BaseModel] | None = None) -> Resource[Any]:
+        """The resource at ``pointer``. Raises NotFoundError, UndeclaredAccessError, TypeError (spec)."""
+        self._check_read(pointer)
+        self._metrics.reads += 1
+        return _typed(await self._state.get(pointer), spec)
+
+    @overload
+    async def find(self, pointer: Pointer) -> Resource[Any] | None: ...
+    @overload
+    async def find(self, pointer: Pointer, spec: type[SpecT]) -> Resource[SpecT] | None: ...
+    async def find(self, pointer: Pointer, spec: type[BaseModel] | None = None) -> Resource[Any] | None:
+        """The resource at ``pointer``, or None when it does not exist."""
+        self._check_read(pointer)
+        self._metrics.reads += 1
+        try:
+            return _typed(await self._state.get(pointer), spec)
+        except NotFoundError:
+            return None
+
+    @overload
+    async def list(
+        self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
+    ) -> list[Resource[Any]]: ...
+    @overload
+    async def list(
+        self, kind: Kind, spec: type[SpecT], *, labels: LabelQuery | None = None, ids: IDQuery | None = None
+    ) -> list[Resource[SpecT]]: ...
+    async def list(
+        self,
+        kind: Kind,
+        spec: type[BaseModel] | None = None,
+        *,
+        labels: LabelQuery | None = None,
+        ids: IDQuery | None = None,
+    ) -> list[Resource[Any]]:
+        """Resources of ``kind`` (sorted by id); an id-restricted input lists only its declared ids."""
+        try:
+            allowed = self._rules.readable_ids(kind.namespace, kind.type)
+        except KeyError:
+            raise UndeclaredAccessError(
+                self.name, "list", str(kind), "declare it as an Input or Output of the controller"
+            ) from None
+        self._metrics.reads += 1
+        items = await self._state.list(kind, labels=labels, ids=ids)
+        if allowed is not None:
+            items = [r for r in items if r.metadata.id in allowed]
+        if spec is not None:
+            for item in items:
+                _typed(item, spec)
+        return items
+
+    def _check_read(self, pointer: Pointer) -> None:
+        if not self._rules.can_read(pointer.namespace, pointer.type, pointer.id):
+            raise UndeclaredAccessError(
+                self.name, "read", str(pointer), "declare it as an Input or Output of the controller"
+            )
+
+
+@final
+class ControllerContext(ControllerReader):
+    """What a reconcile reads and writes through (cosi's controller.Runtime adapter).
+
+    Writes are confined to declared outputs and stamped with the controller's name as owner; the state
+    refuses updates and destroys of resources another controller owns. Finalizers (named after the
+    controller) may be put only on strong inputs. Every successful create/update/apply/modify marks the
+    resource as *touched* for this reconcile (see `Controller` for the cleanup of untouched outputs).
+
+    A context belongs to one reconcile; do not keep it.
+    """
+
+    __slots__ = ("_requeue_after", "touched")
+
+    def __init__(
+        self,
+        state: State,
+        rules: AccessRules,
+        metrics: ControllerMetrics,
+        logger: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        super().__init__(state, rules, metrics, logger)
+        self.touched: set[Pointer] = set()
+        self._requeue_after: float | None = None
+
+    # --- requeue ----------
+
+    def requeue_after(self, seconds: float) -> None:
+        """Reconcile again after ``seconds`` even if no input changes (the earliest request wins)."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"requeue_after needs a non-negative number of seconds, got {seconds!r}")
+        if self._requeue_after is None or seconds < self._requeue_after:
+            self._requeue_after = seconds
+
+    @property
+    def requested_requeue(self) -> float | None:
+        """The delay asked for with `requeue_after`, if any."""
+        return self._requeue_after
+
+    # --- writes ----------
+
+    async def create(self, resource: Resource[SpecT]) -> Resource[SpecT]:
+        """Create an output owned by this controller. Raises AlreadyExistsError."""
+        pointer = resource.pointer
+        self._check_write("create", pointer)
+        created: Resource[SpecT] = await self._state.create(resource, owner=self.name)
+        self._wrote(pointer)
+        return created
+
+    async def update(self, resource: Resource[SpecT]) -> Resource[SpecT]:
+        """Update an owned output at ``resource.version``. Raises ConflictError, OwnerConflictError, ..."""
+        pointer = resource.pointer
+        self._check_write("update", pointer)
+        updated: Resource[SpecT] = await self._state.update(resource, owner=self.name)
+        self._wrote(pointer)
+        return updated
+
+    async def modify(
+        self, template: Resource[SpecT], fn: Callable[[Resource[SpecT]], Resource[SpecT]]
+    ) -> Resource[SpecT]:
+        """Create-or-update an output: ``fn`` maps the current value (or ``template``) to the desired one.
+
+        Retried on version conflicts. An output of this controller that is still tearing down (from an
+        earlier cleanup) is destroyed and created afresh once no finalizers hold it; while they do, this
+        raises PhaseConflictError (so the reconcile is retried later) instead of resurrecting it.
+        """
+        pointer = template.pointer
+        self._check_write("write", pointer)
+        await self._replace_torn_down(pointer)
+        result: Resource[SpecT] = await self._state.modify(template, fn, owner=self.name)
+        self._wrote(pointer)
+        return result
+
+    async def apply(self, resource: Resource[SpecT]) -> Resource[SpecT]:
+        """Make the output at ``resource.pointer`` carry ``resource``'s spec, labels and annotations.
+
+        The common case of `modify`: create it if absent, update it if different, do nothing if equal.
+        """
+        md = resource.metadata
+
+        def desired(current: Resource[SpecT]) -> Resource[SpecT]:
+            if current is resource:
+                return resource
+            return current.with_metadata(labels=md.labels, annotations=md.annotations).with_spec(
+                resource.spec
+            )
+
+        return await self.modify(resource, desired)
+
+    async def destroy(self, pointer: Pointer) -> None:
+        """Destroy an owned output. Raises NotFoundError, OwnerConflictError, PendingFinalizersError."""
+        self._check_write("destroy", pointer)
+        await self._state.destroy(pointer, owner=self.name)
+        self._metrics.writes += 1
+
+    async def teardown(self, pointer: Pointer) -> bool:
+        """Start tearing down an owned output; returns whether it can be destroyed now (no finalizers)."""
+        self._check_write("tear down", pointer)
+        ready = await self._state.teardown(pointer, owner=self.name)
+        self._metrics.writes += 1
+        return ready
+
+    async def teardown_and_destroy(self, pointer: Pointer) -> bool:
+        """Tear down an owned output and destroy it if no finalizers hold it; returns whether it is gone.
+
+        Never waits: when finalizers remain, the runtime wakes this controller once they are all removed, and
+        the next reconcile (or cleanup) finishes the job. An absent resource counts as gone.
+        """
+        self._check_write("tear down", pointer)
+        try:
+            ready = await self._state.teardown(pointer, owner=self.name)
+            self._metrics.writes += 1
+            if not ready:
+                return False
+            await self._state.destroy(pointer, owner=self.name)
+            self._metrics.writes += 1
+        except NotFoundError:
+            return True
+        return True
+
+    async def add_finalizer(self, pointer: Pointer) -> Resource[Any]:
+        """Put this controller's finalizer on a strong input, so its owner waits for our cleanup."""
+        self._check_finalize("add a finalizer to", pointer)
+        result = await self._state.add_finalizer(pointer, self.name)
+        self._metrics.writes += 1
+        return result
+
+    async def remove_finalizer(self, pointer: Pointer) -> Resource[Any]:
+        """Remove this controller's finalizer from a strong input (after cleaning up what depends on it)."""
+        self._check_finalize("remove a finalizer from", pointer)
+        result = await self._state.remove_finalizer(pointer, self.name)
+        self._metrics.writes += 1
+        return result
+
+    # --- internals ----------
+
+    async def _replace_torn_down(self, pointer: Pointer) -> None:
+        try:
+            current = await self._state.get(pointer)
+        except NotFoundError:
+            return
+        md = current.metadata
+        if md.phase is not Phase.TEARING_DOWN:
+            return
+        if md.owner == self.name and not md.finalizers:
+            try:
+                await self._state.destroy(pointer, owner=self.name)
+            except NotFoundError:
+                return
+            self._metrics.writes += 1
+            return
+        raise PhaseConflictError(pointer, expected=Phase.RUNNING, actual=Phase.TEARING_DOWN)
+
+    def _wrote(self, pointer: Pointer) -> None:
+        self._metrics.writes += 1
+        self.touched.add(pointer)
+
+    def _check_write(self, action: str, pointer: Pointer) -> None:
+        if not self._rules.can_write(pointer.namespace, pointer.type):
+            raise UndeclaredAccessError(
+                self.name,
+                action,
+                str(pointer),
+                f"declare Output({pointer.type!r}, namespace={pointer.namespace!r})",
+            )
+
+    def _check_finalize(self, action: str, pointer: Pointer) -> None:
+        if not self._rules.can_finalize(pointer.namespace, pointer.type, pointer.id):
+            raise UndeclaredAccessError(
+                self.name,
+                action,
+                str(pointer),
+                "finalizers may only be put on inputs declared InputKind.STRONG",
+            )
+
+
+def _typed(resource: Resource[Any], spec: type[BaseModel] | None) -> Resource[Any]:
+    if spec is not None and not isinstance(resource.spec, spec):
+        raise TypeError(
+            f"{resource.pointer} holds a {type(resource.spec).__name__}, not the {spec.__name__} asked for"
+        )
+    return resource

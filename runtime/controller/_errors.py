@@ -1,0 +1,50 @@
+"""Errors of the controller runtime (state errors live in `volumed.runtime.state`)."""
+
+from __future__ import annotations
+
+import math
+
+
+class ControllerError(Exception):
+    """Base of the errors the controller runtime raises on purpose."""
+
+
+class RegistrationError(ControllerError):
+    """A controller cannot be registered: duplicate name, conflicting exclusive output, or bad declarations.
+
+    Raised by `Runtime.register` before anything runs; it is a programming error, not a runtime condition.
+    """
+
+
+class UndeclaredAccessError(ControllerError):
+    """A controller read or wrote a resource it did not declare (or put a finalizer on a non-strong input).
+
+    Raised inside the reconcile that tried it, so it is counted and retried like any failure; the fix is to
+    declare the input or output. It is *not* an owner conflict: writing a declared output owned by someone
+    else raises the state's `OwnerConflictError`.
+    """
+
+    def __init__(self, controller: str, action: str, target: str, hint: str) -> None:
+        super().__init__(f"controller {controller!r} may not {action} {target}: {hint}")
+        self.controller = controller
+        self.action = action
+        self.target = target
+
+
+class RequeueError(ControllerError):
+    """Raise from a reconcile to fail it and retry after ``interval`` seconds instead of the backoff delay.
+
+    For an expected, transient condition with a known retry time (a device not there yet, a KMS that said
+    "retry in 5 s"). It is counted as an error and logged, but it does not lengthen the backoff streak.
+
+    Args:
+        cause: what went wrong (an exception or a message).
+        interval: seconds before the retry (> 0).
+    """
+
+    def __init__(self, cause: BaseException | str, interval: float) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise ValueError(f"RequeueError interval must be a positive number of seconds, got {interval!r}")
+        super().__init__(f"requeue after {interval:g}s: {cause}")
+        self.cause = cause
+        self.interval = interval
