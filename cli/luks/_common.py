@@ -40,6 +40,7 @@ def luks_errors(device: str) -> Iterator[None]:
         ConcurrentUpdateError,
         DeviceError,
         InvalidHeaderError,
+        KeyslotNotActiveError,
         Luks2Error,
         NoKeyError,
         NotLuks2Error,
@@ -47,6 +48,8 @@ def luks_errors(device: str) -> Iterator[None]:
 
     try:
         yield
+    except KeyslotNotActiveError:
+        fail("No usable keyslot is available.", EXIT_BAD_ARGUMENTS)
     except NoKeyError:
         fail("No key available with this passphrase.", EXIT_NO_KEY)
     except NotLuks2Error:

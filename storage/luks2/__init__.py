@@ -9,6 +9,7 @@ from ._errors import ConcurrentUpdateError as ConcurrentUpdateError
 from ._errors import DeviceError as DeviceError
 from ._errors import InvalidHeaderError as InvalidHeaderError
 from ._errors import InvalidMetadataError as InvalidMetadataError
+from ._errors import KeyslotNotActiveError as KeyslotNotActiveError
 from ._errors import Luks2Error as Luks2Error
 from ._errors import NoKeyError as NoKeyError
 from ._errors import NoSpaceError as NoSpaceError
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidHeaderError",
     "InvalidMetadataError",
     "KdfSettings",
+    "KeyslotNotActiveError",
     "Luks2Error",
     "Luks2Volume",
     "NoKeyError",

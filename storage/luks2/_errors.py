@@ -32,6 +32,10 @@ class NoKeyError(Luks2Error):
     """
 
 
+class KeyslotNotActiveError(NoKeyError):
+    """The key slot named for unlocking is empty or unusable ("No usable keyslot is available")."""
+
+
 class ReadOnlyError(Luks2Error):
     """The header carries requirements this library does not implement, or the volume was opened read-only."""
 

@@ -35,12 +35,12 @@ def area_length(key_size: int) -> int:
 def open_keyslot(region: Region, slot: Keyslot, passphrase: bytes) -> bytes:
     """Derive, decrypt and AF-merge the candidate volume key of ``slot`` (not yet verified)."""
     key = derive_key(slot.kdf, passphrase, slot.area_key_size)
-    length = material_length(slot.key_size, slot.af_stripes)
+    length = material_length(slot.key_size)  # 4000 stripes always, as cryptsetup reads them
     raw = region.read(slot.area_offset, length)
     if len(raw) < length:
         raise InvalidHeaderError(f"{region.name}: key slot area at {slot.area_offset} is truncated")
     material = decrypt_area(raw, key, slot.area_encryption)
-    return af_merge(material, slot.key_size, slot.af_stripes, slot.af_hash)
+    return af_merge(material, slot.key_size, AF_STRIPES, slot.af_hash)
 
 
 def digest_of_slot(meta: Metadata, slot_id: int) -> tuple[int, Digest]:
@@ -81,7 +81,7 @@ def unlock_order(meta: Metadata) -> list[int]:
         if not isinstance(slot, Keyslot):
             continue
         priority = PRIORITY_NORMAL if slot.priority is None else slot.priority
-        if priority == PRIORITY_IGNORE:
+        if priority not in (PRIORITY_NORMAL, PRIORITY_PREFER):
             continue
         try:
             _, digest = digest_of_slot(meta, i)

@@ -93,9 +93,13 @@ class Pbkdf2Kdf:
     iterations: int
     salt: bytes = field(repr=False)
     type: str = PBKDF2
+    extra: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> JsonObject:
-        return {"type": self.type, "hash": self.hash, "iterations": self.iterations, "salt": b64(self.salt)}
+        out: JsonObject = {"type": self.type, "hash": self.hash, "iterations": self.iterations}
+        out.update(self.extra)
+        out["salt"] = b64(self.salt)
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,39 +111,36 @@ class Argon2Kdf:
     memory: int
     cpus: int
     salt: bytes = field(repr=False)
+    extra: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> JsonObject:
-        return {
-            "type": self.type,
-            "time": self.time,
-            "memory": self.memory,
-            "cpus": self.cpus,
-            "salt": b64(self.salt),
-        }
+        out: JsonObject = {"type": self.type, "time": self.time, "memory": self.memory, "cpus": self.cpus}
+        out.update(self.extra)
+        out["salt"] = b64(self.salt)
+        return out
 
 
 Kdf = Pbkdf2Kdf | Argon2Kdf
 
 
 def parse_kdf(obj: JsonObject, where: str) -> Kdf:
+    """cryptsetup 2.6 tolerates unknown keys in a kdf object; they are kept (before ``salt``) verbatim."""
     kind = _str(obj, "type", where)
     if kind == PBKDF2:
-        if set(obj) != {"type", "hash", "iterations", "salt"}:
-            raise _fail(where, "pbkdf2 kdf must have exactly type, hash, iterations, salt")
         return Pbkdf2Kdf(
             hash=_str(obj, "hash", where),
             iterations=_int(obj, "iterations", where),
             salt=_b64(obj, "salt", where),
+            extra=_extra(obj, ("type", "hash", "iterations", "salt")),
         )
     if kind in ARGON2_TYPES:
-        if set(obj) != {"type", "time", "memory", "cpus", "salt"}:
-            raise _fail(where, f"{kind} kdf must have exactly type, time, memory, cpus, salt")
         return Argon2Kdf(
             type=kind,
             time=_int(obj, "time", where),
             memory=_int(obj, "memory", where),
             cpus=_int(obj, "cpus", where),
             salt=_b64(obj, "salt", where),
+            extra=_extra(obj, ("type", "time", "memory", "cpus", "salt")),
         )
     raise _fail(where, f"unknown kdf type {kind!r}")
 
@@ -169,11 +170,8 @@ class Keyslot:
             raise _fail(f"{where}.af", "type must be 'luks1'")
         if _str(area, "type", f"{where}.area") != "raw":
             raise _fail(f"{where}.area", "type must be 'raw'")
-        priority = None
-        if "priority" in obj:
-            priority = _int(obj, "priority", where)
-            if priority not in (0, 1, 2):
-                raise _fail(where, f"invalid priority {priority}")
+        # any integer parses (as in cryptsetup); a slot with a priority above 2 is never used to unlock
+        priority = _int(obj, "priority", where) if "priority" in obj else None
         return cls(
             key_size=_int(obj, "key_size", where),
             area_offset=_u64(area, "offset", f"{where}.area"),

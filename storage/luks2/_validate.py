@@ -53,14 +53,13 @@ def _validate_keyslots(meta: Metadata, hdr_size: int) -> None:
     spans: list[tuple[int, int, int]] = []
     for i, slot in meta.keyslots.items():
         if isinstance(slot, Keyslot):
-            if slot.af_stripes != AF_STRIPES:
-                raise _fail(f"keyslots.{i}: af.stripes must be {AF_STRIPES}")
             if len(slot.kdf.salt) != SALT_SIZE:
                 raise _fail(f"keyslots.{i}: kdf salt must be {SALT_SIZE} bytes")
             if slot.key_size <= 0 or slot.area_key_size <= 0:
                 raise _fail(f"keyslots.{i}: key sizes must be positive")
             if isinstance(slot.kdf, Argon2Kdf) and min(slot.kdf.time, slot.kdf.memory, slot.kdf.cpus) <= 0:
                 raise _fail(f"keyslots.{i}: argon2 parameters must be positive")
+            # cryptsetup always splits into 4000 stripes, whatever af.stripes says
             if slot.area_size < slot.key_size * AF_STRIPES:
                 raise _fail(f"keyslots.{i}: area too small for the key material")
             owners = [d for d in meta.digests.values() if i in d.keyslots]

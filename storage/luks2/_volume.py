@@ -20,6 +20,7 @@ from ._errors import (
     ConcurrentUpdateError,
     DeviceError,
     InvalidMetadataError,
+    KeyslotNotActiveError,
     Luks2Error,
     NoKeyError,
     ReadOnlyError,
@@ -303,14 +304,14 @@ class Luks2Volume:
         secret = _secret(passphrase)
         meta = self.metadata
         if keyslot is not None:
-            if keyslot not in self.keyslots:
-                raise NoKeyError(f"{self._header.name}: key slot {keyslot} is not active")
+            named = self.keyslots.get(keyslot)
+            if named is None or (named.priority is not None and named.priority not in (0, 1, 2)):
+                raise KeyslotNotActiveError(f"{self._header.name}: key slot {keyslot} is not active")
             order = [keyslot]
         else:
             order = unlock_order(meta)
         for slot_id in order:
-            slot = meta.keyslots[slot_id]
-            assert isinstance(slot, Keyslot)
+            slot = self.keyslots[slot_id]
             _, digest = digest_of_slot(meta, slot_id)
             candidate = open_keyslot(self._header, slot, secret)
             if key_matches(digest, candidate):
