@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
@@ -153,3 +154,22 @@ def test_truncate_is_unsupported() -> None:
     _, stream = make(4096, 512)
     with pytest.raises(io.UnsupportedOperation):
         stream.truncate(0)
+
+
+def test_threads_sharing_one_stream_through_pread_and_pwrite() -> None:
+    size = 64 * 512
+    device, stream = make(size, 4096, iv_tweak=3)
+    pieces = [(index * 700, os.urandom(700)) for index in range(size // 700)]
+
+    def write(piece: tuple[int, bytes]) -> None:
+        stream.pwrite(piece[1], piece[0])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, pieces))
+    model = bytearray(size)
+    for position, data in pieces:
+        model[position : position + len(data)] = data
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        chunks = list(pool.map(lambda position: stream.pread(1000, position), range(0, size, 1000)))
+    assert b"".join(chunks) == bytes(model)
+    assert ciphertext_of(device, size) == XtsCipher(KEY).encrypt(model, iv_tweak=3, sector_size=4096)

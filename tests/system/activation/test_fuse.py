@@ -27,6 +27,7 @@ from volumed.storage.activation import (
     FuseActivator,
     mapping_name,
 )
+from volumed.storage.luks2.payload import PayloadStream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -256,3 +257,40 @@ def test_startup_failure_is_reported_and_leaves_nothing(tmp_path: Path, activato
     status = activator.status(NAME)
     assert (status.active, status.device, status.problem) == (False, None, None)
     assert not activator.mountpoint(NAME).exists()
+
+
+def test_segment_at_an_offset_behind_an_attached_header(tmp_path: Path, activator: FuseActivator) -> None:
+    """Header inside the image (data at 16 MiB, as on a partition): writes land there, the header stays."""
+    cryptsetup = require_tool("cryptsetup")
+    image, key_file = tmp_path / "disk.img", tmp_path / "key"
+    key_file.write_bytes(b"attached header")
+    with image.open("wb") as handle:
+        handle.truncate(24 * MiB)
+    run(
+        cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2", "--key-file", key_file,
+        "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--sector-size", "4096", image,
+    )  # fmt: skip
+    metadata = json.loads(run(cryptsetup, "luksDump", "--dump-json-metadata", image))
+    offset = int(metadata["segments"]["0"]["offset"])
+    assert offset == 16 * MiB
+    dump = run(cryptsetup, "luksDump", "--dump-volume-key", "--batch-mode", "--key-file", key_file, image)
+    key = bytes.fromhex("".join(re.findall(r"\b[0-9a-f]{2}\b", dump.split("MK dump:", 1)[1])))
+    header_before = image.read_bytes()[:offset]
+
+    segment = DataSegment(device=str(image), offset=offset, size=None, sector_size=4096)
+    device = activator.activate(NAME, segment, key)
+    assert activator.status(NAME).size == 8 * MiB
+    data = os.urandom(8 * MiB)
+    with open(device, "r+b") as block:
+        block.write(data)
+        block.flush()
+        os.fsync(block.fileno())
+    activator.deactivate(NAME)
+
+    assert image.read_bytes()[:offset] == header_before
+    run(cryptsetup, "open", "--test-passphrase", "--key-file", key_file, image)
+    with image.open("rb") as handle:
+        stream = PayloadStream(
+            handle, offset=offset, size=8 * MiB, sector_size=4096, iv_tweak=0, volume_key=key
+        )
+        assert stream.read() == data
