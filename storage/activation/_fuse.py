@@ -196,6 +196,7 @@ class FuseActivator:
                     stderr=log,
                     pass_fds=(key_read, ready_write),
                     start_new_session=True,
+                    cwd="/",
                 )
         except OSError as exc:
             for fd in (key_read, key_write, ready_read, ready_write):
