@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from volumed.storage.luks2 import xts
 from volumed.storage.luks2.xts import SECTOR_SIZES, Engine, XtsCipher, libcrypto_unavailable_reason
 
 ENGINES: list[Engine] = ["libcrypto", "cryptography"]
@@ -201,3 +202,15 @@ def test_key_never_in_repr_or_errors() -> None:
     with pytest.raises(ValueError, match="multiple of the sector size") as info:
         cipher.encrypt(bytes(100), iv_tweak=0, sector_size=512)
     assert key.hex() not in str(info.value)
+
+
+def test_auto_falls_back_to_cryptography_without_libcrypto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xts, "_load_libcrypto", lambda: None)
+    monkeypatch.setattr(xts, "_libcrypto_error", "libcrypto could not be loaded through ctypes: test")
+    key = os.urandom(64)
+    cipher = XtsCipher(key)
+    assert cipher.engine == "cryptography"
+    data = os.urandom(1024)
+    assert cipher.encrypt(data, iv_tweak=1, sector_size=512) == reference(key, data, 1, 512, encrypt=True)
+    with pytest.raises(RuntimeError, match="libcrypto could not be loaded through ctypes: test"):
+        XtsCipher(key, engine="libcrypto")
