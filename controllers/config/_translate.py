@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from volumed.config import EPHEMERAL, STATE, KeyKind
+from volumed.config import EPHEMERAL, STATE, KeyKind, encryption_to_meta_json
 from volumed.resources import (
     EncryptionConfigSpec,
     KeySlotSpec,
@@ -96,8 +96,15 @@ def _provisioning(provisioning: ProvisioningSpec) -> ProvisioningConfigSpec:
 
 
 def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: str) -> DesiredVolume:
-    """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target."""
+    """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target.
+
+    STATE's secrets also carry its META tag 9 bytes (``null`` when unencrypted), for the MetaStore.
+    """
     spec, secrets = encryption_spec(encryption)
+    if volume_id == STATE:
+        secrets = (secrets or VolumeKeySecretsSpec()).model_copy(
+            update={"meta_json": encryption_to_meta_json(encryption)}
+        )
     config = VolumeConfigSpec(
         partition_label=volume_id,
         encryption=spec,

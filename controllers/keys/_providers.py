@@ -120,9 +120,9 @@ def slot_keys(
 
 
 def read_node_uuid(dmi_path: str = "/sys/class/dmi/id/product_uuid") -> str | None:
-    """The SMBIOS system UUID, lower-case, or None when the machine has none (containers, some VMs)."""
+    """The SMBIOS system UUID as the kernel shows it, or None when the machine has none (containers)."""
     try:
-        value = Path(dmi_path).read_text().strip().lower()
+        value = Path(dmi_path).read_text().strip()
     except OSError:
         return None
     return value or None

@@ -17,9 +17,15 @@ class StaticKeySpec(SensitiveSpec):
 
 
 class VolumeKeySecretsSpec(SensitiveSpec):
-    """Static passphrases configured for one volume (id = volume id)."""
+    """Static passphrases configured for one volume (id = volume id).
+
+    Attributes:
+        meta_json: for STATE only, its encryption config as Talos stores it in META tag 9 (static
+            passphrases included, hence here); None for other volumes.
+    """
 
     static_keys: tuple[StaticKeySpec, ...] = ()
+    meta_json: SecretBytes | None = None
 
     def passphrase(self, slot: int) -> bytes | None:
         """The static passphrase of ``slot``, None when the slot has none."""

@@ -1,0 +1,43 @@
+"""DiscoveryController: publishes Disk and DiscoveredVolume resources, rescanning every few seconds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from volumed.resources import BLOCK, DiscoveredVolumeDefinition, DiskDefinition
+from volumed.runtime.controller import Controller, Output
+
+from ._discovery import discover
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from volumed.runtime.controller import ControllerContext
+
+
+class DiscoveryController(Controller):
+    """Disks from ``--disk`` images (or sysfs without them) and their volumes, probed every ``interval`` s.
+
+    Locating needs only partition labels, which change rarely; controllers that change a disk probe what they
+    changed themselves rather than wait for the next scan.
+    """
+
+    name = "Discovery"
+    outputs = (
+        Output(DiskDefinition.type, namespace=BLOCK),
+        Output(DiscoveredVolumeDefinition.type, namespace=BLOCK),
+    )
+
+    def __init__(self, images: Sequence[str], *, interval: float = 5.0) -> None:
+        self._images = tuple(images)
+        self._interval = interval
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        ctx.requeue_after(self._interval)
+        found = await anyio.to_thread.run_sync(discover, self._images)
+        for disk_id, disk in found.disks.items():
+            await ctx.apply(DiskDefinition.new(disk_id, disk))
+        for volume_id, volume in found.volumes.items():
+            await ctx.apply(DiscoveredVolumeDefinition.new(volume_id, volume))

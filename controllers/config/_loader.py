@@ -1,0 +1,118 @@
+"""ConfigLoader: the machine config file -> VolumeConfig, VolumeKeySecrets and ConfigStatus resources."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import anyio.to_thread
+
+from volumed.config import check_config
+from volumed.resources import (
+    BLOCK,
+    CONFIG,
+    CONFIG_STATUS_ID,
+    ConfigStatusDefinition,
+    ConfigStatusSpec,
+    VolumeConfigDefinition,
+    VolumeKeySecretsDefinition,
+)
+from volumed.runtime.controller import Controller, Output, OutputKind
+
+from ._translate import DesiredVolume, desired_volumes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from volumed.runtime.controller import ControllerContext
+
+STAGED_SUFFIX: Final = ".staged"
+
+
+def staged_path(config_path: Path) -> Path:
+    """Where `volumed apply-config --mode staged` leaves a config for the next start."""
+    return config_path.with_name(config_path.name + STAGED_SUFFIX)
+
+
+@dataclass(frozen=True)
+class _Applied:
+    digest: str
+    documents: int
+    volumes: tuple[DesiredVolume, ...]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _promote_staged(config_path: Path) -> bool:
+    """Replace the config with a staged one (at start only, as Talos applies staged configs at boot)."""
+    staged = staged_path(config_path)
+    if not staged.exists():
+        return False
+    os.replace(staged, config_path)
+    return True
+
+
+class ConfigLoader(Controller):
+    """Reads the config file given to `volumed run` and keeps the volume resources in line with it.
+
+    The file is re-read every ``poll_interval`` seconds; a change is applied at once. An invalid new config is
+    reported in ConfigStatus and changes nothing: the volumes of the last valid config stay as they are. With
+    no config file at all nothing is produced (STATE then comes from META, see MetaStore).
+    """
+
+    name = "ConfigLoader"
+    outputs = (
+        Output(VolumeConfigDefinition.type, OutputKind.SHARED, BLOCK),
+        Output(VolumeKeySecretsDefinition.type, OutputKind.SHARED, BLOCK),
+        Output(ConfigStatusDefinition.type, OutputKind.EXCLUSIVE, CONFIG),
+    )
+
+    def __init__(self, config_path: Path | None, *, poll_interval: float = 1.0) -> None:
+        self._path = config_path
+        self._poll = poll_interval
+        self._applied: _Applied | None = None
+        self._started = False
+        self._promoted = False
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        ctx.requeue_after(self._poll)
+        if self._path is None:
+            await ctx.apply(ConfigStatusDefinition.new(CONFIG_STATUS_ID, ConfigStatusSpec()))
+            return
+        path = self._path
+        if not self._started:
+            self._started = True
+            self._promoted = await anyio.to_thread.run_sync(_promote_staged, path)
+            if self._promoted:
+                ctx.logger.info("promoted the staged config", path=str(path))
+        data = await anyio.to_thread.run_sync(_read, path)
+        status = ConfigStatusSpec(path=str(path), present=data is not None, staged_promoted=self._promoted)
+        if data is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            status = status.model_copy(update={"digest": digest})
+            if self._applied is None or self._applied.digest != digest:
+                machine, issues = check_config(data)
+                if machine is None or issues:
+                    status = status.model_copy(update={"errors": tuple(str(issue) for issue in issues)})
+                    ctx.logger.warning(
+                        "machine config is invalid; keeping the volumes as they are", errors=len(issues)
+                    )
+                else:
+                    self._applied = _Applied(digest, len(machine.documents), desired_volumes(machine))
+            if self._applied is not None and self._applied.digest == digest:
+                status = status.model_copy(update={"documents": self._applied.documents})
+            status = status.model_copy(update={"valid": not status.errors})
+        if self._applied is not None:
+            status = status.model_copy(update={"applied_digest": self._applied.digest})
+            for volume in self._applied.volumes:
+                await ctx.apply(VolumeConfigDefinition.new(volume.volume_id, volume.config))
+                if volume.secrets is not None:
+                    await ctx.apply(VolumeKeySecretsDefinition.new(volume.volume_id, volume.secrets))
+        await ctx.apply(ConfigStatusDefinition.new(CONFIG_STATUS_ID, status))
