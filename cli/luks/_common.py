@@ -64,6 +64,11 @@ def luks_errors(device: str) -> Iterator[None]:
         fail(str(exc), EXIT_BAD_ARGUMENTS)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether to prompt (a seam for tests: CliRunner's stdin is never a terminal)."""
+    return sys.stdin.isatty()
+
+
 def read_key_file(path: str) -> bytes:
     """A key file's bytes, used byte for byte ("-" is stdin), as cryptsetup does."""
     try:
@@ -79,7 +84,7 @@ def read_passphrase(key_file: str | None, prompt: str, *, verify: bool = False) 
     """From --key-file, else a hidden prompt on a terminal, else one line of stdin (newline dropped)."""
     if key_file is not None:
         return read_key_file(key_file)
-    if sys.stdin.isatty():
+    if stdin_is_terminal():
         value = click.prompt(prompt, hide_input=True, confirmation_prompt=verify, err=True)
         return str(value).encode("utf-8")
     line = sys.stdin.buffer.readline()

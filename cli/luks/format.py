@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
+from . import _common
 from ._common import (
     EXIT_BAD_ARGUMENTS,
     device_options,
@@ -62,7 +62,7 @@ def format_cmd(device: str, batch_mode: bool, **options: Any) -> None:
     """
     from volumed.storage.luks2 import Luks2Volume
 
-    if not batch_mode and sys.stdin.isatty():
+    if not batch_mode and _common.stdin_is_terminal():
         click.echo(f"WARNING!\n========\nThis will overwrite data on {device} irrevocably.", err=True)
         answer = click.prompt(
             "Are you sure? (Type 'yes' in capital letters)", default="", show_default=False, err=True
