@@ -1,8 +1,10 @@
 """The ``dm`` backend: dm-crypt from the volume key we hold (no KDF), ``dmsetup`` reading the table on stdin.
 
-The table, which carries the key in hex, only ever travels through a pipe to dmsetup; it is never on a
-command line, in the environment or in a log. ``dmsetup table`` (without ``--showkeys``) shows it redacted.
-Image files get a loop device first, with autoclear, so it goes away together with the mapping.
+Like cryptsetup, the key goes to dm-crypt through the kernel keyring as a ``logon`` key (unreadable from user
+space; the table only names it, so even ``dmsetup table --showkeys`` cannot show it), revoked once loaded.
+Where the keyring is unusable the table carries the key in hex instead; either way the table only travels
+through a pipe to dmsetup, never a command line, the environment or a log. Image files get a loop device
+first, with autoclear, so it goes away together with the mapping.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from volumed.storage import loop
 
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._fuse import segment_size
+from ._keyring import add_logon_key, remove_key
 from ._model import ActivationStatus, BackendName, DataSegment, check_name
 
 MAPPER_DIR: Final = Path("/dev/mapper")
@@ -87,10 +90,16 @@ def dm_uuid(name: str, luks_uuid: str | None) -> str:
 
 @final
 class DmActivator:
-    """Activation through device-mapper's dm-crypt (needs a kernel with dm-crypt and ``dmsetup``)."""
+    """Activation through device-mapper's dm-crypt (needs a kernel with dm-crypt and ``dmsetup``).
 
-    def __init__(self, *, dmsetup: str | None = None) -> None:
+    Args:
+        dmsetup: the dmsetup binary (default: from PATH).
+        use_keyring: hand the key over as a kernel ``logon`` key (falls back to a hex key in the table).
+    """
+
+    def __init__(self, *, dmsetup: str | None = None, use_keyring: bool = True) -> None:
         self._dmsetup = dmsetup or shutil.which("dmsetup") or "/usr/sbin/dmsetup"
+        self._use_keyring = use_keyring
 
     def __repr__(self) -> str:
         return "DmActivator()"
@@ -148,14 +157,19 @@ class DmActivator:
 
     def _create(self, name: str, segment: DataSegment, source: str, size: int, key: bytes) -> None:
         table = crypt_table(segment, source=source, size=size, volume_key=key)
-        result = self._run(
-            "create",
-            name,
-            "--uuid",
-            dm_uuid(name, segment.luks_uuid),
-            "--noudevsync",
-            stdin=table.line() + "\n",
-        )
+        create = ("create", name, "--uuid", dm_uuid(name, segment.luks_uuid), "--noudevsync")
+        description = f"volumed:{name}"
+        serial = add_logon_key(description, key) if self._use_keyring else None
+        try:
+            result = None
+            if serial is not None:
+                key_spec = f":{len(key)}:logon:{description}"
+                result = self._run(*create, stdin=table.line(key_spec=key_spec) + "\n")
+            if result is None or result.returncode != 0:  # no keyring, or dm-crypt without keyring support
+                result = self._run(*create, stdin=table.line() + "\n")
+        finally:
+            if serial is not None:
+                remove_key(serial)
         if result.returncode != 0:
             raise ActivationError(f"dmsetup create {name} failed: {result.stderr.strip()}")
         self._run("mknodes", name)
