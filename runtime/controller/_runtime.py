@@ -247,7 +247,9 @@ class Runtime:
         assert host is not None, "Runtime.__aexit__ without __aenter__"
         self._host = None
         host.cancel_scope.cancel()
-        return await host.__aexit__(exc_type, exc, tb)
+        # The body's own exception propagates as it is; only a failure of the runtime's tasks is raised here.
+        await host.__aexit__(None, None, None)
+        return None
 
     def _feed(self, kind: Kind, tg: anyio.abc.TaskGroup) -> KindFeed:
         feed = self._feeds.get(kind)

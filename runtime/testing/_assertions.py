@@ -30,8 +30,9 @@ async def assert_resource(
     """Wait until the resource at ``pointer`` exists and ``predicate`` holds for it; return that value.
 
     The condition is re-checked on every change of the resource (a watch, never polling or sleeping), so the
-    assertion returns as soon as it holds. ``predicate`` may return a truth value or raise AssertionError (so
-    plain ``assert`` statements work inside it); while it fails, the last failure is kept for the message.
+    assertion returns as soon as it holds. ``predicate`` either returns a truth value, or uses plain
+    ``assert`` statements and returns None (an AssertionError means "not yet"); the last failure is kept for
+    the message.
 
     Raises:
         AssertionError: ``within`` seconds passed first; the message names the resource, the last value
@@ -53,7 +54,7 @@ async def assert_resource(
                 except AssertionError as exc:
                     why = f"predicate failed: {exc}" if str(exc) else "predicate failed"
                     continue
-                if outcome:
+                if outcome is None or outcome:
                     return last
                 why = "predicate returned false"
     raise AssertionError(f"{pointer}: condition not met within {within:g}s ({why}); last seen: {last!r}")
