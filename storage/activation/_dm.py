@@ -199,6 +199,15 @@ class DmActivator:
         return None
 
     def _run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        if stdin is None:
+            return subprocess.run(
+                [self._dmsetup, *args],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
         return subprocess.run(
             [self._dmsetup, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
         )
