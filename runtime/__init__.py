@@ -1,5 +1,23 @@
 """The generic reconciliation framework: resources, state, watches, controllers. Knows nothing of disks."""
 
+# --- controllers (controller runtime; isort puts them first) -------------------------------------------
+from .controller import BackoffPolicy as BackoffPolicy
+from .controller import Controller as Controller
+from .controller import ControllerContext as ControllerContext
+from .controller import ControllerError as ControllerError
+from .controller import ControllerReader as ControllerReader
+from .controller import ControllerStats as ControllerStats
+from .controller import DependencyGraph as DependencyGraph
+from .controller import Input as Input
+from .controller import InputKind as InputKind
+from .controller import Output as Output
+from .controller import OutputKind as OutputKind
+from .controller import QController as QController
+from .controller import RegistrationError as RegistrationError
+from .controller import RequeueError as RequeueError
+from .controller import Runtime as Runtime
+from .controller import UndeclaredAccessError as UndeclaredAccessError
+
 # --- resources and state (runtime core) -------------------------------------------------------------------
 from .resource import EPOCH as EPOCH
 from .resource import DefinitionConflictError as DefinitionConflictError
@@ -85,4 +103,24 @@ __all__ = [
     "WrappedState",
     "in_memory_state",
     # --- controllers (controller runtime): appended below this line ---
+]
+
+# --- controllers (controller runtime) ---
+__all__ += [
+    "BackoffPolicy",
+    "Controller",
+    "ControllerContext",
+    "ControllerError",
+    "ControllerReader",
+    "ControllerStats",
+    "DependencyGraph",
+    "Input",
+    "InputKind",
+    "Output",
+    "OutputKind",
+    "QController",
+    "RegistrationError",
+    "RequeueError",
+    "Runtime",
+    "UndeclaredAccessError",
 ]
