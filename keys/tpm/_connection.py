@@ -27,6 +27,7 @@ from tpm2_pytss import (
     TSS2_Exception,
 )
 
+from .._secret import Passphrase
 from ._errors import PCRPolicyError, PCRValueError, TPMCommandError, TPMUnavailableError
 from ._pcr import PCR_BANK, TPM_ALG_SHA256, pcr_selection_bytes
 from ._templates import aes128_cfb, sealed_object_template, srk_template
@@ -162,12 +163,14 @@ class TPMConnection:
         self._call("session attributes", "trsess_set_attributes", session, attributes)
 
     def create_sealed(
-        self, parent: Any, session: Any, data: bytes, auth_policy: bytes
+        self, parent: Any, session: Any, data: Passphrase, auth_policy: bytes
     ) -> tuple[bytes, bytes]:
         """TPM2_Create of a sealed data object holding ``data`` under ``parent``, the sensitive part encrypted
         on the way in by ``session``; returns the marshalled ``TPM2B_PRIVATE`` and ``TPM2B_PUBLIC``."""
         self._session_attributes(session, TPMA_SESSION.CONTINUESESSION | TPMA_SESSION.DECRYPT)
-        sensitive = TPM2B_SENSITIVE_CREATE(sensitive=TPMS_SENSITIVE_CREATE(data=TPM2B_SENSITIVE_DATA(data)))
+        sensitive = TPM2B_SENSITIVE_CREATE(
+            sensitive=TPMS_SENSITIVE_CREATE(data=TPM2B_SENSITIVE_DATA(data.reveal()))
+        )
         private, public, *_ = self._call(
             "TPM2_Create",
             "create",
@@ -193,11 +196,11 @@ class TPMConnection:
         """TPM2_PolicyGetDigest: the policy digest the session holds now."""
         return bytes(self._call("TPM2_PolicyGetDigest", "policy_get_digest", session))
 
-    def unseal(self, item: Any, session: Any) -> bytes:
+    def unseal(self, item: Any, session: Any) -> Passphrase:
         """TPM2_Unseal of ``item`` authorised by the policy ``session``, the reply encrypted by that
         session."""
         self._session_attributes(session, TPMA_SESSION.CONTINUESESSION | TPMA_SESSION.ENCRYPT)
-        return bytes(self._call("TPM2_Unseal", "unseal", item, session1=session))
+        return Passphrase(bytes(self._call("TPM2_Unseal", "unseal", item, session1=session)))
 
 
 def _selected_pcrs(selection: bytes) -> list[int]:

@@ -111,7 +111,7 @@ class TPMKeyProvider:
         options = self._options
         if options.check_secureboot_on_enroll:
             await self._in_thread(check_secureboot, options.efivars_dir)
-        key = secrets.token_bytes(KEY_SIZE)
+        key = Passphrase(secrets.token_bytes(KEY_SIZE))  # wrapped at once: never a bare local in a traceback
         sealed = await self._in_thread(_seal, key, options.policy, options.tcti)
         return NewKey(passphrase=_passphrase(key), token=make_tpm_token(sealed, slot=self._slot))
 
@@ -132,13 +132,13 @@ class TPMKeyProvider:
         )
 
 
-def _seal(key: bytes, policy: SealingPolicy, tcti: str) -> Any:
+def _seal(key: Passphrase, policy: SealingPolicy, tcti: str) -> Any:
     return seal(key, policy, tcti=tcti)
 
 
-def _unseal(sealed: Any, tcti: str) -> bytes:
+def _unseal(sealed: Any, tcti: str) -> Passphrase:
     return unseal(sealed, tcti=tcti)
 
 
-def _passphrase(key: bytes) -> Passphrase:
-    return Passphrase(base64.b64encode(key))
+def _passphrase(key: Passphrase) -> Passphrase:
+    return Passphrase(base64.b64encode(key.reveal()))

@@ -16,6 +16,7 @@ from ._errors import PCRPolicyError, SRKMismatchError
 from ._pcr import check_pcr_values
 
 if TYPE_CHECKING:
+    from .._secret import Passphrase
     from ._policy import SealingPolicy
 
 _log = structlog.get_logger(__name__)
@@ -48,12 +49,13 @@ class SealedKey:
         )
 
 
-def seal(key: bytes, policy: SealingPolicy, *, tcti: str) -> SealedKey:
+def seal(key: Passphrase, policy: SealingPolicy, *, tcti: str) -> SealedKey:
     """Seal ``key`` under ``policy`` to a fresh SRK on the TPM at ``tcti``.
 
     Reads the policy's PCRs and refuses values nothing was measured into, computes the policy digest offline
     from them, and creates the sealed object with parameter encryption (the key never crosses the bus in the
-    clear).
+    clear). The key travels as a :class:`~volumed.keys.Passphrase` (redacted repr) so that no stack frame of a
+    traceback, even one rendered with its locals, holds it as bare bytes; :func:`unseal` returns one too.
 
     Raises:
         TPMUnavailableError: no TPM at ``tcti``.
@@ -74,7 +76,7 @@ def seal(key: bytes, policy: SealingPolicy, *, tcti: str) -> SealedKey:
     return SealedKey(private=private, public=public, srk_name=srk_name, policy_digest=digest, policy=policy)
 
 
-def unseal(sealed: SealedKey, *, tcti: str) -> bytes:
+def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
     """Recover the key of ``sealed`` from the TPM at ``tcti``.
 
     Recreates the SRK and checks its name, loads the sealed object, replays the policy in a salted policy

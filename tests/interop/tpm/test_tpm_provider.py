@@ -235,9 +235,25 @@ def test_offline_policy_digest_equals_the_tpm_trial_session(swtpm: Swtpm) -> Non
 
 
 def test_blocking_api_round_trip(swtpm: Swtpm) -> None:
-    sealed = seal(b"\x01" * 32, pcr_policy([7]), tcti=swtpm.tcti)
-    assert unseal(sealed, tcti=swtpm.tcti) == b"\x01" * 32
+    sealed = seal(Passphrase(b"\x01" * 32), pcr_policy([7]), tcti=swtpm.tcti)
+    assert unseal(sealed, tcti=swtpm.tcti) == Passphrase(b"\x01" * 32)
     assert "private=<" in repr(sealed)
+
+
+def test_no_stack_frame_of_a_failure_holds_the_key(swtpm: Swtpm) -> None:
+    """What a traceback renderer that shows locals (rich, structlog's dev console) would print."""
+    known = b"S3CRET-KEY-MATERIAL-0123456789ab"
+    swtpm.reboot()  # PCR 7 all zeros: seal fails after the key was handed over
+    with pytest.raises(PCRValueError) as caught:
+        seal(Passphrase(known), pcr_policy([7]), tcti=swtpm.tcti)
+
+    traceback = caught.value.__traceback__.tb_next  # skip this test's own frame, which holds `known`
+    frames = 0
+    while traceback is not None:
+        for name, value in traceback.tb_frame.f_locals.items():
+            assert known.decode() not in repr(value), f"{traceback.tb_frame.f_code.co_name}: {name}"
+        traceback, frames = traceback.tb_next, frames + 1
+    assert frames >= 2
 
 
 async def test_no_secret_in_logs_or_errors(

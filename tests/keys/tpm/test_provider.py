@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
-from volumed.keys import InvalidTokenError, KeyProvider, KeyUnavailableError, with_time_limit
+from volumed.keys import (
+    InvalidTokenError,
+    KeyProvider,
+    KeyTimeoutError,
+    KeyUnavailableError,
+    Passphrase,
+    with_time_limit,
+)
 from volumed.keys.tpm import (
     DEFAULT_TCTI,
     SecureBootError,
@@ -77,12 +87,12 @@ async def test_no_tpm_is_a_clear_unavailable_error() -> None:
 
 def test_no_tpm_from_the_blocking_api() -> None:
     with pytest.raises(TPMUnavailableError, match="no TPM"):
-        seal(b"\x00" * 32, pcr_policy([7]), tcti=closed_port_tcti())
+        seal(Passphrase(b"\x00" * 32), pcr_policy([7]), tcti=closed_port_tcti())
 
 
 def test_missing_device_is_no_tpm() -> None:
     with pytest.raises(TPMUnavailableError, match="device:/nonexistent/tpmrm0"):
-        seal(b"\x00" * 32, pcr_policy([7]), tcti="device:/nonexistent/tpmrm0")
+        seal(Passphrase(b"\x00" * 32), pcr_policy([7]), tcti="device:/nonexistent/tpmrm0")
 
 
 async def test_bad_token_is_refused_before_the_tpm() -> None:
@@ -95,4 +105,49 @@ async def test_secureboot_is_checked_before_the_tpm(tmp_path: Path) -> None:
         1, tcti=closed_port_tcti(), check_secureboot_on_enroll=True, efivars_dir=tmp_path
     )
     with pytest.raises(SecureBootError, match="tpm key for slot 1: failed to enroll the TPM2 key"):
+        await provider.new_key()
+
+
+class SilentTPM:
+    """Accepts TCP connections on the swtpm command and control ports and never answers: a hung TPM."""
+
+    def __init__(self) -> None:
+        from tests._swtpm import _free_port_pair
+
+        self.port = _free_port_pair()
+        self.servers = [socket.create_server(("127.0.0.1", p)) for p in (self.port, self.port + 1)]
+        self.connections: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, args=(s,), daemon=True) for s in self.servers]
+        for thread in self.threads:
+            thread.start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        for resource in [*self.connections, *self.servers]:
+            with contextlib.suppress(OSError):
+                resource.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() and the TCTI's recv()
+            resource.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+async def test_hung_tpm_is_cut_off_by_the_time_limit() -> None:
+    silent = SilentTPM()
+    provider = TPMKeyProvider(1, tcti=f"swtpm:host=127.0.0.1,port={silent.port}")
+    try:
+        with pytest.raises(
+            KeyTimeoutError, match=r"tpm key for slot 1: making a new key took longer than 0\.3 s"
+        ):
+            await with_time_limit(provider, 0.3).new_key()
+    finally:
+        silent.close()
+    # the abandoned worker sees the connection close, fails, and releases the TCTI: the next call is prompt
+    with anyio.fail_after(10), pytest.raises(TPMUnavailableError):
         await provider.new_key()
