@@ -89,6 +89,12 @@ class FuseActivator:
             return None
         return state
 
+    def _write_state(self, name: str, state: dict[str, object]) -> None:
+        path = self._state_file(name)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(temporary, path)
+
     # Activator
 
     def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
@@ -108,6 +114,17 @@ class FuseActivator:
             return current.device
         self._clean_up(name)
         pid = self._start_server(name, segment, size, volume_key)
+        state: dict[str, object] = {
+            "name": name,
+            "backend": "fuse",
+            "pid": pid,
+            "loop": None,
+            "source": os.path.realpath(segment.device),
+            "offset": segment.offset,
+            "size": size,
+            "sector_size": segment.sector_size,
+        }
+        self._write_state(name, state)  # before the loop, so a crash in between still leaves the PID
         try:
             device = loop.attach(self.decrypted_file(name), block_size=segment.sector_size)
         except (OSError, ActivationError) as exc:
@@ -115,17 +132,7 @@ class FuseActivator:
             raise ActivationError(
                 f"cannot attach a loop device to {self.decrypted_file(name)}: {exc}"
             ) from exc
-        state = {
-            "name": name,
-            "backend": "fuse",
-            "pid": pid,
-            "loop": device.path,
-            "source": os.path.realpath(segment.device),
-            "offset": segment.offset,
-            "size": size,
-            "sector_size": segment.sector_size,
-        }
-        self._state_file(name).write_text(json.dumps(state), encoding="utf-8")
+        self._write_state(name, state | {"loop": device.path})
         return device.path
 
     def deactivate(self, name: str) -> None:
