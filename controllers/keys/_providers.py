@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TCTI: Final = "device:/dev/tpmrm0"
 KEY_TIME_LIMIT: Final = 20.0
+SALT_MISSING: Final = "salt not yet available (STATE is not mounted)"
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def slot_keys(
         provider, reason = _inner_provider(key, volume_id, secrets, env)
         if provider is not None and key.lock_to_state:
             if env.salt is None:
-                provider, reason = None, "salt not yet available (STATE is not mounted)"
+                provider, reason = None, SALT_MISSING
             else:
                 provider = LockedToStateKeyProvider(provider, env.salt)
         if provider is not None:

@@ -1,0 +1,363 @@
+"""VolumeFormatter: locate -> provision -> encrypt-if-empty / open -> mkfs-if-empty; a VolumeStatus each.
+
+Talos' phase machine and order: volumes without provisioning first, then by wave (system volumes -1, user
+volumes 0), non-growing before growing, smaller max size first, then by id; a wave waits until the previous
+one is ready. Volumes of one wave converge concurrently (their KDFs run in parallel worker threads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import anyio.to_thread
+
+from volumed.keys import KeyProviderError
+from volumed.resources import (
+    BLOCK,
+    DiscoveredVolumeDefinition,
+    DiscoveredVolumeSpec,
+    DiskDefinition,
+    DiskSpec,
+    MountStatusDefinition,
+    MountStatusSpec,
+    VolumeConfigDefinition,
+    VolumeConfigSpec,
+    VolumeKeySecretsDefinition,
+    VolumeKeySecretsSpec,
+    VolumePhase,
+    VolumeStatusDefinition,
+    VolumeStatusSpec,
+)
+from volumed.runtime import Kind, Pointer
+from volumed.runtime.controller import Controller, Input, Output
+from volumed.storage.activation import ActivationError
+from volumed.storage.blockdev import Region
+from volumed.storage.filesystem import FilesystemError, make_filesystem
+from volumed.storage.gpt import GPTError
+from volumed.storage.luks2 import Luks2Error
+from volumed.storage.probe import SignatureType, probe_region
+
+from ..keys._key_resolver import KEY_INPUTS, key_environment
+from ..keys._providers import SALT_MISSING, KeyEnvironment, slot_keys
+from ._encryption import Location, NoUsableKeyError, format_encrypted, open_encrypted, sync_key_slots
+from ._provisioning import ProvisioningError, provision_partition
+from ._services import OpenVolume
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from volumed.runtime.controller import ControllerContext
+
+    from ._encryption import SlotKey
+    from ._services import VolumeServices
+
+RETRY_INTERVAL: Final = 30.0  # Talos retries retryable volume errors on this timer
+ENCRYPTION_TIME_LIMIT: Final = 60.0  # Talos' overall limit per encryption step
+
+
+class VolumeWaiting(Exception):
+    """Nothing can be tried yet (e.g. every key is locked to a STATE that is not mounted): phase waiting."""
+
+
+class VolumeError(Exception):
+    """A volume step failed; ``retryable`` errors are retried on a timer, others on the next change."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class _Work:
+    volume_id: str
+    config: VolumeConfigSpec
+    secrets: VolumeKeySecretsSpec | None
+
+
+def processing_order(volume: _Work) -> tuple[int, int, bool, int, str]:
+    """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first, id."""
+    provisioning = volume.config.provisioning
+    if provisioning is None:
+        return (0, -1, False, 0, volume.volume_id)
+    return (1, provisioning.wave, provisioning.grow, provisioning.max_size, volume.volume_id)
+
+
+def _wave(volume: _Work) -> int:
+    provisioning = volume.config.provisioning
+    return -1 if provisioning is None else provisioning.wave
+
+
+def keys_digest(
+    config: VolumeConfigSpec, secrets: VolumeKeySecretsSpec | None, keys: Sequence[SlotKey]
+) -> str:
+    """Changes when the configured keys or their availability change (then the key slots are synced)."""
+    material = {
+        "encryption": config.encryption.model_dump(mode="json") if config.encryption else None,
+        "static": [
+            hashlib.sha256(k.passphrase.get_secret_value()).hexdigest()
+            for k in (secrets.static_keys if secrets else ())
+        ],
+        "ready": [k.slot for k in keys if k.provider is not None],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class VolumeFormatter(Controller):
+    """Converges every configured volume to ready and reports each one's VolumeStatus.
+
+    Encrypt only an empty device: a device carrying any other signature is refused with
+    "block dev type mismatch" and never written. mkfs only when the opened device has no filesystem.
+    Re-opening a volume that is already active reuses it (Talos crashes there). Key slots are synced after
+    each open and again whenever the configured keys change while the volume is open (no reboot needed).
+    """
+
+    name = "VolumeFormatter"
+    inputs = (
+        *KEY_INPUTS,
+        Input(BLOCK, DiscoveredVolumeDefinition.type),
+        Input(BLOCK, DiskDefinition.type),
+        Input(BLOCK, MountStatusDefinition.type),
+    )
+    outputs = (Output(VolumeStatusDefinition.type, namespace=BLOCK),)
+
+    def __init__(
+        self, services: VolumeServices, environment: KeyEnvironment, *, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
+        self._services = services
+        self._base_env = environment
+        self._retry = retry_interval
+        self._statuses: dict[str, VolumeStatusSpec] = {}
+        self._failed_inputs: dict[str, str] = {}
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        env = await key_environment(ctx, self._base_env)
+        configs = await ctx.list(Kind(BLOCK, VolumeConfigDefinition.type), VolumeConfigSpec)
+        discovered = [
+            v.spec for v in await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
+        ]
+        disks = [d.spec for d in await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)]
+        work: list[_Work] = []
+        for config in configs:
+            secrets = await ctx.find(
+                Pointer(BLOCK, VolumeKeySecretsDefinition.type, config.id), VolumeKeySecretsSpec
+            )
+            work.append(_Work(config.id, config.spec, secrets.spec if secrets is not None else None))
+        work.sort(key=processing_order)
+
+        blocked = False
+        for _, group in groupby(work, key=_wave):
+            wave = list(group)
+            if blocked:  # a wave waits until every volume of the previous one is ready
+                for item in wave:
+                    status = self._status(item.volume_id)
+                    if status.phase != VolumePhase.READY:
+                        self._statuses[item.volume_id] = status.model_copy(
+                            update={"phase": VolumePhase.WAITING}
+                        )
+                continue
+            async with anyio.create_task_group() as tg:
+                for item in wave:
+                    tg.start_soon(self._converge_one, item, discovered, disks, env)
+            if any(self._statuses[item.volume_id].phase != VolumePhase.READY for item in wave):
+                blocked = True
+
+        for item in work:
+            status = self._statuses[item.volume_id]
+            await ctx.apply(VolumeStatusDefinition.new(item.volume_id, status))
+            if status.phase == VolumePhase.FAILED and self._failed_inputs.get(item.volume_id) == "retryable":
+                ctx.requeue_after(self._retry)
+
+        configured = {item.volume_id for item in work}
+        for volume_id in [v for v in self._statuses if v not in configured]:
+            self._statuses.pop(volume_id)
+        mounted = {
+            m.spec.volume_id for m in await ctx.list(Kind(BLOCK, MountStatusDefinition.type), MountStatusSpec)
+        }
+        for volume_id in [v for v in self._services.opened if v not in configured and v not in mounted]:
+            await self._services.close(volume_id)
+
+    def _status(self, volume_id: str) -> VolumeStatusSpec:
+        return self._statuses.get(volume_id, VolumeStatusSpec())
+
+    async def _converge_one(
+        self,
+        item: _Work,
+        discovered: Sequence[DiscoveredVolumeSpec],
+        disks: Sequence[DiskSpec],
+        env: KeyEnvironment,
+    ) -> None:
+        status = self._status(item.volume_id)
+        if status.phase == VolumePhase.FAILED:
+            if self._failed_inputs.get(item.volume_id) not in ("retryable", None) and self._failed_inputs.get(
+                item.volume_id
+            ) == _inputs_digest(item, discovered, env):
+                return  # a non-retryable failure waits for a change
+            status = status.model_copy(update={"phase": status.pre_fail_phase or VolumePhase.WAITING})
+        try:
+            status = await self._converge(item, status, discovered, disks, env)
+            self._failed_inputs.pop(item.volume_id, None)
+        except VolumeWaiting as waiting:
+            status = status.model_copy(update={"phase": VolumePhase.WAITING, "error_message": str(waiting)})
+        except VolumeError as error:
+            self._failed_inputs[item.volume_id] = (
+                "retryable" if error.retryable else _inputs_digest(item, discovered, env)
+            )
+            status = status.model_copy(
+                update={
+                    "phase": VolumePhase.FAILED,
+                    "pre_fail_phase": status.phase,
+                    "error_message": str(error),
+                }
+            )
+        self._statuses[item.volume_id] = status
+
+    async def _converge(
+        self,
+        item: _Work,
+        status: VolumeStatusSpec,
+        discovered: Sequence[DiscoveredVolumeSpec],
+        disks: Sequence[DiskSpec],
+        env: KeyEnvironment,
+    ) -> VolumeStatusSpec:
+        config = item.config
+        status = status.model_copy(update={"error_message": "", "pre_fail_phase": None})
+        found = next((v for v in discovered if v.partition_label == config.partition_label), None)
+        if found is not None:
+            location = Location(found.dev_path, found.offset, found.size)
+            status = status.model_copy(
+                update={
+                    "location": found.dev_path,
+                    "offset": found.offset,
+                    "size": found.size,
+                    "parent_location": found.parent,
+                    "partition_index": found.partition_index,
+                    "partition_uuid": found.partition_uuid,
+                    "uuid": found.uuid,
+                }
+            )
+        elif status.location and status.phase not in (VolumePhase.WAITING, VolumePhase.MISSING):
+            location = Location(status.location, status.offset, status.size)  # provisioned, not rescanned yet
+        elif config.provisioning is not None:
+            try:
+                region, number = await anyio.to_thread.run_sync(
+                    provision_partition, config.partition_label, config.provisioning, disks
+                )
+            except (ProvisioningError, GPTError, OSError) as error:
+                raise VolumeError(str(error), retryable=True) from error
+            location = Location(region.path, region.offset, region.size)
+            status = status.model_copy(
+                update={
+                    "phase": VolumePhase.PROVISIONED,
+                    "location": region.path,
+                    "offset": region.offset,
+                    "size": region.size,
+                    "partition_index": number,
+                }
+            )
+        else:
+            return status.model_copy(update={"phase": VolumePhase.MISSING, "location": ""})
+        if status.phase in (VolumePhase.WAITING, VolumePhase.MISSING):
+            status = status.model_copy(update={"phase": VolumePhase.LOCATED})
+        if status.phase == VolumePhase.LOCATED:
+            status = status.model_copy(update={"phase": VolumePhase.PROVISIONED})
+
+        if config.encryption is None:
+            device = await self._services.loop_for(
+                item.volume_id, location.path, location.offset, location.size or 0
+            )
+            status = status.model_copy(update={"phase": VolumePhase.PREPARED, "mount_location": device})
+        else:
+            status = await self._prepare_encrypted(item, status, location, env)
+        return await self._format(item, status)
+
+    async def _prepare_encrypted(
+        self, item: _Work, status: VolumeStatusSpec, location: Location, env: KeyEnvironment
+    ) -> VolumeStatusSpec:
+        config = item.config
+        encryption = config.encryption
+        assert encryption is not None
+        keys = slot_keys(item.volume_id, config, item.secrets, env)
+        digest = keys_digest(config, item.secrets, keys)
+        if (
+            keys
+            and all(key.provider is None for key in keys)
+            and any(key.reason == SALT_MISSING for key in keys)
+        ):
+            raise VolumeWaiting("waiting for the STATE salt (keys are locked to STATE)")
+        opened = self._services.opened.get(item.volume_id)
+        if (
+            opened is not None
+            and opened.location == location
+            and await self._services.is_active(item.volume_id)
+        ):
+            if opened.keys_digest != digest:
+                opened.result.failed_syncs = await sync_key_slots(location, encryption, keys, opened.result)
+                opened.keys_digest = digest
+        else:
+            try:
+                with anyio.fail_after(ENCRYPTION_TIME_LIMIT):
+                    signature = await anyio.to_thread.run_sync(
+                        probe_region, Region(location.path, location.offset, location.size or 0)
+                    )
+                    if signature is None:
+                        result = await format_encrypted(location, encryption, keys)
+                    elif signature.type is SignatureType.LUKS:
+                        result = await open_encrypted(location, encryption, keys)
+                    else:
+                        raise VolumeError(
+                            f"block dev type mismatch: {signature.type.value} != luks", retryable=False
+                        )
+                    device = await self._services.activate(item.volume_id, location, result.volume_key)
+            except NoUsableKeyError as error:
+                raise VolumeError(str(error), retryable=True) from error
+            except TimeoutError as error:
+                raise VolumeError("encryption step timed out", retryable=True) from error
+            except (Luks2Error, ActivationError, KeyProviderError, OSError) as error:
+                raise VolumeError(f"encryption: {error}", retryable=True) from error
+            opened = OpenVolume(location=location, result=result, device=device, keys_digest=digest)
+            self._services.opened[item.volume_id] = opened
+        return status.model_copy(
+            update={
+                "phase": VolumePhase.PREPARED,
+                "mount_location": opened.device,
+                "encryption_provider": encryption.provider,
+                "encryption_slot": opened.result.slot,
+                "configured_encryption_keys": tuple(k.kind.value for k in encryption.keys),
+                "encryption_failed_syncs": tuple(opened.result.failed_syncs),
+                "locked_to_state": any(k.lock_to_state for k in encryption.keys),
+                "tpm_pcrs": tuple(sorted({p for k in encryption.keys for p in k.tpm_pcrs})),
+            }
+        )
+
+    async def _format(self, item: _Work, status: VolumeStatusSpec) -> VolumeStatusSpec:
+        if status.phase == VolumePhase.READY:
+            return status
+        device = status.mount_location
+        wanted = item.config.filesystem
+        signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
+        if signature is None:
+            try:
+                await anyio.to_thread.run_sync(
+                    partial(make_filesystem, device, wanted, label=item.volume_id[:12])
+                )
+            except FilesystemError as error:
+                raise VolumeError(f"mkfs: {error}", retryable=True) from error
+        elif signature.type.value != wanted:
+            raise VolumeError(
+                f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
+            )
+        return status.model_copy(update={"phase": VolumePhase.READY, "filesystem": wanted})
+
+
+def _inputs_digest(item: _Work, discovered: Sequence[DiscoveredVolumeSpec], env: KeyEnvironment) -> str:
+    found = [
+        v.model_dump(mode="json") for v in discovered if v.partition_label == item.config.partition_label
+    ]
+    material = {"config": item.config.model_dump(mode="json"), "found": found, "uuid": env.node_uuid}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

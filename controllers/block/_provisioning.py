@@ -1,0 +1,97 @@
+"""Provisioning: make a user volume's partition on a disk chosen by its CEL selector (blocking)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from volumed.config import DiskDescription, SelectorError, compile_selector
+from volumed.storage.blockdev import Region
+from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, read_partition_table, write_partition_table
+from volumed.storage.probe import wipe_region
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from volumed.resources import DiskSpec, ProvisioningConfigSpec
+
+SYSTEM_LABELS = ("META", "STATE", "EPHEMERAL")
+
+
+class ProvisioningError(Exception):
+    """No disk matches the selector or has room; retried when disks change."""
+
+
+def _description(disk: DiskSpec) -> DiskDescription:
+    return DiskDescription(
+        dev_path=disk.dev_path,
+        size=disk.size,
+        sector_size=disk.sector_size,
+        readonly=disk.readonly,
+        model=disk.model,
+        serial=disk.serial,
+        transport=disk.transport,
+        rotational=disk.rotational,
+        symlinks=disk.symlinks,
+    )
+
+
+def _is_system_disk(path: str) -> bool:
+    try:
+        table = read_partition_table(path)
+    except (GPTError, OSError):
+        return False
+    return any(table.find(label) is not None for label in SYSTEM_LABELS)
+
+
+def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
+    """The partition size Talos would pick in a gap of ``free`` bytes, or None when it does not fit."""
+    minimum = provisioning.min_size
+    maximum = provisioning.max_size
+    if free < max(minimum, 1):
+        return None
+    free -= free % DEFAULT_ALIGNMENT  # whole MiBs, so the end stays aligned too
+    if provisioning.grow or not minimum:
+        return min(free, maximum) if maximum else free
+    return minimum
+
+
+def provision_partition(
+    label: str, provisioning: ProvisioningConfigSpec, disks: Sequence[DiskSpec]
+) -> tuple[Region, int]:
+    """Add a partition named ``label`` on the first matching disk with room; returns its region and number.
+
+    The new partition's first and last MiB are wiped, as Talos does, so no stale signature is found on it.
+
+    Raises:
+        ProvisioningError: no disk matches or none has room (the message says which).
+    """
+    try:
+        selector = compile_selector(provisioning.disk_selector) if provisioning.disk_selector else None
+    except SelectorError as error:
+        raise ProvisioningError(f"disk selector: {error}") from error
+    reasons: list[str] = []
+    for disk in sorted(disks, key=lambda d: d.dev_path):
+        if disk.readonly:
+            continue
+        if selector is not None and not selector.matches(
+            _description(disk), system_disk=_is_system_disk(disk.dev_path)
+        ):
+            continue
+        try:
+            table = read_partition_table(disk.dev_path)
+        except GPTError as error:
+            reasons.append(f"{disk.dev_path}: {error}")
+            continue
+        gap = max((last - first + 1 for first, last in table.free_ranges()), default=0) * table.sector_size
+        free = max(0, gap - DEFAULT_ALIGNMENT)  # the start is aligned up: keep room for it
+        size = _size_for(provisioning, free)
+        if size is None:
+            reasons.append(f"{disk.dev_path}: {free} bytes free, {provisioning.min_size} needed")
+            continue
+        new_table, partition = table.add_partition(size=size, name=label)
+        write_partition_table(disk.dev_path, new_table)
+        region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
+        wipe_region(region)
+        return region, partition.number
+    detail = "; ".join(reasons) if reasons else "no disk matches the selector"
+    raise ProvisioningError(f"cannot provision volume {label}: {detail}")

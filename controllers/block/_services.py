@@ -1,0 +1,166 @@
+"""What the block controllers hold between reconciles: open volumes, activations, loop devices and mounts.
+
+Resources say what is true; this object owns the handles behind it (volume keys, FUSE servers, loop devices)
+and tears them all down at shutdown, in order: unmount, then deactivate, then detach.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from volumed.storage.activation import DataSegment, mapping_name, select_activator
+from volumed.storage.filesystem import umount
+from volumed.storage.loop import attach, detach
+from volumed.storage.luks2 import Luks2Volume
+
+if TYPE_CHECKING:
+    from volumed.storage.activation import Activator, BackendChoice
+    from volumed.storage.loop import LoopDevice
+    from volumed.storage.luks2 import VolumeKey
+
+    from ._encryption import Location, OpenedVolume
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class OpenVolume:
+    """A volume we unlocked this run: how it opened (with the key we hold) and the device it is active as.
+
+    ``keys_digest`` identifies the key configuration the slots were last synced to.
+    """
+
+    location: Location
+    result: OpenedVolume
+    device: str
+    keys_digest: str
+
+    def __repr__(self) -> str:
+        return f"OpenVolume(device={self.device!r}, {self.result!r})"
+
+
+def read_data_segment(location: Location) -> DataSegment:
+    """The LUKS2 data segment of ``location`` as an activation backend needs it (blocking)."""
+    with Luks2Volume.open(
+        location.path, offset=location.offset, size=location.size, read_only=True
+    ) as volume:
+        segment = volume.segment
+        size = volume.data_size // segment.sector_size * segment.sector_size
+        return DataSegment(
+            device=location.path,
+            offset=location.offset + segment.offset,
+            size=size,
+            sector_size=segment.sector_size,
+            iv_tweak=segment.iv_tweak,
+            cipher=segment.encryption,
+            luks_uuid=volume.uuid,
+        )
+
+
+class VolumeServices:
+    """Handles shared by VolumeFormatter and Mounter for one `volumed run`.
+
+    Args:
+        backend: activation backend (``auto``, ``dm`` or ``fuse``).
+        root: the directory mount targets are under (``/`` on a real node).
+        runtime_dir: where the fuse backend keeps its views and server state.
+    """
+
+    def __init__(self, *, backend: BackendChoice = "auto", root: Path = Path("/"), runtime_dir: Path) -> None:
+        self.backend: BackendChoice = backend
+        self.root = root
+        self.runtime_dir = runtime_dir
+        self.opened: dict[str, OpenVolume] = {}
+        self.loops: dict[str, LoopDevice] = {}
+        self.mounts: dict[str, Path] = {}
+        self._activator: Activator | None = None
+        self._lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"VolumeServices(backend={self.backend!r}, root={str(self.root)!r}, open={sorted(self.opened)})"
+        )
+
+    def target(self, mount_target: str) -> Path:
+        """The host path of a mount target (``/var/mnt/data`` under the configured root)."""
+        return self.root / mount_target.lstrip("/")
+
+    async def activator(self) -> Activator:
+        """The activation backend, chosen on first use (raises BackendUnavailableError with the reasons)."""
+        async with self._lock:
+            if self._activator is None:
+                self._activator = await anyio.to_thread.run_sync(
+                    partial(select_activator, self.backend, runtime_dir=self.runtime_dir)
+                )
+            return self._activator
+
+    async def activate(self, volume_id: str, location: Location, volume_key: VolumeKey) -> str:
+        """Make the decrypted block device of an unlocked volume (idempotent) and return its path."""
+        activator = await self.activator()
+        segment = await anyio.to_thread.run_sync(read_data_segment, location)
+        return await anyio.to_thread.run_sync(
+            activator.activate, mapping_name(volume_id), segment, volume_key.material
+        )
+
+    async def is_active(self, volume_id: str) -> bool:
+        activator = await self.activator()
+        return await anyio.to_thread.run_sync(activator.is_active, mapping_name(volume_id))
+
+    async def close(self, volume_id: str) -> None:
+        """Deactivate an open volume (absent counts as closed) and forget its key."""
+        opened = self.opened.pop(volume_id, None)
+        if opened is None:
+            return
+        activator = await self.activator()
+        await anyio.to_thread.run_sync(activator.deactivate, mapping_name(volume_id))
+        log.info("closed volume", volume=volume_id)
+
+    async def loop_for(self, volume_id: str, path: str, offset: int, size: int) -> str:
+        """A block device for an unencrypted region of an image file (a loop device with offset and size)."""
+        existing = self.loops.get(volume_id)
+        if existing is not None:
+            return existing.path
+        if offset == 0 and await anyio.Path(path).is_block_device():
+            return path
+        device = await anyio.to_thread.run_sync(partial(attach, path, offset=offset, size_limit=size))
+        self.loops[volume_id] = device
+        return device.path
+
+    async def unmount(self, request_id: str) -> None:
+        target = self.mounts.pop(request_id, None)
+        if target is not None:
+            await anyio.to_thread.run_sync(umount, target)
+            log.info("unmounted", target=str(target))
+
+    async def close_all(self) -> None:
+        """Shutdown: unmount (deepest first), deactivate, detach. Errors are logged; everything is tried."""
+        with anyio.CancelScope(shield=True):
+            for request_id in sorted(self.mounts, key=lambda r: -len(str(self.mounts[r]))):
+                try:
+                    await self.unmount(request_id)
+                except Exception as error:  # keep closing the rest
+                    log.error("unmount failed at shutdown", request=request_id, error=str(error))
+            for volume_id in list(self.opened):
+                try:
+                    await self.close(volume_id)
+                except Exception as error:
+                    log.error("close failed at shutdown", volume=volume_id, error=str(error))
+            for volume_id, device in list(self.loops.items()):
+                try:
+                    await anyio.to_thread.run_sync(detach, device)
+                except OSError as error:
+                    log.error("loop detach failed at shutdown", volume=volume_id, error=str(error))
+                self.loops.pop(volume_id, None)
+
+
+def ensure_directory(path: Path) -> None:
+    """mkdir -p with mode 0755 (mount targets)."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
