@@ -1,4 +1,4 @@
-"""Mount requests for configured volumes, and the Mounter that turns them into mounts once volumes are ready."""
+"""Mount requests for configured volumes, and the Mounter that mounts them once the volumes are ready."""
 
 from __future__ import annotations
 
