@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests._tools import require_root, require_tool
+from tests.system.activation.conformance import check_lifecycle
 from volumed.storage import loop
 from volumed.storage.activation import (
-    ActivationBusyError,
     ActivationConflictError,
     ActivationError,
     DataSegment,
@@ -141,43 +141,13 @@ def server_pid(fuse: FuseActivator) -> int:
 
 
 @pytest.mark.parametrize("sector_size", [512, 4096])
-def test_mkfs_mount_write_reactivate_read_back_and_cryptsetup_agrees(
-    tmp_path: Path, activator: FuseActivator, mounts: Mounts, sector_size: int
+def test_lifecycle_and_cryptsetup_decrypts_what_went_through_fuse(
+    tmp_path: Path, activator: FuseActivator, sector_size: int
 ) -> None:
     volume = Volume(tmp_path, sector_size=sector_size)
-    device = activator.activate(NAME, volume.segment, volume.key)
-    assert device.startswith("/dev/loop")
-    assert activator.is_active(NAME)
-    status = activator.status(NAME)
-    assert (status.device, status.source, status.size, status.problem) == (
-        device,
-        str(volume.image),
-        32 * MiB,
-        None,
-    )
-    with open(f"/sys/block/{os.path.basename(device)}/queue/logical_block_size") as block_size:
-        assert int(block_size.read()) == sector_size
-
-    run("mkfs.ext4", "-q", "-F", "-L", "fusetest", device)
-    target = mounts.mount(device)
-    payload = os.urandom(3 * MiB + 123)
-    (target / "file.bin").write_bytes(payload)
-    with pytest.raises(ActivationBusyError, match="in use"):
-        activator.deactivate(NAME)
-    mounts.umount(target)
-
-    # re-activating an active volume returns the same device
-    assert activator.activate(NAME, volume.segment, volume.key) == device
-    activator.deactivate(NAME)
-    assert not activator.is_active(NAME)
-    assert activator.status(NAME).device is None
+    payload = check_lifecycle(activator, NAME, volume.segment, volume.key, tmp_path, size=32 * MiB)
     assert not activator.mountpoint(NAME).exists()
-
-    device = activator.activate(NAME, volume.segment, volume.key)
-    target = mounts.mount(device)
-    assert (target / "file.bin").read_bytes() == payload
-    mounts.umount(target)
-    activator.deactivate(NAME)
+    assert loop.find_attachments(activator.decrypted_file(NAME)) == []
 
     # what went through FUSE is a real LUKS2 payload: cryptsetup decrypts it to our ext4
     volume.decrypt_with_cryptsetup()
