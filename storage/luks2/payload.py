@@ -148,7 +148,7 @@ class PayloadStream(io.RawIOBase):
         raise io.UnsupportedOperation("a LUKS2 data segment cannot be resized through its payload stream")
 
     def flush(self) -> None:
-        if not self.closed:
+        if not self.closed and not getattr(self._file, "closed", False):
             self._file.flush()
 
     def close(self) -> None:

@@ -173,3 +173,10 @@ def test_threads_sharing_one_stream_through_pread_and_pwrite() -> None:
         chunks = list(pool.map(lambda position: stream.pread(1000, position), range(0, size, 1000)))
     assert b"".join(chunks) == bytes(model)
     assert ciphertext_of(device, size) == XtsCipher(KEY).encrypt(model, iv_tweak=3, sector_size=4096)
+
+
+def test_closing_a_stream_after_its_device_is_quiet() -> None:
+    device, stream = make(4096, 512)
+    device.close()
+    stream.close()  # what io's finaliser does to an unclosed stream: it must not flush the closed device
+    assert stream.closed
