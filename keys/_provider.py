@@ -18,7 +18,7 @@ TokenJSON: TypeAlias = dict[str, Any]
 
 
 @final
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class NewKey:
     """A freshly made key for a slot: the passphrase and, for sealed kinds, the token to store next to it.
 
@@ -30,6 +30,10 @@ class NewKey:
 
     passphrase: Passphrase
     token: TokenJSON | None = None
+
+    def __repr__(self) -> str:
+        kind = "None" if self.token is None else f"<{self.token.get('type')!s} token>"
+        return f"NewKey(passphrase={self.passphrase!r}, token={kind})"
 
 
 class KeyProvider(Protocol):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
+import anyio.lowlevel
 import grpc
 import grpc.aio
 
@@ -136,6 +138,11 @@ class KMSClient:
             response = await call(request, timeout=self._call_timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._classify(name, exc) from None
+        except asyncio.CancelledError:
+            # grpc.aio re-raises a cancellation without anyio's marker, so an enclosing cancel scope would not
+            # recognise it as its own; a checkpoint lets that scope deliver its cancellation again.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            raise
         if not isinstance(response, kms_pb2.Response) or not response.data:
             raise KeyRejectedError(f"KMS at {self._endpoint}: {name} returned no data")
         return bytes(response.data)

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["volumed.keys"]
+PACKAGES = ["volumed.keys", "volumed.keys.kms"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -35,4 +35,11 @@ def test_provider_classes_are_final() -> None:
         keys.LockedToStateKeyProvider,
         keys.Passphrase,
     ):
+        assert getattr(cls, "__final__", False), cls
+
+
+def test_kms_classes_are_final() -> None:
+    from volumed.keys import kms
+
+    for cls in (kms.KMSKeyProvider, kms.KMSClient, kms.KMSServer, kms.KMSService, kms.MasterKeyRing):
         assert getattr(cls, "__final__", False), cls

@@ -15,3 +15,9 @@ async def test_static_key_is_the_configured_bytes_without_token() -> None:
 def test_static_key_must_not_be_empty() -> None:
     with pytest.raises(ValueError, match="static key for slot 0: the passphrase is empty"):
         StaticKeyProvider(slot=0, passphrase=b"")
+
+
+def test_new_key_repr_shows_neither_passphrase_nor_token_body() -> None:
+    key = NewKey(Passphrase(b"pw"), {"type": "sideroKMS", "keyslots": [], "UserData": {"sealedData": "QUJD"}})
+    assert repr(key) == "NewKey(passphrase=Passphrase(<redacted>), token=<sideroKMS token>)"
+    assert repr(NewKey(Passphrase(b"pw"))) == "NewKey(passphrase=Passphrase(<redacted>), token=None)"
