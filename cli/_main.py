@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "luks": "volumed.cli.luks:luks",
     "config": "volumed.cli.config:config",
     "meta": "volumed.cli.meta:meta",
+    "run": "volumed.cli.run:run",
 }
 
 

@@ -40,7 +40,7 @@ def render(volume: Luks2Volume) -> str:
         f"Flags:       \t{flags}",
     ]
     if meta.config.mandatory_requirements:
-        lines.append(f"Requirements:\t{' '.join(meta.config.mandatory_requirements)}")
+        lines.append("Requirements:\t" + "".join(f"{r} " for r in meta.config.mandatory_requirements))
     lines += ["", "Data segments:"]
     for i, seg in meta.segments.items():
         lines.append(f"  {i}: {seg.type}")
@@ -49,9 +49,15 @@ def render(volume: Luks2Volume) -> str:
         if seg.type == "crypt":
             lines.append(f"\tcipher: {seg.encryption}")
             lines.append(f"\tsector: {seg.sector_size} [bytes]")
-    lines += ["", "Keyslots:"]
+        seg_flags = seg.extra.get("flags")
+        if isinstance(seg_flags, list) and seg_flags:
+            lines.append(f"\tflags : {' '.join(map(str, seg_flags))}")
+        lines.append("")
+    lines.append("Keyslots:")
+    default_segment = next((s for s, seg in meta.segments.items() if not seg.is_backup), None)
     for i, slot in meta.keyslots.items():
-        lines.append(f"  {i}: {slot.type}")
+        bound = any(i in d.keyslots and default_segment in d.segments for d in meta.digests.values())
+        lines.append(f"  {i}: {slot.type}{'' if bound else ' (unbound)'}")
         if not isinstance(slot, Keyslot):
             continue
         lines += [

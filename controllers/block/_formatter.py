@@ -260,6 +260,8 @@ class VolumeFormatter(Controller):
                     "partition_index": number,
                 }
             )
+        elif not disks:
+            raise VolumeWaiting("waiting for disk discovery")
         else:
             return status.model_copy(update={"phase": VolumePhase.MISSING, "location": ""})
         if status.phase in (VolumePhase.WAITING, VolumePhase.MISSING):

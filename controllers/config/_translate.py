@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from pydantic import SecretBytes
+
 from volumed.config import EPHEMERAL, STATE, KeyKind, encryption_to_meta_json
 from volumed.resources import (
     EncryptionConfigSpec,
@@ -102,8 +104,9 @@ def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: 
     """
     spec, secrets = encryption_spec(encryption)
     if volume_id == STATE:
-        secrets = (secrets or VolumeKeySecretsSpec()).model_copy(
-            update={"meta_json": encryption_to_meta_json(encryption)}
+        secrets = VolumeKeySecretsSpec(
+            static_keys=secrets.static_keys if secrets is not None else (),
+            meta_json=SecretBytes(encryption_to_meta_json(encryption)),
         )
     config = VolumeConfigSpec(
         partition_label=volume_id,

@@ -90,7 +90,8 @@ class MetaStore(Controller):
         for tag, value in sorted(contents.tags.items()):
             text = value.decode("utf-8", "backslashreplace")
             await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
-        if not config_present and STATE_ENCRYPTION_TAG in contents.tags:
+        if config is not None and not config_present and STATE_ENCRYPTION_TAG in contents.tags:
+            # only once the ConfigLoader has looked and found no config: the config always wins
             try:
                 encryption = encryption_from_meta_json(contents.tags[STATE_ENCRYPTION_TAG])
             except MetaEncryptionError as error:

@@ -1,0 +1,83 @@
+"""The body of `volumed run` and `volumed demo`: the subsystem, the API server and signal handling."""
+
+from __future__ import annotations
+
+import signal
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from volumed.controllers import Convergence, build_subsystem, convergence, running, wait_settled
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from volumed.controllers import SubsystemOptions
+
+log = structlog.get_logger("volumed.run")
+
+
+async def _stop_on_signals(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for received in signals:
+            log.info("stopping", signal=signal.Signals(received).name)
+            scope.cancel()
+            return
+
+
+async def _serve_api(
+    subsystem_state: object, socket_path: Path, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    from volumed.cli.api import serve_api
+    from volumed.resources import registry
+
+    await serve_api(subsystem_state, registry(), socket_path, task_status=task_status)  # type: ignore[arg-type]
+
+
+async def run_subsystem(
+    options: SubsystemOptions, socket_path: Path | None, once: bool, settle_timeout: float
+) -> int:
+    """Run until a signal (or, with ``once``, until settled); returns the exit code."""
+    subsystem = build_subsystem(options)
+    snapshot: Convergence | None = None
+    async with running(subsystem), anyio.create_task_group() as tg:
+        if socket_path is not None:
+            await tg.start(_serve_api, subsystem.state, socket_path)
+        tg.start_soon(_stop_on_signals, tg.cancel_scope)
+        log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)
+        if once:
+            with anyio.move_on_after(settle_timeout):
+                snapshot = await wait_settled(subsystem.state)
+            if snapshot is None:
+                snapshot = await convergence(subsystem.state)
+                log.error("timed out before every volume settled", timeout=settle_timeout)
+            print_statuses(snapshot)
+            tg.cancel_scope.cancel()
+        else:
+            await anyio.sleep_forever()
+    if snapshot is None:
+        return 0
+    return 0 if snapshot.settled and snapshot.ok else 1
+
+
+def print_statuses(snapshot: Convergence) -> None:
+    """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR"):
+        table.add_column(column, overflow="fold")
+    for volume_id, status in sorted(snapshot.statuses.items()):
+        table.add_row(
+            volume_id,
+            status.phase.value,
+            status.location + (f"@{status.offset}" if status.offset else ""),
+            status.mount_location,
+            status.filesystem,
+            status.encryption_provider or "none",
+            "" if status.encryption_slot is None else str(status.encryption_slot),
+            status.error_message,
+        )
+    Console(width=200).print(table)

@@ -1,0 +1,115 @@
+"""`volumed run`: the volume subsystem, as an OS image's init starts it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+ENV_TCTI = "VOLUMED_TPM_TCTI"
+DEFAULT_STATE_DIR = "/run/volumed"
+
+
+@click.command()
+@click.option(
+    "--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="Machine config file."
+)
+@click.option(
+    "--disk",
+    "disks",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Use this disk image instead of the node's block devices (repeatable).",
+)
+@click.option(
+    "--once", is_flag=True, help="Exit once every volume is ready, failed or missing (1 if not all ready)."
+)
+@click.option("--backend", type=click.Choice(["auto", "dm", "fuse"]), default="auto", show_default=True)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/",
+    show_default=True,
+    help="Mount targets are under this directory.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="Runtime files: fuse views and the API socket.",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="API socket (default: STATE_DIR/api.sock).",
+)
+@click.option("--node-uuid", default=None, help="Node UUID (overrides SMBIOS and META tag 0x0f).")
+@click.option(
+    "--tpm-tcti",
+    envvar=ENV_TCTI,
+    default="device:/dev/tpmrm0",
+    show_default=True,
+    help=f"TPM TCTI (env {ENV_TCTI}).",
+)
+@click.option(
+    "--kms-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CA certificate for a KMS server with a private CA.",
+)
+@click.option(
+    "--retry-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds before a retryable volume failure is retried.",
+)
+@click.option(
+    "--timeout", type=float, default=600.0, show_default=True, help="With --once: give up after this long."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run(
+    config: Path | None,
+    disks: tuple[str, ...],
+    once: bool,
+    backend: str,
+    root: Path,
+    state_dir: Path,
+    socket_path: Path | None,
+    node_uuid: str | None,
+    tpm_tcti: str,
+    kms_ca: str | None,
+    retry_interval: float,
+    timeout: float,
+    verbose: bool,
+) -> None:
+    """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
+
+    On exit (or with --once, when settled) every volume is unmounted and closed.
+    """
+    import anyio
+
+    from volumed.controllers import SubsystemOptions
+
+    from ._logging import configure_logging
+    from ._run_loop import run_subsystem
+
+    configure_logging(verbose=verbose)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    options = SubsystemOptions(
+        config=config,
+        disks=disks,
+        backend=backend,  # type: ignore[arg-type]
+        root=root,
+        state_dir=state_dir,
+        node_uuid=node_uuid,
+        tcti=tpm_tcti,
+        kms_ca_file=kms_ca,
+        retry_interval=retry_interval,
+    )
+    code = anyio.run(run_subsystem, options, socket_path or state_dir / "api.sock", once, timeout)
+    raise SystemExit(code)

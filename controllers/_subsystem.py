@@ -1,0 +1,173 @@
+"""The volume subsystem: every built-in controller on one runtime, started and stopped as a unit."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import anyio
+
+from volumed.resources import (
+    BLOCK,
+    MountStatusDefinition,
+    MountStatusSpec,
+    VolumeConfigDefinition,
+    VolumeConfigSpec,
+    VolumePhase,
+    VolumeStatusDefinition,
+    VolumeStatusSpec,
+)
+from volumed.runtime import Kind, in_memory_state
+from volumed.runtime.controller import Runtime
+
+from .block._discovery_controller import DiscoveryController
+from .block._formatter import RETRY_INTERVAL, VolumeFormatter
+from .block._mounter import Mounter, MountRequester
+from .block._services import VolumeServices
+from .config._loader import ConfigLoader
+from .keys._encryption_salt import EncryptionSaltController
+from .keys._key_resolver import KeyResolver
+from .keys._providers import DEFAULT_TCTI, KeyEnvironment
+from .system._meta_store import MetaStore
+from .system._system_information import SystemInformationController
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from volumed.runtime import Resource, State
+    from volumed.storage.activation import BackendChoice
+
+TERMINAL_PHASES: Final = (VolumePhase.READY, VolumePhase.FAILED, VolumePhase.MISSING)
+
+
+@dataclass(frozen=True)
+class SubsystemOptions:
+    """How `volumed run` (or an embedding init) starts the subsystem.
+
+    Attributes:
+        config: the machine config file (None: no config; STATE then comes from META).
+        disks: disk image files to use instead of the node's block devices.
+        backend: how unlocked volumes become block devices (``auto``, ``dm``, ``fuse``).
+        root: mount targets are under this directory.
+        state_dir: where runtime files live (fuse views, the API socket unless given).
+        node_uuid: overrides the SMBIOS UUID and META tag 0x0f.
+    """
+
+    config: Path | None = None
+    disks: Sequence[str] = ()
+    backend: BackendChoice = "auto"
+    root: Path = Path("/")
+    state_dir: Path = Path("/run/volumed")
+    node_uuid: str | None = None
+    tcti: str = DEFAULT_TCTI
+    kms_ca_file: str | None = None
+    retry_interval: float = RETRY_INTERVAL
+    poll_interval: float = 1.0
+    discovery_interval: float = 5.0
+    dmi_path: str = "/sys/class/dmi/id/product_uuid"
+
+
+@dataclass
+class Subsystem:
+    """A built subsystem: its state, runtime and the handles its controllers hold."""
+
+    state: State
+    runtime: Runtime
+    services: VolumeServices
+    options: SubsystemOptions
+    controllers: list[str] = field(default_factory=list)
+
+
+def build_subsystem(options: SubsystemOptions, *, state: State | None = None) -> Subsystem:
+    """Every built-in controller registered on a runtime over ``state`` (in memory by default).
+
+    Image builders add their own controllers with ``subsystem.runtime.register(...)`` before running it.
+    """
+    state = state if state is not None else in_memory_state()
+    runtime = Runtime(state)
+    services = VolumeServices(
+        backend=options.backend, root=options.root, runtime_dir=options.state_dir / "fuse"
+    )
+    env = KeyEnvironment(tcti=options.tcti, kms_ca_file=options.kms_ca_file)
+    for controller in (
+        ConfigLoader(options.config, poll_interval=options.poll_interval),
+        MetaStore(),
+        SystemInformationController(node_uuid=options.node_uuid, dmi_path=options.dmi_path),
+        DiscoveryController(options.disks, interval=options.discovery_interval),
+        KeyResolver(env),
+        EncryptionSaltController(),
+        VolumeFormatter(services, env, retry_interval=options.retry_interval),
+        MountRequester(),
+        Mounter(services),
+    ):
+        runtime.register(controller)
+    return Subsystem(state, runtime, services, options, runtime.controllers)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Where every configured volume is: its status, and whether it is mounted where configured."""
+
+    statuses: dict[str, VolumeStatusSpec]
+    configured: set[str]
+    mounted: set[str]
+    wanted_mounts: set[str]
+
+    @property
+    def settled(self) -> bool:
+        """Every configured volume is ready (and mounted, if it has a target), failed or missing."""
+        if not self.configured or set(self.statuses) < self.configured:
+            return False
+        for volume_id in self.configured:
+            phase = self.statuses[volume_id].phase
+            if phase not in TERMINAL_PHASES:
+                return False
+            if (
+                phase == VolumePhase.READY
+                and volume_id in self.wanted_mounts
+                and volume_id not in self.mounted
+            ):
+                return False
+        return True
+
+    @property
+    def ok(self) -> bool:
+        return all(self.statuses[v].phase == VolumePhase.READY for v in self.configured)
+
+
+async def convergence(state: State) -> Convergence:
+    """A snapshot of the volumes' progress, read from the state."""
+    configs: list[Resource[VolumeConfigSpec]] = await state.list(Kind(BLOCK, VolumeConfigDefinition.type))
+    statuses: list[Resource[VolumeStatusSpec]] = await state.list(Kind(BLOCK, VolumeStatusDefinition.type))
+    mounts: list[Resource[MountStatusSpec]] = await state.list(Kind(BLOCK, MountStatusDefinition.type))
+    return Convergence(
+        statuses={s.id: s.spec for s in statuses},
+        configured={c.id for c in configs},
+        mounted={m.spec.volume_id for m in mounts},
+        wanted_mounts={c.id for c in configs if c.spec.mount_target},
+    )
+
+
+async def wait_settled(state: State, *, poll: float = 0.2) -> Convergence:
+    """Wait until every configured volume is settled (see `Convergence.settled`)."""
+    while True:
+        snapshot = await convergence(state)
+        if snapshot.settled:
+            return snapshot
+        await anyio.sleep(poll)
+
+
+@asynccontextmanager
+async def running(subsystem: Subsystem) -> AsyncIterator[Subsystem]:
+    """Run the subsystem for the duration of an ``async with``; on exit everything is unmounted and closed."""
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(subsystem.runtime.run)
+            try:
+                yield subsystem
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        await subsystem.services.close_all()
