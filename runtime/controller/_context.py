@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 from pydantic import BaseModel
 
 from volumed.runtime.resource import Phase
-from volumed.runtime.state import NotFoundError, PhaseConflictError
+from volumed.runtime.state import AlreadyExistsError, ConflictError, NotFoundError, PhaseConflictError
 
 from ._errors import UndeclaredAccessError
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ._metrics import ControllerMetrics
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
+
+_MAX_ATTEMPTS = 100
+"""Write races `modify` absorbs (re-reading each time) before giving up with ConflictError."""
 
 
 class ControllerReader:
@@ -189,10 +192,35 @@ class ControllerContext(ControllerReader):
         """
         pointer = template.pointer
         self._check_write("write", pointer)
-        await self._replace_torn_down(pointer)
-        result: Resource[SpecT] = await self._state.modify(template, fn, owner=self.name)
-        self._wrote(pointer)
-        return result
+        state = self._state
+        owner = self.name
+        race: Exception | None = None
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                current: Resource[SpecT] | None = await state.get(pointer)
+            except NotFoundError:
+                current = None
+            try:
+                if current is None:
+                    result = await state.create(_same_pointer(fn(template), pointer), owner=owner)
+                elif current.metadata.phase is Phase.TEARING_DOWN:
+                    await self._replace_torn_down(current)
+                    continue
+                else:
+                    desired = _same_pointer(fn(current), pointer)
+                    if desired is current:
+                        self.touched.add(pointer)  # unchanged, but still wanted: not cleaned up
+                        return current
+                    if desired.metadata.version != current.metadata.version:
+                        desired = desired.with_metadata(version=current.metadata.version)
+                    result = await state.update(desired, owner=owner)
+            except (AlreadyExistsError, ConflictError, NotFoundError) as exc:
+                race = exc  # raced with another writer: read again
+                continue
+            self._wrote(pointer)
+            return result
+        assert race is not None
+        raise race
 
     async def apply(self, resource: Resource[SpecT]) -> Resource[SpecT]:
         """Make the output at ``resource.pointer`` carry ``resource``'s spec, labels and annotations.
@@ -204,6 +232,13 @@ class ControllerContext(ControllerReader):
         def desired(current: Resource[SpecT]) -> Resource[SpecT]:
             if current is resource:
                 return resource
+            cur = current.metadata
+            if (
+                current.spec == resource.spec
+                and cur.labels == md.labels
+                and cur.annotations == md.annotations
+            ):
+                return current  # already as wanted: no write
             return current.with_metadata(labels=md.labels, annotations=md.annotations).with_spec(
                 resource.spec
             )
@@ -257,14 +292,9 @@ class ControllerContext(ControllerReader):
 
     # --- internals ----------
 
-    async def _replace_torn_down(self, pointer: Pointer) -> None:
-        try:
-            current = await self._state.get(pointer)
-        except NotFoundError:
-            return
+    async def _replace_torn_down(self, current: Resource[Any]) -> None:
         md = current.metadata
-        if md.phase is not Phase.TEARING_DOWN:
-            return
+        pointer = current.pointer
         if md.owner == self.name and not md.finalizers:
             try:
                 await self._state.destroy(pointer, owner=self.name)
@@ -295,6 +325,12 @@ class ControllerContext(ControllerReader):
                 str(pointer),
                 "finalizers may only be put on inputs declared InputKind.STRONG",
             )
+
+
+def _same_pointer(resource: Resource[SpecT], pointer: Pointer) -> Resource[SpecT]:
+    if resource.pointer != pointer:
+        raise ValueError(f"a modify function for {pointer} returned a resource at {resource.pointer}")
+    return resource
 
 
 def _typed(resource: Resource[Any], spec: type[BaseModel] | None) -> Resource[Any]:

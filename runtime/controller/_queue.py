@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 K = TypeVar("K", bound=Hashable)
 
+_FAIRNESS_BATCH = 32
+
 
 @final
 class KeyedQueue(Generic[K]):
@@ -43,6 +45,7 @@ class KeyedQueue(Generic[K]):
         "_backoffs",
         "_delayed",
         "_dirty",
+        "_gets",
         "_heap",
         "_policy",
         "_processing",
@@ -63,6 +66,7 @@ class KeyedQueue(Generic[K]):
         self._seq = 0
         self._backoffs: dict[K, Backoff] = {}
         self._waiters: list[anyio.Event] = []
+        self._gets = 0
 
     def __len__(self) -> int:
         """Keys ready to be handed out now (not counting processing or delayed ones)."""
@@ -130,8 +134,14 @@ class KeyedQueue(Generic[K]):
             self._wake()
 
     async def get(self) -> K:
-        """Wait for a ready key and mark it processing. The caller must call `done` with it afterwards."""
-        await anyio.lowlevel.checkpoint()
+        """Wait for a ready key and mark it processing. The caller must call `done` with it afterwards.
+
+        When a key is ready it is returned without suspending, except every `_FAIRNESS_BATCH` calls (the
+        caller's reconcile suspends in its state calls anyway); that keeps a busy queue cheap.
+        """
+        self._gets += 1
+        if self._gets % _FAIRNESS_BATCH == 0 or not self._ready:
+            await anyio.lowlevel.checkpoint()
         while True:
             self._promote_due()
             if self._ready:

@@ -60,7 +60,7 @@ class _WholeEntry(_Entry):
 
 @final
 class _QueueEntry(_Entry):
-    __slots__ = ("queue", "reader")
+    __slots__ = ("primary_only", "queue", "reader")
 
     def __init__(
         self,
@@ -74,6 +74,12 @@ class _QueueEntry(_Entry):
         self.queue: KeyedQueue[Pointer] = KeyedQueue(backoff, rng=rng)
         self.reader = ControllerReader(state, self.rules, self.metrics, self.logger)
         self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed)
+        # Without a custom mapping every change maps to its own pointer: no coroutine per event needed.
+        self.primary_only = type(controller).map_input is QController.map_input
+
+    def notify_primary(self, resource: Resource[Any]) -> None:
+        self.metrics.wakeups += 1
+        self.queue.put(resource.pointer)
 
     async def notify(self, resource: Resource[Any]) -> None:
         self.metrics.wakeups += 1
@@ -276,9 +282,10 @@ class Runtime:
             tg.start_soon(self._run_whole, entry, name=f"volumed.runtime controller {entry.name}")
         else:
             assert isinstance(entry, _QueueEntry)
+            notify = entry.notify_primary if entry.primary_only else entry.notify
             for inp in controller.inputs:
                 self._feed(Kind(inp.namespace, inp.type), tg).subscriptions.append(
-                    Subscription(entry.name, inp, entry.notify)
+                    Subscription(entry.name, inp, notify)
                 )
             tg.start_soon(self._run_queue, entry, name=f"volumed.runtime controller {entry.name}")
 
