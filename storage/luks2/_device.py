@@ -96,15 +96,15 @@ class Region:
             os.fsync(self._file.fileno())
 
     @contextmanager
-    def locked(self, *, exclusive: bool, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        """Hold flock() on the file, as cryptsetup does on regular files; BusyError after ``timeout``."""
+    def locked(self, *, exclusive: bool, timeout: float | None = None) -> Iterator[None]:
+        """Hold flock() on the file; BusyError after ``timeout`` seconds (default ``LOCK_TIMEOUT_S``)."""
         try:
             fd = self._file.fileno()
         except (OSError, ValueError, AttributeError):
             yield
             return
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (LOCK_TIMEOUT_S if timeout is None else timeout)
         while True:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)

@@ -74,7 +74,7 @@ def unlock_order(meta: Metadata) -> list[int]:
     Within one priority the order is cheaper KDF first and slots that a token (TPM, KMS, ...) serves last:
     a passphrase is unlikely to belong to a token's slot, and a wrong guess costs a whole KDF run.
     """
-    segment_ids = set(meta.segments)
+    segment_ids = {i for i, s in meta.segments.items() if not s.is_backup}
     token_slots = {k for t in meta.tokens.values() for k in t.keyslots}
     candidates: list[tuple[int, int, float, int]] = []
     for i, slot in meta.keyslots.items():

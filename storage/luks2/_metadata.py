@@ -248,6 +248,12 @@ class Segment:
     sector_size: int = 512
     extra: JsonObject = field(default_factory=dict, compare=False)
 
+    @property
+    def is_backup(self) -> bool:
+        """A ``backup-*`` segment kept during reencryption: not part of the data layout."""
+        flags = self.extra.get("flags")
+        return isinstance(flags, list) and any(isinstance(f, str) and f.startswith("backup-") for f in flags)
+
     @classmethod
     def from_dict(cls, obj: JsonObject, where: str) -> Segment:
         kind = _str(obj, "type", where)

@@ -78,8 +78,11 @@ def _validate_keyslots(meta: Metadata, hdr_size: int) -> None:
 
 
 def _validate_segments(meta: Metadata, hdr_size: int) -> None:
-    ids = list(meta.segments)
+    ids = [i for i, s in meta.segments.items() if not s.is_backup]
     data_start = 2 * hdr_size + meta.config.keyslots_size
+    for i, seg in meta.segments.items():
+        if seg.is_backup and seg.type == "crypt" and seg.sector_size not in (512, 1024, 2048, 4096):
+            raise _fail(f"segments.{i}: invalid sector_size {seg.sector_size}")
     for n, i in enumerate(sorted(ids)):
         seg = meta.segments[i]
         if seg.offset % 512:

@@ -248,7 +248,7 @@ class Luks2Volume:
     def segment(self) -> Segment:
         """The (first) crypt data segment."""
         for seg in self.metadata.segments.values():
-            if seg.type == "crypt":
+            if seg.type == "crypt" and not seg.is_backup:
                 return seg
         raise Luks2Error(f"{self._header.name}: no crypt segment")
 
@@ -322,7 +322,7 @@ class Luks2Volume:
         """Return ``volume_key`` as a VolumeKey if it is this volume's key; NoKeyError otherwise."""
         material = volume_key.material if isinstance(volume_key, VolumeKey) else bytes(volume_key)
         for seg_id, seg in self.metadata.segments.items():
-            if seg.type != "crypt":
+            if seg.type != "crypt" or seg.is_backup:
                 continue
             for digest in self.metadata.digests.values():
                 if seg_id in digest.segments and key_matches(digest, material):
@@ -333,6 +333,11 @@ class Luks2Volume:
 
     # ---- changing ---------------------------------------------------------------------------------------
 
+    def _check_writable(self) -> None:
+        reason = self.read_only_reason
+        if reason is not None:
+            raise ReadOnlyError(f"{self._header.name}: {reason}")
+
     def _mutate(
         self,
         change: Callable[[Metadata], Metadata],
@@ -342,9 +347,7 @@ class Luks2Volume:
         label: str | None = None,
         subsystem: str | None = None,
     ) -> None:
-        reason = self.read_only_reason
-        if reason is not None:
-            raise ReadOnlyError(f"{self._header.name}: {reason}")
+        self._check_writable()
         with self._header.locked(exclusive=True):
             new_meta = change(self.metadata)
             if hio.current_seqid(self._header) != self._state.seqid:
@@ -371,6 +374,7 @@ class Luks2Volume:
 
         With ``volume_key`` no existing slot is opened (no extra KDF run). Returns the new slot number.
         """
+        self._check_writable()
         if (passphrase is None) == (volume_key is None):
             raise InvalidMetadataError("add_key needs exactly one of passphrase or volume_key")
         self._check_new_slot(keyslot)
@@ -462,6 +466,7 @@ class Luks2Volume:
         The new key material goes to a fresh area first; the old area is wiped only after the header
         commit, so a crash at any point leaves the old or the new passphrase working.
         """
+        self._check_writable()
         key = self.unlock(passphrase, keyslot=keyslot)
         assert key.keyslot is not None
         old = self.keyslots[key.keyslot]
@@ -476,6 +481,7 @@ class Luks2Volume:
 
     def kill_slot(self, keyslot: int) -> None:
         """Wipe the slot's area and drop it from the digests and the tokens' keyslot lists."""
+        self._check_writable()
         if keyslot not in self.metadata.keyslots:
             raise InvalidMetadataError(f"key slot {keyslot} is not active")
         slot = self.metadata.keyslots[keyslot]
@@ -498,6 +504,7 @@ class Luks2Volume:
 
     def set_priority(self, keyslot: int, priority: int | None) -> None:
         """0 = ignore unless named, 1/None = normal, 2 = prefer (cryptsetup config --priority)."""
+        self._check_writable()
         slot = self.keyslots.get(keyslot)
         if slot is None:
             raise InvalidMetadataError(f"key slot {keyslot} is not active")
@@ -514,6 +521,7 @@ class Luks2Volume:
 
     def set_label(self, label: str | None = None, subsystem: str | None = None) -> None:
         """Set the header label and/or subsystem (cryptsetup config --label/--subsystem)."""
+        self._check_writable()
         if label is not None:
             check_label(label, "label", LABEL_MAX)
         if subsystem is not None:
@@ -530,6 +538,7 @@ class Luks2Volume:
         replace_existing: bool = False,
     ) -> int:
         """Store a token (JSON text or dict) validated like cryptsetup; returns its id."""
+        self._check_writable()
         meta = self.metadata
         parsed = parse_token(token, meta)
         if token_id is None:
@@ -558,6 +567,7 @@ class Luks2Volume:
         return export_token(token)
 
     def remove_token(self, token_id: int) -> None:
+        self._check_writable()
         check_token_id(token_id)
         if token_id not in self.metadata.tokens:
             raise InvalidMetadataError(f"token {token_id} does not exist")

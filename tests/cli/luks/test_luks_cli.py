@@ -232,3 +232,23 @@ class TestPayload:
         result = run("write", "--key-file", secret, device, stdin=bytes(MIB + 1))
         assert result.exit_code == 1
         assert "larger than the payload" in result.stderr
+
+
+class TestBusy:
+    def test_locked_header_exit_5(
+        self, device: Path, secret: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import fcntl
+
+        from volumed.storage.luks2 import _device
+
+        monkeypatch.setattr(_device, "LOCK_TIMEOUT_S", 0.2)
+        before = device.read_bytes()
+        with open(device, "rb") as holder:
+            fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+            result = run(
+                "add-key", "--new-key-file", key_file(tmp_path, OTHER), "--key-file", secret, *FAST, device
+            )
+        assert result.exit_code == 5
+        assert "locked by another process" in result.stderr
+        assert device.read_bytes() == before

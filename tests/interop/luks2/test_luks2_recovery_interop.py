@@ -102,3 +102,26 @@ def test_repair_then_update_keeps_both_copies_in_step(tmp_path: Path) -> None:
     primary, secondary, _ = _copies(base)
     assert primary.seqid == secondary.seqid == 4
     cryptsetup("open", "--test-passphrase", "--key-file", key_file(tmp_path, b"more"), base)
+
+
+def test_reencryption_in_progress_is_read_only_for_us(tmp_path: Path) -> None:
+    """cryptsetup marks a header with the mandatory requirement online-reencrypt-v2: we read, never write."""
+    from volumed.storage.luks2 import ReadOnlyError
+
+    path = tmp_path / "r.img"
+    with open(path, "wb") as f:
+        f.truncate(20 << 20)
+    pass_file = key_file(tmp_path, PASS)
+    fast = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
+    cryptsetup("luksFormat", "--batch-mode", *fast, "--key-file", pass_file, path)
+    cryptsetup("reencrypt", "--init-only", "--batch-mode", *fast, "--key-file", pass_file, path)
+    before = path.read_bytes()
+    with Luks2Volume.open(path) as vol:
+        assert vol.read_only_reason == "unsupported mandatory requirements: online-reencrypt-v2"
+        assert vol.unlock(PASS).keyslot == 0
+        assert vol.metadata.to_json().decode() == vol.json_text
+        with pytest.raises(ReadOnlyError, match="online-reencrypt-v2"):
+            vol.add_key(b"x", passphrase=PASS, kdf=PBKDF2_FAST)
+        with pytest.raises(ReadOnlyError, match="online-reencrypt-v2"):
+            vol.kill_slot(0)
+    assert path.read_bytes() == before

@@ -334,3 +334,15 @@ def test_kdf_settings_validation() -> None:
         KdfSettings(parallel=9)
     with pytest.raises(InvalidMetadataError, match="hash"):
         KdfSettings(hash="md4")
+
+
+def test_all_32_slots_on_the_default_layout(tmp_path: Path) -> None:
+    path = image(tmp_path / "d.img", 17 * MIB)
+    with Luks2Volume.format(path, PASS, kdf=PBKDF2_FAST, keyslot=31) as vol:
+        key = vol.unlock(PASS)
+        for expected in range(31):
+            assert vol.add_key(b"k%d" % expected, volume_key=key, kdf=PBKDF2_FAST) == expected
+        assert len(vol.keyslots) == 32
+        with pytest.raises(NoSpaceError, match="all 32 key slots"):
+            vol.add_key(OTHER, volume_key=key, kdf=PBKDF2_FAST)
+        assert vol.unlock(b"k30").keyslot == 30
