@@ -1,9 +1,10 @@
 """A software TPM (swtpm) for tests: started on free TCP ports with its own state dir, rebooted, measured
 into, and stopped cleanly.
 
-Why "cleanly": killing swtpm without TPM2_Shutdown counts as a dictionary-attack strike when it next starts,
-and three strikes put the TPM in lockout. :meth:`Swtpm.stop` sends TPM2_Shutdown, then the control channel's
-shutdown (``swtpm_ioctl -s``), and kills the process by PID only if it does not exit.
+Why "cleanly": killing swtpm without TPM2_Shutdown, after a DA-protected key was used, counts as a
+dictionary-attack strike when it next starts, and three strikes put the TPM in lockout. :meth:`Swtpm.stop`
+sends TPM2_Shutdown, then the control channel's shutdown (``swtpm_ioctl -s``), and kills the process by PID
+only if it does not exit.
 
 Two flavours:
     * :meth:`Swtpm.start` — TPM commands on TCP port P (TCTI ``swtpm:host=127.0.0.1,port=P``), control

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import structlog
-from tpm2_pytss import TPM2B_PUBLIC, TPMA_OBJECT
+from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC, TPMA_OBJECT
 
 from .._errors import InvalidTokenError
 from ._connection import TPMConnection
@@ -120,14 +120,10 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
 
 def _check_public_area(sealed: SealedKey) -> None:
     """The sealed object must be a policy-only object fixed to its TPM and parent whose authPolicy is the
-    token's policy_hash. Catches edited tokens before the TPM is involved. noDA is not required: Talos' own
-    objects lack it."""
-    try:
-        public, used = TPM2B_PUBLIC.unmarshal(sealed.public)
-    except Exception:  # tpm2-pytss raises TSS2_Exception or ValueError subclasses for malformed input
-        raise InvalidTokenError("sealed_blob_public is not a TPM2B_PUBLIC") from None
-    if used != len(sealed.public):
-        raise InvalidTokenError("sealed_blob_public has trailing bytes after the TPM2B_PUBLIC")
+    token's policy_hash, and both blobs must be whole TPM2B structures. Catches edited tokens before the TPM
+    is involved. noDA is not required: Talos' own objects lack it."""
+    public = _unmarshal_whole(TPM2B_PUBLIC, sealed.public, "sealed_blob_public")
+    _unmarshal_whole(TPM2B_PRIVATE, sealed.private, "sealed_blob_private")
     area = public.publicArea
     attributes = int(area.objectAttributes)
     required = int(TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT)
@@ -138,3 +134,13 @@ def _check_public_area(sealed: SealedKey) -> None:
         )
     if not hmac.compare_digest(bytes(area.authPolicy), sealed.policy_digest):
         raise InvalidTokenError("sealed object's authPolicy differs from the token's policy_hash")
+
+
+def _unmarshal_whole(kind: Any, blob: bytes, field: str) -> Any:
+    try:
+        value, used = kind.unmarshal(blob)
+    except Exception:  # tpm2-pytss raises TSS2_Exception (or ValueError) for malformed input
+        raise InvalidTokenError(f"{field} is not a {kind.__name__}") from None
+    if used != len(blob):
+        raise InvalidTokenError(f"{field} has trailing bytes after the {kind.__name__}")
+    return value

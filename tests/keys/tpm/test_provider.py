@@ -151,3 +151,55 @@ async def test_hung_tpm_is_cut_off_by_the_time_limit() -> None:
     # the abandoned worker sees the connection close, fails, and releases the TCTI: the next call is prompt
     with anyio.fail_after(10), pytest.raises(TPMUnavailableError):
         await provider.new_key()
+
+
+def sealed_token(*, private: bytes, public: bytes, policy_hash: bytes) -> dict[str, object]:
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return {
+        "type": "talos-tpm2",
+        "keyslots": [],
+        "UserData": {
+            "keyslots": [1],
+            "sealed_blob_private": b64(private),
+            "sealed_blob_public": b64(public),
+            "pcrs": [7],
+            "pubkey_pcrs": [],
+            "alg": "sha256",
+            "encryption_version": "1",
+            "policy_hash": b64(policy_hash),
+            "key_name": b64(b"\x00\x22\x00\x0b" + bytes(32)),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        ("private", "sealed_blob_private is not a TPM2B_PRIVATE"),
+        ("public", "sealed_blob_public is not a TPM2B_PUBLIC"),
+        ("trailing", "sealed_blob_private has trailing bytes"),
+        ("attributes", "userWithAuth clear"),
+        ("policy", "authPolicy differs from the token's policy_hash"),
+    ],
+)
+async def test_edited_blobs_are_refused_before_the_tpm(blob: str, message: str) -> None:
+    from tpm2_pytss import TPMA_OBJECT
+
+    from volumed.keys.tpm._templates import sealed_object_template
+
+    digest = b"\x42" * 32
+    public = sealed_object_template(digest)
+    if blob == "attributes":
+        public.publicArea.objectAttributes |= TPMA_OBJECT.USERWITHAUTH
+    private = b"\x00\x04abcd"
+    token = sealed_token(
+        private={"private": b"\x00", "trailing": private + b"!"}.get(blob, private),
+        public=b"\x00\x50" if blob == "public" else bytes(public.marshal()),
+        policy_hash=b"\x43" * 32 if blob == "policy" else digest,
+    )
+    with pytest.raises(InvalidTokenError, match=message):
+        await TPMKeyProvider(1, tcti=closed_port_tcti()).get_key(token)
