@@ -22,7 +22,8 @@ _lock = threading.Lock()
 _live: dict[int, tuple[mmap.mmap, Any]] = {}
 
 
-@ffi.callback("int(uint8_t **, size_t)")  # type: ignore[untyped-decorator]
+# error=: if the callback itself raises, libargon2 must see a failed allocation, never ARGON2_OK
+@ffi.callback("int(uint8_t **, size_t)", error=int(lib.ARGON2_MEMORY_ALLOCATION_ERROR))  # type: ignore[untyped-decorator]
 def _allocate(memory: Any, size: int) -> int:
     try:
         region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

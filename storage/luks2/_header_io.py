@@ -53,6 +53,8 @@ def read_copy(region: Region, at: int) -> HeaderCopy:
     if len(raw) < BINARY_HEADER_SIZE:
         raise InvalidHeaderError(f"{region.name}: header at offset {at} is truncated")
     binary = BinaryHeader.parse(raw, where=at)
+    if at and binary.hdr_size != at:
+        raise InvalidHeaderError(f"{region.name}: header at offset {at} claims hdr_size {binary.hdr_size}")
     json_area = region.read(at + BINARY_HEADER_SIZE, binary.json_size)
     if len(json_area) < binary.json_size:
         raise InvalidHeaderError(f"{region.name}: JSON area at offset {at} is truncated")

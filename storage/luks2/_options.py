@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from ._area_cipher import check_cipher
@@ -65,6 +66,12 @@ class FormatOptions:
             raise InvalidMetadataError("keyslots size must be a positive multiple of 4096, at most 128 MiB")
         if self.data_offset is not None and self.data_offset % 512:
             raise InvalidMetadataError("data offset must be a multiple of 512 bytes")
+        if self.uuid is not None:
+            try:
+                canonical = str(uuid.UUID(self.uuid))
+            except ValueError:
+                raise InvalidMetadataError(f"{self.uuid!r} is not a UUID") from None
+            object.__setattr__(self, "uuid", canonical)
         if not 0 <= self.keyslot < MAX_KEYSLOTS:
             raise InvalidMetadataError(f"key slot {self.keyslot} is out of range 0..{MAX_KEYSLOTS - 1}")
 

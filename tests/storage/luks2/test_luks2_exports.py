@@ -36,3 +36,15 @@ def test_errors_share_one_base() -> None:
         obj = getattr(luks2, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, luks2.Luks2Error), name
+
+
+def test_everyday_classes_are_final_and_values_frozen() -> None:
+    import dataclasses
+
+    import volumed.storage.luks2 as luks2
+
+    assert getattr(luks2.Luks2Volume, "__final__", False)
+    assert getattr(luks2.VolumeKey, "__final__", False)
+    for cls in (luks2.KdfSettings, luks2.FormatOptions, luks2.Token):
+        assert dataclasses.fields(cls)
+        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]

@@ -346,3 +346,10 @@ def test_all_32_slots_on_the_default_layout(tmp_path: Path) -> None:
         with pytest.raises(NoSpaceError, match="all 32 key slots"):
             vol.add_key(OTHER, volume_key=key, kdf=PBKDF2_FAST)
         assert vol.unlock(b"k30").keyslot == 30
+
+
+def test_given_uuid_is_canonical(tmp_path: Path) -> None:
+    with format_small(tmp_path / "d.img", uuid="0A1B2C3D-0000-4000-8000-00000000ABCD") as vol:
+        assert vol.uuid == "0a1b2c3d-0000-4000-8000-00000000abcd"
+    with pytest.raises(InvalidMetadataError, match="not a UUID"):
+        format_small(tmp_path / "e.img", uuid="nope")
