@@ -212,3 +212,24 @@ def test_no_salt_or_digest_in_reprs() -> None:
     assert "EI96K64" not in text
     assert "CuIz5i" not in text
     assert "salt=" not in text
+
+
+@given(metadata(), binary_headers())
+def test_whole_header_written_and_loaded(meta: Metadata, binary: BinaryHeader) -> None:
+    """Both copies through write_copies and load: same metadata, same JSON bytes, seqid and label kept."""
+    import io
+    from dataclasses import replace
+
+    from volumed.storage.luks2.lowlevel import Region, load, write_copies
+
+    hdr_size = meta.config.json_size + 4096
+    binary = replace(binary, hdr_size=hdr_size, hdr_offset=0)
+    text = meta.to_json()
+    region = Region(io.BytesIO(bytes(2 * hdr_size)))
+    write_copies(region, binary, text + bytes(meta.config.json_size - len(text)), (b"a" * 64, b"b" * 64))
+    state = load(region)
+    assert state.problems == ()
+    assert state.metadata == meta
+    assert state.json_text == text
+    assert (state.seqid, state.binary.label, state.binary.uuid) == (binary.seqid, binary.label, binary.uuid)
+    assert state.salts == (b"a" * 64, b"b" * 64)

@@ -353,3 +353,17 @@ def test_given_uuid_is_canonical(tmp_path: Path) -> None:
         assert vol.uuid == "0a1b2c3d-0000-4000-8000-00000000abcd"
     with pytest.raises(InvalidMetadataError, match="not a UUID"):
         format_small(tmp_path / "e.img", uuid="nope")
+
+
+def test_unlock_order_prefers_cheap_slots_and_leaves_token_slots_last(tmp_path: Path) -> None:
+    from volumed.storage.luks2.lowlevel import unlock_order
+
+    with format_small(image(tmp_path / "d.img", 20 * MIB), kdf=ARGON2ID_FAST, keyslots_size=4 * MIB) as vol:
+        key = vol.unlock(PASS)
+        vol.add_key(OTHER, volume_key=key, keyslot=1, kdf=PBKDF2_FAST)
+        vol.add_key(OTHER, volume_key=key, keyslot=2, kdf=PBKDF2_FAST)
+        vol.import_token({"type": "tpm", "keyslots": ["1"]})
+        assert unlock_order(vol.metadata) == [2, 0, 1]  # token-served slot 1 last, then by KDF cost
+        vol.set_priority(0, 2)
+        vol.set_priority(2, 0)
+        assert unlock_order(vol.metadata) == [0, 1]
