@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 """The kernel's TPM resource manager; tests use ``swtpm:port=P``."""
 
+LOCK_TIMEOUT = 30.0
+"""Seconds a TPM operation waits for an earlier one on the same TCTI. Bounded, so that worker threads behind a
+hung TPM end on their own instead of piling up (each caller is already cut off by its time limit)."""
+
 _log = structlog.get_logger(__name__)
 
 _TSS2_LAYER_MASK = 0xFF0000
@@ -62,11 +66,12 @@ class TPMConnection:
     :class:`TPMCommandError` (anything else); messages name the command and never include data.
     """
 
-    __slots__ = ("_esapi", "_handles", "_lock", "_tcti")
+    __slots__ = ("_esapi", "_handles", "_lock", "_lock_timeout", "_tcti")
 
-    def __init__(self, tcti: str) -> None:
+    def __init__(self, tcti: str, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self._tcti = tcti
         self._lock = _lock_for(tcti)
+        self._lock_timeout = lock_timeout
         self._esapi: Any = None
         self._handles: list[Any] = []
 
@@ -76,7 +81,11 @@ class TPMConnection:
         return self._tcti
 
     def __enter__(self) -> Self:
-        self._lock.acquire()
+        if not self._lock.acquire(timeout=self._lock_timeout):
+            raise TPMUnavailableError(
+                f"TPM busy: an earlier operation on TCTI {self._tcti!r} has not finished after "
+                f"{self._lock_timeout:g} s (a hung TPM?)"
+            )
         try:
             self._esapi = ESAPI(self._tcti)
         except TSS2_Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +22,7 @@ from volumed.keys import (
 from volumed.keys.tpm import (
     DEFAULT_TCTI,
     SecureBootError,
+    TPMConnection,
     TPMKeyProvider,
     TPMOptions,
     TPMUnavailableError,
@@ -203,3 +205,30 @@ async def test_edited_blobs_are_refused_before_the_tpm(blob: str, message: str) 
     )
     with pytest.raises(InvalidTokenError, match=message):
         await TPMKeyProvider(1, tcti=closed_port_tcti()).get_key(token)
+
+
+def test_waiters_behind_a_hung_tpm_give_up() -> None:
+    silent = SilentTPM()
+    tcti = f"swtpm:host=127.0.0.1,port={silent.port}"
+    hung_errors: list[BaseException] = []
+
+    def hang() -> None:
+        try:
+            with TPMConnection(tcti) as tpm:
+                tpm.read_pcrs((7,))
+        except TPMUnavailableError as exc:  # once the silent TPM closes the connection
+            hung_errors.append(exc)
+
+    worker = threading.Thread(target=hang)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(silent.connections) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(TPMUnavailableError, match=r"TPM busy: an earlier operation on TCTI .* 0\.2 s"):
+            TPMConnection(tcti, lock_timeout=0.2).__enter__()
+    finally:
+        silent.close()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert hung_errors
