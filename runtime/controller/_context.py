@@ -261,8 +261,9 @@ class ControllerContext(ControllerReader):
     async def teardown_and_destroy(self, pointer: Pointer) -> bool:
         """Tear down an owned output and destroy it if no finalizers hold it; returns whether it is gone.
 
-        Never waits: when finalizers remain, the runtime wakes this controller once they are all removed, and
-        the next reconcile (or cleanup) finishes the job. An absent resource counts as gone.
+        Never waits: when finalizers remain, a `Controller` is woken by the runtime once they are all removed
+        and its next reconcile (or cleanup) finishes the job; a `QController` declares its output type as a
+        ``DESTROY_READY`` input (mapped to its keys) to get the same. An absent resource counts as gone.
         """
         self._check_write("tear down", pointer)
         try:

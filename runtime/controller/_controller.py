@@ -55,8 +55,10 @@ class QController(abc.ABC):
     - At start every existing resource of every input is mapped once, so nothing present before the start is
       missed.
     - A key whose reconcile raises is retried with its own backoff (other keys are not delayed); a success
-      clears it. ``ctx.requeue_after(seconds)`` reconciles the key again later. There is no touched-output
-      cleanup: destroy what you derived from a key when that key's resource goes away or tears down.
+      clears it; a new change of the key retries it at once. ``ctx.requeue_after(seconds)`` reconciles the key
+      again later. There is no touched-output cleanup: destroy what you derived from a key when that key's
+      resource goes away or tears down (declare your output type as a ``DESTROY_READY`` input, mapped to your
+      keys, to be woken when finalizers on it are all gone).
     - The key's resource may be gone by the time the reconcile runs: use ``ctx.find``.
     """
 
