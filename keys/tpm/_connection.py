@@ -148,7 +148,7 @@ class TPMConnection:
         handle = self._track(
             self._call("TPM2_CreatePrimary", "create_primary", None, srk_template(), ESYS_TR.OWNER)[0]
         )
-        name = self._call("TPM2_ReadPublic", "tr_get_name", handle)
+        name = self._call("Esys_TR_GetName", "tr_get_name", handle)
         return handle, bytes(name.marshal())
 
     def start_session(self, salt_key: Any, *, policy: bool) -> Any:
