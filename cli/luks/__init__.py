@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from .add_key import add_key
+from .change_key import change_key
 from .dump import dump
 from .format import format_cmd
 from .kill_slot import kill_slot
@@ -40,5 +41,16 @@ def luks() -> None:
     """
 
 
-for _command in (format_cmd, dump, test_key, add_key, kill_slot, volume_key, token, read_cmd, write_cmd):
+for _command in (
+    format_cmd,
+    dump,
+    test_key,
+    add_key,
+    change_key,
+    kill_slot,
+    volume_key,
+    token,
+    read_cmd,
+    write_cmd,
+):
     luks.add_command(_command)

@@ -48,6 +48,7 @@ def test_help_lists_the_commands() -> None:
         "dump",
         "test-key",
         "add-key",
+        "change-key",
         "kill-slot",
         "volume-key",
         "token",
@@ -184,6 +185,14 @@ class TestAddAndKill:
         assert run("test-key", "--key-file", new, device).stdout == "Key slot 3 unlocked.\n"
         assert run("kill-slot", device, 3).exit_code == 0
         assert run("test-key", "--key-file", new, device).exit_code == 2
+
+    def test_change_key(self, device: Path, secret: Path, tmp_path: Path) -> None:
+        new = key_file(tmp_path, OTHER)
+        result = run("change-key", "--new-key-file", new, "--key-file", secret, *FAST, device)
+        assert (result.exit_code, result.stdout) == (0, "Key slot 0 changed.\n")
+        assert run("test-key", "--key-file", new, device).stdout == "Key slot 0 unlocked.\n"
+        assert run("test-key", "--key-file", secret, device).exit_code == 2
+        assert run("change-key", "--new-key-file", new, "--key-file", secret, *FAST, device).exit_code == 2
 
     def test_kill_inactive_slot_exit_1(self, device: Path) -> None:
         result = run("kill-slot", device, 5)

@@ -1,0 +1,41 @@
+"""`volumed luks change-key DEVICE --new-key-file F`: replace a passphrase (cryptsetup luksChangeKey)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._common import (
+    device_options,
+    kdf_settings,
+    key_file_option,
+    key_slot_option,
+    luks_errors,
+    open_volume,
+    out,
+    pbkdf_options,
+    read_key_file,
+    read_passphrase,
+)
+
+
+@click.command("change-key")
+@click.argument("device", type=click.Path(dir_okay=False))
+@click.option("--new-key-file", required=True, help="File holding the new passphrase (used byte for byte).")
+@key_file_option
+@key_slot_option
+@device_options
+@pbkdf_options
+def change_key(device: str, new_key_file: str, **options: Any) -> None:
+    """Replace the passphrase of the key slot the old one opens (or --key-slot); the slot keeps its number.
+
+    The new key material is written before the header changes and the old one is wiped after, so an
+    interruption leaves the old or the new passphrase working. Prints the slot.
+    """
+    with luks_errors(device), open_volume(device, options) as volume:
+        kdf = kdf_settings(options)
+        new = read_key_file(new_key_file)
+        passphrase = read_passphrase(options["key_file"], f"Enter passphrase to be changed for {device}")
+        slot = volume.change_key(passphrase, new, keyslot=options["key_slot"], kdf=kdf)
+        out(f"Key slot {slot} changed.")
