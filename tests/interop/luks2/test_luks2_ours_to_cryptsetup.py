@@ -125,6 +125,11 @@ def test_cryptsetup_reads_our_volume(tmp_path: Path, name: str) -> None:
     assert cryptsetup_volume_key(device, first, *hdr_args) == ours_key
     exported = cryptsetup("token", "export", "--token-id", 3, *hdr_args, device).stdout
     assert json.loads(exported) == {"type": "volumed-test", "keyslots": [str(case.second_slot)], "v": "x/ü"}
+    # cryptsetup rewrites the header from its own parse: the JSON bytes must come out exactly as ours
+    cryptsetup("config", "--label", "rewritten", *hdr_args, device)
+    with Luks2Volume.open(device, header=header, read_only=True) as vol:
+        assert vol.label == "rewritten"
+        assert vol.json_text == ours_json
 
 
 def test_cryptsetup_adds_a_key_to_our_volume_and_we_open_it(tmp_path: Path) -> None:
