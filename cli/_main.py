@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "luks": "volumed.cli.luks:luks",
     "config": "volumed.cli.config:config",
     "meta": "volumed.cli.meta:meta",
+    "get": "volumed.cli.get:get",
+    "watch": "volumed.cli.get:watch",
     "run": "volumed.cli.run:run",
 }
 

@@ -37,3 +37,8 @@ class ApiProtocolError(ApiError):
 
 class SocketInUseError(ApiError):
     """`serve_api` refused to start: another server answers on the socket, or the path is not a socket."""
+
+
+class WatchEndedError(ApiError):
+    """A watch stopped before the client closed it: the daemon stopped, its state closed, or it dropped this
+    client for reading too slowly."""

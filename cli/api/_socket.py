@@ -50,9 +50,7 @@ def prepare_socket_path(path: Path) -> None:
 
 def peer_uid(sock: socket.socket) -> int:
     """The uid of the process on the other end of a connected unix socket (SO_PEERCRED, set by the kernel)."""
-    _pid, uid, _gid = _PEERCRED.unpack(
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    )
+    _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
     return int(uid)
 
 
