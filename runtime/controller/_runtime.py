@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import TYPE_CHECKING, Any, final
 
 import anyio
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
     from volumed.runtime.state import State
 
 Logger = structlog.typing.FilteringBoundLogger
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """The traceback of a failed reconcile, for the log.
+
+    Passed as the ``exception`` field rather than ``exc_info``: structlog's console renderer then prints it
+    as is, whereas with ``exc_info`` it may render frame locals (rich's ``show_locals``), and locals can
+    hold secrets.
+    """
+    return "".join(traceback.format_exception(exc))
 
 
 class _Entry:
@@ -328,7 +339,7 @@ class Runtime:
                     retry_in=round(retry, 3),
                     failures=backoff.failures,
                     error=repr(exc),
-                    exc_info=exc,
+                    exception=_traceback_text(exc),
                 )
             else:
                 if backoff.failures:
@@ -403,7 +414,7 @@ class Runtime:
                     retry_in=round(delay, 3),
                     failures=queue.failures(key),
                     error=repr(exc),
-                    exc_info=exc,
+                    exception=_traceback_text(exc),
                 )
             else:
                 queue.forget(key)

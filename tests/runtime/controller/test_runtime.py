@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import anyio
 import structlog
 
@@ -220,3 +222,38 @@ async def test_counters() -> None:
     assert stats.reads == 1
     assert stats.errors == 0
     assert stats.queue_length == 0
+
+
+class LeakyLocals(Controller):
+    """Fails with a secret in a local variable: the log must show the traceback but never the locals."""
+
+    name = "LeakyLocals"
+
+    def __init__(self) -> None:
+        self.failed = anyio.Event()
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        passphrase = "hunter2-very-secret"  # a local, as a key-handling controller would have
+        self.failed.set()
+        raise RuntimeError(f"unlock failed ({len(passphrase)} chars)")
+
+
+async def test_failure_logs_carry_the_traceback_without_frame_locals() -> None:
+    ctl = LeakyLocals()
+    output = io.StringIO()
+    structlog.configure(
+        processors=[structlog.dev.ConsoleRenderer(colors=False)],
+        logger_factory=structlog.PrintLoggerFactory(output),
+    )
+    try:
+        async with run_runtime(ctl):
+            await ctl.failed.wait()
+            await anyio.wait_all_tasks_blocked()
+    finally:
+        structlog.reset_defaults()
+    text = output.getvalue()
+    assert "reconcile failed" in text
+    assert "controller=LeakyLocals" in text
+    assert "Traceback (most recent call last)" in text
+    assert "unlock failed (19 chars)" in text
+    assert "hunter2" not in text
