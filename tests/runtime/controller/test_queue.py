@@ -3,6 +3,8 @@ import random
 import anyio
 import anyio.lowlevel
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from volumed.runtime.controller import BackoffPolicy, KeyedQueue
 
@@ -138,3 +140,52 @@ async def test_non_positive_delay_is_a_plain_put(delay: float) -> None:
     queue: KeyedQueue[str] = KeyedQueue()
     queue.put_after("a", delay)
     assert len(queue) == 1
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.integers(0, 4)),
+        st.tuples(st.just("get"), st.just(0)),
+        st.tuples(st.just("done"), st.integers(0, 4)),
+    ),
+    max_size=60,
+)
+
+
+@given(ops=_OPS)
+def test_queue_never_loses_or_doubles_a_key(ops: list[tuple[str, int]]) -> None:
+    """Model check: a key put after it was last handed out is handed out again, never while processing."""
+
+    async def run() -> None:
+        queue: KeyedQueue[int] = KeyedQueue()
+        processing: set[int] = set()
+        owed: set[int] = set()  # keys put since they were last handed out
+
+        async def take() -> int:
+            key = await queue.get()
+            assert key not in processing, "handed out while processing"
+            assert key in owed, "handed out without a put"
+            processing.add(key)
+            owed.discard(key)
+            return key
+
+        for op, key in ops:
+            if op == "put":
+                queue.put(key)
+                owed.add(key)
+            elif op == "get" and len(queue):
+                await take()
+            elif op == "done" and key in processing:
+                processing.discard(key)
+                queue.done(key)
+            assert len(queue) <= len(owed)
+        # Drain: finish everything; every owed key comes out exactly once more.
+        while processing or len(queue):
+            for key in sorted(processing):
+                processing.discard(key)
+                queue.done(key)
+            while len(queue):
+                await take()
+        assert owed == set()
+
+    anyio.run(run)
