@@ -240,10 +240,31 @@ async def main(quick: bool) -> dict[str, Any]:
     }
 
 
+def profile_chain(n: int) -> None:
+    """Where the chain's time goes: cProfile of one run, the top functions by their own time."""
+    import cProfile
+    import pstats
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(bench_chain(n))
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes (a few seconds)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only profile one chain run (cProfile, top functions by own time)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile_chain(1_000 if args.quick else 10_000)
+        sys.exit(0)
     summary = asyncio.run(main(args.quick))
     if summary["ratio"] > GOAL_RATIO:
         print(f"goal missed: chain/baseline ratio {summary['ratio']} > {GOAL_RATIO}", file=sys.stderr)
