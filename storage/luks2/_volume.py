@@ -28,6 +28,7 @@ from ._errors import (
 from ._kdf import KdfSettings
 from ._keyslots import (
     allocate_area,
+    area_length,
     build_keyslot,
     digest_of_slot,
     free_slot_id,
@@ -406,7 +407,7 @@ class Luks2Volume:
             if replace_slot is not None
             else (keyslot if keyslot is not None else free_slot_id(meta))
         )
-        area_offset = allocate_area(meta, self.metadata_size, -(-len(key.material) * 4000 // 4096) * 4096)
+        area_offset = allocate_area(meta, self.metadata_size, area_length(len(key.material)))
         new = build_keyslot(
             key.material,
             secret,
