@@ -204,3 +204,24 @@ def test_bad_registrations() -> None:
     wrong.inputs = ("Sources",)  # type: ignore[assignment]
     with pytest.raises(RegistrationError, match="Input values"):
         runtime.register(wrong)
+
+
+async def test_modify_must_keep_the_pointer() -> None:
+    async def action(ctx: ControllerContext) -> None:
+        template = Resource.new(NS, DERIVED.type, "mine", Value())
+        await ctx.modify(template, lambda r: Resource.new(NS, DERIVED.type, "elsewhere", Value()))
+
+    error = await _probe(Probe(action, outputs=(Output(DERIVED.type),)))
+    assert isinstance(error, ValueError)
+    assert "returned a resource at" in str(error)
+
+
+async def test_typed_reads_check_the_spec_model() -> None:
+    class Other(Value):
+        pass
+
+    error = await _probe(
+        Probe(lambda ctx: ctx.get(SOURCES.pointer("s"), Other), inputs=(Input(NS, SOURCES.type),))
+    )
+    assert isinstance(error, TypeError)
+    assert "not the Other asked for" in str(error)
