@@ -8,8 +8,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.storage.luks2._luks2_helpers import OTHER, PASS, cryptsetup, key_file
-from tests.storage.luks2.test_luks2_crash import NEW, OPERATIONS, count_writes, crash_at, prepared
+from tests.storage.luks2._luks2_helpers import (
+    NEW,
+    OPERATIONS,
+    OTHER,
+    PASS,
+    count_writes,
+    crash_at,
+    cryptsetup,
+    key_file,
+    prepared,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path

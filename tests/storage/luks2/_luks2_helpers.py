@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from tests._tools import require_tool
@@ -126,3 +128,43 @@ class CrashAfter(io.RawIOBase):
 
 class Crash(Exception):
     """The simulated process death."""
+
+
+# ---- crash points (shared by the unit and the cryptsetup crash tests) ----
+
+NEW = b"new passphrase"
+
+Operation = Callable[[Luks2Volume], object]
+
+OPERATIONS: dict[str, tuple[Operation, tuple[bytes, ...]]] = {
+    # operation, passphrases of which at least one must open afterwards (all that must keep working)
+    "add-key": (lambda v: v.add_key(NEW, passphrase=PASS, kdf=PBKDF2_FAST), (PASS,)),
+    "kill-slot": (lambda v: v.kill_slot(1), (PASS,)),
+    "change-key": (lambda v: v.change_key(PASS, NEW, keyslot=0, kdf=PBKDF2_FAST), (PASS, NEW)),
+    "token-import": (lambda v: v.import_token({"type": "t", "keyslots": ["0"]}, token_id=0), (PASS,)),
+}
+
+
+def prepared(tmp_path: Path) -> Path:
+    path = tmp_path / "base.img"
+    with format_small(path) as vol:
+        vol.add_key(OTHER, passphrase=PASS, kdf=PBKDF2_FAST)
+    return path
+
+
+def count_writes(base: Path, work: Path, op: Operation) -> int:
+    shutil.copyfile(base, work)
+    with open(work, "r+b") as f:
+        wrapper = CrashAfter(f, 10**6)
+        op(Luks2Volume.from_files(wrapper))  # type: ignore[arg-type]
+        return wrapper.writes
+
+
+def crash_at(base: Path, work: Path, op: Operation, k: int) -> None:
+    shutil.copyfile(base, work)
+    with open(work, "r+b") as f:
+        try:
+            op(Luks2Volume.from_files(CrashAfter(f, k)))  # type: ignore[arg-type]
+        except Crash:
+            return
+    raise AssertionError(f"the operation finished within {k} writes")
