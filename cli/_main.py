@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "get": "volumed.cli.get:get",
     "watch": "volumed.cli.get:watch",
     "run": "volumed.cli.run:run",
+    "demo": "volumed.cli.demo:demo",
+    "apply-config": "volumed.cli.apply_config:apply_config",
 }
 
 

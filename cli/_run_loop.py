@@ -62,10 +62,12 @@ async def run_subsystem(
 
 
 def print_statuses(snapshot: Convergence) -> None:
-    """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout."""
+    """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout, config errors first."""
     from rich.console import Console
     from rich.table import Table
 
+    for error in snapshot.config_errors:
+        print(f"config: {error}")
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR"):
         table.add_column(column, overflow="fold")

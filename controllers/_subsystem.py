@@ -11,6 +11,10 @@ import anyio
 
 from volumed.resources import (
     BLOCK,
+    CONFIG,
+    CONFIG_STATUS_ID,
+    ConfigStatusDefinition,
+    ConfigStatusSpec,
     MountStatusDefinition,
     MountStatusSpec,
     VolumeConfigDefinition,
@@ -19,7 +23,7 @@ from volumed.resources import (
     VolumeStatusDefinition,
     VolumeStatusSpec,
 )
-from volumed.runtime import Kind, in_memory_state
+from volumed.runtime import Kind, NotFoundError, Pointer, in_memory_state
 from volumed.runtime.controller import Runtime
 
 from .block._discovery_controller import DiscoveryController
@@ -114,10 +118,16 @@ class Convergence:
     configured: set[str]
     mounted: set[str]
     wanted_mounts: set[str]
+    config_errors: tuple[str, ...] = ()
 
     @property
     def settled(self) -> bool:
-        """Every configured volume is ready (and mounted, if it has a target), failed or missing."""
+        """Every configured volume is ready (and mounted, if it has a target), failed or missing.
+
+        A config that is invalid before any valid one was applied settles at once (nothing will happen).
+        """
+        if self.config_errors and not self.configured:
+            return True
         if not self.configured or set(self.statuses) < self.configured:
             return False
         for volume_id in self.configured:
@@ -134,7 +144,10 @@ class Convergence:
 
     @property
     def ok(self) -> bool:
-        return all(self.statuses[v].phase == VolumePhase.READY for v in self.configured)
+        """Every configured volume is ready (and there is at least one)."""
+        return bool(self.configured) and all(
+            v in self.statuses and self.statuses[v].phase == VolumePhase.READY for v in self.configured
+        )
 
 
 async def convergence(state: State) -> Convergence:
@@ -142,11 +155,18 @@ async def convergence(state: State) -> Convergence:
     configs: list[Resource[VolumeConfigSpec]] = await state.list(Kind(BLOCK, VolumeConfigDefinition.type))
     statuses: list[Resource[VolumeStatusSpec]] = await state.list(Kind(BLOCK, VolumeStatusDefinition.type))
     mounts: list[Resource[MountStatusSpec]] = await state.list(Kind(BLOCK, MountStatusDefinition.type))
+    try:
+        config: Resource[ConfigStatusSpec] | None = await state.get(
+            Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
+        )
+    except NotFoundError:
+        config = None
     return Convergence(
         statuses={s.id: s.spec for s in statuses},
         configured={c.id for c in configs},
         mounted={m.spec.volume_id for m in mounts},
         wanted_mounts={c.id for c in configs if c.spec.mount_target},
+        config_errors=config.spec.errors if config is not None else (),
     )
 
 

@@ -126,8 +126,9 @@ class _ApiServer:
                 await self._send_quietly(stream, _error(refusal.code, refusal.message))
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError):
                 pass  # the client went away
-            except Exception:
-                _logger.exception("api request failed")
+            except Exception as error:
+                # Type and message only: a traceback with locals could show values of the state.
+                _logger.error("api request failed", error=f"{type(error).__name__}: {error}")
                 await self._send_quietly(stream, _error("internal", "internal error (see the daemon's log)"))
 
     async def _serve(self, stream: SocketStream) -> None:
@@ -171,12 +172,11 @@ class _ApiServer:
             )
         if definition.sensitive or holds_secrets(definition.spec_model):
             raise _sensitive(definition.type)
-        try:
-            kind = Kind(request.namespace or definition.default_namespace, definition.type)
-        except ValueError as error:
-            raise _Refusal("bad_request", f"bad request: {error}") from None
-        if request.id is not None and not request.id:
+        if request.namespace == "":
+            raise _Refusal("bad_request", "bad request: namespace must not be empty")
+        if request.id == "":
             raise _Refusal("bad_request", "bad request: id must not be empty")
+        kind = Kind(request.namespace or definition.default_namespace, definition.type)
         return _Target(definition, kind, request.id)
 
     def _resource(self, resource: Resource[Any]) -> WireObject:

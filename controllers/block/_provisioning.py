@@ -55,6 +55,19 @@ def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
     return minimum
 
 
+def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] | None:
+    for disk in disks:
+        try:
+            table = read_partition_table(disk.dev_path)
+        except (GPTError, OSError):
+            continue
+        partition = table.find(label)
+        if partition is not None:
+            ss = table.sector_size
+            return Region(disk.dev_path, partition.offset(ss), partition.size(ss)), partition.number
+    return None
+
+
 def provision_partition(
     label: str, provisioning: ProvisioningConfigSpec, disks: Sequence[DiskSpec]
 ) -> tuple[Region, int]:
@@ -69,6 +82,9 @@ def provision_partition(
         selector = compile_selector(provisioning.disk_selector) if provisioning.disk_selector else None
     except SelectorError as error:
         raise ProvisioningError(f"disk selector: {error}") from error
+    existing = _find_existing(label, disks)
+    if existing is not None:
+        return existing  # made by an earlier attempt that did not get further (crash, discovery lag)
     reasons: list[str] = []
     for disk in sorted(disks, key=lambda d: d.dev_path):
         if disk.readonly:
