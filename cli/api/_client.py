@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, final
 
 from ._constants import MAX_LINE
-from ._errors import ApiProtocolError, ApiRequestError, DaemonUnavailableError, WatchEndedError
+from ._errors import ApiError, ApiProtocolError, ApiRequestError, DaemonUnavailableError, WatchEndedError
 from ._wire import TypeInfo, WireObject, decode, encode
 
 if TYPE_CHECKING:
@@ -179,13 +179,21 @@ class ApiClient:
                 raise DaemonUnavailableError(
                     f"no volumed running at {self.socket_path}: {error.strerror or error}"
                 ) from None
+            reader = sock.makefile("rb")
             try:
                 sock.sendall(encode({"op": op, "type": type_name, "id": id, "namespace": namespace}))
             except OSError as error:
+                # The server may have refused before reading (and said why): prefer its answer.
+                try:
+                    self._answer(reader)
+                except ApiRequestError:
+                    raise
+                except ApiError:
+                    pass
                 raise ApiProtocolError(
                     f"connection to volumed at {self.socket_path} failed: {error.strerror or error}"
                 ) from None
-            return sock, sock.makefile("rb")
+            return sock, reader
         except BaseException:
             sock.close()
             raise

@@ -133,6 +133,15 @@ class _ApiServer:
 
     async def _serve(self, stream: SocketStream) -> None:
         uid = peer_uid(stream.extra(SocketAttribute.raw_socket))
+        # Read the request before any refusal: answering first would break the client's pipe mid-request.
+        receiver = BufferedByteReceiveStream(stream)
+        try:
+            with anyio.fail_after(REQUEST_TIMEOUT):
+                line = await receiver.receive_until(b"\n", MAX_REQUEST)
+        except anyio.DelimiterNotFound:
+            raise _Refusal("bad_request", f"bad request: longer than {MAX_REQUEST} bytes") from None
+        except TimeoutError:
+            raise _Refusal("bad_request", f"bad request: none received in {REQUEST_TIMEOUT:g} s") from None
         if uid not in self._allowed_uids:
             _logger.warning("api connection refused", uid=uid)
             raise _Refusal(
@@ -143,16 +152,6 @@ class _ApiServer:
             raise _Refusal("busy", f"busy: already serving {self._max_clients} clients, try again")
         self._clients += 1
         try:
-            receiver = BufferedByteReceiveStream(stream)
-            try:
-                with anyio.fail_after(REQUEST_TIMEOUT):
-                    line = await receiver.receive_until(b"\n", MAX_REQUEST)
-            except anyio.DelimiterNotFound:
-                raise _Refusal("bad_request", f"bad request: longer than {MAX_REQUEST} bytes") from None
-            except TimeoutError:
-                raise _Refusal(
-                    "bad_request", f"bad request: none received in {REQUEST_TIMEOUT:g} s"
-                ) from None
             request = _parse_request(line)
             target = self._target(request)
             if request.op == "get":
