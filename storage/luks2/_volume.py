@@ -6,7 +6,7 @@ instance is not thread-safe; several processes are kept apart by flock() and the
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import logging
 import os
 from dataclasses import replace
@@ -61,8 +61,11 @@ def _open_file(path: PathLike, read_only: bool) -> tuple[BinaryIO, bool]:
     """Open for update when allowed, else read-only; the volume owns and closes the file."""
     try:
         if not read_only:
-            with contextlib.suppress(PermissionError):
+            try:
                 return open(path, "r+b"), True
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
         return open(path, "rb"), False
     except FileNotFoundError:
         raise DeviceError(f"{os.fspath(path)}: no such file or device") from None
