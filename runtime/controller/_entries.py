@@ -1,0 +1,106 @@
+"""What the runtime keeps per registered controller: its rules, counters, logger and wake-up mechanism."""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any, final
+
+import structlog
+
+from ._access import AccessRules
+from ._context import ControllerReader
+from ._controller import Controller, QController
+from ._metrics import ControllerMetrics
+from ._queue import KeyedQueue
+from ._signal import WakeSignal
+
+if TYPE_CHECKING:
+    import random
+
+    from volumed.runtime.resource import Pointer, Resource
+    from volumed.runtime.state import State
+
+    from ._backoff import BackoffPolicy
+
+Logger = structlog.typing.FilteringBoundLogger
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The traceback of a failed reconcile, for the log.
+
+    Passed as the ``exception`` field rather than ``exc_info``: structlog's console renderer then prints it
+    as is, whereas with ``exc_info`` it may render frame locals (rich's ``show_locals``), and locals can
+    hold secrets.
+    """
+    return "".join(traceback.format_exception(exc))
+
+
+class ControllerEntry:
+    """A registered controller and what the runtime derived from its declarations."""
+
+    __slots__ = ("controller", "logger", "metrics", "name", "rules")
+
+    def __init__(self, controller: Controller | QController, logger: Logger) -> None:
+        self.controller = controller
+        self.name = controller.name
+        self.rules = AccessRules(controller.name, controller.inputs, controller.outputs)
+        self.metrics = ControllerMetrics(controller.name)
+        self.logger = logger.bind(controller=controller.name)
+
+
+@final
+class WholeEntry(ControllerEntry):
+    """A `Controller`: input changes notify its coalescing signal."""
+
+    __slots__ = ("signal",)
+
+    def __init__(self, controller: Controller, logger: Logger) -> None:
+        super().__init__(controller, logger)
+        self.signal = WakeSignal()
+        self.metrics.track_queue(lambda: int(self.signal.pending))
+
+    def notify(self, _resource: Resource[Any]) -> None:
+        self.metrics.wakeups += 1
+        self.signal.notify()
+
+
+@final
+class QueueEntry(ControllerEntry):
+    """A `QController`: input changes are mapped onto keys of its queue."""
+
+    __slots__ = ("primary_only", "queue", "reader")
+
+    def __init__(
+        self,
+        controller: QController,
+        logger: Logger,
+        state: State,
+        backoff: BackoffPolicy,
+        rng: random.Random | None,
+    ) -> None:
+        super().__init__(controller, logger)
+        self.queue: KeyedQueue[Pointer] = KeyedQueue(backoff, rng=rng)
+        self.reader = ControllerReader(state, self.rules, self.metrics, self.logger)
+        self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed)
+        # Without a custom mapping every change maps to its own pointer: no coroutine per event needed.
+        self.primary_only = type(controller).map_input is QController.map_input
+
+    def notify_primary(self, resource: Resource[Any]) -> None:
+        self.metrics.wakeups += 1
+        self.queue.put(resource.pointer)
+
+    async def notify(self, resource: Resource[Any]) -> None:
+        self.metrics.wakeups += 1
+        controller = self.controller
+        assert isinstance(controller, QController)
+        try:
+            keys = await controller.map_input(self.reader, resource)
+        except Exception as exc:  # a bad mapping must not stop the feed shared with other controllers
+            self.metrics.errors += 1
+            self.logger.error(
+                "map_input failed; change dropped", resource=str(resource.pointer), error=repr(exc)
+            )
+            return
+        put = self.queue.put
+        for key in keys:
+            put(key)

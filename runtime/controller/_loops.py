@@ -1,0 +1,156 @@
+"""The loops the runtime runs per controller: whole-controller reconcile, output cleanup, queue workers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from volumed.runtime.resource import Kind, Phase
+from volumed.runtime.state import EventType, NotFoundError, PendingFinalizersError
+
+from ._backoff import Backoff
+from ._context import ControllerContext
+from ._controller import Controller, QController
+from ._entries import traceback_text
+from ._errors import RequeueError
+from ._feed import wakes
+
+if TYPE_CHECKING:
+    import random
+
+    from volumed.runtime.state import State
+
+    from ._backoff import BackoffPolicy
+    from ._entries import ControllerEntry, QueueEntry, WholeEntry
+
+
+async def run_whole(
+    state: State, entry: WholeEntry, policy: BackoffPolicy, rng: random.Random | None
+) -> None:
+    """Reconcile a `Controller` on every (coalesced) wake-up, requeue deadline or retry, until cancelled."""
+    controller = entry.controller
+    assert isinstance(controller, Controller)
+    metrics = entry.metrics
+    signal = entry.signal
+    backoff = Backoff(policy, rng)
+    requeue: float | None = None
+    retry: float | None = None
+    while True:
+        if retry is not None:
+            await anyio.sleep(retry)  # a failing controller waits out its backoff, whatever changes
+        elif requeue is not None:
+            with anyio.move_on_after(requeue):
+                await signal.wait()
+        else:
+            await signal.wait()
+        signal.clear()  # changes notified so far are seen by this reconcile
+        retry = requeue = None
+        ctx = ControllerContext(state, entry.rules, metrics, entry.logger)
+        metrics.reconciles += 1
+        try:
+            await controller.reconcile(ctx)
+            if controller.cleanup_outputs:
+                await cleanup_outputs(state, entry, controller, ctx)
+        except RequeueError as exc:
+            metrics.errors += 1
+            retry = exc.interval
+            entry.logger.warning("reconcile asked to requeue", retry_in=retry, cause=str(exc.cause))
+        except Exception as exc:
+            metrics.errors += 1
+            retry = backoff.failed()
+            metrics.failure_streak = backoff.failures
+            entry.logger.warning(
+                "reconcile failed",
+                retry_in=round(retry, 3),
+                failures=backoff.failures,
+                error=repr(exc),
+                exception=traceback_text(exc),
+            )
+        else:
+            if backoff.failures:
+                entry.logger.info("reconcile succeeded again", after_failures=backoff.failures)
+            backoff.succeeded()
+            metrics.failure_streak = 0
+            requeue = ctx.requested_requeue
+
+
+async def cleanup_outputs(
+    state: State, entry: ControllerEntry, controller: Controller, ctx: ControllerContext
+) -> None:
+    """Tear down and destroy owned outputs the reconcile did not write (finalizers permitting)."""
+    name = entry.name
+    touched = ctx.touched
+    for out in controller.outputs:
+        for resource in await state.list(Kind(out.namespace, out.type)):
+            md = resource.metadata
+            if md.owner != name:
+                continue
+            pointer = resource.pointer
+            if pointer in touched:
+                continue
+            try:
+                if md.phase is Phase.RUNNING:
+                    ready = await state.teardown(pointer, owner=name)
+                    entry.metrics.writes += 1
+                else:
+                    ready = not md.finalizers
+                if ready:
+                    await state.destroy(pointer, owner=name)
+                    entry.metrics.writes += 1
+            except (NotFoundError, PendingFinalizersError):
+                # Gone already, or a finalizer was added meanwhile: its removal wakes us again.
+                continue
+
+
+async def run_queue(state: State, entry: QueueEntry) -> None:
+    """Map every existing input resource once, then run ``concurrency`` workers until cancelled."""
+    controller = entry.controller
+    assert isinstance(controller, QController)
+    for inp in controller.inputs:
+        for resource in await state.list(Kind(inp.namespace, inp.type)):
+            if wakes(inp, entry.name, EventType.CREATED, resource):  # as if just created
+                await entry.notify(resource)
+    async with anyio.create_task_group() as workers:
+        for index in range(controller.concurrency):
+            workers.start_soon(
+                queue_worker, state, entry, controller, name=f"volumed.runtime {entry.name} #{index}"
+            )
+
+
+async def queue_worker(state: State, entry: QueueEntry, controller: QController) -> None:
+    """Reconcile keys from the controller's queue: forget a key's backoff on success, retry it on failure."""
+    queue = entry.queue
+    metrics = entry.metrics
+    rules = entry.rules
+    logger = entry.logger
+    while True:
+        key = await queue.get()
+        try:
+            ctx = ControllerContext(state, rules, metrics, logger)
+            metrics.reconciles += 1
+            await controller.reconcile(ctx, key)
+        except RequeueError as exc:
+            metrics.errors += 1
+            queue.put_after(key, exc.interval)
+            logger.warning(
+                "reconcile asked to requeue", key=str(key), retry_in=exc.interval, cause=str(exc.cause)
+            )
+        except Exception as exc:
+            metrics.errors += 1
+            delay = queue.retry(key)
+            logger.warning(
+                "reconcile failed",
+                key=str(key),
+                retry_in=round(delay, 3),
+                failures=queue.failures(key),
+                error=repr(exc),
+                exception=traceback_text(exc),
+            )
+        else:
+            queue.forget(key)
+            requeue = ctx.requested_requeue
+            if requeue is not None:
+                queue.put_after(key, requeue)
+        finally:
+            queue.done(key)
