@@ -1,4 +1,4 @@
-"""ConfigLoader: config file -> VolumeConfig resources; invalid changes leave volumes alone; staged configs."""
+"""ConfigLoader: config file -> VolumeConfigs; an invalid change leaves volumes alone; staged configs."""
 
 from __future__ import annotations
 

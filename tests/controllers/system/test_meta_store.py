@@ -1,4 +1,4 @@
-"""MetaStore and SystemInformation: tag 9 follows the config, META serves STATE without one, UUID precedence."""
+"""MetaStore and SystemInformation: tag 9 follows the config, META serves STATE alone, UUID precedence."""
 
 from __future__ import annotations
 
