@@ -27,7 +27,7 @@ class _Command(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            raise _BadArguments(error.message, error.ctx) from None
+            raise _BadArguments(error.format_message(), error.ctx) from None
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
