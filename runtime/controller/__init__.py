@@ -3,7 +3,6 @@
 from ._backoff import Backoff as Backoff
 from ._backoff import BackoffPolicy as BackoffPolicy
 from ._context import ControllerContext as ControllerContext
-from ._context import ControllerReader as ControllerReader
 from ._controller import Controller as Controller
 from ._controller import QController as QController
 from ._errors import ControllerError as ControllerError
@@ -19,6 +18,7 @@ from ._io import OutputKind as OutputKind
 from ._metrics import ControllerMetrics as ControllerMetrics
 from ._metrics import ControllerStats as ControllerStats
 from ._queue import KeyedQueue as KeyedQueue
+from ._reader import ControllerReader as ControllerReader
 from ._runtime import Runtime as Runtime
 from ._signal import WakeSignal as WakeSignal
 

@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
     from volumed.runtime.resource import Pointer, Resource
 
-    from ._context import ControllerContext, ControllerReader
+    from ._context import ControllerContext
     from ._io import Input, Output
+    from ._reader import ControllerReader
 
 
 class Controller(abc.ABC):

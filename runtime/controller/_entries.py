@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, final
 import structlog
 
 from ._access import AccessRules
-from ._context import ControllerReader
 from ._controller import Controller, QController
 from ._metrics import ControllerMetrics
 from ._queue import KeyedQueue
+from ._reader import ControllerReader
 from ._signal import WakeSignal
 
 if TYPE_CHECKING:
