@@ -9,6 +9,9 @@ import anyio
 import structlog
 
 from volumed.controllers import Convergence, build_subsystem, convergence, running, wait_settled
+from volumed.resources import registry
+
+from .api import serve_api
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,15 +29,6 @@ async def _stop_on_signals(scope: anyio.CancelScope) -> None:
             return
 
 
-async def _serve_api(
-    subsystem_state: object, socket_path: Path, *, task_status: anyio.abc.TaskStatus[None]
-) -> None:
-    from volumed.cli.api import serve_api
-    from volumed.resources import registry
-
-    await serve_api(subsystem_state, registry(), socket_path, task_status=task_status)  # type: ignore[arg-type]
-
-
 async def run_subsystem(
     options: SubsystemOptions, socket_path: Path | None, once: bool, settle_timeout: float
 ) -> int:
@@ -43,7 +37,8 @@ async def run_subsystem(
     snapshot: Convergence | None = None
     async with running(subsystem), anyio.create_task_group() as tg:
         if socket_path is not None:
-            await tg.start(_serve_api, subsystem.state, socket_path)
+            await tg.start(serve_api, subsystem.state, registry(), socket_path)
+            log.info("API listening", socket=str(socket_path))
         tg.start_soon(_stop_on_signals, tg.cancel_scope)
         log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)
         if once:
