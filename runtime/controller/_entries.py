@@ -38,14 +38,22 @@ def traceback_text(exc: BaseException) -> str:
 class ControllerEntry:
     """A registered controller and what the runtime derived from its declarations."""
 
-    __slots__ = ("controller", "logger", "metrics", "name", "rules")
+    __slots__ = ("controller", "logger", "metrics", "name", "quiet_failures", "rules")
 
     def __init__(self, controller: Controller | QController, logger: Logger) -> None:
         self.controller = controller
+        self.quiet_failures = 0  # failures of a streak logged at debug level before they show as warnings
         self.name = controller.name
         self.rules = AccessRules(controller.name, controller.inputs, controller.outputs)
         self.metrics = ControllerMetrics(controller.name)
         self.logger = logger.bind(controller=controller.name)
+
+    def log_failure(self, streak: int, event: str, **fields: object) -> None:
+        """Log a failed reconcile: at debug level while the streak is short (boot noise), else a warning."""
+        if streak <= self.quiet_failures:
+            self.logger.debug(event, failures=streak, **fields)
+        else:
+            self.logger.warning(event, failures=streak, **fields)
 
 
 @final

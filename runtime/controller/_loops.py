@@ -60,10 +60,10 @@ async def run_whole(
             metrics.errors += 1
             retry = backoff.failed()
             metrics.failure_streak = backoff.failures
-            entry.logger.warning(
+            entry.log_failure(
+                backoff.failures,
                 "reconcile failed",
                 retry_in=round(retry, 3),
-                failures=backoff.failures,
                 error=repr(exc),
                 exception=traceback_text(exc),
             )
@@ -139,11 +139,11 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
         except Exception as exc:
             metrics.errors += 1
             delay = queue.retry(key)
-            logger.warning(
+            entry.log_failure(
+                queue.failures(key),
                 "reconcile failed",
                 key=str(key),
                 retry_in=round(delay, 3),
-                failures=queue.failures(key),
                 error=repr(exc),
                 exception=traceback_text(exc),
             )

@@ -41,6 +41,9 @@ class Runtime:
         state: the state the controllers read and write.
         backoff: retry policy for failing reconciles (whole controllers and queue keys alike).
         rng: random source for the backoff jitter (seed it for reproducible tests).
+        quiet_failures: the first failures of each streak are logged at debug level rather than as
+            warnings (transient failures at boot, while devices and keys appear, are expected and noisy); a
+            streak that goes on is logged as warnings. Errors are counted either way.
         logger: structlog logger to derive controller loggers from (default ``volumed.runtime``).
     """
 
@@ -50,11 +53,15 @@ class Runtime:
         *,
         backoff: BackoffPolicy | None = None,
         rng: random.Random | None = None,
+        quiet_failures: int = 0,
         logger: Logger | None = None,
     ) -> None:
         self._state = state
         self._backoff = backoff or BackoffPolicy()
         self._rng = rng
+        if quiet_failures < 0:
+            raise ValueError(f"quiet_failures must be >= 0, got {quiet_failures!r}")
+        self._quiet_failures = quiet_failures
         self._logger: Logger = logger if logger is not None else structlog.get_logger("volumed.runtime")
         self._entries: dict[str, ControllerEntry] = {}
         self._claims: dict[tuple[str, str], list[tuple[str, OutputKind]]] = {}
@@ -130,8 +137,13 @@ class Runtime:
                 raise RegistrationError(
                     f"controller {name!r}: concurrency must be an int >= 1, got {concurrency!r}"
                 )
-            return QueueEntry(controller, self._logger, self._state, self._backoff, self._rng)
-        return WholeEntry(controller, self._logger)
+            entry: ControllerEntry = QueueEntry(
+                controller, self._logger, self._state, self._backoff, self._rng
+            )
+        else:
+            entry = WholeEntry(controller, self._logger)
+        entry.quiet_failures = self._quiet_failures
+        return entry
 
     # --- observation ----------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import anyio
+import pytest
 import structlog
 
 from volumed.runtime import in_memory_state
@@ -257,3 +258,23 @@ async def test_failure_logs_carry_the_traceback_without_frame_locals() -> None:
     assert "Traceback (most recent call last)" in text
     assert "unlock failed (19 chars)" in text
     assert "hunter2" not in text
+
+
+async def test_quiet_failures_keep_the_first_failures_of_a_streak_at_debug_level() -> None:
+    ctl = Flaky(failures=3)
+    runtime = Runtime(
+        in_memory_state(), backoff=BackoffPolicy(initial=0.01, jitter=0.0, maximum=0.05), quiet_failures=2
+    )
+    runtime.register(ctl)
+    with structlog.testing.capture_logs() as logs:
+        async with runtime:
+            with anyio.fail_after(5):
+                await ctl.succeeded.wait()
+    levels = [(e["failures"], e["log_level"]) for e in logs if e["event"] == "reconcile failed"]
+    assert levels == [(1, "debug"), (2, "debug"), (3, "warning")]
+    assert runtime.stats()["Flaky"].errors == 3  # counted whatever the level
+
+
+def test_quiet_failures_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="quiet_failures"):
+        Runtime(in_memory_state(), quiet_failures=-1)
