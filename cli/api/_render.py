@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, final
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -97,6 +97,7 @@ def render_json(items: Sequence[WireObject]) -> str:
     return "\n".join(json.dumps(item, indent=2, ensure_ascii=False) for item in items)
 
 
+@final
 class WatchPrinter:
     """Turns watch events into output text, one chunk per event (None when nothing is to be printed yet).
 
