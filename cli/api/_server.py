@@ -36,8 +36,9 @@ from volumed.runtime import (
 
 from ._constants import MAX_REQUEST
 from ._errors import ApiProtocolError, ErrorCode
+from ._serialize import definition_to_wire, holds_secrets, resource_to_wire
 from ._socket import peer_uid, prepare_socket_path, remove_socket_if_ours, socket_identity
-from ._wire import WireObject, decode, definition_to_wire, encode, holds_secrets, resource_to_wire
+from ._wire import WireObject, decode, encode
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream, TaskStatus

@@ -10,24 +10,17 @@ Requests (client -> server, one line): ``{"op": "get"|"watch", "type": NAME, "id
   ``{"event": "errored", "message": TEXT}`` if the server ends the watch.
 
 Specs are dumped by pydantic in JSON mode, so enums are their values, times ISO 8601 and pydantic secret
-fields ``**********``; sensitive types never reach this module's dump (see `holds_secrets`).
+fields ``**********`` (see ``_serialize``). This module is the client's half: plain stdlib, so that
+`volumed get` starts fast.
 """
 
 from __future__ import annotations
 
 import json
-import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
-
-from pydantic import BaseModel
-
-from volumed.runtime import SensitiveSpec
+from typing import Any, final
 
 from ._errors import ApiProtocolError
-
-if TYPE_CHECKING:
-    from volumed.runtime import Resource, ResourceDefinition
 
 WireObject = dict[str, Any]
 
@@ -46,58 +39,6 @@ def decode(line: bytes) -> WireObject:
     if not isinstance(message, dict):
         raise ApiProtocolError(f"expected a JSON object, got {type(message).__name__}")
     return message
-
-
-def holds_secrets(model: type[BaseModel]) -> bool:
-    """Whether ``model`` is a `SensitiveSpec` or has one anywhere in its field types (checked statically).
-
-    A spec nesting a sensitive model would dump the nested secrets in clear, so such types are refused
-    exactly like sensitive ones.
-    """
-    seen: set[type[BaseModel]] = set()
-
-    def visit(annotation: object) -> bool:
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if issubclass(annotation, SensitiveSpec):
-                return True
-            if annotation in seen:
-                return False
-            seen.add(annotation)
-            return any(visit(field.annotation) for field in annotation.model_fields.values())
-        return any(visit(argument) for argument in typing.get_args(annotation))
-
-    return visit(model)
-
-
-def resource_to_wire(resource: Resource[Any]) -> WireObject:
-    """A resource as the API shows it (metadata first, then the spec in pydantic's JSON mode)."""
-    metadata = resource.metadata
-    return {
-        "metadata": {
-            "namespace": metadata.namespace,
-            "type": metadata.type,
-            "id": metadata.id,
-            "version": metadata.version,
-            "owner": metadata.owner,
-            "phase": metadata.phase.value,
-            "created": metadata.created.isoformat(),
-            "updated": metadata.updated.isoformat(),
-            "labels": dict(metadata.labels),
-            "annotations": dict(metadata.annotations),
-            "finalizers": list(metadata.finalizers),
-        },
-        "spec": resource.spec.model_dump(mode="json"),
-    }
-
-
-def definition_to_wire(definition: ResourceDefinition[Any], namespace: str) -> WireObject:
-    """What a client needs to show a type: its name, the namespace served and the table columns."""
-    return {
-        "type": definition.type,
-        "namespace": namespace,
-        "aliases": list(definition.aliases),
-        "print_columns": [{"name": c.name, "path": c.path} for c in definition.print_columns],
-    }
 
 
 @final

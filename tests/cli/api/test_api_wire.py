@@ -6,7 +6,8 @@ import pytest
 from pydantic import SecretStr
 
 from volumed.cli.api import ApiProtocolError, TypeInfo
-from volumed.cli.api._wire import decode, definition_to_wire, encode, holds_secrets, resource_to_wire
+from volumed.cli.api._serialize import definition_to_wire, holds_secrets, resource_to_wire
+from volumed.cli.api._wire import decode, encode
 from volumed.resources import (
     DEFINITIONS,
     MetaKeySpec,

@@ -1,0 +1,67 @@
+"""The server's half of the wire format: resources and definitions as JSON objects, and the secret check."""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from volumed.runtime import SensitiveSpec
+
+if TYPE_CHECKING:
+    from volumed.runtime import Resource, ResourceDefinition
+
+    from ._wire import WireObject
+
+
+def holds_secrets(model: type[BaseModel]) -> bool:
+    """Whether ``model`` is a `SensitiveSpec` or has one anywhere in its field types (checked statically).
+
+    A spec nesting a sensitive model would dump the nested secrets in clear, so such types are refused
+    exactly like sensitive ones.
+    """
+    seen: set[type[BaseModel]] = set()
+
+    def visit(annotation: object) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if issubclass(annotation, SensitiveSpec):
+                return True
+            if annotation in seen:
+                return False
+            seen.add(annotation)
+            return any(visit(field.annotation) for field in annotation.model_fields.values())
+        return any(visit(argument) for argument in typing.get_args(annotation))
+
+    return visit(model)
+
+
+def resource_to_wire(resource: Resource[Any]) -> WireObject:
+    """A resource as the API shows it (metadata first, then the spec in pydantic's JSON mode)."""
+    metadata = resource.metadata
+    return {
+        "metadata": {
+            "namespace": metadata.namespace,
+            "type": metadata.type,
+            "id": metadata.id,
+            "version": metadata.version,
+            "owner": metadata.owner,
+            "phase": metadata.phase.value,
+            "created": metadata.created.isoformat(),
+            "updated": metadata.updated.isoformat(),
+            "labels": dict(metadata.labels),
+            "annotations": dict(metadata.annotations),
+            "finalizers": list(metadata.finalizers),
+        },
+        "spec": resource.spec.model_dump(mode="json"),
+    }
+
+
+def definition_to_wire(definition: ResourceDefinition[Any], namespace: str) -> WireObject:
+    """What a client needs to show a type: its name, the namespace served and the table columns."""
+    return {
+        "type": definition.type,
+        "namespace": namespace,
+        "aliases": list(definition.aliases),
+        "print_columns": [{"name": c.name, "path": c.path} for c in definition.print_columns],
+    }
