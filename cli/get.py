@@ -78,6 +78,16 @@ def _run_errors(error: Exception) -> NoReturn:
     raise error
 
 
+def _reader_went_away() -> NoReturn:
+    """stdout is a pipe whose reader exited (``| head``): stop quietly, as command-line tools do."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    raise SystemExit(EXIT_ERROR)
+
+
 @click.command(cls=_Command, epilog=_EXIT_HELP)
 @_type
 @_id
@@ -97,13 +107,19 @@ def get(
         result = ApiClient(socket_path).get(type_name, resource_id, namespace=namespace)
     except ApiError as error:
         _run_errors(error)
+    if output == "table" and not result.items:
+        click.echo(f"No {result.type.type} found in namespace {result.type.namespace}.", err=True)
+        return
+    if not result.items:
+        return
     if output == "table":
-        if not result.items:
-            click.echo(f"No {result.type.type} found in namespace {result.type.namespace}.", err=True)
-            return
-        click.echo(render_table(result.type, result.items))
-    elif result.items:
-        click.echo(render_yaml(result.items) if output == "yaml" else render_json(result.items))
+        text = render_table(result.type, result.items)
+    else:
+        text = render_yaml(result.items) if output == "yaml" else render_json(result.items)
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        _reader_went_away()
 
 
 @click.command(cls=_Command, epilog=_EXIT_HELP)
@@ -132,5 +148,7 @@ def watch(
                     click.echo(text)
     except ApiError as error:
         _run_errors(error)
+    except BrokenPipeError:
+        _reader_went_away()
     except KeyboardInterrupt:
         raise SystemExit(EXIT_INTERRUPTED) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -299,3 +300,26 @@ def test_watch_ends_when_the_daemon_stops(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=10)
     assert (process.returncode, out) == (1, "")
     assert err == (f"Error: volumed at {path} ended the watch (it stopped, or this client read too slowly)\n")
+
+
+def test_watch_stops_quietly_on_interrupt(daemon: Daemon, volumes: list[Resource[Any]]) -> None:
+    process = _watch(daemon, "vs", "-o", "json")
+    assert process.stdout is not None
+    assert json.loads(process.stdout.readline())["event"] == "created"
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=10)
+    assert (process.returncode, err) == (130, "")
+
+
+def test_watch_stops_quietly_when_its_reader_goes_away(daemon: Daemon, volumes: list[Resource[Any]]) -> None:
+    process = _watch(daemon, "vs", "-o", "json")
+    assert process.stdout is not None
+    assert json.loads(process.stdout.readline())["event"] == "created"
+    process.stdout.close()  # like `volumed watch vs | head -1`
+    for phase in (VolumePhase.LOCATED, VolumePhase.PREPARED, VolumePhase.READY):
+        daemon.set_phase("EPHEMERAL", phase)
+    assert process.stderr is not None
+    with process.stderr:
+        err = process.stderr.read()
+    assert process.wait(timeout=10) == 1
+    assert err == ""
