@@ -15,12 +15,22 @@ if TYPE_CHECKING:
     from ._wire import WireObject
 
 
+_HOLDS_SECRETS: dict[type[BaseModel], bool] = {}
+
+
 def holds_secrets(model: type[BaseModel]) -> bool:
     """Whether ``model`` is a `SensitiveSpec` or has one anywhere in its field types (checked statically).
 
     A spec nesting a sensitive model would dump the nested secrets in clear, so such types are refused
-    exactly like sensitive ones.
+    exactly like sensitive ones. Cached per model: the server asks for every resource it sends.
     """
+    known = _HOLDS_SECRETS.get(model)
+    if known is None:
+        known = _HOLDS_SECRETS[model] = _nests_sensitive_model(model)
+    return known
+
+
+def _nests_sensitive_model(model: type[BaseModel]) -> bool:
     seen: set[type[BaseModel]] = set()
 
     def visit(annotation: object) -> bool:

@@ -170,6 +170,11 @@ def test_get_nothing(daemon: Daemon) -> None:
         "No Disks.block.volumed.dev found in namespace block.\n",
     )
     assert run("get", "disks", "-o", "yaml", "--socket", str(daemon.socket)) == (0, "", "")
+    assert run("get", "vs", "-n", "other", "--socket", str(daemon.socket)) == (
+        0,
+        "",
+        "No VolumeStatuses.block.volumed.dev found in namespace other.\n",
+    )
 
 
 def test_get_errors(daemon: Daemon, volumes: list[Resource[Any]]) -> None:
