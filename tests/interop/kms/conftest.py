@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,17 @@ def pki() -> KmsPKI:
         client=_pem(client_cert, client_key),
         other_ca=_pem(other_cert, other_key),
     )
+
+
+@pytest.fixture(autouse=True)
+def _grpc_logs_at_warning() -> Iterator[None]:
+    """grpc's Cython DEBUG log records, captured by pytest, crashed the interpreter now and then (segfault);
+    keep grpc at WARNING here even when another test left the root logger at DEBUG."""
+    grpc_logger = logging.getLogger("grpc")
+    saved = grpc_logger.level
+    grpc_logger.setLevel(logging.WARNING)
+    yield
+    grpc_logger.setLevel(saved)
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ def test_talos_rules(endpoint: str, target: str, tls: bool) -> None:
     ],
 )
 def test_bad_endpoints(endpoint: str, message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"^KMS endpoint") as info:
         KMSEndpoint.parse(endpoint)
     assert str(info.value) == message
 

@@ -62,7 +62,10 @@ def test_generated_ids_are_unique_and_valid() -> None:
         ("version: 1\nprimary: a\nkeys: [{id: 1, key: x}]", "keys[0]: 'id' must be a string"),
         ("version: 1\nprimary: a\nkeys: [{id: a}]", "keys[0] (a): 'key' must be a base64 string"),
         ("version: 1\nprimary: a\nkeys: [{id: a, key: '!!'}]", "keys[0] (a): 'key' is not valid base64"),
-        ("version: 1\nprimary: a\nkeys: [{id: a, key: AAAA}]", "keys[0]: master key 'a' is 3 bytes, expected 32"),
+        (
+            "version: 1\nprimary: a\nkeys: [{id: a, key: AAAA}]",
+            "keys[0]: master key 'a' is 3 bytes, expected 32",
+        ),
         ("version: 1\nprimary: a\nkeys: [{id: 'a b', key: AAAA}]", "keys[0]: master key id 'a b' must be"),
         ("version: 1\nprimary: b\nkeys: [{id: a, key: KEY}]", "primary master key 'b' is not among the keys"),
         ("version: 1\nkeys: [{id: a, key: KEY}]", "'primary' must name a key id"),

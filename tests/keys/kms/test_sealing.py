@@ -58,7 +58,9 @@ def test_rotation_keeps_old_blobs() -> None:
     assert unseal_blob(rotated, NODE, old_blob) == b"k" * 32
     assert unseal_blob(rotated, NODE, new_blob) == b"n" * 32
     without_a = MasterKeyRing((rotated.get("b"),), "b")
-    with pytest.raises(UnknownMasterKeyError, match="sealed with master key 'a', which this server does not have"):
+    with pytest.raises(
+        UnknownMasterKeyError, match="sealed with master key 'a', which this server does not have"
+    ):
         unseal_blob(without_a, NODE, old_blob)
 
 

@@ -1,4 +1,7 @@
-"""Our messages are Talos' on the wire: Request{string node_uuid = 1; bytes data = 2}, Response{bytes data = 1}."""
+"""Our messages are Talos' on the wire.
+
+Request{string node_uuid = 1; bytes data = 2}, Response{bytes data = 1}.
+"""
 
 from hypothesis import given
 from hypothesis import strategies as st
