@@ -8,6 +8,7 @@ import click
 
 from .add_key import add_key
 from .change_key import change_key
+from .config import config
 from .dump import dump
 from .format import format_cmd
 from .kill_slot import kill_slot
@@ -50,6 +51,7 @@ for _command in (
     kill_slot,
     volume_key,
     token,
+    config,
     read_cmd,
     write_cmd,
 ):

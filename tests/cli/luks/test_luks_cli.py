@@ -202,6 +202,32 @@ class TestAddAndKill:
         assert run("kill-slot", device, 32).exit_code == 1
 
 
+class TestConfig:
+    def test_priority_and_label(self, device: Path, secret: Path, tmp_path: Path) -> None:
+        run(
+            "add-key",
+            "--new-key-file",
+            key_file(tmp_path, PASS, "same"),
+            "--key-file",
+            secret,
+            "--key-slot",
+            2,
+            *FAST,
+            device,
+        )
+        assert run("config", "--priority", "prefer", "--key-slot", 2, device).exit_code == 0
+        assert run("test-key", "--key-file", secret, device).stdout == "Key slot 2 unlocked.\n"
+        assert run("config", "--priority", "ignore", "--key-slot", 2, "--label", "NEW", device).exit_code == 0
+        assert run("test-key", "--key-file", secret, device).stdout == "Key slot 0 unlocked.\n"
+        with Luks2Volume.open(device) as vol:
+            assert (vol.label, vol.keyslots[2].priority) == ("NEW", 0)
+
+    def test_needs_something_to_do(self, device: Path) -> None:
+        assert run("config", device).exit_code == 1
+        result = run("config", "--priority", "prefer", device)
+        assert (result.exit_code, result.stderr) == (1, "--priority needs --key-slot.\n")
+
+
 class TestTokens:
     def test_import_export_remove(self, device: Path, tmp_path: Path) -> None:
         token = tmp_path / "t.json"
