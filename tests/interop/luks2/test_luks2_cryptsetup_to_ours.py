@@ -125,3 +125,15 @@ def test_we_open_cryptsetups_volume(tmp_path: Path, name: str) -> None:
     assert json.loads(cryptsetup("token", "export", "--token-id", 4, *hdr_args, device).stdout)[
         "keyslots"
     ] == [str(slot)]
+
+
+def test_header_backup_opens_as_a_detached_header(tmp_path: Path) -> None:
+    device = image(tmp_path / "d.img", 20 * MIB)
+    first = key_file(tmp_path, PASS)
+    cryptsetup("luksFormat", "--batch-mode", *pbkdf2("sha256"), "--key-file", first, device)
+    backup = tmp_path / "backup.hdr"
+    cryptsetup("luksHeaderBackup", "--header-backup-file", backup, device)
+    assert backup.stat().st_size == 16 * MIB
+    with Luks2Volume.open(device, header=backup, read_only=True) as vol:
+        assert vol.unlock(PASS).material == cryptsetup_volume_key(device, first)
+        assert vol.segment.offset == 16 * MIB
