@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, final
 
+import anyio.lowlevel
+
 from ._errors import EntropyCheckError
 from ._provider import KeyKind, NewKey
 from ._secret import Passphrase
@@ -68,9 +70,11 @@ class NodeIDKeyProvider:
         return "nodeID"
 
     async def new_key(self) -> NewKey:
+        await anyio.lowlevel.checkpoint()
         return NewKey(node_id_passphrase(self._node_uuid, self._volume_id))
 
     async def get_key(self, token: Mapping[str, Any] | None) -> Passphrase:
+        await anyio.lowlevel.checkpoint()
         return node_id_passphrase(self._node_uuid, self._volume_id)
 
     def __repr__(self) -> str:

@@ -40,8 +40,8 @@ class KeyProvider(Protocol):
     """Produces the passphrase of one key slot of one volume.
 
     Contract:
-        * Both methods are coroutines, safe to cancel at any await point; a cancelled call leaves nothing
-          behind (no half-written file, no open channel).
+        * Both methods are coroutines with at least one checkpoint, safe to cancel at any await point; a
+          cancelled call leaves nothing behind (no half-written file, no open channel).
         * Neither method retries: a failure raises a :class:`~volumed.keys.KeyProviderError` subclass at once
           and the caller decides (Talos tries the next slot and retries the volume on a timer).
         * Neither method enforces a time limit itself: wrap the provider with

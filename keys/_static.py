@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
+import anyio.lowlevel
+
 from ._provider import KeyKind, NewKey
 from ._secret import Passphrase
 
@@ -43,9 +45,11 @@ class StaticKeyProvider:
         return "static"
 
     async def new_key(self) -> NewKey:
+        await anyio.lowlevel.checkpoint()
         return NewKey(self._passphrase)
 
     async def get_key(self, token: Mapping[str, Any] | None) -> Passphrase:
+        await anyio.lowlevel.checkpoint()
         return self._passphrase
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["volumed.keys", "volumed.keys.kms"]
+PACKAGES = ["volumed.keys", "volumed.keys.kms", "volumed.keys.testing"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
