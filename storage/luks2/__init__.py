@@ -20,6 +20,8 @@ from ._metadata import Token as Token
 from ._options import FormatOptions as FormatOptions
 from ._volume import Luks2Volume as Luks2Volume
 from ._volume_key import VolumeKey as VolumeKey
+from .payload import PayloadStream as PayloadStream
+from .xts import XtsCipher as XtsCipher
 
 __all__ = [
     "BusyError",
@@ -35,7 +37,9 @@ __all__ = [
     "NoKeyError",
     "NoSpaceError",
     "NotLuks2Error",
+    "PayloadStream",
     "ReadOnlyError",
     "Token",
     "VolumeKey",
+    "XtsCipher",
 ]
