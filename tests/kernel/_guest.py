@@ -44,6 +44,9 @@ MEMORY_MIB: Final = 1024
 CPUS: Final = 2
 LOG_TAIL: Final = 12000
 
+SESSION_BOOTS: list[BootResult] = []
+"""Every boot of this test session, for the timing summary at the end of the run (conftest)."""
+
 _JOB = """\
 # Written by tests/kernel/_guest.py; run by the guest's /init inside the chroot (the host root).
 cd {repo} || exit 126
@@ -177,6 +180,7 @@ class KernelMachine:
             log_path=log_path,
         )
         self.boots.append(boot)
+        SESSION_BOOTS.append(boot)
         return boot
 
     def _qemu_args(self, share: Path) -> list[str]:
