@@ -37,7 +37,9 @@ class DiscoveryController(Controller):
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._interval)
         found = await anyio.to_thread.run_sync(discover, self._images)
-        for disk_id, disk in found.disks.items():
-            await ctx.apply(DiskDefinition.new(disk_id, disk))
+        # Volumes before their disks: whoever sees a Disk can rely on its volumes being published already
+        # (the VolumeFormatter reads Disks first and reports a volume missing only then).
         for volume_id, volume in found.volumes.items():
             await ctx.apply(DiscoveredVolumeDefinition.new(volume_id, volume))
+        for disk_id, disk in found.disks.items():
+            await ctx.apply(DiskDefinition.new(disk_id, disk))

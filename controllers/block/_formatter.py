@@ -138,10 +138,13 @@ class VolumeFormatter(Controller):
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
         configs = await ctx.list(Kind(BLOCK, VolumeConfigDefinition.type), VolumeConfigSpec)
+        # Disks first: Discovery publishes a disk's volumes before the disk, so every disk read here has its
+        # volumes in the list read next (else a volume could be reported missing mid-scan, and `--once`
+        # would stop there).
+        disks = [d.spec for d in await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)]
         discovered = [
             v.spec for v in await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
         ]
-        disks = [d.spec for d in await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)]
         work: list[_Work] = []
         for config in configs:
             secrets = await ctx.find(
