@@ -183,7 +183,7 @@ def luks_slots(region: Region) -> list[int]:
 
 
 def cryptsetup_opens(region: Region, passphrase: bytes, *, slot: int | None = None) -> bool:
-    """Whether cryptsetup accepts ``passphrase`` (for ``slot``) on the partition (`open --test-passphrase`)."""
+    """Whether cryptsetup accepts ``passphrase`` (for ``slot``) on the partition (open --test-passphrase)."""
     cryptsetup = require_tool("cryptsetup")
     argv: list[str] = [cryptsetup, "open", "--test-passphrase", "--key-file", "-"]
     if slot is not None:
@@ -294,16 +294,16 @@ class Booted:
         return await convergence(self.subsystem.state)
 
     async def wait_for(
-        self, predicate: Callable[[Convergence], bool], *, timeout: float = 30.0, what: str = "a condition"
+        self, predicate: Callable[[Convergence], bool], *, limit: float = 30.0, what: str = "a condition"
     ) -> Convergence:
         """Poll the convergence until ``predicate`` holds (fails the test with the statuses otherwise)."""
         snapshot = await self.now()
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(limit):
             while not predicate(snapshot):
                 await anyio.sleep(0.1)
                 snapshot = await self.now()
             return snapshot
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}: {describe(snapshot)}")
+        raise AssertionError(f"timed out after {limit} s waiting for {what}: {describe(snapshot)}")
 
 
 def describe(snapshot: Convergence) -> str:
@@ -385,7 +385,7 @@ class Node:
 
     @asynccontextmanager
     async def boot(
-        self, *, settle: bool = True, timeout: float = SETTLE_TIMEOUT, **changes: Any
+        self, *, settle: bool = True, limit: float = SETTLE_TIMEOUT, **changes: Any
     ) -> AsyncIterator[Booted]:
         """Run the subsystem; wait until every volume settled (unless ``settle`` is false).
 
@@ -395,11 +395,11 @@ class Node:
         async with running(subsystem):
             snapshot = None
             if settle:
-                with anyio.move_on_after(timeout):
+                with anyio.move_on_after(limit):
                     snapshot = await wait_settled(subsystem.state, poll=0.1)
                 if snapshot is None:
                     raise AssertionError(
-                        f"not settled after {timeout} s: {describe(await convergence(subsystem.state))}"
+                        f"not settled after {limit} s: {describe(await convergence(subsystem.state))}"
                     )
             yield Booted(self, subsystem, snapshot)
         left = leftovers(self.workdir, self.state_dir)

@@ -66,20 +66,21 @@ async def test_rotation_across_reboots(node: Node) -> None:
         assert (node.target("EPHEMERAL") / "marker").read_text() == "kept through the rotation\n"
 
 
-async def wait_for_slots(region: Region, slots: list[int], timeout: float = 20.0) -> None:
+async def wait_for_slots(region: Region, slots: list[int], limit: float = 20.0) -> None:
     seen: list[int] = []
-    with anyio.move_on_after(timeout):
+    with anyio.move_on_after(limit):
         while True:
             seen = await anyio.to_thread.run_sync(luks_slots, region)
             if seen == slots:
                 return
             await anyio.sleep(0.2)
-    raise AssertionError(f"key slots are {seen}, not {slots}, {timeout} s after the config changed")
+    raise AssertionError(f"key slots are {seen}, not {slots}, {limit} s after the config changed")
 
 
 async def assert_still_mounted(boot: Booted, node: Node) -> None:
     snapshot = await boot.now()
-    assert snapshot.ok and "EPHEMERAL" in snapshot.mounted, describe(snapshot)
+    assert snapshot.ok, describe(snapshot)
+    assert "EPHEMERAL" in snapshot.mounted, describe(snapshot)
     assert (node.target("EPHEMERAL") / "marker").read_text() == "written before the rotation\n"
 
 
