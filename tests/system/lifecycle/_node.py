@@ -339,6 +339,7 @@ class Node:
         for tool in ("mkfs.xfs", "mkfs.ext4", "mount", "umount", "cryptsetup", "losetup"):
             require_tool(tool)
         node = cls(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
         disklayout.create_disk_image(node.system_disk, SYSTEM_DISK_SIZE)
         with node.data_disk.open("wb") as image:
             image.truncate(DATA_DISK_SIZE)
