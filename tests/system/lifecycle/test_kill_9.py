@@ -184,3 +184,23 @@ async def test_kill_9_during_key_rotation(node: Node) -> None:
         assert boot.snapshot.ok, describe(boot.snapshot)
         for volume in ("STATE", "EPHEMERAL", "u-data"):
             assert (node.target(volume) / "marker").read_text() == f"{volume} before the rotations\n"
+
+
+async def test_restart_without_reboot_adopts_live_volumes(node: Node) -> None:
+    """`volumed run` killed and started again while its volumes stay active and mounted (no reboot in
+    between): the new run re-opens the active volumes (Talos crashes there) and reuses the mounts, stacking
+    nothing, and its shutdown then leaves nothing behind."""
+    node.write_config(*FIRST_BOOT_CONFIG)
+    killed, output = await anyio.to_thread.run_sync(
+        run_and_kill, node, KillPoint("mounted", 0.05, occurrence=3)
+    )
+    assert killed, output
+    live = node.leftovers()
+    assert sum(entry.startswith("fuse server") for entry in live) == 3, live
+    (node.target("EPHEMERAL") / "marker").write_text("written between the runs\n")
+
+    await anyio.to_thread.run_sync(run_to_the_end, node)
+    assert node.leftovers() == []  # one unmount per mount was enough: nothing was mounted twice
+    async with node.boot() as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
+        assert (node.target("EPHEMERAL") / "marker").read_text() == "written between the runs\n"
