@@ -44,7 +44,11 @@ def _is_system_disk(path: str) -> bool:
 
 
 def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
-    """The partition size Talos would pick in a gap of ``free`` bytes, or None when it does not fit."""
+    """The partition size for a gap of ``free`` bytes, or None when ``minSize`` does not fit.
+
+    With ``grow`` (or without ``minSize``) the volume takes the free space up to ``maxSize``; otherwise
+    exactly ``minSize``.
+    """
     minimum = provisioning.min_size
     maximum = provisioning.max_size
     if free < max(minimum, 1):
