@@ -52,6 +52,7 @@ from .state import PendingFinalizersError as PendingFinalizersError
 from .state import PhaseConflictError as PhaseConflictError
 from .state import SensitiveGuard as SensitiveGuard
 from .state import SensitiveResourceError as SensitiveResourceError
+from .state import SqliteCore as SqliteCore
 from .state import State as State
 from .state import StateClosedError as StateClosedError
 from .state import StateError as StateError
@@ -94,6 +95,7 @@ __all__ = [
     "SensitiveResourceError",
     "SensitiveSpec",
     "Spec",
+    "SqliteCore",
     "State",
     "StateClosedError",
     "StateError",

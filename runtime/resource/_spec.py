@@ -11,10 +11,12 @@ class Spec(BaseModel):
     """Base class for resource specs.
 
     Specs are frozen so one resource value can be shared by the state, every event and every watcher without
-    copies. Use tuples rather than lists for sequence fields so nested values stay immutable too.
+    copies. Use tuples rather than lists for sequence fields so nested values stay immutable too. Bytes
+    round-trip through JSON as base64 (the persistent backend stores specs as JSON); keep secrets in plain
+    ``bytes`` fields of a `SensitiveSpec`, not in pydantic ``SecretBytes``, which JSON masks irreversibly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
 
 class SensitiveSpec(Spec):

@@ -24,6 +24,7 @@ from ._router import NamespacedRouter as NamespacedRouter
 from ._watch import EventStream as EventStream
 from ._wrap import WrappedState as WrappedState
 from .inmem import InMemoryCore as InMemoryCore
+from .sqlite import SqliteCore as SqliteCore
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -42,6 +43,7 @@ __all__ = [
     "PhaseConflictError",
     "SensitiveGuard",
     "SensitiveResourceError",
+    "SqliteCore",
     "State",
     "StateClosedError",
     "StateError",
