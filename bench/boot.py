@@ -1,0 +1,436 @@
+"""Boot benchmark: the volume subsystem bringing up 10 encrypted volumes, against a serial cryptsetup-like script.
+
+Setup (root, fuse backend): a system disk image with META, STATE and EPHEMERAL, and a second image on which the
+first boot provisions 8 user volumes by disk selector. Every volume has two key slots (slot 0 opens it, slot 1
+is a second configured key that must be checked at boot, as Talos does with a test unlock), and pinned KDF
+parameters through the config's ``pbkdf`` block (argon2id; ``--quick`` uses smaller ones).
+
+Measured, from outside the subsystem (the key-slot KDF ``volumed.storage.luks2._keyslots.derive_key`` is wrapped
+in this process to time every run and attribute it to a volume by its salt):
+
+* ``boot_s``: start (building the subsystem) to every volume ready and mounted, on the second boot;
+* ``kdf_s``: the KDF time on the critical path of that boot: the wall-clock time during which at least one
+  KDF was running (the union of the KDF intervals; with volumes unlocked in parallel this is what the KDFs
+  cost the boot, not the sum of their CPU time);
+* ``kdf_runs_per_volume``: KDF runs per volume on the second boot (the largest over all volumes; every
+  volume's count is printed, and the first boot's too);
+* ``overhead_s`` = ``boot_s - kdf_s``: everything else (config, discovery, activation, probing, mounting,
+  the runtime);
+* ``ratio_vs_serial`` = ``boot_s`` / the same second boot done by a serial script: for each volume in turn,
+  unlock with our LUKS2 library (one KDF, the slot that opens; the script checks no other slot), activate with
+  the same fuse backend, probe the filesystem, mount. The script is given the volumes' locations.
+
+Goals: kdf_runs_per_volume == 1 on the second boot, overhead under 10 % of the boot, ratio_vs_serial < 0.7 on
+2 cores. Missed goals are printed with the reason; the exit status is non-zero only when a boot fails.
+
+Last line, JSON: {"boot_s": ..., "kdf_s": ..., "kdf_runs_per_volume": ..., "overhead_s": ...,
+"ratio_vs_serial": ..., plus the first boot's numbers and the parameters}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+
+import volumed.storage.luks2._keyslots as keyslots_module
+from volumed.controllers import SubsystemOptions, build_subsystem, running, wait_settled
+from volumed.keys import node_id_passphrase
+from volumed.storage import disklayout
+from volumed.storage.activation import mapping_name, select_activator
+from volumed.storage.blockdev import Region
+from volumed.storage.filesystem import mount, umount
+from volumed.storage.gpt import new_table, write_partition_table
+from volumed.storage.luks2 import Luks2Volume
+from volumed.storage.probe import probe_region
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from volumed.controllers import Convergence
+    from volumed.storage.activation import Activator
+
+MIB = 1024 * 1024
+USER_VOLUMES = 8
+BOOT_TIMEOUT = 600.0
+SECOND_KEY = "second configured key"
+NODE_DISK = 1024 * MIB
+USER_SIZE = 32 * MIB
+DATA_DISK = (USER_VOLUMES * USER_SIZE) + 16 * MIB
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    memory_kib: int
+    iterations: int
+    parallel: int
+
+    def yaml(self) -> str:
+        return (
+            f"pbkdf: {{type: argon2id, memory: {self.memory_kib}, iterations: {self.iterations}, "
+            f"parallel: {self.parallel}}}"
+        )
+
+
+@dataclass(frozen=True)
+class KdfRun:
+    salt: bytes
+    start: float
+    end: float
+
+
+@dataclass
+class KdfRecorder:
+    """Wraps the key-slot KDF of our LUKS2 library to record every run (thread-safe: KDFs run in workers)."""
+
+    runs: list[KdfRun] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install(self) -> None:
+        original: Callable[..., bytes] = keyslots_module.derive_key
+
+        def timed_derive_key(kdf: Any, passphrase: bytes, length: int) -> bytes:
+            start = time.monotonic()
+            try:
+                return original(kdf, passphrase, length)
+            finally:
+                end = time.monotonic()
+                with self.lock:
+                    self.runs.append(KdfRun(bytes(kdf.salt), start, end))
+
+        keyslots_module.derive_key = timed_derive_key  # type: ignore[assignment]
+
+    def take(self) -> list[KdfRun]:
+        with self.lock:
+            runs, self.runs = self.runs, []
+        return runs
+
+
+@dataclass(frozen=True)
+class VolumePlace:
+    volume_id: str
+    path: str
+    offset: int
+    size: int
+    device: str
+    filesystem: str
+    target: str
+
+
+@dataclass
+class BootResult:
+    seconds: float
+    kdf_critical_s: float
+    kdf_cpu_s: float
+    runs_per_volume: dict[str, int]
+    unattributed_runs: int
+    places: list[VolumePlace]
+
+
+def union_length(intervals: list[tuple[float, float]]) -> float:
+    """Total length covered by at least one interval."""
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None and current_start is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None and current_start is not None:
+        total += current_end - current_start
+    return total
+
+
+def volume_ids() -> list[str]:
+    return ["STATE", "EPHEMERAL"] + [f"u-vol{i}" for i in range(1, USER_VOLUMES + 1)]
+
+
+def mount_target(volume_id: str) -> str:
+    """Where the subsystem mounts a volume (relative to its root); the serial script mounts there too."""
+    if volume_id == "STATE":
+        return "system/state"
+    if volume_id == "EPHEMERAL":
+        return "var"
+    return f"var/mnt/{volume_id.removeprefix('u-')}"
+
+
+def user_passphrase(volume_id: str) -> str:
+    return f"benchmark key of {volume_id}"
+
+
+def write_config(path: Path, params: KdfParams) -> None:
+    docs = []
+    for name in ("STATE", "EPHEMERAL"):
+        docs.append(
+            "apiVersion: v1alpha1\nkind: VolumeConfig\n"
+            f"name: {name}\n"
+            "encryption:\n  provider: luks2\n  keys:\n"
+            "    - nodeID: {}\n      slot: 0\n"
+            f"    - static: {{passphrase: {SECOND_KEY}}}\n      slot: 1\n"
+            f"  {params.yaml()}\n"
+        )
+    for i in range(1, USER_VOLUMES + 1):
+        name = f"vol{i}"
+        docs.append(
+            "apiVersion: v1alpha1\nkind: UserVolumeConfig\n"
+            f"name: {name}\n"
+            "provisioning:\n  diskSelector:\n    match: '!system_disk'\n"
+            f"  minSize: {USER_SIZE // MIB}MiB\n  maxSize: {USER_SIZE // MIB}MiB\n"
+            "filesystem:\n  type: ext4\n"
+            "encryption:\n  provider: luks2\n  keys:\n"
+            f"    - static: {{passphrase: {user_passphrase('u-' + name)}}}\n      slot: 0\n"
+            f"    - static: {{passphrase: {SECOND_KEY}}}\n      slot: 1\n"
+            f"  {params.yaml()}\n"
+        )
+    path.write_text("---\n".join(docs))
+
+
+def prepare(workdir: Path, params: KdfParams, *, provision: bool) -> tuple[Path, list[str], str]:
+    """The two disk images and the config; the user volumes' partitions are made here unless ``provision``."""
+    node, data = workdir / "node.img", workdir / "data.img"
+    disklayout.create_disk_image(node, NODE_DISK, force=True)
+    with data.open("wb") as f:
+        f.truncate(DATA_DISK)
+    table = new_table(DATA_DISK)
+    if not provision:
+        for volume_id in volume_ids()[2:]:
+            table, _ = table.add_partition(size=USER_SIZE, name=volume_id)
+    write_partition_table(data, table)
+    config = workdir / "config.yaml"
+    write_config(config, params)
+    return config, [str(node), str(data)], str(uuid.uuid4())
+
+
+def attribute(runs: list[KdfRun], places: list[VolumePlace]) -> tuple[dict[str, int], int]:
+    """KDF runs per volume: a run belongs to the volume whose header holds a key slot with its salt.
+
+    A run whose salt is in no header (a slot killed since) counts as unattributed.
+    """
+    owner: dict[bytes, str] = {}
+    for place in places:
+        with Luks2Volume.open(place.path, offset=place.offset, size=place.size, read_only=True) as volume:
+            for slot in volume.keyslots.values():
+                owner[bytes(slot.kdf.salt)] = place.volume_id
+    counts = {place.volume_id: 0 for place in places}
+    unattributed = 0
+    for run in runs:
+        volume_id = owner.get(run.salt)
+        if volume_id is None:
+            unattributed += 1
+        else:
+            counts[volume_id] += 1
+    return counts, unattributed
+
+
+async def boot(
+    number: int, workdir: Path, config: Path, disks: list[str], node_uuid: str, recorder: KdfRecorder
+) -> BootResult:
+    """One boot of the subsystem, timed from building it to every volume ready and mounted; then shut down."""
+    recorder.take()
+    started = time.monotonic()
+    options = SubsystemOptions(
+        config=config,
+        disks=disks,
+        backend="fuse",
+        root=workdir / "root",
+        state_dir=workdir / "run",
+        node_uuid=node_uuid,
+        retry_interval=2.0,
+    )
+    subsystem = build_subsystem(options)
+    async with running(subsystem):
+        snapshot: Convergence | None = None
+        failure = ""
+        with anyio.move_on_after(BOOT_TIMEOUT):
+            snapshot = await wait_settled(subsystem.state, poll=0.01)
+        ready = time.monotonic()
+        runs = recorder.take()
+        if snapshot is None or not snapshot.ok:
+            failure = (
+                "; ".join(snapshot.config_errors)
+                + "; ".join(f"{k}: {v.phase.value} {v.error_message}" for k, v in snapshot.statuses.items())
+                if snapshot is not None
+                else f"not settled within {BOOT_TIMEOUT:.0f} s"
+            )
+        places = [
+            VolumePlace(
+                volume_id=volume_id,
+                path=status.location,
+                offset=status.offset,
+                size=status.size,
+                device=status.mount_location,
+                filesystem=status.filesystem or "xfs",
+                target=mount_target(volume_id),
+            )
+            for volume_id, status in (snapshot.statuses.items() if snapshot is not None else ())
+        ]
+    if failure:
+        raise SystemExit(f"boot {number} failed: {failure}")
+    in_boot = [
+        (max(r.start, started), min(r.end, ready)) for r in runs if r.end > started and r.start < ready
+    ]
+    counts, unattributed = attribute(runs, places)
+    return BootResult(
+        seconds=ready - started,
+        kdf_critical_s=union_length(in_boot),
+        kdf_cpu_s=sum(r.end - r.start for r in runs),
+        runs_per_volume=counts,
+        unattributed_runs=unattributed,
+        places=places,
+    )
+
+
+def passphrase_of(volume_id: str, node_uuid: str) -> bytes:
+    if volume_id in ("STATE", "EPHEMERAL"):
+        return node_id_passphrase(node_uuid, volume_id).reveal()
+    return user_passphrase(volume_id).encode()
+
+
+def serial_boot(workdir: Path, places: list[VolumePlace], node_uuid: str, recorder: KdfRecorder) -> float:
+    """The baseline: each volume in turn is unlocked (one KDF), activated, probed and mounted."""
+    from volumed.controllers.block._services import read_data_segment
+    from volumed.controllers.block._encryption import Location
+
+    order = {v: i for i, v in enumerate(volume_ids())}
+    ordered = sorted(places, key=lambda p: order[p.volume_id])
+    root = workdir / "serial-root"
+    activator: Activator | None = None
+    active: list[str] = []
+    mounted: list[Path] = []
+    recorder.take()
+    started = time.monotonic()
+    try:
+        activator = select_activator("fuse", runtime_dir=workdir / "serial-run")
+        for place in ordered:
+            with Luks2Volume.open(place.path, offset=place.offset, size=place.size) as volume:
+                key = volume.unlock(passphrase_of(place.volume_id, node_uuid), keyslot=0)
+            segment = read_data_segment(Location(place.path, place.offset, place.size))
+            name = mapping_name(f"serial-{place.volume_id}")
+            device = activator.activate(name, segment, key.material)
+            active.append(name)
+            signature = probe_region(Region.whole(device))
+            if signature is None:
+                raise SystemExit(f"serial baseline: no filesystem found on {place.volume_id}")
+            target = root / place.target
+            target.mkdir(parents=True, exist_ok=True)
+            mount(device, target, fstype=signature.type.value)
+            mounted.append(target)
+        elapsed = time.monotonic() - started
+    finally:
+        for target in reversed(mounted):
+            umount(target)
+        if activator is not None:
+            for name in reversed(active):
+                activator.deactivate(name)
+    runs = recorder.take()
+    if len(runs) != len(ordered):
+        raise SystemExit(f"serial baseline ran {len(runs)} KDFs for {len(ordered)} volumes")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small KDF parameters (16 MiB, 4 iterations)")
+    parser.add_argument("--memory", type=int, help="argon2 memory in KiB (default 65536; quick 16384)")
+    parser.add_argument("--iterations", type=int, help="argon2 iterations (default 4, the minimum)")
+    parser.add_argument("--lanes", type=int, default=2, help="argon2 lanes (default 2)")
+    parser.add_argument(
+        "--provision",
+        action="store_true",
+        help="let the first boot make the user volumes' partitions by selector (default: made beforehand)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (images, config)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/boot.py needs root (loop devices, FUSE, mount)", file=sys.stderr)
+        return 1
+    params = KdfParams(
+        memory_kib=args.memory or (16384 if args.quick else 65536),
+        iterations=args.iterations or 4,
+        parallel=args.lanes,
+    )
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    recorder = KdfRecorder()
+    recorder.install()
+    workdir = Path(tempfile.mkdtemp(prefix="volumed-boot-bench-"))
+    try:
+        config, disks, node_uuid = prepare(workdir, params, provision=args.provision)
+        print(
+            f"{len(volume_ids())} volumes (STATE, EPHEMERAL, {USER_VOLUMES} user), 2 key slots each, "
+            f"argon2id {params.memory_kib} KiB x {params.iterations} iterations x {params.parallel} lanes, "
+            f"fuse backend, {os.cpu_count()} CPUs"
+        )
+        first = anyio.run(boot, 1, workdir, config, disks, node_uuid, recorder)
+        second = anyio.run(boot, 2, workdir, config, disks, node_uuid, recorder)
+        serial = serial_boot(workdir, second.places, node_uuid, recorder)
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    for label, result in (("first boot", first), ("second boot", second)):
+        print(
+            f"{label}: {result.seconds:.2f} s to all ready; KDF critical path {result.kdf_critical_s:.2f} s "
+            f"(CPU-summed {result.kdf_cpu_s:.2f} s); KDF runs per volume "
+            + ", ".join(f"{v}={n}" for v, n in sorted(result.runs_per_volume.items()))
+            + (f"; {result.unattributed_runs} unattributed" if result.unattributed_runs else "")
+        )
+    print(f"serial baseline (unlock, activate, probe, mount; one volume after the other): {serial:.2f} s")
+
+    runs = max(second.runs_per_volume.values())
+    overhead = second.seconds - second.kdf_critical_s
+    ratio = second.seconds / serial
+    goals = [
+        (
+            runs == 1 and second.unattributed_runs == 0,
+            f"KDF runs per volume on the second boot: {runs} (goal 1)",
+        ),
+        (
+            overhead < 0.1 * second.seconds,
+            f"overhead {overhead / second.seconds:.0%} of the boot (goal < 10 %)",
+        ),
+        (ratio < 0.7, f"ratio vs serial {ratio:.2f} (goal < 0.7)"),
+    ]
+    for met, text in goals:
+        print(("goal met: " if met else "GOAL MISSED: ") + text)
+    print(
+        json.dumps(
+            {
+                "boot_s": round(second.seconds, 3),
+                "kdf_s": round(second.kdf_critical_s, 3),
+                "kdf_runs_per_volume": runs,
+                "overhead_s": round(overhead, 3),
+                "ratio_vs_serial": round(ratio, 3),
+                "serial_s": round(serial, 3),
+                "first_boot_s": round(first.seconds, 3),
+                "first_kdf_s": round(first.kdf_critical_s, 3),
+                "first_kdf_runs_per_volume": max(first.runs_per_volume.values()),
+                "kdf": {
+                    "memory_kib": params.memory_kib,
+                    "iterations": params.iterations,
+                    "lanes": params.parallel,
+                },
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
