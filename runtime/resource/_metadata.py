@@ -102,3 +102,18 @@ class Metadata:
     def replace(self, **changes: Any) -> Metadata:
         """Return a copy with ``changes`` applied (labels/annotations may be plain dicts)."""
         return dataclasses.replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Metadata))
+
+
+def evolve_metadata(metadata: Metadata, **changes: Any) -> Metadata:
+    """A copy of ``metadata`` with ``changes``, skipping validation (for the state's already-checked values).
+
+    The state derives a new metadata on every write; ``dataclasses.replace`` would re-validate every field.
+    Callers must pass values of the declared types (FrozenMap, tuple, Phase, ...).
+    """
+    new = object.__new__(Metadata)
+    for name in _FIELDS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(metadata, name))
+    return new

@@ -92,3 +92,11 @@ class Resource(Generic[SpecT]):
             f"Resource({md.namespace}/{md.type}/{md.id} v{md.version} owner={md.owner!r} "
             f"phase={md.phase.value} spec={self.spec!r})"
         )
+
+
+def trusted_resource(metadata: Metadata, spec: SpecT) -> Resource[SpecT]:
+    """A resource from parts the state has already validated (skips the checks of ``__post_init__``)."""
+    new: Resource[SpecT] = object.__new__(Resource)
+    object.__setattr__(new, "metadata", metadata)
+    object.__setattr__(new, "spec", spec)
+    return new

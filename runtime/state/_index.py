@@ -22,6 +22,8 @@ from volumed.runtime.resource import (
     Pointer,
     Resource,
 )
+from volumed.runtime.resource._metadata import evolve_metadata
+from volumed.runtime.resource._resource import trusted_resource
 
 from ._errors import (
     AlreadyExistsError,
@@ -84,13 +86,15 @@ class ResourceIndex:
             raise ValueError(f"watch history must be at least 1 event per kind, got {history}")
         self._history = history
         self._clock = clock
-        self._kinds: dict[Kind, _KindStore] = {}
+        # Keyed by (namespace, type) tuples: cheaper than building Kind values on every operation.
+        self._kinds: dict[tuple[str, str], _KindStore] = {}
         self._closed: StateError | None = None
 
-    def _store(self, kind: Kind) -> _KindStore:
-        store = self._kinds.get(kind)
+    def _store(self, namespace: str, type_name: str) -> _KindStore:
+        key = (namespace, type_name)
+        store = self._kinds.get(key)
         if store is None:
-            store = self._kinds[kind] = _KindStore(self._history)
+            store = self._kinds[key] = _KindStore(self._history)
             if self._closed is not None:
                 store.log.close(self._closed)
         return store
@@ -99,8 +103,15 @@ class ResourceIndex:
 
     def find(self, pointer: Pointer) -> Resource[Any] | None:
         """The resource at ``pointer``, or None."""
-        store = self._kinds.get(pointer.kind)
+        store = self._kinds.get((pointer.namespace, pointer.type))
         return None if store is None else store.resources.get(pointer.id)
+
+    def _current(self, md: Metadata) -> Resource[Any]:
+        store = self._kinds.get((md.namespace, md.type))
+        current = None if store is None else store.resources.get(md.id)
+        if current is None:
+            raise NotFoundError(md.pointer)
+        return current
 
     def get(self, pointer: Pointer) -> Resource[Any]:
         """The resource at ``pointer``; NotFoundError when absent."""
@@ -113,7 +124,7 @@ class ResourceIndex:
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:
         """Resources of ``kind`` matching the queries, sorted by id."""
-        store = self._kinds.get(kind)
+        store = self._kinds.get((kind.namespace, kind.type))
         if store is None:
             return []
         items = store.sorted_resources()
@@ -129,7 +140,7 @@ class ResourceIndex:
 
     def watch(self, pointer: Pointer) -> Watcher:
         """A watcher of one resource; its first event is the current state (CREATED, or NOOP when absent)."""
-        store = self._store(pointer.kind)
+        store = self._store(pointer.namespace, pointer.type)
         rid = pointer.id
 
         def snapshot() -> Sequence[Resource[Any]]:
@@ -147,7 +158,7 @@ class ResourceIndex:
         ids: IDQuery | None = None,
     ) -> Watcher:
         """A watcher of a kind (see `StateReader.watch_kind`)."""
-        store = self._store(kind)
+        store = self._store(kind.namespace, kind.type)
         return Watcher(
             store.log, store.sorted_resources, _query_matcher(labels, ids), bootstrap=bootstrap, single=False
         )
@@ -159,26 +170,21 @@ class ResourceIndex:
         if not isinstance(resource, Resource):
             raise InvalidResourceError(f"create needs a Resource, got {type(resource).__name__}")
         md = resource.metadata
-        store = self._kinds.get(md.kind)
+        store = self._kinds.get((md.namespace, md.type))
         if store is not None and md.id in store.resources:
             raise AlreadyExistsError(md.pointer)
         if store is not None and store.resources:
             self._check_spec_model(resource, next(iter(store.resources.values())))
         now = self._clock()
-        stored = Metadata(
-            md.namespace,
-            md.type,
-            md.id,
+        stored = evolve_metadata(
+            md,
             version=1,
             owner=md.owner if owner is None else owner,
-            labels=md.labels,
-            annotations=md.annotations,
-            finalizers=md.finalizers,
             phase=Phase.RUNNING,
             created=now,
             updated=now,
         )
-        return Event(EventType.CREATED, Resource(stored, resource.spec))
+        return Event(EventType.CREATED, trusted_resource(stored, resource.spec))
 
     def plan_update(
         self, resource: Resource[Any], *, owner: str | None, expected_phase: Phase | None
@@ -187,7 +193,7 @@ class ResourceIndex:
         if not isinstance(resource, Resource):
             raise InvalidResourceError(f"update needs a Resource, got {type(resource).__name__}")
         md = resource.metadata
-        current = self.get(md.pointer)
+        current = self._current(md)
         cur = current.metadata
         caller = md.owner if owner is None else owner
         if caller != cur.owner:
@@ -199,10 +205,10 @@ class ResourceIndex:
         self._check_spec_model(resource, current)
         if md.labels == cur.labels and md.annotations == cur.annotations and resource.spec == current.spec:
             return None
-        stored = cur.replace(
-            version=cur.version + 1, labels=md.labels, annotations=md.annotations, updated=self._clock()
+        stored = evolve_metadata(
+            cur, version=cur.version + 1, labels=md.labels, annotations=md.annotations, updated=self._clock()
         )
-        return Event(EventType.UPDATED, Resource(stored, resource.spec), current)
+        return Event(EventType.UPDATED, trusted_resource(stored, resource.spec), current)
 
     def plan_destroy(self, pointer: Pointer, *, owner: str) -> Event:
         """Validate a destroy: owner must match and no finalizers may remain."""
@@ -222,8 +228,10 @@ class ResourceIndex:
             raise OwnerConflictError(pointer, owner=cur.owner, caller=owner)
         if cur.phase is Phase.TEARING_DOWN:
             return None
-        stored = cur.replace(version=cur.version + 1, phase=Phase.TEARING_DOWN, updated=self._clock())
-        return Event(EventType.UPDATED, Resource(stored, current.spec), current)
+        stored = evolve_metadata(
+            cur, version=cur.version + 1, phase=Phase.TEARING_DOWN, updated=self._clock()
+        )
+        return Event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
 
     def plan_finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Event | None:
         """Validate adding or removing finalizers; None when nothing changes."""
@@ -244,8 +252,8 @@ class ResourceIndex:
             result = tuple(f for f in cur.finalizers if f not in finalizers)
         if result == cur.finalizers:
             return None
-        stored = cur.replace(version=cur.version + 1, finalizers=result, updated=self._clock())
-        return Event(EventType.UPDATED, Resource(stored, current.spec), current)
+        stored = evolve_metadata(cur, version=cur.version + 1, finalizers=result, updated=self._clock())
+        return Event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
 
     @staticmethod
     def _check_spec_model(resource: Resource[Any], reference: Resource[Any]) -> None:
@@ -262,8 +270,9 @@ class ResourceIndex:
         """Commit a planned event and publish it to watchers."""
         resource = event.resource
         assert resource is not None
-        store = self._store(resource.metadata.kind)
-        rid = resource.metadata.id
+        md = resource.metadata
+        store = self._store(md.namespace, md.type)
+        rid = md.id
         ids = store.sorted_ids
         if event.type is EventType.DESTROYED:
             del store.resources[rid]
@@ -277,7 +286,8 @@ class ResourceIndex:
 
     def load(self, resource: Resource[Any]) -> None:
         """Insert a stored resource as-is, without an event (used when a persistent backend opens)."""
-        store = self._store(resource.metadata.kind)
+        md = resource.metadata
+        store = self._store(md.namespace, md.type)
         store.resources[resource.metadata.id] = resource
         store.sorted_ids = None
 

@@ -1,0 +1,71 @@
+"""The sensitive guard API layers read through."""
+
+from __future__ import annotations
+
+import pytest
+
+from volumed.runtime import (
+    Kind,
+    Resource,
+    ResourceDefinition,
+    ResourceRegistry,
+    SensitiveGuard,
+    SensitiveResourceError,
+    SensitiveSpec,
+    Spec,
+    in_memory_state,
+)
+
+KEYS = Kind("secrets", "Keys.test.volumed.dev")
+UNREGISTERED_KEYS = Kind("secrets", "Stray.test.volumed.dev")
+DISKS = Kind("default", "Disks.test.volumed.dev")
+
+
+class Key(SensitiveSpec):
+    material: bytes
+
+
+class Disk(Spec):
+    size: int = 0
+
+
+REGISTRY = ResourceRegistry(
+    [ResourceDefinition(KEYS.type, Key, "secrets"), ResourceDefinition(DISKS.type, Disk, "default")]
+)
+
+
+async def test_unprivileged_readers_are_refused_sensitive_types() -> None:
+    state = in_memory_state()
+    await state.create(Resource.new("secrets", KEYS.type, "k", Key(material=b"s3cret")))
+    await state.create(Resource.new("secrets", UNREGISTERED_KEYS.type, "k", Key(material=b"s3cret")))
+    await state.create(Resource.new("default", DISKS.type, "d", Disk(size=1)))
+    guard = SensitiveGuard(state, REGISTRY)
+    assert not guard.privileged
+    with pytest.raises(SensitiveResourceError, match="only a privileged caller") as info:
+        await guard.get(KEYS.pointer("k"))
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(SensitiveResourceError):
+        await guard.list(KEYS)
+    with pytest.raises(SensitiveResourceError):
+        guard.watch(KEYS.pointer("k"))
+    with pytest.raises(SensitiveResourceError):
+        guard.watch_kind(KEYS)
+    # Types missing from the registry are judged by their values.
+    with pytest.raises(SensitiveResourceError):
+        await guard.get(UNREGISTERED_KEYS.pointer("k"))
+    with pytest.raises(SensitiveResourceError):
+        await guard.list(UNREGISTERED_KEYS)
+    assert [r.id for r in await guard.list(DISKS)] == ["d"]
+    assert (await guard.get(DISKS.pointer("d"))).spec.size == 1
+    async with guard.watch_kind(DISKS, bootstrap=True) as events:
+        assert (await events.__anext__()).resource is not None
+
+
+async def test_privileged_readers_get_everything() -> None:
+    state = in_memory_state()
+    await state.create(Resource.new("secrets", KEYS.type, "k", Key(material=b"s3cret")))
+    guard = SensitiveGuard(state, REGISTRY, privileged=True)
+    assert (await guard.get(KEYS.pointer("k"))).spec.material == b"s3cret"
+    assert len(await guard.list(KEYS)) == 1
+    async with guard.watch(KEYS.pointer("k")) as events:
+        assert (await events.__anext__()).resource is not None

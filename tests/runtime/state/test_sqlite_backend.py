@@ -1,0 +1,160 @@
+"""The sqlite backend beyond the conformance suite: restart, exclusivity, bad files, shielded commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from volumed.runtime import (
+    EventType,
+    InvalidResourceError,
+    Kind,
+    Phase,
+    Resource,
+    ResourceDefinition,
+    ResourceRegistry,
+    SensitiveSpec,
+    Spec,
+    SqliteCore,
+    StateClosedError,
+    StateError,
+    WrappedState,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NS = "persistent"
+DISKS = Kind(NS, "Disks.test.volumed.dev")
+KEYS = Kind(NS, "Keys.test.volumed.dev")
+
+
+class Disk(Spec):
+    size: int = 0
+    tags: tuple[str, ...] = ()
+
+
+class Key(SensitiveSpec):
+    material: bytes
+
+
+REGISTRY = ResourceRegistry(
+    [ResourceDefinition(DISKS.type, Disk, NS), ResourceDefinition(KEYS.type, Key, NS)]
+)
+
+
+async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        state = WrappedState(core)
+        a = await state.create(
+            Resource.new(NS, DISKS.type, "a", Disk(size=1, tags=("x",)), labels={"l": "1"})
+        )
+        await state.update(a.with_spec(Disk(size=2)), owner="")
+        await state.create(Resource.new(NS, DISKS.type, "b", Disk()), owner="ctrl")
+        await state.add_finalizer(DISKS.pointer("b"), "mounter")
+        await state.teardown(DISKS.pointer("b"), owner="ctrl")
+        await state.create(Resource.new(NS, DISKS.type, "gone", Disk()))
+        await state.destroy(DISKS.pointer("gone"))
+        await state.create(Resource.new(NS, KEYS.type, "k", Key(material=b"\x00\xffsecret")))
+        before = await state.list(DISKS)
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        state = WrappedState(core)
+        after = await state.list(DISKS)
+        assert after == before
+        assert [r.id for r in after] == ["a", "b"]
+        b = after[1].metadata
+        assert (b.owner, b.phase, b.finalizers, b.version) == ("ctrl", Phase.TEARING_DOWN, ("mounter",), 3)
+        assert after[0].metadata.labels == {"l": "1"}
+        assert after[0].spec == Disk(size=2)
+        assert (await state.get(KEYS.pointer("k"))).spec.material == b"\x00\xffsecret"
+        # Versions continue from the stored ones.
+        updated = await state.update(after[0].with_spec(Disk(size=3)))
+        assert updated.version == 3
+        # Watches bootstrap from the loaded data.
+        async with state.watch_kind(DISKS, bootstrap=True) as events:
+            with anyio.fail_after(2):
+                assert [(await events.__anext__()).type for _ in range(3)] == [
+                    EventType.CREATED,
+                    EventType.CREATED,
+                    EventType.BOOTSTRAPPED,
+                ]
+
+
+async def test_file_is_opened_exclusively(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, REGISTRY):
+        with pytest.raises(StateError, match="in use"):
+            await SqliteCore.open(path, REGISTRY)
+    async with await SqliteCore.open(path, REGISTRY):
+        pass
+
+
+async def test_unknown_stored_type_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        await core.create(Resource.new(NS, DISKS.type, "a", Disk()))
+    only_keys = ResourceRegistry([ResourceDefinition(KEYS.type, Key, NS)])
+    with pytest.raises(
+        InvalidResourceError, match=r"Disks\.test\.volumed\.dev, which is not in the registry"
+    ):
+        await SqliteCore.open(path, only_keys)
+
+
+async def test_malformed_sensitive_row_does_not_leak_its_value(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        await core.create(Resource.new(NS, KEYS.type, "k", Key(material=b"x")))
+    db = sqlite3.connect(path)
+    db.execute("""UPDATE resources SET spec = '{"material": 12345678, "extra": "topsecret"}'""")
+    db.commit()
+    db.close()
+    with pytest.raises(InvalidResourceError, match="malformed") as info:
+        await SqliteCore.open(path, REGISTRY)
+    assert "topsecret" not in str(info.value)
+    assert "12345678" not in str(info.value)
+
+
+async def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match="not a usable sqlite state file"):
+        await SqliteCore.open(path, REGISTRY)
+
+
+async def test_writes_need_a_registered_type_and_model(tmp_path: Path) -> None:
+    async with await SqliteCore.open(tmp_path / "state.db", REGISTRY) as core:
+        with pytest.raises(InvalidResourceError, match="not registered"):
+            await core.create(Resource.new(NS, "Unknowns.test.volumed.dev", "u", Disk()))
+        with pytest.raises(InvalidResourceError, match="registered model is Disk"):
+            await core.create(Resource.new(NS, DISKS.type, "u", Key(material=b"")))
+
+
+async def test_close_ends_watches_and_refuses_writes(tmp_path: Path) -> None:
+    core = await SqliteCore.open(tmp_path / "state.db", REGISTRY)
+    events = core.watch_kind(DISKS)
+    await core.aclose()
+    await core.aclose()
+    with anyio.fail_after(2):
+        last = await events.__anext__()
+    assert last.type is EventType.ERRORED
+    assert isinstance(last.error, StateClosedError)
+    with pytest.raises(StopAsyncIteration):
+        await events.__anext__()
+    with pytest.raises(StateClosedError):
+        await core.create(Resource.new(NS, DISKS.type, "a", Disk()))
+
+
+async def test_cancelled_caller_never_splits_file_and_memory(tmp_path: Path) -> None:
+    """Cancel writers at random points: whatever happened, the reopened file equals what memory showed."""
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        for i in range(30):
+            with anyio.move_on_after(0.0005 * (i % 5)):
+                await core.create(Resource.new(NS, DISKS.type, f"r{i:02d}", Disk(size=i)))
+        in_memory = await core.list(DISKS)
+    async with await SqliteCore.open(path, REGISTRY) as core:
+        assert await core.list(DISKS) == in_memory

@@ -1,0 +1,83 @@
+"""Watch streams: closing the state, fairness, memory that does not grow with history, ring bounds."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from volumed.runtime import EventType, InMemoryCore, Kind, Resource, Spec, StateClosedError, WrappedState
+from volumed.runtime.state._watch import EventLog
+
+KIND = Kind("ns", "Counters.test.volumed.dev")
+
+
+class Counter(Spec):
+    n: int = 0
+
+
+async def test_closing_the_state_ends_watches_with_errored() -> None:
+    core = InMemoryCore()
+    single = core.watch(KIND.pointer("a"))
+    kind = core.watch_kind(KIND)
+    assert (await single.__anext__()).type is EventType.NOOP
+    core.close()
+    for stream in (single, kind):
+        with anyio.fail_after(1):
+            event = await stream.__anext__()
+        assert event.type is EventType.ERRORED
+        assert isinstance(event.error, StateClosedError)
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+    # A watch started after close ends at once too.
+    late = core.watch_kind(Kind("ns", "Others.test.volumed.dev"))
+    assert (await late.__anext__()).type is EventType.ERRORED
+
+
+async def test_many_slow_and_fast_watchers_never_block_the_writer() -> None:
+    state = WrappedState(InMemoryCore(history=16))
+    r = await state.create(Resource.new("ns", KIND.type, "a", Counter()))
+    stalled = [state.watch_kind(KIND) for _ in range(20)]
+    with anyio.fail_after(5):
+        for i in range(1000):
+            r = await state.update(r.with_spec(Counter(n=i + 1)))
+    for stream in stalled:
+        event = await stream.__anext__()
+        assert (event.type, event.resource) == (EventType.UPDATED, r)
+        assert stream.resyncs == 1
+
+
+def test_event_log_bounds() -> None:
+    log = EventLog(4)
+    assert (log.head, log.oldest) == (0, 0)
+    for _ in range(10):
+        log.append(object())  # type: ignore[arg-type]
+    assert (log.head, log.oldest) == (10, 6)
+    with pytest.raises(ValueError, match="at least 1"):
+        EventLog(0)
+
+
+async def test_a_hot_watcher_yields_to_other_tasks() -> None:
+    """A consumer draining a long backlog of events it filters out still lets other tasks run."""
+    state = WrappedState(InMemoryCore(history=4096))
+    async with state.watch_kind(KIND, labels=None) as events:
+        filtered = state.watch(KIND.pointer("never"))
+        assert (await filtered.__anext__()).type is EventType.NOOP
+        r = await state.create(Resource.new("ns", KIND.type, "a", Counter()))
+        for i in range(2000):
+            r = await state.update(r.with_spec(Counter(n=i + 1)))
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            with anyio.move_on_after(0.2):
+                await filtered.__anext__()
+            tg.cancel_scope.cancel()
+        assert ticks > 5
+        assert (await events.__anext__()).type is EventType.CREATED
