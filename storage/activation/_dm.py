@@ -26,6 +26,7 @@ from ._model import ActivationStatus, BackendName, DataSegment, check_name
 
 MAPPER_DIR: Final = Path("/dev/mapper")
 SYS_BLOCK: Final = Path("/sys/block")
+SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
 
 
 @final
@@ -110,10 +111,10 @@ class DmActivator:
 
     def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
         check_name(name)
-        current = self.status(name)
-        if current.device is not None:
-            self._check_same(name, segment)
-            return current.device
+        sys_dir = self._sys_dir(name)
+        if sys_dir is not None:
+            self._check_same(name, sys_dir, segment)
+            return str(MAPPER_DIR / name)
         size = segment_size(segment)
         if stat.S_ISBLK(_mode(segment.device)):
             self._create(name, segment, segment.device, size, volume_key)
@@ -133,6 +134,9 @@ class DmActivator:
                     f"{name}: /dev/mapper/{name} is in use (mounted?); unmount it first"
                 )
             raise ActivationError(f"dmsetup remove {name} failed: {result.stderr.strip()}")
+        # Without udev nothing else deletes /dev/mapper/NAME, and a stale node would point at the dm minor
+        # the next mapping gets: mknodes of a name that no longer exists removes its node.
+        self._run("mknodes", name)
 
     def is_active(self, name: str) -> bool:
         return self.status(name).active
@@ -174,14 +178,32 @@ class DmActivator:
             raise ActivationError(f"dmsetup create {name} failed: {result.stderr.strip()}")
         self._run("mknodes", name)
 
-    def _check_same(self, name: str, segment: DataSegment) -> None:
+    def _check_same(self, name: str, sys_dir: Path, segment: DataSegment) -> None:
+        """Raise ActivationConflictError unless the active ``name`` maps exactly ``segment``.
+
+        Compares what identifies the mapping: the source device (a loop device's backing file for an image),
+        the offset, the size and the dm UUID (which names the LUKS2 header's UUID).
+        """
         result = self._run("table", name)
         fields = result.stdout.split()
         if result.returncode != 0 or len(fields) < 8 or fields[2] != "crypt":
             raise ActivationConflictError(f"{name} exists but is not a dm-crypt mapping")
-        if int(fields[7]) != segment.offset // 512:
+        source, offset, size = fields[6], int(fields[7]) * 512, int(fields[1]) * 512
+        differences: list[str] = []
+        if not _same_source(source, segment.device):
+            differences.append(f"its device is {_describe_source(source)}, not {segment.device}")
+        if offset != segment.offset:
+            differences.append(f"its offset is {offset}, not {segment.offset}")
+        wanted_size = segment_size(segment)
+        if size != wanted_size:
+            differences.append(f"its size is {size}, not {wanted_size}")
+        active_uuid = _read_text(sys_dir / "dm" / "uuid")
+        wanted_uuid = dm_uuid(name, segment.luks_uuid)
+        if active_uuid != wanted_uuid:
+            differences.append(f"its dm UUID is {active_uuid!r}, not {wanted_uuid!r}")
+        if differences:
             raise ActivationConflictError(
-                f"{name} is already active at offset {int(fields[7]) * 512}, not {segment.offset}"
+                f"{name} is already active for another volume: {'; '.join(differences)}"
             )
 
     def _sys_dir(self, name: str) -> Path | None:
@@ -211,6 +233,36 @@ class DmActivator:
         return subprocess.run(
             [self._dmsetup, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
         )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _same_source(source: str, device: str) -> bool:
+    """Whether the table's source (``major:minor``) is ``device``, or the loop device we attached to it."""
+    try:
+        info = os.stat(device)
+    except OSError:
+        return False
+    if stat.S_ISBLK(info.st_mode):
+        return source == f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"
+    backing = _read_text(SYS_DEV_BLOCK / source / "loop" / "backing_file")
+    if not backing or _read_text(SYS_DEV_BLOCK / source / "loop" / "offset") not in ("", "0"):
+        return False
+    try:
+        return os.path.samefile(backing, device)
+    except OSError:
+        return False
+
+
+def _describe_source(source: str) -> str:
+    """``major:minor`` with the loop device's backing file when it has one, for error messages."""
+    backing = _read_text(SYS_DEV_BLOCK / source / "loop" / "backing_file")
+    return f"{source} (loop device of {backing})" if backing else source
 
 
 def _mode(path: str) -> int:

@@ -6,6 +6,7 @@ is never on argv, the hex-key table is the fallback, and the image gets an autoc
 from __future__ import annotations
 
 import json
+import os
 import stat
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,14 @@ import pytest
 
 from tests._tools import require_root
 from volumed.storage import loop
-from volumed.storage.activation import ActivationError, DataSegment, DmActivator
+from volumed.storage.activation import (
+    ActivationConflictError,
+    ActivationError,
+    DataSegment,
+    DmActivator,
+    dm_uuid,
+)
+from volumed.storage.activation import _dm as dm_module
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +35,8 @@ stdin = sys.stdin.read()
 with open(log, "a") as out:
     out.write(json.dumps({"argv": sys.argv[1:], "stdin": stdin}) + "\\n")
 fail = os.environ.get("FAKE_DMSETUP_FAIL", "")
+if sys.argv[1] == "table":
+    print(os.environ.get("FAKE_DMSETUP_TABLE", ""))
 if sys.argv[1] == "create" and fail and fail in stdin:
     print("device-mapper: reload ioctl failed: Invalid argument", file=sys.stderr)
     sys.exit(1)
@@ -98,3 +108,95 @@ def test_failure_is_reported_without_the_key(
         DmActivator(dmsetup=str(dmsetup)).activate("luks2-X", segment, KEY)
     assert KEY.hex() not in str(info.value)
     assert loop.find_attachments(image) == []
+
+
+LUKS_UUID = "0b1e6c2f-7a52-4c36-9a0c-2ab9c5f0e0d1"
+NAME = "luks2-EPHEMERAL"
+LOOP = "7:9"
+
+
+@pytest.fixture
+def active(tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sysfs where NAME is active as dm-0 (our dm UUID for LUKS_UUID) over loop9, attached to ``image``;
+    `dmsetup table NAME` says 0x10000 bytes at offset 1 MiB of loop9."""
+    sys_block, sys_dev_block = tmp_path / "sys" / "block", tmp_path / "sys" / "dev" / "block"
+    (sys_block / "dm-0" / "dm").mkdir(parents=True)
+    (sys_block / "dm-0" / "dm" / "name").write_text(f"{NAME}\n")
+    (sys_block / "dm-0" / "dm" / "uuid").write_text(f"{dm_uuid(NAME, LUKS_UUID)}\n")
+    (sys_block / "dm-0" / "size").write_text("128\n")
+    (sys_dev_block / LOOP / "loop").mkdir(parents=True)
+    (sys_dev_block / LOOP / "loop" / "backing_file").write_text(f"{image}\n")
+    (sys_dev_block / LOOP / "loop" / "offset").write_text("0\n")
+    monkeypatch.setattr(dm_module, "SYS_BLOCK", sys_block)
+    monkeypatch.setattr(dm_module, "SYS_DEV_BLOCK", sys_dev_block)
+    monkeypatch.setenv(
+        "FAKE_DMSETUP_TABLE", f"0 128 crypt aes-xts-plain64 - 0 {LOOP} 2048 1 sector_size:4096"
+    )
+    return sys_block
+
+
+def active_segment(image: Path | str, **changes: object) -> DataSegment:
+    fields: dict[str, object] = {"device": str(image), "offset": 1 << 20, "size": 128 * 512}
+    fields |= {"sector_size": 4096, "luks_uuid": LUKS_UUID}
+    fields.update(changes)
+    return DataSegment(**fields)  # type: ignore[arg-type]
+
+
+def test_activating_the_same_volume_again_returns_the_active_mapping(
+    dmsetup: Path, image: Path, active: Path
+) -> None:
+    device = DmActivator(dmsetup=str(dmsetup)).activate(NAME, active_segment(image), KEY)
+    assert device == f"/dev/mapper/{NAME}"
+    assert [call["argv"][0] for call in calls(dmsetup)] == ["table"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"offset": 2 << 20}, f"its offset is {1 << 20}, not {2 << 20}"),
+        ({"size": 64 * 512}, f"its size is {128 * 512}, not {64 * 512}"),
+        ({"luks_uuid": "11111111-2222-3333-4444-555555555555"}, "its dm UUID is 'CRYPT-LUKS2-0b1e6c2f"),
+        ({"device": "OTHER"}, f"its device is {LOOP} (loop device of "),
+    ],
+    ids=["offset", "size", "uuid", "device"],
+)
+def test_a_name_active_for_another_volume_is_a_conflict(
+    dmsetup: Path,
+    image: Path,
+    active: Path,
+    tmp_path: Path,
+    changes: dict[str, object],
+    message: str,
+) -> None:
+    if changes.get("device") == "OTHER":
+        other = tmp_path / "other.img"
+        other.write_bytes(bytes(4 << 20))
+        changes = {"device": str(other)}
+    with pytest.raises(ActivationConflictError, match=f"{NAME} is already active for another volume") as info:
+        DmActivator(dmsetup=str(dmsetup)).activate(NAME, active_segment(image, **changes), KEY)
+    assert message in str(info.value)
+    assert [call["argv"][0] for call in calls(dmsetup)] == ["table"]  # type: ignore[index]
+
+
+def test_a_block_device_source_is_compared_by_major_minor(
+    dmsetup: Path, active: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = next(
+        (f"/dev/{n}" for n in sorted(os.listdir("/sys/block")) if not n.startswith(("loop", "dm-"))), None
+    )
+    assert disk is not None, "no block device on this host"
+    rdev = os.stat(disk).st_rdev
+    monkeypatch.setenv(
+        "FAKE_DMSETUP_TABLE",
+        f"0 128 crypt aes-xts-plain64 - 0 {os.major(rdev)}:{os.minor(rdev)} 2048 1 sector_size:4096",
+    )
+    activator = DmActivator(dmsetup=str(dmsetup))
+    assert activator.activate(NAME, active_segment(disk), KEY) == f"/dev/mapper/{NAME}"
+    monkeypatch.setenv("FAKE_DMSETUP_TABLE", "0 128 crypt aes-xts-plain64 - 0 254:77 2048 1 sector_size:4096")
+    with pytest.raises(ActivationConflictError, match=f"its device is 254:77, not {disk}"):
+        activator.activate(NAME, active_segment(disk), KEY)
+
+
+def test_deactivate_removes_the_mapper_node_when_udev_does_not(dmsetup: Path, active: Path) -> None:
+    DmActivator(dmsetup=str(dmsetup)).deactivate(NAME)
+    assert [call["argv"] for call in calls(dmsetup)] == [["remove", NAME], ["mknodes", NAME]]
