@@ -143,7 +143,8 @@ class KeyedQueue(Generic[K]):
         if self._gets % _FAIRNESS_BATCH == 0 or not self._ready:
             await anyio.lowlevel.checkpoint()
         while True:
-            self._promote_due()
+            if self._heap:  # reading the clock is not free: only when something is delayed
+                self._promote_due()
             if self._ready:
                 key = self._ready.popleft()
                 self._dirty.discard(key)
