@@ -29,9 +29,11 @@ class FrozenMap(Mapping[str, str]):
 
     @classmethod
     def of(cls, items: Mapping[str, str] | None) -> FrozenMap:
-        """Return ``items`` itself when it is already frozen, else a frozen copy."""
+        """Return ``items`` itself when it is already frozen, else a frozen copy (empty maps are shared)."""
         if isinstance(items, FrozenMap):
             return items
+        if not items:
+            return _EMPTY
         return cls(items)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -82,3 +84,6 @@ class FrozenMap(Mapping[str, str]):
     def to_dict(self) -> dict[str, str]:
         """Return a fresh, mutable copy."""
         return dict(self._items)
+
+
+_EMPTY = FrozenMap()

@@ -48,9 +48,15 @@ class Metadata:
     updated: datetime = EPOCH
 
     def __post_init__(self) -> None:
-        _require_name("namespace", self.namespace)
-        _require_name("type", self.type)
-        _require_name("id", self.id)
+        # Fast path first: this runs for every resource a controller builds.
+        namespace: object = self.namespace
+        type_name: object = self.type
+        rid: object = self.id
+        if not (type(namespace) is str and namespace and type(type_name) is str and type_name):
+            _require_name("namespace", namespace)
+            _require_name("type", type_name)
+        if not (type(rid) is str and rid):
+            _require_name("id", rid)
         # Callers may pass plain dicts/lists/strings; normalise them to the frozen forms.
         labels: object = self.labels
         if type(labels) is not FrozenMap:
@@ -61,11 +67,11 @@ class Metadata:
         finalizers: object = self.finalizers
         if type(finalizers) is not tuple:
             object.__setattr__(self, "finalizers", tuple(self.finalizers))
-        version: object = self.version
-        if not isinstance(version, int) or version < 0:
+        version = self.version
+        if type(version) is not int or version < 0:
             raise ValueError(f"resource version must be a non-negative int, got {version!r}")
         phase: object = self.phase
-        if not isinstance(phase, Phase):
+        if type(phase) is not Phase:
             object.__setattr__(self, "phase", Phase(self.phase))
 
     @classmethod
@@ -104,9 +110,6 @@ class Metadata:
         return dataclasses.replace(self, **changes)
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Metadata))
-
-
 def evolve_metadata(metadata: Metadata, **changes: Any) -> Metadata:
     """A copy of ``metadata`` with ``changes``, skipping validation (for the state's already-checked values).
 
@@ -114,6 +117,18 @@ def evolve_metadata(metadata: Metadata, **changes: Any) -> Metadata:
     Callers must pass values of the declared types (FrozenMap, tuple, Phase, ...).
     """
     new = object.__new__(Metadata)
-    for name in _FIELDS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(metadata, name))
+    setattr_ = object.__setattr__
+    get = changes.get
+    md = metadata
+    setattr_(new, "namespace", md.namespace)
+    setattr_(new, "type", md.type)
+    setattr_(new, "id", md.id)
+    setattr_(new, "version", get("version", md.version))
+    setattr_(new, "owner", get("owner", md.owner))
+    setattr_(new, "labels", get("labels", md.labels))
+    setattr_(new, "annotations", get("annotations", md.annotations))
+    setattr_(new, "finalizers", get("finalizers", md.finalizers))
+    setattr_(new, "phase", get("phase", md.phase))
+    setattr_(new, "created", get("created", md.created))
+    setattr_(new, "updated", get("updated", md.updated))
     return new
