@@ -86,14 +86,37 @@ class Metadata:
         finalizers: Iterable[str] = (),
     ) -> Metadata:
         """Return metadata for a resource about to be created."""
-        return cls(
-            namespace,
-            type,
-            id,
-            labels=FrozenMap.of(labels),
-            annotations=FrozenMap.of(annotations),
-            finalizers=tuple(finalizers),
-        )
+        if not (
+            namespace.__class__ is str
+            and namespace
+            and type.__class__ is str
+            and type
+            and id.__class__ is str
+            and id
+        ):
+            return cls(
+                namespace,
+                type,
+                id,
+                labels=FrozenMap.of(labels),
+                annotations=FrozenMap.of(annotations),
+                finalizers=tuple(finalizers),
+            )  # the constructor's checks name what is wrong
+        # Hot path (every resource a controller writes): skip the dataclass machinery.
+        new = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(new, "namespace", namespace)
+        setattr_(new, "type", type)
+        setattr_(new, "id", id)
+        setattr_(new, "version", 0)
+        setattr_(new, "owner", "")
+        setattr_(new, "labels", FrozenMap.of(labels))
+        setattr_(new, "annotations", FrozenMap.of(annotations))
+        setattr_(new, "finalizers", finalizers if finalizers.__class__ is tuple else tuple(finalizers))
+        setattr_(new, "phase", Phase.RUNNING)
+        setattr_(new, "created", EPOCH)
+        setattr_(new, "updated", EPOCH)
+        return new
 
     @property
     def pointer(self) -> Pointer:

@@ -20,8 +20,11 @@ class Kind:
     type: str
 
     def __post_init__(self) -> None:
-        _require_name("namespace", self.namespace)
-        _require_name("type", self.type)
+        namespace: object = self.namespace
+        type_name: object = self.type
+        if not (type(namespace) is str and namespace and type(type_name) is str and type_name):
+            _require_name("namespace", namespace)
+            _require_name("type", type_name)
 
     def pointer(self, id: str) -> Pointer:
         """Return the pointer to resource ``id`` of this kind."""
@@ -41,9 +44,20 @@ class Pointer:
     id: str
 
     def __post_init__(self) -> None:
-        _require_name("namespace", self.namespace)
-        _require_name("type", self.type)
-        _require_name("id", self.id)
+        namespace: object = self.namespace
+        type_name: object = self.type
+        rid: object = self.id
+        if not (
+            type(namespace) is str
+            and namespace
+            and type(type_name) is str
+            and type_name
+            and type(rid) is str
+            and rid
+        ):
+            _require_name("namespace", namespace)
+            _require_name("type", type_name)
+            _require_name("id", rid)
 
     @property
     def kind(self) -> Kind:

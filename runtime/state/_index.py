@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, final
+from typing import Any, NoReturn, final
 
 from volumed.runtime.resource import (
     IDQuery,
@@ -51,10 +51,12 @@ def utc_now() -> datetime:
 
 @final
 class _KindStore:
-    __slots__ = ("log", "resources", "sorted_ids")
+    __slots__ = ("log", "resources", "sorted_ids", "spec_type")
 
     def __init__(self, history: int) -> None:
         self.resources: dict[str, Resource[Any]] = {}
+        # The spec model of the first resource stored: every resource of a kind must use the same one.
+        self.spec_type: type[Any] | None = None
         self.sorted_ids: list[str] | None = None
         self.log = EventLog(history)
 
@@ -173,8 +175,8 @@ class ResourceIndex:
         store = self._kinds.get((md.namespace, md.type))
         if store is not None and md.id in store.resources:
             raise AlreadyExistsError(md.pointer)
-        if store is not None and store.resources:
-            self._check_spec_model(resource, next(iter(store.resources.values())))
+        if store is not None and store.spec_type is not None and type(resource.spec) is not store.spec_type:
+            self._wrong_spec_model(resource, store.spec_type)
         now = self._clock()
         stored = evolve_metadata(
             md,
@@ -202,7 +204,8 @@ class ResourceIndex:
             raise ConflictError(md.pointer, expected=md.version, stored=cur.version)
         if expected_phase is not None and cur.phase is not expected_phase:
             raise PhaseConflictError(md.pointer, expected=expected_phase, actual=cur.phase)
-        self._check_spec_model(resource, current)
+        if type(resource.spec) is not type(current.spec):
+            self._wrong_spec_model(resource, type(current.spec))
         if md.labels == cur.labels and md.annotations == cur.annotations and resource.spec == current.spec:
             return None
         stored = evolve_metadata(
@@ -256,13 +259,12 @@ class ResourceIndex:
         return Event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
 
     @staticmethod
-    def _check_spec_model(resource: Resource[Any], reference: Resource[Any]) -> None:
-        if type(resource.spec) is not type(reference.spec):
-            raise InvalidResourceError(
-                f"spec of {resource.pointer} is a {type(resource.spec).__name__}, but resources of type "
-                f"{resource.metadata.type} hold {type(reference.spec).__name__}",
-                resource.pointer,
-            )
+    def _wrong_spec_model(resource: Resource[Any], expected: type[Any]) -> NoReturn:
+        raise InvalidResourceError(
+            f"spec of {resource.pointer} is a {type(resource.spec).__name__}, but resources of type "
+            f"{resource.metadata.type} hold {expected.__name__}",
+            resource.pointer,
+        )
 
     # --- commit --------------------------------------------------------------------------------------------
 
@@ -279,8 +281,11 @@ class ResourceIndex:
             if ids is not None:
                 del ids[bisect.bisect_left(ids, rid)]
         else:
-            if event.type is EventType.CREATED and ids is not None:
-                bisect.insort(ids, rid)
+            if event.type is EventType.CREATED:
+                if ids is not None:
+                    bisect.insort(ids, rid)
+                if store.spec_type is None:
+                    store.spec_type = type(resource.spec)
             store.resources[rid] = resource
         store.log.append(event)
 
