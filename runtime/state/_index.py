@@ -68,9 +68,10 @@ class _KindStore:
         return [resources[i] for i in ids]
 
 
-def _query_matcher(labels: LabelQuery | None, ids: IDQuery | None) -> Callable[[Resource[Any]], bool]:
+def _query_matcher(labels: LabelQuery | None, ids: IDQuery | None) -> Callable[[Resource[Any]], bool] | None:
+    """A predicate for the queries; None when there is nothing to filter (watchers skip the call)."""
     if labels is None and ids is None:
-        return lambda _r: True
+        return None
     if ids is None:
         assert labels is not None
         return lambda r: labels.matches(r.metadata.labels)
@@ -133,6 +134,7 @@ class ResourceIndex:
         if labels is None and ids is None:
             return items
         match = _query_matcher(labels, ids)
+        assert match is not None
         return [r for r in items if match(r)]
 
     def all(self) -> Iterable[Resource[Any]]:

@@ -153,7 +153,7 @@ class Watcher:
         self,
         log: EventLog,
         snapshot: Snapshot,
-        match: Matcher,
+        match: Matcher | None,
         *,
         bootstrap: bool,
         single: bool,
@@ -168,24 +168,24 @@ class Watcher:
         self._closed = False
         self._done = False
         if single:
-            current = [r for r in snapshot() if match(r)]
+            current = [r for r in snapshot() if match is None or match(r)]
             if current:
-                self._view[current[0].id] = current[0]
+                self._view[current[0].metadata.id] = current[0]
                 self._pending.append(Event(EventType.CREATED, current[0]))
             else:
                 self._pending.append(Event(EventType.NOOP))
         elif bootstrap:
             for resource in snapshot():
-                if match(resource):
-                    self._view[resource.id] = resource
+                if match is None or match(resource):
+                    self._view[resource.metadata.id] = resource
                     self._pending.append(Event(EventType.CREATED, resource))
             self._pending.append(Event(EventType.BOOTSTRAPPED))
         else:
             # Without bootstrap the consumer still "knows" the current items: a later update is UPDATED, not
             # CREATED, and a resync diffs against them.
             for resource in snapshot():
-                if match(resource):
-                    self._view[resource.id] = resource
+                if match is None or match(resource):
+                    self._view[resource.metadata.id] = resource
 
     @property
     def resyncs(self) -> int:
@@ -246,14 +246,15 @@ class Watcher:
         resource = event.resource
         assert resource is not None
         view = self._view
-        rid = resource.id
+        rid = resource.metadata.id
         previous = view.get(rid)
         if event.type is EventType.DESTROYED:
             if previous is None:
                 return None
             del view[rid]
             return event
-        if self._match(resource):
+        match = self._match
+        if match is None or match(resource):
             view[rid] = resource
             if previous is None:
                 return event if event.type is EventType.CREATED else Event(EventType.CREATED, resource)
@@ -268,7 +269,8 @@ class Watcher:
     def _resync(self) -> None:
         """Re-list and queue the differences from what this watcher has reported."""
         self._resyncs += 1
-        current = {r.id: r for r in self._snapshot() if self._match(r)}
+        match = self._match
+        current = {r.metadata.id: r for r in self._snapshot() if match is None or match(r)}
         self._cursor = self._log.head
         view = self._view
         for rid in sorted(view.keys() | current.keys()):
