@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from blockbuster import blockbuster_ctx
 
 from volumed.runtime import (
     EventType,
@@ -158,3 +159,16 @@ async def test_cancelled_caller_never_splits_file_and_memory(tmp_path: Path) -> 
         in_memory = await core.list(DISKS)
     async with await SqliteCore.open(path, REGISTRY) as core:
         assert await core.list(DISKS) == in_memory
+
+
+async def test_no_blocking_call_runs_on_the_event_loop(tmp_path: Path) -> None:
+    """Every sqlite call runs in a worker thread: blockbuster fails any blocking call made on the loop."""
+    with blockbuster_ctx():
+        async with await SqliteCore.open(tmp_path / "state.db", REGISTRY) as core:
+            state = WrappedState(core)
+            created = await state.create(Resource.new(NS, DISKS.type, "a", Disk()))
+            await state.update(created.with_spec(Disk(size=1)))
+            await state.add_finalizer(created.pointer, "f")
+            await state.remove_finalizer(created.pointer, "f")
+            await state.teardown_and_destroy(created.pointer)
+            assert await state.list(DISKS) == []
