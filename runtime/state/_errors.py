@@ -19,8 +19,13 @@ class StateError(Exception):
 class NotFoundError(StateError):
     """The resource does not exist (never raised for an unknown *type*: listing it just returns nothing)."""
 
+    # Raised on every get-or-create path, so the message is built only when someone reads it.
     def __init__(self, pointer: Pointer) -> None:
-        super().__init__(f"resource {pointer} does not exist", pointer)
+        Exception.__init__(self, pointer)
+        self.pointer = pointer
+
+    def __str__(self) -> str:
+        return f"resource {self.pointer} does not exist"
 
 
 class AlreadyExistsError(StateError):
