@@ -283,7 +283,8 @@ class Watcher:
                 self._pending.append(Event(EventType.DESTROYED, old))
             elif old is None:
                 self._pending.append(Event(EventType.CREATED, new))
-            elif old.metadata.created != new.metadata.created:
+            elif old.metadata.created != new.metadata.created or new.version < old.version:
+                # Destroyed and created again while this watcher was behind.
                 self._pending.append(Event(EventType.DESTROYED, old))
                 self._pending.append(Event(EventType.CREATED, new))
             else:

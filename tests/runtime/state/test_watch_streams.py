@@ -6,7 +6,16 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from volumed.runtime import EventType, InMemoryCore, Kind, Resource, Spec, StateClosedError, WrappedState
+from volumed.runtime import (
+    EventType,
+    InMemoryCore,
+    Kind,
+    LabelQuery,
+    Resource,
+    Spec,
+    StateClosedError,
+    WrappedState,
+)
 from volumed.runtime.state._watch import EventLog
 
 KIND = Kind("ns", "Counters.test.volumed.dev")
@@ -81,3 +90,37 @@ async def test_a_hot_watcher_yields_to_other_tasks() -> None:
             tg.cancel_scope.cancel()
         assert ticks > 5
         assert (await events.__anext__()).type is EventType.CREATED
+
+
+async def test_resync_reports_recreation_and_query_flips() -> None:
+    """Behind a short history: a destroyed-and-recreated resource comes back as DESTROYED then CREATED, and a
+    query watcher sees resources that started or stopped matching as CREATED / DESTROYED."""
+    state = WrappedState(InMemoryCore(history=2))
+    old = await state.create(Resource.new("ns", KIND.type, "again", Counter(n=1)))
+    leaving = await state.create(Resource.new("ns", KIND.type, "leaving", Counter(), labels={"on": "1"}))
+    joining = await state.create(Resource.new("ns", KIND.type, "joining", Counter()))
+    everything = state.watch_kind(KIND)
+    labelled = state.watch_kind(KIND, labels=LabelQuery.equal(on="1"))
+    await state.destroy(old.pointer)
+    new = await state.create(Resource.new("ns", KIND.type, "again", Counter(n=2)))
+    await state.update(leaving.with_metadata(labels={}))
+    joined = await state.update(joining.with_metadata(labels={"on": "1"}))
+    for _ in range(3):  # overflow the history
+        joined = await state.update(joined.with_spec(Counter(n=joined.spec.n + 1)))
+
+    got = [await everything.__anext__() for _ in range(4)]
+    assert [(e.type, e.resource.id if e.resource else None) for e in got] == [
+        (EventType.DESTROYED, "again"),
+        (EventType.CREATED, "again"),
+        (EventType.UPDATED, "joining"),
+        (EventType.UPDATED, "leaving"),
+    ]
+    assert got[0].resource == old
+    assert got[1].resource == new
+    flips = [await labelled.__anext__() for _ in range(2)]
+    assert [(e.type, e.resource.id if e.resource else None) for e in flips] == [
+        (EventType.CREATED, "joining"),
+        (EventType.DESTROYED, "leaving"),
+    ]
+    assert flips[0].resource == joined
+    assert everything.resyncs == labelled.resyncs == 1
