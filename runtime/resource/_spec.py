@@ -26,6 +26,9 @@ class SensitiveSpec(Spec):
     resources unless a privileged caller asks (see ``volumed.runtime.state.SensitiveGuard``).
     """
 
+    # Validation errors quote the rejected input by default; a secret must not reach a log that way either.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<redacted>)"
 

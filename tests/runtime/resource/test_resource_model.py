@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from volumed.runtime import (
     DefinitionConflictError,
@@ -110,6 +110,13 @@ def test_sensitive_spec_never_shows_values() -> None:
     for text in (repr(secret), str(secret), repr(secret.spec), str(secret.spec), f"{secret.spec}"):
         assert "hunter2" not in text
         assert "redacted" in text
+
+
+def test_sensitive_spec_validation_errors_do_not_quote_input() -> None:
+    with pytest.raises(ValidationError) as info:
+        Secret(key=["hunter2-secret"])  # type: ignore[arg-type]
+    assert "hunter2" not in str(info.value)
+    assert Secret.model_config.get("frozen") is True
 
 
 def test_definition_validates_and_reports_sensitivity() -> None:
