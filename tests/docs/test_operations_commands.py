@@ -64,10 +64,10 @@ def _resolve(words: list[str]) -> tuple[click.Command, list[str], str]:
 
 def _check_options(command: click.Command, rest: list[str], where: str) -> None:
     options: dict[str, click.Parameter | None] = {"--help": None, "-h": None}  # help is added at parse time
-    for param in command.params:
-        if isinstance(param, click.Option):
-            for name in (*param.opts, *param.secondary_opts):
-                options[name] = param
+    for declared in command.params:
+        if isinstance(declared, click.Option):
+            for name in (*declared.opts, *declared.secondary_opts):
+                options[name] = declared
     for i, word in enumerate(rest):
         if not word.startswith("-") or word == "-":
             continue
