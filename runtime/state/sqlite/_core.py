@@ -54,11 +54,22 @@ class SqliteCore:
         *,
         history: int = DEFAULT_HISTORY,
         clock: Clock = utc_now,
+        fsync_every_commit: bool = True,
     ) -> SqliteCore:
-        """Open (or create) the state file at ``path`` and load it. Raises StateError when it cannot."""
+        """Open (or create) the state file at ``path`` and load it. Raises StateError when it cannot.
+
+        Args:
+            path: the state file (created when missing).
+            registry: the definitions of every type stored in the file (specs are rebuilt through them).
+            history: events kept per kind for watchers.
+            clock: source of ``created``/``updated`` times.
+            fsync_every_commit: sync the file on every commit (sqlite ``synchronous=FULL``, a few ms per
+                write). False keeps the file consistent after a process crash but may lose the last commits
+                on power loss (``synchronous=NORMAL``).
+        """
         file = Path(path)
         index = ResourceIndex(history=history, clock=clock)
-        db, resources = await anyio.to_thread.run_sync(_open_and_load, file, registry)
+        db, resources = await anyio.to_thread.run_sync(_open_and_load, file, registry, fsync_every_commit)
         for resource in resources:
             index.load(resource)
         return cls(file, db, registry, index)
@@ -186,7 +197,9 @@ class SqliteCore:
             return event
 
 
-def _open_and_load(path: Path, registry: ResourceRegistry) -> tuple[sqlite3.Connection, list[Resource[Any]]]:
+def _open_and_load(
+    path: Path, registry: ResourceRegistry, fsync_every_commit: bool
+) -> tuple[sqlite3.Connection, list[Resource[Any]]]:
     where = f"sqlite state {path}"
     try:
         db = sqlite3.connect(path, timeout=1.0, isolation_level=None, check_same_thread=False)
@@ -195,7 +208,7 @@ def _open_and_load(path: Path, registry: ResourceRegistry) -> tuple[sqlite3.Conn
     try:
         db.execute("PRAGMA locking_mode = EXCLUSIVE")
         db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
+        db.execute(f"PRAGMA synchronous = {'FULL' if fsync_every_commit else 'NORMAL'}")
         db.execute("BEGIN IMMEDIATE")
         try:
             (version,) = db.execute("PRAGMA user_version").fetchone()

@@ -147,7 +147,7 @@ async def run(backend: str, ops: list[tuple[Any, ...]], directory: Path) -> None
     if backend == "inmem":
         state = WrappedState(InMemoryCore(history=8))
     else:
-        sqlite = await SqliteCore.open(directory / "state.db", REGISTRY, history=8)
+        sqlite = await SqliteCore.open(directory / "state.db", REGISTRY, history=8, fsync_every_commit=False)
         core: Any = sqlite if backend == "sqlite" else NamespacedRouter(InMemoryCore(), {NS: sqlite})
         state = WrappedState(core)
     try:

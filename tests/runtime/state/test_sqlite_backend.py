@@ -45,9 +45,10 @@ REGISTRY = ResourceRegistry(
 )
 
 
-async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync_every_commit", [True, False])
+async def test_data_survives_close_and_reopen(tmp_path: Path, fsync_every_commit: bool) -> None:
     path = tmp_path / "state.db"
-    async with await SqliteCore.open(path, REGISTRY) as core:
+    async with await SqliteCore.open(path, REGISTRY, fsync_every_commit=fsync_every_commit) as core:
         state = WrappedState(core)
         a = await state.create(
             Resource.new(NS, DISKS.type, "a", Disk(size=1, tags=("x",)), labels={"l": "1"})
