@@ -13,6 +13,7 @@ from ._subsystem import running as running
 from ._subsystem import wait_settled as wait_settled
 from .block._discovery_controller import DiscoveryController as DiscoveryController
 from .block._formatter import VolumeFormatter as VolumeFormatter
+from .block._key_slot_syncer import KeySlotSyncer as KeySlotSyncer
 from .block._mounter import Mounter as Mounter
 from .block._mounter import MountRequester as MountRequester
 from .config._loader import ConfigLoader as ConfigLoader
@@ -28,6 +29,7 @@ __all__ = [
     "DiscoveryController",
     "EncryptionSaltController",
     "KeyResolver",
+    "KeySlotSyncer",
     "MetaStore",
     "MountRequester",
     "Mounter",

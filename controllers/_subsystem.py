@@ -28,6 +28,7 @@ from volumed.runtime.controller import Runtime
 
 from .block._discovery_controller import DiscoveryController
 from .block._formatter import RETRY_INTERVAL, VolumeFormatter
+from .block._key_slot_syncer import KeySlotSyncer
 from .block._mounter import Mounter, MountRequester
 from .block._services import VolumeServices
 from .config._loader import ConfigLoader
@@ -103,6 +104,7 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
         KeyResolver(env),
         EncryptionSaltController(),
         VolumeFormatter(services, env, retry_interval=options.retry_interval),
+        KeySlotSyncer(services, env),
         MountRequester(),
         Mounter(services),
     ):

@@ -17,6 +17,8 @@ from .block._disk import DiskSpec as DiskSpec
 from .block._encryption_salt import ENCRYPTION_SALT_ID as ENCRYPTION_SALT_ID
 from .block._encryption_salt import EncryptionSaltDefinition as EncryptionSaltDefinition
 from .block._encryption_salt import EncryptionSaltSpec as EncryptionSaltSpec
+from .block._key_slot_status import KeySlotStatusDefinition as KeySlotStatusDefinition
+from .block._key_slot_status import KeySlotStatusSpec as KeySlotStatusSpec
 from .block._mount import MountStatusDefinition as MountStatusDefinition
 from .block._mount import MountStatusSpec as MountStatusSpec
 from .block._mount import VolumeMountRequestDefinition as VolumeMountRequestDefinition
@@ -55,6 +57,7 @@ DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     VolumeKeySecretsDefinition,
     VolumeStatusDefinition,
     VolumeKeyStatusDefinition,
+    KeySlotStatusDefinition,
     VolumeMountRequestDefinition,
     MountStatusDefinition,
     EncryptionSaltDefinition,
@@ -89,6 +92,8 @@ __all__ = [
     "KeyKind",
     "KeyReadinessSpec",
     "KeySlotSpec",
+    "KeySlotStatusDefinition",
+    "KeySlotStatusSpec",
     "MetaKeyDefinition",
     "MetaKeySpec",
     "MountStatusDefinition",

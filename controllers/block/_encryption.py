@@ -61,13 +61,17 @@ class Location:
 
 @dataclass
 class OpenedVolume:
-    """The outcome of opening: the volume key, the slot that opened and the KDF runs it cost."""
+    """The outcome of opening: the volume key, the slot that opened and the KDF runs it cost.
+
+    ``passphrase`` is the one that opened, kept so the key-slot sync can fingerprint that slot too.
+    """
 
     volume_key: VolumeKey
     slot: int
     kind: str
     kdf_runs: int = 1
     failed_syncs: list[str] = field(default_factory=list)
+    passphrase: Passphrase | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"OpenedVolume(slot={self.slot}, kind={self.kind!r}, kdf_runs={self.kdf_runs})"
@@ -135,7 +139,9 @@ async def format_encrypted(
                 await anyio.to_thread.run_sync(
                     partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
                 )
-            opened = OpenedVolume(VolumeKey(material, key.slot), key.slot, key.kind, kdf_runs=0)
+            opened = OpenedVolume(
+                VolumeKey(material, key.slot), key.slot, key.kind, kdf_runs=0, passphrase=new.passphrase
+            )
             opened.failed_syncs = await _sync(volume, opened, new.passphrase, keys, encryption)
         finally:
             volume.close()
@@ -173,7 +179,7 @@ async def open_encrypted(
             except NoKeyError:
                 reasons.append(f"slot {key.slot} ({key.kind}): No usable keyslot is available.")
                 continue
-            opened = OpenedVolume(volume_key, key.slot, key.kind)
+            opened = OpenedVolume(volume_key, key.slot, key.kind, passphrase=passphrase)
             if sync:
                 opened.failed_syncs = await _sync(volume, opened, passphrase, keys, encryption)
             return opened
@@ -183,19 +189,16 @@ async def open_encrypted(
 
 
 async def sync_key_slots(
-    location: Location,
-    encryption: EncryptionConfigSpec,
-    keys: Sequence[SlotKey],
-    opened: OpenedVolume,
-    passphrase: Passphrase | None = None,
+    location: Location, encryption: EncryptionConfigSpec, keys: Sequence[SlotKey], opened: OpenedVolume
 ) -> list[str]:
     """Bring the header's key slots in line with ``keys`` using the volume key we already hold.
 
-    Used when the config changes while the volume is open (no reboot needed, unlike Talos).
+    Run by the KeySlotSyncer after each open and whenever the configured keys change while the volume is
+    open (no reboot needed, unlike Talos).
     """
     volume = await _open_volume(location)
     try:
-        return await _sync(volume, opened, passphrase, keys, encryption)
+        return await _sync(volume, opened, opened.passphrase, keys, encryption)
     finally:
         volume.close()
 

@@ -24,6 +24,7 @@ from volumed.resources import (
     DiscoveredVolumeSpec,
     DiskDefinition,
     DiskSpec,
+    KeySlotStatusDefinition,
     MountStatusDefinition,
     MountStatusSpec,
     VolumeConfigDefinition,
@@ -45,7 +46,7 @@ from volumed.storage.probe import SignatureType, probe_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import SALT_MISSING, KeyEnvironment, slot_keys
-from ._encryption import Location, NoUsableKeyError, format_encrypted, open_encrypted, sync_key_slots
+from ._encryption import Location, NoUsableKeyError, format_encrypted, open_encrypted
 from ._provisioning import ProvisioningError, provision_partition
 from ._services import OpenVolume
 
@@ -113,8 +114,8 @@ class VolumeFormatter(Controller):
 
     Encrypt only an empty device: a device carrying any other signature is refused with
     "block dev type mismatch" and never written. mkfs only when the opened device has no filesystem.
-    Re-opening a volume that is already active reuses it (Talos crashes there). Key slots are synced after
-    each open and again whenever the configured keys change while the volume is open (no reboot needed).
+    Re-opening a volume that is already active reuses it (Talos crashes there). Formatting adds every
+    configured key; after an open the KeySlotSyncer brings the slots in line with the config.
     """
 
     name = "VolumeFormatter"
@@ -123,6 +124,7 @@ class VolumeFormatter(Controller):
         Input(BLOCK, DiscoveredVolumeDefinition.type),
         Input(BLOCK, DiskDefinition.type),
         Input(BLOCK, MountStatusDefinition.type),
+        Input(BLOCK, KeySlotStatusDefinition.type),  # failed syncs are copied into the status
     )
     outputs = (Output(VolumeStatusDefinition.type, namespace=BLOCK),)
 
@@ -297,23 +299,21 @@ class VolumeFormatter(Controller):
             raise VolumeWaiting("waiting for the STATE salt (keys are locked to STATE)")
         opened = self._services.opened.get(item.volume_id)
         if (
-            opened is not None
-            and opened.location == location
-            and await self._services.is_active(item.volume_id)
+            opened is None
+            or opened.location != location
+            or not await self._services.is_active(item.volume_id)
         ):
-            if opened.keys_digest != digest:
-                opened.result.failed_syncs = await sync_key_slots(location, encryption, keys, opened.result)
-                opened.keys_digest = digest
-        else:
             try:
                 with anyio.fail_after(ENCRYPTION_TIME_LIMIT):
                     signature = await anyio.to_thread.run_sync(
                         probe_region, Region(location.path, location.offset, location.size or 0)
                     )
+                    synced = ""  # after an open, the KeySlotSyncer syncs the slots
                     if signature is None:
                         result = await format_encrypted(location, encryption, keys)
+                        synced = digest  # formatting adds every other configured key itself
                     elif signature.type is SignatureType.LUKS:
-                        result = await open_encrypted(location, encryption, keys)
+                        result = await open_encrypted(location, encryption, keys, sync=False)
                     else:
                         raise VolumeError(
                             f"block dev type mismatch: {signature.type.value} != luks", retryable=False
@@ -325,7 +325,7 @@ class VolumeFormatter(Controller):
                 raise VolumeError("encryption step timed out", retryable=True) from error
             except (Luks2Error, ActivationError, KeyProviderError, OSError) as error:
                 raise VolumeError(f"encryption: {error}", retryable=True) from error
-            opened = OpenVolume(location=location, result=result, device=device, keys_digest=digest)
+            opened = OpenVolume(location=location, result=result, device=device, keys_digest=synced)
             self._services.opened[item.volume_id] = opened
         return status.model_copy(
             update={

@@ -35,13 +35,14 @@ log = structlog.get_logger(__name__)
 class OpenVolume:
     """A volume we unlocked this run: how it opened (with the key we hold) and the device it is active as.
 
-    ``keys_digest`` identifies the key configuration the slots were last synced to.
+    ``keys_digest`` identifies the key configuration the slots were last synced to ("" = not yet synced).
     """
 
     location: Location
     result: OpenedVolume
     device: str
     keys_digest: str
+    sync_kdf_runs: int = 0
 
     def __repr__(self) -> str:
         return f"OpenVolume(device={self.device!r}, {self.result!r})"
