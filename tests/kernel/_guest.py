@@ -28,6 +28,7 @@ from tests._swtpm import Swtpm
 from tests._tools import require_tool
 from tests.kernel.assets import REPO_ROOT
 from volumed.storage import disklayout
+from volumed.storage.gpt import new_table, write_partition_table
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -118,19 +119,32 @@ class KernelMachine:
         directory: where the disk image, the TPM state and each boot's files live.
         disk_size: size of the sparse disk image (Talos layout: META, STATE 100 MiB, EPHEMERAL the rest).
         tpm: attach a swtpm (started for each boot on the same state dir) as the guest's TPM.
+        data_disk_size: also attach a second virtio disk (``/dev/vdb``) of this size, with an empty GPT, for
+            volumes the config provisions on a non-system disk.
     """
 
     def __init__(
-        self, assets: KernelAssets, directory: Path, *, disk_size: int = 512 * MIB, tpm: bool = False
+        self,
+        assets: KernelAssets,
+        directory: Path,
+        *,
+        disk_size: int = 512 * MIB,
+        tpm: bool = False,
+        data_disk_size: int | None = None,
     ) -> None:
         self.assets = assets
         self.directory = directory
         self.disk = directory / "disk.img"
+        self.data_disk = directory / "data.img" if data_disk_size is not None else None
         self.tpm_state = directory / "tpm" if tpm else None
         self.boots: list[BootResult] = []
         directory.mkdir(parents=True, exist_ok=True)
         if not self.disk.exists():
             disklayout.create_disk_image(self.disk, disk_size)
+        if self.data_disk is not None and data_disk_size is not None and not self.data_disk.exists():
+            with self.data_disk.open("wb") as image:
+                image.truncate(data_disk_size)
+            write_partition_table(self.data_disk, new_table(data_disk_size))
 
     def boot(
         self, scenario: str, params: dict[str, Any] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT
@@ -207,6 +221,11 @@ class KernelMachine:
             "console=ttyS0 panic=-1 quiet",
             "-drive",
             f"file={self.disk},if=virtio,format=raw,cache=unsafe",
+            *(
+                ["-drive", f"file={self.data_disk},if=virtio,format=raw,cache=unsafe"]
+                if self.data_disk is not None
+                else []
+            ),
             "-virtfs",
             "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-virtfs",
