@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
 import pytest
 from argon2.low_level import Type, hash_secret_raw
 
 from volumed.storage.luks2 import KdfSettings
+from volumed.storage.luks2 import _kdf as kdf_module
 from volumed.storage.luks2._kdf import benchmark_argon2, benchmark_pbkdf2, digest_iterations
 from volumed.storage.luks2.lowlevel import Argon2Kdf, Pbkdf2Kdf, argon2_raw, derive_key, resolve_kdf
+
+if TYPE_CHECKING:
+    from functools import partial
 
 
 @pytest.mark.parametrize(("kind", "ref"), [("argon2id", Type.ID), ("argon2i", Type.I)])
@@ -43,12 +48,26 @@ def test_forced_parameters_are_used_as_given() -> None:
     assert digest_iterations(KdfSettings(iterations=4)) == 1000
 
 
+@pytest.fixture
+def steady_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine of constant speed: a KDF run takes time proportional to its work (no timing flakes)."""
+
+    def fake_timed(fn: partial[object]) -> float:
+        if fn.keywords:  # argon2: time_cost passes over memory_kib KiB
+            return float(fn.keywords["time_cost"] * fn.keywords["memory_kib"]) * 2e-7
+        return float(fn.args[3]) * 1e-6  # pbkdf2: iterations
+
+    monkeypatch.setattr(kdf_module, "_timed", fake_timed)
+
+
+@pytest.mark.usefixtures("steady_clock")
 def test_pbkdf2_benchmark_scales_with_the_target() -> None:
-    short = benchmark_pbkdf2("sha256", 20, 32)
-    long = benchmark_pbkdf2("sha256", 200, 32)
-    assert 1000 <= short < long
+    assert benchmark_pbkdf2("sha256", 20, 32) == 20_000
+    assert benchmark_pbkdf2("sha256", 200, 32) == 200_000
+    assert benchmark_pbkdf2("sha256", 0, 32) == 1000  # never below cryptsetup's minimum
 
 
+@pytest.mark.usefixtures("steady_clock")
 def test_argon2_benchmark_shrinks_memory_before_time() -> None:
     time_cost, memory = benchmark_argon2("argon2id", 30, 1 << 20, 1, fixed_memory=False)
     assert time_cost == 4
