@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+MKFS_PENDING_TOKEN_TYPE = "volumed-mkfs-pending"
+
 
 @dataclass(frozen=True)
 class SlotKey:
@@ -322,3 +324,37 @@ async def _sync(
             except Luks2Error as error:
                 log.warning("could not store key-slot fingerprints", error=str(error))
     return failed
+
+
+def _set_mkfs_pending(location: Location, pending: bool) -> None:
+    with Luks2Volume.open(location.path, offset=location.offset, size=location.size) as volume:
+        marks = [i for i, t in volume.tokens.items() if t.type == MKFS_PENDING_TOKEN_TYPE]
+        if pending and not marks:
+            free = [i for i in range(31, -1, -1) if i not in volume.tokens and i not in volume.keyslots]
+            if free:
+                volume.import_token({"type": MKFS_PENDING_TOKEN_TYPE, "keyslots": []}, token_id=free[0])
+        elif not pending:
+            for token_id in marks:
+                volume.remove_token(token_id)
+
+
+async def set_mkfs_pending(location: Location, pending: bool) -> None:
+    """Mark in the LUKS2 header that mkfs of the opened volume has started (``pending``) or finished.
+
+    Why: a power cut in the middle of mkfs leaves a filesystem signature on a filesystem that cannot be
+    mounted; probing alone would keep it forever (STATE never mounts, volumes locked to STATE never get their
+    salt). A mark still there at the next boot says the filesystem was never finished: make it again.
+    """
+    await anyio.to_thread.run_sync(_set_mkfs_pending, location, pending)
+
+
+def _mkfs_pending(location: Location) -> bool:
+    with Luks2Volume.open(
+        location.path, offset=location.offset, size=location.size, read_only=True
+    ) as volume:
+        return any(t.type == MKFS_PENDING_TOKEN_TYPE for t in volume.tokens.values())
+
+
+async def mkfs_pending(location: Location) -> bool:
+    """Whether an earlier mkfs of this volume started and never finished (see `set_mkfs_pending`)."""
+    return await anyio.to_thread.run_sync(_mkfs_pending, location)

@@ -46,7 +46,14 @@ from volumed.storage.probe import SignatureType, probe_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import SALT_MISSING, KeyEnvironment, slot_keys
-from ._encryption import Location, NoUsableKeyError, format_encrypted, open_encrypted
+from ._encryption import (
+    Location,
+    NoUsableKeyError,
+    format_encrypted,
+    mkfs_pending,
+    open_encrypted,
+    set_mkfs_pending,
+)
 from ._provisioning import ProvisioningError, provision_partition
 from ._services import OpenVolume
 
@@ -345,13 +352,25 @@ class VolumeFormatter(Controller):
             return status
         device = status.mount_location
         wanted = item.config.filesystem
-        signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
+        opened = self._services.opened.get(item.volume_id)
+        header = opened.location if opened is not None else None  # encrypted: the mkfs mark lives there
+        try:
+            interrupted = header is not None and await mkfs_pending(header)
+        except Luks2Error as error:
+            raise VolumeError(f"mkfs: {error}", retryable=True) from error
+        signature = None
+        if not interrupted:
+            signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
         if signature is None:
             try:
+                if header is not None:
+                    await set_mkfs_pending(header, True)
                 await anyio.to_thread.run_sync(
                     partial(make_filesystem, device, wanted, label=item.volume_id[:12])
                 )
-            except FilesystemError as error:
+                if header is not None:
+                    await set_mkfs_pending(header, False)
+            except (FilesystemError, Luks2Error) as error:
                 raise VolumeError(f"mkfs: {error}", retryable=True) from error
         elif signature.type.value != wanted:
             raise VolumeError(

@@ -8,6 +8,7 @@ key-slot sync) plus a random delay; the seed is in every failure message.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from tests._tools import require_tool
 from tests.system.lifecycle._node import (
     Node,
     cryptsetup_opens,
@@ -73,16 +75,24 @@ def run_and_kill(node: Node, point: KillPoint) -> tuple[bool, str]:
                 seen += 1
                 if seen == point.occurrence:
                     time.sleep(point.jitter)
-                    if process.poll() is None:
-                        os.kill(process.pid, signal.SIGKILL)
+                    kill_group(process)
                     break
         process.wait(timeout=RUN_LIMIT)
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        kill_group(process)
+        process.wait(timeout=10)
         process.stdout.close()
     return process.returncode == -signal.SIGKILL, "".join(lines)
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL `volumed run` and the tools it is running (mkfs, ...): its own process group, by PID.
+
+    The FUSE servers run in sessions of their own and survive, as mounts do; `Node.clean_up` clears them.
+    """
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def run_to_the_end(node: Node) -> None:
@@ -204,3 +214,56 @@ async def test_restart_without_reboot_adopts_live_volumes(node: Node) -> None:
     async with node.boot() as boot:
         assert boot.snapshot.ok, describe(boot.snapshot)
         assert (node.target("EPHEMERAL") / "marker").read_text() == "written between the runs\n"
+
+
+MKFS_SHIM = """#!/bin/sh
+# mkfs.xfs that loses its writes after the superblock (power cut mid-mkfs), then hangs until killed
+for last; do :; done
+touch "{started}"
+{mkfs} "$@" || exit $?
+dd if=/dev/zero of="$last" bs=512 seek=1 count=8191 conv=notrunc 2>/dev/null
+sync
+exec sleep 60
+"""
+
+
+def run_killed_in_mkfs(node: Node, shim_dir: Path) -> str:
+    """`volumed run` with the mkfs.xfs shim first on PATH, killed (with its children) once mkfs started."""
+    started = shim_dir / "started"
+    env = dict(os.environ, PATH=f"{shim_dir}:{os.environ['PATH']}")
+    with (node.workdir / "killed-run.log").open("w") as log:
+        process = subprocess.Popen(
+            node.run_argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert process.poll() is None, (node.workdir / "killed-run.log").read_text()
+            assert time.monotonic() < deadline, "mkfs.xfs was not started within 30 s"
+            time.sleep(0.02)
+        time.sleep(1.0)  # the shim's mkfs and dd are done; it sleeps now
+    finally:
+        kill_group(process)
+        process.wait(timeout=10)
+    return (node.workdir / "killed-run.log").read_text()
+
+
+async def test_power_cut_during_mkfs_is_formatted_again(node: Node, tmp_path: Path) -> None:
+    """A power cut in the middle of mkfs leaves a filesystem signature on a filesystem that cannot be mounted
+    ("Structure needs cleaning"). Probing alone would take it for a made filesystem and never mount STATE
+    again — and every volume locked to STATE would wait for its salt forever. The interrupted mkfs must be
+    recognised and done again (the volume held no data yet)."""
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir()
+    shim = shim_dir / "mkfs.xfs"
+    shim.write_text(MKFS_SHIM.format(started=shim_dir / "started", mkfs=require_tool("mkfs.xfs")))
+    shim.chmod(0o755)
+    node.write_config(*FIRST_BOOT_CONFIG)
+
+    output = await anyio.to_thread.run_sync(run_killed_in_mkfs, node, shim_dir)
+    node.clean_up()
+    assert "mounted" not in output
+    await anyio.to_thread.run_sync(run_to_the_end, node)
+    async with node.boot() as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
