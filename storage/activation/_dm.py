@@ -181,8 +181,9 @@ class DmActivator:
     def _check_same(self, name: str, sys_dir: Path, segment: DataSegment) -> None:
         """Raise ActivationConflictError unless the active ``name`` maps exactly ``segment``.
 
-        Compares what identifies the mapping: the source device (a loop device's backing file for an image),
-        the offset, the size and the dm UUID (which names the LUKS2 header's UUID).
+        Compares what identifies the mapping: the bytes it maps (source device and offset; a partition is
+        its disk from the partition's start, an image is the loop device attached to it), the size and the
+        dm UUID (which names the LUKS2 header's UUID).
         """
         result = self._run("table", name)
         fields = result.stdout.split()
@@ -190,10 +191,11 @@ class DmActivator:
             raise ActivationConflictError(f"{name} exists but is not a dm-crypt mapping")
         source, offset, size = fields[6], int(fields[7]) * 512, int(fields[1]) * 512
         differences: list[str] = []
-        if not _same_source(source, segment.device):
-            differences.append(f"its device is {_describe_source(source)}, not {segment.device}")
-        if offset != segment.offset:
-            differences.append(f"its offset is {offset}, not {segment.offset}")
+        if not _same_source(source, segment.device, offset, segment.offset):
+            differences.append(
+                f"it maps {_describe_source(source)} at offset {offset}, not {segment.device} at offset "
+                f"{segment.offset}"
+            )
         wanted_size = segment_size(segment)
         if size != wanted_size:
             differences.append(f"its size is {size}, not {wanted_size}")
@@ -242,19 +244,41 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _same_source(source: str, device: str) -> bool:
-    """Whether the table's source (``major:minor``) is ``device``, or the loop device we attached to it."""
+def _disk_position(number: str) -> tuple[str, int]:
+    """A block device ``major:minor`` as (whole disk ``major:minor``, start in bytes).
+
+    A partition is the same bytes as its disk from the partition's start (sysfs ``partition`` and ``start``,
+    and the parent's ``dev``).
+    """
+    node = SYS_DEV_BLOCK / number
+    if (node / "partition").exists():
+        start = _read_text(node / "start")
+        parent = _read_text(node.resolve().parent / "dev")
+        if start.isdigit() and parent:
+            return parent, int(start) * 512
+    return number, 0
+
+
+def _same_source(source: str, device: str, source_offset: int, offset: int) -> bool:
+    """Whether the table's source (``major:minor``) at ``source_offset`` is ``device`` at ``offset``.
+
+    For a block device, the same bytes count: a partition and its disk at the partition's start (a volume
+    provisioned a moment ago is first addressed on the disk, then on the partition node once the kernel has
+    it). For an image file, the source must be a loop device attached to it (whole, as we attach them).
+    """
     try:
         info = os.stat(device)
     except OSError:
         return False
     if stat.S_ISBLK(info.st_mode):
-        return source == f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"
+        disk, start = _disk_position(source)
+        wanted_disk, wanted_start = _disk_position(f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}")
+        return (disk, start + source_offset) == (wanted_disk, wanted_start + offset)
     backing = _read_text(SYS_DEV_BLOCK / source / "loop" / "backing_file")
     if not backing or _read_text(SYS_DEV_BLOCK / source / "loop" / "offset") not in ("", "0"):
         return False
     try:
-        return os.path.samefile(backing, device)
+        return os.path.samefile(backing, device) and source_offset == offset
     except OSError:
         return False
 

@@ -153,10 +153,10 @@ def test_activating_the_same_volume_again_returns_the_active_mapping(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"offset": 2 << 20}, f"its offset is {1 << 20}, not {2 << 20}"),
+        ({"offset": 2 << 20}, f"at offset {1 << 20}, not {'IMAGE'} at offset {2 << 20}"),
         ({"size": 64 * 512}, f"its size is {128 * 512}, not {64 * 512}"),
         ({"luks_uuid": "11111111-2222-3333-4444-555555555555"}, "its dm UUID is 'CRYPT-LUKS2-0b1e6c2f"),
-        ({"device": "OTHER"}, f"its device is {LOOP} (loop device of "),
+        ({"device": "OTHER"}, f"it maps {LOOP} (loop device of {'IMAGE'}) at offset {1 << 20}, not "),
     ],
     ids=["offset", "size", "uuid", "device"],
 )
@@ -174,17 +174,14 @@ def test_a_name_active_for_another_volume_is_a_conflict(
         changes = {"device": str(other)}
     with pytest.raises(ActivationConflictError, match=f"{NAME} is already active for another volume") as info:
         DmActivator(dmsetup=str(dmsetup)).activate(NAME, active_segment(image, **changes), KEY)
-    assert message in str(info.value)
+    assert message.replace("IMAGE", str(image)) in str(info.value)
     assert [call["argv"][0] for call in calls(dmsetup)] == ["table"]  # type: ignore[index]
 
 
 def test_a_block_device_source_is_compared_by_major_minor(
     dmsetup: Path, active: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    disk = next(
-        (f"/dev/{n}" for n in sorted(os.listdir("/sys/block")) if not n.startswith(("loop", "dm-"))), None
-    )
-    assert disk is not None, "no block device on this host"
+    disk = host_disk()
     rdev = os.stat(disk).st_rdev
     monkeypatch.setenv(
         "FAKE_DMSETUP_TABLE",
@@ -193,8 +190,41 @@ def test_a_block_device_source_is_compared_by_major_minor(
     activator = DmActivator(dmsetup=str(dmsetup))
     assert activator.activate(NAME, active_segment(disk), KEY) == f"/dev/mapper/{NAME}"
     monkeypatch.setenv("FAKE_DMSETUP_TABLE", "0 128 crypt aes-xts-plain64 - 0 254:77 2048 1 sector_size:4096")
-    with pytest.raises(ActivationConflictError, match=f"its device is 254:77, not {disk}"):
+    with pytest.raises(ActivationConflictError, match=f"it maps 254:77 at offset {1 << 20}, not {disk} at"):
         activator.activate(NAME, active_segment(disk), KEY)
+
+
+def host_disk() -> str:
+    disk = next(
+        (f"/dev/{n}" for n in sorted(os.listdir("/sys/block")) if not n.startswith(("loop", "dm-", "zram"))),
+        None,
+    )
+    assert disk is not None, "no block device on this host"
+    return disk
+
+
+def test_a_partition_is_the_same_bytes_as_its_disk_from_the_partition_start(
+    dmsetup: Path, active: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A volume provisioned a moment ago is activated on the disk at the partition's offset; once the kernel
+    shows the partition node, the controllers ask for the partition at the segment's offset: same bytes."""
+    disk = host_disk()
+    rdev = os.stat(disk).st_rdev
+    number = f"{os.major(rdev)}:{os.minor(rdev)}"
+    devices = tmp_path / "sys" / "devices" / "vdz"
+    (devices / "vdz1").mkdir(parents=True)
+    (devices / "dev").write_text("254:16\n")
+    (devices / "vdz1" / "partition").write_text("1\n")
+    (devices / "vdz1" / "start").write_text("2048\n")  # the partition starts 1 MiB into vdz
+    sys_dev_block = tmp_path / "sys" / "dev" / "block"
+    (sys_dev_block / number).symlink_to(devices / "vdz1")
+    (sys_dev_block / "254:16").symlink_to(devices)
+    # active: vdz (the whole disk) from 2 MiB, i.e. the partition's first MiB skipped
+    monkeypatch.setenv("FAKE_DMSETUP_TABLE", "0 128 crypt aes-xts-plain64 - 0 254:16 4096 1 sector_size:4096")
+    activator = DmActivator(dmsetup=str(dmsetup))
+    assert activator.activate(NAME, active_segment(disk, offset=1 << 20), KEY) == f"/dev/mapper/{NAME}"
+    with pytest.raises(ActivationConflictError, match=f"it maps 254:16 at offset {2 << 20}, not {disk} at"):
+        activator.activate(NAME, active_segment(disk, offset=2 << 20), KEY)
 
 
 def test_deactivate_removes_the_mapper_node_when_udev_does_not(dmsetup: Path, active: Path) -> None:
