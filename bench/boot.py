@@ -1,7 +1,8 @@
 """Boot benchmark: the volume subsystem bringing up 10 encrypted volumes, against a serial unlock script.
 
 Setup (root, fuse backend): a system disk image with META, STATE and EPHEMERAL, and a second image with 8 user
-volumes (partitions made beforehand; ``--provision`` lets the first boot make them by disk selector). Every
+volumes (partitions made beforehand; ``--provision`` lets the first boot make them by disk selector, which
+currently fails: the formatter provisions a wave's volumes concurrently and they race on the GPT). Every
 volume has two key slots (slot 0 opens it; slot 1 is a second configured key that the boot must check, which
 Talos does with a test unlock, one more KDF run) and pinned KDF parameters in the config's ``pbkdf`` block
 (argon2id, 64 MiB, 4 iterations, 2 lanes; ``--quick``: 16 MiB).
@@ -37,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 USER_VOLUMES = 8
-BOOT_TIMEOUT = 600.0
+BOOT_TIMEOUT = 120.0
 SECOND_KEY = "second configured key"
 NODE_DISK = 1024 * MIB
 USER_SIZE = 32 * MIB
@@ -429,6 +431,8 @@ def main() -> int:
         parallel=args.lanes,
     )
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # SIGTERM like Ctrl-C: the boot in progress is cancelled and its volumes unmounted and closed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     recorder = KdfRecorder()
     recorder.install()
     workdir = Path(tempfile.mkdtemp(prefix="volumed-boot-bench-"))
@@ -520,4 +524,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the boot in progress was shut down and the work directory removed", file=sys.stderr
+        )
+        sys.exit(130)
