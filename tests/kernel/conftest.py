@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import compileall
+import re
+import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,6 +34,7 @@ def kernel_assets() -> KernelAssets:
         require_tool(tool)
     if not (REPO_ROOT / ".venv" / "bin" / "python").exists():
         pytest.fail(f"the guest runs {REPO_ROOT}/.venv/bin/python, which is missing: run `make venv`")
+    compile_for_the_guest()
     try:
         return ensure_assets()
     except AssetsError as exc:
@@ -39,6 +43,16 @@ def kernel_assets() -> KernelAssets:
             "(the tier needs Debian's mirrors once per machine; then .cache/kernel/ is reused)",
             pytrace=False,
         )
+
+
+def compile_for_the_guest() -> None:
+    """Write the project's bytecode on the host: the guest sees the repository read-only (and runs with
+    PYTHONDONTWRITEBYTECODE), so a module without a fresh .pyc is compiled again on every boot, under
+    emulation. A file that does not compile is left to fail where it is imported."""
+    skip = re.compile(r"/\.(venv|cache|git|typecheck)(/|$)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compileall.compile_dir(REPO_ROOT, quiet=2, rx=skip)
 
 
 @pytest.fixture

@@ -69,12 +69,24 @@ def config(*data_keys: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 OLD, NEW = static(0, "user volume: old key"), static(1, "user volume: new key")
+NODE_ID_KEYS: Final = [
+    # Talos' nodeID passphrase: the node UUID followed by the volume id; cryptsetup takes it for that slot
+    ["STATE", 0, f"{NODE_UUID}STATE", True],
+    ["EPHEMERAL", 1, f"{NODE_UUID}EPHEMERAL", True],
+    ["EPHEMERAL", 0, f"{NODE_UUID}EPHEMERAL", False],
+]
 BOOTS: Final[list[dict[str, Any]]] = [
-    {"config": config(OLD), "write": FILES, "conflict_check": True},
+    {"config": config(OLD), "write": FILES, "conflict_check": True, "passphrases": NODE_ID_KEYS},
     {"config": config(OLD), "expect_files": FILES},
-    {"config": config(OLD), "expect_files": FILES, "extend_pcr7": True},
+    {"config": config(OLD), "expect_files": FILES, "extend_pcr7": True, "passphrases": NODE_ID_KEYS},
     {"config": config(OLD, NEW), "expect_files": FILES},
-    {"config": config(NEW), "expect_files": FILES, "cli_first": True},
+    {
+        "config": config(NEW),
+        "expect_files": FILES,
+        "cli_first": True,
+        # locked to STATE: the configured passphrase alone opens no slot of the user volume
+        "passphrases": [["u-data", 1, NEW["static"]["passphrase"], False]],
+    },
 ]
 
 
@@ -116,7 +128,12 @@ def test_first_boot_encrypts_formats_and_mounts_every_volume_and_cryptsetup_agre
     } == {v: ("ready", 0, []) for v in VOLUMES}
     assert status["STATE"]["location"] == "/dev/vda2"
     assert status["EPHEMERAL"]["location"] == "/dev/vda3"
-    assert status["u-data"]["location"] == "/dev/vdb1"  # provisioned on the second disk by `!system_disk`
+    # provisioned on the second disk by `!system_disk`: partition 1 of /dev/vdb (named /dev/vdb1 once
+    # discovery saw the new partition node, else /dev/vdb at the partition's offset)
+    data = status["u-data"]
+    assert (data["location"], data["offset"]) in (("/dev/vdb1", 0), ("/dev/vdb", MIB)), data
+    assert data["partition_index"] == 1
+    assert result.results["cryptsetup"]["u-data"]["disk_position"] == ["vdb", MIB + 16 * MIB]
     assert status["u-data"]["locked_to_state"]
     assert status["u-data"]["filesystem"] == "xfs"  # the initramfs loads the xfs module
     assert status["EPHEMERAL"]["tpm_pcrs"] == [7]
@@ -145,6 +162,7 @@ def test_second_boot_opens_everything_through_the_tpm_with_one_kdf_run_per_volum
     } == {v: ("ready", 0, []) for v in VOLUMES}
     assert result.results["kdf_runs"] == dict.fromkeys(VOLUMES, 1)
     assert keyslots(result) == {"EPHEMERAL": [0, 1], "STATE": [0], "u-data": [0]}
+    assert statuses(result)["u-data"]["location"] == "/dev/vdb1"  # the kernel read the new table at boot
     assert result.results["pcr7_at_boot"] == machine.boots[0].results["pcr7_at_boot"]
 
 
@@ -180,7 +198,12 @@ def test_key_rotation_across_boots_with_dm(machine: KernelMachine) -> None:
 
 def test_shutdown_leaves_no_mount_no_dm_device_and_no_stale_mapper_node(machine: KernelMachine) -> None:
     boot(machine, len(BOOTS))
-    nothing = {"mounts": [], "dm_devices": [], "dmsetup_ls_luks2": [], "mapper_nodes": []}
+    nothing: dict[str, list[str]] = {
+        "mounts": [],
+        "dm_devices": [],
+        "dmsetup_ls_luks2": [],
+        "mapper_nodes": [],
+    }
     for number, result in enumerate(machine.boots, start=1):
         assert result.results["shutdown"] == nothing, f"boot {number}"
     assert machine.boots[-1].results["cli_shutdown"] == nothing

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from volumed.storage import loop
 from volumed.storage.filesystem import read_mounts
 from volumed.storage.luks2 import Luks2Volume, lowlevel
 from volumed.storage.luks2 import _keyslots as keyslots_module
@@ -23,6 +26,30 @@ if TYPE_CHECKING:
     from ._support import Scenario
 
 MAPPER: Final = Path("/dev/mapper")
+SYS_CLASS_BLOCK: Final = Path("/sys/class/block")
+
+
+@contextlib.contextmanager
+def header_device(status: VolumeStatusSpec) -> Iterator[str]:
+    """A device whose first byte is the volume's LUKS2 header, for cryptsetup: the status' location, or a
+    read-only loop device over it when the volume is addressed as a region of its disk (``offset``)."""
+    if not status.offset:
+        yield status.location
+        return
+    with loop.attached(
+        status.location, offset=status.offset, size_limit=status.size, read_only=True
+    ) as device:
+        yield device.path
+
+
+def disk_position(device: str, offset: int) -> tuple[str, int]:
+    """``offset`` in block device ``device`` as (whole disk, byte offset in it): a partition and its disk
+    from the partition's start are the same bytes."""
+    entry = SYS_CLASS_BLOCK / os.path.basename(device)
+    if (entry / "partition").exists():
+        start = int((entry / "start").read_text()) * 512
+        return entry.resolve().parent.name, start + offset
+    return entry.name, offset
 
 
 @dataclass
@@ -56,15 +83,17 @@ class KdfCounter:
         return salts
 
 
-def kdf_runs_per_volume(salts: list[bytes], locations: dict[str, str]) -> dict[str, int]:
+def kdf_runs_per_volume(salts: list[bytes], statuses: dict[str, VolumeStatusSpec]) -> dict[str, int]:
     """KDF runs per volume: a run belongs to the volume whose header has a key slot with its salt; runs of
     slots no header holds any more count under ``"?"``."""
     owner: dict[bytes, str] = {}
-    for volume_id, location in locations.items():
-        with Luks2Volume.open(location, read_only=True) as volume:
+    for volume_id, status in statuses.items():
+        with Luks2Volume.open(
+            status.location, offset=status.offset, size=status.size or None, read_only=True
+        ) as volume:
             for slot in volume.keyslots.values():
                 owner[bytes(slot.kdf.salt)] = volume_id
-    counts = dict.fromkeys(locations, 0)
+    counts = dict.fromkeys(statuses, 0)
     for salt in salts:
         volume_id = owner.get(salt, "?")
         counts[volume_id] = counts.get(volume_id, 0) + 1
@@ -82,24 +111,25 @@ def luks_dump(s: Scenario, device: str) -> dict[str, Any]:
 def cryptsetup_view(s: Scenario, volume_id: str, status: VolumeStatusSpec) -> dict[str, Any]:
     """What cryptsetup says about an open encrypted volume, checked against its VolumeStatus.
 
-    Agreement: the mapping is ``luks2-<id>`` over the status' location, in use (mounted), LUKS2 with the
-    header's cipher, offset and key size; the slot that opened is one of the header's key slots, and there is
-    one key slot per configured key unless a key failed to sync.
+    Agreement: the mapping is ``luks2-<id>``, in use (mounted), LUKS2 with the header's cipher and key size,
+    over the bytes of the status' location from the header's data offset (a volume provisioned this boot may
+    be mapped over its disk at the partition's offset, and its status name the partition node once discovery
+    saw it: same bytes); the slot that opened is one of the header's key slots, and there is one key slot per
+    configured key unless a key failed to sync.
     """
     name = f"luks2-{volume_id}"
     s.check(
         status.mount_location == f"/dev/mapper/{name}",
         f"{volume_id}: mount_location {status.mount_location!r}, not /dev/mapper/{name}",
     )
-    dump = luks_dump(s, status.location)
+    with header_device(status) as header:
+        dump = luks_dump(s, header)
     segment = dump["segments"]["0"]
     keyslots = sorted(int(slot) for slot in dump["keyslots"])
     active = cryptsetup_status(s, name)
     checks = {
         "type": "LUKS2",
         "cipher": segment["encryption"],
-        "device": status.location,
-        "offset": f"{int(segment['offset']) // 512} sectors",
         "keysize": f"{dump['keyslots'][str(keyslots[0])]['key_size'] * 8} bits" if keyslots else "",
     }
     for key, wanted in checks.items():
@@ -108,6 +138,13 @@ def cryptsetup_view(s: Scenario, volume_id: str, status: VolumeStatusSpec) -> di
             f"{volume_id}: cryptsetup status {key} is {active.get(key)!r}, "
             f"luksDump/VolumeStatus say {wanted!r}",
         )
+    mapped = disk_position(active["device"], int(active["offset"].split()[0]) * 512)
+    wanted = disk_position(status.location, status.offset + int(segment["offset"]))
+    s.check(
+        mapped == wanted,
+        f"{volume_id}: cryptsetup status maps {active['device']} at {active['offset']} = {mapped}; "
+        f"VolumeStatus and luksDump say {status.location}@{status.offset} + {segment['offset']} = {wanted}",
+    )
     s.check(
         active["state"] == f"/dev/mapper/{name} is active and is in use.",
         f"{volume_id}: cryptsetup status says {active['state']!r} (expected active and in use: mounted)",
@@ -133,6 +170,7 @@ def cryptsetup_view(s: Scenario, volume_id: str, status: VolumeStatusSpec) -> di
         "token_keyslots": {token: value["keyslots"] for token, value in dump["tokens"].items()},
         "cipher": segment["encryption"],
         "status": active,
+        "disk_position": list(mapped),
     }
 
 

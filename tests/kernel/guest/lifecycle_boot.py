@@ -11,7 +11,8 @@ mounted, no dm device may exist and /dev/mapper must hold only ``control``.
 Params: ``config`` (the machine config documents; a UserVolumeConfig filesystem type ``auto`` becomes xfs when
 the kernel has it, else ext4), ``node_uuid``, ``write`` / ``expect_files`` ({volume id: text} of ``FILE``),
 ``extend_pcr7`` (extend PCR 7 before the subsystem starts), ``cli_first``, ``conflict_check`` (activate an
-open volume's mapping name over another partition: must be refused).
+open volume's mapping name over another partition: must be refused), ``passphrases`` (``[volume id, slot,
+passphrase, accepted]``: whether cryptsetup accepts the passphrase for that key slot).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ._lifecycle import (
     KdfCounter,
     cryptsetup_view,
     dump_statuses,
+    header_device,
     kdf_runs_per_volume,
     mapper_nodes,
     shutdown_state,
@@ -154,16 +156,30 @@ def inspect(s: Scenario, snapshot: Convergence, targets: dict[str, str], counter
         s.note(f"read {path}: as written")
 
     s.step("key-slot KDF runs per volume (our LUKS2 library in this process)")
-    locations = {volume_id: status.location for volume_id, status in snapshot.statuses.items()}
-    runs = kdf_runs_per_volume(counter.take(), locations)
+    runs = kdf_runs_per_volume(counter.take(), snapshot.statuses)
     s.note(f"KDF runs: {runs}")
     s.record("kdf_runs", runs)
 
+    for volume_id, slot, passphrase, accepted in s.params.get("passphrases", []):
+        s.step(
+            f"cryptsetup on {volume_id} slot {slot}: the passphrase is {'' if accepted else 'not '}accepted"
+        )
+        with header_device(snapshot.statuses[volume_id]) as header:
+            result = s.run(
+                "cryptsetup", "open", "--test-passphrase", "--key-slot", str(slot), "--key-file=-", header,
+                stdin=passphrase.encode(), check=False,
+            )  # fmt: skip
+        s.check(result.returncode in (0, 2), f"cryptsetup open --test-passphrase exited {result.returncode}")
+        s.check(
+            (result.returncode == 0) == accepted,
+            f"{volume_id} slot {slot}: cryptsetup {'refused' if accepted else 'accepted'} the passphrase",
+        )
+
     if s.params.get("conflict_check"):
         s.step("the mapping name of an open volume over another partition: refused")
-        volume_id, other_id = "EPHEMERAL", "STATE"
-        with Luks2Volume.open(locations[other_id], read_only=True) as other:
-            segment = data_segment(other, locations[other_id])
+        volume_id, other = "EPHEMERAL", snapshot.statuses["STATE"].location
+        with Luks2Volume.open(other, read_only=True) as volume:
+            segment = data_segment(volume, other)
         before = dm_devices()
         try:
             returned = DmActivator().activate(f"luks2-{volume_id}", segment, bytes(64))
@@ -171,9 +187,7 @@ def inspect(s: Scenario, snapshot: Convergence, targets: dict[str, str], counter
             s.note(f"ActivationConflictError: {exc}")
             s.record("conflict", str(exc))
         else:
-            raise AssertionError(
-                f"activate(luks2-{volume_id}) over {locations[other_id]} returned {returned}"
-            )
+            raise AssertionError(f"activate(luks2-{volume_id}) over {other} returned {returned}")
         s.check(dm_devices() == before, "the refused activation changed the dm devices")
 
 
