@@ -35,6 +35,8 @@ from volumed.controllers import (
     running,
     wait_settled,
 )
+from volumed.resources import BLOCK, KeySlotStatusDefinition, VolumePhase
+from volumed.runtime import NotFoundError, Pointer
 from volumed.storage import disklayout, loop
 from volumed.storage.filesystem import read_mounts
 from volumed.storage.gpt import new_table, read_partition_table, write_partition_table
@@ -42,7 +44,7 @@ from volumed.storage.gpt import new_table, read_partition_table, write_partition
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
-    from volumed.resources import VolumeStatusSpec
+    from volumed.resources import KeySlotStatusSpec, VolumeStatusSpec
 
 MIB: Final = 1 << 20
 SYSTEM_DISK_SIZE: Final = 1024 * MIB
@@ -277,6 +279,39 @@ def clean_up(workdir: Path, state_dir: Path) -> None:
 # -- the node --------------------------------------------------------------------------------------------
 
 
+async def _slots_synced(subsystem: Subsystem, snapshot: Convergence) -> bool:
+    """Whether the KeySlotSyncer has synced every open volume to the keys it was opened with, and the
+    VolumeStatus shows the outcome (its failed syncs)."""
+    for volume_id, status in snapshot.statuses.items():
+        opened = subsystem.services.opened.get(volume_id)
+        if status.phase != VolumePhase.READY or not status.encryption_provider or opened is None:
+            continue
+        try:
+            synced = await subsystem.state.get(Pointer(BLOCK, KeySlotStatusDefinition.type, volume_id))
+        except NotFoundError:
+            return False
+        spec: KeySlotStatusSpec = synced.spec
+        if not opened.keys_digest or spec.keys_digest != opened.keys_digest:
+            return False
+        if spec.failed_syncs != status.encryption_failed_syncs:
+            return False
+    return True
+
+
+async def wait_settled_and_synced(subsystem: Subsystem) -> Convergence:
+    """`wait_settled`, and then until the key slots are synced too.
+
+    `wait_settled` (and so `volumed run --once`) does not wait for the KeySlotSyncer: a volume is ready (and
+    mounted) before its slots are synced, so under load a snapshot may show neither the sync's failures nor
+    its header changes yet.
+    """
+    while True:
+        snapshot = await wait_settled(subsystem.state, poll=0.1)
+        if await _slots_synced(subsystem, snapshot):
+            return snapshot
+        await anyio.sleep(0.1)
+
+
 @dataclass
 class Booted:
     """A running subsystem on the node, and the snapshot it settled at."""
@@ -397,7 +432,7 @@ class Node:
             snapshot = None
             if settle:
                 with anyio.move_on_after(limit):
-                    snapshot = await wait_settled(subsystem.state, poll=0.1)
+                    snapshot = await wait_settled_and_synced(subsystem)
                 if snapshot is None:
                     raise AssertionError(
                         f"not settled after {limit} s: {describe(await convergence(subsystem.state))}"
