@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import structlog
+from anyio.lowlevel import RunVar
 
 from volumed.keys import KeyProviderError
 from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
@@ -32,12 +33,13 @@ from volumed.storage.slotcheck import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from volumed.keys import KeyProvider, Passphrase
     from volumed.resources import EncryptionConfigSpec, PbkdfSpec
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 MKFS_PENDING_TOKEN_TYPE = "volumed-mkfs-pending"
 
@@ -81,6 +83,23 @@ class OpenedVolume:
 
 class NoUsableKeyError(Exception):
     """No configured key could open (or format) the volume; the message lists why, slot by slot."""
+
+
+_kdf_limiter: RunVar[anyio.CapacityLimiter] = RunVar("volumed_kdf_limiter")
+
+
+async def _run_kdf(fn: Callable[[], T]) -> T:
+    """Run a call that runs a KDF in a worker thread, at most half as many at once as there are CPUs.
+
+    Each argon2 run already uses several lanes and is memory-bound: starting every volume's KDF at once
+    (8 user volumes, 16 threads on 2 cores) is slower than a few at a time. One limiter per event loop.
+    """
+    try:
+        limiter = _kdf_limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
+        _kdf_limiter.set(limiter)
+    return await anyio.to_thread.run_sync(fn, limiter=limiter)
 
 
 def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
@@ -135,7 +154,7 @@ async def format_encrypted(
             keyslot=key.slot,
         )
         log.info("formatting and encrypting volume", device=location.path, slot=key.slot, kind=key.kind)
-        volume = await anyio.to_thread.run_sync(format_it)
+        volume = await _run_kdf(format_it)
         try:
             if new.token is not None:
                 await anyio.to_thread.run_sync(
@@ -175,9 +194,7 @@ async def open_encrypted(
                 reasons.append(f"slot {key.slot} ({key.kind}): {error}")
                 continue
             try:
-                volume_key = await anyio.to_thread.run_sync(
-                    partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
-                )
+                volume_key = await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
             except NoKeyError:
                 reasons.append(f"slot {key.slot} ({key.kind}): No usable keyslot is available.")
                 continue
@@ -265,9 +282,7 @@ async def _sync(
                 if fingerprint_matches(old_fps.get(key.slot), fingerprint):
                     continue
                 try:
-                    await anyio.to_thread.run_sync(
-                        partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
-                    )
+                    await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
                     opened.kdf_runs += 1
                     fps[key.slot] = fingerprint
                     continue
@@ -284,7 +299,7 @@ async def _sync(
                 )
             elif key.slot in volume.tokens and volume.tokens[key.slot].type != SLOT_CHECK_TOKEN_TYPE:
                 await anyio.to_thread.run_sync(volume.remove_token, key.slot)
-            await anyio.to_thread.run_sync(
+            await _run_kdf(
                 partial(
                     volume.add_key,
                     new.passphrase.reveal(),

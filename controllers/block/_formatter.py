@@ -255,11 +255,14 @@ class VolumeFormatter(Controller):
             )
         elif status.location and status.phase not in (VolumePhase.WAITING, VolumePhase.MISSING):
             location = Location(status.location, status.offset, status.size)  # provisioned, not rescanned yet
+        elif not disks:
+            raise VolumeWaiting("waiting for disk discovery")
         elif config.provisioning is not None:
             try:
-                region, number = await anyio.to_thread.run_sync(
-                    provision_partition, config.partition_label, config.provisioning, disks
-                )
+                async with self._services.provisioning_lock:  # one partition table edit at a time
+                    region, number = await anyio.to_thread.run_sync(
+                        provision_partition, config.partition_label, config.provisioning, disks
+                    )
             except (ProvisioningError, GPTError, OSError) as error:
                 raise VolumeError(str(error), retryable=True) from error
             location = Location(region.path, region.offset, region.size)
@@ -272,8 +275,6 @@ class VolumeFormatter(Controller):
                     "partition_index": number,
                 }
             )
-        elif not disks:
-            raise VolumeWaiting("waiting for disk discovery")
         else:
             return status.model_copy(update={"phase": VolumePhase.MISSING, "location": ""})
         if status.phase in (VolumePhase.WAITING, VolumePhase.MISSING):

@@ -84,6 +84,8 @@ class VolumeServices:
         self.mounts: dict[str, Path] = {}
         self._activator: Activator | None = None
         self._lock = anyio.Lock()
+        self.provisioning_lock = anyio.Lock()
+        """Held while a partition table is read, edited and written (volumes of a wave converge at once)."""
 
     def __repr__(self) -> str:
         return (

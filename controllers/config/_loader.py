@@ -111,8 +111,8 @@ class ConfigLoader(Controller):
             status = status.model_copy(update={"valid": not status.errors})
         if self._applied is not None:
             status = status.model_copy(update={"applied_digest": self._applied.digest})
-            for volume in self._applied.volumes:
-                await ctx.apply(VolumeConfigDefinition.new(volume.volume_id, volume.config))
+            for volume in self._applied.volumes:  # secrets first: a config is never seen without its keys
                 if volume.secrets is not None:
                     await ctx.apply(VolumeKeySecretsDefinition.new(volume.volume_id, volume.secrets))
+                await ctx.apply(VolumeConfigDefinition.new(volume.volume_id, volume.config))
         await ctx.apply(ConfigStatusDefinition.new(CONFIG_STATUS_ID, status))
