@@ -15,6 +15,8 @@ from volumed.resources import (
     CONFIG_STATUS_ID,
     ConfigStatusDefinition,
     ConfigStatusSpec,
+    KeySlotStatusDefinition,
+    KeySlotStatusSpec,
     MountStatusDefinition,
     MountStatusSpec,
     VolumeConfigDefinition,
@@ -121,10 +123,11 @@ class Convergence:
     mounted: set[str]
     wanted_mounts: set[str]
     config_errors: tuple[str, ...] = ()
+    synced: frozenset[str] = frozenset()
 
     @property
     def settled(self) -> bool:
-        """Every configured volume is ready (and mounted, if it has a target), failed or missing.
+        """Every volume is ready (mounted if it has a target, slots synced if encrypted), failed or missing.
 
         A config that is invalid before any valid one was applied settles at once (nothing will happen).
         """
@@ -136,12 +139,12 @@ class Convergence:
             phase = self.statuses[volume_id].phase
             if phase not in TERMINAL_PHASES:
                 return False
-            if (
-                phase == VolumePhase.READY
-                and volume_id in self.wanted_mounts
-                and volume_id not in self.mounted
-            ):
+            if phase != VolumePhase.READY:
+                continue
+            if volume_id in self.wanted_mounts and volume_id not in self.mounted:
                 return False
+            if self.statuses[volume_id].encryption_provider and volume_id not in self.synced:
+                return False  # its key slots are not synced yet
         return True
 
     @property
@@ -157,6 +160,7 @@ async def convergence(state: State) -> Convergence:
     configs: list[Resource[VolumeConfigSpec]] = await state.list(Kind(BLOCK, VolumeConfigDefinition.type))
     statuses: list[Resource[VolumeStatusSpec]] = await state.list(Kind(BLOCK, VolumeStatusDefinition.type))
     mounts: list[Resource[MountStatusSpec]] = await state.list(Kind(BLOCK, MountStatusDefinition.type))
+    syncs: list[Resource[KeySlotStatusSpec]] = await state.list(Kind(BLOCK, KeySlotStatusDefinition.type))
     try:
         config: Resource[ConfigStatusSpec] | None = await state.get(
             Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
@@ -169,6 +173,7 @@ async def convergence(state: State) -> Convergence:
         mounted={m.spec.volume_id for m in mounts},
         wanted_mounts={c.id for c in configs if c.spec.mount_target},
         config_errors=config.spec.errors if config is not None else (),
+        synced=frozenset(s.id for s in syncs if s.spec.keys_digest),
     )
 
 
