@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
+import structlog
 
 from volumed.keys import KeyProviderError
 from volumed.resources import (
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
 
     from ._encryption import SlotKey
     from ._services import VolumeServices
+
+log = structlog.get_logger(__name__)
 
 RETRY_INTERVAL: Final = 30.0  # Talos retries retryable volume errors on this timer
 ENCRYPTION_TIME_LIMIT: Final = 60.0  # Talos' overall limit per encryption step
@@ -363,6 +366,10 @@ class VolumeFormatter(Controller):
         if not interrupted:
             signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
         if signature is None:
+            if interrupted:
+                log.warning(
+                    "an earlier mkfs was interrupted; making the filesystem again", volume=item.volume_id
+                )
             try:
                 if header is not None:
                     await set_mkfs_pending(header, True)
