@@ -442,12 +442,18 @@ class Node:
         assert not left, f"the subsystem left these behind at shutdown: {left}"
 
     def run_argv(
-        self, *, config: Path | None = None, retry_interval: float = 0.5, timeout: float = 60.0
+        self,
+        *,
+        config: Path | None = None,
+        retry_interval: float = 0.5,
+        timeout: float = 60.0,
+        once: bool = True,
     ) -> list[str]:
-        """`volumed run --once` for this node (as an init would start it)."""
+        """`volumed run` for this node, as an init would start it (``--once`` unless ``once`` is false)."""
         return [
             VOLUMED, "run", "--config", str(config or self.config), "--disk", str(self.system_disk),
-            "--disk", str(self.data_disk), "--once", "--backend", "fuse", "--root", str(self.root),
+            "--disk", str(self.data_disk), *(["--once"] if once else []), "--backend", "fuse",
+            "--root", str(self.root),
             "--state-dir", str(self.state_dir), "--node-uuid", self.node_uuid,
             "--retry-interval", str(retry_interval), "--timeout", str(timeout),
         ]  # fmt: skip

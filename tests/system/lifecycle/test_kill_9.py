@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -53,11 +54,11 @@ class KillPoint:
         return f"{self.jitter:.3f} s after {self.after!r} #{self.occurrence} (seed {SEED})"
 
 
-def run_and_kill(node: Node, point: KillPoint) -> tuple[bool, str]:
-    """Start `volumed run --once` and SIGKILL it at ``point``; returns (killed, its output)."""
+def run_and_kill(node: Node, point: KillPoint, *, once: bool = True) -> tuple[bool, str]:
+    """Start `volumed run` (``--once`` by default) and SIGKILL it at ``point``; returns (killed, output)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        node.run_argv(),
+        node.run_argv(once=once),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -205,8 +206,9 @@ async def test_restart_without_reboot_adopts_live_volumes(node: Node) -> None:
     between): the new run re-opens the active volumes (Talos crashes there) and reuses the mounts, stacking
     nothing, and its shutdown then leaves nothing behind."""
     node.write_config(*FIRST_BOOT_CONFIG)
+    # without --once: a run that stays up (with --once it starts unmounting as soon as all is mounted)
     killed, output = await anyio.to_thread.run_sync(
-        run_and_kill, node, KillPoint("mounted", 0.05, occurrence=3)
+        partial(run_and_kill, node, KillPoint("mounted", 0.05, occurrence=3), once=False)
     )
     assert killed, output
     live = node.leftovers()
