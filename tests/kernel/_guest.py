@@ -159,6 +159,7 @@ class KernelMachine:
         share = boot_dir / "work"
         share.mkdir(parents=True)
         (share / "params.json").write_text(json.dumps(params or {}, indent=2))
+        (share / "repo").write_text(str(REPO_ROOT))  # init re-exposes it when it lives under /tmp or /run
         (share / "job.sh").write_text(
             _JOB.format(
                 repo=shlex.quote(str(REPO_ROOT)),
