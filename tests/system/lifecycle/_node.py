@@ -299,11 +299,10 @@ async def _slots_synced(subsystem: Subsystem, snapshot: Convergence) -> bool:
 
 
 async def wait_settled_and_synced(subsystem: Subsystem) -> Convergence:
-    """`wait_settled`, and then until the key slots are synced too.
+    """`wait_settled`, and then until the VolumeStatus of every open volume shows its key-slot sync.
 
-    `wait_settled` (and so `volumed run --once`) does not wait for the KeySlotSyncer: a volume is ready (and
-    mounted) before its slots are synced, so under load a snapshot may show neither the sync's failures nor
-    its header changes yet.
+    `wait_settled` waits until a KeySlotStatus exists; the VolumeFormatter copies its failed syncs into the
+    VolumeStatus one reconcile later, and the tests assert on the VolumeStatus.
     """
     while True:
         snapshot = await wait_settled(subsystem.state, poll=0.1)
