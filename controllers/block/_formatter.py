@@ -268,6 +268,11 @@ class VolumeFormatter(Controller):
                     )
             except (ProvisioningError, GPTError, OSError) as error:
                 raise VolumeError(str(error), retryable=True) from error
+            if await anyio.Path(region.path).is_block_device():
+                # Use the partition's own node once discovery shows it: a volume opened through its disk
+                # would be found again under the node, opened a second time (another KDF run) and mapped
+                # over the disk rather than the partition.
+                raise VolumeWaiting(f"waiting for the kernel to show partition {number} of {region.path}")
             location = Location(region.path, region.offset, region.size)
             status = status.model_copy(
                 update={
