@@ -6,14 +6,15 @@ from typing import Any, final
 
 import anyio.lowlevel
 
-from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Phase, Pointer, Resource
+from volumed.runtime.resource import Phase, Pointer, Resource
 
 from .._index import DEFAULT_HISTORY, Clock, ResourceIndex, utc_now
-from .._watch import Watcher, closed_error
+from .._index_reads import IndexReads
+from .._watch import closed_error
 
 
 @final
-class InMemoryCore:
+class InMemoryCore(IndexReads):
     """The default backend (cosi's inmem): all state in memory, lost when the process ends.
 
     Each write checkpoints first (cancellation before a write leaves the state untouched) and then validates
@@ -23,27 +24,6 @@ class InMemoryCore:
 
     def __init__(self, *, history: int = DEFAULT_HISTORY, clock: Clock = utc_now) -> None:
         self._index = ResourceIndex(history=history, clock=clock)
-
-    async def get(self, pointer: Pointer) -> Resource[Any]:
-        return self._index.get(pointer)
-
-    async def list(
-        self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
-    ) -> list[Resource[Any]]:
-        return self._index.list(kind, labels=labels, ids=ids)
-
-    def watch(self, pointer: Pointer) -> Watcher:
-        return self._index.watch(pointer)
-
-    def watch_kind(
-        self,
-        kind: Kind,
-        *,
-        bootstrap: bool = False,
-        labels: LabelQuery | None = None,
-        ids: IDQuery | None = None,
-    ) -> Watcher:
-        return self._index.watch_kind(kind, bootstrap=bootstrap, labels=labels, ids=ids)
 
     async def create(self, resource: Resource[Any], *, owner: str | None = None) -> Resource[Any]:
         await anyio.lowlevel.checkpoint()

@@ -10,12 +10,13 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Phase, Pointer, Resource, ResourceRegistry
+from volumed.runtime.resource import Phase, Pointer, Resource, ResourceRegistry
 
 from .._errors import ConflictError, InvalidResourceError, StateClosedError, StateError
 from .._events import Event, EventType
 from .._index import DEFAULT_HISTORY, Clock, ResourceIndex, utc_now
-from .._watch import Watcher, closed_error
+from .._index_reads import IndexReads
+from .._watch import closed_error
 from ._schema import COLUMNS, SCHEMA, SCHEMA_VERSION, from_row, to_row
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @final
-class SqliteCore:
+class SqliteCore(IndexReads):
     """A state that survives restarts: one sqlite file, one transaction per write.
 
     Reads and watches are served from an in-memory index loaded when the file is opened (as fast as the
@@ -100,28 +101,7 @@ class SqliteCore:
     ) -> None:
         await self.aclose()
 
-    # --- reads (from memory) -------------------------------------------------------------------------------
-
-    async def get(self, pointer: Pointer) -> Resource[Any]:
-        return self._index.get(pointer)
-
-    async def list(
-        self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
-    ) -> list[Resource[Any]]:
-        return self._index.list(kind, labels=labels, ids=ids)
-
-    def watch(self, pointer: Pointer) -> Watcher:
-        return self._index.watch(pointer)
-
-    def watch_kind(
-        self,
-        kind: Kind,
-        *,
-        bootstrap: bool = False,
-        labels: LabelQuery | None = None,
-        ids: IDQuery | None = None,
-    ) -> Watcher:
-        return self._index.watch_kind(kind, bootstrap=bootstrap, labels=labels, ids=ids)
+    # reads and watches are served from memory (IndexReads)
 
     # --- writes (through the file) -------------------------------------------------------------------------
 
