@@ -123,7 +123,8 @@ class Convergence:
     mounted: set[str]
     wanted_mounts: set[str]
     config_errors: tuple[str, ...] = ()
-    synced: frozenset[str] = frozenset()
+    synced: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Failed syncs by volume, for volumes whose key slots were synced since they opened."""
 
     @property
     def settled(self) -> bool:
@@ -143,8 +144,9 @@ class Convergence:
                 continue
             if volume_id in self.wanted_mounts and volume_id not in self.mounted:
                 return False
-            if self.statuses[volume_id].encryption_provider and volume_id not in self.synced:
-                return False  # its key slots are not synced yet
+            status = self.statuses[volume_id]
+            if status.encryption_provider and self.synced.get(volume_id) != status.encryption_failed_syncs:
+                return False  # key slots not synced yet, or the sync's outcome not yet in the status
         return True
 
     @property
@@ -173,7 +175,7 @@ async def convergence(state: State) -> Convergence:
         mounted={m.spec.volume_id for m in mounts},
         wanted_mounts={c.id for c in configs if c.spec.mount_target},
         config_errors=config.spec.errors if config is not None else (),
-        synced=frozenset(s.id for s in syncs if s.spec.keys_digest),
+        synced={s.id: s.spec.failed_syncs for s in syncs if s.spec.keys_digest},
     )
 
 
