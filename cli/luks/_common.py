@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from volumed.storage.luks2 import KdfSettings, Luks2Volume
+    from volumed.storage.luks2 import KdfSettings, Luks2Volume, VolumeKey
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 1
@@ -89,6 +89,14 @@ def read_passphrase(key_file: str | None, prompt: str, *, verify: bool = False) 
         return str(value).encode("utf-8")
     line = sys.stdin.buffer.readline()
     return line[:-1] if line.endswith(b"\n") else line
+
+
+def unlock_with_options(
+    volume: Luks2Volume, device: str, options: dict[str, Any], *, prompt: bool = True
+) -> VolumeKey:
+    """The volume key from --key-file (or the prompt / stdin), restricted to --key-slot when given."""
+    passphrase = read_passphrase(options["key_file"], f"Enter passphrase for {device}" if prompt else "")
+    return volume.unlock(passphrase, keyslot=options["key_slot"])
 
 
 def open_volume(device: str, options: dict[str, Any], *, read_only: bool = False) -> Luks2Volume:

@@ -14,7 +14,7 @@ from ._common import (
     key_slot_option,
     luks_errors,
     open_volume,
-    read_passphrase,
+    unlock_with_options,
 )
 
 COPY_CHUNK = 1 << 20
@@ -28,8 +28,7 @@ COPY_CHUNK = 1 << 20
 def read_cmd(device: str, **options: Any) -> None:
     """Write DEVICE's decrypted data segment to stdout (the whole segment)."""
     with luks_errors(device), open_volume(device, options, read_only=True) as volume:
-        passphrase = read_passphrase(options["key_file"], f"Enter passphrase for {device}")
-        key = volume.unlock(passphrase, keyslot=options["key_slot"])
+        key = unlock_with_options(volume, device, options)
         with volume.payload(key) as stream:
             shutil.copyfileobj(stream, sys.stdout.buffer, COPY_CHUNK)
         sys.stdout.buffer.flush()

@@ -13,7 +13,7 @@ from ._common import (
     luks_errors,
     open_volume,
     out,
-    read_passphrase,
+    unlock_with_options,
 )
 
 
@@ -25,6 +25,5 @@ from ._common import (
 def test_key(device: str, **options: Any) -> None:
     """Check that a passphrase opens DEVICE; prints the key slot that opened. Exit 2 if none did."""
     with luks_errors(device), open_volume(device, options) as volume:
-        passphrase = read_passphrase(options["key_file"], f"Enter passphrase for {device}")
-        key = volume.unlock(passphrase, keyslot=options["key_slot"])
+        key = unlock_with_options(volume, device, options)
         out(f"Key slot {key.keyslot} unlocked.")

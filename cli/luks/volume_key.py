@@ -13,7 +13,7 @@ from ._common import (
     luks_errors,
     open_volume,
     out,
-    read_passphrase,
+    unlock_with_options,
 )
 
 
@@ -25,5 +25,4 @@ from ._common import (
 def volume_key(device: str, **options: Any) -> None:
     """Print DEVICE's volume key as hex. Anyone with it can decrypt the volume: handle it with care."""
     with luks_errors(device), open_volume(device, options) as volume:
-        passphrase = read_passphrase(options["key_file"], f"Enter passphrase for {device}")
-        out(volume.unlock(passphrase, keyslot=options["key_slot"]).hex())
+        out(unlock_with_options(volume, device, options).hex())

@@ -15,7 +15,7 @@ from ._common import (
     key_slot_option,
     luks_errors,
     open_volume,
-    read_passphrase,
+    unlock_with_options,
 )
 
 COPY_CHUNK = 1 << 20
@@ -38,8 +38,7 @@ def write_cmd(device: str, data_offset: int, **options: Any) -> None:
     if options["key_file"] is None or options["key_file"] == "-":
         fail("write reads the data from stdin: give the passphrase with --key-file FILE.", EXIT_BAD_ARGUMENTS)
     with luks_errors(device), open_volume(device, options) as volume:
-        passphrase = read_passphrase(options["key_file"], "")
-        key = volume.unlock(passphrase, keyslot=options["key_slot"])
+        key = unlock_with_options(volume, device, options, prompt=False)
         with volume.payload(key) as stream:
             stream.seek(data_offset)
             while chunk := sys.stdin.buffer.read(COPY_CHUNK):
