@@ -9,7 +9,8 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 import anyio
-import anyio.lowlevel
+
+from volumed.runtime._lowlevel import Wakeup, checkpoint, new_wakeup
 
 from ._backoff import Backoff, BackoffPolicy
 
@@ -65,7 +66,7 @@ class KeyedQueue(Generic[K]):
         self._heap: list[tuple[float, int, K]] = []
         self._seq = 0
         self._backoffs: dict[K, Backoff] = {}
-        self._waiters: list[anyio.Event] = []
+        self._waiters: list[Wakeup] = []
         self._gets = 0
 
     def __len__(self) -> int:
@@ -141,7 +142,7 @@ class KeyedQueue(Generic[K]):
         """
         self._gets += 1
         if self._gets % _FAIRNESS_BATCH == 0 or not self._ready:
-            await anyio.lowlevel.checkpoint()
+            await checkpoint()
         while True:
             if self._heap:  # reading the clock is not free: only when something is delayed
                 self._promote_due()
@@ -151,11 +152,14 @@ class KeyedQueue(Generic[K]):
                 self._processing.add(key)
                 return key
             timeout = self._heap[0][0] - anyio.current_time() if self._heap else math.inf
-            waiter = anyio.Event()
+            waiter = new_wakeup()
             self._waiters.append(waiter)
             try:
-                with anyio.move_on_after(timeout):
-                    await waiter.wait()
+                if timeout == math.inf:
+                    await waiter.wait()  # no cancel scope: it costs more than the rest of a busy get
+                else:
+                    with anyio.move_on_after(timeout):
+                        await waiter.wait()
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import final
 
-import anyio
-import anyio.lowlevel
+from volumed.runtime._lowlevel import Wakeup, checkpoint, new_wakeup
 
 
 @final
@@ -25,7 +24,7 @@ class WakeSignal:
 
     def __init__(self) -> None:
         self._pending = False
-        self._waiter: anyio.Event | None = None
+        self._waiter: Wakeup | None = None
         self._notifications = 0
 
     @property
@@ -63,9 +62,9 @@ class WakeSignal:
         Always a cancellation point, even when a wake-up is already pending; a cancelled wait consumes
         nothing.
         """
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         while not self._pending:
             if self._waiter is None or self._waiter.is_set():
-                self._waiter = anyio.Event()
+                self._waiter = new_wakeup()
             await self._waiter.wait()
         self._pending = False

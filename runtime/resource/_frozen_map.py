@@ -30,7 +30,9 @@ class FrozenMap(Mapping[str, str]):
     @classmethod
     def of(cls, items: Mapping[str, str] | None) -> FrozenMap:
         """Return ``items`` itself when it is already frozen, else a frozen copy (empty maps are shared)."""
-        if isinstance(items, FrozenMap):
+        if items is None:
+            return _EMPTY
+        if items.__class__ is FrozenMap:  # not isinstance: an ABC check costs more than the rest
             return items
         if not items:
             return _EMPTY
@@ -66,6 +68,10 @@ class FrozenMap(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"FrozenMap({self._items!r})"
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, str]]]:
+        # copy/pickle would otherwise restore the slots through __setattr__, which refuses.
+        return (FrozenMap, (self._items,))
 
     def set(self, key: str, value: str) -> FrozenMap:
         """Return a copy with ``key`` set to ``value``."""

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, final
 
+from volumed.runtime._frozen import draft_class
+
 from ._frozen_map import FrozenMap
-from ._pointer import Kind, Pointer, _require_name
+from ._pointer import Kind, Pointer, _require_name, trusted_pointer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -102,26 +104,25 @@ class Metadata:
                 annotations=FrozenMap.of(annotations),
                 finalizers=tuple(finalizers),
             )  # the constructor's checks name what is wrong
-        # Hot path (every resource a controller writes): skip the dataclass machinery.
-        new = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(new, "namespace", namespace)
-        setattr_(new, "type", type)
-        setattr_(new, "id", id)
-        setattr_(new, "version", 0)
-        setattr_(new, "owner", "")
-        setattr_(new, "labels", FrozenMap.of(labels))
-        setattr_(new, "annotations", FrozenMap.of(annotations))
-        setattr_(new, "finalizers", finalizers if finalizers.__class__ is tuple else tuple(finalizers))
-        setattr_(new, "phase", Phase.RUNNING)
-        setattr_(new, "created", EPOCH)
-        setattr_(new, "updated", EPOCH)
-        return new
+        # Hot path (every resource a controller writes): the checks above are all a new resource needs.
+        return build_metadata(
+            namespace,
+            type,
+            id,
+            0,
+            "",
+            FrozenMap.of(labels),
+            FrozenMap.of(annotations),
+            finalizers if finalizers.__class__ is tuple else tuple(finalizers),
+            Phase.RUNNING,
+            EPOCH,
+            EPOCH,
+        )
 
     @property
     def pointer(self) -> Pointer:
         """This resource's address."""
-        return Pointer(self.namespace, self.type, self.id)
+        return trusted_pointer(self.namespace, self.type, self.id)
 
     @property
     def kind(self) -> Kind:
@@ -133,25 +134,58 @@ class Metadata:
         return dataclasses.replace(self, **changes)
 
 
+_MetadataDraft = draft_class(Metadata)
+_new = object.__new__
+
+
+def build_metadata(
+    namespace: str,
+    type: str,
+    id: str,
+    version: int,
+    owner: str,
+    labels: FrozenMap,
+    annotations: FrozenMap,
+    finalizers: tuple[str, ...],
+    phase: Phase,
+    created: datetime,
+    updated: datetime,
+) -> Metadata:
+    """Metadata from values already validated and normalised (the state's and `Metadata.new`'s fast path)."""
+    md: Any = _new(_MetadataDraft)
+    md.namespace = namespace
+    md.type = type
+    md.id = id
+    md.version = version
+    md.owner = owner
+    md.labels = labels
+    md.annotations = annotations
+    md.finalizers = finalizers
+    md.phase = phase
+    md.created = created
+    md.updated = updated
+    md.__class__ = Metadata
+    return md  # type: ignore[no-any-return]
+
+
 def evolve_metadata(metadata: Metadata, **changes: Any) -> Metadata:
     """A copy of ``metadata`` with ``changes``, skipping validation (for the state's already-checked values).
 
-    The state derives a new metadata on every write; ``dataclasses.replace`` would re-validate every field.
-    Callers must pass values of the declared types (FrozenMap, tuple, Phase, ...).
+    ``dataclasses.replace`` would re-validate every field. Callers must pass values of the declared types
+    (FrozenMap, tuple, Phase, ...).
     """
-    new = object.__new__(Metadata)
-    setattr_ = object.__setattr__
-    get = changes.get
     md = metadata
-    setattr_(new, "namespace", md.namespace)
-    setattr_(new, "type", md.type)
-    setattr_(new, "id", md.id)
-    setattr_(new, "version", get("version", md.version))
-    setattr_(new, "owner", get("owner", md.owner))
-    setattr_(new, "labels", get("labels", md.labels))
-    setattr_(new, "annotations", get("annotations", md.annotations))
-    setattr_(new, "finalizers", get("finalizers", md.finalizers))
-    setattr_(new, "phase", get("phase", md.phase))
-    setattr_(new, "created", get("created", md.created))
-    setattr_(new, "updated", get("updated", md.updated))
-    return new
+    get = changes.get
+    return build_metadata(
+        md.namespace,
+        md.type,
+        md.id,
+        get("version", md.version),
+        get("owner", md.owner),
+        get("labels", md.labels),
+        get("annotations", md.annotations),
+        get("finalizers", md.finalizers),
+        get("phase", md.phase),
+        get("created", md.created),
+        get("updated", md.updated),
+    )

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from pydantic import BaseModel
 
+from volumed.runtime._frozen import draft_class
+
 from ._metadata import Metadata
 from ._spec import is_frozen_model
 
@@ -34,15 +36,7 @@ class Resource(Generic[SpecT]):
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, Metadata):
             raise TypeError(f"resource metadata must be a Metadata, got {type(self.metadata).__name__}")
-        if not isinstance(self.spec, BaseModel):
-            raise TypeError(
-                f"spec of {self.metadata.pointer} must be a pydantic model, got {type(self.spec).__name__}"
-            )
-        if not is_frozen_model(type(self.spec)):
-            raise TypeError(
-                f"spec model {type(self.spec).__name__} of {self.metadata.pointer} must be frozen "
-                "(derive from volumed.runtime.Spec or set model_config = ConfigDict(frozen=True))"
-            )
+        _check_spec(self.spec, self.metadata)
 
     @classmethod
     def new(
@@ -56,7 +50,10 @@ class Resource(Generic[SpecT]):
         annotations: Mapping[str, str] | None = None,
     ) -> Resource[SpecT]:
         """Return a resource ready to be created."""
-        return cls(Metadata.new(namespace, type, id, labels=labels, annotations=annotations), spec)
+        metadata = Metadata.new(namespace, type, id, labels=labels, annotations=annotations)
+        if spec.__class__ not in _VALID_SPEC_TYPES:
+            _check_spec(spec, metadata)
+        return trusted_resource(metadata, spec)
 
     @property
     def pointer(self) -> Pointer:
@@ -80,7 +77,9 @@ class Resource(Generic[SpecT]):
 
     def with_spec(self, spec: OtherSpecT) -> Resource[OtherSpecT]:
         """Return a copy carrying ``spec``."""
-        return Resource(self.metadata, spec)
+        if spec.__class__ not in _VALID_SPEC_TYPES:
+            _check_spec(spec, self.metadata)
+        return trusted_resource(self.metadata, spec)
 
     def with_metadata(self, **changes: Any) -> Resource[SpecT]:
         """Return a copy whose metadata has ``changes`` (e.g. ``labels={...}``)."""
@@ -94,9 +93,32 @@ class Resource(Generic[SpecT]):
         )
 
 
+_VALID_SPEC_TYPES: set[type[Any]] = set()
+"""Spec classes already checked to be frozen pydantic models (the check is a hot-path cost otherwise)."""
+
+
+def _check_spec(spec: object, metadata: Metadata) -> None:
+    spec_type = type(spec)
+    if spec_type in _VALID_SPEC_TYPES:
+        return
+    if not isinstance(spec, BaseModel):
+        raise TypeError(f"spec of {metadata.pointer} must be a pydantic model, got {spec_type.__name__}")
+    if not is_frozen_model(type(spec)):
+        raise TypeError(
+            f"spec model {spec_type.__name__} of {metadata.pointer} must be frozen "
+            "(derive from volumed.runtime.Spec or set model_config = ConfigDict(frozen=True))"
+        )
+    _VALID_SPEC_TYPES.add(spec_type)
+
+
+_ResourceDraft = draft_class(Resource)
+_new = object.__new__
+
+
 def trusted_resource(metadata: Metadata, spec: SpecT) -> Resource[SpecT]:
     """A resource from parts the state has already validated (skips the checks of ``__post_init__``)."""
-    new: Resource[SpecT] = object.__new__(Resource)
-    object.__setattr__(new, "metadata", metadata)
-    object.__setattr__(new, "spec", spec)
-    return new
+    resource: Any = _new(_ResourceDraft)
+    resource.metadata = metadata
+    resource.spec = spec
+    resource.__class__ = Resource
+    return resource  # type: ignore[no-any-return]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, final
 
+from volumed.runtime._frozen import draft_class
+
 if TYPE_CHECKING:
     from volumed.runtime.resource import Resource
 
@@ -40,3 +42,18 @@ class Event:
     resource: Resource[Any] | None = None
     old: Resource[Any] | None = None
     error: StateError | None = None
+
+
+_EventDraft = draft_class(Event)
+_new = object.__new__
+
+
+def make_event(type: EventType, resource: Resource[Any], old: Resource[Any] | None = None) -> Event:
+    """A CREATED/UPDATED/DESTROYED event, built without the dataclass ``__init__`` (one per write)."""
+    event: Any = _new(_EventDraft)
+    event.type = type
+    event.resource = resource
+    event.old = old
+    event.error = None
+    event.__class__ = Event
+    return event  # type: ignore[no-any-return]

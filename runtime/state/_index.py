@@ -22,7 +22,7 @@ from volumed.runtime.resource import (
     Pointer,
     Resource,
 )
-from volumed.runtime.resource._metadata import evolve_metadata
+from volumed.runtime.resource._metadata import build_metadata, evolve_metadata
 from volumed.runtime.resource._resource import trusted_resource
 
 from ._errors import (
@@ -35,7 +35,7 @@ from ._errors import (
     PhaseConflictError,
     StateError,
 )
-from ._events import Event, EventType
+from ._events import Event, EventType, make_event
 from ._watch import EventLog, Watcher
 
 DEFAULT_HISTORY = 1024
@@ -180,15 +180,20 @@ class ResourceIndex:
         if store is not None and store.spec_type is not None and type(resource.spec) is not store.spec_type:
             self._wrong_spec_model(resource, store.spec_type)
         now = self._clock()
-        stored = evolve_metadata(
-            md,
-            version=1,
-            owner=md.owner if owner is None else owner,
-            phase=Phase.RUNNING,
-            created=now,
-            updated=now,
+        stored = build_metadata(
+            md.namespace,
+            md.type,
+            md.id,
+            1,
+            md.owner if owner is None else owner,
+            md.labels,
+            md.annotations,
+            md.finalizers,
+            Phase.RUNNING,
+            now,
+            now,
         )
-        return Event(EventType.CREATED, trusted_resource(stored, resource.spec))
+        return make_event(EventType.CREATED, trusted_resource(stored, resource.spec))
 
     def plan_update(
         self, resource: Resource[Any], *, owner: str | None, expected_phase: Phase | None
@@ -210,10 +215,20 @@ class ResourceIndex:
             self._wrong_spec_model(resource, type(current.spec))
         if md.labels == cur.labels and md.annotations == cur.annotations and resource.spec == current.spec:
             return None
-        stored = evolve_metadata(
-            cur, version=cur.version + 1, labels=md.labels, annotations=md.annotations, updated=self._clock()
+        stored = build_metadata(
+            cur.namespace,
+            cur.type,
+            cur.id,
+            cur.version + 1,
+            cur.owner,
+            md.labels,
+            md.annotations,
+            cur.finalizers,
+            cur.phase,
+            cur.created,
+            self._clock(),
         )
-        return Event(EventType.UPDATED, trusted_resource(stored, resource.spec), current)
+        return make_event(EventType.UPDATED, trusted_resource(stored, resource.spec), current)
 
     def plan_destroy(self, pointer: Pointer, *, owner: str) -> Event:
         """Validate a destroy: owner must match and no finalizers may remain."""
@@ -223,7 +238,7 @@ class ResourceIndex:
             raise OwnerConflictError(pointer, owner=cur.owner, caller=owner)
         if cur.finalizers:
             raise PendingFinalizersError(pointer, cur.finalizers)
-        return Event(EventType.DESTROYED, current)
+        return make_event(EventType.DESTROYED, current)
 
     def plan_teardown(self, pointer: Pointer, *, owner: str) -> Event | None:
         """Validate a teardown; None when the resource is already tearing down."""
@@ -236,7 +251,7 @@ class ResourceIndex:
         stored = evolve_metadata(
             cur, version=cur.version + 1, phase=Phase.TEARING_DOWN, updated=self._clock()
         )
-        return Event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
+        return make_event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
 
     def plan_finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Event | None:
         """Validate adding or removing finalizers; None when nothing changes."""
@@ -258,7 +273,7 @@ class ResourceIndex:
         if result == cur.finalizers:
             return None
         stored = evolve_metadata(cur, version=cur.version + 1, finalizers=result, updated=self._clock())
-        return Event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
+        return make_event(EventType.UPDATED, trusted_resource(stored, current.spec), current)
 
     @staticmethod
     def _wrong_spec_model(resource: Resource[Any], expected: type[Any]) -> NoReturn:

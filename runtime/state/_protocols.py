@@ -6,9 +6,11 @@ Contract, for every backend:
     - Writes to one resource are linearisable: versions grow by exactly 1 per effective change and watchers
       see events in that order. A write that changes nothing (equal labels, annotations and spec; a finalizer
       already present; teardown of a tearing-down resource) is a no-op: no version bump, no event.
-    - Every write is a checkpoint (it yields to the event loop, so watchers run between writes):
-      cancellation delivered before the write starts leaves the state untouched; once a persistent backend
-      has started committing, the commit is shielded and completes.
+    - A write that suspends is a cancellation point: cancellation delivered before the write starts leaves
+      the state untouched; once a persistent backend has started committing, the commit is shielded and
+      completes. A persistent backend suspends on every write (its I/O runs in a worker thread); the
+      in-memory backend commits without suspending and yields to the loop once every few writes (a
+      cooperative budget), so a loop of writes still lets watchers and other tasks run.
     - Reads never suspend on the in-memory index and may be called from any task of the state's event loop.
     - Resources handed out are immutable and shared; do not expect copies.
     - Owner: create stamps ``owner`` (or keeps ``resource.metadata.owner`` when None); update, destroy and

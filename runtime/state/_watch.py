@@ -15,13 +15,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, final
 
-import anyio
-import anyio.lowlevel
-
+from volumed.runtime._lowlevel import Wakeup, checkpoint, new_wakeup
 from volumed.runtime.resource import Resource
 
 from ._errors import StateClosedError, StateError
-from ._events import Event, EventType
+from ._events import Event, EventType, make_event
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -43,7 +41,7 @@ class EventLog:
         self._capacity = capacity
         self._buffer: list[Event | None] = [None] * capacity
         self._head = 0
-        self._waiter: anyio.Event | None = None
+        self._waiter: Wakeup | None = None
         self._closed: StateError | None = None
 
     @property
@@ -89,7 +87,7 @@ class EventLog:
         while self._head <= seq and self._closed is None:
             waiter = self._waiter
             if waiter is None:
-                waiter = self._waiter = anyio.Event()
+                waiter = self._waiter = new_wakeup()
             await waiter.wait()
 
 
@@ -171,14 +169,14 @@ class Watcher:
             current = [r for r in snapshot() if match is None or match(r)]
             if current:
                 self._view[current[0].metadata.id] = current[0]
-                self._pending.append(Event(EventType.CREATED, current[0]))
+                self._pending.append(make_event(EventType.CREATED, current[0]))
             else:
                 self._pending.append(Event(EventType.NOOP))
         elif bootstrap:
             for resource in snapshot():
                 if match is None or match(resource):
                     self._view[resource.metadata.id] = resource
-                    self._pending.append(Event(EventType.CREATED, resource))
+                    self._pending.append(make_event(EventType.CREATED, resource))
             self._pending.append(Event(EventType.BOOTSTRAPPED))
         else:
             # Without bootstrap the consumer still "knows" the current items: a later update is UPDATED, not
@@ -233,7 +231,7 @@ class Watcher:
                 delivered += 1
                 if delivered >= _FAIRNESS_BATCH:
                     delivered = 0
-                    await anyio.lowlevel.checkpoint()
+                    await checkpoint()
                 continue
             error = log.closed
             if error is not None:
@@ -257,14 +255,14 @@ class Watcher:
         if match is None or match(resource):
             view[rid] = resource
             if previous is None:
-                return event if event.type is EventType.CREATED else Event(EventType.CREATED, resource)
+                return event if event.type is EventType.CREATED else make_event(EventType.CREATED, resource)
             if event.type is EventType.UPDATED and event.old is previous:
                 return event
-            return Event(EventType.UPDATED, resource, previous)
+            return make_event(EventType.UPDATED, resource, previous)
         if previous is None:
             return None
         del view[rid]
-        return Event(EventType.DESTROYED, resource, previous)
+        return make_event(EventType.DESTROYED, resource, previous)
 
     def _resync(self) -> None:
         """Re-list and queue the differences from what this watcher has reported."""
@@ -280,15 +278,15 @@ class Watcher:
                 continue
             if new is None:
                 assert old is not None
-                self._pending.append(Event(EventType.DESTROYED, old))
+                self._pending.append(make_event(EventType.DESTROYED, old))
             elif old is None:
-                self._pending.append(Event(EventType.CREATED, new))
+                self._pending.append(make_event(EventType.CREATED, new))
             elif old.metadata.created != new.metadata.created or new.version < old.version:
                 # Destroyed and created again while this watcher was behind.
-                self._pending.append(Event(EventType.DESTROYED, old))
-                self._pending.append(Event(EventType.CREATED, new))
+                self._pending.append(make_event(EventType.DESTROYED, old))
+                self._pending.append(make_event(EventType.CREATED, new))
             else:
-                self._pending.append(Event(EventType.UPDATED, new, old))
+                self._pending.append(make_event(EventType.UPDATED, new, old))
         self._view = current
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
-import anyio.lowlevel
-
+from volumed.runtime._lowlevel import checkpoint
 from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Phase, Pointer, Resource
 
 from ._errors import AlreadyExistsError, ConflictError, NotFoundError, StateError
@@ -95,7 +94,7 @@ class WrappedState:
                 )
             except ConflictError as exc:
                 last = exc
-                await anyio.lowlevel.checkpoint()
+                await checkpoint()
         assert last is not None
         raise last
 
@@ -125,7 +124,7 @@ class WrappedState:
                 )
             except (ConflictError, NotFoundError) as exc:
                 last = exc
-                await anyio.lowlevel.checkpoint()
+                await checkpoint()
         assert last is not None
         raise last
 

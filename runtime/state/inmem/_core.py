@@ -4,29 +4,40 @@ from __future__ import annotations
 
 from typing import Any, final
 
-import anyio.lowlevel
-
+from volumed.runtime._lowlevel import YieldBudget
 from volumed.runtime.resource import Phase, Pointer, Resource
 
 from .._index import DEFAULT_HISTORY, Clock, ResourceIndex, utc_now
 from .._index_reads import IndexReads
 from .._watch import closed_error
 
+DEFAULT_YIELD_EVERY = 32
+"""Writes between two yields to the event loop (well below the watch history, so a watcher that runs
+whenever the writer yields never falls behind)."""
+
 
 @final
 class InMemoryCore(IndexReads):
     """The default backend (cosi's inmem): all state in memory, lost when the process ends.
 
-    Each write checkpoints first (cancellation before a write leaves the state untouched) and then validates
-    and commits synchronously, so writes are atomic without locks and watchers get a chance to run between
-    writes. ``history`` bounds the per-kind event log watchers read from.
+    A write validates and commits synchronously, so it is atomic without locks. It does not suspend, except
+    once every ``yield_every`` writes (a cooperative budget): a loop of writes cannot starve the watchers
+    or other tasks, and the writes in between cost no trip through the event loop. ``history`` bounds the
+    per-kind event log watchers read from.
     """
 
-    def __init__(self, *, history: int = DEFAULT_HISTORY, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        history: int = DEFAULT_HISTORY,
+        clock: Clock = utc_now,
+        yield_every: int = DEFAULT_YIELD_EVERY,
+    ) -> None:
         self._index = ResourceIndex(history=history, clock=clock)
+        self._budget = YieldBudget(yield_every)
 
     async def create(self, resource: Resource[Any], *, owner: str | None = None) -> Resource[Any]:
-        await anyio.lowlevel.checkpoint()
+        await self._budget.spend()
         event = self._index.plan_create(resource, owner=owner)
         self._index.apply(event)
         assert event.resource is not None
@@ -39,7 +50,7 @@ class InMemoryCore(IndexReads):
         owner: str | None = None,
         expected_phase: Phase | None = Phase.RUNNING,
     ) -> Resource[Any]:
-        await anyio.lowlevel.checkpoint()
+        await self._budget.spend()
         event = self._index.plan_update(resource, owner=owner, expected_phase=expected_phase)
         if event is None:
             return self._index.get(resource.pointer)
@@ -48,7 +59,7 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def destroy(self, pointer: Pointer, *, owner: str = "") -> None:
-        await anyio.lowlevel.checkpoint()
+        await self._budget.spend()
         self._index.apply(self._index.plan_destroy(pointer, owner=owner))
 
     async def add_finalizer(self, pointer: Pointer, *finalizers: str) -> Resource[Any]:
@@ -58,7 +69,7 @@ class InMemoryCore(IndexReads):
         return await self._finalizers(pointer, finalizers, add=False)
 
     async def _finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Resource[Any]:
-        await anyio.lowlevel.checkpoint()
+        await self._budget.spend()
         event = self._index.plan_finalizers(pointer, finalizers, add=add)
         if event is None:
             return self._index.get(pointer)
@@ -67,7 +78,7 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def teardown(self, pointer: Pointer, *, owner: str = "") -> bool:
-        await anyio.lowlevel.checkpoint()
+        await self._budget.spend()
         event = self._index.plan_teardown(pointer, owner=owner)
         if event is not None:
             self._index.apply(event)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 
+from volumed.runtime._lowlevel import checkpoint
 from volumed.runtime.resource import Phase, Pointer, Resource, ResourceRegistry
 
 from .._errors import ConflictError, InvalidResourceError, StateClosedError, StateError
@@ -163,7 +163,7 @@ class SqliteCore(IndexReads):
             )
 
     async def _write(self, plan: Callable[[], Event | None]) -> Event | None:
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         async with self._lock:
             db = self._db
             if db is None:

@@ -2,45 +2,69 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import structlog
 
-from volumed.runtime import Phase
-from volumed.runtime.controller import Controller, ControllerContext, Input, InputKind
+from volumed.runtime import Phase, Pointer, Resource
+from volumed.runtime.controller import (
+    Controller,
+    ControllerContext,
+    ControllerReader,
+    Input,
+    InputKind,
+    QController,
+)
 from volumed.runtime.testing import assert_no_resource, assert_resource, run_runtime
 
 from ._support import DERIVED, EXTRA, NS, SOURCES, Deriver, Strong, derived_ptr, source
 
 
 class DestroyReady(Controller):
-    """Records the derived resources that are ready to be destroyed each time it is woken."""
+    """A whole controller with a destroy-ready input: only its wake-ups (the runtime's stats) are checked."""
 
     name = "DestroyReady"
     inputs = (Input(NS, DERIVED.type, kind=InputKind.DESTROY_READY),)
 
-    def __init__(self) -> None:
-        self.ready: list[list[str]] = []
-
     async def reconcile(self, ctx: ControllerContext) -> None:
-        self.ready.append(
-            [
-                r.id
-                for r in await ctx.list(DERIVED)
-                if r.metadata.phase is Phase.TEARING_DOWN and not r.metadata.finalizers
-            ]
-        )
+        await ctx.list(DERIVED)
+
+
+class DestroyReadyKeys(QController):
+    """Records every resource its destroy-ready input was woken for, as the runtime hands it over.
+
+    A level-triggered reconcile may run after the owner has already destroyed a resource that was ready
+    (that is a race it is meant to lose), so what the runtime delivered is checked here, at the mapping.
+    """
+
+    name = "DestroyReadyKeys"
+    inputs = (Input(NS, DERIVED.type, kind=InputKind.DESTROY_READY),)
+
+    def __init__(self) -> None:
+        self.woken_for: list[tuple[str, Phase, tuple[str, ...]]] = []
+
+    async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> list[Pointer]:
+        md = resource.metadata
+        self.woken_for.append((md.id, md.phase, md.finalizers))
+        return []
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        raise AssertionError("never queued")
 
 
 async def test_strong_input_holds_teardown_until_its_finalizer_is_removed() -> None:
     strong = Strong()
     ready = DestroyReady()
-    async with run_runtime(Deriver(), strong, ready) as rt:
+    keys = DestroyReadyKeys()
+    async with run_runtime(Deriver(), strong, ready, keys) as rt:
         state = rt.state
         await state.create(source("s", 1))
         await assert_resource(state, derived_ptr("s"), lambda r: r.metadata.finalizers == ("Strong",))
         await assert_resource(state, EXTRA.pointer("s"), lambda r: r.metadata.owner == "Strong")
         await anyio.wait_all_tasks_blocked()
         assert rt.stats()["DestroyReady"].wakeups == 0  # creating and finalizing are not "destroy ready"
+        assert keys.woken_for == []
 
         # The source goes away: the owner tears its output down, but the finalizer holds it.
         await state.destroy(SOURCES.pointer("s"))
@@ -48,6 +72,7 @@ async def test_strong_input_holds_teardown_until_its_finalizer_is_removed() -> N
         await anyio.wait_all_tasks_blocked()
         assert (await state.get(derived_ptr("s"))).metadata.finalizers == ("Strong",)
         assert rt.stats()["DestroyReady"].wakeups == 0
+        assert keys.woken_for == []
 
         # The strong holder cleans up and releases: the owner is woken and destroys.
         strong.hold = False
@@ -57,7 +82,7 @@ async def test_strong_input_holds_teardown_until_its_finalizer_is_removed() -> N
         await assert_resource(state, derived_ptr("t"))
         await anyio.wait_all_tasks_blocked()
     assert rt.stats()["DestroyReady"].wakeups >= 1
-    assert ["s"] in ready.ready
+    assert keys.woken_for == [("s", Phase.TEARING_DOWN, ())]
 
 
 async def test_an_input_that_comes_back_during_teardown_is_recreated_after_release() -> None:
