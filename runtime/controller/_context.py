@@ -102,10 +102,7 @@ class ControllerContext(ControllerReader):
         owner = self.name
         race: Exception | None = None
         for _ in range(_MAX_ATTEMPTS):
-            try:
-                current: Resource[SpecT] | None = await state.get(pointer)
-            except NotFoundError:
-                current = None
+            current: Resource[SpecT] | None = await state.find(pointer)
             try:
                 if current is None:
                     result = await state.create(_same_pointer(fn(template), pointer), owner=owner)
@@ -133,6 +130,19 @@ class ControllerContext(ControllerReader):
 
         The common case of `modify`: create it if absent, update it if different, do nothing if equal.
         """
+        pointer = resource.pointer
+        self._check_write("write", pointer)
+        state = self._state
+        current: Resource[SpecT] | None = await state.find(pointer)
+        if current is None:
+            # The common first write, without modify's closure; a race (or anything unusual) goes there.
+            try:
+                created: Resource[SpecT] = await state.create(resource, owner=self.name)
+            except AlreadyExistsError:
+                pass
+            else:
+                self._wrote(pointer)
+                return created
         md = resource.metadata
 
         def desired(current: Resource[SpecT]) -> Resource[SpecT]:

@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from volumed.runtime.state import NotFoundError
-
 from ._errors import UndeclaredAccessError
 
 if TYPE_CHECKING:
@@ -73,10 +71,8 @@ class ControllerReader:
         """The resource at ``pointer``, or None when it does not exist."""
         self._check_read(pointer)
         self._metrics.reads += 1
-        try:
-            return _typed(await self._state.get(pointer), spec)
-        except NotFoundError:
-            return None
+        found = await self._state.find(pointer)
+        return None if found is None else _typed(found, spec)
 
     @overload
     async def list(

@@ -54,6 +54,11 @@ class SensitiveGuard:
         self._check_type(pointer.type)
         return self._check_value(await self._reader.get(pointer))
 
+    async def find(self, pointer: Pointer) -> Resource[Any] | None:
+        self._check_type(pointer.type)
+        found = await self._reader.find(pointer)
+        return None if found is None else self._check_value(found)
+
     async def list(
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:

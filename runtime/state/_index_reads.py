@@ -19,6 +19,9 @@ class IndexReads:
     async def get(self, pointer: Pointer) -> Resource[Any]:
         return self._index.get(pointer)
 
+    async def find(self, pointer: Pointer) -> Resource[Any] | None:
+        return self._index.find(pointer)
+
     async def list(
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:

@@ -35,6 +35,10 @@ class StateReader(Protocol):
         """The resource at ``pointer``. Raises NotFoundError."""
         ...
 
+    async def find(self, pointer: Pointer) -> Resource[Any] | None:
+        """The resource at ``pointer``, or None when it does not exist (get-or-create paths use it)."""
+        ...
+
     async def list(
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:

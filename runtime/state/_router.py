@@ -32,6 +32,9 @@ class NamespacedRouter:
     async def get(self, pointer: Pointer) -> Resource[Any]:
         return await self.backend(pointer.namespace).get(pointer)
 
+    async def find(self, pointer: Pointer) -> Resource[Any] | None:
+        return await self.backend(pointer.namespace).find(pointer)
+
     async def list(
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:

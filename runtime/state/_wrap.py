@@ -11,6 +11,8 @@ from ._errors import AlreadyExistsError, ConflictError, NotFoundError, StateErro
 from ._events import EventType
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from ._protocols import CoreState, UpdateFn
     from ._watch import EventStream
 
@@ -31,13 +33,18 @@ class WrappedState:
         """The backend this state wraps."""
         return self._core
 
-    async def get(self, pointer: Pointer) -> Resource[Any]:
-        return await self._core.get(pointer)
+    # Plain delegation hands back the core's own coroutine: no extra frame on every call.
 
-    async def list(
+    def get(self, pointer: Pointer) -> Coroutine[Any, Any, Resource[Any]]:
+        return self._core.get(pointer)
+
+    def find(self, pointer: Pointer) -> Coroutine[Any, Any, Resource[Any] | None]:
+        return self._core.find(pointer)
+
+    def list(
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
-    ) -> list[Resource[Any]]:
-        return await self._core.list(kind, labels=labels, ids=ids)
+    ) -> Coroutine[Any, Any, list[Resource[Any]]]:
+        return self._core.list(kind, labels=labels, ids=ids)
 
     def watch(self, pointer: Pointer) -> EventStream:
         return self._core.watch(pointer)
@@ -52,29 +59,31 @@ class WrappedState:
     ) -> EventStream:
         return self._core.watch_kind(kind, bootstrap=bootstrap, labels=labels, ids=ids)
 
-    async def create(self, resource: Resource[Any], *, owner: str | None = None) -> Resource[Any]:
-        return await self._core.create(resource, owner=owner)
+    def create(
+        self, resource: Resource[Any], *, owner: str | None = None
+    ) -> Coroutine[Any, Any, Resource[Any]]:
+        return self._core.create(resource, owner=owner)
 
-    async def update(
+    def update(
         self,
         resource: Resource[Any],
         *,
         owner: str | None = None,
         expected_phase: Phase | None = Phase.RUNNING,
-    ) -> Resource[Any]:
-        return await self._core.update(resource, owner=owner, expected_phase=expected_phase)
+    ) -> Coroutine[Any, Any, Resource[Any]]:
+        return self._core.update(resource, owner=owner, expected_phase=expected_phase)
 
-    async def destroy(self, pointer: Pointer, *, owner: str = "") -> None:
-        await self._core.destroy(pointer, owner=owner)
+    def destroy(self, pointer: Pointer, *, owner: str = "") -> Coroutine[Any, Any, None]:
+        return self._core.destroy(pointer, owner=owner)
 
-    async def add_finalizer(self, pointer: Pointer, *finalizers: str) -> Resource[Any]:
-        return await self._core.add_finalizer(pointer, *finalizers)
+    def add_finalizer(self, pointer: Pointer, *finalizers: str) -> Coroutine[Any, Any, Resource[Any]]:
+        return self._core.add_finalizer(pointer, *finalizers)
 
-    async def remove_finalizer(self, pointer: Pointer, *finalizers: str) -> Resource[Any]:
-        return await self._core.remove_finalizer(pointer, *finalizers)
+    def remove_finalizer(self, pointer: Pointer, *finalizers: str) -> Coroutine[Any, Any, Resource[Any]]:
+        return self._core.remove_finalizer(pointer, *finalizers)
 
-    async def teardown(self, pointer: Pointer, *, owner: str = "") -> bool:
-        return await self._core.teardown(pointer, owner=owner)
+    def teardown(self, pointer: Pointer, *, owner: str = "") -> Coroutine[Any, Any, bool]:
+        return self._core.teardown(pointer, owner=owner)
 
     async def update_with_conflicts(
         self,
@@ -109,9 +118,8 @@ class WrappedState:
         pointer = template.pointer
         last: StateError | None = None
         for _ in range(self._max_attempts):
-            try:
-                current = await self._core.get(pointer)
-            except NotFoundError:
+            current = await self._core.find(pointer)
+            if current is None:
                 try:
                     return await self._core.create(_checked(fn(template), pointer), owner=owner)
                 except AlreadyExistsError as exc:

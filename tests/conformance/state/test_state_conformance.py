@@ -90,6 +90,14 @@ async def test_get_missing_raises_not_found(state: WrappedState) -> None:
     assert info.value.pointer == WIDGETS.pointer("nope")
 
 
+async def test_find_returns_the_resource_or_none(state: WrappedState) -> None:
+    assert await state.find(WIDGETS.pointer("nope")) is None
+    created = await state.create(widget("a", 3))
+    assert await state.find(WIDGETS.pointer("a")) is created
+    await state.destroy(WIDGETS.pointer("a"))
+    assert await state.find(WIDGETS.pointer("a")) is None
+
+
 async def test_create_rejects_another_spec_model_for_a_type(state: WrappedState) -> None:
     await state.create(widget("a"))
     wrong = Resource.new(NS, WIDGETS.type, "b", Gadget(blob=b"x"))
@@ -328,18 +336,18 @@ async def test_modify_retries_on_version_conflict(state: WrappedState) -> None:
         await state.update(current.with_spec(Widget(size=current.spec.size + 1)))
 
     # A concurrent writer slips in between the read and the write of the first attempt.
-    original_get = state.core.get
+    original_find = state.core.find
     raced = False
 
-    async def get_then_race(pointer: Any) -> Any:
+    async def find_then_race(pointer: Any) -> Any:
         nonlocal raced
-        value = await original_get(pointer)
+        value = await original_find(pointer)
         if not raced:
             raced = True
             await bump_once()
         return value
 
-    state.core.get = get_then_race  # type: ignore[method-assign]
+    state.core.find = find_then_race  # type: ignore[method-assign]
     result = await state.modify(widget("m"), racing)
     assert calls == 2
     assert result.spec.size == 101

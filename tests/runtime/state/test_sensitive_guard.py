@@ -45,6 +45,8 @@ async def test_unprivileged_readers_are_refused_sensitive_types() -> None:
         await guard.get(KEYS.pointer("k"))
     assert "s3cret" not in str(info.value)
     with pytest.raises(SensitiveResourceError):
+        await guard.find(KEYS.pointer("k"))
+    with pytest.raises(SensitiveResourceError):
         await guard.list(KEYS)
     with pytest.raises(SensitiveResourceError):
         guard.watch(KEYS.pointer("k"))
@@ -54,9 +56,15 @@ async def test_unprivileged_readers_are_refused_sensitive_types() -> None:
     with pytest.raises(SensitiveResourceError):
         await guard.get(UNREGISTERED_KEYS.pointer("k"))
     with pytest.raises(SensitiveResourceError):
+        await guard.find(UNREGISTERED_KEYS.pointer("k"))
+    assert await guard.find(UNREGISTERED_KEYS.pointer("missing")) is None
+    with pytest.raises(SensitiveResourceError):
         await guard.list(UNREGISTERED_KEYS)
     assert [r.id for r in await guard.list(DISKS)] == ["d"]
     assert (await guard.get(DISKS.pointer("d"))).spec.size == 1
+    found = await guard.find(DISKS.pointer("d"))
+    assert found is not None
+    assert found.spec.size == 1
     async with guard.watch_kind(DISKS, bootstrap=True) as events:
         assert (await events.__anext__()).resource is not None
 
