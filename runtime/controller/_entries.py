@@ -76,7 +76,7 @@ class WholeEntry(ControllerEntry):
 class QueueEntry(ControllerEntry):
     """A `QController`: input changes are mapped onto keys of its queue."""
 
-    __slots__ = ("primary_only", "queue", "reader")
+    __slots__ = ("mapping", "primary_only", "queue", "reader", "to_map")
 
     def __init__(
         self,
@@ -89,26 +89,40 @@ class QueueEntry(ControllerEntry):
         super().__init__(controller, logger)
         self.queue: KeyedQueue[Pointer] = KeyedQueue(backoff, rng=rng)
         self.reader = ControllerReader(state, self.rules, self.metrics, self.logger)
-        self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed)
-        # Without a custom mapping every change maps to its own pointer: no coroutine per event needed.
+        # Without a custom mapping every change maps to its own pointer, right in the dispatch.
         self.primary_only = type(controller).map_input is QController.map_input
+        # With one, the latest value of each changed resource waits here for the mapping task (map_input is
+        # async; the dispatch cannot wait). Bounded by the number of resources, not by the number of changes.
+        self.to_map: dict[Pointer, Resource[Any]] = {}
+        self.mapping = WakeSignal()
+        self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed + len(self.to_map))
 
     def notify_primary(self, resource: Resource[Any]) -> None:
         self.metrics.wakeups += 1
         self.queue.put(resource.pointer)
 
-    async def notify(self, resource: Resource[Any]) -> None:
+    def notify(self, resource: Resource[Any]) -> None:
         self.metrics.wakeups += 1
+        self.to_map[resource.pointer] = resource  # an older value still waiting is superseded
+        self.mapping.notify()
+
+    async def map_changes(self) -> None:
+        """Run ``map_input`` on every changed resource handed over by `notify`, until cancelled."""
         controller = self.controller
         assert isinstance(controller, QController)
-        try:
-            keys = await controller.map_input(self.reader, resource)
-        except Exception as exc:  # a bad mapping must not stop the feed shared with other controllers
-            self.metrics.errors += 1
-            self.logger.error(
-                "map_input failed; change dropped", resource=str(resource.pointer), error=repr(exc)
-            )
-            return
+        to_map = self.to_map
         put = self.queue.put
-        for key in keys:
-            put(key)
+        while True:
+            await self.mapping.wait()
+            while to_map:
+                resource = to_map.pop(next(iter(to_map)))
+                try:
+                    keys = await controller.map_input(self.reader, resource)
+                except Exception as exc:  # a bad mapping drops this change only
+                    self.metrics.errors += 1
+                    self.logger.error(
+                        "map_input failed; change dropped", resource=str(resource.pointer), error=repr(exc)
+                    )
+                    continue
+                for key in keys:
+                    put(key)

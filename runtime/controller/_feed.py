@@ -1,8 +1,10 @@
-"""One watch per resource kind, fanned out to every controller interested in it.
+"""One listener per resource kind, fanned out to every controller interested in it.
 
-The runtime opens a single `watch_kind` per (namespace, type) however many controllers read it, and routes
-each event to the subscriptions whose filter accepts it. A subscription either notifies a whole controller
-(its coalescing signal) or maps the resource onto keys of a queue controller.
+The runtime listens to each (namespace, type) once, however many controllers read it: the state calls the
+dispatcher synchronously with every committed event, and it hands the resource to the subscriptions whose
+filter accepts it. A subscription either notifies a whole controller (its coalescing signal) or puts keys on
+a queue controller's queue. Nothing here waits: a listener cannot fall behind, so no change is ever lost or
+has to be resynchronised, and no task or event-loop trip sits between a write and the queues it feeds.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from volumed.runtime.state import EventType
 from ._io import Input, InputKind
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     import structlog
 
     from volumed.runtime.resource import Resource
-    from volumed.runtime.state import EventStream
+    from volumed.runtime.state import Event
 
 
 def wakes(inp: Input | None, owner: str, event_type: EventType, resource: Resource[Any]) -> bool:
@@ -46,13 +48,11 @@ def wakes(inp: Input | None, owner: str, event_type: EventType, resource: Resour
 
 @final
 class Subscription:
-    """One controller's interest in one kind: a filter and what to do when it passes."""
+    """One controller's interest in one kind: a filter and what to do when it passes (never blocks)."""
 
     __slots__ = ("input", "notify", "owner")
 
-    def __init__(
-        self, owner: str, inp: Input | None, notify: Callable[[Resource[Any]], Awaitable[None] | None]
-    ) -> None:
+    def __init__(self, owner: str, inp: Input | None, notify: Callable[[Resource[Any]], None]) -> None:
         self.owner = owner
         self.input = inp
         self.notify = notify
@@ -60,28 +60,29 @@ class Subscription:
 
 @final
 class KindFeed:
-    """The watch of one kind and its subscriptions (subscriptions may be added while it runs)."""
+    """The dispatcher of one kind's events to its subscriptions (subscriptions may be added while it runs)."""
 
-    __slots__ = ("_logger", "_stream", "subscriptions")
+    __slots__ = ("_logger", "stop", "subscriptions")
 
-    def __init__(self, stream: EventStream, logger: structlog.typing.FilteringBoundLogger) -> None:
-        self._stream = stream
+    def __init__(self, logger: structlog.typing.FilteringBoundLogger) -> None:
         self._logger = logger
         self.subscriptions: list[Subscription] = []
+        self.stop: Callable[[], None] | None = None  # set once the state listens
 
-    async def run(self) -> None:
-        """Dispatch events until cancelled or the state closes the watch."""
-        async with self._stream as stream:
-            async for event in stream:
-                event_type = event.type
-                resource = event.resource
-                if resource is None:
-                    if event_type is EventType.ERRORED:
-                        self._logger.error("watch ended by the state", error=str(event.error))
-                        return
-                    continue  # BOOTSTRAPPED / NOOP carry nothing to react to
-                for sub in self.subscriptions:
-                    if wakes(sub.input, sub.owner, event_type, resource):
-                        pending = sub.notify(resource)
-                        if pending is not None:
-                            await pending
+    def dispatch(self, event: Event) -> None:
+        """Route one committed event (called by the state inside the write)."""
+        resource = event.resource
+        if resource is None:
+            return
+        event_type = event.type
+        for sub in self.subscriptions:
+            if wakes(sub.input, sub.owner, event_type, resource):
+                try:
+                    sub.notify(resource)
+                except Exception as exc:  # one controller's bug must not keep the change from the others
+                    self._logger.error(
+                        "dispatch failed",
+                        controller=sub.owner,
+                        resource=str(resource.pointer),
+                        error=repr(exc),
+                    )

@@ -107,11 +107,14 @@ async def run_queue(state: State, entry: QueueEntry) -> None:
     """Map every existing input resource once, then run ``concurrency`` workers until cancelled."""
     controller = entry.controller
     assert isinstance(controller, QController)
+    notify = entry.notify_primary if entry.primary_only else entry.notify
     for inp in controller.inputs:
         for resource in await state.list(Kind(inp.namespace, inp.type)):
             if wakes(inp, entry.name, EventType.CREATED, resource):  # as if just created
-                await entry.notify(resource)
+                notify(resource)
     async with anyio.create_task_group() as workers:
+        if not entry.primary_only:
+            workers.start_soon(entry.map_changes, name=f"volumed.runtime {entry.name} map_input")
         for index in range(controller.concurrency):
             workers.start_soon(
                 queue_worker, state, entry, controller, name=f"volumed.runtime {entry.name} #{index}"

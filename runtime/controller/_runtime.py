@@ -173,6 +173,9 @@ class Runtime:
                 await anyio.sleep_forever()
         finally:
             self._tg = None
+            for feed in self._feeds.values():
+                if feed.stop is not None:
+                    feed.stop()
             self._feeds.clear()
             self._logger.info("runtime stopped")
 
@@ -199,25 +202,23 @@ class Runtime:
         await host.__aexit__(None, None, None)
         return None
 
-    def _feed(self, kind: Kind, tg: anyio.abc.TaskGroup) -> KindFeed:
+    def _feed(self, kind: Kind) -> KindFeed:
         feed = self._feeds.get(kind)
         if feed is None:
-            # Registered now (synchronously): nothing committed after this line is missed.
-            feed = self._feeds[kind] = KindFeed(
-                self._state.watch_kind(kind), self._logger.bind(kind=str(kind))
-            )
-            tg.start_soon(feed.run, name=f"volumed.runtime watch {kind}")
+            feed = self._feeds[kind] = KindFeed(self._logger.bind(kind=str(kind)))
+            # Listening from now on (synchronously): nothing committed after this line is missed.
+            feed.stop = self._state.listen(kind, feed.dispatch)
         return feed
 
     def _start(self, entry: ControllerEntry, tg: anyio.abc.TaskGroup) -> None:
         controller = entry.controller
         if isinstance(entry, WholeEntry):
             for inp in controller.inputs:
-                self._feed(Kind(inp.namespace, inp.type), tg).subscriptions.append(
+                self._feed(Kind(inp.namespace, inp.type)).subscriptions.append(
                     Subscription(entry.name, inp, entry.notify)
                 )
             for out in controller.outputs:
-                self._feed(Kind(out.namespace, out.type), tg).subscriptions.append(
+                self._feed(Kind(out.namespace, out.type)).subscriptions.append(
                     Subscription(entry.name, None, entry.notify)
                 )
             entry.signal.notify()  # the first reconcile
@@ -233,7 +234,7 @@ class Runtime:
             assert isinstance(entry, QueueEntry)
             notify = entry.notify_primary if entry.primary_only else entry.notify
             for inp in controller.inputs:
-                self._feed(Kind(inp.namespace, inp.type), tg).subscriptions.append(
+                self._feed(Kind(inp.namespace, inp.type)).subscriptions.append(
                     Subscription(entry.name, inp, notify)
                 )
             tg.start_soon(run_queue, self._state, entry, name=f"volumed.runtime controller {entry.name}")

@@ -17,8 +17,11 @@ from volumed.runtime.resource import (
 from ._errors import SensitiveResourceError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._events import Event
     from ._protocols import StateReader
-    from ._watch import EventStream
+    from ._watch import EventStream, Listener
 
 
 @final
@@ -64,6 +67,19 @@ class SensitiveGuard:
     ) -> list[Resource[Any]]:
         self._check_type(kind.type)
         return [self._check_value(r) for r in await self._reader.list(kind, labels=labels, ids=ids)]
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        self._check_type(kind.type)
+        if self._privileged:
+            return self._reader.listen(kind, listener)
+
+        def checked(event: Event) -> None:
+            # An unregistered type is judged by its values: a sensitive one is never handed over.
+            resource = event.resource
+            if resource is None or not isinstance(resource.spec, SensitiveSpec):
+                listener(event)
+
+        return self._reader.listen(kind, checked)
 
     def watch(self, pointer: Pointer) -> EventStream:
         self._check_type(pointer.type)

@@ -36,7 +36,7 @@ from ._errors import (
     StateError,
 )
 from ._events import Event, EventType, make_event
-from ._watch import EventLog, Watcher
+from ._watch import EventLog, Listener, Watcher
 
 DEFAULT_HISTORY = 1024
 """Events kept per kind for watchers (cosi keeps 100); a watcher further behind is resynchronised."""
@@ -166,6 +166,10 @@ class ResourceIndex:
         return Watcher(
             store.log, store.sorted_resources, _query_matcher(labels, ids), bootstrap=bootstrap, single=False
         )
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event of ``kind`` committed from now on (see `StateReader.listen`)."""
+        return self._store(kind.namespace, kind.type).log.listen(listener)
 
     # --- write planning ------------------------------------------------------------------------------------
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Pointer, Resource
 
     from ._index import ResourceIndex
-    from ._watch import Watcher
+    from ._watch import Listener, Watcher
 
 
 class IndexReads:
@@ -26,6 +28,9 @@ class IndexReads:
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:
         return self._index.list(kind, labels=labels, ids=ids)
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        return self._index.listen(kind, listener)
 
     def watch(self, pointer: Pointer) -> Watcher:
         return self._index.watch(pointer)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Phase, Pointer, Resource
 
 if TYPE_CHECKING:
-    from ._watch import EventStream
+    from ._watch import EventStream, Listener
 
 
 class StateReader(Protocol):
@@ -43,6 +43,17 @@ class StateReader(Protocol):
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:
         """Resources of ``kind`` matching every given query, sorted by id (an unknown kind is empty)."""
+        ...
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every change of ``kind`` committed from now on; returns ``stop()``.
+
+        The push side of `watch_kind`, for dispatchers such as the controller runtime: the listener runs
+        synchronously inside each write, after the commit and before the write returns, in commit order,
+        with the CREATED/UPDATED/DESTROYED event watchers get. It never falls behind, so nothing is
+        resynchronised or lost. It must be quick, must not call the state, and should not raise (an exception
+        is reported through ``sys.unraisablehook``; the write stands). Hand real work to a task.
+        """
         ...
 
     def watch(self, pointer: Pointer) -> EventStream:

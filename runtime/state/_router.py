@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, final
 from volumed.runtime.resource import IDQuery, Kind, LabelQuery, Phase, Pointer, Resource
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from ._protocols import CoreState
-    from ._watch import EventStream
+    from ._watch import EventStream, Listener
 
 
 @final
@@ -39,6 +39,9 @@ class NamespacedRouter:
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> list[Resource[Any]]:
         return await self.backend(kind.namespace).list(kind, labels=labels, ids=ids)
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        return self.backend(kind.namespace).listen(kind, listener)
 
     def watch(self, pointer: Pointer) -> EventStream:
         return self.backend(pointer.namespace).watch(pointer)

@@ -11,8 +11,10 @@ DESTROYED, sorted by id). Nothing else notices: writers never block on readers a
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 from volumed.runtime._lowlevel import Wakeup, checkpoint, new_wakeup
@@ -33,7 +35,7 @@ _FAIRNESS_BATCH = 128
 class EventLog:
     """The bounded history of one kind's events (cosi's per-type ring buffer)."""
 
-    __slots__ = ("_buffer", "_capacity", "_closed", "_head", "_waiter")
+    __slots__ = ("_buffer", "_capacity", "_closed", "_head", "_listeners", "_waiter")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -43,6 +45,7 @@ class EventLog:
         self._head = 0
         self._waiter: Wakeup | None = None
         self._closed: StateError | None = None
+        self._listeners: tuple[Listener, ...] = ()
 
     @property
     def head(self) -> int:
@@ -60,13 +63,27 @@ class EventLog:
         return self._closed
 
     def append(self, event: Event) -> None:
-        """Record ``event`` and wake readers (never blocks, whatever the readers do)."""
+        """Record ``event``, call the listeners and wake readers (never blocks, whatever the readers do)."""
         self._buffer[self._head % self._capacity] = event
         self._head += 1
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception as exc:  # the write has committed: a listener's bug must not undo or fail it
+                _report_listener_error(exc, listener)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             waiter.set()
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event appended from now on; returns the function that stops it."""
+        self._listeners = (*self._listeners, listener)  # a new tuple: appends in progress keep their own
+
+        def stop() -> None:
+            self._listeners = tuple(known for known in self._listeners if known is not listener)
+
+        return stop
 
     def read(self, seq: int) -> Event:
         """The event with sequence number ``seq`` (``oldest <= seq < head``)."""
@@ -126,6 +143,9 @@ class EventStream(Protocol):
         """Stop the stream; a later ``__anext__`` raises StopAsyncIteration."""
         ...
 
+
+Listener = Callable[[Event], None]
+"""Called synchronously with each committed event of a kind (see `StateReader.listen`)."""
 
 Matcher = Callable[[Resource[Any]], bool]
 Snapshot = Callable[[], Sequence[Resource[Any]]]
@@ -293,3 +313,20 @@ class Watcher:
 def closed_error(what: str) -> StateClosedError:
     """The error a closed backend ends its watches with."""
     return StateClosedError(f"{what} was closed")
+
+
+def _report_listener_error(exc: Exception, listener: Listener) -> None:
+    # The standard channel for errors nobody can catch (like an exception in __del__): printed by default,
+    # turned into a warning (so a failure) by pytest.
+    sys.unraisablehook(
+        _UnraisableArgs(type(exc), exc, exc.__traceback__, "Exception in a state listener", listener)
+    )
+
+
+@dataclass
+class _UnraisableArgs:
+    exc_type: type[BaseException]
+    exc_value: BaseException | None
+    exc_traceback: TracebackType | None
+    err_msg: str | None
+    object: object

@@ -11,10 +11,10 @@ from ._errors import AlreadyExistsError, ConflictError, NotFoundError, StateErro
 from ._events import EventType
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from ._protocols import CoreState, UpdateFn
-    from ._watch import EventStream
+    from ._watch import EventStream, Listener
 
 DEFAULT_MAX_ATTEMPTS = 100
 """How many version conflicts `modify` and `update_with_conflicts` absorb before giving up."""
@@ -45,6 +45,9 @@ class WrappedState:
         self, kind: Kind, *, labels: LabelQuery | None = None, ids: IDQuery | None = None
     ) -> Coroutine[Any, Any, list[Resource[Any]]]:
         return self._core.list(kind, labels=labels, ids=ids)
+
+    def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
+        return self._core.listen(kind, listener)
 
     def watch(self, pointer: Pointer) -> EventStream:
         return self._core.watch(pointer)

@@ -489,6 +489,53 @@ async def test_watch_kind_without_bootstrap_only_changes(state: WrappedState) ->
     assert (event.resource, event.old) == (updated, existing)
 
 
+async def test_listen_is_called_inside_each_write_in_commit_order(state: WrappedState) -> None:
+    await state.create(widget("before"))  # not seen: listening starts now
+    seen: list[tuple[str, str | None, int | None]] = []
+    current: dict[str, int] = {}
+
+    def listener(event: Event) -> None:
+        seen.append(summary(event))
+        # Called after the commit, before the write returns: the state already holds the new value.
+        assert event.resource is not None
+        current[event.resource.id] = event.resource.version
+
+    stop = state.listen(WIDGETS, listener)
+    r = await state.create(widget("a"))
+    assert seen == [("created", "a", 1)]
+    r = await state.update(r.with_spec(Widget(size=1)))
+    await state.update(r.with_spec(Widget(size=1)))  # a no-op write: no event
+    await state.create(Resource.new(NS, GADGETS.type, "g", Gadget(blob=b"x")))  # another kind
+    await state.teardown(r.pointer)
+    await state.destroy(r.pointer)
+    assert seen == [("created", "a", 1), ("updated", "a", 2), ("updated", "a", 3), ("destroyed", "a", 3)]
+    stop()
+    await state.create(widget("after"))
+    assert len(seen) == 4
+    stop()  # stopping twice is harmless
+
+
+async def test_a_failing_listener_neither_fails_the_write_nor_starves_others(
+    state: WrappedState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reported: list[str] = []
+    monkeypatch.setattr(
+        "sys.unraisablehook", lambda args: reported.append(f"{args.err_msg}: {args.exc_value}")
+    )
+    seen: list[str] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("listener bug")
+
+    state.listen(WIDGETS, broken)
+    state.listen(WIDGETS, lambda event: seen.append(event.type.value))
+    created = await state.create(widget("a"))
+    assert created.version == 1
+    assert (await state.get(WIDGETS.pointer("a"))).version == 1
+    assert seen == ["created"]
+    assert reported == ["Exception in a state listener: listener bug"]
+
+
 async def test_watch_kind_sees_every_change_in_order(state: WrappedState) -> None:
     async with state.watch_kind(WIDGETS) as events:
         r = await state.create(widget("a"))

@@ -196,3 +196,38 @@ async def test_a_failing_mapping_is_counted_and_does_not_stop_the_feed() -> None
             await assert_resource(rt.state, derived_ptr("x"), lambda r: r.spec.value == 3)
             assert rt.stats()["BadMapper"].errors == 1
     assert any(e["event"] == "map_input failed; change dropped" for e in logs)
+
+
+class SlowMapper(QController):
+    """Records the values map_input is given, and is slow enough for changes to pile up behind it."""
+
+    name = "SlowMapper"
+    inputs = (Input(NS, SOURCES.type),)
+
+    def __init__(self) -> None:
+        self.mapped: list[tuple[str, int]] = []
+        self.gate = anyio.Event()
+
+    async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> Sequence[Pointer]:
+        await self.gate.wait()
+        self.mapped.append((resource.id, resource.version))
+        return [resource.pointer]
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        pass
+
+
+async def test_changes_waiting_for_map_input_keep_only_the_latest_value_per_resource() -> None:
+    mapper = SlowMapper()
+    async with run_runtime(mapper) as rt:
+        state = rt.state
+        a = await state.create(source("a", 0))
+        await anyio.wait_all_tasks_blocked()  # the mapping task holds "a" v1 at the gate
+        b = await state.create(source("b", 0))
+        for value in range(1, 50):  # writes never wait for the mapping task, and nothing piles up
+            a = await state.update(a.with_spec(Value(value=value)))
+        b = await state.update(b.with_spec(Value(value=1)))
+        assert rt.stats()["SlowMapper"].queue_length == 2  # a and b wait to be mapped, once each
+        mapper.gate.set()
+        await anyio.wait_all_tasks_blocked()
+    assert mapper.mapped == [("a", 1), ("b", 2), ("a", 50)]  # in the order they first changed

@@ -77,3 +77,22 @@ async def test_privileged_readers_get_everything() -> None:
     assert len(await guard.list(KEYS)) == 1
     async with guard.watch(KEYS.pointer("k")) as events:
         assert (await events.__anext__()).resource is not None
+
+
+async def test_listeners_never_get_sensitive_values() -> None:
+    state = in_memory_state()
+    guard = SensitiveGuard(state, REGISTRY)
+    with pytest.raises(SensitiveResourceError):
+        guard.listen(KEYS, lambda event: None)
+    seen: list[str] = []
+    guard.listen(UNREGISTERED_KEYS, lambda event: seen.append(event.type.value))
+    guard.listen(DISKS, lambda event: seen.append(event.type.value))
+    await state.create(Resource.new("secrets", UNREGISTERED_KEYS.type, "k", Key(material=b"s3cret")))
+    await state.create(Resource.new("default", DISKS.type, "d", Disk(size=1)))
+    assert seen == ["created"]  # the disk only: an unregistered type is judged by its values
+    privileged: list[bytes] = []
+    SensitiveGuard(state, REGISTRY, privileged=True).listen(
+        KEYS, lambda event: privileged.append(event.resource.spec.material if event.resource else b"")
+    )
+    await state.create(Resource.new("secrets", KEYS.type, "k", Key(material=b"s3cret")))
+    assert privileged == [b"s3cret"]
