@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, final
 
 from volumed.runtime._frozen import draft_class
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _require_name(what: str, value: object) -> None:
@@ -39,11 +42,16 @@ class Kind:
 @final
 @dataclass(frozen=True, slots=True)
 class Pointer:
-    """One resource's address: namespace, type and id."""
+    """One resource's address: namespace, type and id.
+
+    Pointers are the keys of controller queues and watch views, hashed several times per change: the hash is
+    computed once, with the pointer.
+    """
 
     namespace: str
     type: str
     id: str
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         namespace: object = self.namespace
@@ -60,6 +68,24 @@ class Pointer:
             _require_name("namespace", namespace)
             _require_name("type", type_name)
             _require_name("id", rid)
+        object.__setattr__(self, "_hash", hash((namespace, type_name, rid)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pointer):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.id == other.id
+            and self.type == other.type
+            and self.namespace == other.namespace
+        )
+
+    def __reduce__(self) -> tuple[Callable[..., Pointer], tuple[str, str, str]]:
+        # Not the slots: string hashes differ between processes, so the cached hash must be recomputed.
+        return (Pointer, (self.namespace, self.type, self.id))
 
     @property
     def kind(self) -> Kind:
@@ -80,5 +106,6 @@ def trusted_pointer(namespace: str, type: str, id: str) -> Pointer:
     pointer.namespace = namespace
     pointer.type = type
     pointer.id = id
+    pointer._hash = hash((namespace, type, id))
     pointer.__class__ = Pointer
     return pointer  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NoReturn, final
 
 from volumed.runtime.resource import (
@@ -44,9 +44,9 @@ DEFAULT_HISTORY = 1024
 Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
+def utc_now(_now: Callable[[tzinfo], datetime] = datetime.now, _utc: tzinfo = UTC) -> datetime:
+    """The default clock (one call per write: the lookups are bound once)."""
+    return _now(_utc)
 
 
 @final
@@ -294,20 +294,26 @@ class ResourceIndex:
         resource = event.resource
         assert resource is not None
         md = resource.metadata
-        store = self._store(md.namespace, md.type)
+        store = self._kinds.get((md.namespace, md.type)) or self._store(md.namespace, md.type)
         rid = md.id
-        ids = store.sorted_ids
-        if event.type is EventType.DESTROYED:
+        event_type = event.type
+        if event_type is EventType.UPDATED:
+            store.resources[rid] = resource
+        elif event_type is EventType.CREATED:
+            ids = store.sorted_ids
+            if ids is not None:
+                if not ids or rid > ids[-1]:
+                    ids.append(rid)  # ids often arrive in order: no search
+                else:
+                    bisect.insort(ids, rid)
+            if store.spec_type is None:
+                store.spec_type = type(resource.spec)
+            store.resources[rid] = resource
+        else:
             del store.resources[rid]
+            ids = store.sorted_ids
             if ids is not None:
                 del ids[bisect.bisect_left(ids, rid)]
-        else:
-            if event.type is EventType.CREATED:
-                if ids is not None:
-                    bisect.insort(ids, rid)
-                if store.spec_type is None:
-                    store.spec_type = type(resource.spec)
-            store.resources[rid] = resource
         store.log.append(event)
 
     def load(self, resource: Resource[Any]) -> None:
