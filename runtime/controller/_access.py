@@ -65,7 +65,8 @@ def _grant(table: dict[tuple[str, str], set[str] | None], key: tuple[str, str], 
 
 
 def _allows(table: dict[tuple[str, str], set[str] | None], key: tuple[str, str], id_: str) -> bool:
-    if key not in table:
-        return False
-    ids = table[key]
-    return ids is None or id_ in ids
+    ids = table.get(key, _DENIED)
+    return ids is None or (ids is not _DENIED and id_ in ids)
+
+
+_DENIED: set[str] = set()

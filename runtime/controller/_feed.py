@@ -50,12 +50,14 @@ def wakes(inp: Input | None, owner: str, event_type: EventType, resource: Resour
 class Subscription:
     """One controller's interest in one kind: a filter and what to do when it passes (never blocks)."""
 
-    __slots__ = ("input", "notify", "owner")
+    __slots__ = ("always", "input", "notify", "owner")
 
     def __init__(self, owner: str, inp: Input | None, notify: Callable[[Resource[Any]], None]) -> None:
         self.owner = owner
         self.input = inp
         self.notify = notify
+        # A weak or strong input of a whole type wants every change: no filter to run per event.
+        self.always = inp is not None and inp.id is None and inp.kind is not InputKind.DESTROY_READY
 
 
 @final
@@ -76,7 +78,7 @@ class KindFeed:
             return
         event_type = event.type
         for sub in self.subscriptions:
-            if wakes(sub.input, sub.owner, event_type, resource):
+            if sub.always or wakes(sub.input, sub.owner, event_type, resource):
                 try:
                     sub.notify(resource)
                 except Exception as exc:  # one controller's bug must not keep the change from the others

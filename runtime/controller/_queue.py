@@ -137,8 +137,9 @@ class KeyedQueue(Generic[K]):
     async def get(self) -> K:
         """Wait for a ready key and mark it processing. The caller must call `done` with it afterwards.
 
-        When a key is ready it is returned without suspending, except every `_FAIRNESS_BATCH` calls (the
-        caller's reconcile suspends in its state calls anyway); that keeps a busy queue cheap.
+        When a key is ready it is returned without suspending, except every `_FAIRNESS_BATCH` calls, so a busy
+        queue is cheap and still lets other tasks run (in-memory state calls rarely suspend). When none is
+        ready it yields once before waiting: a key put meanwhile is then taken without building a waiter.
         """
         self._gets += 1
         if self._gets % _FAIRNESS_BATCH == 0 or not self._ready:
