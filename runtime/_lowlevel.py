@@ -70,11 +70,14 @@ class YieldBudget:
         self._every = every
         self._left = every
 
-    async def spend(self) -> None:
-        """Account for one operation; yields to the loop when the budget is used up."""
+    def spend(self) -> bool:
+        """Account for one operation; True when the budget is used up and the caller must `checkpoint`.
+
+        Synchronous, so the common case costs no coroutine: ``if budget.spend(): await checkpoint()``.
+        """
         left = self._left - 1
         if left:
             self._left = left
-            return
+            return False
         self._left = self._every
-        await checkpoint()
+        return True

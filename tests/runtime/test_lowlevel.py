@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 Scenario = Callable[[], Awaitable[None]]
 
 
+class Number(Spec):
+    value: int
+
+
+SOURCE = Kind("ns", "Sources.test.volumed.dev")
+TARGET = Kind("ns", "Targets.test.volumed.dev")
+
+
 async def checkpoint_lets_other_tasks_run() -> None:
     ran: list[str] = []
     async with anyio.create_task_group() as tg:
@@ -57,7 +65,7 @@ async def wakeup_wakes_its_waiter_and_is_cancellable() -> None:
     assert wakeup.is_set()
 
 
-async def budget_yields_once_every_n_calls() -> None:
+async def in_memory_writes_yield_once_every_32() -> None:
     ticks: list[int] = []
 
     async def ticker() -> None:
@@ -65,16 +73,16 @@ async def budget_yields_once_every_n_calls() -> None:
             ticks.append(1)
             await checkpoint()
 
-    budget = YieldBudget(32)
+    state = in_memory_state()
     yielded_at: list[int] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
         await checkpoint()  # the ticker is running
-        for call in range(96):
+        for write in range(96):
             before = len(ticks)
-            await budget.spend()
+            await state.create(Resource.new(SOURCE.namespace, SOURCE.type, f"w{write}", Number(value=write)))
             if len(ticks) != before:
-                yielded_at.append(call)
+                yielded_at.append(write)
         tg.cancel_scope.cancel()
     assert yielded_at == [31, 63, 95]
 
@@ -96,38 +104,28 @@ async def test_checkpoint_lets_other_tasks_run_on_asyncio() -> None:
     await checkpoint_lets_other_tasks_run()  # asyncio runs ready tasks in FIFO order: one yield is enough
 
 
-async def test_budget_yields_once_every_n_calls_on_asyncio() -> None:
-    await budget_yields_once_every_n_calls()
+async def test_in_memory_writes_yield_once_every_32_on_asyncio() -> None:
+    await in_memory_writes_yield_once_every_32()
 
 
-def test_checkpoint_and_budget_are_schedule_points_on_trio() -> None:
-    # trio shuffles the runnable tasks, so "the other task ran" is not deterministic; trio's own test helpers
-    # tell whether a block passed a schedule point.
+def test_checkpoint_is_a_schedule_point_on_trio() -> None:
+    # trio shuffles the runnable tasks, so "the other task ran" is not deterministic; trio's own test helper
+    # tells whether a block passed a schedule point.
     async def main() -> None:
         with trio.testing.assert_checkpoints():
             await checkpoint()
-        budget = YieldBudget(4)
-        for _ in range(2):
-            with trio.testing.assert_no_checkpoints():
-                for _ in range(3):
-                    await budget.spend()
-            with trio.testing.assert_checkpoints():
-                await budget.spend()
 
     trio.run(main)
+
+
+def test_budget_is_due_once_every_n_calls() -> None:
+    budget = YieldBudget(4)
+    assert [budget.spend() for _ in range(12)] == [False, False, False, True] * 3
 
 
 def test_budget_needs_a_positive_size() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         YieldBudget(0)
-
-
-class Number(Spec):
-    value: int
-
-
-SOURCE = Kind("ns", "Sources.test.volumed.dev")
-TARGET = Kind("ns", "Targets.test.volumed.dev")
 
 
 class Doubler(QController):

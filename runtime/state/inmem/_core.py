@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, final
 
-from volumed.runtime._lowlevel import YieldBudget
+from volumed.runtime._lowlevel import YieldBudget, checkpoint
 from volumed.runtime.resource import Phase, Pointer, Resource
 
 from .._index import DEFAULT_HISTORY, Clock, ResourceIndex, utc_now
@@ -37,7 +37,8 @@ class InMemoryCore(IndexReads):
         self._budget = YieldBudget(yield_every)
 
     async def create(self, resource: Resource[Any], *, owner: str | None = None) -> Resource[Any]:
-        await self._budget.spend()
+        if self._budget.spend():
+            await checkpoint()
         event = self._index.plan_create(resource, owner=owner)
         self._index.apply(event)
         assert event.resource is not None
@@ -50,7 +51,8 @@ class InMemoryCore(IndexReads):
         owner: str | None = None,
         expected_phase: Phase | None = Phase.RUNNING,
     ) -> Resource[Any]:
-        await self._budget.spend()
+        if self._budget.spend():
+            await checkpoint()
         event = self._index.plan_update(resource, owner=owner, expected_phase=expected_phase)
         if event is None:
             return self._index.get(resource.pointer)
@@ -59,7 +61,8 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def destroy(self, pointer: Pointer, *, owner: str = "") -> None:
-        await self._budget.spend()
+        if self._budget.spend():
+            await checkpoint()
         self._index.apply(self._index.plan_destroy(pointer, owner=owner))
 
     async def add_finalizer(self, pointer: Pointer, *finalizers: str) -> Resource[Any]:
@@ -69,7 +72,8 @@ class InMemoryCore(IndexReads):
         return await self._finalizers(pointer, finalizers, add=False)
 
     async def _finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Resource[Any]:
-        await self._budget.spend()
+        if self._budget.spend():
+            await checkpoint()
         event = self._index.plan_finalizers(pointer, finalizers, add=add)
         if event is None:
             return self._index.get(pointer)
@@ -78,7 +82,8 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def teardown(self, pointer: Pointer, *, owner: str = "") -> bool:
-        await self._budget.spend()
+        if self._budget.spend():
+            await checkpoint()
         event = self._index.plan_teardown(pointer, owner=owner)
         if event is not None:
             self._index.apply(event)
