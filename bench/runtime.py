@@ -9,6 +9,9 @@ Run: ``.venv/bin/python bench/runtime.py [--quick]`` (``make bench`` runs it). I
     (watcher, resource) pairs where it did not;
 (c) ``baseline``: the work of (a) as a minimal hand-made asyncio pipeline (queues and dicts, no framework).
 
+The producers of (a) and (c) both yield to the event loop after each item, so the pipelines are scheduled
+alike whatever the state does inside a write.
+
 (a) and (c) are each run 3 times and the fastest run is reported (the machine may be shared).
 
 The last line is JSON: chain_s, baseline_s, ratio (chain / baseline), fanout_events_per_s (events actually
