@@ -17,7 +17,12 @@ def disk() -> None:
 
 @disk.command("create")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--size", required=True, help="Disk size, e.g. 2GiB, 512MiB or a byte count.")
+@click.option(
+    "--size",
+    required=True,
+    help="Disk size, e.g. 2GiB, 512MiB or a byte count (units as in the machine config: GiB is 2^30, G and "
+    "GB 10^9).",
+)
 @click.option("--state-size", default="100MiB", show_default=True, help="Size of the STATE partition.")
 @click.option(
     "--sector-size",
@@ -33,13 +38,15 @@ def create(image: str, size: str, state_size: str, sector_size: str, force: bool
     The partitions are GPT partitions named META, STATE and EPHEMERAL with the Linux filesystem data type,
     1 MiB aligned, as Talos lays out its system disk. Nothing is formatted: volumed does that on first run.
     """
+    from volumed.config import parse_size
     from volumed.storage import disklayout
-    from volumed.storage.blockdev import format_size, parse_size
+    from volumed.storage.blockdev import format_size
     from volumed.storage.gpt import GPTError
 
     try:
-        disk_size = parse_size(size)
-        state = parse_size(state_size)
+        # One rule for sizes everywhere: the machine config's (Talos'), where G is 10^9 and GiB 2^30.
+        disk_size = parse_size(size).value
+        state = parse_size(state_size).value
     except ValueError as exc:
         _fail(str(exc))
         return

@@ -13,7 +13,6 @@ from ._sysfs import PartitionInfo as PartitionInfo
 from ._sysfs import list_block_devices as list_block_devices
 from ._sysfs import read_block_device as read_block_device
 from ._units import format_size as format_size
-from ._units import parse_size as parse_size
 
 __all__ = [
     "BlockDeviceError",
@@ -27,7 +26,6 @@ __all__ = [
     "is_block_device",
     "list_block_devices",
     "logical_sector_size",
-    "parse_size",
     "read_block_device",
     "reread_partitions",
 ]

@@ -46,9 +46,9 @@ def test_create_with_options_and_force(tmp_path: Path) -> None:
         "create",
         str(image),
         "--size",
-        "512M",
+        "512MiB",
         "--state-size",
-        "32M",
+        "32MiB",
         "--sector-size",
         "4096",
         "--force",
@@ -63,7 +63,10 @@ def test_create_errors(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     bad = invoke("disk", "create", str(image), "--size", "lots")
     assert bad.exit_code == 1
-    assert bad.output.startswith("Error: invalid size 'lots': expected a number with an optional unit")
+    assert (
+        bad.output
+        == "Error: invalid size 'lots': expected a number followed by an optional unit (e.g. 10GiB)\n"
+    )
     small = invoke("disk", "create", str(image), "--size", "50MiB")
     assert small.exit_code == 1
     assert small.output == (
@@ -71,3 +74,18 @@ def test_create_errors(tmp_path: Path) -> None:
         "109051904 bytes\n"
     )
     assert not image.exists()
+
+
+def test_sizes_follow_the_machine_config_rules(tmp_path: Path) -> None:
+    """G is 10^9 bytes and GiB 2^30, as in VolumeConfig sizes (Talos' rules): one meaning per unit."""
+    decimal, binary = tmp_path / "decimal.img", tmp_path / "binary.img"
+    assert invoke("disk", "create", str(decimal), "--size", "1G").exit_code == 0
+    assert invoke("disk", "create", str(binary), "--size", "1GiB").exit_code == 0
+    assert decimal.stat().st_size == 10**9
+    assert binary.stat().st_size == 2**30
+    odd = tmp_path / "odd.img"
+    args = ("--size", "1GiB", "--state-size", "32M", "--sector-size", "4096")
+    refused = invoke("disk", "create", str(odd), *args)
+    assert refused.exit_code == 1
+    assert refused.output == "Error: STATE size 32000000 is not a positive multiple of 4096\n"
+    assert not odd.exists()

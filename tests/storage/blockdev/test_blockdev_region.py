@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from volumed.storage.blockdev import (
     BlockDeviceError,
@@ -16,7 +14,6 @@ from volumed.storage.blockdev import (
     format_size,
     is_block_device,
     logical_sector_size,
-    parse_size,
 )
 
 if TYPE_CHECKING:
@@ -80,26 +77,7 @@ def test_open_errors_name_the_path(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"),
-    [("512", 512), ("1MiB", MIB), ("100M", 100 * MIB), ("2 GiB", 2 << 30), ("1GB", 10**9), ("1.5KiB", 1536)],
-)
-def test_parse_size(text: str, value: int) -> None:
-    assert parse_size(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "MiB", "1 parsec", "-1M", "0.3"])
-def test_parse_size_errors(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid size"):
-        parse_size(text)
-
-
-@pytest.mark.parametrize(
     ("value", "text"), [(512, "512 B"), (MIB, "1 MiB"), (100 * MIB, "100 MiB"), (3 << 29, "1.5 GiB")]
 )
 def test_format_size(value: int, text: str) -> None:
     assert format_size(value) == text
-
-
-@given(st.integers(min_value=0, max_value=1 << 50))
-def test_format_then_parse_bytes(value: int) -> None:
-    assert parse_size(str(value)) == value
