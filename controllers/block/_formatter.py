@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -43,6 +45,7 @@ from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
 from volumed.storage.luks2 import Luks2Error
+from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
 from volumed.storage.probe import SignatureType, probe_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
@@ -55,6 +58,14 @@ from ._encryption import (
     open_encrypted,
     set_mkfs_pending,
 )
+from ._mkfs_mark import (
+    ForeignValueError,
+    MkfsMarkError,
+    VolumePartition,
+    interrupted_mkfs,
+    mark_mkfs,
+    unmark_mkfs,
+)
 from ._provisioning import ProvisioningError, provision_partition
 from ._services import OpenVolume
 
@@ -62,6 +73,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from volumed.runtime.controller import ControllerContext
+    from volumed.storage.probe import Signature
 
     from ._encryption import SlotKey
     from ._services import VolumeServices
@@ -123,7 +135,8 @@ class VolumeFormatter(Controller):
     """Converges every configured volume to ready and reports each one's VolumeStatus.
 
     Encrypt only an empty device: a device carrying any other signature is refused with
-    "block dev type mismatch" and never written. mkfs only when the opened device has no filesystem.
+    "block dev type mismatch" and never written. mkfs only when the opened device has no filesystem,
+    or holds volumed's own mkfs that a power cut interrupted (see `_format`).
     Re-opening a volume that is already active reuses it (Talos crashes there). Formatting adds every
     configured key; after an open the KeySlotSyncer brings the slots in line with the config.
     """
@@ -297,7 +310,10 @@ class VolumeFormatter(Controller):
             status = status.model_copy(update={"phase": VolumePhase.PREPARED, "mount_location": device})
         else:
             status = await self._prepare_encrypted(item, status, location, env)
-        return await self._format(item, status)
+        meta = next((v for v in discovered if v.partition_label == META_PARTITION_LABEL), None)
+        return await self._format(
+            item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None
+        )
 
     async def _prepare_encrypted(
         self, item: _Work, status: VolumeStatusSpec, location: Location, env: KeyEnvironment
@@ -356,13 +372,23 @@ class VolumeFormatter(Controller):
             }
         )
 
-    async def _format(self, item: _Work, status: VolumeStatusSpec) -> VolumeStatusSpec:
+    async def _format(
+        self, item: _Work, status: VolumeStatusSpec, meta: MetaPartition | None
+    ) -> VolumeStatusSpec:
+        """mkfs-if-empty, and mkfs again where volumed's own mkfs was interrupted (a power cut).
+
+        The mark that tells an interrupted mkfs from somebody's filesystem is written (and fsync'ed) before
+        mkfs starts and removed once the new filesystem is flushed: a token in the LUKS2 header of an
+        encrypted volume, an entry keyed by the partition's GPT UUID in META for an unencrypted one
+        (`_mkfs_mark`). Without a META partition an unencrypted volume is formatted unmarked, as before.
+        """
         if status.phase == VolumePhase.READY:
             return status
         device = status.mount_location
         wanted = item.config.filesystem
         opened = self._services.opened.get(item.volume_id)
         header = opened.location if opened is not None else None  # encrypted: the mkfs mark lives there
+        partition = _partition_of(item, status)
         try:
             interrupted = header is not None and await mkfs_pending(header)
         except Luks2Error as error:
@@ -370,26 +396,90 @@ class VolumeFormatter(Controller):
         signature = None
         if not interrupted:
             signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
+        if signature is not None and header is None and meta is not None:
+            interrupted = await self._interrupted(item, meta, partition, signature)
+            if interrupted:
+                signature = None
         if signature is None:
             if interrupted:
                 log.warning(
                     "an earlier mkfs was interrupted; making the filesystem again", volume=item.volume_id
                 )
-            try:
-                if header is not None:
-                    await set_mkfs_pending(header, True)
-                await anyio.to_thread.run_sync(
-                    partial(make_filesystem, device, wanted, label=item.volume_id[:12])
+            elif header is None and meta is None:
+                log.warning(
+                    "no META partition: a power cut during this mkfs could not be told apart from data",
+                    volume=item.volume_id,
                 )
-                if header is not None:
-                    await set_mkfs_pending(header, False)
-            except (FilesystemError, Luks2Error) as error:
-                raise VolumeError(f"mkfs: {error}", retryable=True) from error
+            await self._make_filesystem(item, device, header, meta, partition)
         elif signature.type.value != wanted:
             raise VolumeError(
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
             )
         return status.model_copy(update={"phase": VolumePhase.READY, "filesystem": wanted})
+
+    async def _interrupted(
+        self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature
+    ) -> bool:
+        """Whether META marks ``signature`` as volumed's unfinished mkfs of this partition.
+
+        When that cannot be told (META unreadable, its tag not ours, the partition unknown) the answer is
+        no: the signature is taken as it is, and nothing is formatted over it.
+        """
+        try:
+            return await anyio.to_thread.run_sync(interrupted_mkfs, meta, partition, signature)
+        except (MetaError, ForeignValueError, MkfsMarkError) as error:
+            log.warning("cannot read the mkfs mark in META", volume=item.volume_id, error=str(error))
+            return False
+
+    async def _make_filesystem(
+        self,
+        item: _Work,
+        device: str,
+        header: Location | None,
+        meta: MetaPartition | None,
+        partition: VolumePartition,
+    ) -> None:
+        wanted = item.config.filesystem
+        fs_uuid = str(uuid.uuid4())  # the mark names it: a signature with another UUID is not our mkfs
+        try:
+            if header is not None:
+                await set_mkfs_pending(header, True)
+            elif meta is not None:
+                await anyio.to_thread.run_sync(mark_mkfs, meta, partition, wanted, fs_uuid)
+            await anyio.to_thread.run_sync(
+                partial(make_filesystem, device, wanted, label=item.volume_id[:12], uuid=fs_uuid)
+            )
+            await anyio.to_thread.run_sync(_flush, device)  # the filesystem is durable before the mark goes
+            if header is not None:
+                await set_mkfs_pending(header, False)
+            elif meta is not None:
+                await anyio.to_thread.run_sync(unmark_mkfs, meta, partition)
+        except (FilesystemError, Luks2Error, MkfsMarkError) as error:
+            raise VolumeError(f"mkfs: {error}", retryable=True) from error
+        except OSError as error:
+            raise VolumeError(f"mkfs: cannot flush {device}: {error.strerror}", retryable=True) from error
+
+
+def _partition_of(item: _Work, status: VolumeStatusSpec) -> VolumePartition:
+    """The volume's partition as located (a partition of an image file is found by offset, else by number)."""
+    return VolumePartition(
+        volume_id=item.volume_id,
+        label=item.config.partition_label,
+        path=status.location,
+        offset=status.offset,
+        size=status.size,
+        disk=status.parent_location or status.location,
+        number=status.partition_index,
+    )
+
+
+def _flush(device: str) -> None:
+    """fsync a block device (its cache and the disk's write cache) or an image file."""
+    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _inputs_digest(item: _Work, discovered: Sequence[DiscoveredVolumeSpec], env: KeyEnvironment) -> str:

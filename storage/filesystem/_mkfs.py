@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import uuid as uuidlib
 from typing import Final
 
 from volumed.storage.blockdev import device_size
@@ -36,16 +37,34 @@ def _check_label(fstype: FilesystemType, label: str | None) -> None:
         )
 
 
+def _check_uuid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = uuidlib.UUID(value)
+    except ValueError:
+        raise UnsupportedFilesystemError(f"filesystem UUID {value!r} is not a UUID") from None
+    if parsed.int == 0:
+        raise UnsupportedFilesystemError("the all-zero filesystem UUID means none: pass a real one")
+    return str(parsed)
+
+
 def make_filesystem(
-    device: str | os.PathLike[str], fstype: str, *, label: str | None = None, force: bool = True
+    device: str | os.PathLike[str],
+    fstype: str,
+    *,
+    label: str | None = None,
+    uuid: str | None = None,
+    force: bool = True,
 ) -> None:
     """Format ``device`` (block device or image file) as ``fstype`` with ``label`` (blocking).
 
     Callers decide whether formatting is wanted (probe first: Talos formats only a device without a
-    filesystem); ``force`` only stops the tools from refusing over an old signature.
+    filesystem); ``force`` only stops the tools from refusing over an old signature. ``uuid`` fixes the new
+    filesystem's UUID (the tools pick a random one otherwise), so a caller can recognise its own mkfs later.
 
     Raises:
-        UnsupportedFilesystemError: unknown type or invalid label (nothing run).
+        UnsupportedFilesystemError: unknown type, invalid label or UUID (nothing run).
         ToolError: the mkfs tool failed; its stderr is in the message.
     """
     try:
@@ -56,17 +75,20 @@ def make_filesystem(
             f"unsupported filesystem {fstype!r} (expected one of {choices})"
         ) from None
     _check_label(kind, label)
+    fixed = _check_uuid(uuid)
     path = os.fspath(device)
     env: dict[str, str] | None = None
+    named = ["-L", label] if label else []
     if kind is FilesystemType.XFS:
-        argv = ["mkfs.xfs", "-q"] + (["-f"] if force else []) + (["-L", label] if label else []) + [path]
+        argv = ["mkfs.xfs", "-q", *(["-f"] if force else []), *named]
+        argv += ["-m", f"uuid={fixed}"] if fixed else []
         if device_size(path) < _XFS_MIN_SUPPORTED:
             env = _XFS_SMALL_ENV
     elif kind is FilesystemType.EXT4:
-        argv = ["mkfs.ext4", "-q"] + (["-F"] if force else []) + (["-L", label] if label else []) + [path]
+        argv = ["mkfs.ext4", "-q", *(["-F"] if force else []), *named, *(["-U", fixed] if fixed else [])]
     else:
-        argv = ["mkswap"] + (["-f"] if force else []) + (["-L", label] if label else []) + [path]
-    run_tool(argv, env=env)
+        argv = ["mkswap", *(["-f"] if force else []), *named, *(["-U", fixed] if fixed else [])]
+    run_tool([*argv, path], env=env)  # the device last: wrappers of the tools (tests) rely on it
 
 
 def grow_filesystem(device: str | os.PathLike[str], fstype: str, *, mountpoint: str | None = None) -> None:
