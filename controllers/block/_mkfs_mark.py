@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
 from volumed.storage.gpt import GPTError, read_partition_table
-from volumed.storage.meta import MetaError
+from volumed.storage.meta import MetaError, MetaTag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from volumed.storage.meta import MetaPartition
     from volumed.storage.probe import Signature
 
-MKFS_PENDING_TAG: Final = 0xF0
+MKFS_PENDING_TAG: Final = int(MetaTag.VOLUMED_MKFS_PENDING)
 """Far above the tags Talos allocates (6..18 so far, in order), outside its user tags 12..14."""
 FORMAT_KEY: Final = "volumed-mkfs-pending"
 FORMAT_VERSION: Final = 1

@@ -1,4 +1,4 @@
-"""The META tags Talos defines (pkg/machinery/meta), by number."""
+"""The META tags Talos defines (pkg/machinery/meta), and volumed's own, by number."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class MetaTag(enum.IntEnum):
     UNIQUE_MACHINE_TOKEN = 16
     DISK_IMAGE_BOOTLOADER = 17
     STAGED_WIPE_SELECTORS = 18
+    # volumed's own, far above Talos' (which grow upwards from 6) and its user-reserved 12-14:
+    VOLUMED_MKFS_PENDING = 0xF0  # mkfs of an unencrypted volume started and has not finished yet
 
 
 def tag_name(tag: int) -> str:
