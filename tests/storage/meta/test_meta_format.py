@@ -145,3 +145,12 @@ def test_property_random_entries_with_valid_checksum(
     else:
         tags = decode_block(bytes(block))
         assert all(isinstance(value, bytes) for value in tags.values())
+
+
+def test_tags_are_named_and_parsed_by_name_or_number() -> None:
+    from volumed.storage.meta._tags import parse_tag, tag_name
+
+    assert tag_name(9) == "STATE_ENCRYPTION_CONFIG"
+    assert tag_name(0xF0) == "VOLUMED_MKFS_PENDING"  # volumed's own, shown by `volumed meta dump`
+    assert tag_name(0x40) == ""
+    assert parse_tag("volumed_mkfs_pending") == parse_tag("0xf0") == parse_tag("240") == 0xF0
