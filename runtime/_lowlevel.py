@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import types
 from asyncio import _get_running_loop  # C-accelerated: the running asyncio loop of this thread, or None
+from asyncio import current_task as _current_task
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -38,9 +39,16 @@ def _reschedule() -> Generator[None]:
     yield
 
 
+def _in_asyncio_task() -> bool:
+    # An asyncio loop may run in this thread without the caller being an asyncio task: trio in guest mode
+    # runs its tasks inside the host loop's callbacks, and a bare yield would reach trio.
+    loop = _get_running_loop()
+    return loop is not None and _current_task(loop) is not None
+
+
 async def checkpoint() -> None:
     """Yield to the event loop once (``anyio.lowlevel.checkpoint`` without the backend lookup)."""
-    if _get_running_loop() is not None:
+    if _in_asyncio_task():
         await _reschedule()
     else:
         await anyio.lowlevel.checkpoint()
@@ -48,7 +56,7 @@ async def checkpoint() -> None:
 
 def new_wakeup() -> Wakeup:
     """A fresh event for the running loop (``anyio.Event()`` without the backend lookup)."""
-    if _get_running_loop() is not None:
+    if _in_asyncio_task():
         return asyncio.Event()
     return anyio.Event()
 

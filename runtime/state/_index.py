@@ -167,6 +167,11 @@ class ResourceIndex:
             store.log, store.sorted_resources, _query_matcher(labels, ids), bootstrap=bootstrap, single=False
         )
 
+    def watched(self, namespace: str, type_name: str) -> bool:
+        """Whether some open watcher reads the kind's events."""
+        store = self._kinds.get((namespace, type_name))
+        return store is not None and store.log.watchers > 0
+
     def listen(self, kind: Kind, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every event of ``kind`` committed from now on (see `StateReader.listen`)."""
         return self._store(kind.namespace, kind.type).log.listen(listener)

@@ -9,8 +9,8 @@ Contract, for every backend:
     - A write that suspends is a cancellation point: cancellation delivered before the write starts leaves
       the state untouched; once a persistent backend has started committing, the commit is shielded and
       completes. A persistent backend suspends on every write (its I/O runs in a worker thread); the
-      in-memory backend commits without suspending and yields to the loop once every few writes (a
-      cooperative budget), so a loop of writes still lets watchers and other tasks run.
+      in-memory backend yields before each write of a kind that has open watchers, and otherwise once every
+      few writes (a cooperative budget), so a loop of writes still lets watchers and other tasks run.
     - Reads never suspend on the in-memory index and may be called from any task of the state's event loop.
     - Resources handed out are immutable and shared; do not expect copies.
     - Owner: create stamps ``owner`` (or keeps ``resource.metadata.owner`` when None); update, destroy and

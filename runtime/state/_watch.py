@@ -11,11 +11,12 @@ DESTROYED, sorted by id). Nothing else notices: writers never block on readers a
 
 from __future__ import annotations
 
-import sys
+import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, final
+
+import structlog
 
 from volumed.runtime._lowlevel import Wakeup, checkpoint, new_wakeup
 from volumed.runtime.resource import Resource
@@ -26,6 +27,8 @@ from ._events import Event, EventType, make_event
 if TYPE_CHECKING:
     from types import TracebackType
 
+_log = structlog.get_logger("volumed.runtime.state")
+
 # Yield to the event loop after this many events delivered without suspending, so a hot watcher cannot starve
 # other tasks.
 _FAIRNESS_BATCH = 128
@@ -35,7 +38,7 @@ _FAIRNESS_BATCH = 128
 class EventLog:
     """The bounded history of one kind's events (cosi's per-type ring buffer)."""
 
-    __slots__ = ("_buffer", "_capacity", "_closed", "_head", "_listeners", "_waiter")
+    __slots__ = ("_buffer", "_capacity", "_closed", "_head", "_listeners", "_waiter", "watchers")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -45,7 +48,8 @@ class EventLog:
         self._head = 0
         self._waiter: Wakeup | None = None
         self._closed: StateError | None = None
-        self._listeners: tuple[Listener, ...] = ()
+        self._listeners: tuple[tuple[Listener], ...] = ()  # one 1-tuple per registration: its stop() token
+        self.watchers = 0  # open watchers reading this log (writers yield more often while there are any)
 
     @property
     def head(self) -> int:
@@ -66,22 +70,30 @@ class EventLog:
         """Record ``event``, call the listeners and wake readers (never blocks, whatever the readers do)."""
         self._buffer[self._head % self._capacity] = event
         self._head += 1
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception as exc:  # the write has committed: a listener's bug must not undo or fail it
-                _report_listener_error(exc, listener)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        try:
+            for (listener,) in self._listeners:
+                try:
+                    listener(event)
+                except Exception as exc:  # the write has committed: a listener's bug must not fail it
+                    _log.error(
+                        "state listener failed; the write stands",
+                        listener=repr(listener),
+                        error=repr(exc),
+                        exception="".join(traceback.format_exception(exc)),
+                    )
+        finally:
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                waiter.set()
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every event appended from now on; returns the function that stops it."""
-        self._listeners = (*self._listeners, listener)  # a new tuple: appends in progress keep their own
+        registration = (listener,)  # stop() removes this one, even if the listener is registered twice
+        self._listeners = (*self._listeners, registration)  # a new tuple: appends in progress keep their own
 
         def stop() -> None:
-            self._listeners = tuple(known for known in self._listeners if known is not listener)
+            self._listeners = tuple(known for known in self._listeners if known is not registration)
 
         return stop
 
@@ -157,6 +169,7 @@ class Watcher:
 
     __slots__ = (
         "_closed",
+        "_counted",
         "_cursor",
         "_done",
         "_log",
@@ -204,6 +217,14 @@ class Watcher:
             for resource in snapshot():
                 if match is None or match(resource):
                     self._view[resource.metadata.id] = resource
+        log.watchers += 1
+        self._counted = True
+
+    def __del__(self) -> None:
+        # A watcher dropped without aclose stops counting as a reader of the log.
+        if getattr(self, "_counted", False):
+            self._counted = False
+            self._log.watchers -= 1
 
     @property
     def resyncs(self) -> int:
@@ -229,6 +250,9 @@ class Watcher:
         self._closed = True
         self._pending.clear()
         self._view.clear()
+        if self._counted:
+            self._counted = False
+            self._log.watchers -= 1
 
     async def __anext__(self) -> Event:
         delivered = 0
@@ -313,20 +337,3 @@ class Watcher:
 def closed_error(what: str) -> StateClosedError:
     """The error a closed backend ends its watches with."""
     return StateClosedError(f"{what} was closed")
-
-
-def _report_listener_error(exc: Exception, listener: Listener) -> None:
-    # The standard channel for errors nobody can catch (like an exception in __del__): printed by default,
-    # turned into a warning (so a failure) by pytest.
-    sys.unraisablehook(
-        _UnraisableArgs(type(exc), exc, exc.__traceback__, "Exception in a state listener", listener)
-    )
-
-
-@dataclass
-class _UnraisableArgs:
-    exc_type: type[BaseException]
-    exc_value: BaseException | None
-    exc_traceback: TracebackType | None
-    err_msg: str | None
-    object: object

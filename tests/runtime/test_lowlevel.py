@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from volumed.runtime import Kind, Resource, Spec, in_memory_state
@@ -156,3 +158,24 @@ def test_the_runtime_runs_on_trio_too() -> None:
                 await assert_resource(state, target, lambda r, i=i: r.spec.value == 2 * i)
 
     trio.run(main)
+
+
+async def test_trio_in_guest_mode_on_an_asyncio_loop_gets_trio_primitives() -> None:
+    """An asyncio loop runs in the thread, but trio's guest tasks are not asyncio tasks."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    async def trio_main() -> str:
+        await checkpoint()
+        wakeup = new_wakeup()
+        wakeup.set()
+        await wakeup.wait()
+        return "ok"
+
+    trio.lowlevel.start_guest_run(
+        trio_main,
+        run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+        done_callback=done.set_result,
+    )
+    outcome = await done
+    assert outcome.unwrap() == "ok"

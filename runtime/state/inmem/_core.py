@@ -12,18 +12,18 @@ from .._index_reads import IndexReads
 from .._watch import closed_error
 
 DEFAULT_YIELD_EVERY = 32
-"""Writes between two yields to the event loop (well below the watch history, so a watcher that runs
-whenever the writer yields never falls behind)."""
+"""Writes between two yields to the event loop, for kinds nobody watches."""
 
 
 @final
 class InMemoryCore(IndexReads):
     """The default backend (cosi's inmem): all state in memory, lost when the process ends.
 
-    A write validates and commits synchronously, so it is atomic without locks. It does not suspend, except
-    once every ``yield_every`` writes (a cooperative budget): a loop of writes cannot starve the watchers
-    or other tasks, and the writes in between cost no trip through the event loop. ``history`` bounds the
-    per-kind event log watchers read from.
+    A write validates and commits synchronously, so it is atomic without locks. It yields to the event loop
+    first when the kind has open watchers (each gets to read it, as it comes), and otherwise only once every
+    ``yield_every`` writes (a cooperative budget): a loop of writes cannot starve other tasks, and the writes
+    nobody watches cost no trip through the event loop. Listeners (the controller runtime) need no trip at
+    all: they are called inside the write. ``history`` bounds the per-kind event log watchers read from.
     """
 
     def __init__(
@@ -37,7 +37,8 @@ class InMemoryCore(IndexReads):
         self._budget = YieldBudget(yield_every)
 
     async def create(self, resource: Resource[Any], *, owner: str | None = None) -> Resource[Any]:
-        if self._budget.spend():
+        md = resource.metadata
+        if self._yield_due(md.namespace, md.type):
             await checkpoint()
         event = self._index.plan_create(resource, owner=owner)
         self._index.apply(event)
@@ -51,7 +52,8 @@ class InMemoryCore(IndexReads):
         owner: str | None = None,
         expected_phase: Phase | None = Phase.RUNNING,
     ) -> Resource[Any]:
-        if self._budget.spend():
+        md = resource.metadata
+        if self._yield_due(md.namespace, md.type):
             await checkpoint()
         event = self._index.plan_update(resource, owner=owner, expected_phase=expected_phase)
         if event is None:
@@ -61,7 +63,7 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def destroy(self, pointer: Pointer, *, owner: str = "") -> None:
-        if self._budget.spend():
+        if self._yield_due(pointer.namespace, pointer.type):
             await checkpoint()
         self._index.apply(self._index.plan_destroy(pointer, owner=owner))
 
@@ -72,7 +74,7 @@ class InMemoryCore(IndexReads):
         return await self._finalizers(pointer, finalizers, add=False)
 
     async def _finalizers(self, pointer: Pointer, finalizers: tuple[str, ...], *, add: bool) -> Resource[Any]:
-        if self._budget.spend():
+        if self._yield_due(pointer.namespace, pointer.type):
             await checkpoint()
         event = self._index.plan_finalizers(pointer, finalizers, add=add)
         if event is None:
@@ -82,12 +84,18 @@ class InMemoryCore(IndexReads):
         return event.resource
 
     async def teardown(self, pointer: Pointer, *, owner: str = "") -> bool:
-        if self._budget.spend():
+        if self._yield_due(pointer.namespace, pointer.type):
             await checkpoint()
         event = self._index.plan_teardown(pointer, owner=owner)
         if event is not None:
             self._index.apply(event)
         return not self._index.get(pointer).metadata.finalizers
+
+    def _yield_due(self, namespace: str, type_name: str) -> bool:
+        # Every write counts against the budget; a kind somebody watches yields on every write, so a watcher
+        # that takes one event per trip through the loop (e.g. to send it on a socket) keeps up.
+        due = self._budget.spend()
+        return due or self._index.watched(namespace, type_name)
 
     def close(self) -> None:
         """End every watch with an ERRORED event (the data stays readable)."""

@@ -124,3 +124,38 @@ async def test_resync_reports_recreation_and_query_flips() -> None:
     ]
     assert flips[0].resource == joined
     assert everything.resyncs == labelled.resyncs == 1
+
+
+async def test_a_watcher_that_suspends_per_event_keeps_up_with_a_tight_writer() -> None:
+    """Writes of a watched kind yield each time: a consumer sending each event on is never resynchronised."""
+    state = WrappedState(InMemoryCore())
+    current = await state.create(Resource.new(KIND.namespace, KIND.type, "x", Counter()))
+    received = 0
+    async with state.watch_kind(KIND) as events, anyio.create_task_group() as tg:
+
+        async def consume() -> None:
+            nonlocal received
+            async for event in events:
+                received += 1
+                await anyio.lowlevel.checkpoint()  # e.g. one socket send per event
+                if event.resource is not None and event.resource.spec.n == 3000:
+                    return
+
+        tg.start_soon(consume)
+        for n in range(1, 3001):  # three times the watch history
+            current = await state.update(current.with_spec(Counter(n=n)))
+    assert events.resyncs == 0
+    assert received == 3000
+
+
+async def test_only_open_watchers_make_writes_yield() -> None:
+    core = InMemoryCore()
+    watched = core._index.watched
+    assert not watched(KIND.namespace, KIND.type)
+    first, second = core.watch_kind(KIND), core.watch(KIND.pointer("a"))
+    assert watched(KIND.namespace, KIND.type)
+    await first.aclose()
+    await first.aclose()  # closing twice counts once
+    assert watched(KIND.namespace, KIND.type)
+    del second  # dropped without aclose: no longer counted once collected
+    assert not watched(KIND.namespace, KIND.type)
