@@ -75,7 +75,10 @@ class QController(abc.ABC):
     async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> Sequence[Pointer]:
         """The keys to reconcile when ``resource`` (of any input type) changed or was destroyed.
 
-        Runs on the runtime's event-dispatch path: keep it quick (reads only). Errors are logged and counted,
-        and the change is dropped for this controller.
+        Called, in a task of its own, with the value before each change and the value after it (a resource
+        that moves from one key to another wakes both), or the last value of a destroyed resource. Changes
+        that arrive while it runs are merged per resource: the value before the first of them and the latest
+        value of each incarnation. Keep it quick (reads only): it delays the mapping of later changes.
+        Errors are logged and counted, and that value is dropped for this controller.
         """
         return (resource.pointer,)

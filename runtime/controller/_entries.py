@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, final
 
 import structlog
 
+from volumed.runtime.state import EventType
+
 from ._access import AccessRules
 from ._controller import Controller, QController
 from ._metrics import ControllerMetrics
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     import random
 
     from volumed.runtime.resource import Pointer, Resource
-    from volumed.runtime.state import State
+    from volumed.runtime.state import Event, State
 
     from ._backoff import BackoffPolicy
 
@@ -67,7 +69,7 @@ class WholeEntry(ControllerEntry):
         self.signal = WakeSignal()
         self.metrics.track_queue(lambda: int(self.signal.pending))
 
-    def notify(self, _resource: Resource[Any]) -> None:
+    def notify(self, _event: Event) -> None:
         self.metrics.wakeups += 1
         self.signal.notify()
 
@@ -91,19 +93,28 @@ class QueueEntry(ControllerEntry):
         self.reader = ControllerReader(state, self.rules, self.metrics, self.logger)
         # Without a custom mapping every change maps to its own pointer, right in the dispatch.
         self.primary_only = type(controller).map_input is QController.map_input
-        # With one, the latest value of each changed resource waits here for the mapping task (map_input is
-        # async; the dispatch cannot wait). Bounded by the number of resources, not by the number of changes.
-        self.to_map: dict[Pointer, Resource[Any]] = {}
+        # With one, changed resources wait here for the mapping task (map_input is async; the dispatch cannot
+        # wait), merged per resource (see _PendingValues): bounded by the resources, not by the changes.
+        self.to_map: dict[Pointer, _PendingValues] = {}
         self.mapping = WakeSignal()
         self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed + len(self.to_map))
 
-    def notify_primary(self, resource: Resource[Any]) -> None:
+    def notify_primary(self, event: Event) -> None:
         self.metrics.wakeups += 1
+        resource = event.resource
+        assert resource is not None
         self.queue.put(resource.pointer)
 
-    def notify(self, resource: Resource[Any]) -> None:
+    def notify(self, event: Event) -> None:
         self.metrics.wakeups += 1
-        self.to_map[resource.pointer] = resource  # an older value still waiting is superseded
+        resource = event.resource
+        assert resource is not None
+        pointer = resource.pointer
+        pending = self.to_map.get(pointer)
+        if pending is None:
+            self.to_map[pointer] = _PendingValues(event)
+        else:
+            pending.add(event)
         self.mapping.notify()
 
     async def map_changes(self) -> None:
@@ -115,14 +126,51 @@ class QueueEntry(ControllerEntry):
         while True:
             await self.mapping.wait()
             while to_map:
-                resource = to_map.pop(next(iter(to_map)))
-                try:
-                    keys = await controller.map_input(self.reader, resource)
-                except Exception as exc:  # a bad mapping drops this change only
-                    self.metrics.errors += 1
-                    self.logger.error(
-                        "map_input failed; change dropped", resource=str(resource.pointer), error=repr(exc)
-                    )
-                    continue
-                for key in keys:
-                    put(key)
+                for resource in to_map.pop(next(iter(to_map))).values:
+                    try:
+                        keys = await controller.map_input(self.reader, resource)
+                    except Exception as exc:  # a bad mapping drops this change only
+                        self.metrics.errors += 1
+                        self.logger.error(
+                            "map_input failed; change dropped",
+                            resource=str(resource.pointer),
+                            error=repr(exc),
+                        )
+                        continue
+                    for key in keys:
+                        put(key)
+
+
+@final
+class _PendingValues:
+    """The values of one changed resource that ``map_input`` still has to see.
+
+    The keys a change concerns are those of the value before it and of the value after it (a resource that
+    moves from one key to another wakes both, as controller-runtime's map functions see old and new). Changes
+    that pile up while the mapping task is busy are merged: the value before the first of them stays, and each
+    incarnation keeps its latest value, a destroyed one included (its keys must learn that it is gone even if
+    it was created again meanwhile). So this grows with destroy/create cycles, never with updates.
+    """
+
+    __slots__ = ("destroyed", "values")
+
+    def __init__(self, event: Event) -> None:
+        resource = event.resource
+        assert resource is not None
+        self.values: list[Resource[Any]] = [resource] if event.old is None else [event.old, resource]
+        self.destroyed = event.type is EventType.DESTROYED
+
+    def add(self, event: Event) -> None:
+        resource = event.resource
+        assert resource is not None
+        if event.type is EventType.DESTROYED:
+            if self.destroyed:
+                self.values.append(resource)
+            else:
+                self.values[-1] = resource  # the last value of this incarnation, now gone
+            self.destroyed = True
+        elif event.type is EventType.CREATED or self.destroyed:
+            self.values.append(resource)  # a new incarnation
+            self.destroyed = False
+        else:
+            self.values[-1] = resource

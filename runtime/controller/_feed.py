@@ -52,7 +52,7 @@ class Subscription:
 
     __slots__ = ("always", "input", "notify", "owner")
 
-    def __init__(self, owner: str, inp: Input | None, notify: Callable[[Resource[Any]], None]) -> None:
+    def __init__(self, owner: str, inp: Input | None, notify: Callable[[Event], None]) -> None:
         self.owner = owner
         self.input = inp
         self.notify = notify
@@ -80,7 +80,7 @@ class KindFeed:
         for sub in self.subscriptions:
             if sub.always or wakes(sub.input, sub.owner, event_type, resource):
                 try:
-                    sub.notify(resource)
+                    sub.notify(event)
                 except Exception as exc:  # one controller's bug must not keep the change from the others
                     self._logger.error(
                         "dispatch failed",

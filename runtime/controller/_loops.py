@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from volumed.runtime.resource import Kind, Phase
-from volumed.runtime.state import EventType, NotFoundError, PendingFinalizersError
+from volumed.runtime.state import Event, EventType, NotFoundError, PendingFinalizersError
 
 from ._backoff import Backoff
 from ._context import ControllerContext
@@ -111,7 +111,7 @@ async def run_queue(state: State, entry: QueueEntry) -> None:
     for inp in controller.inputs:
         for resource in await state.list(Kind(inp.namespace, inp.type)):
             if wakes(inp, entry.name, EventType.CREATED, resource):  # as if just created
-                notify(resource)
+                notify(Event(EventType.CREATED, resource))
     async with anyio.create_task_group() as workers:
         if not entry.primary_only:
             workers.start_soon(entry.map_changes, name=f"volumed.runtime {entry.name} map_input")

@@ -1,4 +1,4 @@
-"""The runtime: registers controllers over a state and runs them, their queues and watches in a task group."""
+"""The runtime: registers controllers over a state and runs them and their queues in a task group."""
 
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 
 @final
 class Runtime:
-    """Runs controllers over a `State`: watches, wake-ups, queues, retries, cleanup and metrics.
+    """Runs controllers over a `State`: change dispatch, wake-ups, queues, retries, cleanup and metrics.
 
     Register controllers, then run the runtime inside a task group (``await tg.start(runtime.run)``) or as an
     async context manager (``async with Runtime(state) as rt:``). Controllers may also be registered while it
-    runs (they start at once). Stopping is cancellation: every task the runtime started ends with it and every
-    watch is closed — nothing is left behind.
+    runs (they start at once). Stopping is cancellation: every task the runtime started ends with it and it
+    stops listening to the state — nothing is left behind.
 
     Args:
         state: the state the controllers read and write.
@@ -160,7 +160,7 @@ class Runtime:
     # --- running ----------
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run every controller until cancelled (reports started once all watches are registered)."""
+        """Run every controller until cancelled (reports started once it listens to every input kind)."""
         if self._tg is not None:
             raise RuntimeError("this runtime is already running")
         try:
@@ -205,9 +205,11 @@ class Runtime:
     def _feed(self, kind: Kind) -> KindFeed:
         feed = self._feeds.get(kind)
         if feed is None:
-            feed = self._feeds[kind] = KindFeed(self._logger.bind(kind=str(kind)))
-            # Listening from now on (synchronously): nothing committed after this line is missed.
+            feed = KindFeed(self._logger.bind(kind=str(kind)))
+            # Listening from now on (synchronously): nothing committed after this line is missed. Kept only
+            # once the state accepted it, so a failed listen leaves no feed that nobody calls.
             feed.stop = self._state.listen(kind, feed.dispatch)
+            self._feeds[kind] = feed
         return feed
 
     def _start(self, entry: ControllerEntry, tg: anyio.abc.TaskGroup) -> None:

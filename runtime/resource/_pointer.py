@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
 from volumed.runtime._frozen import draft_class
@@ -39,19 +39,26 @@ class Kind:
         return f"{self.namespace}/{self.type}"
 
 
+class _CachedHash:
+    """A slot for a hash computed once; not a dataclass, so the slot is no field of its subclasses."""
+
+    __slots__ = ("_hash",)
+
+    _hash: int
+
+
 @final
 @dataclass(frozen=True, slots=True)
-class Pointer:
+class Pointer(_CachedHash):
     """One resource's address: namespace, type and id.
 
     Pointers are the keys of controller queues and watch views, hashed several times per change: the hash is
-    computed once, with the pointer.
+    computed once, with the pointer (it is no field: it differs between processes).
     """
 
     namespace: str
     type: str
     id: str
-    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         namespace: object = self.namespace

@@ -28,8 +28,8 @@ async def run_runtime(
 ) -> AsyncIterator[Runtime]:
     """Register ``controllers`` on a runtime over ``state`` (fresh in-memory by default) and run it.
 
-    The runtime is running (all watches registered) when the block starts and fully stopped, with every task
-    it started finished, when the block ends.
+    The runtime is running (listening to every input kind) when the block starts, and fully stopped, with
+    every task it started finished, when the block ends.
     """
     runtime = Runtime(state if state is not None else in_memory_state(), backoff=backoff, rng=rng)
     for controller in controllers:

@@ -217,7 +217,7 @@ class SlowMapper(QController):
         pass
 
 
-async def test_changes_waiting_for_map_input_keep_only_the_latest_value_per_resource() -> None:
+async def test_changes_waiting_for_map_input_are_merged_per_resource() -> None:
     mapper = SlowMapper()
     async with run_runtime(mapper) as rt:
         state = rt.state
@@ -230,4 +230,41 @@ async def test_changes_waiting_for_map_input_keep_only_the_latest_value_per_reso
         assert rt.stats()["SlowMapper"].queue_length == 2  # a and b wait to be mapped, once each
         mapper.gate.set()
         await anyio.wait_all_tasks_blocked()
-    assert mapper.mapped == [("a", 1), ("b", 2), ("a", 50)]  # in the order they first changed
+    # In the order they first changed, each with the value before its first waiting change (b had none: its
+    # creation was still waiting) and its latest.
+    assert mapper.mapped == [("a", 1), ("b", 2), ("a", 1), ("a", 50)]
+
+
+class ParentOfChild(QController):
+    """Maps a child (a Value whose number names its parent) onto that parent; records the parents."""
+
+    name = "ParentOfChild"
+    inputs = (Input(NS, SOURCES.type),)
+
+    def __init__(self) -> None:
+        self.reconciled: list[str] = []
+
+    async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> Sequence[Pointer]:
+        return [DERIVED.pointer(f"parent-{resource.spec.value}")]
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        self.reconciled.append(pointer.id)
+
+
+async def test_a_resource_that_moves_wakes_the_key_it_left_and_the_one_it_joined() -> None:
+    ctl = ParentOfChild()
+    async with run_runtime(ctl) as rt:
+        state = rt.state
+        child = await state.create(source("c", 1))
+        await anyio.wait_all_tasks_blocked()
+        assert ctl.reconciled == ["parent-1"]
+        # An update that moves it: the old value's key must learn it is gone.
+        await state.update(child.with_spec(Value(value=2)))
+        await anyio.wait_all_tasks_blocked()
+        assert sorted(ctl.reconciled[1:]) == ["parent-1", "parent-2"]
+        # Destroyed and created again at once (no suspension in between): both incarnations are mapped.
+        del ctl.reconciled[:]
+        await state.destroy(SOURCES.pointer("c"))
+        await state.create(source("c", 3))
+        await anyio.wait_all_tasks_blocked()
+        assert sorted(ctl.reconciled) == ["parent-2", "parent-3"]
