@@ -99,7 +99,19 @@ class Runtime:
             self._claims.setdefault((out.namespace, out.type), []).append((controller.name, out.kind))
         self._entries[controller.name] = entry
         if self._tg is not None:
-            self._start(entry, self._tg)
+            try:
+                self._start(entry, self._tg)
+            except BaseException:
+                self._forget(entry)  # all or nothing: the name and outputs are free again
+                raise
+
+    def _forget(self, entry: ControllerEntry) -> None:
+        name = entry.name
+        del self._entries[name]
+        for claims in self._claims.values():
+            claims[:] = [claim for claim in claims if claim[0] != name]
+        for feed in self._feeds.values():
+            feed.subscriptions = [sub for sub in feed.subscriptions if sub.owner != name]
 
     def _validated(self, controller: Controller | QController) -> ControllerEntry:
         if not isinstance(controller, Controller | QController):

@@ -278,3 +278,44 @@ async def test_quiet_failures_keep_the_first_failures_of_a_streak_at_debug_level
 def test_quiet_failures_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="quiet_failures"):
         Runtime(in_memory_state(), quiet_failures=-1)
+
+
+class Counting(Controller):
+    inputs = (Input(NS, SOURCES.type),)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.runs = 0
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        self.runs += 1
+
+
+async def test_a_failed_listen_leaves_no_dead_feed_nor_half_registration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = in_memory_state()
+    real_listen = state.listen
+    failures = [RuntimeError("backend hiccup")]
+
+    def flaky_listen(*args: object, **kwargs: object) -> object:
+        if failures:
+            raise failures.pop()
+        return real_listen(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state, "listen", flaky_listen)
+    async with Runtime(state) as rt:
+        with pytest.raises(RuntimeError, match="hiccup"):
+            rt.register(Counting("first"))
+        second = Counting("second")
+        rt.register(second)  # listening works now: the kind must get a live feed
+        await anyio.wait_all_tasks_blocked()
+        before = second.runs
+        await state.create(source("a"))
+        await anyio.wait_all_tasks_blocked()
+        assert second.runs == before + 1
+        assert rt.controllers == ["second"]
+        first = Counting("first")
+        rt.register(first)  # the failed registration left nothing behind
+        await anyio.wait_all_tasks_blocked()
+        assert first.runs == 1
