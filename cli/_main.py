@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from volumed import __version__
-
 from ._lazy import LazyGroup
 
 # One entry per command group; each module defines the group or command named after the colon.
@@ -25,7 +23,7 @@ COMMANDS: dict[str, str] = {
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="volumed")
+@click.version_option(package_name="volumed", prog_name="volumed")  # resolved only for --version
 def volumed() -> None:
     """volumed: encrypted volumes for an OS image's init, converged by controllers."""
 
