@@ -1,25 +1,45 @@
 """Activation backends: turn an unlocked LUKS2 data segment into a decrypted block device (dm, fuse, auto)."""
 
-from ._auto import BackendChoice as BackendChoice
-from ._auto import backend_availability as backend_availability
-from ._auto import dm_unavailable_reason as dm_unavailable_reason
-from ._auto import fuse_unavailable_reason as fuse_unavailable_reason
-from ._auto import select_activator as select_activator
-from ._dm import CryptTable as CryptTable
-from ._dm import DmActivator as DmActivator
-from ._dm import crypt_table as crypt_table
-from ._dm import dm_uuid as dm_uuid
+import typing as _typing
+
+from volumed._lazy import lazy_attributes as _lazy_attributes
+
 from ._errors import ActivationBusyError as ActivationBusyError
 from ._errors import ActivationConflictError as ActivationConflictError
 from ._errors import ActivationError as ActivationError
 from ._errors import BackendUnavailableError as BackendUnavailableError
-from ._fuse import FuseActivator as FuseActivator
 from ._model import ActivationStatus as ActivationStatus
 from ._model import BackendName as BackendName
 from ._model import DataSegment as DataSegment
 from ._model import check_name as check_name
 from ._model import mapping_name as mapping_name
 from ._protocol import Activator as Activator
+
+if _typing.TYPE_CHECKING:
+    from ._auto import BackendChoice as BackendChoice
+    from ._auto import backend_availability as backend_availability
+    from ._auto import dm_unavailable_reason as dm_unavailable_reason
+    from ._auto import fuse_unavailable_reason as fuse_unavailable_reason
+    from ._auto import select_activator as select_activator
+    from ._dm import CryptTable as CryptTable
+    from ._dm import DmActivator as DmActivator
+    from ._dm import crypt_table as crypt_table
+    from ._dm import dm_uuid as dm_uuid
+    from ._fuse import FuseActivator as FuseActivator
+
+# The backends are imported when first used: a volume's FUSE server process needs none of them.
+__getattr__ = _lazy_attributes(
+    __name__,
+    {
+        **dict.fromkeys(
+            ("BackendChoice", "backend_availability", "dm_unavailable_reason", "fuse_unavailable_reason"),
+            "._auto",
+        ),
+        "select_activator": "._auto",
+        **dict.fromkeys(("CryptTable", "DmActivator", "crypt_table", "dm_uuid"), "._dm"),
+        "FuseActivator": "._fuse",
+    },
+)
 
 __all__ = [
     "ActivationBusyError",

@@ -4,6 +4,10 @@ The everyday API is ``Luks2Volume``; raw header, AF, KDF and key slot operations
 ``volumed.storage.luks2.lowlevel`` (hazardous: no safety checks beyond the format's own).
 """
 
+import typing as _typing
+
+from volumed._lazy import lazy_attributes as _lazy_attributes
+
 from ._errors import BusyError as BusyError
 from ._errors import ConcurrentUpdateError as ConcurrentUpdateError
 from ._errors import DeviceError as DeviceError
@@ -15,13 +19,27 @@ from ._errors import NoKeyError as NoKeyError
 from ._errors import NoSpaceError as NoSpaceError
 from ._errors import NotLuks2Error as NotLuks2Error
 from ._errors import ReadOnlyError as ReadOnlyError
-from ._kdf import KdfSettings as KdfSettings
-from ._metadata import Token as Token
-from ._options import FormatOptions as FormatOptions
-from ._volume import Luks2Volume as Luks2Volume
-from ._volume_key import VolumeKey as VolumeKey
 from .payload import PayloadStream as PayloadStream
 from .xts import XtsCipher as XtsCipher
+
+if _typing.TYPE_CHECKING:
+    from ._kdf import KdfSettings as KdfSettings
+    from ._metadata import Token as Token
+    from ._options import FormatOptions as FormatOptions
+    from ._volume import Luks2Volume as Luks2Volume
+    from ._volume_key import VolumeKey as VolumeKey
+
+# The header, KDF and volume code is imported when first used: a FUSE server needs only the payload.
+__getattr__ = _lazy_attributes(
+    __name__,
+    {
+        "KdfSettings": "._kdf",
+        "Token": "._metadata",
+        "FormatOptions": "._options",
+        "Luks2Volume": "._volume",
+        "VolumeKey": "._volume_key",
+    },
+)
 
 __all__ = [
     "BusyError",

@@ -1,0 +1,24 @@
+"""A volume's FUSE server is a process of its own, started per volume at boot: it imports what it uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_the_fuse_server_imports_neither_kdfs_nor_other_backends_nor_package_metadata() -> None:
+    probe = "import sys, volumed.storage.activation._fuse_server; print('\\n'.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+        ).stdout.split()
+    )
+    assert "volumed.storage.luks2.payload" in loaded  # what it serves with
+    for heavy in (
+        "volumed.storage.luks2._kdf",
+        "volumed.storage.luks2._volume",
+        "volumed.storage.activation._dm",
+        "volumed.storage.activation._auto",
+        "importlib.metadata",
+    ):
+        assert heavy not in loaded, heavy
