@@ -51,11 +51,7 @@ class ControllerContext(ControllerReader):
         metrics: ControllerMetrics,
         logger: structlog.typing.FilteringBoundLogger,
     ) -> None:
-        # One context per reconcile: the reader's fields are set here rather than through super().__init__.
-        self._state = state
-        self._rules = rules
-        self._metrics = metrics
-        self._logger = logger
+        super().__init__(state, rules, metrics, logger)
         self.touched: set[Pointer] = set()
         self._requeue_after: float | None = None
 
