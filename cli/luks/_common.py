@@ -182,6 +182,18 @@ def pbkdf_options(fn: F) -> F:
     )(fn)
 
 
+def new_key_options(fn: F) -> F:
+    """DEVICE, --new-key-file and the options of commands that write a key slot (add-key, change-key)."""
+    fn = pbkdf_options(fn)
+    fn = device_options(fn)
+    fn = key_slot_option(fn)
+    fn = key_file_option(fn)
+    fn = click.option(
+        "--new-key-file", required=True, help="File holding the new passphrase (used byte for byte)."
+    )(fn)
+    return click.argument("device", type=click.Path(dir_okay=False))(fn)
+
+
 def kdf_settings(options: dict[str, Any]) -> KdfSettings:
     from volumed.storage.luks2 import KdfSettings
 

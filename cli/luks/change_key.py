@@ -7,26 +7,18 @@ from typing import Any
 import click
 
 from ._common import (
-    device_options,
     kdf_settings,
-    key_file_option,
-    key_slot_option,
     luks_errors,
+    new_key_options,
     open_volume,
     out,
-    pbkdf_options,
     read_key_file,
     read_passphrase,
 )
 
 
 @click.command("change-key")
-@click.argument("device", type=click.Path(dir_okay=False))
-@click.option("--new-key-file", required=True, help="File holding the new passphrase (used byte for byte).")
-@key_file_option
-@key_slot_option
-@device_options
-@pbkdf_options
+@new_key_options
 def change_key(device: str, new_key_file: str, **options: Any) -> None:
     """Replace the passphrase of the key slot the old one opens (or --key-slot); the slot keeps its number.
 
