@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from volumed.runtime import (
     AlreadyExistsError,
     ConflictError,
+    EventStream,
     EventType,
     InMemoryCore,
     NamespacedRouter,
@@ -142,6 +143,20 @@ async def perform(state: WrappedState, op: tuple[Any, ...]) -> None:
         await state.teardown(pointer, owner=op[2])
 
 
+async def drain(events: EventStream, seen: dict[str, Resource[Any]]) -> None:
+    """Apply every event the stream has ready to ``seen`` (a watcher's own view of the kind)."""
+    while True:
+        with anyio.move_on_after(0.001):
+            event = await events.__anext__()
+            assert event.resource is not None
+            if event.type is EventType.DESTROYED:
+                seen.pop(event.resource.id, None)
+            else:
+                seen[event.resource.id] = event.resource
+            continue
+        break
+
+
 async def run(backend: str, ops: list[tuple[Any, ...]], directory: Path) -> None:
     sqlite: SqliteCore | None = None
     if backend == "inmem":
@@ -164,16 +179,7 @@ async def run(backend: str, ops: list[tuple[Any, ...]], directory: Path) -> None
                         await perform(state, op)
                 # Read along at random-ish moments, sometimes after the short history overflowed.
                 if i % 3 == 0 or op[0] == "destroy":
-                    while True:
-                        with anyio.move_on_after(0.001):
-                            event = await events.__anext__()
-                            assert event.resource is not None
-                            if event.type is EventType.DESTROYED:
-                                seen.pop(event.resource.id, None)
-                            else:
-                                seen[event.resource.id] = event.resource
-                            continue
-                        break
+                    await drain(events, seen)
             stored = {r.id: r for r in await state.list(WIDGETS)}
             assert set(stored) == set(models)
             for rid, m in models.items():
@@ -181,16 +187,7 @@ async def run(backend: str, ops: list[tuple[Any, ...]], directory: Path) -> None
                 assert (md.version, md.owner, md.phase) == (m.version, m.owner, m.phase), rid
                 assert list(md.finalizers) == m.finalizers
                 assert stored[rid].spec.size == m.size
-            while True:
-                with anyio.move_on_after(0.001):
-                    event = await events.__anext__()
-                    assert event.resource is not None
-                    if event.type is EventType.DESTROYED:
-                        seen.pop(event.resource.id, None)
-                    else:
-                        seen[event.resource.id] = event.resource
-                    continue
-                break
+            await drain(events, seen)
             assert seen == stored
     finally:
         if sqlite is not None:
