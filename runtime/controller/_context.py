@@ -98,11 +98,22 @@ class ControllerContext(ControllerReader):
         """
         pointer = template.pointer
         self._check_write("write", pointer)
+        return await self._converge(pointer, template, fn, await self._state.find(pointer))
+
+    async def _converge(
+        self,
+        pointer: Pointer,
+        template: Resource[SpecT],
+        fn: Callable[[Resource[SpecT]], Resource[SpecT]],
+        current: Resource[SpecT] | None,
+    ) -> Resource[SpecT]:
+        """`modify` from a first read of ``pointer`` already made (``current``); later attempts read again."""
         state = self._state
         owner = self.name
         race: Exception | None = None
-        for _ in range(_MAX_ATTEMPTS):
-            current: Resource[SpecT] | None = await state.find(pointer)
+        for attempt in range(_MAX_ATTEMPTS):
+            if attempt:
+                current = await state.find(pointer)
             try:
                 if current is None:
                     result = await state.create(_same_pointer(fn(template), pointer), owner=owner)
@@ -132,14 +143,13 @@ class ControllerContext(ControllerReader):
         """
         pointer = resource.pointer
         self._check_write("write", pointer)
-        state = self._state
-        current: Resource[SpecT] | None = await state.find(pointer)
+        current: Resource[SpecT] | None = await self._state.find(pointer)
         if current is None:
-            # The common first write, without modify's closure; a race (or anything unusual) goes there.
+            # The common first write: create it as it is (a race with another writer goes the long way).
             try:
-                created: Resource[SpecT] = await state.create(resource, owner=self.name)
+                created: Resource[SpecT] = await self._state.create(resource, owner=self.name)
             except AlreadyExistsError:
-                pass
+                current = await self._state.find(pointer)
             else:
                 self._wrote(pointer)
                 return created
@@ -159,7 +169,7 @@ class ControllerContext(ControllerReader):
                 resource.spec
             )
 
-        return await self.modify(resource, desired)
+        return await self._converge(pointer, resource, desired, current)
 
     async def destroy(self, pointer: Pointer) -> None:
         """Destroy an owned output. Raises NotFoundError, OwnerConflictError, PendingFinalizersError."""

@@ -111,8 +111,8 @@ class Metadata:
             id,
             0,
             "",
-            _NO_LABELS if labels is None else FrozenMap.of(labels),
-            _NO_LABELS if annotations is None else FrozenMap.of(annotations),
+            FrozenMap.of(labels),
+            FrozenMap.of(annotations),
             finalizers if finalizers.__class__ is tuple else tuple(finalizers),
             Phase.RUNNING,
             EPOCH,
@@ -134,7 +134,6 @@ class Metadata:
         return dataclasses.replace(self, **changes)
 
 
-_NO_LABELS = FrozenMap.of(None)
 _MetadataDraft = draft_class(Metadata)
 _new = object.__new__
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any, NoReturn, final
 
 from volumed.runtime.resource import (
@@ -44,9 +44,9 @@ DEFAULT_HISTORY = 1024
 Clock = Callable[[], datetime]
 
 
-def utc_now(_now: Callable[[tzinfo], datetime] = datetime.now, _utc: tzinfo = UTC) -> datetime:
-    """The default clock (one call per write: the lookups are bound once)."""
-    return _now(_utc)
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
 
 
 @final
