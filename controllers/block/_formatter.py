@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -475,11 +474,8 @@ def _partition_of(item: _Work, status: VolumeStatusSpec) -> VolumePartition:
 
 def _flush(device: str) -> None:
     """fsync a block device (its cache and the disk's write cache) or an image file."""
-    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with Region.whole(device).open() as handle:
+        handle.sync()
 
 
 def _inputs_digest(item: _Work, discovered: Sequence[DiscoveredVolumeSpec], env: KeyEnvironment) -> str:
