@@ -1,8 +1,10 @@
 """Watch machinery shared by every backend: one bounded event log per kind, read by cursors.
 
-Each kind has a ring buffer of the last ``capacity`` events. A writer appends (O(1), no per-watcher work) and
-wakes waiting readers; each watcher keeps only a cursor, a view of the resources it has reported (references
-to shared frozen values, used to rewrite query matches and to resynchronise) and a queue of synthetic events.
+Each kind has a ring buffer of the last ``capacity`` events, filled only while the kind has open watchers
+(nobody else reads it, and the old values its events hold should not outlive their use). A writer appends
+(O(1), no per-watcher work) and wakes waiting readers; each watcher keeps only a cursor, a view of the
+resources it has reported (references to shared frozen values, used to rewrite query matches and to
+resynchronise) and a queue of synthetic events.
 
 A watcher whose cursor falls out of the ring (it was slower than ``capacity`` writes) is *resynchronised on
 its own*: it re-lists the kind and emits the differences from its view (CREATED / UPDATED with old /
@@ -68,7 +70,9 @@ class EventLog:
 
     def append(self, event: Event) -> None:
         """Record ``event``, call the listeners and wake readers (never blocks, whatever the readers do)."""
-        self._buffer[self._head % self._capacity] = event
+        # Only watchers read the buffer, from the head at their start: with none open the event is not kept,
+        # so it dies young instead of aging through the collector's generations.
+        self._buffer[self._head % self._capacity] = event if self.watchers else None
         self._head += 1
         try:
             for (listener,) in self._listeners:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -159,3 +161,38 @@ async def test_only_open_watchers_make_writes_yield() -> None:
     assert watched(KIND.namespace, KIND.type)
     del second  # dropped without aclose: no longer counted once collected
     assert not watched(KIND.namespace, KIND.type)
+
+
+class Tracked(Spec):
+    """A spec whose live instances the test counts."""
+
+    n: int = 0
+
+
+def _live_tracked() -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if type(obj) is Tracked)
+
+
+async def test_unwatched_writes_do_not_keep_old_versions_alive() -> None:
+    """The watch history holds events only while somebody watches: nobody reads them otherwise."""
+    state = WrappedState(InMemoryCore(history=64))
+    r = await state.create(Resource.new("ns", "Trackeds.test.volumed.dev", "a", Tracked()))
+    for i in range(20):
+        r = await state.update(r.with_spec(Tracked(n=i + 1)))
+    assert _live_tracked() == 1  # only the current value; the history used to pin all 21
+
+    # A watcher opened now starts from the current value and sees every later write, old value included.
+    with anyio.fail_after(5):
+        async with state.watch_kind(r.kind, bootstrap=True) as events:
+            first = await events.__anext__()
+            assert (first.type, first.resource) == (EventType.CREATED, r)
+            assert (await events.__anext__()).type is EventType.BOOTSTRAPPED
+            previous = r
+            for i in range(3):
+                r = await state.update(r.with_spec(Tracked(n=100 + i)))
+            for _ in range(3):
+                event = await events.__anext__()
+                assert (event.type, event.old) == (EventType.UPDATED, previous)
+                previous = event.resource
+            assert previous == r
