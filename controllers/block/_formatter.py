@@ -102,6 +102,13 @@ class _Work:
     secrets: VolumeKeySecretsSpec | None
 
 
+@dataclass
+class _Progress:
+    """The status one attempt has reached so far: a failure reports it, and the next attempt resumes there."""
+
+    status: VolumeStatusSpec
+
+
 def processing_order(volume: _Work) -> tuple[int, int, bool, int, str]:
     """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first, id."""
     provisioning = volume.config.provisioning
@@ -226,8 +233,9 @@ class VolumeFormatter(Controller):
             ) == _inputs_digest(item, discovered, env):
                 return  # a non-retryable failure waits for a change
             status = status.model_copy(update={"phase": status.pre_fail_phase or VolumePhase.WAITING})
+        progress = _Progress(status)
         try:
-            status = await self._converge(item, status, discovered, disks, env)
+            status = await self._converge(item, progress, discovered, disks, env)
             self._failed_inputs.pop(item.volume_id, None)
         except VolumeWaiting as waiting:
             status = status.model_copy(update={"phase": VolumePhase.WAITING, "error_message": str(waiting)})
@@ -235,10 +243,12 @@ class VolumeFormatter(Controller):
             self._failed_inputs[item.volume_id] = (
                 "retryable" if error.retryable else _inputs_digest(item, discovered, env)
             )
-            status = status.model_copy(
+            # As in Talos: what the attempt learned stays visible, and the next one resumes from its phase.
+            reached = progress.status
+            status = reached.model_copy(
                 update={
                     "phase": VolumePhase.FAILED,
-                    "pre_fail_phase": status.phase,
+                    "pre_fail_phase": reached.phase,
                     "error_message": str(error),
                 }
             )
@@ -247,13 +257,14 @@ class VolumeFormatter(Controller):
     async def _converge(
         self,
         item: _Work,
-        status: VolumeStatusSpec,
+        progress: _Progress,
         discovered: Sequence[DiscoveredVolumeSpec],
         disks: Sequence[DiskSpec],
         env: KeyEnvironment,
     ) -> VolumeStatusSpec:
+        """One attempt from ``progress.status``; each phase reached is recorded in ``progress`` as it goes."""
         config = item.config
-        status = status.model_copy(update={"error_message": "", "pre_fail_phase": None})
+        status = progress.status.model_copy(update={"error_message": "", "pre_fail_phase": None})
         found = next((v for v in discovered if v.partition_label == config.partition_label), None)
         if found is not None:
             location = Location(found.dev_path, found.offset, found.size)
@@ -301,6 +312,7 @@ class VolumeFormatter(Controller):
             status = status.model_copy(update={"phase": VolumePhase.LOCATED})
         if status.phase == VolumePhase.LOCATED:
             status = status.model_copy(update={"phase": VolumePhase.PROVISIONED})
+        progress.status = status
 
         if config.encryption is None:
             device = await self._services.loop_for(
@@ -309,6 +321,7 @@ class VolumeFormatter(Controller):
             status = status.model_copy(update={"phase": VolumePhase.PREPARED, "mount_location": device})
         else:
             status = await self._prepare_encrypted(item, status, location, env)
+        progress.status = status
         meta = next((v for v in discovered if v.partition_label == META_PARTITION_LABEL), None)
         return await self._format(
             item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None

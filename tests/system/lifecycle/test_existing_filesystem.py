@@ -57,6 +57,10 @@ async def test_encryption_refused_over_a_filesystem(node: Node, fstype: str) -> 
             assert phases(snapshot) == {"STATE": "ready", "EPHEMERAL": "failed"}, describe(snapshot)
             status = status_of(snapshot, "EPHEMERAL")
             assert status.error_message == f"block dev type mismatch: {fstype} != luks"
+            # What the attempt learned stays, and the next attempt resumes from the phase it reached.
+            assert (status.pre_fail_phase, status.location) == ("provisioned", str(ephemeral.path)), describe(
+                snapshot
+            )
             assert "EPHEMERAL" not in snapshot.mounted
             await anyio.sleep(1.0)  # not retried on the timer: nothing changed
             assert phases(await boot.now())["EPHEMERAL"] == "failed"
