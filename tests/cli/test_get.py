@@ -233,14 +233,30 @@ def test_help_names_the_socket_variable() -> None:
     assert "/run/volumed/api.sock" in out
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_watch_outlives_its_test() -> Iterator[None]:
+    """A `volumed watch` a failed test left running is killed and reaped (its pipes closed) right away."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
 def _watch(daemon: Daemon, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [VOLUMED, "watch", *args, "--socket", str(daemon.socket)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
+    _STARTED.append(process)
+    return process
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
