@@ -12,7 +12,9 @@ Run: ``.venv/bin/python bench/runtime.py [--quick]`` (``make bench`` runs it). I
 The producers of (a) and (c) both yield to the event loop after each item, so the pipelines are scheduled
 alike whatever the state does inside a write.
 
-(a) and (c) are each run 3 times and the fastest run is reported (the machine may be shared).
+(a) and (c) are each run 3 times and the fastest run is reported (the machine may be shared). For reading
+the ratio it also prints how much of each side is the cyclic garbage collector (its runs and time, then both
+sides with it switched off); the goal is measured with it on, as programs run.
 
 The last line is JSON: chain_s, baseline_s, ratio (chain / baseline), fanout_events_per_s (events actually
 delivered to the watchers per second; resynchronised watchers get net differences, so fewer events than
@@ -230,6 +232,59 @@ async def _timed(fn: Callable[[int], Awaitable[float]], n: int) -> float:
     return await fn(n)
 
 
+class CollectorWatch:
+    """Counts the cyclic garbage collector's runs by generation, and the time they take (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.runs[info["generation"]] += 1
+            self.seconds += time.perf_counter() - self._started
+
+
+async def _collector_run(
+    fn: Callable[[int], Awaitable[float]], n: int, *, collector: bool
+) -> tuple[float, CollectorWatch]:
+    gc.collect()
+    watch = CollectorWatch()
+    gc.callbacks.append(watch)
+    if not collector:
+        gc.disable()
+    try:
+        return await fn(n), watch
+    finally:
+        gc.enable()
+        gc.callbacks.remove(watch)
+
+
+async def collector_breakdown(n: int) -> None:
+    """How much of each side is the cyclic GC: its runs and time, then both sides without it (best of ROUNDS).
+
+    Information only, for reading the ratio: the chain keeps more objects alive per item (each resource and
+    its metadata) than the bare pipeline, so the collector runs more often and each full run walks more.
+    """
+    for name, fn in (("baseline", bench_baseline), ("chain", bench_chain)):
+        seconds, watch = await _collector_run(fn, n, collector=True)
+        print(
+            f"collector: {name} {seconds:.3f}s of which {watch.seconds:.3f}s in {watch.runs[2]} full and "
+            f"{watch.runs[0] + watch.runs[1]} young collections"
+        )
+    off = {
+        name: min([(await _collector_run(fn, n, collector=False))[0] for _ in range(ROUNDS)])
+        for name, fn in (("baseline", bench_baseline), ("chain", bench_chain))
+    }
+    print(
+        f"collector off: baseline {off['baseline']:.3f}s, chain {off['chain']:.3f}s, "
+        f"ratio {off['chain'] / off['baseline']:.2f} (information only; the goal is measured with it on)"
+    )
+
+
 async def main(quick: bool) -> dict[str, Any]:
     scale = 10 if quick else 1
     n = 10_000 // scale
@@ -244,6 +299,7 @@ async def main(quick: bool) -> dict[str, Any]:
         f"chain:    {n} resources x 3 controllers in {chain_s:.3f}s = {3 * n / chain_s:,.0f} derivations/s, "
         f"peak RSS {peak_rss_mib():.0f} MiB"
     )
+    await collector_breakdown(n)
     gc.collect()
     rate, lost, resyncs, events, fanout_s = await bench_fanout(watchers, updates, resources=100)
     print(
