@@ -1,8 +1,8 @@
 """Boot benchmark: the volume subsystem bringing up 10 encrypted volumes, against a serial unlock script.
 
 Setup (root, fuse backend): a system disk image with META, STATE and EPHEMERAL, and a second image with 8 user
-volumes (partitions made beforehand; ``--provision`` lets the first boot make them by disk selector, which
-currently fails: the formatter provisions a wave's volumes concurrently and they race on the GPT). Every
+volumes (partitions made beforehand; ``--provision`` lets the first boot make them by disk selector, one
+partition-table edit at a time). Every
 volume has two key slots (slot 0 opens it; slot 1 is a second configured key that the boot must check, which
 Talos does with a test unlock, one more KDF run) and pinned KDF parameters in the config's ``pbkdf`` block
 (argon2id, 64 MiB, 4 iterations, 2 lanes; ``--quick``: 16 MiB).
