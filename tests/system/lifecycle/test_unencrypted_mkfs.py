@@ -116,7 +116,8 @@ async def test_a_foreign_filesystem_is_refused_and_left_unchanged(node: Node, fo
             assert status.error_message == "filesystem type mismatch: ext4 != xfs"
             # The failed status shows how far the volume got: prepared, with the device mkfs would have used.
             assert status.pre_fail_phase == "prepared", describe(snapshot)
-            assert status.location == str(ephemeral.path) and status.mount_location, describe(snapshot)
+            assert status.location == str(ephemeral.path), describe(snapshot)
+            assert status.mount_location, describe(snapshot)
             assert "EPHEMERAL" not in snapshot.mounted
             await anyio.sleep(1.0)  # not retried on the timer: nothing changed
             assert phases(await boot.now())["EPHEMERAL"] == "failed"
