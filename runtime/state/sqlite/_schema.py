@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ValidationError
+
 from volumed.runtime.resource import FrozenMap, Metadata, Phase, Resource, UnknownResourceTypeError
 
 from .._errors import InvalidResourceError
@@ -40,8 +42,40 @@ COLUMNS = (
 Row = tuple[str, str, str, int, str, str, str, str, str, str, str, str]
 
 
+def spec_json(spec: BaseModel) -> str:
+    """How a spec is stored: JSON by field alias (validation reads aliases), bytes as base64."""
+    return spec.model_dump_json(by_alias=True)
+
+
+def check_storable(resource: Resource[Any], model: type[BaseModel]) -> str | None:
+    """Why ``resource``'s spec would not read back from its row as the same value, or None when it would.
+
+    A row that cannot be read back would make the whole file refuse to open, so such a write is refused
+    instead (e.g. NaN or infinite floats, which JSON stores as null). The reason names fields, never values.
+    """
+    spec = resource.spec
+    try:
+        decoded = model.model_validate_json(spec_json(spec))
+    except ValidationError as exc:
+        return f"it would not read back: {validation_summary(exc)}"
+    except ValueError as exc:  # e.g. a string pydantic cannot encode (a lone surrogate)
+        return f"it cannot be encoded as JSON ({type(exc).__name__})"
+    if decoded != spec:
+        changed = [name for name in model.model_fields if getattr(decoded, name) != getattr(spec, name)]
+        return f"field(s) {', '.join(changed) or '?'} would read back as different values (NaN or infinity?)"
+    return None
+
+
+def validation_summary(error: ValidationError) -> str:
+    """Where a validation failed and why, never the values (a non-sensitive spec may nest secrets)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'value'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    )
+
+
 def to_row(resource: Resource[Any]) -> Row:
-    """The row storing ``resource`` (spec as JSON; bytes as base64)."""
+    """The row storing ``resource`` (spec as `spec_json`)."""
     md = resource.metadata
     return (
         md.namespace,
@@ -55,7 +89,7 @@ def to_row(resource: Resource[Any]) -> Row:
         json.dumps(list(md.finalizers)),
         md.created.isoformat(),
         md.updated.isoformat(),
-        resource.spec.model_dump_json(),
+        spec_json(resource.spec),
     )
 
 
@@ -98,8 +132,10 @@ def from_row(row: Row, registry: ResourceRegistry, where: str) -> Resource[Any]:
             updated=datetime.fromisoformat(updated),
         )
         spec_value = model.model_validate_json(spec)
-    except (ValueError, TypeError) as exc:
-        # The text of a validation error may quote stored values; a sensitive spec must not leak through it.
-        detail = type(exc).__name__ if registry.is_sensitive(type_name) else str(exc)
-        raise InvalidResourceError(f"{where}: stored resource {pointer} is malformed: {detail}") from None
+    except ValidationError as exc:
+        raise InvalidResourceError(
+            f"{where}: stored resource {pointer} is malformed: {validation_summary(exc)}"
+        ) from None
+    except (ValueError, TypeError) as exc:  # the metadata columns (no secrets there)
+        raise InvalidResourceError(f"{where}: stored resource {pointer} is malformed: {exc}") from None
     return Resource(metadata, spec_value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from blockbuster import blockbuster_ctx
+from pydantic import Field
 
 from volumed.runtime import (
     EventType,
@@ -116,6 +118,94 @@ async def test_malformed_sensitive_row_does_not_leak_its_value(tmp_path: Path) -
         await SqliteCore.open(path, REGISTRY)
     assert "topsecret" not in str(info.value)
     assert "12345678" not in str(info.value)
+
+
+MOUNTS = Kind(NS, "Mounts.test.volumed.dev")
+
+
+class Mount(Spec):
+    """A spec with an aliased field and a float: both must read back as they were written."""
+
+    mount_point: str = Field(default="/", alias="mountPoint")
+    share: float = 0.0
+    limit: float | None = None
+
+
+class MountV1(Spec):
+    """A mount whose credentials are nested: the outer spec is not sensitive, the nested one is."""
+
+    path: str
+    creds: Key
+
+
+class MountV2(MountV1):
+    """The next release's model: one more required field, so the rows of MountV1 no longer validate."""
+
+    mode: str
+
+
+MOUNT_REGISTRY = ResourceRegistry([ResourceDefinition(MOUNTS.type, Mount, NS)])
+
+
+async def test_aliased_fields_read_back(tmp_path: Path) -> None:
+    """An aliased field used to be stored by name and read back by alias: the file would not open again."""
+    path = tmp_path / "state.db"
+    spec = Mount(mountPoint="/var/db", share=0.5)
+    async with await SqliteCore.open(path, MOUNT_REGISTRY) as core:
+        await core.create(Resource.new(NS, MOUNTS.type, "m", spec))
+    async with await SqliteCore.open(path, MOUNT_REGISTRY) as core:
+        assert (await core.get(MOUNTS.pointer("m"))).spec == spec
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"share": float("nan")}, "it would not read back: share: Input should be a valid number"),
+        ({"share": float("inf")}, "it would not read back: share: Input should be a valid number"),
+        ({"limit": -float("inf")}, "field.s. limit would read back as different values"),
+    ],
+    ids=["nan", "inf", "optional-inf"],
+)
+async def test_a_spec_that_would_not_read_back_is_refused(
+    tmp_path: Path, changes: dict[str, float], why: str
+) -> None:
+    """JSON stores NaN and infinity as null: such a row would keep the whole file from opening again."""
+    path = tmp_path / "state.db"
+    async with await SqliteCore.open(path, MOUNT_REGISTRY) as core:
+        kept = await core.create(Resource.new(NS, MOUNTS.type, "kept", Mount(share=1.0)))
+        with pytest.raises(
+            InvalidResourceError, match=f"Mounts.test.volumed.dev/bad cannot be stored: {why}"
+        ):
+            await core.create(Resource.new(NS, MOUNTS.type, "bad", Mount(**changes)))
+        with pytest.raises(InvalidResourceError, match="cannot be stored"):
+            await core.update(kept.with_spec(Mount(**changes)))
+        assert await core.find(MOUNTS.pointer("bad")) is None
+    async with await SqliteCore.open(path, MOUNT_REGISTRY) as core:
+        assert [r.spec for r in await core.list(MOUNTS)] == [Mount(share=1.0)]
+
+
+async def test_a_string_json_cannot_encode_is_refused_as_a_state_error(tmp_path: Path) -> None:
+    async with await SqliteCore.open(tmp_path / "state.db", MOUNT_REGISTRY) as core:
+        with pytest.raises(InvalidResourceError, match="cannot be encoded as JSON"):
+            await core.create(Resource.new(NS, MOUNTS.type, "m", Mount(mountPoint="/\udc80")))
+        assert await core.list(MOUNTS) == []
+
+
+async def test_malformed_row_does_not_quote_secrets_nested_in_a_plain_spec(tmp_path: Path) -> None:
+    """The open error names the fields that failed; it used to quote the stored value, secrets included."""
+    path = tmp_path / "state.db"
+    v1 = ResourceRegistry([ResourceDefinition(MOUNTS.type, MountV1, NS)])
+    v2 = ResourceRegistry([ResourceDefinition(MOUNTS.type, MountV2, NS)])
+    async with await SqliteCore.open(path, v1) as core:
+        await core.create(
+            Resource.new(NS, MOUNTS.type, "m", MountV1(path="/srv", creds=Key(material=b"TOPSECRET")))
+        )
+    with pytest.raises(InvalidResourceError, match="malformed: mode: Field required") as info:
+        await SqliteCore.open(path, v2)
+    message = str(info.value)
+    assert "TOPSECRET" not in message
+    assert base64.b64encode(b"TOPSECRET").decode() not in message
+    assert "/srv" not in message
 
 
 async def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
