@@ -163,7 +163,9 @@ async def format_encrypted(
             opened = OpenedVolume(
                 VolumeKey(material, key.slot), key.slot, key.kind, kdf_runs=0, passphrase=new.passphrase
             )
-            opened.failed_syncs = await _sync(volume, opened, new.passphrase, keys, encryption)
+            opened.failed_syncs = await _sync(
+                volume, opened, new.passphrase, keys, encryption, opened_by_these_keys=True
+            )
         finally:
             volume.close()
         return opened
@@ -200,7 +202,9 @@ async def open_encrypted(
                 continue
             opened = OpenedVolume(volume_key, key.slot, key.kind, passphrase=passphrase)
             if sync:
-                opened.failed_syncs = await _sync(volume, opened, passphrase, keys, encryption)
+                opened.failed_syncs = await _sync(
+                    volume, opened, passphrase, keys, encryption, opened_by_these_keys=True
+                )
             return opened
         raise NoUsableKeyError("failed to open the volume: " + "; ".join(reasons or ["no keys configured"]))
     finally:
@@ -217,7 +221,7 @@ async def sync_key_slots(
     """
     volume = await _open_volume(location)
     try:
-        return await _sync(volume, opened, opened.passphrase, keys, encryption)
+        return await _sync(volume, opened, opened.passphrase, keys, encryption, opened_by_these_keys=False)
     finally:
         volume.close()
 
@@ -247,12 +251,18 @@ async def _sync(
     opened_passphrase: Passphrase | None,
     keys: Sequence[SlotKey],
     encryption: EncryptionConfigSpec,
+    *,
+    opened_by_these_keys: bool,
 ) -> list[str]:
     """Talos' key-slot sync: skip the slot that opened, check or (re)add configured slots, kill the rest.
 
+    The slot that opened is skipped only when ``keys`` are the keys it was opened with (right after an
+    open). A later sync (the config changed while the volume is open) checks it like any other slot: its
+    configured key may be a new one, which is then enrolled in its place.
+
     Better than Talos: a slot whose key cannot be made right now (KMS down, no TPM) is left alone rather than
-    killed and lost, and checks use fingerprints instead of a KDF run per slot. Errors are collected, never
-    raised: the volume is open either way.
+    killed and lost, a slot is killed only once its new key has been made, and checks use fingerprints
+    instead of a KDF run per slot. Errors are collected, never raised: the volume is open either way.
     """
     failed: list[str] = []
     volume_key = opened.volume_key.material
@@ -269,17 +279,18 @@ async def _sync(
         )
 
     for key in keys:
-        if key.slot == opened.slot:
+        if key.slot == opened.slot and opened_by_these_keys:
             continue
         action = "updating" if key.slot in volume.keyslots else "adding"
         if key.provider is None:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {key.reason}")
             continue
         try:
+            replace = False
             if key.slot in volume.keyslots:
                 passphrase = await key.provider.get_key(_token_body(volume, key.slot))
                 fingerprint = slot_fingerprint(volume_key, key.slot, slot_json(key.slot), passphrase.reveal())
-                if fingerprint_matches(old_fps.get(key.slot), fingerprint):
+                if fingerprint_matches(fps.get(key.slot), fingerprint):
                     continue
                 try:
                     await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
@@ -291,8 +302,10 @@ async def _sync(
                     log.info(
                         "key slot does not match its config; enrolling it again", slot=key.slot, kind=key.kind
                     )
-                    await anyio.to_thread.run_sync(volume.kill_slot, key.slot)
-            new = await key.provider.new_key()
+                    replace = True
+            new = await key.provider.new_key()  # before any kill: a key that cannot be made loses no slot
+            if replace:
+                await anyio.to_thread.run_sync(volume.kill_slot, key.slot)
             if new.token is not None:
                 await anyio.to_thread.run_sync(
                     partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
@@ -311,6 +324,8 @@ async def _sync(
             fps[key.slot] = slot_fingerprint(
                 volume_key, key.slot, slot_json(key.slot), new.passphrase.reveal()
             )
+            if key.slot == opened.slot:  # the slot that opened now holds the configured key
+                opened.passphrase, opened.kind = new.passphrase, key.kind
         except (KeyProviderError, Luks2Error) as error:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {error}")
 

@@ -37,11 +37,11 @@ class KeySlotSyncer(Controller):
     """Talos' key-slot sync, run after each open and again whenever the configured keys change.
 
     Every change is authorised by the volume key the VolumeFormatter holds (no slot is opened for it):
-    the slot that opened is kept; configured slots are checked against their fingerprints (a KDF run only
-    for slots without one), re-enrolled when their key no longer matches, added when missing (fresh kms/tpm
-    keys and tokens); slots not in the config are killed. A slot whose key cannot be made right now (KMS
-    down, no TPM) is left alone and reported. Failures never close the volume; they show in KeySlotStatus
-    and VolumeStatus.
+    the slot that opened is kept unless its configured key changed since; configured slots are checked
+    against their fingerprints (a KDF run only for slots without one), re-enrolled when their key no longer
+    matches, added when missing (fresh kms/tpm keys and tokens); slots not in the config are killed. A slot
+    whose key cannot be made right now (KMS down, no TPM) is left alone and reported. Failures never close
+    the volume; they show in KeySlotStatus and VolumeStatus.
     """
 
     name = "KeySlotSyncer"

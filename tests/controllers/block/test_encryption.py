@@ -14,10 +14,11 @@ from volumed.controllers.block._encryption import (
     SlotKey,
     format_encrypted,
     open_encrypted,
+    sync_key_slots,
 )
-from volumed.keys import NodeIDKeyProvider, StaticKeyProvider
+from volumed.keys import KeyProviderError, NewKey, NodeIDKeyProvider, StaticKeyProvider
 from volumed.resources import EncryptionConfigSpec, PbkdfSpec
-from volumed.storage.luks2 import Luks2Volume
+from volumed.storage.luks2 import Luks2Volume, NoKeyError
 from volumed.storage.slotcheck import SLOT_CHECK_TOKEN_TYPE
 
 if TYPE_CHECKING:
@@ -112,3 +113,63 @@ async def test_cryptsetup_accepts_our_tokens_and_slots(image: Location, tmp_path
     )
     dump = await anyio.run_process([cryptsetup, "luksDump", image.path])
     assert SLOT_CHECK_TOKEN_TYPE in dump.stdout.decode()
+
+
+def opens_with(location: Location, slot: int, passphrase: bytes) -> bool:
+    with Luks2Volume.open(location.path, read_only=True) as volume:
+        try:
+            volume.unlock(passphrase, keyslot=slot)
+        except NoKeyError:
+            return False
+    return True
+
+
+async def test_a_new_key_for_the_slot_that_opened_is_enrolled_while_open(image: Location) -> None:
+    """The documented rotation (change one key, keep the other) on the slot that opened the volume: it used to
+    be skipped as "the slot that opened", so after the other slot was removed no configured key opened it."""
+    keys = [static(0, b"first"), static(1, b"recovery")]
+    await format_encrypted(image, ENC, keys)
+    opened = await open_encrypted(image, ENC, keys)
+    assert opened.slot == 0
+
+    rotated = [static(0, b"newpass"), static(1, b"recovery")]
+    assert await sync_key_slots(image, ENC, rotated, opened) == []
+    assert opens_with(image, 0, b"newpass")
+    assert not opens_with(image, 0, b"first")
+
+    runs = opened.kdf_runs
+    assert await sync_key_slots(image, ENC, rotated, opened) == []  # nothing changed: checked by fingerprint
+    assert opened.kdf_runs == runs
+
+    assert await sync_key_slots(image, ENC, [static(0, b"newpass")], opened) == []
+    assert slots(image) == [0]
+    again = await open_encrypted(image, ENC, [static(0, b"newpass")])
+    assert (again.slot, again.kdf_runs) == (0, 1)
+
+
+async def test_an_unchanged_slot_that_opened_is_left_alone_while_open(image: Location) -> None:
+    keys = [static(0, b"first"), static(1, b"recovery")]
+    await format_encrypted(image, ENC, keys)
+    opened = await open_encrypted(image, ENC, keys)
+    runs = opened.kdf_runs
+    assert await sync_key_slots(image, ENC, [static(0, b"first"), static(2, b"third")], opened) == []
+    assert slots(image) == [0, 2]
+    assert opened.kdf_runs == runs  # slot 0 checked by its fingerprint: no test unlock
+    assert opens_with(image, 0, b"first")
+
+
+class _CannotMakeNewKeys(StaticKeyProvider):
+    """A provider that reads its key but cannot make a new one (a KMS that stops answering in between)."""
+
+    async def new_key(self) -> NewKey:
+        raise KeyProviderError("KMS unreachable")
+
+
+async def test_a_slot_is_not_killed_when_its_new_key_cannot_be_made(image: Location) -> None:
+    keys = [static(0, b"first"), static(1, b"recovery")]
+    await format_encrypted(image, ENC, keys)
+    opened = await open_encrypted(image, ENC, keys)
+    failing = SlotKey(1, "kms", _CannotMakeNewKeys(slot=1, passphrase=b"changed"))
+    failed = await sync_key_slots(image, ENC, [static(0, b"first"), failing], opened)
+    assert failed == ["error updating key slot 1 kms: KMS unreachable"]
+    assert opens_with(image, 1, b"recovery")  # it used to be killed before the new key was asked for
