@@ -76,9 +76,9 @@ class QController(abc.ABC):
         """The keys to reconcile when ``resource`` (of any input type) changed or was destroyed.
 
         Called, in a task of its own, with the value before each change and the value after it (a resource
-        that moves from one key to another wakes both), or the last value of a destroyed resource. Changes
-        that arrive while it runs are merged per resource: the value before the first of them and the latest
-        value of each incarnation. Keep it quick (reads only): it delays the mapping of later changes.
-        Errors are logged and counted, and that value is dropped for this controller.
+        that moves from one key to another wakes both), or the last value of a destroyed resource. Every
+        value a resource takes while it runs is mapped afterwards, in order. Keep it quick (reads only): it
+        delays the mapping of later changes. Errors (including a result that is not a sequence of hashable
+        keys) are logged and counted, and that value is dropped for this controller.
         """
         return (resource.pointer,)

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any, final
 
 import structlog
 
-from volumed.runtime.state import EventType
-
 from ._access import AccessRules
 from ._controller import Controller, QController
 from ._metrics import ControllerMetrics
@@ -129,6 +127,8 @@ class QueueEntry(ControllerEntry):
                 for resource in to_map.pop(next(iter(to_map))).values:
                     try:
                         keys = await controller.map_input(self.reader, resource)
+                        for key in keys:  # in the try: not iterable, or a key that is not hashable
+                            put(key)
                     except Exception as exc:  # a bad mapping drops this change only
                         self.metrics.errors += 1
                         self.logger.error(
@@ -136,41 +136,29 @@ class QueueEntry(ControllerEntry):
                             resource=str(resource.pointer),
                             error=repr(exc),
                         )
-                        continue
-                    for key in keys:
-                        put(key)
 
 
 @final
 class _PendingValues:
-    """The values of one changed resource that ``map_input`` still has to see.
+    """The values of one changed resource that ``map_input`` still has to see, in order.
 
     The keys a change concerns are those of the value before it and of the value after it (a resource that
-    moves from one key to another wakes both, as controller-runtime's map functions see old and new). Changes
-    that pile up while the mapping task is busy are merged: the value before the first of them stays, and each
-    incarnation keeps its latest value, a destroyed one included (its keys must learn that it is gone even if
-    it was created again meanwhile). So this grows with destroy/create cycles, never with updates.
+    moves from one key to another wakes both, as controller-runtime's map functions see old and new). Every
+    value a resource takes while the mapping task is busy is kept, not only the latest: a reconcile may have
+    read an intermediate value meanwhile (a requeue or a retry), and the key it belonged to must learn that
+    it changed again. Consecutive updates are collapsed only when they are the same value. So this grows
+    with the changes made while ``map_input`` lags, and is emptied as soon as it catches up.
     """
 
-    __slots__ = ("destroyed", "values")
+    __slots__ = ("values",)
 
     def __init__(self, event: Event) -> None:
         resource = event.resource
         assert resource is not None
         self.values: list[Resource[Any]] = [resource] if event.old is None else [event.old, resource]
-        self.destroyed = event.type is EventType.DESTROYED
 
     def add(self, event: Event) -> None:
         resource = event.resource
         assert resource is not None
-        if event.type is EventType.DESTROYED:
-            if self.destroyed:
-                self.values.append(resource)
-            else:
-                self.values[-1] = resource  # the last value of this incarnation, now gone
-            self.destroyed = True
-        elif event.type is EventType.CREATED or self.destroyed:
-            self.values.append(resource)  # a new incarnation
-            self.destroyed = False
-        else:
-            self.values[-1] = resource
+        if self.values[-1] is not resource:
+            self.values.append(resource)

@@ -217,22 +217,49 @@ class SlowMapper(QController):
         pass
 
 
-async def test_changes_waiting_for_map_input_are_merged_per_resource() -> None:
+async def test_every_value_waiting_for_map_input_is_mapped_in_order() -> None:
     mapper = SlowMapper()
     async with run_runtime(mapper) as rt:
         state = rt.state
         a = await state.create(source("a", 0))
         await anyio.wait_all_tasks_blocked()  # the mapping task holds "a" v1 at the gate
         b = await state.create(source("b", 0))
-        for value in range(1, 50):  # writes never wait for the mapping task, and nothing piles up
+        for value in range(1, 50):  # writes never wait for the mapping task
             a = await state.update(a.with_spec(Value(value=value)))
         b = await state.update(b.with_spec(Value(value=1)))
-        assert rt.stats()["SlowMapper"].queue_length == 2  # a and b wait to be mapped, once each
+        assert rt.stats()["SlowMapper"].queue_length == 2  # a and b wait to be mapped
         mapper.gate.set()
         await anyio.wait_all_tasks_blocked()
-    # In the order they first changed, each with the value before its first waiting change (b had none: its
-    # creation was still waiting) and its latest.
-    assert mapper.mapped == [("a", 1), ("b", 2), ("a", 1), ("a", 50)]
+    # Per resource in the order they first changed: the value before its first waiting change (b had none: its
+    # creation was still waiting), then every value it took, since a reconcile may have read any of them.
+    assert mapper.mapped == [("a", 1), ("b", 1), ("b", 2), *(("a", v) for v in range(1, 51))]
+
+
+class BrokenMapper(QController):
+    """A map_input with a branch that forgets to return, and one that returns an unhashable key."""
+
+    name = "BrokenMapper"
+    inputs = (Input(NS, SOURCES.type),)
+
+    async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> Sequence[Pointer]:
+        if resource.spec.value == 1:
+            return None  # type: ignore[return-value]
+        return [[resource.pointer]]  # type: ignore[list-item]
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        raise AssertionError("never called")
+
+
+async def test_a_mapping_that_returns_no_keys_or_bad_keys_is_dropped_not_fatal() -> None:
+    """The keys were put outside the error handling: None, or an unhashable key, ended the whole runtime."""
+    with structlog.testing.capture_logs() as logs:
+        async with run_runtime(BrokenMapper(), PerSource()) as rt:
+            await rt.state.create(source("x", 1))
+            await rt.state.create(source("y", 2))
+            await assert_resource(rt.state, derived_ptr("y"), lambda r: r.spec.value == 2)
+            await anyio.wait_all_tasks_blocked()
+            assert rt.stats()["BrokenMapper"].errors == 2
+    assert sum(e["event"] == "map_input failed; change dropped" for e in logs) == 2
 
 
 class ParentOfChild(QController):
@@ -268,3 +295,38 @@ async def test_a_resource_that_moves_wakes_the_key_it_left_and_the_one_it_joined
         await state.create(source("c", 3))
         await anyio.wait_all_tasks_blocked()
         assert sorted(ctl.reconciled) == ["parent-2", "parent-3"]
+
+
+class GatedParentOfChild(QController):
+    """`ParentOfChild` whose mapping waits at a gate, so changes pile up behind it."""
+
+    name = "GatedParentOfChild"
+    inputs = (Input(NS, SOURCES.type),)
+
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.reconciled: list[str] = []
+
+    async def map_input(self, reader: ControllerReader, resource: Resource[Any]) -> Sequence[Pointer]:
+        await self.gate.wait()
+        return [DERIVED.pointer(f"parent-{resource.spec.value}")]
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        self.reconciled.append(pointer.id)
+
+
+async def test_a_key_a_resource_passed_through_while_mapping_was_busy_is_woken() -> None:
+    """Only the first and the latest value used to be mapped: a key that a reconcile saw the resource in
+    meanwhile (through a retry or a requeue) kept a stale result for good."""
+    ctl = GatedParentOfChild()
+    async with run_runtime(ctl) as rt:
+        state = rt.state
+        blocker = await state.create(source("blocker", 0))
+        await anyio.wait_all_tasks_blocked()  # the mapping task waits at the gate with "blocker"
+        child = await state.create(source("c", 1))
+        child = await state.update(child.with_spec(Value(value=2)))
+        await state.update(child.with_spec(Value(value=3)))
+        ctl.gate.set()
+        await anyio.wait_all_tasks_blocked()
+    assert blocker.spec.value == 0
+    assert sorted(set(ctl.reconciled)) == ["parent-0", "parent-1", "parent-2", "parent-3"]
