@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from volumed.runtime import (
+    EventType,
     Kind,
     Resource,
     ResourceDefinition,
@@ -96,3 +98,31 @@ async def test_listeners_never_get_sensitive_values() -> None:
     )
     await state.create(Resource.new("secrets", KEYS.type, "k", Key(material=b"s3cret")))
     assert privileged == [b"s3cret"]
+
+
+async def test_watches_never_hand_over_sensitive_values_of_unregistered_types() -> None:
+    """Reads of an unregistered type refused its sensitive values, but watches handed them over."""
+    state = in_memory_state()
+    guard = SensitiveGuard(state, REGISTRY)
+    await state.create(Resource.new("secrets", UNREGISTERED_KEYS.type, "old", Key(material=b"s3cret")))
+    with anyio.fail_after(5):
+        async with guard.watch_kind(UNREGISTERED_KEYS, bootstrap=True) as events:
+            with pytest.raises(SensitiveResourceError):
+                await events.__anext__()  # the existing value, as a bootstrap CREATED
+        one = guard.watch(UNREGISTERED_KEYS.pointer("new"))
+        assert (await one.__anext__()).type is EventType.NOOP
+        await state.create(Resource.new("secrets", UNREGISTERED_KEYS.type, "new", Key(material=b"s3cret")))
+        with pytest.raises(SensitiveResourceError):
+            await one.__anext__()
+        with pytest.raises(StopAsyncIteration):
+            await one.__anext__()  # refused once, the stream is closed
+        # A plain type watches as before; a privileged guard gets everything.
+        async with guard.watch_kind(DISKS) as disks:
+            await state.create(Resource.new("default", DISKS.type, "d", Disk(size=1)))
+            assert (await disks.__anext__()).type is EventType.CREATED
+        async with SensitiveGuard(state, REGISTRY, privileged=True).watch_kind(
+            UNREGISTERED_KEYS, bootstrap=True
+        ) as everything:
+            event = await everything.__anext__()
+            assert event.resource is not None
+            assert event.resource.spec.material == b"s3cret"
