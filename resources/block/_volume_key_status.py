@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import computed_field
+
 from volumed.runtime import PrintColumn, ResourceDefinition, Spec
 
 from .._namespaces import BLOCK, type_name
@@ -22,9 +24,10 @@ class VolumeKeyStatusSpec(Spec):
 
     keys: tuple[KeyReadinessSpec, ...] = ()
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ready_slots(self) -> tuple[int, ...]:
-        """Slots whose keys can be produced now."""
+        """Slots whose keys can be produced now (serialized too: `volumed get` shows it as a column)."""
         return tuple(key.slot for key in self.keys if key.ready)
 
 

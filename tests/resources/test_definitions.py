@@ -95,3 +95,14 @@ def test_key_status_ready_slots() -> None:
         )
     )
     assert spec.ready_slots == (0, 2)
+    # `volumed get` renders columns from the wire form, where a plain property was missing: an empty column.
+    assert spec.model_dump(mode="json")["ready_slots"] == [0, 2]
+
+
+@pytest.mark.parametrize("definition", res.DEFINITIONS, ids=lambda d: d.type)
+def test_print_columns_name_serialized_fields(definition: ResourceDefinition[Any]) -> None:
+    """Columns are read from the serialized spec, so each path must start at a field that is serialized."""
+    model = definition.spec_model
+    serialized = set(model.model_fields) | set(model.model_computed_fields)
+    for column in definition.print_columns:
+        assert column.path.split(".")[0] in serialized, f"{definition.type}: column {column.name!r}"
