@@ -36,6 +36,7 @@ async def run_whole(
     backoff = Backoff(policy, rng)
     requeue: float | None = None
     retry: float | None = None
+    requeues = 0  # consecutive RequeueErrors: a streak of failures too (for quiet_failures)
     while True:
         if retry is not None:
             await anyio.sleep(retry)  # a failing controller waits out its backoff, whatever changes
@@ -55,22 +56,29 @@ async def run_whole(
         except RequeueError as exc:
             metrics.errors += 1
             retry = exc.interval
-            entry.logger.warning("reconcile asked to requeue", retry_in=retry, cause=str(exc.cause))
+            requeues += 1
+            entry.log_failure(
+                backoff.failures + requeues,
+                "reconcile asked to requeue",
+                retry_in=retry,
+                cause=str(exc.cause),
+            )
         except Exception as exc:
             metrics.errors += 1
             retry = backoff.failed()
             metrics.failure_streak = backoff.failures
             entry.log_failure(
-                backoff.failures,
+                backoff.failures + requeues,
                 "reconcile failed",
                 retry_in=round(retry, 3),
                 error=repr(exc),
                 exception=traceback_text(exc),
             )
         else:
-            if backoff.failures:
-                entry.logger.info("reconcile succeeded again", after_failures=backoff.failures)
+            if backoff.failures or requeues:
+                entry.logger.info("reconcile succeeded again", after_failures=backoff.failures + requeues)
             backoff.succeeded()
+            requeues = 0
             metrics.failure_streak = 0
             requeue = ctx.requested_requeue
 
@@ -135,9 +143,13 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
             await controller.reconcile(ctx, key)
         except RequeueError as exc:
             metrics.errors += 1
-            queue.put_after(key, exc.interval)
-            logger.warning(
-                "reconcile asked to requeue", key=str(key), retry_in=exc.interval, cause=str(exc.cause)
+            queue.retry(key, delay=exc.interval)  # part of the key's failure streak, after the asked delay
+            entry.log_failure(
+                queue.failures(key),
+                "reconcile asked to requeue",
+                key=str(key),
+                retry_in=exc.interval,
+                cause=str(exc.cause),
             )
         except Exception as exc:
             metrics.errors += 1

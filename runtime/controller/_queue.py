@@ -114,14 +114,18 @@ class KeyedQueue(Generic[K]):
         heapq.heappush(self._heap, (deadline, self._seq, key))
         self._wake()  # a sleeping getter may have to wake earlier than it planned
 
-    def retry(self, key: K) -> float:
-        """Record a failure of ``key`` and put it back after its backoff delay; returns the delay."""
+    def retry(self, key: K, *, delay: float | None = None) -> float:
+        """Record a failure of ``key`` and put it back after ``delay`` (default: its backoff delay).
+
+        Returns the delay used.
+        """
         backoff = self._backoffs.get(key)
         if backoff is None:
             backoff = self._backoffs[key] = Backoff(self._policy, self._rng)
-        delay = backoff.failed()
-        self.put_after(key, delay)
-        return delay
+        backoff_delay = backoff.failed()
+        chosen = backoff_delay if delay is None else delay
+        self.put_after(key, chosen)
+        return chosen
 
     def forget(self, key: K) -> None:
         """End the failure streak of ``key`` (after a success, or when the key is gone)."""

@@ -8,13 +8,14 @@ import anyio
 import pytest
 import structlog
 
-from volumed.runtime import in_memory_state
+from volumed.runtime import Pointer, in_memory_state
 from volumed.runtime.controller import (
     BackoffPolicy,
     Controller,
     ControllerContext,
     Input,
     Output,
+    QController,
     RequeueError,
     Runtime,
 )
@@ -273,6 +274,70 @@ async def test_quiet_failures_keep_the_first_failures_of_a_streak_at_debug_level
     levels = [(e["failures"], e["log_level"]) for e in logs if e["event"] == "reconcile failed"]
     assert levels == [(1, "debug"), (2, "debug"), (3, "warning")]
     assert runtime.stats()["Flaky"].errors == 3  # counted whatever the level
+
+
+class BootWaiter(Controller):
+    """Asks to be requeued three times (a device not there yet), then fails twice, then succeeds."""
+
+    name = "BootWaiter"
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.done = anyio.Event()
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        self.runs += 1
+        if self.runs <= 3:
+            raise RequeueError("device /dev/sdb not there yet", 0.01)
+        if self.runs <= 5:
+            raise RuntimeError("still settling")
+        self.done.set()
+
+
+async def test_quiet_failures_cover_requeue_errors_too() -> None:
+    """RequeueError is the boot-time "not there yet" failure, yet it was always logged as a warning."""
+    ctl = BootWaiter()
+    runtime = Runtime(
+        in_memory_state(), backoff=BackoffPolicy(initial=0.01, jitter=0.0, maximum=0.05), quiet_failures=4
+    )
+    runtime.register(ctl)
+    with structlog.testing.capture_logs() as logs:
+        async with runtime:
+            with anyio.fail_after(5):
+                await ctl.done.wait()
+    failures = {"reconcile asked to requeue", "reconcile failed"}
+    levels = [(e["failures"], e["log_level"]) for e in logs if e["event"] in failures]
+    assert levels == [(1, "debug"), (2, "debug"), (3, "debug"), (4, "debug"), (5, "warning")]
+
+
+class KeyBootWaiter(QController):
+    """Per key: asks to be requeued three times, then succeeds."""
+
+    name = "KeyBootWaiter"
+    inputs = (Input(NS, SOURCES.type),)
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.done = anyio.Event()
+
+    async def reconcile(self, ctx: ControllerContext, pointer: Pointer) -> None:
+        self.runs += 1
+        if self.runs <= 3:
+            raise RequeueError("device /dev/sdb not there yet", 0.01)
+        self.done.set()
+
+
+async def test_quiet_failures_cover_requeue_errors_of_queue_controllers() -> None:
+    ctl = KeyBootWaiter()
+    runtime = Runtime(in_memory_state(), backoff=BackoffPolicy(initial=30, maximum=60), quiet_failures=2)
+    runtime.register(ctl)
+    with structlog.testing.capture_logs() as logs:
+        async with runtime:
+            await runtime.state.create(source("a", 1))
+            with anyio.fail_after(5):  # far less than the 30 s backoff: the requeue interval was used
+                await ctl.done.wait()
+    levels = [(e["failures"], e["log_level"]) for e in logs if e["event"] == "reconcile asked to requeue"]
+    assert levels == [(1, "debug"), (2, "debug"), (3, "warning")]
 
 
 def test_quiet_failures_must_not_be_negative() -> None:
