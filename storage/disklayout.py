@@ -7,8 +7,10 @@ Blocking functions: async callers run them in worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
@@ -90,6 +92,8 @@ def create_disk_image(
 
     Refuses (``DiskImageExistsError``) a path that is a non-empty file unless ``force``, and anything that
     is not a regular file (a block device, a directory) always. With ``force`` the old content is dropped.
+    The image is built beside the path and moved onto it only when complete, so a failure (no room, a
+    size the filesystem cannot hold) leaves an existing file as it was and no new file behind.
     """
     name = os.fspath(path)
     if size % sector_size:
@@ -113,10 +117,57 @@ def create_disk_image(
         if st.st_size and not force:
             raise DiskImageExistsError(f"{name} exists and is not empty; pass --force to overwrite it")
     table = talos_table(size, state_size=state_size, sector_size=sector_size)
-    with open(name, "wb") as f:  # truncates: the new image is all holes
-        f.truncate(size)
-    write_partition_table(name, table)
+    target = os.path.realpath(name)  # replace the file a symlink names, not the symlink
+    temp = _new_temp_file(name, target, stat.S_IMODE(st.st_mode) if st is not None else None)
+    try:
+        _build_image(name, temp, size, table)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
     return table
+
+
+def _build_image(name: str, temp: str, size: int, table: PartitionTable) -> None:
+    """Make ``temp`` a ``size``-byte image holding ``table`` and move it onto ``name``'s file."""
+    try:
+        os.truncate(temp, size)  # the new image is all holes
+    except OSError as exc:
+        raise DiskLayoutError(f"cannot make {name} {size} bytes long: {exc.strerror}") from None
+    try:
+        write_partition_table(temp, table)
+        os.replace(temp, os.path.realpath(name))
+    except OSError as exc:
+        raise DiskLayoutError(f"cannot write {name}: {exc.strerror}") from None
+
+
+def _new_temp_file(name: str, target: str, mode: int | None) -> str:
+    """Create an empty file beside ``target`` (same filesystem, so it can be renamed onto it); its path.
+
+    A new file gets the umask's permissions, as ``open`` would give it; ``mode``, an existing image's
+    permissions, is kept instead. Errors name ``name``, the path the caller asked for.
+    """
+    directory, base = os.path.split(target)
+    for _ in range(100):
+        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise DiskLayoutError(f"cannot create {name}: {exc.strerror}") from None
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return temp
+    raise DiskLayoutError(f"cannot create {name}: no free temporary name in {directory}")
+
+
+def _remove_quietly(path: str) -> None:
+    """Remove a temporary file after a failure; the failure, not this, is what gets reported."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @final

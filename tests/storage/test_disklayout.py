@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import resource
+import stat
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,6 +14,7 @@ from volumed.storage.gpt import LINUX_FILESYSTEM_DATA, NoPartitionTableError, re
 from volumed.storage.probe import SignatureType, probe_path
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 MIB = 1024 * 1024
@@ -47,6 +51,44 @@ def test_create_errors(tmp_path: Path) -> None:
     with pytest.raises(disklayout.DiskLayoutError, match="not a multiple of the 512-byte sector size"):
         disklayout.create_disk_image(tmp_path / "a.img", 200 * MIB + 1)
     assert not (tmp_path / "a.img").exists()
+
+
+@contextlib.contextmanager
+def _file_size_limit(limit: int) -> Iterator[None]:
+    """Files may grow to ``limit`` bytes: growing one further fails with EFBIG (Python ignores SIGXFSZ)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_create_failure_leaves_the_old_image_and_no_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    disklayout.create_disk_image(path, 256 * MIB, state_size=16 * MIB)
+    path.chmod(0o640)
+    before = path.read_bytes()
+    with _file_size_limit(512 * MIB), pytest.raises(disklayout.DiskLayoutError) as failed:
+        disklayout.create_disk_image(path, 1024 * MIB, force=True)
+    assert str(failed.value) == f"cannot make {path} {1024 * MIB} bytes long: File too large"
+    assert path.read_bytes() == before
+    with _file_size_limit(512 * MIB), pytest.raises(disklayout.DiskLayoutError, match=r"new\.img"):
+        disklayout.create_disk_image(tmp_path / "new.img", 1024 * MIB)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk.img"]
+    disklayout.create_disk_image(path, 128 * MIB, state_size=16 * MIB, force=True)
+    assert path.stat().st_size == 128 * MIB
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_create_through_a_symlink_replaces_the_file_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    disklayout.create_disk_image(path, 256 * MIB, state_size=16 * MIB)
+    link = tmp_path / "link.img"
+    link.symlink_to(path.name)
+    disklayout.create_disk_image(link, 128 * MIB, state_size=16 * MIB, force=True)
+    assert link.is_symlink()
+    assert path.stat().st_size == 128 * MIB
 
 
 def _put_ext4_magic(path: Path, offset: int) -> None:
