@@ -106,7 +106,7 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
         KeyResolver(env),
         EncryptionSaltController(),
         VolumeFormatter(services, env, retry_interval=options.retry_interval),
-        KeySlotSyncer(services, env),
+        KeySlotSyncer(services, env, retry_interval=options.retry_interval),
         MountRequester(),
         Mounter(services),
     ):

@@ -22,7 +22,7 @@ from volumed.runtime.controller import Controller, Input, Output
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import slot_keys
 from ._encryption import sync_key_slots
-from ._formatter import keys_digest
+from ._formatter import RETRY_INTERVAL, keys_digest
 
 if TYPE_CHECKING:
     from volumed.runtime.controller import ControllerContext
@@ -48,9 +48,12 @@ class KeySlotSyncer(Controller):
     inputs = (*KEY_INPUTS, Input(BLOCK, VolumeStatusDefinition.type))
     outputs = (Output(KeySlotStatusDefinition.type, namespace=BLOCK),)
 
-    def __init__(self, services: VolumeServices, environment: KeyEnvironment) -> None:
+    def __init__(
+        self, services: VolumeServices, environment: KeyEnvironment, *, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
         self._services = services
         self._base_env = environment
+        self._retry = retry_interval
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
@@ -69,7 +72,9 @@ class KeySlotSyncer(Controller):
             secret_spec = secrets.spec if secrets is not None else None
             keys = slot_keys(volume.id, volume.spec, secret_spec, env)
             digest = keys_digest(volume.spec, secret_spec, keys)
-            if opened.keys_digest != digest:
+            # Synced again when the keys change, and on a timer while some slot could not be made right
+            # (a KMS or TPM that was unavailable may be back).
+            if opened.keys_digest != digest or opened.result.failed_syncs:
                 before = opened.result.kdf_runs
                 opened.result.failed_syncs = await sync_key_slots(
                     opened.location, encryption, keys, opened.result
@@ -80,6 +85,8 @@ class KeySlotSyncer(Controller):
                     ctx.logger.warning(
                         "key slot sync incomplete", volume=volume.id, failed=len(opened.result.failed_syncs)
                     )
+            if opened.result.failed_syncs:
+                ctx.requeue_after(self._retry)
             spec = KeySlotStatusSpec(
                 keys_digest=opened.keys_digest,
                 failed_syncs=tuple(opened.result.failed_syncs),

@@ -133,3 +133,32 @@ async def test_volume_waits_for_the_kms_server(node: Node, kms: KmsProcess) -> N
         status = status_of(snapshot, "EPHEMERAL")
         assert (status.encryption_slot, status.encryption_failed_syncs) == (0, ())
         assert (node.target("EPHEMERAL") / "marker").read_text() == "sealed by the KMS\n"
+
+
+async def test_a_kms_slot_that_failed_to_sync_is_enrolled_once_the_kms_is_back(
+    node: Node, kms: KmsProcess
+) -> None:
+    """A key-slot sync that failed (KMS down) was retried only when the config changed: slot 1 stayed missing
+    until a restart. It is now retried on the retry timer while the volume stays open."""
+    node.write_config(
+        volume_config("STATE", [node_id_key(0)]),
+        volume_config("EPHEMERAL", [node_id_key(0), kms_key(1, kms.endpoint)]),
+    )
+    async with node.boot() as boot:
+        snapshot = boot.snapshot
+        assert snapshot.ok, describe(snapshot)
+        failed = status_of(snapshot, "EPHEMERAL").encryption_failed_syncs
+        assert len(failed) == 1, describe(snapshot)
+        assert failed[0].startswith("error adding key slot 1 kms"), failed
+        ephemeral = node.region("EPHEMERAL")
+        assert sorted(luks_dump(ephemeral)["keyslots"]) == ["0"]
+
+        kms.start()
+        snapshot = await boot.wait_for(
+            lambda s: not status_of(s, "EPHEMERAL").encryption_failed_syncs,
+            limit=30,
+            what="the kms slot to be enrolled after the KMS came back",
+        )
+        dump = luks_dump(ephemeral)
+        assert sorted(dump["keyslots"]) == ["0", "1"]
+        assert dump["tokens"]["1"]["type"] == "sideroKMS"
