@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Discovery:
-    """Disks and volumes by resource id."""
+    """Disks and volumes by resource id; ``unreadable`` disk images (path -> why) were skipped."""
 
     disks: dict[str, DiskSpec] = field(default_factory=dict)
     volumes: dict[str, DiscoveredVolumeSpec] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 def image_disk_id(path: str) -> str:
@@ -61,14 +62,18 @@ def _volume(
 
 
 def scan_image(path: str, result: Discovery) -> None:
-    """A disk image: the disk, and each GPT partition as a region of the file (a damaged table: nothing)."""
+    """A disk image: the disk, and each GPT partition as a region of the file (a damaged table: nothing).
+
+    Raises ``OSError`` (nothing added to ``result``) when the image cannot be read.
+    """
     path = os.path.abspath(path)
     disk_id = image_disk_id(path)
-    result.disks[disk_id] = DiskSpec(dev_path=path, size=device_size(path), image=True)
+    disk = DiskSpec(dev_path=path, size=device_size(path), image=True)
     try:
         found = discover_volumes(path)
     except GPTError:
-        return  # nothing on this disk is located until its table is repaired
+        found = []  # nothing on this disk is located until its table is repaired
+    result.disks[disk_id] = disk
     if len(found) == 1:
         result.volumes[disk_id] = _volume(found[0].region, found[0].signature, parent="")
     for volume in found[1:]:
@@ -120,11 +125,17 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
 
 
 def discover(images: Iterable[str]) -> Discovery:
-    """Disk images when any are given (development, CI), else the node's block devices."""
+    """Disk images when any are given (development, CI), else the node's block devices.
+
+    An image that cannot be read is skipped and listed in ``unreadable``; the others are still discovered.
+    """
     result = Discovery()
     images = list(images)
     for image in images:
-        scan_image(image, result)
+        try:
+            scan_image(image, result)
+        except OSError as exc:
+            result.unreadable[os.path.abspath(image)] = str(exc)  # one bad disk hides none of the others
     if not images:
         scan_block_devices(result)
     return result

@@ -33,13 +33,24 @@ class DiscoveryController(Controller):
     def __init__(self, images: Sequence[str], *, interval: float = 5.0) -> None:
         self._images = tuple(images)
         self._interval = interval
+        self._unreadable: dict[str, str] = {}  # what was logged, so a rescan does not repeat it
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._interval)
         found = await anyio.to_thread.run_sync(discover, self._images)
+        self._report_unreadable(ctx, found.unreadable)
         # Volumes before their disks: whoever sees a Disk can rely on its volumes being published already
         # (the VolumeFormatter reads Disks first and reports a volume missing only then).
         for volume_id, volume in found.volumes.items():
             await ctx.apply(DiscoveredVolumeDefinition.new(volume_id, volume))
         for disk_id, disk in found.disks.items():
             await ctx.apply(DiskDefinition.new(disk_id, disk))
+
+    def _report_unreadable(self, ctx: ControllerContext, unreadable: dict[str, str]) -> None:
+        """Log a skipped disk once (again only when the reason changes), and when it reads again."""
+        for path, reason in unreadable.items():
+            if self._unreadable.get(path) != reason:
+                ctx.logger.warning("disk skipped: cannot be read", disk=path, reason=reason)
+        for path in self._unreadable.keys() - unreadable.keys():
+            ctx.logger.info("disk readable again", disk=path)
+        self._unreadable = dict(unreadable)

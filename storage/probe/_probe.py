@@ -15,11 +15,28 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 
+def _within(read: ReadAt, size: int) -> ReadAt:
+    """``read`` kept inside the first ``size`` bytes: short (or empty) past the end, never out of bounds.
+
+    Detectors read at fixed offsets (64 KiB for btrfs, 1 KiB for ext); a region smaller than that has no such
+    signature, and a region handle refuses reads that start past its end.
+    """
+
+    def bounded(offset: int, length: int) -> bytes:
+        if offset >= size:
+            return b""
+        return read(offset, min(length, size - offset))
+
+    return bounded
+
+
 def probe_all(read: ReadAt, size: int) -> list[Signature]:
     """Every signature found, most specific first (LUKS, filesystems, LVM, then partition tables).
 
     A protective MBR under a GPT, or the boot sector of a FAT filesystem, is not reported as an MBR.
+    Regions too small for a format's fixed offsets simply lack that signature.
     """
+    read = _within(read, size)
     found: list[Signature] = []
     for detect in DETECTORS:
         sig = detect(read, size)
@@ -53,12 +70,18 @@ def probe_path(path: str | os.PathLike[str]) -> Signature | None:
 
 
 def is_zeroed(read: ReadAt, length: int = MIB) -> bool:
-    """Whether the first ``length`` bytes are all zero (a stricter test than "no signature")."""
+    """Whether the first ``length`` bytes are all zero (a stricter test than "no signature").
+
+    A region shorter than ``length`` is checked up to its end (a short read), never read past it.
+    """
     step = 64 * 1024
     for offset in range(0, length, step):
-        chunk = read(offset, min(step, length - offset))
+        want = min(step, length - offset)
+        chunk = read(offset, want)
         if chunk.count(0) != len(chunk):
             return False
+        if len(chunk) < want:
+            break  # the region ends here
     return True
 
 
