@@ -70,10 +70,13 @@ def stdin_is_terminal() -> bool:
 
 
 def read_key_file(path: str) -> bytes:
-    """A key file's bytes, used byte for byte ("-" is stdin), as cryptsetup does."""
+    """A key file's bytes, used byte for byte ("-" is stdin), as cryptsetup does.
+
+    An empty named file is an empty passphrase (cryptsetup accepts it); empty stdin is an error.
+    """
     try:
         if path == "-":
-            return sys.stdin.buffer.read()
+            return _refuse_nothing_read(sys.stdin.buffer.read())
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
@@ -81,14 +84,25 @@ def read_key_file(path: str) -> bytes:
 
 
 def read_passphrase(key_file: str | None, prompt: str, *, verify: bool = False) -> bytes:
-    """From --key-file, else a hidden prompt on a terminal, else one line of stdin (newline dropped)."""
+    """From --key-file, else a hidden prompt on a terminal, else one line of stdin (newline dropped).
+
+    Stdin at end of input before anything was read (``</dev/null``, an empty pipe) is an error, as in
+    cryptsetup, not an empty passphrase; a lone newline is the empty passphrase.
+    """
     if key_file is not None:
         return read_key_file(key_file)
     if stdin_is_terminal():
         value = click.prompt(prompt, hide_input=True, confirmation_prompt=verify, err=True)
         return str(value).encode("utf-8")
-    line = sys.stdin.buffer.readline()
+    line = _refuse_nothing_read(sys.stdin.buffer.readline())
     return line[:-1] if line.endswith(b"\n") else line
+
+
+def _refuse_nothing_read(data: bytes) -> bytes:
+    """``data`` read from stdin, or exit 1 with cryptsetup's message when stdin had nothing at all."""
+    if not data:
+        fail("Nothing to read on input.", EXIT_BAD_ARGUMENTS)
+    return data
 
 
 def unlock_with_options(

@@ -129,6 +129,46 @@ class TestFormat:
         assert "too small" in result.stderr
 
 
+class TestEmptyStdin:
+    """Stdin with nothing on it is an error, as in cryptsetup, never an empty passphrase."""
+
+    @pytest.mark.parametrize("key_args", [[], ["--key-file", "-"]])
+    def test_format_refuses_and_writes_nothing(self, tmp_path: Path, key_args: list[str]) -> None:
+        path = image(tmp_path / "new.img", 3 * MIB)
+        args = ["format", "--batch-mode", *key_args, "--luks2-keyslots-size", MIB, *FAST, path]
+        result = run(*args, stdin=b"")
+        assert (result.exit_code, result.stderr) == (1, "Nothing to read on input.\n")
+        assert path.read_bytes() == bytes(3 * MIB)
+
+    def test_a_lone_newline_or_an_empty_key_file_is_the_empty_passphrase(self, tmp_path: Path) -> None:
+        path = image(tmp_path / "new.img", 3 * MIB)
+        result = run("format", "--batch-mode", "--luks2-keyslots-size", MIB, *FAST, path, stdin=b"\n")
+        assert result.exit_code == 0
+        assert unlock_slot(path, b"") == 0
+        empty = key_file(tmp_path, b"")
+        assert run("test-key", "--key-file", empty, path).stdout == "Key slot 0 unlocked.\n"
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["test-key"],
+            ["volume-key"],
+            ["read"],
+            ["test-key", "--key-file", "-"],
+            ["add-key", "--new-key-file", "NEW", *FAST],
+            ["change-key", "--new-key-file", "NEW", *FAST],
+            ["add-key", "--new-key-file", "-", "--key-file", "SECRET", *FAST],
+        ],
+    )
+    def test_every_command_refuses(self, device: Path, secret: Path, tmp_path: Path, args: list[str]) -> None:
+        new = key_file(tmp_path, OTHER)
+        before = device.read_bytes()
+        args = [str(new) if a == "NEW" else str(secret) if a == "SECRET" else a for a in args]
+        result = run(*args, device, stdin=b"")
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", "Nothing to read on input.\n")
+        assert device.read_bytes() == before
+
+
 class TestDump:
     def test_json_exactly_as_on_disk(self, device: Path) -> None:
         result = run("dump", "--json", device)
