@@ -109,6 +109,20 @@ class _Progress:
     status: VolumeStatusSpec
 
 
+def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusSpec) -> str | None:
+    """What in ``config`` a ready volume cannot follow without being made again (encryption, filesystem)."""
+    if status.phase != VolumePhase.READY:
+        return None
+    wanted = config.encryption.provider if config.encryption is not None else ""
+    if wanted != status.encryption_provider:
+        return (
+            f"the config changes encryption from {status.encryption_provider or 'none'} to {wanted or 'none'}"
+        )
+    if config.filesystem != status.filesystem:
+        return f"the config changes the filesystem from {status.filesystem} to {config.filesystem}"
+    return None
+
+
 def processing_order(volume: _Work) -> tuple[int, int, bool, int, str]:
     """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first, id."""
     provisioning = volume.config.provisioning
@@ -227,6 +241,14 @@ class VolumeFormatter(Controller):
         env: KeyEnvironment,
     ) -> None:
         status = self._status(item.volume_id)
+        change = _change_needing_a_new_volume(item.config, status)
+        if change is not None:
+            # As in Talos, a ready volume is not made again under a running system (it is in use; the change
+            # may be a typo): the status says so, and the next boot applies the config.
+            self._statuses[item.volume_id] = status.model_copy(
+                update={"error_message": f"{change}: kept as it is until the next boot"}
+            )
+            return
         if status.phase == VolumePhase.FAILED:
             if self._failed_inputs.get(item.volume_id) not in ("retryable", None) and self._failed_inputs.get(
                 item.volume_id

@@ -4,6 +4,7 @@ ConfigLoader picks it up and the key slots follow without a reboot (Talos needs 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -13,6 +14,7 @@ from tests.system.lifecycle._node import (
     describe,
     luks_slots,
     node_id_key,
+    phases,
     static_key,
     status_of,
     volume_config,
@@ -111,3 +113,58 @@ async def test_rotation_at_runtime_without_reboot(node: Node) -> None:
         status = status_of(boot.snapshot, "EPHEMERAL")
         assert (status.encryption_slot, status.encryption_failed_syncs) == (1, ())
         assert (node.target("EPHEMERAL") / "marker").read_text() == "written before the rotation\n"
+
+
+async def test_rotating_the_key_of_the_slot_that_opened_at_runtime(node: Node) -> None:
+    """The documented rotation on the slot that opened the volume (keep slot 1, change slot 0, then drop
+    slot 1): slot 0 kept its old key, so the next boot found no configured key that opened the volume."""
+    recovery = static_key(1, "recovery")
+    node.write_config(STATE, ephemeral(node_id_key(0), recovery))
+    region = node.region("EPHEMERAL")
+    async with node.boot() as boot:
+        assert status_of(boot.snapshot, "EPHEMERAL").encryption_slot == 0, describe(boot.snapshot)
+        (node.target("EPHEMERAL") / "marker").write_text("written before the rotation\n")
+
+        node.write_config(STATE, ephemeral(static_key(0, "newpass"), recovery))
+        for _ in range(100):  # up to 20 s
+            if await anyio.to_thread.run_sync(partial(cryptsetup_opens, region, b"newpass", slot=0)):
+                break
+            await anyio.sleep(0.2)
+        assert cryptsetup_opens(region, b"newpass", slot=0), "slot 0 was not enrolled with its new key"
+        await assert_still_mounted(boot, node)
+
+        node.write_config(STATE, ephemeral(static_key(0, "newpass")))
+        await wait_for_slots(region, [0])
+        await assert_still_mounted(boot, node)
+
+    async with node.boot() as boot:
+        status = status_of(boot.snapshot, "EPHEMERAL")
+        assert (status.phase, status.encryption_slot) == ("ready", 0), describe(boot.snapshot)
+        assert (node.target("EPHEMERAL") / "marker").read_text() == "written before the rotation\n"
+
+
+async def test_a_config_that_drops_encryption_leaves_ready_volumes_mounted(node: Node) -> None:
+    """A config with no volume documents (e.g. a misspelt kind) turns STATE and EPHEMERAL unencrypted: the
+    running volumes were unmounted and failed at once. They now stay as they are until the next boot."""
+    node.write_config(STATE, ephemeral(node_id_key(0)))
+    async with node.boot() as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
+        (node.target("EPHEMERAL") / "marker").write_text("written before the rotation\n")
+
+        node.write_config({"apiVersion": "v1alpha1", "kind": "VolumeConfg", "name": "EPHEMERAL"})
+        snapshot = await boot.wait_for(
+            lambda s: "kept as it is until the next boot" in status_of(s, "EPHEMERAL").error_message,
+            what="the status to report the config change it does not apply",
+        )
+        assert status_of(snapshot, "EPHEMERAL").error_message == (
+            "the config changes encryption from luks2 to none: kept as it is until the next boot"
+        )
+        await anyio.sleep(1.5)  # several retry intervals: still in place
+        await assert_still_mounted(boot, node)
+        assert phases(await boot.now()) == {"STATE": "ready", "EPHEMERAL": "ready"}
+
+        node.write_config(STATE, ephemeral(node_id_key(0)))  # the typo fixed
+        await boot.wait_for(
+            lambda s: status_of(s, "EPHEMERAL").error_message == "", what="the note to go once fixed"
+        )
+        await assert_still_mounted(boot, node)
