@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ._model import StrictModel
 
@@ -26,17 +26,12 @@ class KeyKind(enum.StrEnum):
 
 
 class StaticKey(StrictModel):
-    """``static``: the passphrase is written in the config (and, for STATE, copied in clear to META)."""
+    """``static``: the passphrase is written in the config (and, for STATE, copied in clear to META).
+
+    An unquoted ``passphrase: 0x1F`` is the text ``0x1F``, as in Talos (see :mod:`._yaml`), never 31.
+    """
 
     passphrase: SecretStr = SecretStr("")
-
-    @field_validator("passphrase", mode="before")
-    @classmethod
-    def _scalar_to_text(cls, value: object) -> object:
-        # YAML turns an unquoted `passphrase: 1234` into an int; Talos reads it as the text "1234".
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        return value
 
 
 class NodeIDKey(StrictModel):

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ._documents import UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
 from ._rules import validate_document
+from ._yaml import load_documents, source_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -137,7 +138,7 @@ def _iter_documents(text: str) -> Iterator[tuple[int, object, ConfigIssue | None
     """Yield (1-based index, document, YAML issue); a YAML error ends the stream."""
     index = 0
     try:
-        for index, document in enumerate(yaml.safe_load_all(text), start=1):
+        for index, document in enumerate(load_documents(text), start=1):
             yield index, document, None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -183,13 +184,13 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
             message = f"too large: more than {MAX_NODES} nodes (or recursive aliases)"
             issues.append(ConfigIssue(f"document {index}", "", message))
             continue
-        kind = raw.get("kind")
+        kind = source_text(raw.get("kind"))
         model = _KINDS.get(kind) if isinstance(kind, str) else None
         if model is None or not isinstance(kind, str):
             _log.debug("ignoring config document of another kind", document=index, kind=str(kind)[:64])
             ignored += 1
             continue
-        name = raw.get("name")
+        name = source_text(raw.get("name"))
         if kind == "VolumeConfig" and name in TALOS_ONLY_SYSTEM_VOLUMES:
             _log.debug(
                 "ignoring VolumeConfig for a volume volumed does not manage", document=index, name=name

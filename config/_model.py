@@ -2,10 +2,105 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import enum
+import functools
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic.aliases import AliasChoices
+
+from ._yaml import resolved_value, source_text
+
+
+class _Wants(enum.Enum):
+    """What a field takes from a YAML scalar: its source text, a list of texts, or its resolved value."""
+
+    TEXT = "text"
+    TEXT_ITEMS = "text items"
+    VALUE = "value"
+
+
+def _is_text(annotation: Any) -> bool:
+    """Whether a field of this type is a string (``str``, ``SecretStr``, string literals, optionally None)."""
+    if annotation in (str, SecretStr):
+        return True
+    origin = get_origin(annotation)
+    arguments = get_args(annotation)
+    if origin is Literal:
+        return all(isinstance(argument, str) for argument in arguments)
+    if origin is Annotated:
+        return _is_text(arguments[0])
+    if origin in (Union, types.UnionType):
+        members = [argument for argument in arguments if argument is not type(None)]
+        return bool(members) and all(_is_text(member) for member in members)
+    return False
+
+
+def _wants(annotation: Any) -> _Wants:
+    if _is_text(annotation):
+        return _Wants.TEXT
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [argument for argument in get_args(annotation) if argument is not type(None)]
+        if len(members) == 1:
+            return _wants(members[0])
+    if get_origin(annotation) is list and _is_text(get_args(annotation)[0]):
+        return _Wants.TEXT_ITEMS
+    return _Wants.VALUE
+
+
+@functools.cache
+def _field_wants(model: type[BaseModel]) -> dict[str, _Wants]:
+    """What each input key of ``model`` (field names and every alias) takes from YAML scalars."""
+    wants: dict[str, _Wants] = {}
+    for name, info in model.model_fields.items():
+        keys = {name}
+        if info.alias:
+            keys.add(info.alias)
+        if isinstance(info.validation_alias, str):
+            keys.add(info.validation_alias)
+        elif isinstance(info.validation_alias, AliasChoices):
+            keys.update(choice for choice in info.validation_alias.choices if isinstance(choice, str))
+        wants.update(dict.fromkeys(keys, _wants(info.annotation)))
+    return wants
+
+
+def _text_items(value: object) -> object:
+    if not isinstance(value, list):
+        return resolved_value(value)
+    # yaml.v3 skips a null item of a string list.
+    return [source_text(item) for item in value if item is not None]
+
+
+def _for_field(data: dict[Any, Any], model: type[BaseModel]) -> dict[Any, Any]:
+    """``data`` with every YAML scalar turned into what its field takes; a null string field is unset."""
+    wants = _field_wants(model)
+    result: dict[Any, Any] = {}
+    for raw_key, value in data.items():
+        key = resolved_value(raw_key)
+        want = wants.get(key) if isinstance(key, str) else None
+        if want is _Wants.TEXT:
+            if value is not None:  # yaml.v3 leaves a string field unset for a null
+                result[key] = source_text(value)
+        elif want is _Wants.TEXT_ITEMS:
+            result[key] = _text_items(value)
+        elif isinstance(value, list):
+            result[key] = [resolved_value(item) for item in value]
+        else:
+            result[key] = resolved_value(value)
+    return result
 
 
 class StrictModel(BaseModel):
-    """Talos decodes machine config strictly: an unknown field or a wrong type is an error, never ignored."""
+    """Talos decodes machine config strictly: an unknown field or a wrong type is an error, never ignored.
+
+    A string field given an unquoted number, boolean or date gets the text as written (yaml.v3 does so), any
+    other field the resolved value; see :mod:`._yaml`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_scalars(cls, data: object) -> object:
+        return _for_field(data, cls) if isinstance(data, dict) else resolved_value(data)

@@ -302,7 +302,7 @@ def test_rule(text: str, expected: list[str]) -> None:
 def test_all_issues_of_all_documents_are_collected() -> None:
     text = (
         HEAD_STATE
-        + "bogus: 1\nencryption:\n  cipher: 5\n  keys:\n    - {slot: 0, nodeID: {}, lockToState: true}\n"
+        + "bogus: 1\nencryption:\n  cipher: [5]\n  keys:\n    - {slot: 0, nodeID: {}, lockToState: true}\n"
         + "    - {slot: 0, tpm: {}}\n---\n"
         + HEAD_USER
         + "provisioning: {diskSelector: {match: 'true'}, minSize: 3GB, maxSize: 1GB}\n"

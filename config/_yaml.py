@@ -1,0 +1,84 @@
+"""The YAML loader for machine config: typed scalars keep the text they were written as.
+
+Talos decodes machine config with yaml.v3, which puts a scalar's text as written into a string field,
+whatever the scalar would resolve to (``0x1F``, ``12:30``, ``1.10``, ``yes``), and leaves a string field unset
+for a null. PyYAML resolves the same scalars to 31, 750, 1.1 and True, which cannot be turned back into the
+text. So this loader wraps every non-string scalar in a :class:`SourceScalar` that carries both; the document
+models (:class:`~._model.StrictModel`) take the text for string fields and the value for every other field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+# The tags PyYAML's SafeLoader resolves plain scalars to, besides str and null.
+_TYPED_SCALAR_TAGS: Final = (
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+)
+# Tags PyYAML resolves `=` and `<<` to but has no value constructor for; yaml.v3 reads them as text.
+_TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
+
+
+@dataclass(frozen=True)
+class SourceScalar:
+    """A YAML scalar that resolved to something other than a string, with the text it was written as.
+
+    Attributes:
+        value: what PyYAML resolved it to (bool, int, float, date or datetime).
+        text: the scalar's text in the document (``0x1F`` for 31).
+    """
+
+    value: object
+    text: str
+
+
+def source_text(value: object) -> object:
+    """The text a string field gets for ``value``: a typed scalar's source text, anything else unchanged."""
+    return value.text if isinstance(value, SourceScalar) else value
+
+
+def resolved_value(value: object) -> object:
+    """What a non-string field gets for ``value``: a typed scalar's resolved value, else ``value``."""
+    return value.value if isinstance(value, SourceScalar) else value
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """SafeLoader whose bool, int, float and timestamp scalars are :class:`SourceScalar`."""
+
+
+def _keeping_text(
+    construct: Callable[[ConfigLoader, yaml.Node], object],
+) -> Callable[[ConfigLoader, yaml.Node], SourceScalar]:
+    def construct_with_text(loader: ConfigLoader, node: yaml.Node) -> SourceScalar:
+        value = construct(loader, node)  # raises a ConstructorError for a tagged mapping or sequence
+        return SourceScalar(value, str(node.value))
+
+    return construct_with_text
+
+
+def _text_only(loader: ConfigLoader, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a scalar for the tag {node.tag!r}", node.start_mark
+        )
+    return str(node.value)
+
+
+for _tag in _TYPED_SCALAR_TAGS:
+    ConfigLoader.add_constructor(_tag, _keeping_text(yaml.SafeLoader.yaml_constructors[_tag]))
+for _tag in _TEXT_ONLY_TAGS:
+    ConfigLoader.add_constructor(_tag, _text_only)
+
+
+def load_documents(text: str) -> Iterator[object]:
+    """The documents of a multi-document YAML stream, one at a time (a YAML error raises when reached)."""
+    return yaml.load_all(text, Loader=ConfigLoader)  # a SafeLoader
