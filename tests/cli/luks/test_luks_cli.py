@@ -308,6 +308,37 @@ class TestPayload:
         assert result.exit_code == 1
         assert "larger than the payload" in result.stderr
 
+    def test_write_too_much_from_a_pipe_says_what_was_written(self, device: Path, secret: Path) -> None:
+        result = run("write", "--key-file", secret, "--data-offset", 4096, device, stdin=b"\xaa" * MIB)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"the input is larger than the payload ({MIB - 4096} bytes from --data-offset 4096); its first 0 "
+            "bytes were written, the rest was not.\n",
+        )
+
+    def test_write_too_much_from_a_file_writes_nothing(
+        self, device: Path, secret: Path, tmp_path: Path
+    ) -> None:
+        big = tmp_path / "big.bin"
+        big.write_bytes(b"\xaa" * (MIB + 1))
+        before = device.read_bytes()
+        with big.open("rb") as stdin:
+            result = run("write", "--key-file", secret, device, stdin=stdin)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"the input ({MIB + 1} bytes) is larger than the payload ({MIB} bytes); nothing was written.\n",
+        )
+        assert device.read_bytes() == before
+
+    def test_write_a_file_that_fits(self, device: Path, secret: Path, tmp_path: Path) -> None:
+        data = tmp_path / "data.bin"
+        data.write_bytes(b"\xaa" * (MIB - 4096))
+        with data.open("rb") as stdin:
+            assert (
+                run("write", "--key-file", secret, "--data-offset", 4096, device, stdin=stdin).exit_code == 0
+            )
+        assert run("read", "--key-file", secret, device).stdout_bytes[4096:] == data.read_bytes()
+
 
 class TestBusy:
     def test_locked_header_exit_5(
