@@ -12,10 +12,10 @@ from ._structs import SIGNATURE
 from ._table import SECTOR_SIZES, PartitionTable
 
 
-def _guess_sector_size(read: ReadAt) -> int:
+def _guess_sector_size(read: ReadAt, disk_size: int) -> int:
     """For an image file: the sector size whose LBA 1 holds a GPT signature (512 first), else 512."""
     for size in SECTOR_SIZES:
-        if read(size, len(SIGNATURE)) == SIGNATURE:
+        if size + len(SIGNATURE) <= disk_size and read(size, len(SIGNATURE)) == SIGNATURE:
             return size
     return 512
 
@@ -36,7 +36,9 @@ def read_partition_table(path: str | os.PathLike[str], *, sector_size: int | Non
     with region.open() as handle:
         if sector_size is None:
             sector_size = (
-                logical_sector_size(name) if is_block_device(name) else _guess_sector_size(handle.read)
+                logical_sector_size(name)
+                if is_block_device(name)
+                else _guess_sector_size(handle.read, region.size)
             )
         try:
             return decode_table(handle.read, region.size, sector_size)

@@ -59,3 +59,14 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
         read_partition_table(tmp_path / "missing.img")
     with pytest.raises(NoPartitionTableError, match=r"empty\.img: no GPT found"):
         read_partition_table(sparse(tmp_path, MIB, "empty.img"))
+
+
+@pytest.mark.parametrize("size", [0, 511, 1536, 4096])
+def test_files_too_small_for_a_gpt_have_none(tmp_path: Path, size: int) -> None:
+    """Looking for the header at 512 and 4096 bytes read past the end of a small file (RegionBoundsError)."""
+    path = tmp_path / "tiny.img"
+    path.write_bytes(bytes(size))
+    with pytest.raises(
+        NoPartitionTableError, match=r"tiny\.img: (a device .* too small to hold a GPT|no GPT found)"
+    ):
+        read_partition_table(path)
