@@ -9,6 +9,7 @@ models (:class:`~._model.StrictModel`) take the text for string fields and the v
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -25,7 +26,11 @@ _TYPED_SCALAR_TAGS: Final = (
     "tag:yaml.org,2002:timestamp",
 )
 # Tags PyYAML resolves `=` and `<<` to but has no value constructor for; yaml.v3 reads them as text.
-_TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+_NULL_TAG: Final = "tag:yaml.org,2002:null"
+_TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", _MERGE_TAG)
+# A duplicate key is quoted in the error up to this many characters.
+_MAX_KEY_SHOWN: Final = 64
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,44 @@ def resolved_value(value: object) -> object:
 
 
 class ConfigLoader(yaml.SafeLoader):
-    """SafeLoader whose bool, int, float and timestamp scalars are :class:`SourceScalar`."""
+    """SafeLoader whose bool, int, float and timestamp scalars are :class:`SourceScalar`.
+
+    A key given twice in one mapping is an error, as in yaml.v3: PyYAML would keep the last value, silently
+    changing the config Talos rejects.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._checked_mappings: set[yaml.MappingNode] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Every mapping passes here before merge keys (`<<`) rewrite its pairs, so only its own keys are
+        # compared and an explicit key may override a merged one (as in yaml.v3).
+        if node not in self._checked_mappings:
+            self._checked_mappings.add(node)
+            _reject_duplicate_keys(node)
+        super().flatten_mapping(node)
+
+
+def _key_identity(node: yaml.Node) -> object:
+    """What makes two keys the same: yaml.v3 compares scalar text; PyYAML merges all spellings of null."""
+    if node.tag == _NULL_TAG:
+        return _NULL_TAG
+    return node.value if isinstance(node, yaml.ScalarNode) else node
+
+
+def _reject_duplicate_keys(node: yaml.MappingNode) -> None:
+    """Raise a ConstructorError in yaml.v3's words for the first key given twice in ``node``."""
+    first_lines: dict[object, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        identity = _key_identity(key_node)
+        if identity in first_lines:
+            name = json.dumps(str(key_node.value)[:_MAX_KEY_SHOWN])
+            problem = f"mapping key {name} already defined at line {first_lines[identity]}"
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+        first_lines[identity] = key_node.start_mark.line + 1
 
 
 def _keeping_text(
