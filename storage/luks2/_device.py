@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
-from ._errors import BusyError, Luks2Error, ReadOnlyError
+from ._errors import BusyError, DeviceError, Luks2Error, ReadOnlyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,6 +48,13 @@ class Region:
         self._size = size
         self.writable = writable
         self.name = name or getattr(file, "name", "<file>")
+        if size is not None:
+            end = file.seek(0, os.SEEK_END)
+            if offset + size > end:
+                raise DeviceError(
+                    f"{self.name}: the volume ({size} bytes at offset {offset}) runs past the end of the "
+                    f"device ({end} bytes)"
+                )
 
     def __repr__(self) -> str:
         return f"Region(name={self.name!r}, offset={self.offset}, size={self._size})"

@@ -367,3 +367,19 @@ def test_unlock_order_prefers_cheap_slots_and_leaves_token_slots_last(tmp_path: 
         vol.set_priority(0, 2)
         vol.set_priority(2, 0)
         assert unlock_order(vol.metadata) == [0, 1]
+
+
+def test_a_volume_size_past_the_end_of_the_device_is_refused(tmp_path: Path) -> None:
+    """A --volume-size beyond the file was accepted; reading the payload then failed with a bare OSError."""
+    path = image(tmp_path / "disk.img", 20 * MIB)
+    before = path.read_bytes()
+    with pytest.raises(DeviceError, match=r"runs past the end of the device \(20971520 bytes\)"):
+        Luks2Volume.format(path, PASS, kdf=PBKDF2_FAST, size=40 * MIB)
+    assert path.read_bytes() == before
+    with Luks2Volume.format(path, PASS, kdf=PBKDF2_FAST):
+        pass
+    with pytest.raises(DeviceError, match=r"the volume \(41943040 bytes at offset 0\) runs past the end"):
+        Luks2Volume.open(path, size=40 * MIB)
+    with pytest.raises(DeviceError, match="runs past the end"):
+        Luks2Volume.open(path, offset=MIB, size=20 * MIB)
+    Luks2Volume.open(path, size=20 * MIB).close()
