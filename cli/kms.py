@@ -25,6 +25,24 @@ def _read_file(path: str | None, what: str) -> bytes | None:
         _fail(f"cannot read {what} {path}: {exc.strerror}")
 
 
+MAX_PORT = 65535
+
+
+def _check_listen_address(listen: str) -> None:
+    """Refuse a --listen that is not HOST:PORT with a port of 0..65535 (0: a free one).
+
+    gRPC does not refuse them itself: it takes a missing port as 443 and wraps an out-of-range one onto
+    another port, so the server would listen where nobody asked it to.
+    """
+    host, colon, port = listen.rpartition(":")
+    if not colon or not host:
+        _fail(f"--listen {listen!r}: expected HOST:PORT, e.g. 0.0.0.0:4050")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        _fail(f"--listen {listen!r}: an IPv6 address goes in brackets, e.g. [::1]:4050")
+    if not (port.isascii() and port.isdigit()) or int(port) > MAX_PORT:
+        _fail(f"--listen {listen!r}: the port must be a number from 0 to {MAX_PORT} (0 picks a free port)")
+
+
 def _configure_json_logging() -> None:
     """One JSON object per line on stderr: the audit log a fleet ships to its log store."""
     import structlog
@@ -74,6 +92,7 @@ def serve(
 
     from volumed.keys.kms import KMSServerTLS, MasterKeyFileError, serve_kms
 
+    _check_listen_address(listen)
     if (tls_cert is None) != (tls_key is None):
         _fail("--tls-cert and --tls-key go together")
     if client_ca is not None and tls_cert is None:
