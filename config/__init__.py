@@ -22,6 +22,8 @@ from ._encryption import DEFAULT_CIPHER as DEFAULT_CIPHER
 from ._encryption import DEFAULT_KEY_SIZE_BITS as DEFAULT_KEY_SIZE_BITS
 from ._encryption import DEFAULT_TPM_PCRS as DEFAULT_TPM_PCRS
 from ._encryption import PERF_OPTIONS as PERF_OPTIONS
+from ._encryption import SUPPORTED_CIPHERS as SUPPORTED_CIPHERS
+from ._encryption import SUPPORTED_KEY_SIZES_BITS as SUPPORTED_KEY_SIZES_BITS
 from ._encryption import EncryptionKey as EncryptionKey
 from ._encryption import EncryptionSpec as EncryptionSpec
 from ._encryption import KeyKind as KeyKind
@@ -53,6 +55,8 @@ __all__ = [
     "PERF_OPTIONS",
     "SIZE_CONSTANTS",
     "STATE",
+    "SUPPORTED_CIPHERS",
+    "SUPPORTED_KEY_SIZES_BITS",
     "USER_VOLUME_PREFIX",
     "ByteSize",
     "ConfigError",

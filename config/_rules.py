@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ._documents import FILESYSTEMS, STATE, SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
-from ._encryption import PERF_OPTIONS
+from ._encryption import PERF_OPTIONS, SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS
 from ._errors import SelectorError
 
 if TYPE_CHECKING:
@@ -110,10 +110,7 @@ def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
     for index, key in enumerate(spec.keys):
         issues += _validate_key(key, f"encryption.keys[{index}]", seen_slots, volume=volume)
         seen_slots.add(key.slot)
-    if spec.key_size < 0 or spec.key_size % 8:
-        issues.append(
-            ("encryption.keySize", f"key size {spec.key_size} must be a positive multiple of 8 bits")
-        )
+    issues += _validate_cipher(spec)
     if spec.block_size and spec.block_size not in SECTOR_SIZES:
         issues.append(
             ("encryption.blockSize", f"block size {spec.block_size} is not one of 512, 1024, 2048, 4096")
@@ -129,6 +126,22 @@ def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
     if spec.pbkdf is not None:
         issues += _validate_pbkdf(spec.pbkdf)
     return issues
+
+
+def _validate_cipher(spec: EncryptionSpec) -> list[Issue]:
+    """The cipher and key size must be ones volumed can format and open (Talos takes any dm-crypt cipher)."""
+    supported = ", ".join(SUPPORTED_CIPHERS)
+    if spec.cipher and spec.cipher not in SUPPORTED_CIPHERS:
+        return [("encryption.cipher", f"unsupported cipher {spec.cipher!r} (supported: {supported})")]
+    if spec.key_size and spec.key_size not in SUPPORTED_KEY_SIZES_BITS:
+        sizes = " or ".join(map(str, SUPPORTED_KEY_SIZES_BITS))
+        return [
+            (
+                "encryption.keySize",
+                f"unsupported key size {spec.key_size} for {spec.effective_cipher} (supported: {sizes} bits)",
+            )
+        ]
+    return []
 
 
 def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume: str) -> list[Issue]:

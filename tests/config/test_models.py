@@ -83,14 +83,14 @@ def test_defaults() -> None:
     assert key.tpm.effective_pcrs == (7,)
 
 
-def test_adiantum_defaults_to_256_bit_keys() -> None:
+def test_key_size_defaults_to_512_bits() -> None:
     config = load_config(
         "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
-        "  cipher: xchacha12,aes-adiantum-plain64\n  keys:\n    - nodeID: {}\n"
+        "  cipher: aes-xts-plain64\n  keys:\n    - nodeID: {}\n"
     )
     document = config.volume("EPHEMERAL")
     assert document is not None
-    assert document.encryption.effective_key_size_bits == 256
+    assert document.encryption.effective_key_size_bits == 512
 
 
 def test_empty_pcr_list_binds_to_none() -> None:

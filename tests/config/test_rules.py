@@ -104,7 +104,10 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "key size",
         HEAD_EPH + "encryption:\n  keySize: 100\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.keySize: key size 100 must be a positive multiple of 8 bits"],
+        [
+            "VolumeConfig/EPHEMERAL: encryption.keySize: unsupported key size 100 for aes-xts-plain64"
+            " (supported: 256 or 512 bits)"
+        ],
     ),
     (
         "block size",

@@ -1,0 +1,90 @@
+"""Validation accepts exactly the ciphers and key sizes the LUKS2 library can format, so `volumed run` never
+refuses a config that `volumed config validate` called valid."""
+
+from __future__ import annotations
+
+import pytest
+import structlog
+from click.testing import CliRunner
+
+from volumed.cli import volumed
+from volumed.config import SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS, check_config, load_config
+from volumed.storage.luks2 import FormatOptions, InvalidMetadataError
+from volumed.storage.luks2._area_cipher import SUPPORTED_CIPHERS as STORAGE_CIPHERS
+
+HEAD = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys: [{nodeID: {}}]\n"
+
+REFUSED = [
+    (
+        "  cipher: bogus-cipher\n",
+        "encryption.cipher: unsupported cipher 'bogus-cipher' (supported: aes-xts-plain64)",
+        "bogus-cipher",
+        None,
+    ),
+    (
+        "  cipher: aes-cbc-essiv:sha256\n",
+        "encryption.cipher: unsupported cipher 'aes-cbc-essiv:sha256' (supported: aes-xts-plain64)",
+        "aes-cbc-essiv:sha256",
+        None,
+    ),
+    (
+        "  cipher: xchacha12,aes-adiantum-plain64\n",
+        "encryption.cipher: unsupported cipher 'xchacha12,aes-adiantum-plain64' (supported: aes-xts-plain64)",
+        "xchacha12,aes-adiantum-plain64",
+        None,
+    ),
+    (
+        "  keySize: 128\n",
+        "encryption.keySize: unsupported key size 128 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        None,
+        128,
+    ),
+    (
+        "  cipher: aes-xts-plain64\n  keySize: 384\n",
+        "encryption.keySize: unsupported key size 384 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        None,
+        384,
+    ),
+    (
+        "  keySize: -512\n",
+        "encryption.keySize: unsupported key size -512 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "message", "cipher", "bits"), REFUSED, ids=[case[0] for case in REFUSED])
+def test_unsupported_cipher_or_key_size_is_refused(
+    extra: str, message: str, cipher: str | None, bits: int | None
+) -> None:
+    _, issues = check_config(HEAD + extra)
+    assert [str(issue) for issue in issues] == [f"VolumeConfig/EPHEMERAL: {message}"]
+    if cipher is not None or bits is not None:  # storage refuses it too: this is what `volumed run` hits
+        with pytest.raises(InvalidMetadataError):
+            FormatOptions(cipher=cipher or "aes-xts-plain64", key_size=(bits or 512) // 8)
+
+
+def test_config_validate_refuses_it() -> None:
+    structlog.reset_defaults()
+    text = HEAD + "  cipher: bogus-cipher\n"
+    result = CliRunner().invoke(volumed, ["config", "validate", "-"], input=text, catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (
+        1,
+        "VolumeConfig/EPHEMERAL: encryption.cipher: unsupported cipher 'bogus-cipher'"
+        " (supported: aes-xts-plain64)\n",
+    )
+
+
+def test_config_lists_what_storage_supports() -> None:
+    assert SUPPORTED_CIPHERS == STORAGE_CIPHERS
+
+
+@pytest.mark.parametrize("cipher", ["", *SUPPORTED_CIPHERS])
+@pytest.mark.parametrize("bits", [0, *SUPPORTED_KEY_SIZES_BITS])
+def test_every_accepted_combination_can_be_formatted(cipher: str, bits: int) -> None:
+    extra = (f"  cipher: {cipher}\n" if cipher else "") + (f"  keySize: {bits}\n" if bits else "")
+    document = load_config(HEAD + extra).volume("EPHEMERAL")
+    assert document is not None
+    encryption = document.encryption
+    FormatOptions(cipher=encryption.effective_cipher, key_size=encryption.effective_key_size_bits // 8)
