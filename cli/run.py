@@ -11,6 +11,24 @@ ENV_TCTI = "VOLUMED_TPM_TCTI"
 DEFAULT_STATE_DIR = "/run/volumed"
 
 
+def warn_if_config_missing(config: Path) -> None:
+    """Say at start, naming it, that the config file is not there (nor staged for this start).
+
+    Not an error: a config that appears later (written by `volumed apply-config`) is picked up, and until then
+    STATE opens from META tag 9. But a mistyped path would otherwise only show as volumes that never come.
+    """
+    import structlog
+
+    from volumed.controllers import staged_path
+
+    if config.exists() or staged_path(config).exists():
+        return
+    structlog.get_logger("volumed.run").warning(
+        "the config file does not exist (yet): until it appears, only STATE (from META tag 9) is set up",
+        path=str(config),
+    )
+
+
 @click.command()
 @click.option(
     "--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="Machine config file."
@@ -99,6 +117,8 @@ def run(
     from ._run_loop import run_subsystem
 
     configure_logging(verbose=verbose)
+    if config is not None:
+        warn_if_config_missing(config)
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     options = SubsystemOptions(
         config=config,
