@@ -176,7 +176,11 @@ class EncryptionSpec(StrictModel):
 
     @property
     def effective_block_size(self) -> int | None:
-        """The encryption sector size in bytes, or None for the LUKS default (the device's sector size)."""
+        """The encryption sector size in bytes, or None for the LUKS2 default.
+
+        The default (cryptsetup's too) is 4096 when the data area is a whole number of 4 KiB, else 512; it is
+        not the device's sector size.
+        """
         return self.block_size or None
 
     @property
