@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 import click
@@ -9,6 +11,7 @@ import click
 from . import _common
 from ._common import (
     EXIT_BAD_ARGUMENTS,
+    EXIT_BUSY,
     device_options,
     fail,
     kdf_settings,
@@ -69,6 +72,7 @@ def format_cmd(device: str, batch_mode: bool, **options: Any) -> None:
         )
         if answer != "YES":
             fail("Operation aborted.", EXIT_BAD_ARGUMENTS)
+    _refuse_in_use(device, options["volume_offset"] or 0, options["volume_size"])
     with luks_errors(device):
         kdf = kdf_settings(options)
         passphrase = read_passphrase(options["key_file"], f"Enter passphrase for {device}", verify=True)
@@ -91,3 +95,32 @@ def format_cmd(device: str, batch_mode: bool, **options: Any) -> None:
             keyslot=options["key_slot"] or 0,
         )
         volume.close()
+
+
+def _refuse_in_use(device: str, offset: int, size: int | None) -> None:
+    """cryptsetup's "still in use" refusal: a block device the kernel holds, or bytes a FUSE server serves.
+
+    A volume that `volumed run` opened through the fuse backend holds its image file open but not locked.
+    """
+    import stat
+
+    from volumed.storage.activation import fuse_servers_over
+
+    users = fuse_servers_over(device, offset, size)
+    if users:
+        use = users[0]
+        fail(
+            f"Cannot format device {device} which is still in use "
+            f"(volume {use.name} is active: FUSE server PID {use.pid}).",
+            EXIT_BUSY,
+        )
+    try:
+        is_block = stat.S_ISBLK(os.stat(device).st_mode)
+    except OSError:
+        return  # the format reports a missing device itself
+    if is_block:
+        try:
+            os.close(os.open(device, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                fail(f"Cannot format device {device} which is still in use.", EXIT_BUSY)

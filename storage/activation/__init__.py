@@ -26,6 +26,8 @@ if _typing.TYPE_CHECKING:
     from ._dm import crypt_table as crypt_table
     from ._dm import dm_uuid as dm_uuid
     from ._fuse import FuseActivator as FuseActivator
+    from ._fuse import FuseServerUse as FuseServerUse
+    from ._fuse import fuse_servers_over as fuse_servers_over
 
 # The backends are imported when first used: a volume's FUSE server process needs none of them.
 __getattr__ = _lazy_attributes(
@@ -37,7 +39,7 @@ __getattr__ = _lazy_attributes(
         ),
         "select_activator": "._auto",
         **dict.fromkeys(("CryptTable", "DmActivator", "crypt_table", "dm_uuid"), "._dm"),
-        "FuseActivator": "._fuse",
+        **dict.fromkeys(("FuseActivator", "FuseServerUse", "fuse_servers_over"), "._fuse"),
     },
 )
 
@@ -54,11 +56,13 @@ __all__ = [
     "DataSegment",
     "DmActivator",
     "FuseActivator",
+    "FuseServerUse",
     "backend_availability",
     "check_name",
     "crypt_table",
     "dm_unavailable_reason",
     "dm_uuid",
+    "fuse_servers_over",
     "fuse_unavailable_reason",
     "mapping_name",
     "select_activator",

@@ -8,12 +8,14 @@ Layout under ``runtime_dir`` (default ``/run/volumed/fuse``) for mapping ``NAME`
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import select
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, final
 
@@ -256,6 +258,51 @@ class FuseActivator:
         self._log_file(name).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class FuseServerUse:
+    """A live FUSE server that decrypts part of a file: which mapping, which process, which bytes."""
+
+    name: str
+    pid: int
+    offset: int
+    size: int
+
+
+def fuse_servers_over(
+    path: str | os.PathLike[str], offset: int = 0, size: int | None = None
+) -> list[FuseServerUse]:
+    """The live FUSE servers whose data segment overlaps ``size`` bytes of ``path`` at ``offset`` (None: to
+    the end).
+
+    Such a server holds the file open without an exclusive lock (an image file cannot be locked the way a
+    block device is), so a tool about to overwrite that range must ask here. Found by the servers' argv in
+    /proc, wherever their runtime directory is.
+    """
+    target = os.path.realpath(path)
+    end = None if size is None else offset + size
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        argv = process_cmdline(int(entry.name))
+        if argv is None or SERVER_MODULE not in argv:
+            continue
+        options = _server_options(argv)
+        try:
+            device, start, length = options["--device"], int(options["--offset"]), int(options["--size"])
+        except (KeyError, ValueError):
+            continue
+        if os.path.realpath(device) != target:
+            continue
+        if start + length > offset and (end is None or start < end):
+            found.append(FuseServerUse(options.get("--name", "?"), int(entry.name), start, length))
+    return found
+
+
+def _server_options(argv: list[str]) -> dict[str, str]:
+    return {flag: value for flag, value in itertools.pairwise(argv) if flag.startswith("--")}
+
+
 def _read_line(fd: int, timeout: float) -> str:
     data = b""
     deadline = time.monotonic() + timeout
@@ -281,4 +328,4 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
-__all__ = ["DEFAULT_RUNTIME_DIR", "FuseActivator", "segment_size"]
+__all__ = ["DEFAULT_RUNTIME_DIR", "FuseActivator", "FuseServerUse", "fuse_servers_over", "segment_size"]

@@ -264,3 +264,27 @@ def test_segment_at_an_offset_behind_an_attached_header(tmp_path: Path, activato
             handle, offset=offset, size=8 * MiB, sector_size=4096, iv_tweak=0, volume_key=key
         )
         assert stream.read() == data
+
+
+def test_an_active_volume_is_in_use_for_format(tmp_path: Path, activator: FuseActivator) -> None:
+    """The FUSE server holds the image open but not locked: `luks format` over the bytes it serves used to
+    succeed and destroy the live volume. It is now refused with cryptsetup's "still in use" (exit 5)."""
+    from volumed.storage.activation import fuse_servers_over
+
+    volume = Volume(tmp_path, sector_size=512)
+    activator.activate(NAME, volume.segment, volume.key)
+    pid = server_pid(activator)
+    users = fuse_servers_over(volume.image)
+    assert [(u.name, u.pid, u.offset) for u in users] == [(NAME, pid, 0)]
+    assert fuse_servers_over(volume.image, 32 * MiB, MiB) == []  # past the segment: not in use
+    assert fuse_servers_over(tmp_path / "other.img") == []
+
+    before = volume.image.read_bytes()
+    argv = [sys.executable, "-m", "volumed", "luks", "format", "--batch-mode", "--key-file",
+            str(volume.key_file), "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+            str(volume.image)]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 5, result.stderr
+    assert f"Cannot format device {volume.image} which is still in use" in result.stderr
+    assert f"FUSE server PID {pid}" in result.stderr
+    assert volume.image.read_bytes() == before
