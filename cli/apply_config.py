@@ -11,7 +11,28 @@ import click
 DEFAULT_CONFIG = "/etc/volumed/config.yaml"
 
 
+class ConfigWriteError(Exception):
+    """The config file cannot be written; the message names it and why, and nothing was installed."""
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
+    """Install ``data`` as ``target`` (mode 0600) by a rename, so a reader sees the old or the new config.
+
+    Raises:
+        ConfigWriteError: the folder cannot be made or written (a file in the way, a read-only filesystem).
+    """
+    try:
+        _replace_file(target, data)
+    except (FileExistsError, NotADirectoryError):
+        # mkdir's, when a part of the folder's path is a file
+        raise ConfigWriteError(
+            f"cannot write {target}: a file is in the way of its folder {target.parent}"
+        ) from None
+    except OSError as exc:
+        raise ConfigWriteError(f"cannot write {target}: {exc.strerror}") from None
+
+
+def _replace_file(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
@@ -48,7 +69,11 @@ def apply_config(file: Path, mode: str, target: Path) -> None:
     from volumed.config import check_config
     from volumed.controllers import staged_path
 
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        click.echo(f"{file}: cannot read: {exc.strerror}; nothing applied", err=True)
+        raise SystemExit(1) from None
     machine, issues = check_config(data)
     if machine is None or issues:
         for issue in issues:
@@ -56,7 +81,11 @@ def apply_config(file: Path, mode: str, target: Path) -> None:
         click.echo(f"{file}: invalid ({len(issues)} errors); nothing applied", err=True)
         raise SystemExit(1)
     destination = staged_path(target) if mode == "staged" else target
-    _write_atomically(destination, data)
+    try:
+        _write_atomically(destination, data)
+    except ConfigWriteError as exc:
+        click.echo(f"{exc}; nothing applied", err=True)
+        raise SystemExit(1) from None
     if mode == "staged":
         click.echo(f"staged {file} as {destination}: applied at the next start of volumed")
     else:

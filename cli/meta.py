@@ -156,6 +156,15 @@ def get(device: str, tag: int, offset: int) -> None:
     sys.stdout.buffer.flush()
 
 
+def _value_bytes(value: str) -> bytes:
+    """VALUE as UTF-8. Bytes that are not UTF-8 reach Python as lone surrogates, which cannot be encoded:
+    refuse them (without echoing the value, which may be a secret) and point at --value-file."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        _fail("VALUE is not valid UTF-8 text; give other bytes with --value-file FILE")
+
+
 @meta.command(name="set")
 @_device
 @_tag
@@ -177,7 +186,7 @@ def set_(device: str, tag: int, value: str | None, value_file: str | None, offse
         except OSError as error:
             _fail(f"cannot read {value_file}: {error.strerror}")
     else:
-        data = (value or "").encode("utf-8")
+        data = _value_bytes(value or "")
     partition = _open(device, offset)
     changed = _run(lambda: partition.set(tag, data, force=force))
     click.echo(f"tag 0x{tag:02x} {'set' if changed else 'unchanged'} ({len(data)} bytes)")

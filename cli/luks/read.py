@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
+import io
+import os
 import sys
-from typing import Any
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
 from ._common import (
+    EXIT_BAD_ARGUMENTS,
     device_options,
+    fail,
     key_file_option,
     key_slot_option,
     luks_errors,
@@ -17,7 +21,46 @@ from ._common import (
     unlock_with_options,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 COPY_CHUNK = 1 << 20
+
+
+@contextmanager
+def _stdout_errors() -> Iterator[None]:
+    """Stop cleanly when stdout refuses data: quietly when its reader went away (``| head``), else say why.
+
+    stdout is pointed at /dev/null first, so the interpreter's last flush of what is still buffered cannot
+    fail a second time with a traceback.
+    """
+    try:
+        yield
+    except OSError as error:
+        with suppress(OSError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if isinstance(error, BrokenPipeError):
+            raise SystemExit(EXIT_BAD_ARGUMENTS) from None
+        fail(f"Cannot write the payload to stdout: {error.strerror}.", EXIT_BAD_ARGUMENTS)
+
+
+def _write_all(stdout: BinaryIO, data: bytes) -> None:
+    """Write all of ``data``: unbuffered stdout (``PYTHONUNBUFFERED``) is a raw file whose writes may be
+    partial, as when a pipe's reader goes away mid-write, and the rest would be silently dropped."""
+    view = memoryview(data)
+    while view:
+        view = view[stdout.write(view) or 0 :]
+
+
+def copy_to_stdout(stream: io.RawIOBase, stdout: BinaryIO) -> None:
+    """Copy ``stream`` to ``stdout``; a failing stdout (full disk, closed pipe) ends the command cleanly."""
+    while chunk := stream.read(COPY_CHUNK):
+        with _stdout_errors():
+            _write_all(stdout, chunk)
+    with _stdout_errors():
+        stdout.flush()
 
 
 @click.command("read")
@@ -30,5 +73,4 @@ def read_cmd(device: str, **options: Any) -> None:
     with luks_errors(device), open_volume(device, options, read_only=True) as volume:
         key = unlock_with_options(volume, device, options)
         with volume.payload(key) as stream:
-            shutil.copyfileobj(stream, sys.stdout.buffer, COPY_CHUNK)
-        sys.stdout.buffer.flush()
+            copy_to_stdout(stream, sys.stdout.buffer)

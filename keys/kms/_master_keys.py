@@ -222,5 +222,7 @@ def save_master_key_file(path: str | os.PathLike[str], ring: MasterKeyRing, *, e
     except OSError as exc:
         raise MasterKeyFileError(f"master key file {path}: cannot write: {exc.strerror}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # Gone after the rename, never made when the folder cannot be written (EROFS, EACCES): either way
+        # the write's own error, if any, is the one to report.
+        with contextlib.suppress(OSError):
             temp.unlink()

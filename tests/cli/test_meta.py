@@ -177,3 +177,14 @@ def test_usage_errors(image: Path, args: list[str], message: str) -> None:
     code, out, err = run(*[arg.format(image=image) for arg in args])
     assert (code, out) == (2, "")
     assert message in err
+
+
+def test_set_refuses_a_value_that_is_not_text(image: Path) -> None:
+    before = image.read_bytes()
+    not_utf8 = b"\xff\xfe".decode("utf-8", "surrogateescape")  # how such argv bytes reach Python
+    assert run("set", str(image), "12", not_utf8) == (
+        1,
+        "",
+        "Error: VALUE is not valid UTF-8 text; give other bytes with --value-file FILE\n",
+    )
+    assert image.read_bytes() == before
