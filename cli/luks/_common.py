@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,11 +58,19 @@ def luks_errors(device: str) -> Iterator[None]:
     except InvalidHeaderError as exc:
         fail(f"Device {device} is not a valid LUKS device: {exc}", EXIT_BAD_ARGUMENTS)
     except DeviceError as exc:
-        fail(f"Device {device} does not exist or access denied: {exc}", EXIT_WRONG_DEVICE)
+        if _is_missing_or_inaccessible(device):
+            fail(f"Device {device} does not exist or access denied: {exc}", EXIT_WRONG_DEVICE)
+        fail(str(exc), EXIT_WRONG_DEVICE)  # too small, past the end, a missing --header: it names the file
     except (BusyError, ConcurrentUpdateError) as exc:
         fail(str(exc), EXIT_BUSY)
     except Luks2Error as exc:
         fail(str(exc), EXIT_BAD_ARGUMENTS)
+
+
+def _is_missing_or_inaccessible(device: str) -> bool:
+    """Whether DEVICE is absent or unreadable: only then does cryptsetup's "does not exist or access denied"
+    fit; other device errors (too small, a missing --header) carry their own message naming the file."""
+    return not os.path.exists(device) or not os.access(device, os.R_OK)
 
 
 def stdin_is_terminal() -> bool:

@@ -102,3 +102,15 @@ def test_missing_option_is_a_usage_error(image: Path) -> None:
     result = CliRunner().invoke(volumed, ["wipe", str(image)])
     assert result.exit_code == 2
     assert "Missing option '--system-labels-to-wipe'" in result.output
+
+
+@pytest.mark.parametrize("size", [0, 512, 1000])
+def test_a_disk_too_small_for_a_gpt_says_so(tmp_path: Path, size: int) -> None:
+    tiny = tmp_path / "tiny.img"
+    tiny.write_bytes(bytes(size))
+    result = invoke("wipe", "--yes", str(tiny), "--system-labels-to-wipe", "STATE")
+    assert (result.exit_code, result.output) == (
+        4,
+        f"Error: {tiny}: a device of {size} bytes is too small to hold a GPT\n",
+    )
+    assert tiny.read_bytes() == bytes(size)

@@ -129,6 +129,34 @@ class TestFormat:
         assert "too small" in result.stderr
 
 
+class TestDeviceErrors:
+    """ "does not exist or access denied" only for a device that is missing or unreadable."""
+
+    def test_missing_device(self, tmp_path: Path) -> None:
+        path = tmp_path / "nope.img"
+        result = run("dump", path)
+        assert (result.exit_code, result.stderr) == (
+            4,
+            f"Device {path} does not exist or access denied: {path}: no such file or device\n",
+        )
+
+    def test_an_existing_device_too_small_for_the_offset_says_so(self, tmp_path: Path, secret: Path) -> None:
+        path = image(tmp_path / "small.img", 3 * MIB)
+        result = run(
+            "format", "--batch-mode", "--key-file", secret, *FAST, "--volume-offset", 30_000_000, path
+        )
+        assert result.exit_code == 4
+        assert "does not exist" not in result.stderr
+        assert result.stderr.startswith(f"{path}: the device")
+        assert "too small" in result.stderr
+        assert path.read_bytes() == bytes(3 * MIB)
+
+    def test_a_missing_header_is_named(self, device: Path, tmp_path: Path) -> None:
+        header = tmp_path / "hdr.img"
+        result = run("dump", "--header", header, device)
+        assert (result.exit_code, result.stderr) == (4, f"{header}: no such file or device\n")
+
+
 class TestEmptyStdin:
     """Stdin with nothing on it is an error, as in cryptsetup, never an empty passphrase."""
 
