@@ -61,7 +61,7 @@ class UnknownLabelError(DiskLayoutError, LookupError):
 
 
 class DeviceBusyError(DiskLayoutError):
-    """A partition to wipe is in use (mounted, mapped or claimed): the kernel refused exclusive access."""
+    """A partition to wipe, or an image to replace, is in use (mounted, mapped, claimed or served by FUSE)."""
 
 
 def talos_table(disk_size: int, *, state_size: int = STATE_SIZE, sector_size: int = 512) -> PartitionTable:
@@ -116,6 +116,7 @@ def create_disk_image(
             )
         if st.st_size and not force:
             raise DiskImageExistsError(f"{name} exists and is not empty; pass --force to overwrite it")
+        _check_no_fuse_server(f"{name} is in use", name, 0, None)
     table = talos_table(size, state_size=state_size, sector_size=sector_size)
     target = os.path.realpath(name)  # replace the file a symlink names, not the symlink
     temp = _new_temp_file(name, target, stat.S_IMODE(st.st_mode) if st is not None else None)
@@ -256,6 +257,18 @@ def _check_not_busy(label: str, region: Region) -> None:
             if exc.errno == errno.EBUSY:
                 raise DeviceBusyError(f"partition {label} is in use through {path}") from None
             raise
+    _check_no_fuse_server(f"partition {label} is in use", region.path, region.offset, region.size)
+
+
+def _check_no_fuse_server(what: str, path: str, offset: int, size: int | None) -> None:
+    """Raise ``DeviceBusyError`` when a live FUSE server decrypts these bytes: it holds an image file open
+    without any lock the kernel would report, and its volume may be mounted."""
+    from volumed.storage.activation import fuse_servers_over
+
+    users = fuse_servers_over(path, offset, size)
+    if users:
+        use = users[0]
+        raise DeviceBusyError(f"{what}: volume {use.name} is active on it (FUSE server PID {use.pid})")
 
 
 def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]) -> list[WipedPartition]:

@@ -288,3 +288,37 @@ def test_an_active_volume_is_in_use_for_format(tmp_path: Path, activator: FuseAc
     assert f"Cannot format device {volume.image} which is still in use" in result.stderr
     assert f"FUSE server PID {pid}" in result.stderr
     assert volume.image.read_bytes() == before
+
+
+def test_an_active_volume_is_in_use_for_wipe_and_disk_create(
+    tmp_path: Path, activator: FuseActivator
+) -> None:
+    """`volumed wipe` and `volumed disk create --force` destroyed a volume the FUSE backend was serving."""
+    from volumed.storage.gpt import read_partition_table
+
+    disk = tmp_path / "node.img"
+    volumed = [sys.executable, "-m", "volumed"]
+    run(*volumed, "disk", "create", disk, "--size", "400MiB")
+    table = read_partition_table(disk)
+    ephemeral = table.find("EPHEMERAL")
+    assert ephemeral is not None
+    ss = table.sector_size
+    segment = DataSegment(str(disk), offset=ephemeral.offset(ss), size=ephemeral.size(ss), sector_size=512)
+    activator.activate(NAME, segment, bytes(range(64)))
+    pid = server_pid(activator)
+    before = disk.read_bytes()
+
+    wipe = subprocess.run([*volumed, "wipe", "--yes", str(disk), "--system-labels-to-wipe", "EPHEMERAL"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert wipe.returncode == 5, wipe.stderr
+    assert (
+        f"partition EPHEMERAL is in use: volume {NAME} is active on it (FUSE server PID {pid})" in wipe.stderr
+    )
+    create = subprocess.run([*volumed, "disk", "create", str(disk), "--size", "400MiB", "--force"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert create.returncode != 0
+    assert f"{disk} is in use: volume {NAME} is active on it" in create.stderr
+    assert disk.read_bytes() == before
+
+    # Another partition of the same image is not in use.
+    run(*volumed, "wipe", "--yes", disk, "--system-labels-to-wipe", "STATE")
