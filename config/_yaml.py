@@ -29,6 +29,8 @@ _TYPED_SCALAR_TAGS: Final = (
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", _MERGE_TAG)
+# YAML 1.1 reads `12:30` under these tags as a base-60 number; yaml.v3 reads it as text.
+_SEXAGESIMAL_TAGS: Final = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 # A duplicate key is quoted in the error up to this many characters.
 _MAX_KEY_SHOWN: Final = 64
 
@@ -98,10 +100,20 @@ def _reject_duplicate_keys(node: yaml.MappingNode) -> None:
 
 
 def _keeping_text(
-    construct: Callable[[ConfigLoader, yaml.Node], object],
-) -> Callable[[ConfigLoader, yaml.Node], SourceScalar]:
-    def construct_with_text(loader: ConfigLoader, node: yaml.Node) -> SourceScalar:
-        value = construct(loader, node)  # raises a ConstructorError for a tagged mapping or sequence
+    construct: Callable[[ConfigLoader, yaml.Node], object], tag: str
+) -> Callable[[ConfigLoader, yaml.Node], object]:
+    def construct_with_text(loader: ConfigLoader, node: yaml.Node) -> object:
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SEXAGESIMAL_TAGS and ":" in str(node.value):
+            return str(node.value)  # YAML 1.1's base 60 (`12:30`): yaml.v3 has none, it is text there
+        try:
+            value = construct(loader, node)  # raises a ConstructorError for a tagged mapping or sequence
+        except yaml.constructor.ConstructorError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            # An explicit tag on text it does not fit (`!!bool hunter2`): PyYAML's constructors fail with the
+            # text in the message, and the text may be a passphrase.
+            problem = f"the value cannot be read as {tag.rsplit(':', 1)[-1]}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
         return SourceScalar(value, str(node.value))
 
     return construct_with_text
@@ -116,7 +128,7 @@ def _text_only(loader: ConfigLoader, node: yaml.Node) -> str:
 
 
 for _tag in _TYPED_SCALAR_TAGS:
-    ConfigLoader.add_constructor(_tag, _keeping_text(yaml.SafeLoader.yaml_constructors[_tag]))
+    ConfigLoader.add_constructor(_tag, _keeping_text(yaml.SafeLoader.yaml_constructors[_tag], _tag))
 for _tag in _TEXT_ONLY_TAGS:
     ConfigLoader.add_constructor(_tag, _text_only)
 

@@ -172,3 +172,35 @@ encryption:
         "VolumeConfig/STATE: encryption.keySize: expected an integer",
         "VolumeConfig/STATE: encryption.allowDiscards: expected a boolean",
     ]
+
+
+@pytest.mark.parametrize("tag", ["bool", "timestamp", "int", "float"])
+def test_an_explicit_tag_that_does_not_fit_is_an_error_without_the_value(tag: str) -> None:
+    """`!!bool hunter2secret` crashed the loader with the passphrase in the traceback and in the run log."""
+    text = STATE_WITH_STATIC.format(passphrase=f"!!{tag} hunter2secret")
+    _, issues = check_config(text)
+    assert [str(issue) for issue in issues] == [
+        f"document 1: invalid YAML: line 9, column 21: the value cannot be read as {tag}"
+    ]
+    result = CliRunner().invoke(volumed, ["config", "validate", "-"], input=text)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "hunter2secret" not in result.output
+
+
+def test_base_60_numbers_are_text_as_in_yaml_v3() -> None:
+    """YAML 1.1 reads `8:32` as 512; yaml.v3 reads text, which Talos then refuses for a number field."""
+    text = """\
+apiVersion: v1alpha1
+kind: VolumeConfig
+name: STATE
+encryption:
+  keySize: 8:32
+  blockSize: 1:8:16
+  keys: [{slot: 0, nodeID: {}}]
+"""
+    _, issues = check_config(text)
+    assert [str(issue) for issue in issues] == [
+        "VolumeConfig/STATE: encryption.keySize: expected an integer",
+        "VolumeConfig/STATE: encryption.blockSize: expected an integer",
+    ]
