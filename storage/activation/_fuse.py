@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import select
+import stat
 import subprocess
 import sys
 import time
@@ -276,9 +277,11 @@ def fuse_servers_over(
 
     Such a server holds the file open without an exclusive lock (an image file cannot be locked the way a
     block device is), so a tool about to overwrite that range must ask here. Found by the servers' argv in
-    /proc, wherever their runtime directory is.
+    /proc, wherever their runtime directory is, and compared by device and inode, not by name.
     """
-    target = os.path.realpath(path)
+    target = _file_identity(path)
+    if target is None:
+        return []
     end = None if size is None else offset + size
     found = []
     for entry in os.scandir("/proc"):
@@ -292,11 +295,20 @@ def fuse_servers_over(
             device, start, length = options["--device"], int(options["--offset"]), int(options["--size"])
         except (KeyError, ValueError):
             continue
-        if os.path.realpath(device) != target:
+        if _file_identity(device) != target:  # the same file under any name: a hard link, a bind mount
             continue
         if start + length > offset and (end is None or start < end):
             found.append(FuseServerUse(options.get("--name", "?"), int(entry.name), start, length))
     return found
+
+
+def _file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """Which file ``path`` is: (device, inode), or for a block device (-1, the device number it names)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (-1, st.st_rdev) if stat.S_ISBLK(st.st_mode) else (st.st_dev, st.st_ino)
 
 
 def _server_options(argv: list[str]) -> dict[str, str]:

@@ -278,6 +278,9 @@ def test_an_active_volume_is_in_use_for_format(tmp_path: Path, activator: FuseAc
     assert [(u.name, u.pid, u.offset) for u in users] == [(NAME, pid, 0)]
     assert fuse_servers_over(volume.image, 32 * MiB, MiB) == []  # past the segment: not in use
     assert fuse_servers_over(tmp_path / "other.img") == []
+    link = tmp_path / "hardlink.img"
+    os.link(volume.image, link)  # the same file under another name is the same volume
+    assert [u.pid for u in fuse_servers_over(link)] == [pid]
 
     before = volume.image.read_bytes()
     argv = [sys.executable, "-m", "volumed", "luks", "format", "--batch-mode", "--key-file",
@@ -318,6 +321,13 @@ def test_an_active_volume_is_in_use_for_wipe_and_disk_create(
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert create.returncode != 0
     assert f"{disk} is in use: volume {NAME} is active on it" in create.stderr
+    assert disk.read_bytes() == before
+
+    link = tmp_path / "hardlink.img"
+    os.link(disk, link)
+    by_link = subprocess.run([*volumed, "wipe", "--yes", str(link), "--system-labels-to-wipe", "EPHEMERAL"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert by_link.returncode == 5, by_link.stderr
     assert disk.read_bytes() == before
 
     # Another partition of the same image is not in use.
