@@ -43,8 +43,13 @@ Row = tuple[str, str, str, int, str, str, str, str, str, str, str, str]
 
 
 def spec_json(spec: BaseModel) -> str:
-    """How a spec is stored: JSON by field alias (validation reads aliases), bytes as base64."""
-    return spec.model_dump_json(by_alias=True)
+    """How a spec is stored: JSON by field alias (validation reads aliases), bytes as base64.
+
+    Computed fields are left out: they are derived again on reading, and a model that forbids extra input
+    would refuse them.
+    """
+    computed = set(type(spec).model_computed_fields)
+    return spec.model_dump_json(by_alias=True, exclude=computed or None)
 
 
 def check_storable(resource: Resource[Any], model: type[BaseModel]) -> str | None:
