@@ -170,13 +170,16 @@ class Luks2Volume:
         opts = FormatOptions(**options)
         data_file, writable = _open_file(path, False)
         files = [data_file]
+        made_header: Path | None = None  # a header file this call created, removed again if it fails
         try:
             if not writable:
                 raise ReadOnlyError(f"{os.fspath(path)}: not writable")
             data = Region(data_file, offset=offset, size=size, name=os.fspath(path))
             header_region = data
             if header is not None:
-                Path(header).touch(exist_ok=True)
+                if not Path(header).exists():
+                    Path(header).touch()
+                    made_header = Path(header)
                 header_file, _ = _open_file(header, False)
                 files.append(header_file)
                 header_region = Region(header_file, name=os.fspath(header))
@@ -193,6 +196,8 @@ class Luks2Volume:
         except BaseException:
             for f in files:
                 f.close()
+            if made_header is not None:
+                made_header.unlink(missing_ok=True)
             raise
 
     def close(self) -> None:

@@ -383,3 +383,17 @@ def test_a_volume_size_past_the_end_of_the_device_is_refused(tmp_path: Path) -> 
     with pytest.raises(DeviceError, match="runs past the end"):
         Luks2Volume.open(path, offset=MIB, size=20 * MIB)
     Luks2Volume.open(path, size=20 * MIB).close()
+
+
+def test_a_failed_format_removes_the_header_file_it_created(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.img"
+    empty.touch()
+    header = tmp_path / "new.hdr"
+    with pytest.raises(DeviceError, match="too small"):
+        Luks2Volume.format(empty, PASS, kdf=PBKDF2_FAST, header=header)
+    assert not header.exists()  # an empty header file was left behind
+    existing = tmp_path / "existing.hdr"
+    existing.write_bytes(b"kept")
+    with pytest.raises(DeviceError, match="too small"):
+        Luks2Volume.format(empty, PASS, kdf=PBKDF2_FAST, header=existing)
+    assert existing.read_bytes() == b"kept"  # a file it did not create stays
