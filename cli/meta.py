@@ -42,7 +42,7 @@ def _parse_tag(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
         raise click.BadParameter(str(error)) from None
 
 
-_device = click.argument("device", type=click.Path(exists=True, dir_okay=False))
+_device = click.argument("device", type=click.Path())  # opened by the command: a bad device exits 4
 _tag = click.argument("tag", callback=_parse_tag)
 _offset = click.option(
     "--offset",
@@ -146,7 +146,7 @@ def dump(device: str, offset: int) -> None:
 @_tag
 @_offset
 def get(device: str, tag: int, offset: int) -> None:
-    """Print the raw value of TAG (decimal or 0x hex) on stdout; exit 1 when it is not set."""
+    """Print the raw value of TAG (decimal, 0x hex or a name) on stdout; exit 1 when it is not set."""
     partition = _open(device, offset)
     value = _run(lambda: partition.get(tag))
     if value is None:

@@ -188,3 +188,14 @@ def test_set_refuses_a_value_that_is_not_text(image: Path) -> None:
         "Error: VALUE is not valid UTF-8 text; give other bytes with --value-file FILE\n",
     )
     assert image.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["dump"], ["get", "5"], ["set", "5", "x"], ["delete", "5"], ["repair"]])
+def test_a_device_that_cannot_be_opened_is_a_wrong_device(tmp_path: Path, command: list[str]) -> None:
+    """Documented as exit 4 (wrong device); click refused the path first, as a usage error (exit 2)."""
+    (tmp_path / "adir").mkdir()
+    for device, why in (("missing.img", "No such file or directory"), ("adir", "Is a directory")):
+        code, _out, err = run(command[0], str(tmp_path / device), *command[1:])
+        assert code == 4, err
+        assert why in err
+    assert not (tmp_path / "missing.img").exists()
