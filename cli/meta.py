@@ -150,6 +150,13 @@ def get(device: str, tag: int, offset: int) -> None:
     partition = _open(device, offset)
     value = _run(lambda: partition.get(tag))
     if value is None:
+        from volumed.storage.meta import MetaState
+
+        if _run(partition.read).state is MetaState.CORRUPT:  # unknown, not unset
+            _fail(
+                f"META is corrupt (no valid copy): tag 0x{tag:02x} is unknown; see `volumed meta dump`",
+                EXIT_WRONG_DEVICE,
+            )
         _fail(f"tag 0x{tag:02x} is not set")
     sys.stdout.flush()
     sys.stdout.buffer.write(value)

@@ -23,13 +23,18 @@ from volumed.resources import (
     VolumeConfigDefinition,
     VolumeKeySecretsDefinition,
     VolumeKeySecretsSpec,
+    VolumePhase,
+    VolumeStatusDefinition,
+    VolumeStatusSpec,
     meta_key_id,
 )
 from volumed.runtime import Kind, Pointer
 from volumed.runtime.controller import Controller, Input, Output, OutputKind
-from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
+from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
 
 if TYPE_CHECKING:
+    from pydantic import SecretBytes
+
     from volumed.runtime.controller import ControllerContext
 
 STATE_ENCRYPTION_TAG = 9
@@ -47,6 +52,7 @@ class MetaStore(Controller):
         Input(BLOCK, DiscoveredVolumeDefinition.type),
         Input(BLOCK, VolumeKeySecretsDefinition.type, STATE),
         Input(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID),
+        Input(BLOCK, VolumeStatusDefinition.type, STATE),
     )
     outputs = (
         Output(MetaKeyDefinition.type, OutputKind.EXCLUSIVE, SYSTEM),
@@ -56,6 +62,7 @@ class MetaStore(Controller):
 
     def __init__(self, *, poll_interval: float = 5.0) -> None:
         self._poll = poll_interval
+        self._reported: str | None = None  # the last problem logged, so a lasting one is logged once
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
@@ -72,6 +79,8 @@ class MetaStore(Controller):
         wanted = (
             secrets.spec.meta_json if secrets is not None and secrets.spec.meta_json is not None else None
         )
+        if config_present and wanted is not None and await self._state_keeps_other_encryption(ctx, wanted):
+            wanted = None  # STATE stays as it is until the next boot: so does the record of how to open it
         if config_present and wanted is not None:
             try:
                 written = await anyio.to_thread.run_sync(
@@ -85,8 +94,16 @@ class MetaStore(Controller):
         try:
             contents = await anyio.to_thread.run_sync(partition.read)
         except MetaError as error:
-            ctx.logger.warning("META is unreadable", error=str(error))
+            self._report(ctx, "META is unreadable", str(error))
             return
+        if contents.state is MetaState.CORRUPT:
+            # Its tags are unknown, not unset: without a config STATE cannot be set up from tag 9.
+            reasons = "; ".join(f"copy {i}: {c.error}" for i, c in enumerate(contents.copies) if c.error)
+            self._report(
+                ctx, "META is corrupt (no valid copy): its tags, tag 9 included, are unknown", reasons
+            )
+        else:
+            self._reported = None
         for tag, value in sorted(contents.tags.items()):
             text = value.decode("utf-8", "backslashreplace")
             await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
@@ -101,3 +118,17 @@ class MetaStore(Controller):
             await ctx.apply(VolumeConfigDefinition.new(STATE, desired.config))
             if desired.secrets is not None:
                 await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
+
+    async def _state_keeps_other_encryption(self, ctx: ControllerContext, wanted: SecretBytes) -> bool:
+        """Whether STATE is ready with an encryption the config no longer has (the formatter keeps a ready
+        volume as it is until the next boot): tag 9 must keep describing how to open the STATE that exists."""
+        status = await ctx.find(Pointer(BLOCK, VolumeStatusDefinition.type, STATE), VolumeStatusSpec)
+        if status is None or status.spec.phase != VolumePhase.READY:
+            return False
+        encrypted = wanted.get_secret_value().strip() != b"null"
+        return encrypted != bool(status.spec.encryption_provider)
+
+    def _report(self, ctx: ControllerContext, event: str, error: str) -> None:
+        if self._reported != event + error:
+            self._reported = event + error
+            ctx.logger.warning(event, error=error)

@@ -199,3 +199,20 @@ def test_a_device_that_cannot_be_opened_is_a_wrong_device(tmp_path: Path, comman
         assert code == 4, err
         assert why in err
     assert not (tmp_path / "missing.img").exists()
+
+
+def test_get_on_corrupt_meta_says_the_tag_is_unknown(image: Path) -> None:
+    """With both copies bad every tag read as "not set" (exit 1), as if META were empty."""
+    MetaPartition(image).set(9, b"null")
+    with image.open("r+b") as handle:
+        for copy in (0, BLOCK_LENGTH):
+            handle.seek(copy + 100)
+            handle.write(b"x")
+    code, _out, err = run("get", str(image), "9")
+    assert (code, err.strip()) == (
+        4,
+        "Error: META is corrupt (no valid copy): tag 0x09 is unknown; see `volumed meta dump`",
+    )
+    blank = image.with_name("blank.img")
+    blank.write_bytes(bytes(PARTITION_SIZE))
+    assert run("get", str(blank), "9")[0] == 1  # blank META: really not set

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
+import structlog.testing
+
 from volumed.config import encryption_from_meta_json
 from volumed.controllers import ConfigLoader, DiscoveryController, MetaStore, SystemInformationController
 from volumed.resources import (
@@ -128,3 +131,22 @@ async def test_node_uuid_precedence(tmp_path: Path) -> None:
     async with run_runtime(*controllers(image, config, node_uuid="flag-uuid")) as runtime:
         info = await assert_resource(runtime.state, pointer)
         assert (info.spec.uuid, info.spec.source) == ("flag-uuid", UUIDSource.FLAG)
+
+
+async def test_corrupt_meta_is_reported_once(tmp_path: Path) -> None:
+    """With both copies bad, META looked empty and nothing was said: a node without a config just waited."""
+    image = tmp_path / "node.img"
+    meta = meta_of(image)
+    meta.set(9, b"null")
+    with image.open("r+b") as handle:
+        for copy in (0, 256 * 1024):
+            handle.seek(meta.offset + copy + 100)
+            handle.write(b"x")
+    with structlog.testing.capture_logs() as logs:
+        async with run_runtime(*controllers(image, tmp_path / "no-config.yaml")):
+            await anyio.sleep(0.5)  # about ten polls
+    corrupt = [e for e in logs if e["event"].startswith("META is corrupt")]
+    assert len(corrupt) == 1, logs
+    assert "tag 9 included, are unknown" in corrupt[0]["event"]
+    assert "copy 0:" in corrupt[0]["error"]
+    assert "copy 1:" in corrupt[0]["error"]
