@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from volumed.config import STATE
 from volumed.keys import SaltFileError, load_or_create_salt
@@ -20,28 +20,51 @@ from volumed.runtime.controller import Controller, Input, Output
 if TYPE_CHECKING:
     from volumed.runtime.controller import ControllerContext
 
+UNUSABLE_RETRY: Final = 10.0
+"""Seconds between quiet re-reads of an unusable salt file (an operator may repair it meanwhile)."""
+
 
 class EncryptionSaltController(Controller):
     """Reads ``encryption-salt.yaml`` at the root of the mounted STATE (creating it the first time).
 
     Without a mounted STATE there is no salt, and keys locked to STATE wait. Wiping STATE loses the salt:
-    locked volumes then cannot be opened any more (that is the point of lockToSTATE).
+    locked volumes then cannot be opened any more (that is the point of lockToSTATE). An unusable salt file is
+    kept as it is: it is reported once as a warning naming the file and the problem, then read again quietly
+    until it is repaired; meanwhile there is no salt, so locked keys wait.
     """
 
     name = "EncryptionSalt"
     inputs = (Input(BLOCK, MountStatusDefinition.type),)
     outputs = (Output(EncryptionSaltDefinition.type, namespace=BLOCK),)
 
+    def __init__(self, *, retry_interval: float = UNUSABLE_RETRY) -> None:
+        self._retry = retry_interval
+        self._reported: str | None = None  # the last problem logged, so a lasting one is logged once
+
     async def reconcile(self, ctx: ControllerContext) -> None:
         mounts = await ctx.list(Kind(BLOCK, MountStatusDefinition.type), MountStatusSpec)
         state = next((m.spec for m in mounts if m.spec.volume_id == STATE), None)
         if state is None:
+            self._reported = None  # a later mount reports its own file's problem again
             return
         try:
             salt = await load_or_create_salt(state.target)
         except SaltFileError as error:
-            ctx.logger.error("the STATE salt file is unusable", error=str(error))
-            raise
+            self._report(ctx, str(error))
+            ctx.requeue_after(self._retry)
+            return
+        if self._reported is not None:
+            ctx.logger.info("the STATE salt file is usable again")
+            self._reported = None
         await ctx.apply(
             EncryptionSaltDefinition.new(ENCRYPTION_SALT_ID, EncryptionSaltSpec(disk_salt=salt.reveal()))
         )
+
+    def _report(self, ctx: ControllerContext, problem: str) -> None:
+        """Warn once per distinct problem; the message names the file (SaltFileError does), never the salt."""
+        if self._reported != problem:
+            self._reported = problem
+            ctx.logger.warning(
+                "the STATE salt file is unusable (kept as it is): keys locked to STATE wait for its repair",
+                error=problem,
+            )
