@@ -7,12 +7,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
-import anyio.to_thread
-
 from .._errors import KeyProviderError
 from .._provider import KeyKind, NewKey
 from .._secret import Passphrase
 from ._connection import DEFAULT_TCTI
+from ._daemon_thread import run_in_daemon_thread
 from ._pcr import normalize_pcrs
 from ._policy import SealingPolicy, pcr_policy
 from ._sealing import seal, unseal
@@ -69,8 +68,9 @@ class TPMKeyProvider:
     :class:`PCRPolicyError` ("PCR policy check failed") when the PCRs changed, :class:`SRKMismatchError` when
     the token comes from another TPM, :class:`TPMUnavailableError` when there is no TPM.
 
-    TPM commands run in a worker thread, one TPM connection per call. On cancellation the caller returns at
-    once; the worker finishes its commands and flushes its handles on its own.
+    TPM commands run in a daemon thread, one TPM connection per call (never shared with a later call). On
+    cancellation the caller returns at once; the thread finishes its commands and flushes its handles on its
+    own, and being a daemon it never holds up process exit behind a hung TPM.
     """
 
     __slots__ = ("_options", "_slot")
@@ -122,7 +122,7 @@ class TPMKeyProvider:
 
     async def _in_thread(self, func: Callable[..., _T], *args: Any) -> _T:
         try:
-            return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True)
+            return await run_in_daemon_thread(func, *args, name=f"volumed-tpm-slot-{self._slot}")
         except KeyProviderError as exc:
             raise type(exc)(f"tpm key for slot {self._slot}: {exc}") from None
 
