@@ -29,6 +29,19 @@ def warn_if_config_missing(config: Path) -> None:
     )
 
 
+def check_tpm_tcti(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse a malformed TCTI at start (a usage error naming the option or its variable): taken as it is,
+    it would only show later, as every TPM key failing."""
+    from volumed.keys.tpm import check_tcti
+
+    try:
+        return check_tcti(value)
+    except ValueError as error:
+        source = ctx.get_parameter_source(param.name or "")
+        where = f" (from {ENV_TCTI})" if source is click.core.ParameterSource.ENVIRONMENT else ""
+        raise click.BadParameter(f"{error}{where}", ctx=ctx, param=param) from None
+
+
 @click.command()
 @click.option(
     "--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="Machine config file."
@@ -71,6 +84,7 @@ def warn_if_config_missing(config: Path) -> None:
     envvar=ENV_TCTI,
     default="device:/dev/tpmrm0",
     show_default=True,
+    callback=check_tpm_tcti,
     help=f"TPM TCTI (env {ENV_TCTI}).",
 )
 @click.option(

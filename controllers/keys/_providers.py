@@ -82,22 +82,29 @@ def _inner_provider(
             ), ""
         except ValueError as error:
             return None, f"KMS endpoint: {error}"
+    return _tpm_provider(key, env)
+
+
+def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | None, str]:
+    """The slot's TPM provider, or why not; a setting it refuses (a malformed TCTI) is this key's reason,
+    so that only TPM keys wait on it, never every volume's reconcile."""
     reason = _tpm_present(env.tcti)
     if reason:
         return None, reason
     from volumed.keys.tpm import TPMKeyProvider
 
     extra = {"efivars_dir": Path(env.efivars_dir)} if env.efivars_dir else {}
-    return (
-        TPMKeyProvider(
+    try:
+        provider = TPMKeyProvider(
             key.slot,
             pcrs=key.tpm_pcrs or (7,),
             tcti=env.tcti,
             check_secureboot_on_enroll=key.tpm_check_secureboot_on_enroll,
             **extra,
-        ),
-        "",
-    )
+        )
+    except ValueError as error:
+        return None, str(error)
+    return provider, ""
 
 
 def slot_keys(

@@ -2,6 +2,7 @@
 
 from ._connection import DEFAULT_TCTI as DEFAULT_TCTI
 from ._connection import TPMConnection as TPMConnection
+from ._connection import check_tcti as check_tcti
 from ._errors import PCRPolicyError as PCRPolicyError
 from ._errors import PCRValueError as PCRValueError
 from ._errors import SecureBootError as SecureBootError
@@ -55,6 +56,7 @@ __all__ = [
     "UnsupportedPolicyError",
     "check_pcr_values",
     "check_secureboot",
+    "check_tcti",
     "make_tpm_token",
     "normalize_pcrs",
     "parse_tpm_token",

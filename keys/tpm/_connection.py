@@ -38,6 +38,19 @@ if TYPE_CHECKING:
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 """The kernel's TPM resource manager; tests use ``swtpm:port=P``."""
 
+
+def check_tcti(tcti: str) -> str:
+    """``tcti`` when it has the shape of a tpm2-tss TCTI string (``name:config``), else ValueError saying why.
+
+    Only the shape: whether the TPM is there shows when it is opened. Checked early so that a path given where
+    a TCTI is meant (``/dev/tpmrm0``) is refused where it was given, not at the first TPM key.
+    """
+    name, colon, _ = tcti.partition(":")
+    if not colon or not name or any(char.isspace() for char in name):
+        raise ValueError(f"{tcti!r} is not a TCTI string like 'device:/dev/tpmrm0'")
+    return tcti
+
+
 LOCK_TIMEOUT = 30.0
 """Seconds a TPM operation waits for an earlier one on the same TCTI. Bounded, so that worker threads behind a
 hung TPM end on their own instead of piling up (each caller is already cut off by its time limit)."""

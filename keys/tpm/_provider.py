@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 from .._errors import KeyProviderError
 from .._provider import KeyKind, NewKey
 from .._secret import Passphrase
-from ._connection import DEFAULT_TCTI
+from ._connection import DEFAULT_TCTI, check_tcti
 from ._daemon_thread import run_in_daemon_thread
 from ._pcr import normalize_pcrs
 from ._policy import SealingPolicy, pcr_policy
@@ -50,8 +50,10 @@ class TPMOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pcrs", normalize_pcrs(self.pcrs, what="tpm key pcrs"))
-        if not self.tcti or ":" not in self.tcti:
-            raise ValueError(f"tpm key tcti {self.tcti!r} is not a TCTI string like 'device:/dev/tpmrm0'")
+        try:
+            check_tcti(self.tcti)
+        except ValueError as error:
+            raise ValueError(f"tpm key tcti {error}") from None
 
     @property
     def policy(self) -> SealingPolicy:

@@ -26,6 +26,7 @@ from volumed.keys.tpm import (
     TPMKeyProvider,
     TPMOptions,
     TPMUnavailableError,
+    check_tcti,
     pcr_policy,
     seal,
 )
@@ -71,6 +72,17 @@ def test_provider_class_is_final() -> None:
 def test_bad_options_are_named(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TPMKeyProvider(1, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tcti", ["", " ", "/dev/tpmrm0", ":/dev/tpmrm0", " device:/dev/tpmrm0"])
+def test_check_tcti_refuses_what_is_not_name_colon_config(tcti: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a TCTI string like 'device:/dev/tpmrm0'"):
+        check_tcti(tcti)
+
+
+@pytest.mark.parametrize("tcti", [DEFAULT_TCTI, "swtpm:host=127.0.0.1,port=2321", "tabrmd:"])
+def test_check_tcti_takes_tcti_strings(tcti: str) -> None:
+    assert check_tcti(tcti) == tcti
 
 
 @pytest.mark.parametrize("slot", [-1, 32, True])
