@@ -48,7 +48,7 @@ from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
 from volumed.storage.probe import SignatureType, probe_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
-from ..keys._providers import SALT_MISSING, KeyEnvironment, slot_keys
+from ..keys._providers import KeyEnvironment, salt_reason, slot_keys
 from ._encryption import (
     Location,
     NoUsableKeyError,
@@ -360,7 +360,7 @@ class VolumeFormatter(Controller):
         if (
             keys
             and all(key.provider is None for key in keys)
-            and any(key.reason == SALT_MISSING for key in keys)
+            and any(key.reason == salt_reason(env) for key in keys)
         ):
             raise VolumeWaiting("waiting for the STATE salt (keys are locked to STATE)")
         opened = self._services.opened.get(item.volume_id)

@@ -52,6 +52,9 @@ class EncryptionSaltController(Controller):
         except SaltFileError as error:
             self._report(ctx, str(error))
             ctx.requeue_after(self._retry)
+            await ctx.apply(
+                EncryptionSaltDefinition.new(ENCRYPTION_SALT_ID, EncryptionSaltSpec(error=str(error)))
+            )
             return
         if self._reported is not None:
             ctx.logger.info("the STATE salt file is usable again")

@@ -38,14 +38,17 @@ async def key_environment(ctx: ControllerReader, base: KeyEnvironment) -> KeyEnv
     salt_resource = await ctx.find(
         Pointer(BLOCK, EncryptionSaltDefinition.type, ENCRYPTION_SALT_ID), EncryptionSaltSpec
     )
-    salt = None
-    if salt_resource is not None:
+    salt, salt_error = None, ""
+    if salt_resource is not None and salt_resource.spec.disk_salt is not None:
         from volumed.keys import DiskSalt
 
         salt = DiskSalt(salt_resource.spec.disk_salt.get_secret_value())
+    elif salt_resource is not None:
+        salt_error = salt_resource.spec.error
     return KeyEnvironment(
         node_uuid=info.spec.uuid if info is not None else None,
         salt=salt,
+        salt_error=salt_error,
         tcti=base.tcti,
         kms_ca_file=base.kms_ca_file,
         efivars_dir=base.efivars_dir,

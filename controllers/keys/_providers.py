@@ -38,9 +38,15 @@ class KeyEnvironment:
 
     node_uuid: str | None = None
     salt: DiskSalt | None = None
+    salt_error: str = ""  # why STATE, although mounted, gave no salt (its salt file is unusable)
     tcti: str = DEFAULT_TCTI
     kms_ca_file: str | None = None
     efivars_dir: str | None = None
+
+
+def salt_reason(env: KeyEnvironment) -> str:
+    """Why keys locked to STATE cannot be made: STATE not mounted yet, or its salt file unusable."""
+    return env.salt_error or SALT_MISSING
 
 
 def _tpm_present(tcti: str) -> str:
@@ -118,7 +124,7 @@ def slot_keys(
         provider, reason = _inner_provider(key, volume_id, secrets, env)
         if provider is not None and key.lock_to_state:
             if env.salt is None:
-                provider, reason = None, SALT_MISSING
+                provider, reason = None, salt_reason(env)
             else:
                 provider = LockedToStateKeyProvider(provider, env.salt)
         if provider is not None:

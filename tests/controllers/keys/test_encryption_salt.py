@@ -43,7 +43,9 @@ async def test_corrupt_salt_file_is_reported_once_and_kept(tmp_path: Path) -> No
         async with run_runtime(EncryptionSaltController(retry_interval=0.05)) as runtime:
             await mount_state(runtime.state, tmp_path)
             await anyio.sleep(0.5)  # about ten re-reads
-            assert await runtime.state.find(SALT) is None
+            published = await runtime.state.get(SALT)
+            assert published.spec.disk_salt is None
+            assert published.spec.error == f"salt file {salt_file}: 'diskSalt' has 3 bytes, expected 32"
             stats = runtime.stats()["EncryptionSalt"]
     assert stats.errors == 0, stats
     assert stats.reconciles > 3, stats  # still re-read
@@ -64,6 +66,37 @@ async def test_repaired_salt_file_is_picked_up(tmp_path: Path) -> None:
             await mount_state(runtime.state, tmp_path)
             await anyio.sleep(0.2)
             salt_file.write_bytes(encode_salt_file(good))
-            salt = await assert_resource(runtime.state, SALT)
+            salt = await assert_resource(runtime.state, SALT, lambda r: r.spec.disk_salt is not None)
+    assert salt.spec.disk_salt is not None
     assert salt.spec.disk_salt.get_secret_value() == good.reveal()
     assert "the STATE salt file is usable again" in [e["event"] for e in logs]
+
+
+async def test_key_status_names_the_unusable_salt_file(tmp_path: Path) -> None:
+    """With STATE mounted, the reason said "STATE is not mounted"; the real cause was only in the log."""
+    from volumed.controllers import KeyResolver
+    from volumed.controllers.keys._providers import KeyEnvironment
+    from volumed.resources import (
+        EncryptionConfigSpec,
+        KeyKind,
+        KeySlotSpec,
+        StaticKeySpec,
+        VolumeConfigDefinition,
+        VolumeConfigSpec,
+        VolumeKeySecretsDefinition,
+        VolumeKeySecretsSpec,
+        VolumeKeyStatusDefinition,
+    )
+
+    salt_file = tmp_path / SALT_FILE_NAME
+    salt_file.write_bytes(SHORT_SALT)
+    keys = (KeySlotSpec(slot=0, kind=KeyKind.STATIC, lock_to_state=True),)
+    status = Pointer(BLOCK, VolumeKeyStatusDefinition.type, "EPHEMERAL")
+    async with run_runtime(KeyResolver(KeyEnvironment()), EncryptionSaltController()) as runtime:
+        config = VolumeConfigSpec(partition_label="EPHEMERAL", encryption=EncryptionConfigSpec(keys=keys))
+        await runtime.state.create(VolumeConfigDefinition.new("EPHEMERAL", config), owner="test")
+        secrets = VolumeKeySecretsSpec(static_keys=(StaticKeySpec(slot=0, passphrase=b"pw"),))
+        await runtime.state.create(VolumeKeySecretsDefinition.new("EPHEMERAL", secrets), owner="test")
+        await mount_state(runtime.state, tmp_path)
+        expected = f"salt file {salt_file}: 'diskSalt' has 3 bytes, expected 32"
+        await assert_resource(runtime.state, status, lambda r: r.spec.keys[0].reason == expected)
