@@ -226,6 +226,19 @@ async def sync_key_slots(
         volume.close()
 
 
+def _token_matches(key: SlotKey, token: dict[str, Any] | None) -> bool:
+    """Whether the slot's token fits the configured key (a TPM key: sealed with the configured PCR list).
+
+    Providers that seal to something the config can change offer ``token_matches``; wrappers (time limit,
+    lock to STATE) are looked through by their ``inner``.
+    """
+    provider: object = key.provider
+    while hasattr(provider, "inner"):
+        provider = provider.inner
+    matches = getattr(provider, "token_matches", None)
+    return True if matches is None else bool(matches(token))
+
+
 def _fingerprints(volume: Luks2Volume) -> tuple[int | None, dict[int, bytes]]:
     for token_id, token in volume.tokens.items():
         if token.type == SLOT_CHECK_TOKEN_TYPE:
@@ -279,7 +292,11 @@ async def _sync(
         )
 
     for key in keys:
-        if key.slot == opened.slot and opened_by_these_keys:
+        if (
+            key.slot == opened.slot
+            and opened_by_these_keys
+            and _token_matches(key, _token_body(volume, key.slot))
+        ):
             continue
         action = "updating" if key.slot in volume.keyslots else "adding"
         if key.provider is None:
@@ -287,7 +304,12 @@ async def _sync(
             continue
         try:
             replace = False
-            if key.slot in volume.keyslots:
+            if key.slot in volume.keyslots and not _token_matches(key, _token_body(volume, key.slot)):
+                log.info(
+                    "key slot token does not match its config; sealing it again", slot=key.slot, kind=key.kind
+                )
+                replace = True
+            elif key.slot in volume.keyslots:
                 passphrase = await key.provider.get_key(_token_body(volume, key.slot))
                 fingerprint = slot_fingerprint(volume_key, key.slot, slot_json(key.slot), passphrase.reveal())
                 if fingerprint_matches(fps.get(key.slot), fingerprint):

@@ -122,6 +122,15 @@ class TPMKeyProvider:
         key = await self._in_thread(_unseal, sealed, self._options.tcti)
         return _passphrase(key)
 
+    def token_matches(self, token: Mapping[str, Any] | None) -> bool:
+        """Whether a slot's token was sealed with this key's PCR list (False: the config changed the PCRs,
+        so the slot must be sealed again; the old key still unseals, bound to the old list)."""
+        try:
+            sealed = parse_tpm_token(token, slot=self._slot)
+        except KeyProviderError:
+            return True  # a damaged token: get_key says what is wrong with it
+        return tuple(sorted(sealed.policy.pcrs)) == tuple(sorted(self._options.pcrs))
+
     async def _in_thread(self, func: Callable[..., _T], *args: Any) -> _T:
         try:
             return await run_in_daemon_thread(func, *args, name=f"volumed-tpm-slot-{self._slot}")

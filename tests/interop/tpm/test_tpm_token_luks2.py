@@ -56,3 +56,48 @@ async def test_token_imported_by_cryptsetup_unseals(swtpm: Swtpm, tmp_path: Path
         token = volume.tokens[SLOT].to_dict()
         assert await tpm_key.get_key(token) == new.passphrase
         volume.unlock(new.passphrase.reveal(), keyslot=SLOT)
+
+
+async def test_a_changed_pcr_list_is_sealed_again_by_the_key_slot_sync(swtpm: Swtpm, tmp_path: Path) -> None:
+    """Changing a TPM key's PCRs in the config was never applied: the token stayed sealed to the old list
+    while the status and META showed the new one. The slot is now sealed again, at boot and at runtime."""
+    from volumed.controllers.block._encryption import (
+        Location,
+        SlotKey,
+        format_encrypted,
+        open_encrypted,
+        sync_key_slots,
+    )
+    from volumed.keys import StaticKeyProvider
+    from volumed.resources import EncryptionConfigSpec, PbkdfSpec
+
+    image = tmp_path / "disk.img"
+    with image.open("wb") as handle:
+        handle.truncate(32 * 1024 * 1024)
+    location = Location(str(image))
+    encryption = EncryptionConfigSpec(pbkdf=PbkdfSpec(type="pbkdf2", iterations=1000), key_size_bits=256)
+
+    def keys(pcrs: tuple[int, ...]) -> list[SlotKey]:
+        tpm = TPMKeyProvider(0, tcti=swtpm.tcti, pcrs=pcrs)
+        return [
+            SlotKey(0, "tpm", tpm),
+            SlotKey(1, "static", StaticKeyProvider(slot=1, passphrase=b"recovery")),
+        ]
+
+    def sealed_pcrs() -> list[int]:
+        with Luks2Volume.open(image, read_only=True) as volume:
+            pcrs: list[int] = volume.tokens[0].to_dict()["UserData"]["pcrs"]
+        return pcrs
+
+    swtpm.pcr_extend(4, b"boot loader")  # a second populated PCR (an all-zero one is refused at enroll)
+    await format_encrypted(location, encryption, keys((7,)))
+    assert sealed_pcrs() == [7]
+
+    opened = await open_encrypted(location, encryption, keys((4, 7)))  # the TPM slot opens, and is resealed
+    assert (opened.slot, opened.failed_syncs) == (0, [])
+    assert sealed_pcrs() == [4, 7]
+    assert (await open_encrypted(location, encryption, keys((4, 7)))).slot == 0
+
+    assert await sync_key_slots(location, encryption, keys((7,)), opened) == []  # changed while open
+    assert sealed_pcrs() == [7]
+    assert (await open_encrypted(location, encryption, keys((7,)))).slot == 0
