@@ -17,6 +17,8 @@ from volumed.resources import (
 from volumed.runtime import Kind
 from volumed.runtime.controller import Controller, Input, Output
 
+from .._lasting_problem import LastingProblem
+
 if TYPE_CHECKING:
     from volumed.runtime.controller import ControllerContext
 
@@ -39,35 +41,30 @@ class EncryptionSaltController(Controller):
 
     def __init__(self, *, retry_interval: float = UNUSABLE_RETRY) -> None:
         self._retry = retry_interval
-        self._reported: str | None = None  # the last problem logged, so a lasting one is logged once
+        self._problem = LastingProblem()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         mounts = await ctx.list(Kind(BLOCK, MountStatusDefinition.type), MountStatusSpec)
         state = next((m.spec for m in mounts if m.spec.volume_id == STATE), None)
         if state is None:
-            self._reported = None  # a later mount reports its own file's problem again
+            self._problem.clear()  # a later mount reports its own file's problem again
             return
         try:
             salt = await load_or_create_salt(state.target)
         except SaltFileError as error:
-            self._report(ctx, str(error))
+            # The message names the file (SaltFileError does), never the salt.
+            self._problem.report(
+                ctx.logger,
+                "the STATE salt file is unusable (kept as it is): keys locked to STATE wait for its repair",
+                str(error),
+            )
             ctx.requeue_after(self._retry)
             await ctx.apply(
                 EncryptionSaltDefinition.new(ENCRYPTION_SALT_ID, EncryptionSaltSpec(error=str(error)))
             )
             return
-        if self._reported is not None:
+        if self._problem.clear():
             ctx.logger.info("the STATE salt file is usable again")
-            self._reported = None
         await ctx.apply(
             EncryptionSaltDefinition.new(ENCRYPTION_SALT_ID, EncryptionSaltSpec(disk_salt=salt.reveal()))
         )
-
-    def _report(self, ctx: ControllerContext, problem: str) -> None:
-        """Warn once per distinct problem; the message names the file (SaltFileError does), never the salt."""
-        if self._reported != problem:
-            self._reported = problem
-            ctx.logger.warning(
-                "the STATE salt file is unusable (kept as it is): keys locked to STATE wait for its repair",
-                error=problem,
-            )

@@ -32,6 +32,8 @@ from volumed.runtime import Kind, Pointer
 from volumed.runtime.controller import Controller, Input, Output, OutputKind
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
 
+from .._lasting_problem import LastingProblem
+
 if TYPE_CHECKING:
     from pydantic import SecretBytes
 
@@ -62,7 +64,7 @@ class MetaStore(Controller):
 
     def __init__(self, *, poll_interval: float = 5.0) -> None:
         self._poll = poll_interval
-        self._reported: str | None = None  # the last problem logged, so a lasting one is logged once
+        self._problem = LastingProblem()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
@@ -94,16 +96,16 @@ class MetaStore(Controller):
         try:
             contents = await anyio.to_thread.run_sync(partition.read)
         except MetaError as error:
-            self._report(ctx, "META is unreadable", str(error))
+            self._problem.report(ctx.logger, "META is unreadable", str(error))
             return
         if contents.state is MetaState.CORRUPT:
             # Its tags are unknown, not unset: without a config STATE cannot be set up from tag 9.
             reasons = "; ".join(f"copy {i}: {c.error}" for i, c in enumerate(contents.copies) if c.error)
-            self._report(
-                ctx, "META is corrupt (no valid copy): its tags, tag 9 included, are unknown", reasons
+            self._problem.report(
+                ctx.logger, "META is corrupt (no valid copy): its tags, tag 9 included, are unknown", reasons
             )
         else:
-            self._reported = None
+            self._problem.clear()
         for tag, value in sorted(contents.tags.items()):
             text = value.decode("utf-8", "backslashreplace")
             await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
@@ -127,8 +129,3 @@ class MetaStore(Controller):
             return False
         encrypted = wanted.get_secret_value().strip() != b"null"
         return encrypted != bool(status.spec.encryption_provider)
-
-    def _report(self, ctx: ControllerContext, event: str, error: str) -> None:
-        if self._reported != event + error:
-            self._reported = event + error
-            ctx.logger.warning(event, error=error)
