@@ -242,8 +242,9 @@ def _loop_devices_over(region: Region) -> list[str]:
     return users
 
 
-def _check_not_busy(label: str, region: Region) -> None:
-    """Raise ``DeviceBusyError`` if the region, or a loop device over its bytes, is claimed by the kernel.
+def check_not_in_use(what: str, region: Region) -> None:
+    """Raise ``DeviceBusyError`` (naming ``what``) if the region, a loop device over its bytes, or a FUSE
+    server decrypting them holds it: nothing may be written there from under its user.
 
     ``O_EXCL`` on a block device fails with EBUSY while it (or a partition of it) is mounted, mapped or
     held; loop devices over the same bytes of an image are checked the same way, so a partition mounted
@@ -255,9 +256,9 @@ def _check_not_busy(label: str, region: Region) -> None:
             probe.open(writable=True, exclusive=True).close()
         except BlockDeviceError as exc:
             if exc.errno == errno.EBUSY:
-                raise DeviceBusyError(f"partition {label} is in use through {path}") from None
+                raise DeviceBusyError(f"{what} is in use through {path}") from None
             raise
-    _check_no_fuse_server(f"partition {label} is in use", region.path, region.offset, region.size)
+    _check_no_fuse_server(f"{what} is in use", region.path, region.offset, region.size)
 
 
 def _check_no_fuse_server(what: str, path: str, offset: int, size: int | None) -> None:
@@ -305,7 +306,7 @@ def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]
         region = Region.whole(node) if node else Region(name, part.offset(sector), part.size(sector))
         targets.append((label, part.number, region))
     for label, _, region in targets:
-        _check_not_busy(label, region)
+        check_not_in_use(f"partition {label}", region)
     wiped: list[WipedPartition] = []
     for label, number, region in targets:
         found = wipe_region(region)

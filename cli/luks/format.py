@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from typing import Any
 
 import click
@@ -98,29 +96,19 @@ def format_cmd(device: str, batch_mode: bool, **options: Any) -> None:
 
 
 def _refuse_in_use(device: str, offset: int, size: int | None) -> None:
-    """cryptsetup's "still in use" refusal: a block device the kernel holds, or bytes a FUSE server serves.
+    """cryptsetup's "still in use" refusal, by the check `wipe` uses (the kernel's holders, loop devices over
+    the bytes, a FUSE server of `volumed run` decrypting them)."""
+    from volumed.storage import disklayout
+    from volumed.storage.blockdev import BlockDeviceError, Region, RegionBoundsError
 
-    A volume that `volumed run` opened through the fuse backend holds its image file open but not locked.
-    """
-    import stat
-
-    from volumed.storage.activation import fuse_servers_over
-
-    users = fuse_servers_over(device, offset, size)
-    if users:
-        use = users[0]
-        fail(
-            f"Cannot format device {device} which is still in use "
-            f"(volume {use.name} is active: FUSE server PID {use.pid}).",
-            EXIT_BUSY,
-        )
     try:
-        is_block = stat.S_ISBLK(os.stat(device).st_mode)
-    except OSError:
-        return  # the format reports a missing device itself
-    if is_block:
-        try:
-            os.close(os.open(device, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
-        except OSError as exc:
-            if exc.errno == errno.EBUSY:
-                fail(f"Cannot format device {device} which is still in use.", EXIT_BUSY)
+        whole = Region.whole(device)
+        region = whole.sub(offset, (whole.size - offset) if size is None else size)
+    except (BlockDeviceError, RegionBoundsError, ValueError):
+        return  # missing, or too small: the format itself says so
+    try:
+        disklayout.check_not_in_use(device, region)
+    except disklayout.DeviceBusyError as exc:
+        fail(f"Cannot format device {device} which is still in use ({exc}).", EXIT_BUSY)
+    except BlockDeviceError:
+        return  # cannot be opened: the format itself says why
