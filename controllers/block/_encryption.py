@@ -292,11 +292,9 @@ async def _sync(
         )
 
     for key in keys:
-        if (
-            key.slot == opened.slot
-            and opened_by_these_keys
-            and _token_matches(key, _token_body(volume, key.slot))
-        ):
+        token = _token_body(volume, key.slot)
+        token_fits = _token_matches(key, token)
+        if key.slot == opened.slot and opened_by_these_keys and token_fits:
             continue
         action = "updating" if key.slot in volume.keyslots else "adding"
         if key.provider is None:
@@ -304,13 +302,13 @@ async def _sync(
             continue
         try:
             replace = False
-            if key.slot in volume.keyslots and not _token_matches(key, _token_body(volume, key.slot)):
+            if key.slot in volume.keyslots and not token_fits:
                 log.info(
                     "key slot token does not match its config; sealing it again", slot=key.slot, kind=key.kind
                 )
                 replace = True
             elif key.slot in volume.keyslots:
-                passphrase = await key.provider.get_key(_token_body(volume, key.slot))
+                passphrase = await key.provider.get_key(token)
                 fingerprint = slot_fingerprint(volume_key, key.slot, slot_json(key.slot), passphrase.reveal())
                 if fingerprint_matches(fps.get(key.slot), fingerprint):
                     continue
