@@ -109,8 +109,8 @@ class _Progress:
     status: VolumeStatusSpec
 
 
-def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusSpec) -> str | None:
-    """What in ``config`` a ready volume cannot follow without being made again (encryption, filesystem)."""
+def kept_encryption_change(config: VolumeConfigSpec, status: VolumeStatusSpec) -> str | None:
+    """How ``config`` changes the encryption of a ready volume, which keeps its own until the next boot."""
     if status.phase != VolumePhase.READY:
         return None
     wanted = config.encryption.provider if config.encryption is not None else ""
@@ -118,9 +118,15 @@ def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusS
         return (
             f"the config changes encryption from {status.encryption_provider or 'none'} to {wanted or 'none'}"
         )
-    if config.filesystem != status.filesystem:
-        return f"the config changes the filesystem from {status.filesystem} to {config.filesystem}"
     return None
+
+
+def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusSpec) -> str | None:
+    """What in ``config`` a ready volume cannot follow without being made again (encryption, filesystem)."""
+    change = kept_encryption_change(config, status)
+    if change is None and status.phase == VolumePhase.READY and config.filesystem != status.filesystem:
+        change = f"the config changes the filesystem from {status.filesystem} to {config.filesystem}"
+    return change
 
 
 def processing_order(volume: _Work) -> tuple[int, int, bool, int, str]:

@@ -21,9 +21,9 @@ from volumed.resources import (
     MetaKeyDefinition,
     MetaKeySpec,
     VolumeConfigDefinition,
+    VolumeConfigSpec,
     VolumeKeySecretsDefinition,
     VolumeKeySecretsSpec,
-    VolumePhase,
     VolumeStatusDefinition,
     VolumeStatusSpec,
     meta_key_id,
@@ -33,10 +33,9 @@ from volumed.runtime.controller import Controller, Input, Output, OutputKind
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
 
 from .._lasting_problem import LastingProblem
+from ..block._formatter import kept_encryption_change
 
 if TYPE_CHECKING:
-    from pydantic import SecretBytes
-
     from volumed.runtime.controller import ControllerContext
 
 STATE_ENCRYPTION_TAG = 9
@@ -81,7 +80,7 @@ class MetaStore(Controller):
         wanted = (
             secrets.spec.meta_json if secrets is not None and secrets.spec.meta_json is not None else None
         )
-        if config_present and wanted is not None and await self._state_keeps_other_encryption(ctx, wanted):
+        if config_present and wanted is not None and await _state_keeps_other_encryption(ctx):
             wanted = None  # STATE stays as it is until the next boot: so does the record of how to open it
         if config_present and wanted is not None:
             try:
@@ -121,11 +120,14 @@ class MetaStore(Controller):
             if desired.secrets is not None:
                 await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
 
-    async def _state_keeps_other_encryption(self, ctx: ControllerContext, wanted: SecretBytes) -> bool:
-        """Whether STATE is ready with an encryption the config no longer has (the formatter keeps a ready
-        volume as it is until the next boot): tag 9 must keep describing how to open the STATE that exists."""
-        status = await ctx.find(Pointer(BLOCK, VolumeStatusDefinition.type, STATE), VolumeStatusSpec)
-        if status is None or status.spec.phase != VolumePhase.READY:
-            return False
-        encrypted = wanted.get_secret_value().strip() != b"null"
-        return encrypted != bool(status.spec.encryption_provider)
+
+async def _state_keeps_other_encryption(ctx: ControllerContext) -> bool:
+    """Whether STATE is ready with an encryption its config no longer has (the formatter keeps a ready
+    volume as it is until the next boot): tag 9 must keep describing how to open the STATE that exists."""
+    config = await ctx.find(Pointer(BLOCK, VolumeConfigDefinition.type, STATE), VolumeConfigSpec)
+    status = await ctx.find(Pointer(BLOCK, VolumeStatusDefinition.type, STATE), VolumeStatusSpec)
+    return (
+        config is not None
+        and status is not None
+        and kept_encryption_change(config.spec, status.spec) is not None
+    )
