@@ -17,7 +17,7 @@ from .._events import Event, EventType
 from .._index import DEFAULT_HISTORY, Clock, ResourceIndex, utc_now
 from .._index_reads import IndexReads
 from .._watch import closed_error
-from ._schema import COLUMNS, SCHEMA, SCHEMA_VERSION, check_storable, from_row, to_row
+from ._schema import COLUMNS, SCHEMA, SCHEMA_VERSION, from_row, to_row
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -160,11 +160,6 @@ class SqliteCore(IndexReads):
                 f"spec of {resource.pointer} is a {type(resource.spec).__name__}, "
                 f"the registered model is {model.spec_model.__name__}",
                 resource.pointer,
-            )
-        problem = check_storable(resource, model.spec_model)
-        if problem is not None:
-            raise InvalidResourceError(
-                f"spec of {resource.pointer} cannot be stored: {problem}", resource.pointer
             )
 
     async def _write(self, plan: Callable[[], Event | None]) -> Event | None:

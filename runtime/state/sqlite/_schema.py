@@ -52,23 +52,33 @@ def spec_json(spec: BaseModel) -> str:
     return spec.model_dump_json(by_alias=True, exclude=computed or None)
 
 
-def check_storable(resource: Resource[Any], model: type[BaseModel]) -> str | None:
-    """Why ``resource``'s spec would not read back from its row as the same value, or None when it would.
+def storable_spec_json(resource: Resource[Any]) -> str:
+    """``resource``'s spec as stored, once it is known to read back as the same value.
 
     A row that cannot be read back would make the whole file refuse to open, so such a write is refused
     instead (e.g. NaN or infinite floats, which JSON stores as null). The reason names fields, never values.
+
+    Raises:
+        InvalidResourceError: the spec would not read back as it is.
     """
     spec = resource.spec
+    model = type(spec)
+    problem = None
     try:
-        decoded = model.model_validate_json(spec_json(spec))
+        text = spec_json(spec)
+        decoded = model.model_validate_json(text)
     except ValidationError as exc:
-        return f"it would not read back: {validation_summary(exc)}"
+        problem = f"it would not read back: {validation_summary(exc)}"
     except ValueError as exc:  # e.g. a string pydantic cannot encode (a lone surrogate)
-        return f"it cannot be encoded as JSON ({type(exc).__name__})"
-    if decoded != spec:
+        problem = f"it cannot be encoded as JSON ({type(exc).__name__})"
+    else:
+        if decoded == spec:
+            return text
         changed = [name for name in model.model_fields if getattr(decoded, name) != getattr(spec, name)]
-        return f"field(s) {', '.join(changed) or '?'} would read back as different values (NaN or infinity?)"
-    return None
+        problem = (
+            f"field(s) {', '.join(changed) or '?'} would read back as different values (NaN or infinity?)"
+        )
+    raise InvalidResourceError(f"spec of {resource.pointer} cannot be stored: {problem}", resource.pointer)
 
 
 def validation_summary(error: ValidationError) -> str:
@@ -80,7 +90,7 @@ def validation_summary(error: ValidationError) -> str:
 
 
 def to_row(resource: Resource[Any]) -> Row:
-    """The row storing ``resource`` (spec as `spec_json`)."""
+    """The row storing ``resource`` (spec as `storable_spec_json`: raises InvalidResourceError)."""
     md = resource.metadata
     return (
         md.namespace,
@@ -94,7 +104,7 @@ def to_row(resource: Resource[Any]) -> Row:
         json.dumps(list(md.finalizers)),
         md.created.isoformat(),
         md.updated.isoformat(),
-        spec_json(resource.spec),
+        storable_spec_json(resource),
     )
 
 
