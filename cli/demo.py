@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import click
 
@@ -57,21 +60,79 @@ encryption:
 MIB = 1024 * 1024
 
 
-def _prepare(workdir: Path) -> tuple[Path, list[str], str]:
+DEMO_FILES = ("node.img", "data.img", "config.yaml", "node-uuid")
+"""The files the demo makes in its workdir; an earlier run's are removed (never followed) and made anew."""
+
+
+class DemoWorkdirError(Exception):
+    """The workdir is not private to the user running the demo (or not a directory); nothing was written."""
+
+
+def _refuse(workdir: Path, why: str) -> NoReturn:
+    raise DemoWorkdirError(f"demo workdir {workdir} {why}; refusing to use it")
+
+
+def _private_workdir(workdir: Path) -> None:
+    """Make ``workdir`` (0700), or accept an existing one only if it is ours and no one else can write to it.
+
+    The images hold STATE's volume key and the node UUID is half of every nodeID passphrase, so another user
+    must not own the folder nor be able to plant or swap files in it (a ``/tmp/volumed-demo`` made in advance
+    by someone else, with symlinks to root's files, was used before). An earlier run's folder is made 0700.
+    """
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(workdir, 0o700)
+    st = os.lstat(workdir)
+    if stat.S_ISLNK(st.st_mode):
+        _refuse(workdir, "is a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        _refuse(workdir, "is not a directory")
+    if st.st_uid != os.geteuid():
+        _refuse(workdir, f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _refuse(workdir, f"is group- or world-writable (mode {stat.S_IMODE(st.st_mode):04o})")
+    fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != (st.st_dev, st.st_ino):
+            _refuse(workdir, "changed while it was checked")
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def _new_private_file(path: Path, data: bytes = b"", *, size: int = 0) -> None:
+    """Create ``path`` afresh, mode 0600: whatever was there is unlinked (a symlink is removed, not followed)
+    and the new file is made with O_EXCL | O_NOFOLLOW, so nothing outside the workdir is ever written."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, data)
+        if size:
+            os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+def prepare(workdir: Path) -> tuple[Path, list[str], str]:
+    """Make the private workdir and the demo's files in it: the disk images, the config and the node UUID.
+
+    Raises:
+        DemoWorkdirError: the workdir is another user's, group/world-writable, a symlink or not a directory.
+    """
     from volumed.storage import disklayout
     from volumed.storage.gpt import new_table, write_partition_table
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    node = workdir / "node.img"
-    data = workdir / "data.img"
+    _private_workdir(workdir)
+    node, data, config, uuid_file = (workdir / name for name in DEMO_FILES)
+    _new_private_file(node)  # an empty 0600 file: the image replacing it keeps its mode
     disklayout.create_disk_image(node, 1024 * MIB, force=True)
-    with data.open("wb") as f:
-        f.truncate(256 * MIB)
+    _new_private_file(data, size=256 * MIB)
     write_partition_table(data, new_table(256 * MIB))
-    config = workdir / "config.yaml"
-    config.write_text(DEMO_CONFIG)
+    _new_private_file(config, DEMO_CONFIG.encode())
     node_uuid = str(uuid.uuid4())
-    (workdir / "node-uuid").write_text(node_uuid)
+    _new_private_file(uuid_file, node_uuid.encode())
     return config, [str(node), str(data)], node_uuid
 
 
@@ -81,7 +142,8 @@ def _prepare(workdir: Path) -> tuple[Path, list[str], str]:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("/tmp/volumed-demo"),
     show_default=True,
-    help="Where the disk images, config and mount root go (recreated).",
+    help="Where the disk images, config and mount root go (recreated): a folder of this user's that no one"
+    " else can write to (made 0700 if missing).",
 )
 @click.option("--backend", type=click.Choice(["auto", "dm", "fuse"]), default="auto", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Show the subsystem's log.")
@@ -104,7 +166,12 @@ def demo(workdir: Path, backend: str, verbose: bool) -> None:
         import structlog
 
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    config, disks, node_uuid = _prepare(workdir)
+    try:
+        config, disks, node_uuid = prepare(workdir)
+    except DemoWorkdirError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+    os.umask(0o077)  # the state and mount folders the subsystem makes are the demo user's only
     click.echo(f"disk images: {', '.join(disks)}")
     click.echo(f"config: {config}  node UUID: {node_uuid}")
     ok = anyio.run(boot_twice, workdir, config, disks, node_uuid, cast("BackendChoice", backend))
