@@ -9,6 +9,7 @@ from ._errors import ControllerError as ControllerError
 from ._errors import RegistrationError as RegistrationError
 from ._errors import RequeueError as RequeueError
 from ._errors import UndeclaredAccessError as UndeclaredAccessError
+from ._errors import passes_through as passes_through
 from ._graph import ControllerNode as ControllerNode
 from ._graph import DependencyGraph as DependencyGraph
 from ._io import Input as Input
@@ -44,4 +45,5 @@ __all__ = [
     "Runtime",
     "UndeclaredAccessError",
     "WakeSignal",
+    "passes_through",
 ]

@@ -9,6 +9,7 @@ import structlog
 
 from ._access import AccessRules
 from ._controller import Controller, QController
+from ._errors import passes_through
 from ._metrics import ControllerMetrics
 from ._queue import KeyedQueue
 from ._reader import ControllerReader
@@ -129,7 +130,9 @@ class QueueEntry(ControllerEntry):
                         keys = await controller.map_input(self.reader, resource)
                         for key in keys:  # in the try: not iterable, or a key that is not hashable
                             put(key)
-                    except Exception as exc:  # a bad mapping drops this change only
+                    except BaseException as exc:  # a bad mapping drops this change only
+                        if passes_through(exc):
+                            raise
                         self.metrics.errors += 1
                         self.logger.error(
                             "map_input failed; change dropped",

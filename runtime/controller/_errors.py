@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import anyio
+
 
 class ControllerError(Exception):
     """Base of the errors the controller runtime raises on purpose."""
@@ -48,3 +50,21 @@ class RequeueError(ControllerError):
         super().__init__(f"requeue after {interval:g}s: {cause}")
         self.cause = cause
         self.interval = interval
+
+
+_EXITS: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def passes_through(exc: BaseException) -> bool:
+    """Whether ``exc`` from a reconcile or a mapping must end the runtime rather than fail the controller.
+
+    Only cancellation (anyio's cancelled exception class, which is asyncio.CancelledError or trio.Cancelled)
+    and the exits (KeyboardInterrupt, SystemExit, GeneratorExit) pass through, also inside an exception
+    group. Any other BaseException is a controller failure: pyo3's PanicException, for one, derives from
+    BaseException, and a library that panics on hostile input must not take the whole subsystem down.
+    Call it from async code (the cancelled class depends on the running event loop).
+    """
+    fatal = (anyio.get_cancelled_exc_class(), *_EXITS)
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(lambda e: isinstance(e, fatal)) is not None
+    return isinstance(exc, fatal)

@@ -13,7 +13,7 @@ from ._backoff import Backoff
 from ._context import ControllerContext
 from ._controller import Controller, QController
 from ._entries import traceback_text
-from ._errors import RequeueError
+from ._errors import RequeueError, passes_through
 from ._feed import wakes
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ async def run_whole(
                 retry_in=retry,
                 cause=str(exc.cause),
             )
-        except Exception as exc:
+        except BaseException as exc:  # a panic too (BaseException): a failure, not the end of the runtime
+            if passes_through(exc):
+                raise
             metrics.errors += 1
             retry = backoff.failed()
             metrics.failure_streak = backoff.failures
@@ -151,7 +153,9 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
                 retry_in=exc.interval,
                 cause=str(exc.cause),
             )
-        except Exception as exc:
+        except BaseException as exc:  # as in run_whole: only cancellation and the exits end the runtime
+            if passes_through(exc):
+                raise
             metrics.errors += 1
             delay = queue.retry(key)
             entry.log_failure(
