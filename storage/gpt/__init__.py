@@ -5,6 +5,7 @@ from ._codec import decode_table as decode_table
 from ._codec import encode_table as encode_table
 from ._errors import CorruptTableError as CorruptTableError
 from ._errors import GPTError as GPTError
+from ._errors import InvalidTableError as InvalidTableError
 from ._errors import LayoutError as LayoutError
 from ._errors import NoPartitionTableError as NoPartitionTableError
 from ._guids import BIOS_BOOT as BIOS_BOOT
@@ -28,6 +29,7 @@ __all__ = [
     "LINUX_SWAP",
     "CorruptTableError",
     "GPTError",
+    "InvalidTableError",
     "LayoutError",
     "NoPartitionTableError",
     "Partition",

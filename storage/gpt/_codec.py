@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._errors import CorruptTableError, NoPartitionTableError
+from ._checks import Reserved, reserved_areas, summary, table_problems
+from ._errors import CorruptTableError, InvalidTableError, NoPartitionTableError
 from ._structs import (
     ENTRY_SIZE,
     HEADER_SIZE,
@@ -29,6 +30,9 @@ from ._table import Partition, PartitionTable
 ReadAt = Callable[[int, int], bytes]
 
 _MAX_ENTRY_ARRAY = 16 * 1024 * 1024
+
+#: One copy of the table as read: its header and its used entries.
+_Copy = tuple[RawHeader, list[RawEntry]]
 
 
 def encode_table(table: PartitionTable) -> list[tuple[int, bytes]]:
@@ -77,9 +81,7 @@ def encode_table(table: PartitionTable) -> list[tuple[int, bytes]]:
     ]
 
 
-def _load_copy(
-    read: ReadAt, lba: int, sector_size: int, total_sectors: int, which: str
-) -> tuple[RawHeader, list[RawEntry]] | str:
+def _load_copy(read: ReadAt, lba: int, sector_size: int, total_sectors: int, which: str) -> _Copy | str:
     """One header with its entry array, or a text saying what is wrong with it."""
     sector = read(lba * sector_size, sector_size)
     header = parse_header(sector)
@@ -110,21 +112,30 @@ def _load_copy(
         return f"{where}: entry array at LBA {header.entry_lba} is truncated"
     if crc32(array) != header.entries_crc32:
         return f"{where}: entry array CRC32 mismatch"
-    entries = parse_entries(array, header.entry_count, header.entry_size)
-    for e in entries:
-        if not header.first_usable_lba <= e.first_lba <= e.last_lba <= header.last_usable_lba:
-            return (
-                f"{where}: entry {e.slot + 1} spans LBA {e.first_lba}..{e.last_lba}, outside the usable "
-                f"area {header.first_usable_lba}..{header.last_usable_lba}"
-            )
-    return header, entries
+    return header, parse_entries(array, header.entry_count, header.entry_size)
+
+
+def _problems(copy: _Copy, other: _Copy | str, sector_size: int, which: str, other_which: str) -> list[str]:
+    """Why a copy that read well describes an invalid table (see ``_checks``), with both copies' areas
+    and the protective MBR as the sectors no partition may cover."""
+    header, entries = copy
+    reserved: list[Reserved] = [(0, 0, "protective MBR"), *reserved_areas(header, sector_size, which)]
+    if not isinstance(other, str):
+        reserved += reserved_areas(other[0], sector_size, other_which)
+    elif header.alternate_lba != header.my_lba:
+        reserved.append((header.alternate_lba, header.alternate_lba, f"{other_which} GPT header"))
+    return table_problems(header, entries, reserved)
 
 
 def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTable:
     """Read a GPT, preferring the primary copy and falling back to the backup.
 
+    A copy whose CRCs are right but whose layout is invalid (``_checks``) is not fallen back from: two
+    readable copies of which one says something impossible leave no copy to trust, so the table is refused.
+
     Raises:
         NoPartitionTableError: neither header location has a GPT signature.
+        InvalidTableError: a copy that reads describes an invalid layout; the message names the partitions.
         CorruptTableError: both copies are damaged; the message says how.
     """
     total = disk_size // sector_size
@@ -132,28 +143,30 @@ def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTab
         raise NoPartitionTableError(f"a device of {disk_size} bytes is too small to hold a GPT")
     primary = _load_copy(read, 1, sector_size, total, "primary")
     damage: list[str] = []
+    backup: _Copy | str
     if isinstance(primary, str):
         damage.append(primary)
         # The primary names the backup's location; if it is unreadable, the backup is in the last sector.
         backup = _load_copy(read, total - 1, sector_size, total, "backup")
+    else:
+        alternate = primary[0].alternate_lba
+        if alternate != total - 1:
+            damage.append(f"backup header is at LBA {alternate}, not at the last LBA {total - 1}")
+        if alternate < total:
+            backup = _load_copy(read, alternate, sector_size, total, "backup")
+        else:
+            backup = f"backup header LBA {alternate} is past the end of the disk ({total} sectors)"
+    if isinstance(backup, str):
+        damage.append(backup)
+    _refuse_invalid(primary, backup, sector_size)
+    if isinstance(primary, str):
         if isinstance(backup, str):
-            damage.append(backup)
             if all("signature" in d for d in damage):
                 raise NoPartitionTableError(f"no GPT found ({'; '.join(damage)})")
             raise CorruptTableError("both GPT copies are damaged: " + "; ".join(damage))
         chosen = backup
     else:
         chosen = primary
-        header = primary[0]
-        alternate = header.alternate_lba
-        if alternate != total - 1:
-            damage.append(f"backup header is at LBA {alternate}, not at the last LBA {total - 1}")
-        if alternate < total:
-            backup = _load_copy(read, alternate, sector_size, total, "backup")
-            if isinstance(backup, str):
-                damage.append(backup)
-        else:
-            damage.append(f"backup header LBA {alternate} is past the end of the disk ({total} sectors)")
     header, entries = chosen
     return PartitionTable(
         sector_size=sector_size,
@@ -161,18 +174,42 @@ def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTab
         disk_guid=header.disk_guid,
         first_usable_lba=header.first_usable_lba,
         last_usable_lba=header.last_usable_lba,
-        partitions=tuple(
-            Partition(
-                number=e.slot + 1,
-                first_lba=e.first_lba,
-                last_lba=e.last_lba,
-                name=e.name,
-                type_guid=e.type_guid,
-                unique_guid=e.unique_guid,
-                attributes=e.attributes,
-            )
-            for e in entries
-        ),
+        partitions=_partitions(entries),
         entry_count=header.entry_count,
         damage=tuple(damage),
+    )
+
+
+def _refuse_invalid(primary: _Copy | str, backup: _Copy | str, sector_size: int) -> None:
+    """Raise ``InvalidTableError`` when either copy that read well describes an invalid layout."""
+    found: dict[str, list[str]] = {}
+    if not isinstance(primary, str):
+        found["primary"] = _problems(primary, backup, sector_size, "primary", "backup")
+    if not isinstance(backup, str):
+        found["backup"] = _problems(backup, primary, sector_size, "backup", "primary")
+    bad = {which: problems for which, problems in found.items() if problems}
+    if not bad:
+        return
+    texts = {summary(problems) for problems in bad.values()}
+    if len(texts) == 1 and len(bad) == len(found):
+        message = texts.pop()  # both copies say the same: say it once
+    else:
+        message = "; ".join(f"{which} GPT copy: {summary(problems)}" for which, problems in bad.items())
+    source = primary if not isinstance(primary, str) else backup
+    assert not isinstance(source, str)
+    raise InvalidTableError(message, _partitions(source[1]))
+
+
+def _partitions(entries: list[RawEntry]) -> tuple[Partition, ...]:
+    return tuple(
+        Partition(
+            number=e.slot + 1,
+            first_lba=e.first_lba,
+            last_lba=e.last_lba,
+            name=e.name,
+            type_guid=e.type_guid,
+            unique_guid=e.unique_guid,
+            attributes=e.attributes,
+        )
+        for e in entries
     )

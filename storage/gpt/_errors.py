@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._table import Partition
+
 
 class GPTError(Exception):
     """Base class of every GPT error."""
@@ -25,3 +30,16 @@ class LayoutError(GPTError, ValueError):
 
     Raised before anything is written, so the device is unchanged.
     """
+
+
+class InvalidTableError(CorruptTableError):
+    """A GPT that reads (signatures and CRCs are right) but describes an impossible layout: partitions that
+    overlap each other or the table's own sectors, leave the usable area, end before they start or share a
+    unique GUID. Using any partition of it could destroy another's bytes, so nothing on the disk is used.
+
+    ``partitions`` is what the table says (for reporting which volumes the disk would hold); never act on it.
+    """
+
+    def __init__(self, message: str, partitions: tuple[Partition, ...] = ()) -> None:
+        super().__init__(message)
+        self.partitions = partitions

@@ -7,7 +7,7 @@ import os
 from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
 
 from ._codec import ReadAt, decode_table, encode_table
-from ._errors import NoPartitionTableError
+from ._errors import CorruptTableError, InvalidTableError
 from ._structs import SIGNATURE
 from ._table import SECTOR_SIZES, PartitionTable
 
@@ -28,6 +28,7 @@ def read_partition_table(path: str | os.PathLike[str], *, sector_size: int | Non
 
     Raises:
         NoPartitionTableError: there is no GPT.
+        InvalidTableError: the table describes an impossible layout (overlapping partitions, ...).
         CorruptTableError: both copies are damaged.
         BlockDeviceError: the path cannot be opened.
     """
@@ -42,8 +43,10 @@ def read_partition_table(path: str | os.PathLike[str], *, sector_size: int | Non
             )
         try:
             return decode_table(handle.read, region.size, sector_size)
-        except NoPartitionTableError as exc:
-            raise NoPartitionTableError(f"{name}: {exc}") from None
+        except InvalidTableError as exc:
+            raise InvalidTableError(f"disk {name}: {exc}", exc.partitions) from None
+        except CorruptTableError as exc:
+            raise type(exc)(f"{name}: {exc}") from None
 
 
 def write_partition_table(

@@ -84,8 +84,12 @@ class PartitionTable:
         return self.total_sectors - 1 - self.entry_sectors
 
     def find(self, label: str) -> Partition | None:
-        """The first partition named ``label``, if any."""
+        """The first partition named ``label``, if any (``named`` tells whether there are more)."""
         return next((p for p in self.partitions if p.name == label), None)
+
+    def named(self, label: str) -> tuple[Partition, ...]:
+        """Every partition named ``label``, by number."""
+        return tuple(p for p in self.partitions if p.name == label)
 
     def partition(self, number: int) -> Partition:
         """The partition with this number; ``LayoutError`` if there is none."""
@@ -132,6 +136,13 @@ class PartitionTable:
         for a, b in itertools.pairwise(ordered):
             if b.first_lba <= a.last_lba:
                 raise LayoutError(f"partitions {a.number} ({a.name!r}) and {b.number} ({b.name!r}) overlap")
+        guids: dict[uuid.UUID, Partition] = {}
+        for p in self.partitions:
+            other = guids.setdefault(p.unique_guid, p)
+            if other is not p:
+                raise LayoutError(
+                    f"partitions {other.number} and {p.number} have the same unique GUID {p.unique_guid}"
+                )
 
     def add_partition(
         self,
