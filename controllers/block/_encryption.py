@@ -21,8 +21,9 @@ import anyio.to_thread
 import structlog
 from anyio.lowlevel import RunVar
 
-from volumed.keys import KeyProviderError
+from volumed.keys import InvalidTokenError, KeyProviderError
 from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
+from volumed.storage.luks2.faults import crash_scope
 from volumed.storage.slotcheck import (
     SLOT_CHECK_TOKEN_TYPE,
     SlotCheckError,
@@ -221,7 +222,10 @@ async def sync_key_slots(
     """
     volume = await _open_volume(location)
     try:
-        return await _sync(volume, opened, opened.passphrase, keys, encryption, opened_by_these_keys=False)
+        with crash_scope("key-slot-sync"):
+            return await _sync(
+                volume, opened, opened.passphrase, keys, encryption, opened_by_these_keys=False
+            )
     finally:
         volume.close()
 
@@ -258,6 +262,37 @@ def _fingerprint_token_id(volume: Luks2Volume, keys: Sequence[SlotKey], current:
     return next((i for i in range(31, -1, -1) if i not in claimed), None)
 
 
+async def _holds_its_key(
+    volume: Luks2Volume,
+    key: SlotKey,
+    token: dict[str, Any] | None,
+    fps: dict[int, bytes],
+    opened: OpenedVolume,
+) -> bool:
+    """Whether an existing slot opens with its configured key: by its fingerprint, else one test unlock.
+
+    A token that is missing or not this kind's (the slot's kind changed, e.g. static to kms) means no.
+    """
+    assert key.provider is not None
+    try:
+        passphrase = await key.provider.get_key(token)
+    except InvalidTokenError:
+        return False
+    volume_key = opened.volume_key.material
+    fingerprint = slot_fingerprint(
+        volume_key, key.slot, volume.keyslots[key.slot].to_dict(), passphrase.reveal()
+    )
+    if fingerprint_matches(fps.get(key.slot), fingerprint):
+        return True
+    opened.kdf_runs += 1
+    try:
+        await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
+    except NoKeyError:
+        return False
+    fps[key.slot] = fingerprint
+    return True
+
+
 async def _sync(
     volume: Luks2Volume,
     opened: OpenedVolume,
@@ -274,7 +309,9 @@ async def _sync(
     configured key may be a new one, which is then enrolled in its place.
 
     Better than Talos: a slot whose key cannot be made right now (KMS down, no TPM) is left alone rather than
-    killed and lost, a slot is killed only once its new key has been made, and checks use fingerprints
+    killed and lost; a slot's key is never killed then added: the new key (and its token) replace the old
+    ones in one header commit (`Luks2Volume.enrol_key`), so no crash leaves the slot without a key; slots
+    not in the config are removed only once a configured slot holds its key; checks use fingerprints
     instead of a KDF run per slot. Errors are collected, never raised: the volume is open either way.
     """
     failed: list[str] = []
@@ -291,56 +328,48 @@ async def _sync(
             volume_key, opened.slot, slot_json(opened.slot), opened_passphrase.reveal()
         )
 
+    working: set[int] = set()  # configured slots known to hold their configured key now
     for key in keys:
         token = _token_body(volume, key.slot)
         token_fits = _token_matches(key, token)
         if key.slot == opened.slot and opened_by_these_keys and token_fits:
+            working.add(key.slot)
             continue
         action = "updating" if key.slot in volume.keyslots else "adding"
         if key.provider is None:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {key.reason}")
             continue
         try:
-            replace = False
             if key.slot in volume.keyslots and not token_fits:
                 log.info(
                     "key slot token does not match its config; sealing it again", slot=key.slot, kind=key.kind
                 )
-                replace = True
             elif key.slot in volume.keyslots:
-                passphrase = await key.provider.get_key(token)
-                fingerprint = slot_fingerprint(volume_key, key.slot, slot_json(key.slot), passphrase.reveal())
-                if fingerprint_matches(fps.get(key.slot), fingerprint):
+                if await _holds_its_key(volume, key, token, fps, opened):
+                    working.add(key.slot)
                     continue
-                try:
-                    await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
-                    opened.kdf_runs += 1
-                    fps[key.slot] = fingerprint
-                    continue
-                except NoKeyError:
-                    opened.kdf_runs += 1
-                    log.info(
-                        "key slot does not match its config; enrolling it again", slot=key.slot, kind=key.kind
-                    )
-                    replace = True
-            new = await key.provider.new_key()  # before any kill: a key that cannot be made loses no slot
-            if replace:
-                await anyio.to_thread.run_sync(volume.kill_slot, key.slot)
-            if new.token is not None:
-                await anyio.to_thread.run_sync(
-                    partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
+                log.info(
+                    "key slot does not match its config; enrolling it again", slot=key.slot, kind=key.kind
                 )
+            new = await key.provider.new_key()  # before any change: a key that cannot be made loses no slot
+            tokens: dict[int, dict[str, Any] | None] = {}
+            if new.token is not None:
+                tokens[key.slot] = new.token
             elif key.slot in volume.tokens and volume.tokens[key.slot].type != SLOT_CHECK_TOKEN_TYPE:
-                await anyio.to_thread.run_sync(volume.remove_token, key.slot)
+                tokens[key.slot] = None
+            # Add-first: the new key and its token replace the old ones in one header commit, the old
+            # material is wiped after it; a crash leaves the slot opening with the old or the new key.
             await _run_kdf(
                 partial(
-                    volume.add_key,
+                    volume.enrol_key,
+                    key.slot,
                     new.passphrase.reveal(),
                     volume_key=opened.volume_key,
-                    keyslot=key.slot,
                     kdf=settings,
+                    tokens=tokens,
                 )
             )
+            working.add(key.slot)
             fps[key.slot] = slot_fingerprint(
                 volume_key, key.slot, slot_json(key.slot), new.passphrase.reveal()
             )
@@ -351,6 +380,9 @@ async def _sync(
 
     configured = {key.slot for key in keys}
     for slot in sorted(set(volume.keyslots) - configured):
+        if not working:  # never remove the last key that opens the volume before a configured one works
+            failed.append(f"keeping key slot {slot}: no configured key slot holds its key yet")
+            continue
         try:
             await anyio.to_thread.run_sync(volume.kill_slot, slot)
             slot_token = volume.tokens.get(slot)

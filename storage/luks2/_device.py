@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
+from . import faults
 from ._errors import BusyError, DeviceError, Luks2Error, ReadOnlyError
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Region:
             raise Luks2Error(f"{self.name}: write of {len(data)} bytes at {at} passes the end of the volume")
         self._file.seek(self.offset + at)
         self._file.write(data)
+        faults.after_write(self._file)  # test-only crash point; does nothing unless armed
 
     def sync(self) -> None:
         """Flush and fsync, so a later write cannot overtake this one on disk."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, final
 
 from . import _header_io as hio
+from . import faults
 from ._c_luks2 import LABEL_MAX, SUBSYSTEM_MAX
 from ._device import Region
 from ._errors import (
@@ -24,6 +25,7 @@ from ._errors import (
     Luks2Error,
     NoKeyError,
     ReadOnlyError,
+    NoSpaceError,
 )
 from ._kdf import KdfSettings
 from ._keyslots import (
@@ -415,7 +417,15 @@ class Luks2Volume:
             if replace_slot is not None
             else (keyslot if keyslot is not None else free_slot_id(meta))
         )
-        area_offset = allocate_area(meta, self.metadata_size, area_length(len(key.material)))
+        try:
+            area_offset = allocate_area(meta, self.metadata_size, area_length(len(key.material)))
+        except NoSpaceError as error:
+            if replace_slot is None:
+                raise
+            raise NoSpaceError(
+                f"{self._header.name}: key slot {replace_slot} keeps its old key: {error} for the new key"
+                " (it is written before the old one is removed)"
+            ) from None
         new = build_keyslot(
             key.material,
             secret,
@@ -435,11 +445,23 @@ class Luks2Volume:
                 raise ConcurrentUpdateError(f"{self._header.name}: metadata changed during the update")
             keyslots = dict(current.keyslots)
             keyslots[slot_id] = new.keyslot
-            digests = dict(current.digests)
+            digests = {
+                i: d if i == digest_id else replace(d, keyslots=tuple(k for k in d.keyslots if k != slot_id))
+                for i, d in current.digests.items()
+            }
             d = digests[digest_id]
             if slot_id not in d.keyslots:
                 digests[digest_id] = replace(d, keyslots=(*d.keyslots, slot_id))
-            return replace(current, keyslots=keyslots, digests=digests)
+            changed = replace(current, keyslots=keyslots, digests=digests)
+            if not tokens:
+                return changed
+            new_tokens = dict(changed.tokens)
+            for token_id, body in tokens.items():
+                check_token_id(token_id)
+                new_tokens.pop(token_id, None)
+                if body is not None:
+                    new_tokens[token_id] = parse_token(dict(body), changed)
+            return replace(changed, tokens=new_tokens)
 
         def write_area() -> None:
             self._header.write(new.keyslot.area_offset, new.area)
@@ -447,6 +469,7 @@ class Luks2Volume:
 
         def wipe_old() -> None:
             if old_area is not None:
+        tokens: Mapping[int, Mapping[str, Any] | None] | None = None,
                 self._wipe(*old_area)
 
         self._mutate(change, before_commit=write_area, after_commit=wipe_old)
@@ -479,14 +502,53 @@ class Luks2Volume:
         key = self.unlock(passphrase, keyslot=keyslot)
         assert key.keyslot is not None
         old = self.keyslots[key.keyslot]
-        return self._store_key(
-            key,
-            _secret(new_passphrase),
-            keyslot=None,
-            kdf=kdf,
-            priority=old.priority,
-            replace_slot=key.keyslot,
-        )
+        with faults.crash_scope("key-change"):
+            return self._store_key(
+                key,
+                _secret(new_passphrase),
+                keyslot=None,
+                kdf=kdf,
+                priority=old.priority,
+                replace_slot=key.keyslot,
+            )
+
+    def enrol_key(
+        self,
+        keyslot: int,
+        new_passphrase: Secret,
+        *,
+        volume_key: VolumeKey | bytes,
+        kdf: KdfSettings | None = None,
+        tokens: Mapping[int, Mapping[str, Any] | None] | None = None,
+    ) -> int:
+        """Make ``new_passphrase`` the key of slot ``keyslot``: added if the slot is free, else replaced.
+
+        A replacement is never kill-then-add: the new material goes to a free part of the key slot area,
+        one header commit points the slot at it (same number, same priority, ``tokens`` changed in that same
+        commit: ``{id: body}`` stores a token, ``{id: None}`` removes one), and only then is the old area
+        wiped. A crash at any write leaves the slot opening with its old or its new key (and the old key
+        with its old tokens). ``volume_key`` authorises it (no slot is opened).
+
+        Raises:
+            NoSpaceError: the key slot area has no free gap for the new material; nothing was changed.
+        """
+        self._check_writable()
+        if not 0 <= keyslot < MAX_KEYSLOTS:
+            raise InvalidMetadataError(f"key slot {keyslot} is out of range 0..{MAX_KEYSLOTS - 1}")
+        key = self.check_volume_key(volume_key)
+        old = self.keyslots.get(keyslot)
+        if old is None and keyslot in self.metadata.keyslots:
+            raise InvalidMetadataError(f"key slot {keyslot} is in use by a key slot of another type")
+        with faults.crash_scope("key-change"):
+            return self._store_key(
+                key,
+                _secret(new_passphrase),
+                keyslot=keyslot,
+                kdf=kdf,
+                priority=None if old is None else old.priority,
+                replace_slot=None if old is None else keyslot,
+                tokens=tokens,
+            )
 
     def kill_slot(self, keyslot: int) -> None:
         """Wipe the slot's area and drop it from the digests and the tokens' keyslot lists."""
