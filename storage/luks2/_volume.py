@@ -24,8 +24,8 @@ from ._errors import (
     KeyslotNotActiveError,
     Luks2Error,
     NoKeyError,
-    ReadOnlyError,
     NoSpaceError,
+    ReadOnlyError,
 )
 from ._kdf import KdfSettings
 from ._keyslots import (
@@ -410,6 +410,7 @@ class Luks2Volume:
         kdf: KdfSettings | None,
         priority: int | None,
         replace_slot: int | None = None,
+        tokens: Mapping[int, Mapping[str, Any] | None] | None = None,
     ) -> int:
         meta = self.metadata
         slot_id = (
@@ -469,7 +470,6 @@ class Luks2Volume:
 
         def wipe_old() -> None:
             if old_area is not None:
-        tokens: Mapping[int, Mapping[str, Any] | None] | None = None,
                 self._wipe(*old_area)
 
         self._mutate(change, before_commit=write_area, after_commit=wipe_old)
