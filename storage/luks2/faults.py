@@ -8,7 +8,9 @@ process starts (e.g. ``key-slot-sync:7``): inside a ``crash_scope(OPERATION)``, 
 region is flushed to the file and then the process ends at once with ``os._exit(137)`` (no cleanup, no
 fsync: what the kernel keeps of a process killed by SIGKILL). ``N`` = 0 ends it when the scope is entered.
 Writes are counted per scope (from 0 each time the scope is entered), only in the task or thread that
-entered it and the worker threads it starts (a context variable), so concurrent work is not counted.
+entered it and the worker threads it starts (a context variable), so concurrent work is not counted. A scope
+that ends before its armed write prints ``VOLUMED_LUKS2_CRASH_AFTER_WRITE: OPERATION ended after K writes``
+on stderr: the test then knows it has crashed the operation at every one of its writes.
 Unset (always, outside tests), the hooks do nothing.
 
 Operations that open a scope: ``key-change`` (``Luks2Volume.enrol_key``, ``change_key``), and
@@ -49,11 +51,14 @@ def crash_scope(operation: str) -> Iterator[None]:
         return
     if _ARMED[1] == 0:
         os._exit(EXIT_CODE)
-    token = _counter.set([0])
+    counter = [0]
+    token = _counter.set(counter)
     try:
         yield
     finally:
         _counter.reset(token)
+        # The armed write was never reached: say how many there were, so a test knows it saw them all.
+        os.write(2, f"{ENV}: {operation} ended after {counter[0]} writes\n".encode())
 
 
 def after_write(file: BinaryIO) -> None:

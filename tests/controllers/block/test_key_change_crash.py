@@ -96,6 +96,7 @@ def test_a_key_change_killed_at_every_write_keeps_a_working_key(tmp_path: Path, 
         shutil.copyfile(base, work)
         result = run_child(work, scenario, n)
         if result.returncode == 0:
+            assert f"key-slot-sync ended after {n - 1} writes" in result.stderr, result.stderr
             break
         assert result.returncode == faults.EXIT_CODE, result.stderr
         crashes += 1

@@ -62,6 +62,7 @@ def test_change_key_killed_at_every_write_keeps_the_old_or_the_new_key(tmp_path:
         shutil.copyfile(base, work)
         result = change_key(work, old, new, n)
         if result.returncode == 0:
+            assert f"key-change ended after {n - 1} writes" in result.stderr, result.stderr
             break
         assert result.returncode == faults.EXIT_CODE, result.stderr
         working = [name for name, key in (("old", old), ("new", new)) if opens(work, key)]
@@ -70,7 +71,7 @@ def test_change_key_killed_at_every_write_keeps_the_old_or_the_new_key(tmp_path:
     else:
         raise AssertionError(f"change-key did not finish within {MAX_WRITES} writes")
     # area, 2 header copies x 3 writes, wipe of the old area: the crash points were armed and both sides seen
-    assert len(outcomes) >= 7, outcomes
+    assert len(outcomes) == 8, outcomes
     assert (outcomes[0], outcomes[-1]) == ("old", "new"), outcomes
     assert opens(work, new)
     assert not opens(work, old)
