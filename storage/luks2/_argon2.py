@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 import threading
 from typing import Any
 
@@ -50,14 +51,41 @@ def _free(memory: Any, size: int) -> None:
         region.close()
 
 
+_UINT32_MAX = 2**32 - 1
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_limits(kind: str, salt: bytes, time_cost: int, memory_kib: int, lanes: int, length: int) -> None:
+    """libargon2's own limits (argon2.h), as a ValueError naming the parameter (never the secret)."""
+    if kind not in _TYPES:
+        raise ValueError(f"argon2 failed: unknown type {kind!r}")
+    for name, value, low, high in (
+        ("time cost", time_cost, 1, _UINT32_MAX),
+        ("lanes", lanes, 1, 2**24 - 1),
+        ("memory", memory_kib, 8 * max(lanes, 1), _UINT32_MAX),
+        ("output length", length, 4, _UINT32_MAX),
+        ("salt length", len(salt), 8, _UINT32_MAX),
+    ):
+        if not low <= value <= high:
+            raise ValueError(f"argon2 failed: {name} {value} out of range {low}..{high}")
+
+
 def argon2_raw(
     kind: str, secret: bytes, salt: bytes, *, time_cost: int, memory_kib: int, parallelism: int, length: int
 ) -> bytes:
     """Argon2 raw hash (no secret key, no associated data), as LUKS2 key slots use it.
 
+    Lanes (``parallelism``) set the result; the threads that compute them are capped by the CPUs this
+    process may use, so a header asking for thousands of lanes costs memory, never thousands of threads.
+
     Raises:
-        ValueError: libargon2 rejected the parameters or could not allocate the memory.
+        ValueError: parameters outside libargon2's limits (checked here first: cffi would raise
+            OverflowError past 32 bits), or libargon2 could not allocate the memory.
     """
+    _check_limits(kind, salt, time_cost, memory_kib, parallelism, length)
     out = ffi.new("uint8_t[]", length)
     pwd = ffi.new("uint8_t[]", secret)
     csalt = ffi.new("uint8_t[]", salt)
@@ -77,7 +105,7 @@ def argon2_raw(
             "t_cost": time_cost,
             "m_cost": memory_kib,
             "lanes": parallelism,
-            "threads": parallelism,
+            "threads": min(parallelism, _usable_cpus()),
             "version": _VERSION,
             "allocate_cbk": _allocate,
             "free_cbk": _free,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ from ._argon2 import argon2_raw
 from ._digest import hash_algorithm, pbkdf2
 from ._errors import InvalidMetadataError
 from ._metadata import ARGON2_TYPES, PBKDF2, Argon2Kdf, Kdf, Pbkdf2Kdf
+from ._validate import ARGON2_CPUS, ARGON2_MEMORY_KIB, ARGON2_TIME, KEY_SIZE, PBKDF2_ITERATIONS, UINT32_MAX
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 DEFAULT_TARGET_MS = 2000
 DIGEST_TARGET_MS = 125
@@ -25,19 +27,82 @@ PBKDF2_MIN_ITERATIONS = 1000
 MAX_PARALLEL = 4
 
 
-def derive_key(kdf: Kdf, passphrase: bytes, length: int) -> bytes:
-    """Run the key slot KDF: the key that decrypts the slot's area."""
+_EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@contextlib.contextmanager
+def kdf_failures(what: str) -> Iterator[None]:
+    """Turn whatever a KDF raises into InvalidMetadataError naming ``what`` (never a secret).
+
+    Defence in depth behind header validation: `cryptography` panics (pyo3's PanicException, a
+    BaseException) on values it cannot convert, libargon2 and cffi raise ValueError, OverflowError or
+    MemoryError. None of that may leave the library as anything but a LUKS2 error.
+    """
+    try:
+        yield
+    except (ValueError, OverflowError, MemoryError) as exc:
+        raise InvalidMetadataError(
+            f"{what} failed: {exc if isinstance(exc, ValueError) else type(exc).__name__}"
+        ) from None
+    except BaseException as exc:
+        if isinstance(exc, _EXITS):
+            raise
+        raise InvalidMetadataError(f"{what} failed: {type(exc).__name__}") from None
+
+
+def kdf_problem(kdf: Kdf, length: int) -> str | None:
+    """Why this library will not run ``kdf`` for a ``length``-byte key here, or None.
+
+    Out-of-range values (see ``_validate``), an unsupported pbkdf2 hash, and argon2 memory above this
+    machine's physical memory: cryptsetup only warns there, but touching more memory than the machine has
+    ends in the OOM killer, which would take the whole daemon (and every volume it holds open) with it.
+    """
+    low, high = KEY_SIZE
+    if not low <= length <= high:
+        return f"key length {length} out of range {low}..{high}"
     if isinstance(kdf, Pbkdf2Kdf):
-        return pbkdf2(kdf.hash, passphrase, kdf.salt, kdf.iterations, length)
-    return argon2_raw(
-        kdf.type,
-        passphrase,
-        kdf.salt,
-        time_cost=kdf.time,
-        memory_kib=kdf.memory,
-        parallelism=kdf.cpus,
-        length=length,
-    )
+        try:
+            hash_algorithm(kdf.hash)
+        except ValueError:
+            return f"pbkdf2 hash {kdf.hash!r} is not supported"
+        low, high = PBKDF2_ITERATIONS
+        if not low <= kdf.iterations <= high:
+            return f"pbkdf2 iterations {kdf.iterations} out of range {low}..{high}"
+        return None
+    for name, value, (low, high) in (
+        ("time", kdf.time, ARGON2_TIME),
+        ("memory", kdf.memory, ARGON2_MEMORY_KIB),
+        ("cpus", kdf.cpus, ARGON2_CPUS),
+    ):
+        if not low <= value <= high:
+            return f"argon2 {name} {value} out of range {low}..{high}"
+    ram = _ram_kib()
+    if kdf.memory > ram:
+        return f"argon2 needs {kdf.memory} KiB of memory, more than this machine has ({ram} KiB)"
+    return None
+
+
+def derive_key(kdf: Kdf, passphrase: bytes, length: int) -> bytes:
+    """Run the key slot KDF: the key that decrypts the slot's area.
+
+    Raises:
+        InvalidMetadataError: parameters this library will not run (`kdf_problem`), or the KDF failed.
+    """
+    problem = kdf_problem(kdf, length)
+    if problem is not None:
+        raise InvalidMetadataError(f"key derivation refused: {problem}")
+    with kdf_failures(f"{kdf.type} key derivation"):
+        if isinstance(kdf, Pbkdf2Kdf):
+            return pbkdf2(kdf.hash, passphrase, kdf.salt, kdf.iterations, length)
+        return argon2_raw(
+            kdf.type,
+            passphrase,
+            kdf.salt,
+            time_cost=kdf.time,
+            memory_kib=kdf.memory,
+            parallelism=kdf.cpus,
+            length=length,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,8 +138,8 @@ class KdfSettings:
             raise InvalidMetadataError(f"unsupported hash {self.hash!r}") from None
         for name in ("iterations", "memory_kib", "parallel"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InvalidMetadataError(f"pbkdf {name} must be positive, got {value}")
+            if value is not None and not 0 < value <= UINT32_MAX:
+                raise InvalidMetadataError(f"pbkdf {name} {value} out of range 1..{UINT32_MAX}")
         if self.iterations is not None and self.type == PBKDF2 and self.iterations < PBKDF2_MIN_ITERATIONS:
             raise InvalidMetadataError(f"pbkdf2 needs at least {PBKDF2_MIN_ITERATIONS} iterations")
         if self.type in ARGON2_TYPES:
@@ -132,7 +197,8 @@ def benchmark_pbkdf2(hash_name: str, target_ms: int, key_size: int) -> int:
         if elapsed >= 0.05 or iterations >= 1 << 24:
             break
         iterations *= 4
-    return max(PBKDF2_MIN_ITERATIONS, int(iterations * (target_ms / 1000) / max(elapsed, 1e-6)))
+    estimate = int(iterations * (target_ms / 1000) / max(elapsed, 1e-6))
+    return min(UINT32_MAX, max(PBKDF2_MIN_ITERATIONS, estimate))
 
 
 def _argon2_seconds(kind: str, time_cost: int, memory_kib: int, parallel: int) -> float:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._af import af_merge, af_split
-from ._area_cipher import UNIT, decrypt_area, encrypt_area
-from ._digest import compute_digest, digest_matches
-from ._errors import InvalidHeaderError, NoSpaceError
-from ._kdf import KdfSettings, derive_key, resolve_kdf
+from ._area_cipher import UNIT, check_cipher, decrypt_area, encrypt_area
+from ._digest import compute_digest, digest_matches, hash_algorithm
+from ._errors import InvalidHeaderError, InvalidMetadataError, KeyslotNotActiveError, NoSpaceError
+from ._kdf import KdfSettings, derive_key, kdf_failures, kdf_problem, resolve_kdf
 from ._metadata import Argon2Kdf, Digest, Keyslot, Metadata, Pbkdf2Kdf
 from ._validate import AF_STRIPES, MAX_KEYSLOTS, SALT_SIZE
 
@@ -32,8 +33,45 @@ def area_length(key_size: int) -> int:
     return -(-key_size * AF_STRIPES // 4096) * 4096
 
 
+def slot_problem(slot: Keyslot) -> str | None:
+    """Why this library cannot use ``slot`` here (checked before any KDF runs), or None.
+
+    A header may be valid and still name what we do not implement (a pbkdf2 or AF hash, an area cipher)
+    or a KDF this machine cannot afford (argon2 memory above its RAM): that slot is unusable, the others
+    are not. cryptsetup would try such a slot; we refuse it with its reason instead.
+    """
+    problem = kdf_problem(slot.kdf, slot.area_key_size)
+    if problem is not None:
+        return problem
+    try:
+        hashlib.new(slot.af_hash).digest()  # shake_* hashes have no fixed digest size
+    except (ValueError, TypeError):
+        return f"AF hash {slot.af_hash!r} is not supported"
+    try:
+        check_cipher(slot.area_encryption, slot.area_key_size)
+    except InvalidMetadataError as exc:
+        return f"area: {exc}"
+    return None
+
+
+def digest_problem(digest: Digest) -> str | None:
+    """Why this library cannot verify keys against ``digest``, or None."""
+    try:
+        hash_algorithm(digest.hash)
+    except ValueError:
+        return f"digest hash {digest.hash!r} is not supported"
+    return None
+
+
 def open_keyslot(region: Region, slot: Keyslot, passphrase: bytes) -> bytes:
-    """Derive, decrypt and AF-merge the candidate volume key of ``slot`` (not yet verified)."""
+    """Derive, decrypt and AF-merge the candidate volume key of ``slot`` (not yet verified).
+
+    Raises:
+        KeyslotNotActiveError: the slot is unusable here (`slot_problem`); no KDF ran.
+    """
+    problem = slot_problem(slot)
+    if problem is not None:
+        raise KeyslotNotActiveError(f"{region.name}: key slot unusable: {problem}")
     key = derive_key(slot.kdf, passphrase, slot.area_key_size)
     length = material_length(slot.key_size)  # 4000 stripes always, as cryptsetup reads them
     raw = region.read(slot.area_offset, length)
@@ -51,13 +89,22 @@ def digest_of_slot(meta: Metadata, slot_id: int) -> tuple[int, Digest]:
 
 
 def key_matches(digest: Digest, volume_key: bytes) -> bool:
-    return digest_matches(
-        volume_key,
-        hash_name=digest.hash,
-        salt=digest.salt,
-        iterations=digest.iterations,
-        expected=digest.digest,
-    )
+    """Whether ``volume_key`` is the key ``digest`` verifies.
+
+    Raises:
+        KeyslotNotActiveError: the digest uses a hash this library does not implement.
+    """
+    problem = digest_problem(digest)
+    if problem is not None:
+        raise KeyslotNotActiveError(f"key slots of this digest are unusable: {problem}")
+    with kdf_failures("digest"):
+        return digest_matches(
+            volume_key,
+            hash_name=digest.hash,
+            salt=digest.salt,
+            iterations=digest.iterations,
+            expected=digest.digest,
+        )
 
 
 def _kdf_cost(slot: Keyslot) -> float:
@@ -71,7 +118,8 @@ def _kdf_cost(slot: Keyslot) -> float:
 def unlock_order(meta: Metadata) -> list[int]:
     """Slots to try without an explicit slot: preferred first, then normal; never priority 0.
 
-    Within one priority the order is cheaper KDF first and slots that a token (TPM, KMS, ...) serves last:
+    Slots this library cannot use (`slot_problem`, `digest_problem`) are left out. Within one priority the
+    order is cheaper KDF first and slots that a token (TPM, KMS, ...) serves last:
     a passphrase is unlikely to belong to a token's slot, and a wrong guess costs a whole KDF run.
     """
     segment_ids = {i for i, s in meta.segments.items() if not s.is_backup}
@@ -89,6 +137,8 @@ def unlock_order(meta: Metadata) -> list[int]:
             continue
         if not segment_ids & set(digest.segments):
             continue
+        if slot_problem(slot) is not None or digest_problem(digest) is not None:
+            continue  # unusable here: no KDF run for it (named with its reason when asked for by number)
         candidates.append((-priority, int(i in token_slots), _kdf_cost(slot), i))
     return [c[-1] for c in sorted(candidates)]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from ._errors import InvalidHeaderError
-from ._metadata import Argon2Kdf, Keyslot, Metadata
+from ._metadata import Keyslot, Metadata, Pbkdf2Kdf
+
+if TYPE_CHECKING:
+    from ._metadata import Kdf
 
 MAX_KEYSLOTS = 32
 MAX_TOKENS = 32
@@ -15,6 +19,28 @@ AF_STRIPES = 4000
 MAX_KEYSLOTS_SIZE = 128 * 1024 * 1024
 SALT_SIZE = 32
 RESERVED_TOKEN_PREFIX = "luks2-"
+
+# Bounds of the parameters that reach a KDF, an allocation or a loop. A header outside them is invalid, like
+# one that breaks a JSON rule: checked for each copy on reading, so a hostile copy is a bad copy, and neither
+# a KDF nor an allocation ever sees such a value (they panicked, or raised errors no caller expected).
+UINT32_MAX = 2**32 - 1
+#: cryptsetup's pbkdf2 limits (crypt_pbkdf_get_limits): 1000 (NIST SP 800-132) .. UINT32_MAX; the same for
+#: digests, whose iterations cryptsetup never sets below 1000 either.
+PBKDF2_ITERATIONS = (1000, UINT32_MAX)
+#: argon2 time: libargon2's minimum (cryptsetup writes at least 4, reads any) .. UINT32_MAX.
+ARGON2_TIME = (1, UINT32_MAX)
+#: argon2 memory in KiB: cryptsetup's limits, 32 KiB .. 4 GiB.
+ARGON2_MEMORY_KIB = (32, 4 * 1024 * 1024)
+#: argon2 lanes: libargon2's limits. cryptsetup writes at most 4; other writers may use more. The threads
+#: run for them are capped by the CPUs available (``_argon2``), so lanes cost memory, not threads.
+ARGON2_CPUS = (1, 2**24 - 1)
+#: libargon2 needs 8 KiB of memory per lane.
+ARGON2_KIB_PER_LANE = 8
+#: Key sizes in bytes (volume key and key slot area key): far above any dm-crypt cipher's key
+#: (aes-xts-plain64 takes 32 or 64), far below what an allocation or a KDF output could choke on.
+KEY_SIZE = (1, 512)
+#: A digest value holds one hash output at most (cryptsetup's buffer is 64 bytes).
+DIGEST_SIZE = (1, 64)
 
 #: Requirements this library implements; any other mandatory one makes the header read-only.
 KNOWN_REQUIREMENTS: frozenset[str] = frozenset()
@@ -53,12 +79,9 @@ def _validate_keyslots(meta: Metadata, hdr_size: int) -> None:
     spans: list[tuple[int, int, int]] = []
     for i, slot in meta.keyslots.items():
         if isinstance(slot, Keyslot):
-            if len(slot.kdf.salt) != SALT_SIZE:
-                raise _fail(f"keyslots.{i}: kdf salt must be {SALT_SIZE} bytes")
-            if slot.key_size <= 0 or slot.area_key_size <= 0:
-                raise _fail(f"keyslots.{i}: key sizes must be positive")
-            if isinstance(slot.kdf, Argon2Kdf) and min(slot.kdf.time, slot.kdf.memory, slot.kdf.cpus) <= 0:
-                raise _fail(f"keyslots.{i}: argon2 parameters must be positive")
+            _validate_kdf(f"keyslots.{i}", slot.kdf)
+            _in_range(f"keyslots.{i}: key_size", slot.key_size, KEY_SIZE)
+            _in_range(f"keyslots.{i}: area.key_size", slot.area_key_size, KEY_SIZE)
             # cryptsetup always splits into 4000 stripes, whatever af.stripes says
             if slot.area_size < slot.key_size * AF_STRIPES:
                 raise _fail(f"keyslots.{i}: area too small for the key material")
@@ -75,6 +98,31 @@ def _validate_keyslots(meta: Metadata, hdr_size: int) -> None:
     for (_, end_a, a), (start_b, _, b) in itertools.pairwise(spans):
         if start_b < end_a:
             raise _fail(f"keyslots.{a} and keyslots.{b}: areas overlap")
+
+
+def _in_range(what: str, value: int, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise _fail(f"{what} {value} out of range {low}..{high}")
+
+
+def _validate_kdf(where: str, kdf: Kdf) -> None:
+    """The KDF parameters of one key slot, within the bounds above (before any KDF may run)."""
+    if len(kdf.salt) != SALT_SIZE:
+        raise _fail(f"{where}: kdf salt must be {SALT_SIZE} bytes")
+    if isinstance(kdf, Pbkdf2Kdf):
+        _in_range(f"{where}: pbkdf2 iterations", kdf.iterations, PBKDF2_ITERATIONS)
+        return
+    _in_range(f"{where}: argon2 time", kdf.time, ARGON2_TIME)
+    low, high = ARGON2_MEMORY_KIB
+    if not low <= kdf.memory <= high:
+        raise _fail(f"{where}: argon2 memory {kdf.memory} KiB out of range {low}..{high}")
+    _in_range(f"{where}: argon2 cpus", kdf.cpus, ARGON2_CPUS)
+    if kdf.memory < ARGON2_KIB_PER_LANE * kdf.cpus:
+        raise _fail(
+            f"{where}: argon2 memory {kdf.memory} KiB is less than {ARGON2_KIB_PER_LANE} KiB per lane"
+            f" ({kdf.cpus} cpus)"
+        )
 
 
 def _validate_segments(meta: Metadata, hdr_size: int) -> None:
@@ -102,6 +150,10 @@ def _validate_segments(meta: Metadata, hdr_size: int) -> None:
 
 def _validate_digests(meta: Metadata) -> None:
     for i, digest in meta.digests.items():
+        _in_range(f"digests.{i}: iterations", digest.iterations, PBKDF2_ITERATIONS)
+        low, high = DIGEST_SIZE
+        if not low <= len(digest.digest) <= high:
+            raise _fail(f"digests.{i}: digest must be {low}..{high} bytes, not {len(digest.digest)}")
         for k in digest.keyslots:
             if k not in meta.keyslots:
                 raise _fail(f"digests.{i}: lists missing keyslot {k}")
