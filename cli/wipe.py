@@ -40,17 +40,20 @@ def wipe(device: str, labels: tuple[str, ...], yes: bool, more_labels: tuple[str
     DEVICE is a disk image or block device with a GPT. For each partition named by a label, every
     signature found (LUKS, filesystems, LVM, ...) is erased and its first and last MiB are zeroed; the
     partition table and other partitions stay as they are. On a terminal it asks first, unless --yes.
-    Exit status: 0 done, 1 bad arguments or declined, 4 not a disk with a GPT, 5 a partition is in use.
+    Exit status: 0 done, 1 bad arguments or declined, 4 not a disk with a valid GPT (overlapping
+    partitions or a label twice: nothing is wiped), 5 a partition is in use.
     """
     from volumed.storage import disklayout
     from volumed.storage.blockdev import BlockDeviceError, format_size
-    from volumed.storage.gpt import GPTError, read_partition_table
+    from volumed.storage.gpt import GPTError
 
     wanted = list(dict.fromkeys((*labels, *more_labels)))
     if not os.path.exists(device):
         _fail(f"{device} does not exist", EXIT_WRONG_DEVICE)
     try:
-        table = read_partition_table(device)
+        # An invalid table (overlapping partitions, a label twice) is refused: which bytes are STATE is not
+        # known, and zeroing a partition's first and last MiB could hit another one. Repair it with gdisk.
+        table = disklayout.read_volume_table(device)
     except (GPTError, BlockDeviceError, OSError) as exc:
         _fail(f"{device}: {exc}" if device not in str(exc) else str(exc), EXIT_WRONG_DEVICE)
         return

@@ -24,6 +24,7 @@ from volumed.storage.blockdev import (
 )
 from volumed.storage.gpt import (
     LINUX_FILESYSTEM_DATA,
+    InvalidTableError,
     NoPartitionTableError,
     PartitionTable,
     new_table,
@@ -46,6 +47,8 @@ STATE_SIZE: Final = 100 * MIB
 MIN_EPHEMERAL_SIZE: Final = 1 * MIB
 #: Labels of the system partitions, in disk order.
 SYSTEM_LABELS: Final = (META_LABEL, STATE_LABEL, EPHEMERAL_LABEL)
+#: A user volume ``NAME`` is the partition labelled ``u-NAME`` (Talos' UserVolumeConfig).
+USER_VOLUME_PREFIX: Final = "u-"
 
 
 class DiskLayoutError(Exception):
@@ -171,6 +174,34 @@ def _remove_quietly(path: str) -> None:
         os.unlink(path)
 
 
+def is_volume_label(label: str) -> bool:
+    """Whether volumed locates a volume by this partition label (a system partition or a user volume)."""
+    return label in SYSTEM_LABELS or label.startswith(USER_VOLUME_PREFIX)
+
+
+def read_volume_table(device: str | os.PathLike[str]) -> PartitionTable:
+    """The disk's GPT, refused (``InvalidTableError``) when it is invalid or when two partitions carry a
+    label volumed locates a volume by: which of two STATEs is STATE cannot be told, and taking the first
+    would open or wipe the wrong one. Other duplicate names (two "Linux filesystem") are left alone.
+
+    Raises what ``read_partition_table`` raises.
+    """
+    name = os.fspath(device)
+    table = read_partition_table(name)
+    clashes: list[str] = []
+    for label in dict.fromkeys(p.name for p in table.partitions if is_volume_label(p.name)):
+        same = table.named(label)
+        if len(same) > 1:
+            listed = " and ".join(f"{p.number} (LBA {p.first_lba}..{p.last_lba})" for p in same)
+            every = "both" if len(same) == 2 else "all"
+            clashes.append(
+                f"GPT partitions {listed} are {every} labelled {label}: which is {label} is ambiguous"
+            )
+    if clashes:
+        raise InvalidTableError(f"disk {name}: {'; '.join(clashes)}", table.partitions)
+    return table
+
+
 @final
 @dataclass(frozen=True)
 class WipedPartition:
@@ -283,10 +314,12 @@ def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]
 
     Raises:
         NoPartitionTableError, CorruptTableError: the device has no readable GPT.
+        InvalidTableError: the GPT is invalid or has a volume label twice (``read_volume_table``): where
+            the partitions are is not known, so nothing is wiped.
         BlockDeviceError: the device cannot be opened.
     """
     name = os.fspath(device)
-    table = read_partition_table(name)
+    table = read_volume_table(name)
     if not labels:
         raise DiskLayoutError("no partition labels to wipe were given")
     present = [p.name for p in table.partitions]
@@ -350,15 +383,16 @@ def discover_volumes(disk: str | os.PathLike[str]) -> list[DiskVolume]:
     """The disk and each of its GPT partitions, probed (blocking).
 
     A disk without a GPT is one volume (its signature, if any, says what it holds). A damaged GPT that
-    still reads from one copy is used; ``CorruptTableError`` when both copies are bad.
+    still reads from one copy is used; ``CorruptTableError`` when both copies are bad, ``InvalidTableError``
+    (before any partition is probed) when the table is invalid (``read_volume_table``).
     """
     name = os.fspath(disk)
     whole = Region.whole(name)
-    volumes = [DiskVolume(disk=name, region=whole, signature=probe_region(whole))]
     try:
-        table = read_partition_table(name)
+        table = read_volume_table(name)
     except NoPartitionTableError:
-        return volumes
+        return [DiskVolume(disk=name, region=whole, signature=probe_region(whole))]
+    volumes = [DiskVolume(disk=name, region=whole, signature=probe_region(whole))]
     block = is_block_device(name)
     for part in table.partitions:
         node = _partition_node(name, part.number) if block else None

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from volumed.resources import DiscoveredVolumeSpec, DiskSpec
 from volumed.storage.blockdev import Region, device_size, list_block_devices
-from volumed.storage.disklayout import discover_volumes
-from volumed.storage.gpt import GPTError
+from volumed.storage.disklayout import discover_volumes, read_volume_table
+from volumed.storage.gpt import GPTError, InvalidTableError
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class Discovery:
-    """Disks and volumes by resource id; ``unreadable`` disk images (path -> why) were skipped."""
+    """Disks and volumes by resource id; ``unreadable`` disk images (path -> why) were skipped;
+    ``invalid`` disks (path -> why) have a partition table nothing on them may be used by."""
 
     disks: dict[str, DiskSpec] = field(default_factory=dict)
     volumes: dict[str, DiscoveredVolumeSpec] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
 
 
 def image_disk_id(path: str) -> str:
@@ -61,9 +63,41 @@ def _volume(
     )
 
 
-def scan_image(path: str, result: Discovery) -> None:
-    """A disk image: the disk, and each GPT partition as a region of the file (a damaged table: nothing).
+def _unusable(
+    parent: str, number: int, label: str, error: str, *, part_uuid: str = "", part_type: str = ""
+) -> DiscoveredVolumeSpec:
+    """A partition of a disk whose table is invalid: named, so its volume's status can say why, but with
+    no location (offset and size 0) and unprobed, so nothing opens it."""
+    return DiscoveredVolumeSpec(
+        dev_path=parent,
+        parent=parent,
+        size=0,
+        partition_index=number,
+        partition_label=label,
+        partition_uuid=part_uuid,
+        partition_type=part_type,
+        error=error,
+    )
 
+
+def _invalid_table(disk_id: str, path: str, error: InvalidTableError, result: Discovery) -> None:
+    result.invalid[path] = str(error)
+    for part in error.partitions:
+        result.volumes[f"{disk_id}p{part.number}"] = _unusable(
+            path,
+            part.number,
+            part.name,
+            str(error),
+            part_uuid=str(part.unique_guid),
+            part_type=str(part.type_guid),
+        )
+
+
+def scan_image(path: str, result: Discovery) -> None:
+    """A disk image: the disk, and each GPT partition as a region of the file.
+
+    A damaged table: nothing on the disk is located until it is repaired. An invalid one (overlapping
+    partitions, a volume label twice): its partitions are listed with the reason as their ``error``.
     Raises ``OSError`` (nothing added to ``result``) when the image cannot be read.
     """
     path = os.path.abspath(path)
@@ -71,6 +105,9 @@ def scan_image(path: str, result: Discovery) -> None:
     disk = DiskSpec(dev_path=path, size=device_size(path), image=True)
     try:
         found = discover_volumes(path)
+    except InvalidTableError as error:
+        found = []
+        _invalid_table(disk_id, path, error, result)
     except GPTError:
         found = []  # nothing on this disk is located until its table is repaired
     result.disks[disk_id] = disk
@@ -95,8 +132,21 @@ def _probe(region: Region) -> Signature | None:
         return None  # unreadable (e.g. a CD drive without a disc): nothing to locate there
 
 
+def _table_error(disk: str) -> str:
+    """Why the partitions the kernel shows for ``disk`` must not be used, or "" (the kernel accepts GPTs
+    with overlapping partitions, so the table is checked here too). A disk without a readable GPT (an MBR
+    disk, or both copies damaged) is left to the kernel's view."""
+    try:
+        read_volume_table(disk)
+    except InvalidTableError as error:
+        return str(error)
+    except (GPTError, OSError):
+        return ""
+    return ""
+
+
 def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str = "/dev") -> None:
-    """Every disk in sysfs with its partitions (read-only probing of each)."""
+    """Every disk in sysfs with its partitions (read-only probing of each; none on an invalid GPT)."""
     for disk in list_block_devices(sysfs=sysfs, dev_root=dev_root):
         if disk.backing_file is not None and disk.name.startswith("loop"):
             continue  # our own loop devices (activation, mounts) are not disks of the node
@@ -113,7 +163,13 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
         if not disk.partitions:
             whole = Region(disk.dev_path, 0, disk.size)
             result.volumes[disk.name] = _volume(whole, _probe(whole), parent="")
+        error = _table_error(disk.dev_path) if disk.partitions else ""
+        if error:
+            result.invalid[disk.dev_path] = error
         for part in disk.partitions:
+            if error:
+                result.volumes[part.name] = _unusable(disk.dev_path, part.number, part.label or "", error)
+                continue
             region = Region(part.dev_path, 0, part.size)
             result.volumes[part.name] = _volume(
                 region,

@@ -34,11 +34,13 @@ class DiscoveryController(Controller):
         self._images = tuple(images)
         self._interval = interval
         self._unreadable: dict[str, str] = {}  # what was logged, so a rescan does not repeat it
+        self._invalid: dict[str, str] = {}
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._interval)
         found = await anyio.to_thread.run_sync(discover, self._images)
         self._report_unreadable(ctx, found.unreadable)
+        self._report_invalid(ctx, found.invalid)
         # Volumes before their disks: whoever sees a Disk can rely on its volumes being published already
         # (the VolumeFormatter reads Disks first and reports a volume missing only then).
         for volume_id, volume in found.volumes.items():
@@ -54,3 +56,12 @@ class DiscoveryController(Controller):
         for path in self._unreadable.keys() - unreadable.keys():
             ctx.logger.info("disk readable again", disk=path)
         self._unreadable = dict(unreadable)
+
+    def _report_invalid(self, ctx: ControllerContext, invalid: dict[str, str]) -> None:
+        """Log once (again when the reason changes) that nothing on a disk is used, and when that ends."""
+        for path, reason in invalid.items():
+            if self._invalid.get(path) != reason:
+                ctx.logger.error("disk not used: invalid partition table", disk=path, reason=reason)
+        for path in self._invalid.keys() - invalid.keys():
+            ctx.logger.info("disk partition table valid again", disk=path)
+        self._invalid = dict(invalid)

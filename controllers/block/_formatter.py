@@ -294,6 +294,13 @@ class VolumeFormatter(Controller):
         config = item.config
         status = progress.status.model_copy(update={"error_message": "", "pre_fail_phase": None})
         found = next((v for v in discovered if v.partition_label == config.partition_label), None)
+        unusable = next(
+            (v for v in discovered if v.partition_label == config.partition_label and v.error), None
+        )
+        if unusable is not None:  # its disk's partition table is invalid: nothing there is opened or written
+            if status.phase == VolumePhase.READY:  # in use since before: left as it is
+                return status.model_copy(update={"error_message": f"{unusable.error}: kept as it is"})
+            raise VolumeError(unusable.error, retryable=False)
         if found is not None:
             location = Location(found.dev_path, found.offset, found.size)
             status = status.model_copy(
@@ -350,7 +357,9 @@ class VolumeFormatter(Controller):
         else:
             status = await self._prepare_encrypted(item, status, location, env)
         progress.status = status
-        meta = next((v for v in discovered if v.partition_label == META_PARTITION_LABEL), None)
+        meta = next(
+            (v for v in discovered if v.partition_label == META_PARTITION_LABEL and not v.error), None
+        )
         return await self._format(
             item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None
         )

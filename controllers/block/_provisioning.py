@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from volumed.config import DiskDescription, SelectorError, compile_selector
 from volumed.storage.blockdev import Region
-from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, read_partition_table, write_partition_table
+from volumed.storage.disklayout import read_volume_table
+from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, write_partition_table
 from volumed.storage.probe import wipe_region
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def _description(disk: DiskSpec) -> DiskDescription:
 
 def _is_system_disk(path: str) -> bool:
     try:
-        table = read_partition_table(path)
+        table = read_volume_table(path)
     except (GPTError, OSError):
         return False
     return any(table.find(label) is not None for label in SYSTEM_LABELS)
@@ -62,7 +63,7 @@ def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
 def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] | None:
     for disk in disks:
         try:
-            table = read_partition_table(disk.dev_path)
+            table = read_volume_table(disk.dev_path)
         except (GPTError, OSError):
             continue
         partition = table.find(label)
@@ -98,10 +99,10 @@ def provision_partition(
         ):
             continue
         try:
-            table = read_partition_table(disk.dev_path)
+            table = read_volume_table(disk.dev_path)
         except GPTError as error:
-            reasons.append(f"{disk.dev_path}: {error}")
-            continue
+            reasons.append(str(error) if disk.dev_path in str(error) else f"{disk.dev_path}: {error}")
+            continue  # an invalid table (overlaps, a volume label twice) gets no new partition
         gap = max((last - first + 1 for first, last in table.free_ranges()), default=0) * table.sector_size
         free = max(0, gap - DEFAULT_ALIGNMENT)  # the start is aligned up: keep room for it
         size = _size_for(provisioning, free)

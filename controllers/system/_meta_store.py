@@ -68,7 +68,10 @@ class MetaStore(Controller):
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
         volumes = await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
-        meta = next((v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL), None)
+        meta = next(
+            (v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL and not v.spec.error),
+            None,
+        )  # META on a disk with an invalid partition table is not written
         if meta is None:
             return
         partition = MetaPartition(meta.dev_path, offset=meta.offset)

@@ -15,6 +15,9 @@ class DiscoveredVolumeSpec(Spec):
         parent: the disk this volume is on (``dev_path`` of its Disk), empty for a whole disk.
         offset: byte offset of the volume inside ``dev_path`` (non-zero only for partitions of image files).
         name: the probed signature (``luks``, ``xfs``, ``ext4``, ...), empty when nothing was found.
+        error: why this volume must not be used: its disk's partition table is invalid (overlapping
+            partitions, a volume label twice, ...). Such a volume is listed so its status can say why; it is
+            not probed, and nothing locates, opens or writes it (its offset and size are not trusted: 0).
     """
 
     dev_path: str
@@ -29,6 +32,7 @@ class DiscoveredVolumeSpec(Spec):
     name: str = ""
     label: str = ""
     uuid: str = ""
+    error: str = ""
 
 
 DiscoveredVolumeDefinition: ResourceDefinition[DiscoveredVolumeSpec] = ResourceDefinition(
