@@ -66,11 +66,11 @@ def _replace_file(target: Path, data: bytes) -> None:
 )
 def apply_config(file: Path, mode: str, target: Path) -> None:
     """Validate FILE and install it as the machine config (nothing is written when it is invalid)."""
-    from volumed.config import check_config
+    from volumed.config import check_config, read_config_file
     from volumed.controllers import staged_path
 
     try:
-        data = file.read_bytes()
+        data = read_config_file(file)
     except OSError as exc:
         click.echo(f"{file}: cannot read: {exc.strerror}; nothing applied", err=True)
         raise SystemExit(1) from None

@@ -33,11 +33,11 @@ def config() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Also log the documents that are ignored.")
 def validate(file: str, verbose: bool) -> None:
     """Validate FILE (multi-document YAML; - for stdin): one line per problem, exit 1 when invalid."""
-    from volumed.config import check_config
+    from volumed.config import check_config, read_config_file
 
     _configure_logging(verbose)
     try:
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        data = read_config_file(sys.stdin.buffer if file == "-" else Path(file))
     except OSError as error:
         click.echo(f"Error: cannot read {file}: {error.strerror}", err=True)
         raise SystemExit(EXIT_INVALID) from None

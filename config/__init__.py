@@ -37,9 +37,11 @@ from ._errors import ConfigError as ConfigError
 from ._errors import ConfigInvalidError as ConfigInvalidError
 from ._errors import ConfigIssue as ConfigIssue
 from ._errors import SelectorError as SelectorError
+from ._limits import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
 from ._loader import MachineConfig as MachineConfig
 from ._loader import check_config as check_config
 from ._loader import load_config as load_config
+from ._loader import read_config_file as read_config_file
 from ._meta_json import MetaEncryptionError as MetaEncryptionError
 from ._meta_json import encryption_from_meta_json as encryption_from_meta_json
 from ._meta_json import encryption_to_meta_json as encryption_to_meta_json
@@ -52,6 +54,7 @@ __all__ = [
     "DEFAULT_KEY_SIZE_BITS",
     "DEFAULT_TPM_PCRS",
     "EPHEMERAL",
+    "MAX_CONFIG_BYTES",
     "PERF_OPTIONS",
     "SIZE_CONSTANTS",
     "STATE",
@@ -88,4 +91,5 @@ __all__ = [
     "encryption_to_meta_json",
     "load_config",
     "parse_size",
+    "read_config_file",
 ]

@@ -1,4 +1,9 @@
-"""Disk selectors: CEL expressions over ``disk`` and ``system_disk``, compiled and run by cel-python."""
+"""Disk selectors: CEL expressions over ``disk`` and ``system_disk``, compiled and run by cel-python.
+
+Bounded, as cel-go bounds Talos' (cel-python has no cost tracker): the text's length, the depth of its syntax
+tree and the nesting of macros are checked at compile time, and each evaluation stops after
+MAX_SELECTOR_STEPS steps. Errors name lines, columns and the kind of problem, never the expression's text.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,17 @@ from typing import TYPE_CHECKING, Any, Final
 import celpy
 import celpy.celtypes as celtypes
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import Activation, CELEvalError, Evaluator
 from lark import Token, Tree
 
 from ._disk import DISK_FIELDS, DiskDescription
 from ._errors import SelectorError
+from ._limits import (
+    MAX_SELECTOR_LENGTH,
+    MAX_SELECTOR_MACRO_DEPTH,
+    MAX_SELECTOR_STEPS,
+    MAX_SELECTOR_TREE_DEPTH,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +38,17 @@ SIZE_CONSTANTS: Final[dict[str, int]] = {
 }
 
 _UINT_FIELDS: Final = frozenset({"size", "io_size", "sector_size"})
+# CEL's comprehension macros: each runs its expression once per item of a list.
+_MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
+# cel-python's evaluation messages, by their start, as kinds of problem (the rest quotes the expression).
+_EVAL_PROBLEMS: Final = (
+    ("undeclared reference", "undeclared reference"),
+    ("no such member", "no such member"),
+    ("no such overload", "no such overload (operands of the wrong types)"),
+    ("divide by zero", "divide by zero"),
+    ("return error for overflow", "overflow"),
+    ("invalid_argument", "index out of range"),
+)
 
 # A disk that exercises every field, to find unknown names and non-boolean results at validation time.
 _SAMPLE_DISK: Final = DiskDescription(
@@ -64,7 +86,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         elif char == "[":
             end = pattern.find("]", i + 2)
             if end < 0:
-                raise SelectorError(f"glob: syntax error in pattern {pattern!r}")
+                raise SelectorError("glob: syntax error in pattern")
             body = pattern[i + 1 : end]
             negate = body.startswith("^")
             if negate:
@@ -105,26 +127,97 @@ def _activation(disk: DiskDescription, *, system_disk: bool) -> dict[str, celtyp
     return {"disk": disk_map, "system_disk": celtypes.BoolType(system_disk), **constants}
 
 
+class _StepsExceededError(Exception):
+    """An evaluation went past MAX_SELECTOR_STEPS (not a CEL error: cel-python must not absorb it)."""
+
+
+class _Budget:
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _StepsExceededError
+
+
+class _BudgetedEvaluator(Evaluator):
+    """cel-python's evaluator, counting every node it visits (macros' sub-evaluators share the count)."""
+
+    def __init__(self, ast: Tree[Token], activation: Activation, budget: _Budget) -> None:
+        super().__init__(ast, activation)
+        self._budget = budget
+
+    def visit(self, tree: Tree[Token]) -> Any:
+        self._budget.spend()
+        return super().visit(tree)
+
+    def visit_children(self, tree: Tree[Token]) -> list[Any]:
+        self._budget.spend()  # lark visits children without going through visit()
+        return super().visit_children(tree)
+
+    def sub_evaluator(self, ast: Tree[Token]) -> Evaluator:
+        return _BudgetedEvaluator(ast, self.activation, self._budget)
+
+
+class _BudgetedRunner(celpy.InterpretedRunner):
+    def evaluate(self, context: Any) -> celtypes.Value:
+        evaluator = _BudgetedEvaluator(self.ast, self.new_activation(), _Budget(MAX_SELECTOR_STEPS))
+        return evaluator.evaluate(context)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> celpy.Environment:
-    return celpy.Environment()
+    return celpy.Environment(runner_class=_BudgetedRunner)
 
 
-def _clean_eval_message(error: Exception) -> str:
-    """celpy's messages can embed the whole activation; keep the first clause only."""
-    text = str(error.args[0]) if error.args else str(error)
-    return text.split(" (in activation", 1)[0]
+def _eval_problem(error: Exception) -> str:
+    """The kind of an evaluation error, with its line and column when known (celpy's text names values)."""
+    text = str(error.args[0]) if error.args else ""
+    problem = next((kind for start, kind in _EVAL_PROBLEMS if text.startswith(start)), "evaluation error")
+    line, column = getattr(error, "line", None), getattr(error, "column", None)
+    return f"{problem} at line {line}, column {column}" if line is not None else problem
 
 
-def _unknown_disk_fields(tree: Tree[Token]) -> list[str]:
-    unknown: list[str] = []
-    stack: list[Tree[Token]] = [tree]
+def _nodes(tree: Tree[Token]) -> list[Tree[Token]]:
     nodes: list[Tree[Token]] = []
+    stack: list[Tree[Token]] = [tree]
     while stack:
         current = stack.pop()
         nodes.append(current)
         stack.extend(child for child in current.children if isinstance(child, Tree))
-    for node in nodes:
+    return nodes
+
+
+def _check_shape(tree: Tree[Token]) -> None:
+    """Refuse a syntax tree deeper than MAX_SELECTOR_TREE_DEPTH or macros nested deeper than allowed."""
+    stack: list[tuple[Tree[Token], int, int]] = [(tree, 1, 0)]
+    while stack:
+        node, depth, nesting = stack.pop()
+        if depth > MAX_SELECTOR_TREE_DEPTH:
+            raise SelectorError(f"nested too deep: more than {MAX_SELECTOR_TREE_DEPTH} levels (the limit)")
+        is_macro = (
+            node.data == "member_dot_arg"
+            and len(node.children) == 3
+            and isinstance(node.children[1], Token)
+            and str(node.children[1]) in _MACROS
+        )
+        if is_macro and nesting >= MAX_SELECTOR_MACRO_DEPTH:
+            name = node.children[1]
+            where = f" at line {name.line}, column {name.column}" if isinstance(name, Token) else ""
+            raise SelectorError(
+                f"macros nested more than {MAX_SELECTOR_MACRO_DEPTH} levels deep{where} (the limit for all,"
+                " exists, exists_one, map and filter inside one another's expression)"
+            )
+        for position, child in enumerate(node.children):
+            if isinstance(child, Tree):
+                inner = nesting + 1 if is_macro and position == 2 else nesting
+                stack.append((child, depth + 1, inner))
+
+
+def _unknown_disk_fields(tree: Tree[Token]) -> list[Token]:
+    unknown: list[Token] = []
+    for node in _nodes(tree):
         if node.data not in ("member_dot", "member_dot_arg") or len(node.children) < 2:
             continue
         target, name = node.children[0], node.children[1]
@@ -140,7 +233,7 @@ def _unknown_disk_fields(tree: Tree[Token]) -> list[str]:
             and node.data == "member_dot"
             and str(name) not in DISK_FIELDS
         ):
-            unknown.append(str(name))
+            unknown.append(name)
     return unknown
 
 
@@ -162,19 +255,26 @@ class DiskSelector:
         """Whether ``disk`` is selected; ``system_disk`` tells whether it holds the OS (Talos' variable).
 
         Raises:
-            SelectorError: the expression fails on this disk (wrong types, unknown names) or is not boolean.
+            SelectorError: the expression fails on this disk (wrong types, unknown names), is not boolean, or
+                takes more than MAX_SELECTOR_STEPS steps. The message does not quote the expression.
         """
         try:
             result = self._program.evaluate(_activation(disk, system_disk=system_disk))
+        except _StepsExceededError:
+            raise SelectorError(
+                f"disk selector: evaluation takes more than {MAX_SELECTOR_STEPS} steps (the limit)"
+            ) from None
         except CELEvalError as error:
-            raise SelectorError(f"disk selector {self.expression!r}: {_clean_eval_message(error)}") from None
+            raise SelectorError(f"disk selector: {_eval_problem(error)}") from None
+        except SelectorError as error:  # from a function (glob), already without the expression's text
+            raise SelectorError(f"disk selector: {error}") from None
+        except RecursionError:
+            raise SelectorError("disk selector: nested too deep to evaluate") from None
         except Exception as error:  # cel-python may raise plain Python errors from its evaluator
-            raise SelectorError(f"disk selector {self.expression!r}: {error}") from None
+            raise SelectorError(f"disk selector: evaluation error ({type(error).__name__})") from None
         if not isinstance(result, celtypes.BoolType):
             type_name = type(result).__name__.removesuffix("Type").lower()
-            raise SelectorError(
-                f"disk selector {self.expression!r}: expression output type is {type_name}, expected bool"
-            )
+            raise SelectorError(f"disk selector: expression output type is {type_name}, expected bool")
         return bool(result)
 
     def __eq__(self, other: object) -> bool:
@@ -189,8 +289,11 @@ def compile_selector(expression: str) -> DiskSelector:
 
     Raises:
         SelectorError: a syntax error (with line and column), a ``disk.<field>`` that does not exist, an
-            undeclared name, or a result that is not a boolean.
+            undeclared name, a result that is not a boolean, or past a limit (:mod:`._limits`). The message
+            names lines and columns, never the expression's text.
     """
+    if len(expression) > MAX_SELECTOR_LENGTH:
+        raise SelectorError(f"too long: more than {MAX_SELECTOR_LENGTH} characters (the limit)")
     environment = _environment()
     try:
         tree = environment.compile(expression)
@@ -200,19 +303,23 @@ def compile_selector(expression: str) -> DiskSelector:
         raise SelectorError(f"syntax error{where}") from None
     except Exception as error:  # the lark-based parser may raise its own errors on odd input
         raise SelectorError(f"syntax error: {type(error).__name__}") from None
+    _check_shape(tree)
     unknown = _unknown_disk_fields(tree)
     if unknown:
-        raise SelectorError(f"no such field disk.{unknown[0]}")
+        first = unknown[0]
+        raise SelectorError(f"no such field of disk at line {first.line}, column {first.column}")
     try:
         program = environment.program(tree, functions=_FUNCTIONS)
     except Exception as error:
-        raise SelectorError(f"cannot compile: {error}") from None
+        raise SelectorError(f"cannot compile: {type(error).__name__}") from None
     selector = DiskSelector(expression, program)
     for system_disk in (False, True):
         try:
             selector.matches(_SAMPLE_DISK, system_disk=system_disk)
         except SelectorError as error:
-            message = str(error).removeprefix(f"disk selector {expression!r}: ")
-            if "undeclared reference" in message or "no such member" in message or "output type" in message:
+            message = str(error).removeprefix("disk selector: ")
+            if message.startswith(("undeclared reference", "no such member", "expression output type")) or (
+                "(the limit)" in message
+            ):
                 raise SelectorError(message) from None
     return selector

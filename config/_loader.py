@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import structlog
 import yaml
@@ -12,8 +13,10 @@ from pydantic import ValidationError
 
 from ._documents import UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
+from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
 from ._rules import validate_document
-from ._yaml import load_documents, source_text
+from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, field_names
+from ._yaml import KeyPositions, describe_yaml_error, load_documents, resolved_value, source_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,12 +33,8 @@ _KINDS: Final[dict[str, type[VolumeConfigDocument] | type[UserVolumeConfigDocume
 }
 # VolumeConfig names Talos accepts for volumes volumed does not manage: ignored like foreign documents.
 TALOS_ONLY_SYSTEM_VOLUMES: Final = ("IMAGECACHE", "ETCD", "CRI", "KUBELET", "LOG")
-# Fields of Talos' schema volumed does not implement, named as such instead of "unknown field".
-_TALOS_UNSUPPORTED_FIELDS: Final = frozenset({"mount", "trim", "scrub", "projectQuotaSupport", "xfs"})
-
-# Aliases can make a small YAML file expand into a huge (or cyclic) structure; stop walking it after this many
-# nodes so validation time stays bounded.
-MAX_NODES: Final = 100_000
+# A document's name is shown in its label only when it could be a volume name (it may be any text otherwise).
+_MAX_NAME_SHOWN: Final = 34
 
 _TYPE_MESSAGES: Final = {
     "bool_type": "expected a boolean",
@@ -47,6 +46,14 @@ _TYPE_MESSAGES: Final = {
     "dict_type": "expected a mapping",
     "missing": "field is required",
     "invalid_key": "field names must be strings",
+    "float_type": "expected a number",
+    "string_too_long": "text too long",
+    "string_too_short": "text too short",
+    "too_long": "too many items",
+    "too_short": "too few items",
+    "int_from_float": "expected an integer",
+    "bool_parsing": "expected a boolean",
+    "int_parsing": "expected an integer",
 }
 
 
@@ -95,62 +102,92 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe_error(error: ErrorDetails) -> str:
+    """The problem of one pydantic error, never its input (``include_input=False`` is not enough: some
+    messages quote it); unknown fields are handled by :func:`_issue_of`."""
     kind = error["type"]
-    if kind == "extra_forbidden":
-        name = str(error["loc"][-1]) if error["loc"] else ""
-        if name in _TALOS_UNSUPPORTED_FIELDS:
-            return "field of Talos' schema that volumed does not support"
-        return "unknown field"
     if kind == "value_error":
         context = error.get("ctx") or {}
         return str(context.get("error", error["msg"])).removeprefix("Value error, ")
     if kind == "literal_error":
         context = error.get("ctx") or {}
         return f"expected {context.get('expected', 'another value')}"
-    # pydantic's own messages describe the expected type and never quote the input; use them as fallback.
-    return _TYPE_MESSAGES.get(kind, error["msg"])
+    return _TYPE_MESSAGES.get(kind, f"invalid value ({kind})")
 
 
-def _too_large(document: object) -> bool:
-    """Whether the document has more than MAX_NODES nodes, counting aliased nodes each time they are used."""
+def _issue_of(label: str, error: ErrorDetails, raw: object, positions: KeyPositions) -> ConfigIssue:
+    """One pydantic error as an issue; a key that is no field name is pointed at by its line, not named."""
+    location = tuple(error["loc"])
+    kind = error["type"]
+    if kind not in ("extra_forbidden", "invalid_key") or not location:
+        return ConfigIssue(label, _format_loc(location), _describe_error(error))
+    name = location[-1]
+    if kind == "extra_forbidden" and name in field_names():
+        if name in TALOS_UNSUPPORTED_FIELDS:
+            return ConfigIssue(
+                label, _format_loc(location), "field of Talos' schema that volumed does not support"
+            )
+        return ConfigIssue(label, _format_loc(location), "unknown field")
+    position = positions.of(_walk(raw, location[:-1]), name)
+    where = f" at line {position[0]}, column {position[1]}" if position is not None else ""
+    problem = "unknown field" if kind == "extra_forbidden" else "field names must be strings"
+    return ConfigIssue(label, _format_loc(location[:-1]), problem + where)
+
+
+def _walk(raw: object, location: tuple[int | str, ...]) -> object:
+    """The value at ``location`` in the document as loaded (None when the path does not lead anywhere)."""
+    node = raw
+    for part in location:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if isinstance(node, dict):
+            node = next((v for k, v in node.items() if resolved_value(k) == part), None)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _count_expanded(document: object, budget: int) -> int:
+    """How many of ``budget`` nodes are left after the document, counting aliased nodes each time they are
+    used (negative when it has more): aliases can make a small text a huge, or cyclic, structure."""
     stack = [document]
-    seen = 0
     while stack:
         node = stack.pop()
-        seen += 1
-        if seen > MAX_NODES:
-            return True
+        budget -= 1
+        if budget < 0:
+            return budget
         if isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
         elif isinstance(node, list | tuple | set | frozenset):
             stack.extend(node)
-    return False
+    return budget
 
 
 def _label(kind: str, name: object, index: int) -> str:
-    if isinstance(name, str) and name:
-        return f"{kind}/{name}"
-    return f"{kind} (document {index})"
+    """``Kind/name``, with the name only when it could be a volume's (else ``Kind (document N)``)."""
+    shown = (
+        isinstance(name, str)
+        and 0 < len(name) <= _MAX_NAME_SHOWN
+        and all(char.isascii() and (char.isalnum() or char == "-") for char in name)
+    )
+    return f"{kind}/{name}" if shown else f"{kind} (document {index})"
 
 
-def _iter_documents(text: str) -> Iterator[tuple[int, object, ConfigIssue | None]]:
-    """Yield (1-based index, document, YAML issue); a YAML error ends the stream."""
+def _iter_documents(text: str) -> Iterator[tuple[int, object, KeyPositions, ConfigIssue | None]]:
+    """Yield (1-based index, document, key positions, YAML issue); a YAML error ends the stream."""
     index = 0
+    empty = KeyPositions()
     try:
-        for index, document in enumerate(load_documents(text), start=1):
-            yield index, document, None
+        for index, (document, positions) in enumerate(load_documents(text), start=1):
+            yield index, document, positions, None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or type(error).__name__
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        yield index + 1, None, ConfigIssue(f"document {index + 1}", "", f"invalid YAML: {where}{problem}")
+        issue = ConfigIssue(f"document {index + 1}", "", f"invalid YAML: {describe_yaml_error(error)}")
+        yield index + 1, None, empty, issue
     except (RecursionError, ValueError, TypeError, OverflowError) as error:
-        yield (
-            index + 1,
-            None,
-            ConfigIssue(f"document {index + 1}", "", f"invalid YAML: {type(error).__name__}"),
-        )
+        issue = ConfigIssue(f"document {index + 1}", "", f"invalid YAML: {type(error).__name__}")
+        yield index + 1, None, empty, issue
 
 
 def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
@@ -158,7 +195,13 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
 
     Documents of other kinds (the v1alpha1 machine config, network documents...) are skipped with a debug
     log, as are VolumeConfig documents for system volumes Talos has but volumed does not manage.
+
+    Bounded (see :mod:`._limits`): a config past a limit gets one issue naming it. CPU-bound for up to a few
+    seconds: call it from a worker thread in async code. No issue quotes the text of the config.
     """
+    size = len(source) if isinstance(source, bytes) else len(source.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        return None, [ConfigIssue("config", "", f"too large: more than {MAX_CONFIG_BYTES} bytes (the limit)")]
     if isinstance(source, bytes):
         try:
             source = source.decode("utf-8")
@@ -169,9 +212,15 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
     user_volumes: list[UserVolumeConfigDocument] = []
     seen: set[str] = set()
     ignored = 0
-    for index, raw, yaml_issue in _iter_documents(source):
+    budget = MAX_EXPANDED_NODES
+    for index, raw, positions, yaml_issue in _iter_documents(source):
         if yaml_issue is not None:
             issues.append(yaml_issue)
+            break
+        if index > MAX_DOCUMENTS:
+            issues.append(
+                ConfigIssue("config", "", f"too many documents: more than {MAX_DOCUMENTS} (the limit)")
+            )
             break
         if raw is None:
             continue
@@ -180,14 +229,18 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
                 ConfigIssue(f"document {index}", "", f"expected a mapping, got {type(raw).__name__}")
             )
             continue
-        if _too_large(raw):
-            message = f"too large: more than {MAX_NODES} nodes (or recursive aliases)"
+        budget = _count_expanded(raw, budget)
+        if budget < 0:
+            message = (
+                f"too large: more than {MAX_EXPANDED_NODES} nodes in the config with aliases expanded"
+                " (the limit), or recursive aliases"
+            )
             issues.append(ConfigIssue(f"document {index}", "", message))
-            continue
+            break
         kind = source_text(raw.get("kind"))
         model = _KINDS.get(kind) if isinstance(kind, str) else None
         if model is None or not isinstance(kind, str):
-            _log.debug("ignoring config document of another kind", document=index, kind=str(kind)[:64])
+            _log.debug("ignoring config document of another kind", document=index)
             ignored += 1
             continue
         name = source_text(raw.get("name"))
@@ -198,7 +251,7 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
             ignored += 1
             continue
         label = _label(kind, name, index)
-        document = _parse_document(model, raw, label, issues)
+        document = _parse_document(model, raw, positions, label, issues)
         if document is None:
             continue
         if label in seen:
@@ -217,14 +270,15 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
 def _parse_document(
     model: type[VolumeConfigDocument] | type[UserVolumeConfigDocument],
     raw: dict[Any, Any],
+    positions: KeyPositions,
     label: str,
     issues: list[ConfigIssue],
 ) -> VolumeDocument | None:
     try:
         document: VolumeDocument = model.model_validate(raw)
     except ValidationError as error:
-        details = error.errors(include_input=False, include_url=False)
-        issues.extend(ConfigIssue(label, _format_loc(tuple(d["loc"])), _describe_error(d)) for d in details)
+        details = error.errors(include_input=False, include_url=False, include_context=True)
+        issues.extend(_issue_of(label, d, raw, positions) for d in details)
         # Drop the fields that failed and check the rest too, so one typo does not hide the other problems.
         pruned = _without_fields(raw, [tuple(d["loc"]) for d in details])
         if pruned is not None:
@@ -269,6 +323,19 @@ def _without_fields(raw: dict[Any, Any], locations: list[tuple[int | str, ...]])
             return None
         del node[parts[-1]]
     return pruned
+
+
+def read_config_file(path: Path | BinaryIO) -> bytes:
+    """The bytes of a config file, read up to one byte past MAX_CONFIG_BYTES (enough for check_config to
+    refuse a file that is too large without reading all of it into memory).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    if isinstance(path, Path):
+        with path.open("rb") as file:
+            return file.read(MAX_CONFIG_BYTES + 1)
+    return path.read(MAX_CONFIG_BYTES + 1)
 
 
 def load_config(source: str | bytes) -> MachineConfig:

@@ -1,4 +1,8 @@
-"""Talos' validation rules for parsed documents (plus volumed's checks of the extension fields)."""
+"""Talos' validation rules for parsed documents (plus volumed's checks of the extension fields).
+
+Messages follow Talos' wording but never repeat a value of the document (the field path says which one):
+text in the wrong field may be a misplaced passphrase.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +39,7 @@ def validate_document(document: VolumeDocument) -> list[Issue]:
     """Every rule violation of one parsed document, as (field path, message) pairs."""
     issues: list[Issue] = []
     if document.api_version != API_VERSION:
-        issues.append(
-            ("apiVersion", f'unsupported apiVersion "{document.api_version}", expected "{API_VERSION}"')
-        )
+        issues.append(("apiVersion", f'unsupported apiVersion, expected "{API_VERSION}"'))
     if isinstance(document, VolumeConfigDocument):
         issues += _validate_volume_config(document)
     else:
@@ -69,14 +71,12 @@ def _validate_user_volume_config(document: UserVolumeConfigDocument) -> list[Iss
             ("name", "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens")
         )
     if document.volume_type not in (None, "partition"):
-        issues.append(
-            ("volumeType", f'volume type "{document.volume_type}" is not supported (only "partition")')
-        )
+        issues.append(("volumeType", 'volume type is not supported (only "partition")'))
     # Talos requires provisioning here; volumed also accepts none (as in Talos' encryption guide): such a
     # volume is only located by its partition label, never created.
     issues += _validate_provisioning(document.provisioning, required=not document.provisioning.is_empty)
     if document.filesystem.type and document.filesystem.type not in FILESYSTEMS:
-        issues.append(("filesystem.type", f"unsupported filesystem type: {document.filesystem.type}"))
+        issues.append(("filesystem.type", f"unsupported filesystem type ({', '.join(FILESYSTEMS)})"))
     issues += _validate_encryption(document.encryption, volume=document.volume_id)
     return issues
 
@@ -103,7 +103,7 @@ def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
         return []
     issues: list[Issue] = []
     if spec.provider not in ("", "luks2"):
-        issues.append(("encryption.provider", f"unsupported encryption provider: {spec.provider}"))
+        issues.append(("encryption.provider", "unsupported encryption provider (luks2)"))
     if not spec.keys:
         issues.append(("encryption.keys", "encryption keys are required"))
     seen_slots: set[int] = set()
@@ -112,16 +112,11 @@ def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
         seen_slots.add(key.slot)
     issues += _validate_cipher(spec)
     if spec.block_size and spec.block_size not in SECTOR_SIZES:
-        issues.append(
-            ("encryption.blockSize", f"block size {spec.block_size} is not one of 512, 1024, 2048, 4096")
-        )
+        issues.append(("encryption.blockSize", "block size is not one of 512, 1024, 2048, 4096"))
     for index, option in enumerate(spec.options or ()):
         if option not in PERF_OPTIONS:
             issues.append(
-                (
-                    f"encryption.options[{index}]",
-                    f"unsupported perf option {option!r} ({', '.join(PERF_OPTIONS)})",
-                )
+                (f"encryption.options[{index}]", f"unsupported perf option ({', '.join(PERF_OPTIONS)})")
             )
     if spec.pbkdf is not None:
         issues += _validate_pbkdf(spec.pbkdf)
@@ -132,13 +127,13 @@ def _validate_cipher(spec: EncryptionSpec) -> list[Issue]:
     """The cipher and key size must be ones volumed can format and open (Talos takes any dm-crypt cipher)."""
     supported = ", ".join(SUPPORTED_CIPHERS)
     if spec.cipher and spec.cipher not in SUPPORTED_CIPHERS:
-        return [("encryption.cipher", f"unsupported cipher {spec.cipher!r} (supported: {supported})")]
+        return [("encryption.cipher", f"unsupported cipher (supported: {supported})")]
     if spec.key_size and spec.key_size not in SUPPORTED_KEY_SIZES_BITS:
         sizes = " or ".join(map(str, SUPPORTED_KEY_SIZES_BITS))
         return [
             (
                 "encryption.keySize",
-                f"unsupported key size {spec.key_size} for {spec.effective_cipher} (supported: {sizes} bits)",
+                f"unsupported key size for {spec.effective_cipher} (supported: {sizes} bits)",
             )
         ]
     return []
@@ -147,17 +142,15 @@ def _validate_cipher(spec: EncryptionSpec) -> list[Issue]:
 def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume: str) -> list[Issue]:
     issues: list[Issue] = []
     if not 0 <= key.slot < LUKS2_SLOTS:
-        issues.append((f"{path}.slot", f"key slot {key.slot} is out of range (0 to {LUKS2_SLOTS - 1})"))
+        issues.append((f"{path}.slot", f"key slot is out of range (0 to {LUKS2_SLOTS - 1})"))
     if key.slot in seen_slots:
-        issues.append((f"{path}.slot", f"duplicate key slot {key.slot}"))
+        issues.append((f"{path}.slot", "duplicate key slot"))
     kinds = key.kinds
     if not kinds:
-        issues.append((path, f"at least one encryption key type must be specified for slot {key.slot}"))
+        issues.append((path, "at least one encryption key type must be specified"))
     elif len(kinds) > 1:
-        names = ", ".join(kinds)
-        issues.append(
-            (path, f"only one encryption key type can be specified for slot {key.slot}, got: {names}")
-        )
+        names = ", ".join(kinds)  # field names, not values
+        issues.append((path, f"only one encryption key type can be specified, got: {names}"))
     if key.static is not None and not key.static.passphrase.get_secret_value():
         issues.append((f"{path}.static.passphrase", "static passphrase must not be empty"))
     if key.kms is not None and not key.kms.endpoint:
@@ -167,9 +160,9 @@ def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume
         for index, pcr in enumerate(key.tpm.options.pcrs):
             where = f"{path}.tpm.options.pcrs[{index}]"
             if not 0 <= pcr <= MAX_PCR:
-                issues.append((where, f"PCR {pcr} is out of range (0 to {MAX_PCR})"))
+                issues.append((where, f"PCR is out of range (0 to {MAX_PCR})"))
             elif pcr in seen_pcrs:
-                issues.append((where, f"duplicate PCR {pcr}"))
+                issues.append((where, "duplicate PCR"))
             seen_pcrs.add(pcr)
     if key.locked_to_state and volume == STATE:
         issues.append((f"{path}.lockToState", f'state-locked key is not allowed for the "{STATE}" volume'))
@@ -179,9 +172,7 @@ def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume
 def _validate_pbkdf(pbkdf: Pbkdf) -> list[Issue]:
     issues: list[Issue] = []
     if pbkdf.type not in PBKDF_TYPES:
-        issues.append(
-            ("encryption.pbkdf.type", f"unsupported pbkdf type {pbkdf.type!r} (argon2id, argon2i, pbkdf2)")
-        )
+        issues.append(("encryption.pbkdf.type", f"unsupported pbkdf type ({', '.join(PBKDF_TYPES)})"))
         return issues
     if pbkdf.type == "pbkdf2":
         for name, value in (("memory", pbkdf.memory), ("parallel", pbkdf.parallel)):

@@ -49,38 +49,61 @@ def parse_size(text: str) -> ByteSize:
     Raises:
         ValueError: naming the text and what is wrong with it.
     """
+    try:
+        return _parse(text)
+    except _SizeError as error:
+        unit = f" {error.unit!r}" if error.unit is not None else ""
+        raise ValueError(f"invalid size {text!r}: {error.reason}{unit}") from None
+
+
+class _SizeError(ValueError):
+    """What is wrong with a size, without its text (config errors must not quote the document)."""
+
+    def __init__(self, reason: str, unit: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unit = unit
+
+
+def _parse(text: str) -> ByteSize:
     end = 0
     while end < len(text) and ((text[end].isdigit() and text[end].isascii()) or text[end] in ".,"):
         end += 1
     number = text[:end].replace(",", "")
     unit = text[end:].strip().lower()
     if not number or number == "." or number.count(".") > 1:
-        raise ValueError(
-            f"invalid size {text!r}: expected a number followed by an optional unit (e.g. 10GiB)"
-        )
+        raise _SizeError("expected a number followed by an optional unit (e.g. 10GiB)")
     multiplier = _UNITS.get(unit)
     if multiplier is None:
-        raise ValueError(f"invalid size {text!r}: unknown unit {unit!r}")
+        raise _SizeError("unknown unit", unit)
     value = Fraction(number) * multiplier
     if value > _MAX_UINT64:
-        raise ValueError(f"invalid size {text!r}: too large")
+        raise _SizeError("too large")
     return ByteSize(raw=text, value=int(value))
 
 
 def coerce_size(value: object) -> ByteSize:
-    """Accept a YAML size: a string with an optional unit or a non-negative integer number of bytes."""
+    """Accept a YAML size: a string with an optional unit or a non-negative integer number of bytes.
+
+    Raises:
+        ValueError: what is wrong, without the value (it is text of the config).
+    """
     if isinstance(value, ByteSize):
         return value
     if isinstance(value, bool):
         raise ValueError("invalid size: expected a string like 10GiB or a number of bytes, got a boolean")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"invalid size {value}: cannot be negative")
+            raise ValueError("invalid size: cannot be negative")
         if value > _MAX_UINT64:
-            raise ValueError(f"invalid size {value}: too large")
+            raise ValueError("invalid size: too large")
         return ByteSize(raw=str(value), value=value)
     if isinstance(value, str):
-        return parse_size(value)
+        try:
+            return _parse(value)
+        except _SizeError as error:
+            unit = " (units: B, kB, KiB, MB, MiB, GB, GiB, TB, TiB, PB, PiB, EB, EiB)" if error.unit else ""
+            raise ValueError(f"invalid size: {error.reason}{unit}") from None
     raise ValueError(
         f"invalid size: expected a string like 10GiB or a number of bytes, got {type(value).__name__}"
     )

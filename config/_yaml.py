@@ -5,18 +5,23 @@ whatever the scalar would resolve to (``0x1F``, ``12:30``, ``1.10``, ``yes``), a
 for a null. PyYAML resolves the same scalars to 31, 750, 1.1 and True, which cannot be turned back into the
 text. So this loader wraps every non-string scalar in a :class:`SourceScalar` that carries both; the document
 models (:class:`~._model.StrictModel`) take the text for string fields and the value for every other field.
+
+No text of the document reaches an error: a passphrase may be anywhere in it (an unquoted ``*S3cr3t`` is read
+as an alias). Errors name lines, columns and what kind of problem it is (:func:`describe_yaml_error`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
+from ._limits import MAX_YAML_DEPTH, MAX_YAML_NODES
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
 # The tags PyYAML's SafeLoader resolves plain scalars to, besides str and null.
 _TYPED_SCALAR_TAGS: Final = (
@@ -31,8 +36,55 @@ _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", _MERGE_TAG)
 # YAML 1.1 reads `12:30` under these tags as a base-60 number; yaml.v3 reads it as text.
 _SEXAGESIMAL_TAGS: Final = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-# A duplicate key is quoted in the error up to this many characters.
-_MAX_KEY_SHOWN: Final = 64
+# A quoted fragment of a PyYAML problem ('x' or "x", with backslash escapes): text of the document unless it
+# is one of PyYAML's token names.
+_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# The names PyYAML gives tokens in "expected X, but found Y": its vocabulary, not the document's.
+_TOKEN_NAMES: Final = frozenset(
+    {
+        "<stream start>", "<stream end>", "<directive>", "<document start>", "<document end>",
+        "<block sequence start>", "<block mapping start>", "<block end>", "<block entry>", "<flow entry>",
+        "<alias>", "<anchor>", "<tag>", "<scalar>", "[", "]", "{", "}", "-", ",", "?", ":", " ",
+    }
+)  # fmt: skip
+# PyYAML problems whose quoted part is the document's text, said without it and with their usual cause.
+_PROBLEM_REWRITES: Final = (
+    ("found undefined alias", "found an undefined alias (a value that starts with '*' must be quoted)"),
+    ("could not determine a constructor", "unknown tag (a value that starts with '!' must be quoted)"),
+    ("found undefined tag handle", "unknown tag handle (a value that starts with '!' must be quoted)"),
+    ("found character", "found a character that cannot start a value (such a value must be quoted)"),
+    ("found duplicate anchor", "found a duplicate anchor"),
+)  # fmt: skip
+_HIDDEN: Final = "(text not shown)"
+
+
+def _hide_quoted(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text if text[1:-1] in _TOKEN_NAMES else _HIDDEN
+
+
+def safe_problem(problem: str) -> str:
+    """A PyYAML problem without the document's text (aliases, tags, characters are quoted in PyYAML's)."""
+    for prefix, replacement in _PROBLEM_REWRITES:
+        if problem.startswith(prefix):
+            return replacement
+    return _QUOTED.sub(_hide_quoted, problem)
+
+
+class OwnProblemError(yaml.constructor.ConstructorError):
+    """A problem this module words itself, with no text of the document (it is not filtered again)."""
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    """``line L, column C: <problem>`` for any PyYAML error, with no text of the document in it."""
+    if isinstance(error, yaml.reader.ReaderError):
+        return f"byte {error.position + 1}: a character YAML does not accept"
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if not isinstance(problem, str):
+        return where + type(error).__name__
+    return where + (problem if isinstance(error, OwnProblemError) else safe_problem(problem))
 
 
 @dataclass(frozen=True)
@@ -58,16 +110,79 @@ def resolved_value(value: object) -> object:
     return value.value if isinstance(value, SourceScalar) else value
 
 
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class KeyPositions:
+    """Where each key of each mapping of a document was written: (line, column), both from 1.
+
+    Keyed by the ``id`` of the dicts the loader built, so valid while the document is alive; the key is the
+    one a model sees (a typed scalar's resolved value). Errors about a key whose text they must not show (an
+    unknown field) point at it with this.
+    """
+
+    _by_mapping: dict[int, dict[object, Position]] = field(default_factory=dict)
+
+    def of(self, mapping: object, key: object) -> Position | None:
+        """The position of ``key`` in ``mapping``, None when unknown."""
+        keys = self._by_mapping.get(id(mapping))
+        if keys is None:
+            return None
+        try:
+            found = keys.get(key)
+        except TypeError:  # an unhashable key
+            return None
+        # pydantic names a key that is not a string (1.5) by its text
+        return found or next((where for name, where in keys.items() if str(name) == str(key)), None)
+
+
 class ConfigLoader(yaml.SafeLoader):
     """SafeLoader whose bool, int, float and timestamp scalars are :class:`SourceScalar`.
 
     A key given twice in one mapping is an error, as in yaml.v3: PyYAML would keep the last value, silently
-    changing the config Talos rejects.
+    changing the config Talos rejects. Nesting deeper than MAX_YAML_DEPTH and more than MAX_YAML_NODES nodes
+    in the stream are errors too (PyYAML recursed until RecursionError and parsed a 1 MiB list for a minute).
     """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._checked_mappings: set[yaml.MappingNode] = set()
+        self._depth = 0
+        self._nodes = 0
+        self.positions = KeyPositions()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        start: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = start.start_mark if isinstance(start.start_mark, yaml.Mark) else None
+        if not isinstance(start, yaml.AliasEvent):
+            self._nodes += 1
+            if self._nodes > MAX_YAML_NODES:
+                problem = f"more than {MAX_YAML_NODES} YAML nodes in the config (the limit)"
+                raise OwnProblemError(None, None, problem, mark)
+        if isinstance(start, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            self._depth += 1
+            if self._depth > MAX_YAML_DEPTH:
+                problem = f"nested deeper than {MAX_YAML_DEPTH} levels (the limit)"
+                raise OwnProblemError(None, None, problem, mark)
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+        return super().compose_node(parent, index)
+
+    def construct_yaml_map(self, node: yaml.MappingNode) -> Generator[dict[Any, Any], None, None]:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+        keys: dict[object, Position] = {}
+        for key_node, _ in node.value:  # merged pairs first, as the dict has them
+            key = resolved_value(self.construct_object(key_node))
+            try:
+                keys[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            except TypeError:
+                continue
+        self.positions._by_mapping[id(data)] = keys
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         # Every mapping passes here before merge keys (`<<`) rewrite its pairs, so only its own keys are
@@ -86,16 +201,22 @@ def _key_identity(node: yaml.Node) -> object:
 
 
 def _reject_duplicate_keys(node: yaml.MappingNode) -> None:
-    """Raise a ConstructorError in yaml.v3's words for the first key given twice in ``node``."""
+    """Raise a ConstructorError in yaml.v3's words for the first key given twice in ``node``.
+
+    The key is named only when it is a field name of the documents volumed reads (a key is text of the
+    document, which may be a misplaced passphrase); the positions name it in any case.
+    """
     first_lines: dict[object, int] = {}
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG:
             continue
         identity = _key_identity(key_node)
         if identity in first_lines:
-            name = json.dumps(str(key_node.value)[:_MAX_KEY_SHOWN])
-            problem = f"mapping key {name} already defined at line {first_lines[identity]}"
-            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            from ._vocabulary import field_names  # the models import this module
+
+            shown = f'"{key_node.value}" ' if key_node.value in field_names() else ""
+            problem = f"mapping key {shown}already defined at line {first_lines[identity]}"
+            raise OwnProblemError(None, None, problem, key_node.start_mark)
         first_lines[identity] = key_node.start_mark.line + 1
 
 
@@ -113,7 +234,7 @@ def _keeping_text(
             # An explicit tag on text it does not fit (`!!bool hunter2`): PyYAML's constructors fail with the
             # text in the message, and the text may be a passphrase.
             problem = f"the value cannot be read as {tag.rsplit(':', 1)[-1]}"
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+            raise OwnProblemError(None, None, problem, node.start_mark) from None
         return SourceScalar(value, str(node.value))
 
     return construct_with_text
@@ -121,9 +242,7 @@ def _keeping_text(
 
 def _text_only(loader: ConfigLoader, node: yaml.Node) -> str:
     if not isinstance(node, yaml.ScalarNode):
-        raise yaml.constructor.ConstructorError(
-            None, None, f"expected a scalar for the tag {node.tag!r}", node.start_mark
-        )
+        raise OwnProblemError(None, None, "expected a scalar for this tag", node.start_mark)
     return str(node.value)
 
 
@@ -133,6 +252,18 @@ for _tag in _TEXT_ONLY_TAGS:
     ConfigLoader.add_constructor(_tag, _text_only)
 
 
-def load_documents(text: str) -> Iterator[object]:
-    """The documents of a multi-document YAML stream, one at a time (a YAML error raises when reached)."""
-    return yaml.load_all(text, Loader=ConfigLoader)  # a SafeLoader
+ConfigLoader.add_constructor("tag:yaml.org,2002:map", ConfigLoader.construct_yaml_map)
+
+
+def load_documents(text: str) -> Iterator[tuple[object, KeyPositions]]:
+    """The documents of a multi-document YAML stream with their key positions, one at a time.
+
+    A YAML error raises when reached (describe it with :func:`describe_yaml_error`).
+    """
+    loader = ConfigLoader(text)  # a SafeLoader
+    try:
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            yield loader.get_data(), loader.positions
+            loader.positions = KeyPositions()
+    finally:
+        loader.dispose()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
-from volumed.config import check_config
+from volumed.config import check_config, read_config_file
 from volumed.resources import (
     BLOCK,
     CONFIG,
@@ -45,7 +45,7 @@ class _Applied:
 
 def _read(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        return read_config_file(path)  # at most one byte past the size limit: a huge file is not read whole
     except FileNotFoundError:
         return None
 
@@ -98,7 +98,9 @@ class ConfigLoader(Controller):
             digest = hashlib.sha256(data).hexdigest()
             status = status.model_copy(update={"digest": digest})
             if self._applied is None or self._applied.digest != digest:
-                machine, issues = check_config(data)
+                # In a worker thread: validation is CPU-bound for up to seconds (bounded by volumed.config's
+                # limits), and on the event loop it stalled the API and every controller.
+                machine, issues = await anyio.to_thread.run_sync(check_config, data)
                 if machine is None or issues:
                     status = status.model_copy(update={"errors": tuple(str(issue) for issue in issues)})
                     ctx.logger.warning(

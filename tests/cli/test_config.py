@@ -107,10 +107,10 @@ def test_invalid(tmp_path: Path) -> None:
     assert out == (
         "VolumeConfig/STATE: encryption.keys[0].lockToState: "
         'state-locked key is not allowed for the "STATE" volume\n'
-        "VolumeConfig/STATE: encryption.keys[1].slot: duplicate key slot 0\n"
-        "UserVolumeConfig/bad name: name: "
+        "VolumeConfig/STATE: encryption.keys[1].slot: duplicate key slot\n"
+        "UserVolumeConfig (document 2): name: "
         "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens\n"
-        "UserVolumeConfig/bad name: provisioning.diskSelector.match: "
+        "UserVolumeConfig (document 2): provisioning.diskSelector.match: "
         "disk selector is invalid: syntax error at line 1, column 11\n"
     )
     assert err == f"{path}: invalid (4 errors)\n"

@@ -62,10 +62,10 @@ def test_glob_star_does_not_cross_slashes() -> None:
     ("expression", "message"),
     [
         ("disk.size >", "syntax error at line 1, column 11"),
-        ("disk.colour == 'red'", "no such field disk.colour"),
+        ("disk.colour == 'red'", "no such field of disk at line 1, column 6"),
         ("disk.size", "expression output type is uint, expected bool"),
-        ("dsk.size > 1u", "undeclared reference to 'dsk'"),
-        ("nosuch(disk.size)", "undeclared reference to 'nosuch'"),
+        ("dsk.size > 1u", "undeclared reference at line 1, column 1"),
+        ("nosuch(disk.size)", "undeclared reference at line 1, column 1"),
     ],
 )
 def test_compile_errors(expression: str, message: str) -> None:
@@ -76,7 +76,7 @@ def test_compile_errors(expression: str, message: str) -> None:
 
 def test_evaluation_error_on_a_disk() -> None:
     selector = compile_selector("disk.symlinks[0] == 'x'")
-    with pytest.raises(SelectorError, match=r"^disk selector \"disk\.symlinks\[0\] == 'x'\": "):
+    with pytest.raises(SelectorError, match=r"^disk selector: index out of range at line 1, column 1$"):
         selector.matches(HDD)
 
 

@@ -17,37 +17,37 @@ HEAD = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n
 REFUSED = [
     (
         "  cipher: bogus-cipher\n",
-        "encryption.cipher: unsupported cipher 'bogus-cipher' (supported: aes-xts-plain64)",
+        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
         "bogus-cipher",
         None,
     ),
     (
         "  cipher: aes-cbc-essiv:sha256\n",
-        "encryption.cipher: unsupported cipher 'aes-cbc-essiv:sha256' (supported: aes-xts-plain64)",
+        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
         "aes-cbc-essiv:sha256",
         None,
     ),
     (
         "  cipher: xchacha12,aes-adiantum-plain64\n",
-        "encryption.cipher: unsupported cipher 'xchacha12,aes-adiantum-plain64' (supported: aes-xts-plain64)",
+        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
         "xchacha12,aes-adiantum-plain64",
         None,
     ),
     (
         "  keySize: 128\n",
-        "encryption.keySize: unsupported key size 128 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        "encryption.keySize: unsupported key size for aes-xts-plain64 (supported: 256 or 512 bits)",
         None,
         128,
     ),
     (
         "  cipher: aes-xts-plain64\n  keySize: 384\n",
-        "encryption.keySize: unsupported key size 384 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        "encryption.keySize: unsupported key size for aes-xts-plain64 (supported: 256 or 512 bits)",
         None,
         384,
     ),
     (
         "  keySize: -512\n",
-        "encryption.keySize: unsupported key size -512 for aes-xts-plain64 (supported: 256 or 512 bits)",
+        "encryption.keySize: unsupported key size for aes-xts-plain64 (supported: 256 or 512 bits)",
         None,
         None,
     ),
@@ -71,8 +71,7 @@ def test_config_validate_refuses_it() -> None:
     result = CliRunner().invoke(volumed, ["config", "validate", "-"], input=text, catch_exceptions=False)
     assert (result.exit_code, result.stdout) == (
         1,
-        "VolumeConfig/EPHEMERAL: encryption.cipher: unsupported cipher 'bogus-cipher'"
-        " (supported: aes-xts-plain64)\n",
+        "VolumeConfig/EPHEMERAL: encryption.cipher: unsupported cipher (supported: aes-xts-plain64)\n",
     )
 
 

@@ -142,7 +142,9 @@ def test_ignored_documents_are_logged_at_debug() -> None:
 def test_non_string_field_names() -> None:
     config, issues = check_config("apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n1.5: x\n")
     assert config is None
-    assert [str(issue) for issue in issues] == ["VolumeConfig/STATE: 1.5: field names must be strings"]
+    assert [str(issue) for issue in issues] == [
+        "VolumeConfig/STATE: field names must be strings at line 4, column 1"
+    ]
 
 
 def test_empty_documents_are_skipped() -> None:

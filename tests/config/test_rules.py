@@ -22,12 +22,12 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "provider",
         HEAD_EPH + "encryption:\n  provider: luks1\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider: luks1"],
+        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (luks2)"],
     ),
     (
         "provider none with keys",
         HEAD_EPH + "encryption:\n  provider: none\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider: none"],
+        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (luks2)"],
     ),
     (
         "at least one key",
@@ -37,43 +37,38 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "unique slots",
         HEAD_EPH + "encryption:\n  keys:\n    - {slot: 1, nodeID: {}}\n    - {slot: 1, tpm: {}}\n",
-        ["VolumeConfig/EPHEMERAL: encryption.keys[1].slot: duplicate key slot 1"],
+        ["VolumeConfig/EPHEMERAL: encryption.keys[1].slot: duplicate key slot"],
     ),
     (
         "slot range",
         HEAD_EPH + "encryption:\n  keys:\n    - {slot: 32, nodeID: {}}\n",
-        ["VolumeConfig/EPHEMERAL: encryption.keys[0].slot: key slot 32 is out of range (0 to 31)"],
+        ["VolumeConfig/EPHEMERAL: encryption.keys[0].slot: key slot is out of range (0 to 31)"],
     ),
     (
         "a kind per key",
         HEAD_EPH + "encryption:\n  keys:\n    - {slot: 2}\n",
-        [
-            "VolumeConfig/EPHEMERAL: encryption.keys[0]: at least one encryption key type must be"
-            " specified for slot 2"
-        ],
+        ["VolumeConfig/EPHEMERAL: encryption.keys[0]: at least one encryption key type must be specified"],
     ),
     (
         "only one kind per key",
         HEAD_EPH + "encryption:\n  keys:\n    - {slot: 0, nodeID: {}, tpm: {}}\n",
         [
             "VolumeConfig/EPHEMERAL: encryption.keys[0]: "
-            "only one encryption key type can be specified for slot 0, got: nodeID, tpm"
+            "only one encryption key type can be specified, got: nodeID, tpm"
         ],
     ),
     (
         "PCR range",
         HEAD_EPH + "encryption:\n  keys:\n    - tpm: {options: {pcrs: [7, 24, -1]}}\n",
         [
-            "VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[1]: PCR 24 is out of range (0 to"
-            " 23)",
-            "VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[2]: PCR -1 is out of range (0 to"
-            " 23)",
+            "VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[1]: PCR is out of range (0 to 23)",
+            "VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[2]: PCR is out of range (0 to 23)",
         ],
     ),
     (
         "PCR duplicate",
         HEAD_EPH + "encryption:\n  keys:\n    - tpm: {options: {pcrs: [7, 7]}}\n",
-        ["VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[1]: duplicate PCR 7"],
+        ["VolumeConfig/EPHEMERAL: encryption.keys[0].tpm.options.pcrs[1]: duplicate PCR"],
     ),
     (
         "no lockToState on STATE",
@@ -105,30 +100,27 @@ CASES: list[tuple[str, str, list[str]]] = [
         "key size",
         HEAD_EPH + "encryption:\n  keySize: 100\n  keys: [{nodeID: {}}]\n",
         [
-            "VolumeConfig/EPHEMERAL: encryption.keySize: unsupported key size 100 for aes-xts-plain64"
+            "VolumeConfig/EPHEMERAL: encryption.keySize: unsupported key size for aes-xts-plain64"
             " (supported: 256 or 512 bits)"
         ],
     ),
     (
         "block size",
         HEAD_EPH + "encryption:\n  blockSize: 8192\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.blockSize: block size 8192 is not one of 512, 1024, 2048, 4096"],
+        ["VolumeConfig/EPHEMERAL: encryption.blockSize: block size is not one of 512, 1024, 2048, 4096"],
     ),
     (
         "perf options",
         HEAD_EPH + "encryption:\n  options: [no_read_workqueue, fast]\n  keys: [{nodeID: {}}]\n",
         [
-            "VolumeConfig/EPHEMERAL: encryption.options[1]: unsupported perf option 'fast' "
+            "VolumeConfig/EPHEMERAL: encryption.options[1]: unsupported perf option "
             "(no_read_workqueue, no_write_workqueue, same_cpu_crypt)"
         ],
     ),
     (
         "pbkdf type",
         HEAD_EPH + "encryption:\n  pbkdf: {type: scrypt}\n  keys: [{nodeID: {}}]\n",
-        [
-            "VolumeConfig/EPHEMERAL: encryption.pbkdf.type: unsupported pbkdf type 'scrypt' (argon2id,"
-            " argon2i, pbkdf2)"
-        ],
+        ["VolumeConfig/EPHEMERAL: encryption.pbkdf.type: unsupported pbkdf type (argon2id, argon2i, pbkdf2)"],
     ),
     (
         "pbkdf argon2 limits",
@@ -164,20 +156,20 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "apiVersion",
         "apiVersion: v1alpha2\nkind: VolumeConfig\nname: STATE\n",
-        ['VolumeConfig/STATE: apiVersion: unsupported apiVersion "v1alpha2", expected "v1alpha1"'],
+        ['VolumeConfig/STATE: apiVersion: unsupported apiVersion, expected "v1alpha1"'],
     ),
     (
         "user volume name characters",
         "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: my_volume\n" + PROVISIONING,
         [
-            "UserVolumeConfig/my_volume: name: "
+            "UserVolumeConfig (document 1): name: "
             "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens"
         ],
     ),
     (
         "user volume name length",
         "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: " + "a" * 35 + "\n" + PROVISIONING,
-        ["UserVolumeConfig/" + "a" * 35 + ": name: name must be between 1 and 34 characters long"],
+        ["UserVolumeConfig (document 1): name: name must be between 1 and 34 characters long"],
     ),
     (
         "user volume name required",
@@ -190,7 +182,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "volume type",
         HEAD_USER + "volumeType: directory\n" + PROVISIONING,
-        ['UserVolumeConfig/data: volumeType: volume type "directory" is not supported (only "partition")'],
+        ['UserVolumeConfig/data: volumeType: volume type is not supported (only "partition")'],
     ),
     (
         "disk selector required with provisioning",
@@ -215,12 +207,15 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "size syntax",
         HEAD_USER + "provisioning: {diskSelector: {match: 'true'}, minSize: 10XB}\n",
-        ["UserVolumeConfig/data: provisioning.minSize: invalid size '10XB': unknown unit 'xb'"],
+        [
+            "UserVolumeConfig/data: provisioning.minSize: invalid size: unknown unit"
+            " (units: B, kB, KiB, MB, MiB, GB, GiB, TB, TiB, PB, PiB, EB, EiB)"
+        ],
     ),
     (
         "negative size",
         HEAD_USER + "provisioning: {diskSelector: {match: 'true'}, maxSize: -1}\n",
-        ["UserVolumeConfig/data: provisioning.maxSize: invalid size -1: cannot be negative"],
+        ["UserVolumeConfig/data: provisioning.maxSize: invalid size: cannot be negative"],
     ),
     (
         "selector syntax",
@@ -235,7 +230,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         HEAD_USER + "provisioning: {diskSelector: {match: 'disk.colour == \"red\"'}, maxSize: 1GB}\n",
         [
             "UserVolumeConfig/data: provisioning.diskSelector.match: disk selector is invalid: no such"
-            " field disk.colour"
+            " field of disk at line 1, column 6"
         ],
     ),
     (
@@ -251,18 +246,18 @@ CASES: list[tuple[str, str, list[str]]] = [
         HEAD_USER + "provisioning: {diskSelector: {match: 'dsk.size > 1u'}, maxSize: 1GB}\n",
         [
             "UserVolumeConfig/data: provisioning.diskSelector.match: "
-            "disk selector is invalid: undeclared reference to 'dsk'"
+            "disk selector is invalid: undeclared reference at line 1, column 1"
         ],
     ),
     (
         "filesystem type",
         HEAD_USER + PROVISIONING + "filesystem: {type: btrfs}\n",
-        ["UserVolumeConfig/data: filesystem.type: unsupported filesystem type: btrfs"],
+        ["UserVolumeConfig/data: filesystem.type: unsupported filesystem type (xfs, ext4)"],
     ),
     (
         "unknown field",
         HEAD_EPH + "encryption:\n  keys: [{nodeID: {}, slots: 1}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.keys[0].slots: unknown field"],
+        ["VolumeConfig/EPHEMERAL: encryption.keys[0]: unknown field at line 5, column 23"],
     ),
     (
         "Talos field volumed does not support",
@@ -312,10 +307,10 @@ def test_all_issues_of_all_documents_are_collected() -> None:
     )
     assert issues(text) == [
         "VolumeConfig/STATE: encryption.cipher: expected a string",
-        "VolumeConfig/STATE: bogus: unknown field",
+        "VolumeConfig/STATE: unknown field at line 4, column 1",
         "VolumeConfig/STATE: encryption.keys[0].lockToState: state-locked key is not allowed for the"
         ' "STATE" volume',
-        "VolumeConfig/STATE: encryption.keys[1].slot: duplicate key slot 0",
+        "VolumeConfig/STATE: encryption.keys[1].slot: duplicate key slot",
         "UserVolumeConfig/data: provisioning: min size is greater than max size",
     ]
 
