@@ -90,7 +90,7 @@ def serve(
     """
     import anyio
 
-    from volumed.keys.kms import KMSServerTLS, MasterKeyFileError, serve_kms
+    from volumed.keys.kms import KMSServerTLS, KMSTLSError, MasterKeyFileError, check_server_tls, serve_kms
 
     _check_listen_address(listen)
     if (tls_cert is None) != (tls_key is None):
@@ -102,12 +102,21 @@ def serve(
     key_pem = _read_file(tls_key, "TLS key")
     if cert_pem is not None and key_pem is not None:
         tls = KMSServerTLS(cert_pem, key_pem, _read_file(client_ca, "client CA"))
+        try:
+            check_server_tls(
+                tls.cert_pem,
+                tls.key_pem,
+                tls.client_ca_pem,
+                cert_name=f"TLS certificate {tls_cert}",
+                key_name=f"TLS key {tls_key}",
+                client_ca_name=f"client CA {client_ca}",
+            )
+        except KMSTLSError as exc:
+            _fail(str(exc))
     _configure_json_logging()
     try:
         anyio.run(lambda: serve_kms(key_file, listen=listen, tls=tls), backend="asyncio")
-    except MasterKeyFileError as exc:
-        _fail(str(exc))
-    except OSError as exc:
+    except (MasterKeyFileError, KMSTLSError, OSError) as exc:
         _fail(str(exc))
 
 

@@ -30,6 +30,8 @@ from ._server import SEAL_DATA_SIZE as SEAL_DATA_SIZE
 from ._server import KMSServer as KMSServer
 from ._server import KMSServerTLS as KMSServerTLS
 from ._server import KMSService as KMSService
+from ._tls import KMSTLSError as KMSTLSError
+from ._tls import check_server_tls as check_server_tls
 
 __all__ = [
     "AUDIT_LOGGER_NAME",
@@ -46,11 +48,13 @@ __all__ = [
     "KMSServer",
     "KMSServerTLS",
     "KMSService",
+    "KMSTLSError",
     "MasterKey",
     "MasterKeyFileError",
     "MasterKeyRing",
     "UnknownMasterKeyError",
     "blob_key_id",
+    "check_server_tls",
     "decode_master_key_file",
     "encode_master_key_file",
     "load_master_key_file",

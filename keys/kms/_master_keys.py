@@ -26,6 +26,7 @@ import datetime
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, final
@@ -182,11 +183,21 @@ def _decode_entry(entry: Any, index: int, path: str) -> MasterKey:
 def load_master_key_file(path: str | os.PathLike[str]) -> MasterKeyRing:
     """Read and parse a master key file. Blocking.
 
+    Like ssh with an unprotected private key, a file that group or others may read or write is refused
+    (whoever reads it can unseal every node's keys): ``keygen`` writes it 0600.
+
     Raises:
-        MasterKeyFileError: the file cannot be read or is invalid.
+        MasterKeyFileError: the file cannot be read, is readable or writable by group or others, or is invalid.
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+            if mode & 0o077:
+                raise MasterKeyFileError(
+                    f"master key file {path}: permissions {mode:04o} are too open: it must not be readable or "
+                    f"writable by group or others (chmod 600 {path})"
+                )
+            data = f.read()
     except OSError as exc:
         raise MasterKeyFileError(f"master key file {path}: cannot read: {exc.strerror}") from None
     return decode_master_key_file(data, path=str(path))

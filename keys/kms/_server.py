@@ -9,6 +9,7 @@ import anyio
 import grpc
 import grpc.aio
 import structlog
+from google.protobuf.message import DecodeError
 
 from . import kms_pb2
 from ._sealing import (
@@ -19,6 +20,7 @@ from ._sealing import (
     seal_blob,
     unseal_blob,
 )
+from ._tls import check_server_tls
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -32,6 +34,8 @@ MAX_NODE_UUID_LENGTH: Final = 256
 MAX_UNSEAL_DATA_SIZE: Final = 4096
 
 AUDIT_LOGGER_NAME: Final = "volumed.kms.audit"
+
+MALFORMED_REQUEST: Final = "malformed request: not a sidero.kms.Request message"
 
 _Context = grpc.aio.ServicerContext[kms_pb2.Request, kms_pb2.Response]
 
@@ -50,6 +54,15 @@ class KMSServerTLS:
     cert_pem: bytes
     key_pem: bytes = field(repr=False)
     client_ca_pem: bytes | None = None
+
+
+def _parse_request(raw: bytes) -> kms_pb2.Request | None:
+    """The request, or ``None`` for bytes that are not one: the handler then refuses it with
+    INVALID_ARGUMENT and an audit record (a failing deserializer made gRPC answer UNKNOWN, unaudited)."""
+    try:
+        return kms_pb2.Request.FromString(raw)
+    except DecodeError:
+        return None
 
 
 class _Refusal(Exception):
@@ -93,22 +106,22 @@ class KMSService:
             {
                 "Seal": grpc.unary_unary_rpc_method_handler(
                     self.seal,
-                    request_deserializer=kms_pb2.Request.FromString,
+                    request_deserializer=_parse_request,
                     response_serializer=kms_pb2.Response.SerializeToString,
                 ),
                 "Unseal": grpc.unary_unary_rpc_method_handler(
                     self.unseal,
-                    request_deserializer=kms_pb2.Request.FromString,
+                    request_deserializer=_parse_request,
                     response_serializer=kms_pb2.Response.SerializeToString,
                 ),
             },
         )
 
-    async def seal(self, request: kms_pb2.Request, context: _Context) -> kms_pb2.Response:
+    async def seal(self, request: kms_pb2.Request | None, context: _Context) -> kms_pb2.Response:
         """Seal a 32-byte key for the node under the primary master key."""
         ring = self._ring
         try:
-            self._check_node_uuid(request.node_uuid)
+            request = self._check_request(request)
             if len(request.data) != SEAL_DATA_SIZE:
                 raise _Refusal(
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -120,12 +133,12 @@ class KMSService:
         self._log_ok("seal", request, context, ring.primary_id)
         return kms_pb2.Response(data=blob)
 
-    async def unseal(self, request: kms_pb2.Request, context: _Context) -> kms_pb2.Response:
+    async def unseal(self, request: kms_pb2.Request | None, context: _Context) -> kms_pb2.Response:
         """Recover a key sealed for the node by any master key of the ring."""
         ring = self._ring
         key_id: str | None = None
         try:
-            self._check_node_uuid(request.node_uuid)
+            request = self._check_request(request)
             if not request.data or len(request.data) > MAX_UNSEAL_DATA_SIZE:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "sealed data is empty or too large")
             try:
@@ -143,11 +156,15 @@ class KMSService:
         return kms_pb2.Response(data=data)
 
     @staticmethod
-    def _check_node_uuid(node_uuid: str) -> None:
+    def _check_request(request: kms_pb2.Request | None) -> kms_pb2.Request:
+        if request is None:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST)
+        node_uuid = request.node_uuid
         if not node_uuid:
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "node_uuid is empty")
         if len(node_uuid) > MAX_NODE_UUID_LENGTH or not node_uuid.isprintable():
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "node_uuid is not a printable UUID string")
+        return request
 
     def _log_ok(self, operation: str, request: kms_pb2.Request, context: _Context, key_id: str) -> None:
         self._audit.info(
@@ -162,13 +179,14 @@ class KMSService:
     async def _refuse(
         self,
         operation: str,
-        request: kms_pb2.Request,
+        request: kms_pb2.Request | None,
         context: _Context,
         refusal: _Refusal,
         *,
         key_id: str | None = None,
     ) -> NoReturn:
-        node_uuid = request.node_uuid if request.node_uuid.isprintable() else repr(request.node_uuid)
+        node_uuid = "" if request is None else request.node_uuid
+        node_uuid = node_uuid if node_uuid.isprintable() else repr(node_uuid)
         self._audit.warning(
             f"kms.{operation}",
             operation=operation,
@@ -233,8 +251,13 @@ class KMSServer:
         """Bind and start serving.
 
         Raises:
+            KMSTLSError: the TLS certificate, key or client CA is unusable, or the key is not the
+                certificate's (gRPC itself would only say that it failed to bind).
             OSError: the address cannot be bound.
         """
+        if self._tls is not None:
+            tls = self._tls
+            await anyio.to_thread.run_sync(check_server_tls, tls.cert_pem, tls.key_pem, tls.client_ca_pem)
         server = grpc.aio.server(handlers=[self._service.handler()])
         try:
             if self._tls is None:

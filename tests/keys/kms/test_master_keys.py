@@ -93,3 +93,26 @@ def test_encoded_file_documents_rotation() -> None:
     text = encode_master_key_file(MasterKeyRing.generate()).decode()
     assert text.startswith("# volumed KMS master keys")
     assert "volumed kms keygen --rotate" in text
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666])
+def test_a_file_group_or_others_can_access_is_refused(tmp_path: Path, mode: int) -> None:
+    """As ssh refuses an unprotected private key: whoever reads the file unseals every node's keys."""
+    path = tmp_path / "keys.yaml"
+    save_master_key_file(path, MasterKeyRing.generate(), exclusive=True)
+    path.chmod(mode)
+    with pytest.raises(MasterKeyFileError) as info:
+        load_master_key_file(path)
+    assert str(info.value) == (
+        f"master key file {path}: permissions {mode:04o} are too open: it must not be readable or writable "
+        f"by group or others (chmod 600 {path})"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_file_only_its_owner_can_access_is_accepted(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "keys.yaml"
+    ring = MasterKeyRing.generate()
+    save_master_key_file(path, ring, exclusive=True)
+    path.chmod(mode)
+    assert load_master_key_file(path) == ring
