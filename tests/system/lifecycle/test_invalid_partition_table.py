@@ -105,3 +105,31 @@ async def test_an_invalid_table_is_an_error_and_nothing_is_written(
         )
         assert not boot.snapshot.mounted
     assert {disk: digest(disk) for disk in before} == before
+
+
+async def test_a_repaired_table_is_used_and_a_ready_volume_is_kept_when_it_breaks(node: Node) -> None:
+    node.write_config(volume_config("STATE", [node_id_key(0)]), volume_config("EPHEMERAL", [node_id_key(0)]))
+    async with node.boot() as boot:
+        assert phases(boot.snapshot) == {"STATE": "ready", "EPHEMERAL": "ready"}, describe(boot.snapshot)
+    original = read_entries(node.system_disk)
+
+    def restore(array: bytearray) -> None:
+        array[:] = original
+
+    expected = overlap_ephemeral_into_state(node.system_disk)
+    async with node.boot() as boot:
+        assert phases(boot.snapshot) == {"STATE": "failed", "EPHEMERAL": "failed"}, describe(boot.snapshot)
+        edit_gpt(node.system_disk, restore)  # the operator repairs the table (as sgdisk would)
+        await boot.wait_for(
+            lambda s: (
+                phases(s) == {"STATE": "ready", "EPHEMERAL": "ready"} and s.mounted == {"STATE", "EPHEMERAL"}
+            ),
+            what="both volumes ready once the table is repaired",
+        )
+        overlap_ephemeral_into_state(node.system_disk)  # and it breaks again under the running volumes
+        snapshot = await boot.wait_for(
+            lambda s: all(v.error_message == f"{expected}: kept as it is" for v in s.statuses.values()),
+            what="the ready volumes to report the invalid table",
+        )
+        assert phases(snapshot) == {"STATE": "ready", "EPHEMERAL": "ready"}
+        assert snapshot.mounted == {"STATE", "EPHEMERAL"}
