@@ -38,7 +38,7 @@ from volumed.resources import (
     VolumeStatusSpec,
 )
 from volumed.runtime import Kind, Pointer
-from volumed.runtime.controller import Controller, Input, Output
+from volumed.runtime.controller import Controller, Input, Output, passes_through
 from volumed.storage.activation import ActivationError
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
@@ -267,7 +267,14 @@ class VolumeFormatter(Controller):
             self._failed_inputs.pop(item.volume_id, None)
         except VolumeWaiting as waiting:
             status = status.model_copy(update={"phase": VolumePhase.WAITING, "error_message": str(waiting)})
-        except VolumeError as error:
+        except BaseException as raised:  # a VolumeError, or anything unforeseen: this volume fails, no other
+            if passes_through(raised):
+                raise
+            if isinstance(raised, VolumeError):
+                error = raised
+            else:  # a bug, or a library error nobody foresaw (a panic even)
+                log.error("volume step failed unexpectedly", volume=item.volume_id, error=repr(raised))
+                error = VolumeError(f"unexpected error: {type(raised).__name__}: {raised}", retryable=True)
             self._failed_inputs[item.volume_id] = (
                 "retryable" if error.retryable else _inputs_digest(item, discovered, env)
             )
