@@ -38,7 +38,7 @@ from ._constants import MAX_REQUEST
 from ._errors import ApiProtocolError, ErrorCode
 from ._serialize import definition_to_wire, holds_secrets, resource_to_wire
 from ._socket import peer_uid, prepare_socket_path, remove_socket_if_ours, socket_identity
-from ._wire import WireObject, decode, encode
+from ._wire import MAX_DEPTH, WireObject, decode, encode
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream, TaskStatus
@@ -86,7 +86,7 @@ def _error(code: ErrorCode, message: str) -> WireObject:
 
 def _parse_request(line: bytes) -> _Request:
     try:
-        return _Request.model_validate(decode(line))
+        return _Request.model_validate(decode(line, max_depth=MAX_DEPTH))
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in error.errors()
@@ -124,6 +124,10 @@ class _ApiServer:
             try:
                 await self._serve(stream)
             except _Refusal as refusal:
+                # A broken request is the client's mistake: a line in the log, not an error of the daemon
+                # (not found, sensitive, busy are ordinary answers; a forbidden peer got its warning).
+                if refusal.code == "bad_request":
+                    _logger.info("api request refused", code=refusal.code, reason=refusal.message)
                 await self._send_quietly(stream, _error(refusal.code, refusal.message))
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError):
                 pass  # the client went away
@@ -141,6 +145,10 @@ class _ApiServer:
                 line = await receiver.receive_until(b"\n", MAX_REQUEST)
         except anyio.DelimiterNotFound:
             raise _Refusal("bad_request", f"bad request: longer than {MAX_REQUEST} bytes") from None
+        except anyio.IncompleteRead:
+            raise _Refusal(
+                "bad_request", "bad request: the connection ended before the request line's newline"
+            ) from None
         except TimeoutError:
             raise _Refusal("bad_request", f"bad request: none received in {REQUEST_TIMEOUT:g} s") from None
         if uid not in self._allowed_uids:

@@ -17,8 +17,9 @@ fields ``**********`` (see ``_serialize``). This module is the client's half: pl
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from typing import Any, final
+from typing import Any, Final, final
 
 from ._errors import ApiProtocolError
 
@@ -30,10 +31,42 @@ def encode(message: WireObject) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def decode(line: bytes) -> WireObject:
-    """Parse one line into a JSON object; anything else is an `ApiProtocolError`."""
+MAX_DEPTH: Final = 64
+"""Deepest nesting of arrays and objects the server accepts in a request (requests are flat)."""
+
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+"""A JSON string (skipped whole, so brackets inside it do not count) or one bracket."""
+
+
+def _check_depth(line: bytes, max_depth: int) -> None:
+    """Refuse nesting deeper than ``max_depth`` before ``json`` recurses into it (it fails past Python's
+    recursion limit with a RecursionError, which the server took for an internal error)."""
+    if line.count(b"[") + line.count(b"{") <= max_depth:
+        return
+    depth = 0
+    for match in _STRUCTURE.finditer(line):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise ApiProtocolError(f"JSON nested deeper than {max_depth} levels")
+        elif token in (b"]", b"}"):
+            depth -= 1
+
+
+def decode(line: bytes, *, max_depth: int | None = None) -> WireObject:
+    """Parse one line into a JSON object; anything else is an `ApiProtocolError`.
+
+    Args:
+        max_depth: refuse arrays and objects nested deeper (the server bounds requests with `MAX_DEPTH`; the
+            client leaves answers unscanned, and nesting past what ``json`` can recurse is refused anyway).
+    """
+    if max_depth is not None:
+        _check_depth(line, max_depth)
     try:
         message = json.loads(line)
+    except RecursionError:
+        raise ApiProtocolError("not a JSON line: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise ApiProtocolError(f"not a JSON line: {error}") from None
     if not isinstance(message, dict):
