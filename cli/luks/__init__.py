@@ -13,6 +13,7 @@ from .dump import dump
 from .format import format_cmd
 from .kill_slot import kill_slot
 from .read import read_cmd
+from .repair import repair
 from .test_key import test_key
 from .token import token
 from .volume_key import volume_key
@@ -54,5 +55,6 @@ for _command in (
     config,
     read_cmd,
     write_cmd,
+    repair,
 ):
     luks.add_command(_command)

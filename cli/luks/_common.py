@@ -37,6 +37,7 @@ def fail(message: str, code: int) -> NoReturn:
 def luks_errors(device: str) -> Iterator[None]:
     """Turn library errors into cryptsetup's messages and exit codes; messages never carry secrets."""
     from volumed.storage.luks2 import (
+        AmbiguousSignaturesError,
         BusyError,
         ConcurrentUpdateError,
         DeviceError,
@@ -53,6 +54,8 @@ def luks_errors(device: str) -> Iterator[None]:
         fail("No usable keyslot is available.", EXIT_BAD_ARGUMENTS)
     except NoKeyError:
         fail("No key available with this passphrase.", EXIT_NO_KEY)
+    except AmbiguousSignaturesError as exc:
+        fail(str(exc), EXIT_BAD_ARGUMENTS)
     except NotLuks2Error:
         fail(f"Device {device} is not a valid LUKS device.", EXIT_BAD_ARGUMENTS)
     except InvalidHeaderError as exc:

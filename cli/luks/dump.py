@@ -111,6 +111,9 @@ def render(volume: Luks2Volume) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON metadata exactly as stored on disk.")
 @device_options
 def dump(device: str, as_json: bool, **options: Any) -> None:
-    """Show DEVICE's LUKS2 header (repairs a bad or stale header copy, as cryptsetup does)."""
-    with luks_errors(device), open_volume(device, options) as volume:
+    """Show DEVICE's LUKS2 header. Only reads: a bad or stale header copy is reported on stderr and the
+    valid one shown (`volumed luks repair` rewrites it)."""
+    with luks_errors(device), open_volume(device, options, read_only=True) as volume:
+        for problem in volume.header_problems:
+            click.echo(f"WARNING: {problem}; showing the other copy (see `volumed luks repair`).", err=True)
         out(volume.json_text if as_json else render(volume))

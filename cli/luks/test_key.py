@@ -24,6 +24,6 @@ from ._common import (
 @device_options
 def test_key(device: str, **options: Any) -> None:
     """Check that a passphrase opens DEVICE; prints the key slot that opened. Exit 2 if none did."""
-    with luks_errors(device), open_volume(device, options) as volume:
+    with luks_errors(device), open_volume(device, options, read_only=True) as volume:
         key = unlock_with_options(volume, device, options)
         out(f"Key slot {key.keyslot} unlocked.")

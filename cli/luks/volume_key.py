@@ -24,5 +24,5 @@ from ._common import (
 @device_options
 def volume_key(device: str, **options: Any) -> None:
     """Print DEVICE's volume key as hex. Anyone with it can decrypt the volume: handle it with care."""
-    with luks_errors(device), open_volume(device, options) as volume:
+    with luks_errors(device), open_volume(device, options, read_only=True) as volume:
         out(unlock_with_options(volume, device, options).hex())

@@ -8,6 +8,7 @@ import typing as _typing
 
 from volumed._lazy import lazy_attributes as _lazy_attributes
 
+from ._errors import AmbiguousSignaturesError as AmbiguousSignaturesError
 from ._errors import BusyError as BusyError
 from ._errors import ConcurrentUpdateError as ConcurrentUpdateError
 from ._errors import DeviceError as DeviceError
@@ -42,6 +43,7 @@ __getattr__ = _lazy_attributes(
 )
 
 __all__ = [
+    "AmbiguousSignaturesError",
     "BusyError",
     "ConcurrentUpdateError",
     "DeviceError",

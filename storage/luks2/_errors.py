@@ -21,6 +21,11 @@ class NotLuks2Error(InvalidHeaderError):
     """The device holds no LUKS2 header at all (no magic at any known offset)."""
 
 
+class AmbiguousSignaturesError(InvalidHeaderError):
+    """A header copy needs repair but the device also carries another signature (cryptsetup: "Device
+    contains ambiguous signatures, cannot auto-recover LUKS2"); nothing was written."""
+
+
 class InvalidMetadataError(Luks2Error):
     """A metadata change (token, slot, parameter) breaks cryptsetup's rules; nothing was written."""
 

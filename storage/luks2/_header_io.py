@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ._c_luks2 import BINARY_HEADER_SIZE, HEADER_SIZES, BinaryHeader, compute_checksum
+from ._c_luks2 import BINARY_HEADER_SIZE, HEADER_SIZES, MAGIC_PRIMARY, BinaryHeader, compute_checksum
 from ._errors import ConcurrentUpdateError, InvalidHeaderError, InvalidMetadataError, NotLuks2Error
 from ._metadata import Metadata
 from ._validate import validate
@@ -169,6 +169,37 @@ def repair(region: Region, state: HeaderState) -> HeaderState:
     new_salts = (salts[0], salts[1])
     write_copies(region, state.binary, encode_existing(state), new_salts, copies=(bad,))
     return replace(state, problems=(), salts=new_salts)
+
+
+def repair_refusal(region: Region) -> str | None:
+    """Why a bad header copy of ``region`` must not be rewritten, or None when it may be (blocking).
+
+    cryptsetup's rule: a device with any signature besides LUKS (libblkid's, here with ours too) is
+    ambiguous, and a rewritten primary header would land on somebody else's data. One rule more: the primary
+    binary header area starts with the LUKS magic or is all zero (anything else there is data of a format
+    nobody recognises, not a damaged header).
+    """
+    from volumed.storage.probe import BlkidError, SignatureType, blkid_probe, probe_all
+
+    others = [s.blkid_type for s in probe_all(region.read, region.size) if s.type is not SignatureType.LUKS]
+    try:
+        fd: int | None = region.file.fileno()
+    except (OSError, ValueError, AttributeError):
+        fd = None  # an in-memory file (tests): our detectors only
+    if fd is not None:
+        try:
+            report = blkid_probe(region.name, region.offset, region.size, fd=fd)
+        except BlkidError as exc:
+            return f"cannot check the device for other signatures ({exc})"
+        others += [t for t in report.types if t != "crypto_LUKS"]
+        if report.ambivalent:
+            others.append("several signatures libblkid could not choose between")
+    if others:
+        return f"device contains ambiguous signatures (LUKS2 and {', '.join(dict.fromkeys(others))})"
+    head = region.read(0, BINARY_HEADER_SIZE)
+    if not head.startswith(MAGIC_PRIMARY) and head.count(0) != len(head):
+        return "the primary header area holds data that is neither a LUKS header nor blank"
+    return None
 
 
 def encode_existing(state: HeaderState) -> bytes:

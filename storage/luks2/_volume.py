@@ -18,6 +18,7 @@ from . import faults
 from ._c_luks2 import LABEL_MAX, SUBSYSTEM_MAX
 from ._device import Region
 from ._errors import (
+    AmbiguousSignaturesError,
     ConcurrentUpdateError,
     DeviceError,
     InvalidMetadataError,
@@ -83,18 +84,15 @@ class Luks2Volume:
     """
 
     def __init__(
-        self, header: Region, data: Region, *, files: tuple[BinaryIO, ...] = (), repair: bool = True
+        self, header: Region, data: Region, *, files: tuple[BinaryIO, ...] = (), repair: bool = False
     ) -> None:
         self._header = header
         self._data = data
         self._files = files
-        with header.locked(exclusive=header.writable):
-            state = hio.load(header)
-            if state.needs_repair and repair and header.writable:
-                for problem in state.problems:
-                    log.warning("LUKS2 %s: %s; repairing it from the other copy", header.name, problem)
-                state = hio.repair(header, state)
-        self._state = state
+        with header.locked(exclusive=False):
+            self._state = hio.load(header)  # never writes: a bad copy is repaired by a change or `repair`
+        if repair and self._state.needs_repair:
+            self.repair()
 
     # ---- construction -------------------------------------------------------------------------------------
 
@@ -107,7 +105,7 @@ class Luks2Volume:
         size: int | None = None,
         header: PathLike | None = None,
         read_only: bool = False,
-        repair: bool = True,
+        repair: bool = False,
     ) -> Luks2Volume:
         """Open the volume at ``path`` (``offset``/``size`` select a partition inside an image).
 
@@ -116,8 +114,9 @@ class Luks2Volume:
             offset: where the volume starts inside ``path``.
             size: the volume's length; None: to the end of ``path``.
             header: a detached header file (``cryptsetup --header``).
-            read_only: never write (no repair either).
-            repair: rewrite a bad or stale header copy from the good one, as cryptsetup does.
+            read_only: never write (opened ``rb``; every change is refused).
+            repair: rewrite a bad or stale header copy now (see `repair`). Otherwise opening never writes:
+                the first change rewrites both copies, after the same check.
         """
         data_file, writable = _open_file(path, read_only)
         files = [data_file]
@@ -144,7 +143,7 @@ class Luks2Volume:
         size: int | None = None,
         header_file: BinaryIO | None = None,
         read_only: bool = False,
-        repair: bool = True,
+        repair: bool = False,
     ) -> Luks2Volume:
         """Like ``open`` over already open binary files (the caller keeps ownership and closes them)."""
         data = Region(file, offset=offset, size=size, writable=not read_only)
@@ -276,6 +275,11 @@ class Luks2Volume:
         return max(0, self._data.size - seg.offset)
 
     @property
+    def header_problems(self) -> tuple[str, ...]:
+        """What is wrong with the header copy that lost (invalid, stale); empty when both are good."""
+        return self._state.problems
+
+    @property
     def read_only_reason(self) -> str | None:
         """Why writes are refused, or None when they are allowed."""
         unknown = unknown_requirements(self.metadata)
@@ -345,9 +349,44 @@ class Luks2Volume:
     # ---- changing ---------------------------------------------------------------------------------------
 
     def _check_writable(self) -> None:
+        """Refuse a change of a read-only volume, or one whose bad header copy must not be rewritten.
+
+        Every change writes both header copies, so it repairs the bad one: only where `repair` may.
+        """
         reason = self.read_only_reason
         if reason is not None:
             raise ReadOnlyError(f"{self._header.name}: {reason}")
+        if self._state.needs_repair:
+            refusal = hio.repair_refusal(self._header)
+            if refusal is not None:
+                raise AmbiguousSignaturesError(
+                    f"{self._header.name}: {refusal}, cannot repair the LUKS2 header; nothing was written"
+                )
+
+    def repair(self) -> bool:
+        """Rewrite the bad or stale header copy from the good one (cryptsetup repair); False: nothing to do.
+
+        Only where cryptsetup repairs: no signature but LUKS on the device (libblkid's and ours) — and, beyond
+        cryptsetup, the primary header area starts with the LUKS magic or is all zero. Otherwise the
+        LUKS2 copy is the leftover and the rest is somebody's data.
+
+        Raises:
+            AmbiguousSignaturesError: another signature is present (nothing written).
+            ReadOnlyError, ConcurrentUpdateError, BusyError.
+        """
+        if not self._state.needs_repair:
+            return False
+        self._check_writable()
+        with self._header.locked(exclusive=True):
+            state = hio.load(self._header)
+            if state.seqid != self._state.seqid:
+                raise ConcurrentUpdateError(
+                    f"{self._header.name}: the header changed on disk since it was read; reopen the volume"
+                )
+            for problem in state.problems:
+                log.warning("LUKS2 %s: %s; repairing it from the other copy", self._header.name, problem)
+            self._state = hio.repair(self._header, state)
+        return True
 
     def _mutate(
         self,

@@ -50,10 +50,25 @@ def probe_all(read: ReadAt, size: int) -> list[Signature]:
     return found
 
 
+def is_secondary_only(signature: Signature) -> bool:
+    """A LUKS signature found by its secondary header alone (no primary magic at offset 0)."""
+    return signature.type is SignatureType.LUKS and all(offset != 0 for offset, _ in signature.magics)
+
+
+def first_signature(found: list[Signature] | tuple[Signature, ...]) -> Signature | None:
+    """The most specific of ``found``, except that a lone LUKS2 secondary header never hides another
+    signature: ext4 with a stale secondary header in it is ext4 (cryptsetup calls it ambiguous), not LUKS."""
+    if not found:
+        return None
+    if is_secondary_only(found[0]) and len(found) > 1:
+        return found[1]
+    return found[0]
+
+
 def probe(read: ReadAt, size: int) -> Signature | None:
-    """The signature a region carries, or ``None``: Talos treats a device without one as empty."""
-    found = probe_all(read, size)
-    return found[0] if found else None
+    """The signature a region carries, or ``None`` when our detectors find none (which does not prove it
+    blank: ask `examine_region` before formatting)."""
+    return first_signature(probe_all(read, size))
 
 
 def probe_region(region: Region) -> Signature | None:

@@ -39,6 +39,7 @@ def test_corrupt_copy_is_repaired_with_a_fresh_salt(tmp_path: Path, which: str) 
     assert state.problems == (f"{which} header is invalid",)
     with Luks2Volume.open(path) as vol:
         assert vol.unlock(PASS).keyslot == 0
+        assert vol.repair()  # opening alone never writes
     repaired, good = _copy(path, bad_at), _copy(path, good_at)
     assert repaired.seqid == good.seqid
     assert repaired.salt not in (old_bad_salt, good.salt)
@@ -56,7 +57,7 @@ def test_stale_copy_loses_and_is_rewritten(tmp_path: Path) -> None:
     _poke(path, 16384, old_secondary)  # secondary now holds seqid 3, primary seqid 4
     with Luks2Volume.open(path, read_only=True) as vol:
         assert (vol.seqid, vol.label) == (4, "newer")
-    with Luks2Volume.open(path) as vol:
+    with Luks2Volume.open(path, repair=True) as vol:
         assert vol.seqid == 4
     assert _copy(path, 16384).seqid == 4
     assert _copy(path, 16384).label == "newer"
@@ -70,6 +71,7 @@ def test_lost_primary_found_by_scanning_secondary_offsets(tmp_path: Path, size: 
     with Luks2Volume.open(path) as vol:
         assert vol.metadata_size == size
         assert vol.unlock(PASS).keyslot == 0
+        assert vol.repair()
     assert _copy(path, 0).hdr_size == size
 
 

@@ -1,0 +1,110 @@
+"""What a region holds, asked before anything is formatted: blank, LUKS, something else, or ambiguous.
+
+"Blank" must be provable, because formatting destroys whatever is there: no signature our detectors know,
+none libblkid knows, and (unless the caller says the bytes may be noise) the first MiB all zero. A LUKS2
+secondary header alone, beside another signature, is the leftover of an old volume over somebody's data:
+cryptsetup calls that "ambiguous" and neither opens nor repairs it, and neither do we.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from ._blkid import BlkidReport, blkid_probe
+from ._probe import MIB, first_signature, is_secondary_only, is_zeroed, probe_all
+from ._signature import Signature, SignatureType
+
+if TYPE_CHECKING:
+    from volumed.storage.blockdev import Region
+
+_LUKS_BLKID: Final = "crypto_LUKS"
+
+
+class ContentKind(enum.StrEnum):
+    BLANK = "blank"  # nothing there: safe to format
+    LUKS = "luks"  # a LUKS header with a primary copy, or a secondary copy with nothing else beside it
+    OTHER = "other"  # a signature that is not LUKS (ours or libblkid's)
+    AMBIGUOUS = "ambiguous"  # a LUKS2 secondary header alone, beside another signature
+    UNKNOWN = "unknown"  # no signature anyone knows, yet the first MiB holds data
+
+
+@dataclass(frozen=True)
+class RegionContent:
+    """The facts of one probe and the verdict drawn from them (``kind``).
+
+    ``signatures``: what our detectors found (most specific first); ``blkid``: what libblkid found (not asked
+    when a LUKS primary header settles it); ``zeroed``: the first MiB is all zero (True when not checked).
+    """
+
+    path: str
+    signatures: tuple[Signature, ...] = ()
+    blkid: BlkidReport = field(default_factory=BlkidReport)
+    zeroed: bool = True
+
+    @property
+    def luks(self) -> Signature | None:
+        return next((s for s in self.signatures if s.type is SignatureType.LUKS), None)
+
+    @property
+    def others(self) -> tuple[str, ...]:
+        """Every non-LUKS signature, by blkid's name, ours first, each once."""
+        names = [s.blkid_type for s in self.signatures if s.type is not SignatureType.LUKS]
+        names += [t for t in self.blkid.types if t != _LUKS_BLKID]
+        if self.blkid.ambivalent:
+            names.append("several signatures libblkid could not choose between")
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def kind(self) -> ContentKind:
+        luks = self.luks
+        if luks is not None and not is_secondary_only(luks):
+            return ContentKind.LUKS
+        if luks is not None or _LUKS_BLKID in self.blkid.types:
+            return ContentKind.AMBIGUOUS if self.others else ContentKind.LUKS
+        if self.others:
+            return ContentKind.OTHER
+        return ContentKind.BLANK if self.zeroed else ContentKind.UNKNOWN
+
+    @property
+    def signature(self) -> Signature | None:
+        """The signature our detectors would report for the region (see `probe`)."""
+        return first_signature(self.signatures)
+
+    def describe(self) -> str:
+        """What is there, for "block dev type mismatch: <this> != luks" (no contents, only names)."""
+        kind = self.kind
+        if kind is ContentKind.AMBIGUOUS:
+            luks = self.luks
+            where = f" at offset {luks.magics[0][0]:#x}" if luks is not None else ""
+            return (
+                f"ambiguous signatures on {self.path} (a stale LUKS2 secondary header{where} and "
+                f"{', '.join(self.others)})"
+            )
+        if kind is ContentKind.UNKNOWN:
+            return "unknown data (no signature libblkid knows, but the first MiB is not zero)"
+        if kind is ContentKind.BLANK:
+            return "nothing"
+        if kind is ContentKind.LUKS:
+            return _LUKS_BLKID
+        return ", ".join(self.others)
+
+
+def examine_region(region: Region, *, zero_check: bool = True) -> RegionContent:
+    """Probe ``region`` with our detectors and with libblkid (blocking: run it in a worker thread).
+
+    ``zero_check=False`` where the bytes are noise by design (the decrypted view of a fresh LUKS2 volume):
+    then only signatures count. Raises ``OSError`` (``BlkidError`` included) when the region cannot be
+    read or libblkid cannot be asked: the caller must then format nothing.
+    """
+    with region.open() as handle:
+        handle.drop_cache()
+        signatures = tuple(probe_all(handle.read, region.size))
+        zeroed = is_zeroed(handle.read, MIB) if zero_check else True
+    content = RegionContent(region.path, signatures, zeroed=zeroed)
+    luks = content.luks
+    if luks is not None and not is_secondary_only(luks):
+        return content  # a LUKS primary header: the device is LUKS whatever else is found beside it
+    report = blkid_probe(region.path, region.offset, region.size)
+    return RegionContent(region.path, signatures, report, zeroed)
