@@ -24,6 +24,8 @@ from ._common import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from volumed.storage.luks2 import Luks2Volume
+
 COPY_CHUNK = 1 << 20
 
 
@@ -63,6 +65,26 @@ def copy_to_stdout(stream: io.RawIOBase, stdout: BinaryIO) -> None:
         stdout.flush()
 
 
+def check_segment_on_device(volume: Luks2Volume, device: str) -> None:
+    """Refuse a data segment that starts at or past the end of the device, or (with a fixed size) ends past
+    it: the payload would be read empty or short and the command would still succeed (cryptsetup refuses to
+    activate such a device as too small)."""
+    segment, size = volume.segment, volume.data_region.size
+    end = segment.offset + (segment.size or 0)
+    if segment.offset >= size:
+        fail(
+            f"{device}: the data segment starts at byte {segment.offset}, at or past the end of the device "
+            f"({size} bytes): no data to read.",
+            EXIT_BAD_ARGUMENTS,
+        )
+    if end > size:
+        fail(
+            f"{device}: the data segment (bytes {segment.offset} to {end}) ends past the end of the device "
+            f"({size} bytes).",
+            EXIT_BAD_ARGUMENTS,
+        )
+
+
 @click.command("read")
 @click.argument("device", type=click.Path(dir_okay=False))
 @key_file_option
@@ -71,6 +93,7 @@ def copy_to_stdout(stream: io.RawIOBase, stdout: BinaryIO) -> None:
 def read_cmd(device: str, **options: Any) -> None:
     """Write DEVICE's decrypted data segment to stdout (the whole segment)."""
     with luks_errors(device), open_volume(device, options, read_only=True) as volume:
+        check_segment_on_device(volume, device)
         key = unlock_with_options(volume, device, options)
         with volume.payload(key) as stream:
             copy_to_stdout(stream, sys.stdout.buffer)
