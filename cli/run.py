@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 ENV_TCTI = "VOLUMED_TPM_TCTI"
 DEFAULT_STATE_DIR = "/run/volumed"
+EXIT_CANNOT_RUN = 3
+"""Exit code: this process cannot activate volumes here (not root, no usable backend); nothing was written."""
+EXIT_BUSY = 5
+"""Exit code: another process (another `volumed run`) owns the state directory or one of the disks."""
+_MAX_NODE_UUID = 256
 
 
 def warn_if_config_missing(config: Path) -> None:
@@ -40,6 +46,35 @@ def check_tpm_tcti(ctx: click.Context, param: click.Parameter, value: str) -> st
         source = ctx.get_parameter_source(param.name or "")
         where = f" (from {ENV_TCTI})" if source is click.core.ParameterSource.ENVIRONMENT else ""
         raise click.BadParameter(f"{error}{where}", ctx=ctx, param=param) from None
+
+
+def read_node_uuid_file(path: Path) -> str:
+    """The node UUID in ``path``: one line (a trailing newline is dropped), no blanks, UTF-8.
+
+    The error names the file, never its content (half of every nodeID passphrase).
+    """
+    try:
+        data = path.read_bytes()[: _MAX_NODE_UUID + 3]
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {exc.strerror}", param_hint="'--node-uuid-file'"
+        ) from None
+    try:
+        text = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        text = "\0"
+    if not text or len(text) > _MAX_NODE_UUID or not text.isprintable() or any(c.isspace() for c in text):
+        raise click.BadParameter(
+            f"{path} does not hold a node UUID: one line without blanks (at most {_MAX_NODE_UUID} "
+            "characters) is expected",
+            param_hint="'--node-uuid-file'",
+        )
+    return text
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
 
 
 @click.command()
@@ -78,7 +113,18 @@ def check_tpm_tcti(ctx: click.Context, param: click.Parameter, value: str) -> st
     default=None,
     help="API socket (default: STATE_DIR/api.sock).",
 )
-@click.option("--node-uuid", default=None, help="Node UUID (overrides SMBIOS and META tag 0x0f).")
+@click.option(
+    "--node-uuid",
+    default=None,
+    help="Node UUID (overrides SMBIOS and META tag 0x0f). Visible to every user in the process list: "
+    "prefer --node-uuid-file.",
+)
+@click.option(
+    "--node-uuid-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the node UUID from this file (one line) instead of --node-uuid.",
+)
 @click.option(
     "--tpm-tcti",
     envvar=ENV_TCTI,
@@ -113,6 +159,7 @@ def run(
     state_dir: Path,
     socket_path: Path | None,
     node_uuid: str | None,
+    node_uuid_file: Path | None,
     tpm_tcti: str,
     kms_ca: str | None,
     retry_interval: float,
@@ -121,19 +168,44 @@ def run(
 ) -> None:
     """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
 
-    On exit (or with --once, when settled) every volume is unmounted and closed.
+    On exit (or with --once, when settled) every volume is unmounted and closed. Exit codes: 0 ok (with
+    --once: every volume ready), 1 not every volume ready (--once) or an error, 2 bad usage, 3 not root or no
+    usable activation backend, 5 the state directory or a disk is owned by another volumed run.
     """
     import anyio
 
     from volumed.controllers import SubsystemOptions
+    from volumed.storage.activation import backend_problem, forbid_core_dumps
+    from volumed.storage.blockdev import BlockDeviceError, DiskBusyError
 
+    from ._instance_lock import claim_instance
     from ._logging import configure_logging
     from ._run_loop import run_subsystem
 
+    forbid_core_dumps()  # before any key is read: a core of this process would hold volume keys
+    if node_uuid is not None and node_uuid_file is not None:
+        raise click.UsageError("--node-uuid and --node-uuid-file exclude each other: give one")
+    if node_uuid_file is not None:
+        node_uuid = read_node_uuid_file(node_uuid_file)
+    # Relative paths would mean something else to the FUSE servers and tools, which run from "/".
+    config = Path(os.path.abspath(config)) if config is not None else None
+    disks = tuple(os.path.abspath(disk) for disk in disks)
+    root, state_dir = Path(os.path.abspath(root)), Path(os.path.abspath(state_dir))
+    socket_path = Path(os.path.abspath(socket_path)) if socket_path is not None else None
+    kms_ca = os.path.abspath(kms_ca) if kms_ca is not None else None
     configure_logging(verbose=verbose)
+    problem = backend_problem(backend)  # type: ignore[arg-type]
+    if problem is not None:
+        fail(f"cannot run here, nothing was written: {problem}", EXIT_CANNOT_RUN)
     if config is not None:
         warn_if_config_missing(config)
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        locks = claim_instance(state_dir, disks)
+    except DiskBusyError as error:
+        fail(f"{error}; nothing was done", EXIT_BUSY)
+    except (BlockDeviceError, OSError) as error:
+        fail(str(error), 1)
     options = SubsystemOptions(
         config=config,
         disks=disks,
@@ -146,4 +218,6 @@ def run(
         retry_interval=retry_interval,
     )
     code = anyio.run(run_subsystem, options, socket_path or state_dir / "api.sock", once, timeout)
+    for lock in locks:  # held to the end: volumes are closed by now
+        lock.release()
     raise SystemExit(code)

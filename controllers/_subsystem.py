@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import anyio
+import structlog
 
 from volumed.resources import (
     BLOCK,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
     from volumed.runtime import Resource, State
     from volumed.storage.activation import BackendChoice
+
+log = structlog.get_logger("volumed.subsystem")
 
 TERMINAL_PHASES: Final = (VolumePhase.READY, VolumePhase.FAILED, VolumePhase.MISSING)
 
@@ -200,3 +203,24 @@ async def running(subsystem: Subsystem) -> AsyncIterator[Subsystem]:
                 tg.cancel_scope.cancel()
     finally:
         await subsystem.services.close_all()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(release_leftover_views, subsystem.services.runtime_dir)
+
+
+def release_leftover_views(runtime_dir: Path) -> None:
+    """Tear down the FUSE views still in ``runtime_dir`` once every volume of this run is closed.
+
+    What is left then is not this run's: a killed run's view that no volume took over (it then failed to open,
+    or left the config), with the filesystem still mounted from it. Nothing else may use it: the state
+    directory has one owner.
+    """
+    from volumed.storage.activation import ActivationError, FuseActivator
+
+    activator = FuseActivator(runtime_dir=runtime_dir)
+    for name in activator.leftovers():
+        try:
+            activator.release(name)
+        except ActivationError as error:
+            log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
+        else:
+            log.info("released a view left by an earlier run", mapping=name)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 from volumed.storage.blockdev import (
     BlockDeviceError,
     Region,
+    disk_owner,
     is_block_device,
     list_block_devices,
     read_block_device,
@@ -120,6 +121,7 @@ def create_disk_image(
         if st.st_size and not force:
             raise DiskImageExistsError(f"{name} exists and is not empty; pass --force to overwrite it")
         _check_no_fuse_server(f"{name} is in use", name, 0, None)
+        _check_not_owned(str(name), str(name))
     table = talos_table(size, state_size=state_size, sector_size=sector_size)
     target = os.path.realpath(name)  # replace the file a symlink names, not the symlink
     temp = _new_temp_file(name, target, stat.S_IMODE(st.st_mode) if st is not None else None)
@@ -290,6 +292,14 @@ def check_not_in_use(what: str, region: Region) -> None:
                 raise DeviceBusyError(f"{what} is in use through {path}") from None
             raise
     _check_no_fuse_server(f"{what} is in use", region.path, region.offset, region.size)
+    _check_not_owned(what, region.path)
+
+
+def _check_not_owned(what: str, path: str) -> None:
+    """Raise ``DeviceBusyError`` when a running `volumed run` owns the disk, even with nothing open yet."""
+    owner = disk_owner(path)
+    if owner is not None:
+        raise DeviceBusyError(f"{what} is on a disk in use by {owner}")
 
 
 def _check_no_fuse_server(what: str, path: str, offset: int, size: int | None) -> None:

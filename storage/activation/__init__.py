@@ -8,6 +8,8 @@ from ._errors import ActivationBusyError as ActivationBusyError
 from ._errors import ActivationConflictError as ActivationConflictError
 from ._errors import ActivationError as ActivationError
 from ._errors import BackendUnavailableError as BackendUnavailableError
+from ._hardening import forbid_core_dumps as forbid_core_dumps
+from ._hardening import is_dumpable as is_dumpable
 from ._model import ActivationStatus as ActivationStatus
 from ._model import BackendName as BackendName
 from ._model import DataSegment as DataSegment
@@ -18,8 +20,10 @@ from ._protocol import Activator as Activator
 if _typing.TYPE_CHECKING:
     from ._auto import BackendChoice as BackendChoice
     from ._auto import backend_availability as backend_availability
+    from ._auto import backend_problem as backend_problem
     from ._auto import dm_unavailable_reason as dm_unavailable_reason
     from ._auto import fuse_unavailable_reason as fuse_unavailable_reason
+    from ._auto import privilege_problem as privilege_problem
     from ._auto import select_activator as select_activator
     from ._dm import CryptTable as CryptTable
     from ._dm import DmActivator as DmActivator
@@ -34,7 +38,17 @@ __getattr__ = _lazy_attributes(
     __name__,
     {
         **dict.fromkeys(
-            ("BackendChoice", "backend_availability", "dm_unavailable_reason", "fuse_unavailable_reason"),
+            (
+                "BackendChoice",
+                "backend_availability",
+                "backend_problem",
+                "backend_problem",
+                "dm_unavailable_reason",
+                "forbid_core_dumps",
+                "fuse_unavailable_reason",
+                "is_dumpable",
+                "privilege_problem",
+            ),
             "._auto",
         ),
         "select_activator": "._auto",
@@ -58,12 +72,16 @@ __all__ = [
     "FuseActivator",
     "FuseServerUse",
     "backend_availability",
+    "backend_problem",
     "check_name",
     "crypt_table",
     "dm_unavailable_reason",
     "dm_uuid",
+    "forbid_core_dumps",
     "fuse_servers_over",
     "fuse_unavailable_reason",
+    "is_dumpable",
     "mapping_name",
+    "privilege_problem",
     "select_activator",
 ]

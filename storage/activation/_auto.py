@@ -58,6 +58,44 @@ def fuse_unavailable_reason() -> str | None:
     return problem
 
 
+CAP_SYS_ADMIN: Final = 21
+
+
+def privilege_problem() -> str | None:
+    """Why this process cannot activate or mount anything (no CAP_SYS_ADMIN), or None when it can.
+
+    Both backends need it (dm tables, loop devices, mounts); without it the first activation fails, after the
+    disks were already written.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            effective = next(line for line in status if line.startswith("CapEff:"))
+        if int(effective.split()[1], 16) >> CAP_SYS_ADMIN & 1:
+            return None
+    except (OSError, StopIteration, ValueError):
+        if os.geteuid() == 0:
+            return None
+    return (
+        f"activating and mounting volumes needs root (CAP_SYS_ADMIN); this process (uid {os.geteuid()}) "
+        "does not have it"
+    )
+
+
+def backend_problem(backend: BackendChoice = "auto") -> str | None:
+    """Why ``backend`` cannot activate volumes here (privileges, devices, packages), or None when it can.
+
+    Checked before anything is written: the same tests :func:`select_activator` makes, plus the privileges.
+    """
+    problem = privilege_problem()
+    if problem is not None:
+        return problem
+    try:
+        _choose(backend)
+    except BackendUnavailableError as error:
+        return str(error)
+    return None
+
+
 def backend_availability() -> dict[BackendName, str | None]:
     """Each backend with the reason it cannot run here (None: it can)."""
     return {"dm": dm_unavailable_reason(), "fuse": fuse_unavailable_reason()}
@@ -72,12 +110,16 @@ def select_activator(
         BackendUnavailableError: the chosen backend (for ``auto``: every backend) cannot run here; the message
             gives each reason.
     """
+    if _choose(backend) == "dm":
+        return DmActivator()
+    return FuseActivator(runtime_dir=runtime_dir)
+
+
+def _choose(backend: BackendChoice) -> BackendName:
     reasons = backend_availability()
     candidates: list[BackendName] = ["dm", "fuse"] if backend == "auto" else [backend]
     for candidate in candidates:
         if reasons[candidate] is None:
-            if candidate == "dm":
-                return DmActivator()
-            return FuseActivator(runtime_dir=runtime_dir)
+            return candidate
     detail = "; ".join(f"{name}: {reasons[name]}" for name in candidates)
     raise BackendUnavailableError(f"no usable activation backend ({backend}): {detail}")

@@ -8,6 +8,7 @@ Layout under ``runtime_dir`` (default ``/run/volumed/fuse``) for mapping ``NAME`
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -24,7 +25,7 @@ from volumed.storage import loop
 
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._model import ActivationStatus, BackendName, DataSegment, check_name
-from ._process import in_use, is_mount_point, process_cmdline, stop_process, umount
+from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
 
 DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
@@ -253,6 +254,42 @@ class FuseActivator:
         self._state_file(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.rmdir(mountpoint)
+
+    def leftovers(self) -> list[str]:
+        """The mappings with anything in the runtime directory: a state file, a mount point, a FUSE mount."""
+        names: set[str] = set()
+        try:
+            entries = list(os.scandir(self._runtime_dir))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            name = entry.name.removesuffix(".json")
+            if entry.name.endswith((".log", ".json.tmp")):
+                continue
+            try:
+                names.add(check_name(name))
+            except ActivationError:
+                continue
+        return sorted(names)
+
+    def release(self, name: str) -> None:
+        """Tear down mapping ``name`` even where filesystems are mounted from it: they are unmounted first.
+
+        For what a killed process left behind and no one took over (a volume that then failed to open): its
+        FUSE view, loop device and mounts would stay until reboot.
+
+        Raises:
+            ActivationBusyError: a filesystem on it cannot be unmounted (in use); nothing else is torn down.
+        """
+        check_name(name)
+        for device in self._loops(name):
+            for target in mounts_of_device(device.path):
+                error = umount(target)
+                if error not in (0, errno.EINVAL):
+                    raise ActivationBusyError(
+                        f"{name}: {target} (on {device.path}) cannot be unmounted: {os.strerror(error)}"
+                    )
+        self.deactivate(name)
 
     def remove_logs(self, name: str) -> None:
         """Delete the server log of mapping ``name`` (kept after deactivation for post-mortems)."""

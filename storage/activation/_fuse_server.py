@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from volumed.storage.activation._hardening import forbid_core_dumps
 from volumed.storage.luks2.payload import PayloadStream
 
 _MAX_KEY = 64
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ready = _Signal(args.ready_fd)
     try:
+        forbid_core_dumps()  # before the key arrives: a core of this process holds the whole XTS key
         key = _read_key(args.key_fd)
         device = open(args.device, "r+b", buffering=0)  # noqa: SIM115 - lives as long as the server
         stream = PayloadStream(

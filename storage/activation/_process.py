@@ -39,6 +39,26 @@ def is_mount_point(path: str) -> bool:
     return False
 
 
+def mounts_of_device(device: str) -> list[str]:
+    """The mount points of the filesystems mounted from block device ``device`` (by its device number),
+    deepest first."""
+    try:
+        number = os.stat(device).st_rdev
+    except OSError:
+        return []
+    wanted = f"{os.major(number)}:{os.minor(number)}"
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+            for line in table:
+                fields = line.split(" ")
+                if len(fields) > 4 and fields[2] == wanted:
+                    found.append(_unescape(fields[4]))
+    except FileNotFoundError:
+        return []
+    return sorted(found, key=len, reverse=True)
+
+
 def _unescape(field: str) -> str:
     return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 

@@ -6,6 +6,14 @@ from ._device import logical_sector_size as logical_sector_size
 from ._device import reread_partitions as reread_partitions
 from ._errors import BlockDeviceError as BlockDeviceError
 from ._errors import RegionBoundsError as RegionBoundsError
+from ._lock import DEFAULT_LOCK_DIR as DEFAULT_LOCK_DIR
+from ._lock import DiskBusyError as DiskBusyError
+from ._lock import LockFile as LockFile
+from ._lock import disk_key as disk_key
+from ._lock import disk_owner as disk_owner
+from ._lock import hold_lock_file as hold_lock_file
+from ._lock import lock_disk as lock_disk
+from ._lock import lock_holder as lock_holder
 from ._region import Region as Region
 from ._region import RegionHandle as RegionHandle
 from ._sysfs import BlockDeviceInfo as BlockDeviceInfo
@@ -15,16 +23,24 @@ from ._sysfs import read_block_device as read_block_device
 from ._units import format_size as format_size
 
 __all__ = [
+    "DEFAULT_LOCK_DIR",
     "BlockDeviceError",
     "BlockDeviceInfo",
+    "DiskBusyError",
+    "LockFile",
     "PartitionInfo",
     "Region",
     "RegionBoundsError",
     "RegionHandle",
     "device_size",
+    "disk_key",
+    "disk_owner",
     "format_size",
+    "hold_lock_file",
     "is_block_device",
     "list_block_devices",
+    "lock_disk",
+    "lock_holder",
     "logical_sector_size",
     "read_block_device",
     "reread_partitions",

@@ -1,0 +1,56 @@
+"""One `volumed run` per disk and per state directory: the locks it takes at start, before any write."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from volumed.storage.blockdev import BlockDeviceError, DiskBusyError, disk_key, hold_lock_file, lock_disk
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from volumed.storage.blockdev import LockFile
+
+OWNER: Final = "volumed run"
+STATE_DIR_LOCK: Final = "volumed.lock"
+
+
+def node_disks() -> list[str]:
+    """The disks discovery uses when no ``--disk`` is given: every whole disk but our own loop devices."""
+    from volumed.storage.blockdev import list_block_devices
+
+    return [
+        disk.dev_path
+        for disk in list_block_devices()
+        if not (disk.backing_file is not None and disk.name.startswith("loop"))
+    ]
+
+
+def claim_instance(state_dir: Path, disks: Sequence[str]) -> list[LockFile]:
+    """Own ``state_dir`` and every disk (the node's disks when ``disks`` is empty) until the process ends.
+
+    A second instance on the same disks, even with another state directory, would open every volume again (a
+    second writable view of each) and report them ready. All or nothing: on a refusal the locks taken so far
+    are released.
+
+    Raises:
+        DiskBusyError: another process owns the state directory or one of the disks; the message names it.
+    """
+    locks = [hold_lock_file(state_dir / STATE_DIR_LOCK, what=f"state directory {state_dir}", owner=OWNER)]
+    seen: set[str] = set()
+    try:
+        for disk in disks or node_disks():
+            try:
+                key = disk_key(disk)
+            except BlockDeviceError:
+                continue  # gone or unreadable: discovery skips it and says so
+            if key in seen:
+                continue  # the same disk named twice (a link, a loop device over an image given too)
+            seen.add(key)
+            locks.append(lock_disk(disk, owner=OWNER))
+    except (DiskBusyError, BlockDeviceError):
+        for lock in locks:
+            lock.release()
+        raise
+    return locks

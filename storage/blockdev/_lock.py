@@ -1,0 +1,184 @@
+"""One owner per disk: an exclusive ``flock`` on a lock file per disk, and the refusal naming its holder.
+
+The lock is not taken on the disk itself: systemd-udevd takes a shared flock on a whole disk before it handles
+an event for it, and holds off (then drops) events while someone holds it exclusively. Talos does that only
+while it changes a disk; a daemon that owns a disk for as long as it runs would starve udev of the change
+events of every partition it writes. So each disk has a lock file under ``/run/lock/volumed`` instead, named
+by which disk it is (the whole disk's device number; for an image file, or a loop device over one, the file's
+device and inode), and holding the pid and the name of its owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import Final, final
+
+from ._errors import BlockDeviceError
+
+DEFAULT_LOCK_DIR: Final = Path("/run/lock/volumed")
+_SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
+
+
+class DiskBusyError(BlockDeviceError):
+    """The disk (or directory) is owned by another process that holds its lock; ``holder`` describes it.
+
+    Not raised for a disk that is merely open or mounted (that is EBUSY from ``O_EXCL``, another check).
+    """
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(errno.EBUSY, message)
+        self.holder = holder
+
+
+@final
+class LockFile:
+    """An exclusive ``flock`` held on ``path`` until ``release()`` (or the process ends, even by SIGKILL).
+
+    The file holds ``<pid> <owner>`` of the holder, so a refused process can name it. The descriptor is
+    close-on-exec: no child (mkfs, a FUSE server) inherits the lock and keeps it after this process ends.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def __repr__(self) -> str:
+        return f"LockFile({str(self.path)!r}, held={self._fd is not None})"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def hold_lock_file(path: str | os.PathLike[str], *, what: str, owner: str) -> LockFile:
+    """Take the lock of ``path`` (created 0600 if missing) for ``owner`` (e.g. ``volumed run``).
+
+    Raises:
+        DiskBusyError: another process holds it; the message names ``what`` and the holder.
+        BlockDeviceError: the lock file cannot be created or opened.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise BlockDeviceError(exc.errno, f"cannot open the lock file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_holder(fd)
+        os.close(fd)
+        raise DiskBusyError(f"{what} is in use by {holder}", holder) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {owner}\n".encode(), 0)
+    return LockFile(path, fd)
+
+
+def lock_holder(path: str | os.PathLike[str]) -> str | None:
+    """Who holds the lock of ``path`` (``volumed run (pid 1234)``), or None when no one does."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+    return None
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid, _, owner = os.pread(fd, 256, 0).decode().strip().partition(" ")
+        return f"{owner or 'another process'} (pid {int(pid)})"
+    return "another process"
+
+
+def disk_key(path: str | os.PathLike[str]) -> str:
+    """Which disk ``path`` is, as a file name: ``block-8:0`` for a block device (its whole disk; a loop device
+    counts as the file it maps), ``file-<dev>:<inode>`` for an image file (hard links and bind mounts are the
+    same disk).
+
+    Raises:
+        BlockDeviceError: ``path`` cannot be looked at.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise BlockDeviceError(exc.errno, f"cannot look at {path}: {exc.strerror}") from None
+    if not stat.S_ISBLK(st.st_mode):
+        return f"file-{st.st_dev}:{st.st_ino}"
+    disk = _whole_disk(os.major(st.st_rdev), os.minor(st.st_rdev))
+    backing = _read_sysfs(disk / "loop" / "backing_file")
+    if backing is not None and os.path.exists(backing):
+        return disk_key(backing)
+    number = _read_sysfs(disk / "dev") or f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    return f"block-{number}"
+
+
+def _whole_disk(major: int, minor: int) -> Path:
+    """The sysfs directory of the disk that device ``major:minor`` is, or is a partition of."""
+    device = (_SYS_DEV_BLOCK / f"{major}:{minor}").resolve()
+    return device.parent if (device / "partition").exists() else device
+
+
+def _read_sysfs(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def disk_lock_path(path: str | os.PathLike[str], *, lock_dir: Path = DEFAULT_LOCK_DIR) -> Path:
+    """The lock file of the disk ``path`` is (or is a partition of)."""
+    return lock_dir / f"{disk_key(path)}.lock"
+
+
+def lock_disk(
+    path: str | os.PathLike[str], *, owner: str = "volumed run", lock_dir: Path = DEFAULT_LOCK_DIR
+) -> LockFile:
+    """Own the disk ``path`` is on until released: the lock of :func:`disk_lock_path`.
+
+    Raises:
+        DiskBusyError: another process owns it (``disk PATH is in use by volumed run (pid N)``).
+        BlockDeviceError: ``path`` or the lock directory cannot be used.
+    """
+    lock_path = disk_lock_path(path, lock_dir=lock_dir)
+    try:
+        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise BlockDeviceError(
+            exc.errno, f"cannot make the lock directory {lock_dir}: {exc.strerror}"
+        ) from None
+    return hold_lock_file(lock_path, what=f"disk {path}", owner=owner)
+
+
+def disk_owner(path: str | os.PathLike[str], *, lock_dir: Path = DEFAULT_LOCK_DIR) -> str | None:
+    """Who owns the disk of ``path`` (``volumed run (pid 1234)``), or None (also when it cannot be told)."""
+    try:
+        return lock_holder(disk_lock_path(path, lock_dir=lock_dir))
+    except OSError:
+        return None
+
+
+__all__ = [
+    "DEFAULT_LOCK_DIR",
+    "DiskBusyError",
+    "LockFile",
+    "disk_key",
+    "disk_lock_path",
+    "disk_owner",
+    "hold_lock_file",
+    "lock_disk",
+    "lock_holder",
+]

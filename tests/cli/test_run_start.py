@@ -1,0 +1,242 @@
+"""`volumed run` at start, before it writes anything: who may run it (root, one instance per disk and state
+directory), where the node UUID comes from, and that it cannot dump core."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner
+
+from tests._tools import require_root, require_tool
+from volumed.cli import volumed
+from volumed.storage import disklayout
+from volumed.storage.blockdev import lock_disk
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+VOLUMED = str(Path(sys.executable).parent / "volumed")
+MIB = 1024 * 1024
+START_LIMIT = 60.0
+CONFIG = """\
+apiVersion: v1alpha1
+kind: VolumeConfig
+name: STATE
+encryption:
+  provider: luks2
+  keys: [{slot: 0, static: {passphrase: state-secret}}]
+  pbkdf: {type: pbkdf2, iterations: 1000}
+---
+apiVersion: v1alpha1
+kind: VolumeConfig
+name: EPHEMERAL
+encryption:
+  provider: luks2
+  keys: [{slot: 0, static: {passphrase: ephemeral-secret}}]
+  pbkdf: {type: pbkdf2, iterations: 1000}
+"""
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_argv(workdir: Path, *extra: str, state: str = "state") -> list[str]:
+    return [
+        VOLUMED, "run", "--config", str(workdir / "config.yaml"), "--disk", str(workdir / "node.img"),
+        "--backend", "fuse", "--root", str(workdir / "root"), "--state-dir", str(workdir / state), *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A directory any user may enter (pytest's tmp_path is root's alone), with a node image and a config."""
+    path = Path(tempfile.mkdtemp(prefix="volumed-run-start-"))
+    try:
+        path.chmod(0o755)
+        disklayout.create_disk_image(path / "node.img", 256 * MIB, state_size=16 * MIB)
+        (path / "config.yaml").write_text(CONFIG)
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def first_instance(workdir: Path) -> Iterator[subprocess.Popen[str]]:
+    """`volumed run` (no --once, no config) owning the image until the block ends; entered once it holds its
+    locks (its pid is in the state directory's lock file)."""
+    argv = run_argv(workdir)
+    argv[argv.index("--config") + 1] = str(workdir / "no-config.yaml")
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = workdir / "state" / "volumed.lock"
+    deadline = time.monotonic() + START_LIMIT  # a safeguard against a hang, not a timing assumption
+    try:
+        while not (lock.exists() and lock.read_text().startswith(f"{process.pid} ")):
+            assert process.poll() is None, f"the first instance ended: {process.communicate()[1]}"
+            assert time.monotonic() < deadline, f"no lock taken after {START_LIMIT} s"
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_a_non_root_user_is_refused_before_anything_is_written(workdir: Path) -> None:
+    """Issue 15 item 7: as the owner of the image, not root, it wrote META and formatted STATE and EPHEMERAL,
+    and only then failed on /dev/loop-control."""
+    require_root()
+    setpriv = require_tool("setpriv")
+    for name in ("state", "root"):
+        (workdir / name).mkdir()
+    subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)], check=True)
+    before = digest(workdir / "node.img")
+    result = subprocess.run(
+        [setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+         *run_argv(workdir, "--once", "--timeout", "30")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Error: cannot run here, nothing was written: activating and mounting volumes needs root "
+        "(CAP_SYS_ADMIN); this process (uid 65534) does not have it"
+    )
+    assert digest(workdir / "node.img") == before
+    assert os.listdir(workdir / "state") == []
+
+
+def test_a_second_instance_on_the_same_disk_is_refused_naming_the_first(workdir: Path) -> None:
+    """Issue 15 item 5: with another --state-dir, a second instance opened every volume again."""
+    require_root()
+    with first_instance(workdir) as first:
+        before = digest(workdir / "node.img")
+        result = subprocess.run(
+            run_argv(workdir, "--once", "--timeout", "30", state="state2"),
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: disk {workdir / 'node.img'} is in use by volumed run (pid {first.pid}); nothing was done"
+        )
+        assert digest(workdir / "node.img") == before
+        assert not (workdir / "state2" / "fuse").exists()
+
+
+def test_a_second_instance_with_the_same_state_dir_is_refused(workdir: Path) -> None:
+    require_root()
+    other = workdir / "other.img"
+    disklayout.create_disk_image(other, 256 * MIB, state_size=16 * MIB)
+    with first_instance(workdir) as first:
+        argv = run_argv(workdir, "--once", "--timeout", "30")
+        argv[argv.index("--disk") + 1] = str(other)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: state directory {workdir / 'state'} is in use by volumed run (pid {first.pid}); "
+            "nothing was done"
+        )
+
+
+def test_the_same_disk_named_twice_is_one_disk(workdir: Path) -> None:
+    """A hard link of the image is the same disk: not a second owner (refused by itself), nor a 2nd lock."""
+    require_root()
+    os.link(workdir / "node.img", workdir / "link.img")
+    argv = run_argv(workdir, "--once", "--timeout", "0.5", "--disk", str(workdir / "link.img"))
+    argv[argv.index("--config") + 1] = str(workdir / "no-config.yaml")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stderr  # not settled: no config; but it ran
+    assert "in use" not in result.stderr
+
+
+def test_wipe_refuses_a_disk_a_running_instance_owns(workdir: Path) -> None:
+    """Nothing is open on it yet (no config), but `volumed run` owns it: wipe must not write under it."""
+    lock = lock_disk(workdir / "node.img", owner="volumed run")
+    try:
+        before = digest(workdir / "node.img")
+        result = CliRunner().invoke(
+            volumed,
+            ["wipe", str(workdir / "node.img"), "--system-labels-to-wipe", "STATE"],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 5, result.output
+        assert f"is on a disk in use by volumed run (pid {os.getpid()})" in result.output
+        assert digest(workdir / "node.img") == before
+    finally:
+        lock.release()
+    again = CliRunner().invoke(
+        volumed,
+        ["wipe", str(workdir / "node.img"), "--system-labels-to-wipe", "STATE"],
+        catch_exceptions=False,
+    )
+    assert again.exit_code == 0, again.output
+
+
+def test_volumed_run_cannot_dump_core(workdir: Path) -> None:
+    """Issue 15 item 11: a forced core of `volumed run` held volume keys."""
+    require_root()
+    with first_instance(workdir) as first:
+        limits = Path(f"/proc/{first.pid}/limits").read_text()
+    line = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+    assert line.split()[4:6] == ["0", "0"], line
+
+
+# --node-uuid-file (issue 15 item 10: --node-uuid is in /proc/<pid>/cmdline for every user)
+
+
+def invoke_run(*args: str) -> tuple[int, str]:
+    result = subprocess.run([VOLUMED, "run", *args], capture_output=True, text=True, timeout=60, check=False)
+    return result.returncode, result.stderr
+
+
+def test_node_uuid_and_node_uuid_file_exclude_each_other(tmp_path: Path) -> None:
+    uuid_file = tmp_path / "node-uuid"
+    uuid_file.write_text("a3c9b1f2-0000-4000-8000-000000000001\n")
+    state = tmp_path / "state"
+    code, stderr = invoke_run(
+        "--node-uuid", "x", "--node-uuid-file", str(uuid_file), "--once", "--state-dir", str(state)
+    )
+    assert code == 2
+    assert stderr.splitlines()[-1] == "Error: --node-uuid and --node-uuid-file exclude each other: give one"
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\n", b"two\nlines\n", b"with blank\n", b"\xff\xfe\n", b"x" * 300, b"tab\there"]
+)
+def test_a_node_uuid_file_without_one_uuid_is_a_usage_error_that_does_not_echo_it(
+    tmp_path: Path, content: bytes
+) -> None:
+    uuid_file = tmp_path / "node-uuid"
+    uuid_file.write_bytes(content)
+    state = tmp_path / "state"
+    code, stderr = invoke_run("--node-uuid-file", str(uuid_file), "--once", "--state-dir", str(state))
+    assert code == 2
+    assert stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--node-uuid-file': {uuid_file} does not hold a node UUID: "
+        "one line without blanks (at most 256 characters) is expected"
+    )
+    assert not state.exists()
+
+
+def test_a_missing_node_uuid_file_is_a_usage_error(tmp_path: Path) -> None:
+    code, stderr = invoke_run("--node-uuid-file", str(tmp_path / "nope"), "--once")
+    assert code == 2
+    assert "'--node-uuid-file'" in stderr
+    assert "does not exist" in stderr
+
+
+def test_the_help_says_to_prefer_the_file() -> None:
+    result = CliRunner().invoke(volumed, ["run", "--help"], catch_exceptions=False)
+    assert "prefer --node-uuid-file" in " ".join(result.output.split())

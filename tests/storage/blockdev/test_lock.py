@@ -1,0 +1,94 @@
+"""Disk locks: one owner per disk, whatever name the disk is given, and a refusal that names the owner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from volumed.storage.blockdev import (
+    DiskBusyError,
+    disk_key,
+    disk_owner,
+    hold_lock_file,
+    lock_disk,
+    lock_holder,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_a_held_lock_refuses_a_second_owner_and_names_the_first(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    lock = lock_disk(image, owner="volumed run", lock_dir=tmp_path / "locks")
+    with pytest.raises(DiskBusyError) as refused:
+        lock_disk(image, owner="volumed run", lock_dir=tmp_path / "locks")
+    assert str(refused.value) == f"disk {image} is in use by volumed run (pid {os.getpid()})"
+    assert refused.value.holder == f"volumed run (pid {os.getpid()})"
+    assert disk_owner(image, lock_dir=tmp_path / "locks") == refused.value.holder
+    lock.release()
+    assert disk_owner(image, lock_dir=tmp_path / "locks") is None
+    lock_disk(image, lock_dir=tmp_path / "locks").release()
+
+
+def test_a_hard_link_is_the_same_disk_and_a_copy_is_not(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    os.link(image, tmp_path / "link.img")
+    (tmp_path / "copy.img").write_bytes(image.read_bytes())
+    assert disk_key(image) == disk_key(tmp_path / "link.img") != disk_key(tmp_path / "copy.img")
+
+
+def test_the_lock_ends_with_its_process_even_killed(tmp_path: Path) -> None:
+    """flock is the kernel's: a SIGKILLed owner leaves no stale lock (its pid stays in the file, unused)."""
+    path = tmp_path / "state.lock"
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, pathlib; from volumed.storage.blockdev import hold_lock_file; "
+         "hold_lock_file(pathlib.Path(sys.argv[1]), what='x', owner='child'); print('held', flush=True); "
+         "sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "held\n"
+        assert lock_holder(path) == f"child (pid {child.pid})"
+        with pytest.raises(DiskBusyError, match=rf"^x is in use by child \(pid {child.pid}\)$"):
+            hold_lock_file(path, what="x", owner="me")
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+        assert child.stdin is not None
+        child.stdin.close()
+    assert lock_holder(path) is None
+    hold_lock_file(path, what="x", owner="me").release()
+
+
+def test_a_loop_device_is_the_file_it_maps(tmp_path: Path) -> None:
+    """`--disk /dev/loopN` over an image and `--disk IMAGE` are one disk."""
+    from tests._tools import require_root
+    from volumed.storage import loop
+
+    require_root()
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * (1 << 20))
+    with loop.attached(image) as device:
+        assert disk_key(device.path) == disk_key(image)
+
+
+def test_a_block_device_is_named_by_its_device_number() -> None:
+    """Whatever node or link names it. (Partitions map to their whole disk through sysfs; this machine has
+    neither partitioned disks nor partition nodes for loop devices to show it.)"""
+    from volumed.storage.blockdev import list_block_devices
+
+    disks = [disk for disk in list_block_devices() if disk.backing_file is None]
+    assert disks, "this machine has no block device to check with"
+    rdev = os.stat(disks[0].dev_path).st_rdev
+    assert disk_key(disks[0].dev_path) == f"block-{os.major(rdev)}:{os.minor(rdev)}"
