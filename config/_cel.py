@@ -8,6 +8,7 @@ MAX_SELECTOR_STEPS steps. Errors name lines, columns and the kind of problem, ne
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -168,7 +169,13 @@ class _BudgetedRunner(celpy.InterpretedRunner):
 
 @lru_cache(maxsize=1)
 def _environment() -> celpy.Environment:
-    return celpy.Environment(runner_class=_BudgetedRunner)
+    # celpy raises the process' recursion limit to 2500; MAX_SELECTOR_TREE_DEPTH keeps evaluation within the
+    # default, so the limit is put back (it is process-wide state).
+    limit = sys.getrecursionlimit()
+    try:
+        return celpy.Environment(runner_class=_BudgetedRunner)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _eval_problem(error: Exception) -> str:

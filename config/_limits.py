@@ -27,7 +27,8 @@ MAX_SELECTOR_LENGTH: Final = 1024
 # items, k levels cost n ** k steps. Two allow
 # `disk.symlinks.exists(s, ["a", "b"].exists(p, s.startsWith(p)))`.
 MAX_SELECTOR_MACRO_DEPTH: Final = 2
-# Depth of a selector's syntax tree (about ten levels per parenthesis or operator).
-MAX_SELECTOR_TREE_DEPTH: Final = 200
+# Depth of a selector's syntax tree (about ten levels per parenthesis or operator; a one-line selector has 20
+# to 40): evaluation recurses about five frames per level, within Python's default recursion limit.
+MAX_SELECTOR_TREE_DEPTH: Final = 100
 # Evaluation steps (syntax tree nodes visited) of one evaluation of a selector for one disk.
 MAX_SELECTOR_STEPS: Final = 10_000

@@ -11,7 +11,7 @@ import structlog
 import yaml
 from pydantic import ValidationError
 
-from ._documents import UserVolumeConfigDocument, VolumeConfigDocument
+from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
 from ._rules import validate_document
@@ -166,9 +166,10 @@ def _count_expanded(document: object, budget: int) -> int:
 
 
 def _label(kind: str, name: object, index: int) -> str:
-    """``Kind/name``, with the name only when it could be a volume's (else ``Kind (document N)``)."""
+    """``Kind/name``, with the name only when it could be the volume's (else ``Kind (document N)``)."""
     shown = (
         isinstance(name, str)
+        and (kind != "VolumeConfig" or name in SYSTEM_VOLUMES)
         and 0 < len(name) <= _MAX_NAME_SHOWN
         and all(char.isascii() and (char.isalnum() or char == "-") for char in name)
     )
