@@ -146,7 +146,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "system volume names",
         "apiVersion: v1alpha1\nkind: VolumeConfig\nname: BOOT\n",
-        ['VolumeConfig/BOOT: name: only "STATE" and "EPHEMERAL" volumes are supported'],
+        ['VolumeConfig (document 1): name: only "STATE" and "EPHEMERAL" volumes are supported'],
     ),
     (
         "no provisioning on STATE",
@@ -324,7 +324,7 @@ def test_load_config_raises_with_every_issue() -> None:
         )
     assert str(raised.value) == (
         "VolumeConfig/EPHEMERAL: encryption.keys: encryption keys are required\n"
-        'VolumeConfig/X: name: only "STATE" and "EPHEMERAL" volumes are supported'
+        'VolumeConfig (document 2): name: only "STATE" and "EPHEMERAL" volumes are supported'
     )
     assert len(raised.value.issues) == 2
 
