@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -22,6 +24,8 @@ from lark import Token, Tree
 from ._disk import DISK_FIELDS, DiskDescription
 from ._errors import SelectorError
 from ._limits import (
+    MAX_CONFIG_SELECTOR_CHARACTERS,
+    MAX_CONFIG_SELECTOR_STEPS,
     MAX_SELECTOR_LENGTH,
     MAX_SELECTOR_MACRO_DEPTH,
     MAX_SELECTOR_STEPS,
@@ -29,7 +33,7 @@ from ._limits import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 # Size constants Talos' selectors use as `10u * GiB` (all uint, like disk.size).
 SIZE_CONSTANTS: Final[dict[str, int]] = {
@@ -129,17 +133,60 @@ def _activation(disk: DiskDescription, *, system_disk: bool) -> dict[str, celtyp
 
 
 class _StepsExceededError(Exception):
-    """An evaluation went past MAX_SELECTOR_STEPS (not a CEL error: cel-python must not absorb it)."""
+    """An evaluation went past a step limit (not a CEL error: cel-python must not absorb it).
+
+    Attributes:
+        message: which limit, in the words of the error the selector gets.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class SharedBudget:
+    """What all the selectors of one config may cost together: each is bounded, but a config may have 1024.
+
+    Attributes:
+        steps: evaluation steps left (MAX_CONFIG_SELECTOR_STEPS to start with).
+        characters: selector text left to compile (MAX_CONFIG_SELECTOR_CHARACTERS to start with).
+    """
+
+    steps: int = MAX_CONFIG_SELECTOR_STEPS
+    characters: int = MAX_CONFIG_SELECTOR_CHARACTERS
+
+
+_shared_budget: ContextVar[SharedBudget | None] = ContextVar("selector_budget", default=None)
+
+
+@contextmanager
+def shared_selector_budget() -> Iterator[SharedBudget]:
+    """Within the block (in this thread or task), selectors compiled and evaluated share one budget."""
+    budget = SharedBudget()
+    token = _shared_budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _shared_budget.reset(token)
 
 
 class _Budget:
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, shared: SharedBudget | None) -> None:
         self.left = steps
+        self.shared = shared
 
     def spend(self) -> None:
         self.left -= 1
         if self.left < 0:
-            raise _StepsExceededError
+            raise _StepsExceededError(f"evaluation takes more than {MAX_SELECTOR_STEPS} steps (the limit)")
+        if self.shared is not None:
+            self.shared.steps -= 1
+            if self.shared.steps < 0:
+                raise _StepsExceededError(
+                    f"the config's selectors take more than {MAX_CONFIG_SELECTOR_STEPS} evaluation steps"
+                    " together (the limit)"
+                )
 
 
 class _BudgetedEvaluator(Evaluator):
@@ -163,7 +210,8 @@ class _BudgetedEvaluator(Evaluator):
 
 class _BudgetedRunner(celpy.InterpretedRunner):
     def evaluate(self, context: Any) -> celtypes.Value:
-        evaluator = _BudgetedEvaluator(self.ast, self.new_activation(), _Budget(MAX_SELECTOR_STEPS))
+        budget = _Budget(MAX_SELECTOR_STEPS, _shared_budget.get())
+        evaluator = _BudgetedEvaluator(self.ast, self.new_activation(), budget)
         return evaluator.evaluate(context)
 
 
@@ -267,10 +315,8 @@ class DiskSelector:
         """
         try:
             result = self._program.evaluate(_activation(disk, system_disk=system_disk))
-        except _StepsExceededError:
-            raise SelectorError(
-                f"disk selector: evaluation takes more than {MAX_SELECTOR_STEPS} steps (the limit)"
-            ) from None
+        except _StepsExceededError as error:
+            raise SelectorError(f"disk selector: {error.message}") from None
         except CELEvalError as error:
             raise SelectorError(f"disk selector: {_eval_problem(error)}") from None
         except SelectorError as error:  # from a function (glob), already without the expression's text
@@ -301,6 +347,14 @@ def compile_selector(expression: str) -> DiskSelector:
     """
     if len(expression) > MAX_SELECTOR_LENGTH:
         raise SelectorError(f"too long: more than {MAX_SELECTOR_LENGTH} characters (the limit)")
+    shared = _shared_budget.get()
+    if shared is not None:
+        shared.characters -= len(expression)
+        if shared.characters < 0:
+            raise SelectorError(
+                f"the config's selectors have more than {MAX_CONFIG_SELECTOR_CHARACTERS} characters together"
+                " (the limit)"
+            )
     environment = _environment()
     try:
         tree = environment.compile(expression)

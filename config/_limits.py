@@ -32,3 +32,7 @@ MAX_SELECTOR_MACRO_DEPTH: Final = 2
 MAX_SELECTOR_TREE_DEPTH: Final = 100
 # Evaluation steps (syntax tree nodes visited) of one evaluation of a selector for one disk.
 MAX_SELECTOR_STEPS: Final = 10_000
+# All the selectors of one config together (validation compiles each and evaluates it twice): parsing costs
+# about 70 us per character and evaluation about 20 us per step, so a config stays within a few seconds.
+MAX_CONFIG_SELECTOR_CHARACTERS: Final = 16 * 1024
+MAX_CONFIG_SELECTOR_STEPS: Final = 100_000

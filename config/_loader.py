@@ -11,6 +11,7 @@ import structlog
 import yaml
 from pydantic import ValidationError
 
+from ._cel import shared_selector_budget
 from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
@@ -200,6 +201,11 @@ def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Config
     Bounded (see :mod:`._limits`): a config past a limit gets one issue naming it. CPU-bound for up to a few
     seconds: call it from a worker thread in async code. No issue quotes the text of the config.
     """
+    with shared_selector_budget():
+        return _check_config(source)
+
+
+def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
     size = len(source) if isinstance(source, bytes) else len(source.encode("utf-8", "surrogatepass"))
     if size > MAX_CONFIG_BYTES:
         return None, [ConfigIssue("config", "", f"too large: more than {MAX_CONFIG_BYTES} bytes (the limit)")]

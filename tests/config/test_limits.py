@@ -14,6 +14,8 @@ import pytest
 from volumed.config import MAX_CONFIG_BYTES, SelectorError, check_config, compile_selector, read_config_file
 from volumed.config._cel import _SAMPLE_DISK
 from volumed.config._limits import (
+    MAX_CONFIG_SELECTOR_CHARACTERS,
+    MAX_CONFIG_SELECTOR_STEPS,
     MAX_DOCUMENTS,
     MAX_EXPANDED_NODES,
     MAX_SELECTOR_LENGTH,
@@ -182,3 +184,35 @@ def test_a_selector_past_a_limit_is_a_config_error() -> None:
         "UserVolumeConfig/data: provisioning.diskSelector.match: disk selector is invalid:"
         " macros nested more than 2 levels deep"
     )
+
+
+def user_volume(index: int, selector: str) -> str:
+    return (
+        f"apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: v{index}\n"
+        f"provisioning: {{diskSelector: {{match: '{selector}'}}, maxSize: 1GiB}}\n"
+    )
+
+
+def test_the_selectors_of_a_config_share_a_step_budget() -> None:
+    """Each selector within its own limit, but a config may have 1024 of them: together they are bounded."""
+    items = "[" + ", ".join(["1"] * 15) + "]"
+    selector = f"{items}.all(a, {items}.all(b, true))"  # about 4,600 steps, twice per validation
+    text = "---\n".join(user_volume(index, selector) for index in range(40))
+    issues = messages(text)
+    assert issues
+    assert set(issues) == {
+        f"UserVolumeConfig/v{index}: provisioning.diskSelector.match: disk selector is invalid: the config's"
+        f" selectors take more than {MAX_CONFIG_SELECTOR_STEPS} evaluation steps together (the limit)"
+        for index in range(40 - len(issues), 40)
+    }
+
+
+def test_the_selectors_of_a_config_share_a_length_budget() -> None:
+    selector = 'disk.model != "' + "x" * 940 + '"'
+    count = MAX_CONFIG_SELECTOR_CHARACTERS // len(selector) + 2
+    issues = messages("---\n".join(user_volume(index, selector) for index in range(count)))
+    assert issues == [
+        f"UserVolumeConfig/v{index}: provisioning.diskSelector.match: disk selector is invalid: the config's"
+        f" selectors have more than {MAX_CONFIG_SELECTOR_CHARACTERS} characters together (the limit)"
+        for index in range(count - 2, count)
+    ]
