@@ -21,11 +21,13 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Phase, Pointer
 from volumed.runtime.controller import Controller, Input, InputKind, Output
-from volumed.storage.filesystem import FilesystemError, mount
+from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount
 
+from .._lasting_problem import LastingProblem
 from ._services import ensure_directory
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from volumed.runtime import Resource
@@ -34,6 +36,20 @@ if TYPE_CHECKING:
     from ._services import VolumeServices
 
 REQUESTER: Final = "volumed"
+
+CONFLICT_RETRY: Final = 5.0
+"""Seconds between quiet retries of a mount whose target has something else mounted on it."""
+
+
+def _check_target(target: Path, do_mount: Callable[[], bool]) -> None:
+    """Make the target folder; raise ``MountConflictError`` when another source is mounted there. Blocking.
+
+    With something mounted at ``target``, ``mount`` only compares: it returns (the volume is there already)
+    or raises; it mounts only on a free target, so this mounts nothing unless the target was freed meanwhile.
+    """
+    ensure_directory(target)
+    if find_mount(target) is not None:
+        do_mount()
 
 
 class MountRequester(Controller):
@@ -55,6 +71,11 @@ class Mounter(Controller):
 
     Each mount puts a finalizer on the VolumeStatus, so the volume is not closed while mounted; when the
     request goes away or the status tears down, the volume is unmounted and the finalizer removed.
+
+    A target where something else is mounted (``MountConflictError``) waits for an operator: it is warned
+    about once, in one line, again only when the conflict changes, and retried every ``retry_interval``
+    seconds without failing the reconcile (a failure logged a traceback on every retry). The other volumes
+    are mounted meanwhile.
     """
 
     name = "Mounter"
@@ -65,8 +86,10 @@ class Mounter(Controller):
     )
     outputs = (Output(MountStatusDefinition.type, namespace=BLOCK),)
 
-    def __init__(self, services: VolumeServices) -> None:
+    def __init__(self, services: VolumeServices, *, retry_interval: float = CONFLICT_RETRY) -> None:
         self._services = services
+        self._retry = retry_interval
+        self._conflicts: dict[str, LastingProblem] = {}
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         requests = await ctx.list(Kind(BLOCK, VolumeMountRequestDefinition.type), VolumeMountRequestSpec)
@@ -88,6 +111,8 @@ class Mounter(Controller):
 
         for request_id in sorted(set(self._services.mounts) - set(wanted), key=self._depth, reverse=True):
             await self._unmount(ctx, request_id)
+        for request_id in set(self._conflicts) - set(wanted):
+            del self._conflicts[request_id]  # a later request for it warns afresh
 
         for request_id, (request, status, target) in sorted(
             wanted.items(), key=lambda item: len(item[1][2].parts)
@@ -96,17 +121,30 @@ class Mounter(Controller):
             if any(t not in self._services.mounts.values() for t in parents):
                 continue  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
             if request_id not in self._services.mounts:
+                do_mount = partial(mount, status.spec.mount_location, target, fstype=status.spec.filesystem)
+                try:
+                    # Before the finalizer: its writes wake this controller, so a conflict found after it
+                    # would retry at once, in a loop, instead of every retry_interval.
+                    await anyio.to_thread.run_sync(_check_target, target, do_mount)
+                except MountConflictError as error:
+                    self._conflicts.setdefault(request_id, LastingProblem()).report(
+                        ctx.logger,
+                        f"cannot mount {status.id}: something else is mounted at its target (retrying)",
+                        str(error),
+                    )
+                    ctx.requeue_after(self._retry)
+                    continue
                 await ctx.add_finalizer(status.pointer)
                 try:
-                    await anyio.to_thread.run_sync(ensure_directory, target)
-                    await anyio.to_thread.run_sync(
-                        partial(mount, status.spec.mount_location, target, fstype=status.spec.filesystem)
-                    )
+                    await anyio.to_thread.run_sync(do_mount)
                 except (FilesystemError, OSError):
                     await ctx.remove_finalizer(status.pointer)
                     raise
                 self._services.mounts[request_id] = target
                 ctx.logger.info("mounted", volume=status.id, target=str(target))
+                conflict = self._conflicts.pop(request_id, None)
+                if conflict is not None and conflict.clear():
+                    ctx.logger.info(f"the mount conflict of {status.id} is gone")
             await ctx.apply(
                 MountStatusDefinition.new(
                     request_id,
