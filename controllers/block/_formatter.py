@@ -45,7 +45,7 @@ from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
 from volumed.storage.luks2 import Luks2Error
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
-from volumed.storage.probe import SignatureType, probe_region
+from volumed.storage.probe import ContentKind, examine_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import KeyEnvironment, salt_reason, slot_keys
@@ -393,18 +393,19 @@ class VolumeFormatter(Controller):
         ):
             try:
                 with anyio.fail_after(ENCRYPTION_TIME_LIMIT):
-                    signature = await anyio.to_thread.run_sync(
-                        probe_region, Region(location.path, location.offset, location.size or 0)
+                    # Blank means provably blank (no signature ours or libblkid's, first MiB zero).
+                    content = await anyio.to_thread.run_sync(
+                        examine_region, Region(location.path, location.offset, location.size or 0)
                     )
                     synced = ""  # after an open, the KeySlotSyncer syncs the slots
-                    if signature is None:
+                    if content.kind is ContentKind.BLANK:
                         result = await format_encrypted(location, encryption, keys)
                         synced = digest  # formatting adds every other configured key itself
-                    elif signature.type is SignatureType.LUKS:
+                    elif content.kind is ContentKind.LUKS:
                         result = await open_encrypted(location, encryption, keys, sync=False)
                     else:
                         raise VolumeError(
-                            f"block dev type mismatch: {signature.type.value} != luks", retryable=False
+                            f"block dev type mismatch: {content.describe()} != luks", retryable=False
                         )
                     device = await self._services.activate(item.volume_id, location, result.volume_key)
             except NoUsableKeyError as error:
@@ -451,7 +452,15 @@ class VolumeFormatter(Controller):
             raise VolumeError(f"mkfs: {error}", retryable=True) from error
         signature = None
         if not interrupted:
-            signature = await anyio.to_thread.run_sync(probe_region, Region.whole(device))
+            # The decrypted view of a fresh LUKS2 volume is noise: there only signatures count.
+            content = await anyio.to_thread.run_sync(
+                partial(examine_region, Region.whole(device), zero_check=header is None)
+            )
+            signature = content.signature
+            if signature is None and content.kind is not ContentKind.BLANK:
+                raise VolumeError(
+                    f"filesystem type mismatch: {content.describe()} != {wanted}", retryable=False
+                )
         if signature is not None and header is None and meta is not None:
             interrupted = await self._interrupted(item, meta, partition, signature)
             if interrupted:

@@ -34,11 +34,13 @@ class ContentKind(enum.StrEnum):
 class RegionContent:
     """The facts of one probe and the verdict drawn from them (``kind``).
 
-    ``signatures``: what our detectors found (most specific first); ``blkid``: what libblkid found (not asked
-    when a LUKS primary header settles it); ``zeroed``: the first MiB is all zero (True when not checked).
+    ``path``/``offset`` name the region; ``signatures``: what our detectors found (most specific first);
+    ``blkid``: what libblkid found (not asked when a LUKS primary header settles it); ``zeroed``: the first
+    MiB is all zero (True when not checked).
     """
 
     path: str
+    offset: int = 0
     signatures: tuple[Signature, ...] = ()
     blkid: BlkidReport = field(default_factory=BlkidReport)
     zeroed: bool = True
@@ -78,8 +80,9 @@ class RegionContent:
         if kind is ContentKind.AMBIGUOUS:
             luks = self.luks
             where = f" at offset {luks.magics[0][0]:#x}" if luks is not None else ""
+            device = self.path + (f" at byte {self.offset}" if self.offset else "")
             return (
-                f"ambiguous signatures on {self.path} (a stale LUKS2 secondary header{where} and "
+                f"ambiguous signatures on {device} (a stale LUKS2 secondary header{where} and "
                 f"{', '.join(self.others)})"
             )
         if kind is ContentKind.UNKNOWN:
@@ -102,9 +105,9 @@ def examine_region(region: Region, *, zero_check: bool = True) -> RegionContent:
         handle.drop_cache()
         signatures = tuple(probe_all(handle.read, region.size))
         zeroed = is_zeroed(handle.read, MIB) if zero_check else True
-    content = RegionContent(region.path, signatures, zeroed=zeroed)
+    content = RegionContent(region.path, region.offset, signatures, zeroed=zeroed)
     luks = content.luks
     if luks is not None and not is_secondary_only(luks):
         return content  # a LUKS primary header: the device is LUKS whatever else is found beside it
     report = blkid_probe(region.path, region.offset, region.size)
-    return RegionContent(region.path, signatures, report, zeroed)
+    return RegionContent(region.path, region.offset, signatures, report, zeroed)
