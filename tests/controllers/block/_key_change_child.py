@@ -26,10 +26,15 @@ def static(slot: int, passphrase: bytes) -> SlotKey:
     return SlotKey(slot, "static", StaticKeyProvider(slot=slot, passphrase=passphrase))
 
 
+def sealed(slot: int) -> SlotKey:
+    return SlotKey(slot, "kms", FakeSealingKeyProvider(slot=slot, kind="kms"))
+
+
 SCENARIOS: dict[str, tuple[list[SlotKey], list[SlotKey]]] = {
     # keys the volume was opened with, keys after the config change
     "static": ([static(0, OLD)], [static(0, NEW)]),
-    "static-to-kms": ([static(0, OLD)], [SlotKey(0, "kms", FakeSealingKeyProvider(slot=0, kind="kms"))]),
+    "static-to-kms": ([static(0, OLD)], [sealed(0)]),
+    "kms-to-static": ([sealed(0)], [static(0, NEW)]),
     "two-slots": ([static(0, OLD), static(1, RECOVERY)], [static(0, NEW), static(1, RECOVERY)]),
 }
 
