@@ -22,8 +22,10 @@ from ._common import (
 def change_key(device: str, new_key_file: str, **options: Any) -> None:
     """Replace the passphrase of the key slot the old one opens (or --key-slot); the slot keeps its number.
 
-    The new key material is written before the header changes and the old one is wiped after, so an
-    interruption leaves the old or the new passphrase working. Prints the slot.
+    The new key material is written to a free part of the key slot area before the header changes and the old
+    one is wiped after, so an interruption leaves the old or the new passphrase working. Without room for it
+    the change is refused and nothing is written (cryptsetup would overwrite the slot in place).
+    Prints the slot.
     """
     with luks_errors(device), open_volume(device, options) as volume:
         kdf = kdf_settings(options)
