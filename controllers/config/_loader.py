@@ -78,6 +78,9 @@ class ConfigLoader(Controller):
         self._path = config_path
         self._poll = poll_interval
         self._applied: _Applied | None = None
+        self._rejected: tuple[str, tuple[str, ...]] | None = (
+            None  # digest and errors of the last invalid file
+        )
         self._started = False
         self._promoted = False
 
@@ -97,16 +100,21 @@ class ConfigLoader(Controller):
         if data is not None:
             digest = hashlib.sha256(data).hexdigest()
             status = status.model_copy(update={"digest": digest})
-            if self._applied is None or self._applied.digest != digest:
+            if self._rejected is not None and self._rejected[0] == digest:
+                status = status.model_copy(update={"errors": self._rejected[1]})  # checked, and not changed
+            elif self._applied is None or self._applied.digest != digest:
                 # In a worker thread: validation is CPU-bound for up to seconds (bounded by volumed.config's
                 # limits), and on the event loop it stalled the API and every controller.
                 machine, issues = await anyio.to_thread.run_sync(check_config, data)
                 if machine is None or issues:
-                    status = status.model_copy(update={"errors": tuple(str(issue) for issue in issues)})
+                    errors = tuple(str(issue) for issue in issues)
+                    self._rejected = (digest, errors)
+                    status = status.model_copy(update={"errors": errors})
                     ctx.logger.warning(
                         "machine config is invalid; keeping the volumes as they are", errors=len(issues)
                     )
                 else:
+                    self._rejected = None
                     self._applied = _Applied(digest, len(machine.documents), desired_volumes(machine))
             if self._applied is not None and self._applied.digest == digest:
                 status = status.model_copy(update={"documents": self._applied.documents})

@@ -6,6 +6,7 @@ Validation ran on the event loop: a config with nested CEL macros stalled the AP
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
@@ -104,3 +105,39 @@ async def test_config_status_served_by_the_api_does_not_show_the_passphrase(
     assert SECRET[:6].encode() not in raw
     assert messages
     assert json.dumps(status.spec.errors[0])[1:-1].encode() in raw  # the API did serve the errors
+
+
+async def test_an_invalid_config_is_checked_once_not_at_every_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged invalid file was validated again at every poll (up to seconds of CPU, within limits)."""
+    checks = 0
+    reads = 0
+    read = loader_module._read
+    ten_polls = threading.Event()
+
+    def counting_check(data: str | bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
+        nonlocal checks
+        checks += 1
+        return check_config(data)
+
+    def counting_read(path: Path) -> bytes | None:
+        nonlocal reads
+        reads += 1
+        if reads >= 10:
+            ten_polls.set()
+        return read(path)
+
+    monkeypatch.setattr(loader_module, "check_config", counting_check)
+    monkeypatch.setattr(loader_module, "_read", counting_read)
+    config = tmp_path / "config.yaml"
+    config.write_text(EPHEMERAL.replace("PASSPHRASE", "*" + SECRET))
+    async with run_runtime(ConfigLoader(config, poll_interval=0.01)) as runtime:
+        status = await assert_resource(runtime.state, STATUS, invalid)
+        assert await anyio.to_thread.run_sync(ten_polls.wait, 30)  # ten polls of the same file
+        assert checks == 1
+        again = await assert_resource(runtime.state, STATUS, invalid)
+        assert again.spec.errors == status.spec.errors
+        config.write_text(EPHEMERAL.replace("PASSPHRASE", "hunter2"))
+        await assert_resource(runtime.state, STATUS, lambda r: r.spec.valid)
+    assert checks == 2
