@@ -166,10 +166,14 @@ def demo(workdir: Path, backend: str, verbose: bool) -> None:
         import structlog
 
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    workdir = workdir.absolute()  # the FUSE servers run from /: a relative state dir would not be found
     try:
         config, disks, node_uuid = prepare(workdir)
     except DemoWorkdirError as exc:
         click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:  # a folder where a demo file goes, a full disk: say so without a traceback
+        click.echo(f"Error: demo workdir {workdir}: {exc.filename or ''}: {exc.strerror}", err=True)
         raise SystemExit(1) from None
     os.umask(0o077)  # the state and mount folders the subsystem makes are the demo user's only
     click.echo(f"disk images: {', '.join(disks)}")

@@ -113,3 +113,12 @@ def test_a_workdir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DemoWorkdirError, match="is not a directory; refusing to use it"):
         prepare(workdir)
     assert workdir.read_bytes() == b"x"
+
+
+def test_a_folder_where_a_demo_file_goes_is_a_clear_error(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    (workdir / "node.img").mkdir(parents=True)
+    os.chmod(workdir, 0o700)
+    result = invoke("demo", "--workdir", str(workdir))
+    assert result.exit_code == 1
+    assert result.output == f"Error: demo workdir {workdir}: {workdir}/node.img: Is a directory\n"
