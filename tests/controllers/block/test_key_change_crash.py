@@ -8,6 +8,7 @@ no key opens (issue 15, item 2). The crash points come from ``volumed.storage.lu
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from tests._tools import require_tool
 from tests.controllers.block._key_change_child import ENC, NEW, OLD, RECOVERY, SCENARIOS
 from volumed.controllers.block._encryption import Location, format_encrypted
 from volumed.keys.testing import FAKE_TOKEN_TYPE
-from volumed.storage.luks2 import faults
+from volumed.storage.luks2 import Luks2Volume, NoKeyError, faults
 
 CHILD = Path(__file__).with_name("_key_change_child.py")
 MAX_WRITES = 64
@@ -63,6 +64,25 @@ def working_keys(image: Path, scenario: str) -> list[str]:
         passphrase = sealed_passphrase(image, 0) if kind == "kms" else static_passphrase
         if passphrase is not None and cryptsetup_opens(image, passphrase, 0):
             working.append(name)
+    return working
+
+
+def our_working_keys(image: Path, scenario: str) -> list[str]:
+    """The same question asked of our LUKS2 reader (read-only: before cryptsetup repairs a stale copy)."""
+    old_kind, new_kind = scenario.split("-to-") if "-to-" in scenario else ("static", "static")
+    working = []
+    with Luks2Volume.open(str(image), read_only=True) as volume:
+        token = volume.tokens.get(0)
+        sealed = None
+        if token is not None and token.type == FAKE_TOKEN_TYPE:
+            sealed = base64.b64encode(base64.b64decode(token.to_dict()["UserData"]["key"]))
+        for name, kind, static_passphrase in (("old", old_kind, OLD), ("new", new_kind, NEW)):
+            passphrase = sealed if kind == "kms" else static_passphrase
+            if passphrase is None:
+                continue
+            with contextlib.suppress(NoKeyError):
+                volume.unlock(passphrase, keyslot=0)
+                working.append(name)
     return working
 
 
@@ -109,8 +129,12 @@ def test_a_key_change_killed_at_every_write_keeps_a_working_key(tmp_path: Path, 
                     break
                 assert result.returncode == faults.EXIT_CODE, result.stderr
                 crashes += 1
+                ours = our_working_keys(work, scenario)
                 working = working_keys(work, scenario)
                 assert working, f"{scenario}: killed after write {n} of the key change, no key opens slot 0"
+                assert ours == working, (
+                    f"{scenario}, write {n}: cryptsetup opens with {working}, we with {ours}"
+                )
                 if scenario == "two-slots":
                     assert cryptsetup_opens(work, RECOVERY, 1), f"killed after write {n}: slot 1 lost its key"
                 work.unlink()
