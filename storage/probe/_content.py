@@ -35,7 +35,7 @@ class RegionContent:
     """The facts of one probe and the verdict drawn from them (``kind``).
 
     ``path``/``offset`` name the region; ``signatures``: what our detectors found (most specific first);
-    ``blkid``: what libblkid found (not asked when a LUKS primary header settles it); ``zeroed``: the first
+    ``blkid``: what libblkid found (not asked when our own signatures settle it); ``zeroed``: the first
     MiB is all zero (True when not checked).
     """
 
@@ -106,8 +106,7 @@ def examine_region(region: Region, *, zero_check: bool = True) -> RegionContent:
         signatures = tuple(probe_all(handle.read, region.size))
         zeroed = is_zeroed(handle.read, MIB) if zero_check else True
     content = RegionContent(region.path, region.offset, signatures, zeroed=zeroed)
-    luks = content.luks
-    if luks is not None and not is_secondary_only(luks):
-        return content  # a LUKS primary header: the device is LUKS whatever else is found beside it
+    if signatures and not any(is_secondary_only(s) for s in signatures):
+        return content  # settled without libblkid: LUKS (a primary header), or another signature we know
     report = blkid_probe(region.path, region.offset, region.size)
     return RegionContent(region.path, region.offset, signatures, report, zeroed)
