@@ -183,6 +183,30 @@ def test_wipe_refuses_a_disk_a_running_instance_owns(workdir: Path) -> None:
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["disk", "create", "{image}", "--size", "256MiB", "--force"], 1),
+        (["luks", "format", "--batch-mode", "--key-file", "{key}", "--pbkdf", "pbkdf2",
+          "--pbkdf-force-iterations", "1000", "{image}"], 5),
+    ],
+)  # fmt: skip
+def test_disk_create_and_luks_format_refuse_a_disk_a_running_instance_owns(
+    workdir: Path, command: list[str], code: int
+) -> None:
+    (workdir / "key").write_bytes(b"secret")
+    args = [word.format(image=workdir / "node.img", key=workdir / "key") for word in command]
+    lock = lock_disk(workdir / "node.img", owner="volumed run")
+    try:
+        before = digest(workdir / "node.img")
+        result = CliRunner().invoke(volumed, args, catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        assert f"in use by volumed run (pid {os.getpid()})" in result.output
+        assert digest(workdir / "node.img") == before
+    finally:
+        lock.release()
+
+
 def test_volumed_run_cannot_dump_core(workdir: Path) -> None:
     """Issue 15 item 11: a forced core of `volumed run` held volume keys."""
     require_root()
