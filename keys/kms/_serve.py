@@ -29,7 +29,8 @@ async def serve_kms(
     keys in use are kept.
 
     Raises:
-        MasterKeyFileError: the key file cannot be loaded at start.
+        MasterKeyFileError: the key file cannot be loaded at start (or others may read it).
+        KMSTLSError: the TLS certificate, key or client CA is unusable, or the key is not the certificate's.
         OSError: the address cannot be bound.
     """
     log = structlog.get_logger(AUDIT_LOGGER_NAME)
