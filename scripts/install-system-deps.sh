@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cryptsetup-bin swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config
   tang clevis clevis-luks jose socat curl
-  fuse3 libfuse3-dev xfsprogs e2fsprogs dosfstools btrfs-progs lvm2 dmsetup util-linux fdisk gdisk
+  fuse3 libfuse3-dev xfsprogs e2fsprogs dosfstools btrfs-progs lvm2 dmsetup util-linux util-linux-extra fdisk gdisk
   qemu-system-x86 busybox-static kmod
 )
 missing=()
