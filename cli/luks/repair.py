@@ -14,13 +14,12 @@ from ._common import device_options, luks_errors, open_volume, out
 @device_options
 @click.option("-q", "--batch-mode", is_flag=True, help="Accepted for cryptsetup compatibility; never asks.")
 def repair(device: str, batch_mode: bool, **options: Any) -> None:
-    """Rewrite DEVICE's invalid or stale LUKS2 header copy from the valid one. Nothing else writes a repair:
-    dump, test-key and volume-key only read, and a key or token change repairs under the same rule.
+    """Rewrite DEVICE's invalid or stale LUKS2 header copy from the valid one. Reads (dump, test-key,
+    volume-key) never write; a key or token change repairs too, under the same rule.
 
     Refused (exit 1, nothing written) when the device carries any signature besides LUKS (an ext4 with a
     stale LUKS2 secondary header in it), or when the primary header area holds data that is neither a LUKS
-    header nor zeros. cryptsetup repair warns and writes there; remove the other signature first (wipefs)
-    if the LUKS2 header is the one to keep.
+    header nor zeros. cryptsetup repair warns and writes there. Exit 0 also when there is nothing to repair.
     """
     with luks_errors(device), open_volume(device, options) as volume:
         problems = volume.header_problems
