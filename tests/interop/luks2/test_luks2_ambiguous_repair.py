@@ -203,3 +203,15 @@ def test_garbage_over_the_primary_is_not_repaired(damaged: Path, tmp_path: Path)
     assert result.returncode == 1
     assert "neither a LUKS header nor blank" in result.stderr
     assert _digest(damaged) == before
+
+
+def test_repair_exit_codes_follow_cryptsetup(tmp_path: Path) -> None:
+    missing = _volumed("repair", tmp_path / "missing.img")
+    assert missing.returncode == 4
+    blank = tmp_path / "blank.img"
+    with blank.open("wb") as f:
+        f.truncate(MIB)
+    not_luks = _volumed("repair", blank)
+    assert (not_luks.returncode, not_luks.stderr) == (1, f"Device {blank} is not a valid LUKS device.\n")
+    theirs = cryptsetup("repair", "--batch-mode", blank, check=False)
+    assert theirs.returncode == not_luks.returncode
