@@ -187,15 +187,15 @@ def load_master_key_file(path: str | os.PathLike[str]) -> MasterKeyRing:
     (whoever reads it can unseal every node's keys): ``keygen`` writes it 0600.
 
     Raises:
-        MasterKeyFileError: the file cannot be read, is readable or writable by group or others, or is invalid.
+        MasterKeyFileError: the file cannot be read, group or others may access it, or it is invalid.
     """
     try:
         with open(path, "rb") as f:
             mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
             if mode & 0o077:
                 raise MasterKeyFileError(
-                    f"master key file {path}: permissions {mode:04o} are too open: it must not be readable or "
-                    f"writable by group or others (chmod 600 {path})"
+                    f"master key file {path}: permissions {mode:04o} are too open: it must not be readable "
+                    f"or writable by group or others (chmod 600 {path})"
                 )
             data = f.read()
     except OSError as exc:
