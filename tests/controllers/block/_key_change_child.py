@@ -36,6 +36,7 @@ SCENARIOS: dict[str, tuple[list[SlotKey], list[SlotKey]]] = {
     "static-to-kms": ([static(0, OLD)], [sealed(0)]),
     "kms-to-static": ([sealed(0)], [static(0, NEW)]),
     "two-slots": ([static(0, OLD), static(1, RECOVERY)], [static(0, NEW), static(1, RECOVERY)]),
+    "move": ([static(0, OLD)], [static(1, NEW)]),  # the only key moves to another slot
 }
 
 
