@@ -3,7 +3,7 @@
 The lock is not taken on the disk itself: systemd-udevd takes a shared flock on a whole disk before it handles
 an event for it, and holds off (then drops) events while someone holds it exclusively. Talos does that only
 while it changes a disk; a daemon that owns a disk for as long as it runs would starve udev of the change
-events of every partition it writes. So each disk has a lock file under ``/run/lock/volumed`` instead, named
+events of every partition it writes. So each disk has a lock file under ``/run/volumed/disks`` instead, named
 by which disk it is (the whole disk's device number; for an image file, or a loop device over one, the file's
 device and inode), and holding the pid and the name of its owner.
 """
@@ -20,7 +20,8 @@ from typing import Final, final
 
 from ._errors import BlockDeviceError
 
-DEFAULT_LOCK_DIR: Final = Path("/run/lock/volumed")
+DEFAULT_LOCK_DIR: Final = Path("/run/volumed/disks")
+"""Not under the world-writable /run/lock, where any user could make the directory first, and own it."""
 _SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
 
 
@@ -156,10 +157,17 @@ def lock_disk(
     lock_path = disk_lock_path(path, lock_dir=lock_dir)
     try:
         os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+        st = os.lstat(lock_dir)
     except OSError as exc:
         raise BlockDeviceError(
             exc.errno, f"cannot make the lock directory {lock_dir}: {exc.strerror}"
         ) from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise BlockDeviceError(
+            errno.EPERM,
+            f"the lock directory {lock_dir} is not a directory of this user that only it may write to; "
+            "remove it",
+        )
     return hold_lock_file(lock_path, what=f"disk {path}", owner=owner)
 
 

@@ -92,3 +92,16 @@ def test_a_block_device_is_named_by_its_device_number() -> None:
     assert disks, "this machine has no block device to check with"
     rdev = os.stat(disks[0].dev_path).st_rdev
     assert disk_key(disks[0].dev_path) == f"block-{os.major(rdev)}:{os.minor(rdev)}"
+
+
+def test_a_lock_directory_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    """Else whoever made it first could hold every disk's lock (and stop `volumed run` from starting)."""
+    from volumed.storage.blockdev import BlockDeviceError
+
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    shared = tmp_path / "locks"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(BlockDeviceError, match=r"only it may write to; remove it$"):
+        lock_disk(image, lock_dir=shared)
