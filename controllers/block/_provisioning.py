@@ -13,6 +13,7 @@ from volumed.storage.probe import wipe_region
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from volumed.config import DiskSelector
     from volumed.resources import DiskSpec, ProvisioningConfigSpec
 
 SYSTEM_LABELS = ("META", "STATE", "EPHEMERAL")
@@ -73,6 +74,18 @@ def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] 
     return None
 
 
+def _selects(selector: DiskSelector, label: str, disk: DiskSpec) -> bool:
+    """The selector's verdict on ``disk``; one that fails to evaluate is this volume's error, no other's."""
+    try:
+        return selector.matches(_description(disk), system_disk=_is_system_disk(disk.dev_path))
+    except SelectorError as error:
+        problem = str(error).removeprefix("disk selector: ")
+        raise ProvisioningError(
+            f"cannot provision volume {label}: its diskSelector failed to evaluate on disk {disk.dev_path}:"
+            f" {problem}"
+        ) from None
+
+
 def provision_partition(
     label: str, provisioning: ProvisioningConfigSpec, disks: Sequence[DiskSpec]
 ) -> tuple[Region, int]:
@@ -81,7 +94,8 @@ def provision_partition(
     The new partition's first and last MiB are wiped, as Talos does, so no stale signature is found on it.
 
     Raises:
-        ProvisioningError: no disk matches or none has room (the message says which).
+        ProvisioningError: no disk matches or none has room, or the selector fails to evaluate on a disk
+            (the message says which).
     """
     try:
         selector = compile_selector(provisioning.disk_selector) if provisioning.disk_selector else None
@@ -94,9 +108,7 @@ def provision_partition(
     for disk in sorted(disks, key=lambda d: d.dev_path):
         if disk.readonly:
             continue
-        if selector is not None and not selector.matches(
-            _description(disk), system_disk=_is_system_disk(disk.dev_path)
-        ):
+        if selector is not None and not _selects(selector, label, disk):
             continue
         try:
             table = read_volume_table(disk.dev_path)
