@@ -393,12 +393,17 @@ class VolumeFormatter(Controller):
         ):
             try:
                 with anyio.fail_after(ENCRYPTION_TIME_LIMIT):
-                    # Blank means provably blank (no signature ours or libblkid's, first MiB zero).
+                    # Blank means provably blank (no signature ours or libblkid's, first MiB zero), or
+                    # our own LUKS2 format cut short (a header no key can open, nothing else there).
                     content = await anyio.to_thread.run_sync(
                         examine_region, Region(location.path, location.offset, location.size or 0)
                     )
                     synced = ""  # after an open, the KeySlotSyncer syncs the slots
-                    if content.kind is ContentKind.BLANK:
+                    if content.kind is ContentKind.INTERRUPTED_FORMAT:
+                        log.warning(
+                            "an earlier LUKS2 format was interrupted; formatting again", volume=item.volume_id
+                        )
+                    if content.kind in (ContentKind.BLANK, ContentKind.INTERRUPTED_FORMAT):
                         result = await format_encrypted(location, encryption, keys)
                         synced = digest  # formatting adds every other configured key itself
                     elif content.kind is ContentKind.LUKS:

@@ -24,6 +24,7 @@ from .payload import PayloadStream as PayloadStream
 from .xts import XtsCipher as XtsCipher
 
 if _typing.TYPE_CHECKING:
+    from ._format import interrupted_format as interrupted_format
     from ._kdf import KdfSettings as KdfSettings
     from ._metadata import Token as Token
     from ._options import FormatOptions as FormatOptions
@@ -35,6 +36,7 @@ __getattr__ = _lazy_attributes(
     __name__,
     {
         "KdfSettings": "._kdf",
+        "interrupted_format": "._format",
         "Token": "._metadata",
         "FormatOptions": "._options",
         "Luks2Volume": "._volume",
@@ -62,4 +64,5 @@ __all__ = [
     "Token",
     "VolumeKey",
     "XtsCipher",
+    "interrupted_format",
 ]

@@ -13,8 +13,8 @@ that ends before its armed write prints ``VOLUMED_LUKS2_CRASH_AFTER_WRITE: OPERA
 on stderr: the test then knows it has crashed the operation at every one of its writes.
 Unset (always, outside tests), the hooks do nothing.
 
-Operations that open a scope: ``key-change`` (``Luks2Volume.enrol_key``, ``change_key``), and
-``key-slot-sync`` (one key-slot sync of one volume by the controllers).
+Operations that open a scope: ``key-change`` (``Luks2Volume.enrol_key``, ``change_key``),
+``key-slot-sync`` (one key-slot sync of one volume by the controllers), and ``format`` (``format_regions``).
 """
 
 from __future__ import annotations

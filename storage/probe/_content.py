@@ -4,6 +4,10 @@
 none libblkid knows, and (unless the caller says the bytes may be noise) the first MiB all zero. A LUKS2
 secondary header alone, beside another signature, is the leftover of an old volume over somebody's data:
 cryptsetup calls that "ambiguous" and neither opens nor repairs it, and neither do we.
+
+One leftover counts as blank too: the LUKS2 header of a format of volumed's own that was interrupted (no key
+slot, only its ``volumed-format-pending`` token, in exactly the states `luks2.interrupted_format` knows), with
+no other signature beside it. No key can open it, so formatting it again loses nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ContentKind(enum.StrEnum):
     OTHER = "other"  # a signature that is not LUKS (ours or libblkid's)
     AMBIGUOUS = "ambiguous"  # a LUKS2 secondary header alone, beside another signature
     UNKNOWN = "unknown"  # no signature anyone knows, yet the first MiB holds data
+    INTERRUPTED_FORMAT = "interrupted-format"  # volumed's own LUKS2 format, cut short: safe to format again
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,8 @@ class RegionContent:
 
     ``path``/``offset`` name the region; ``signatures``: what our detectors found (most specific first);
     ``blkid``: what libblkid found (not asked when our own signatures settle it); ``zeroed``: the first
-    MiB is all zero (True when not checked).
+    MiB is all zero (True when not checked); ``format_pending``: the UUID of volumed's own LUKS2 format that
+    the header shows interrupted (`luks2.interrupted_format`), else None.
     """
 
     path: str
@@ -44,6 +50,7 @@ class RegionContent:
     signatures: tuple[Signature, ...] = ()
     blkid: BlkidReport = field(default_factory=BlkidReport)
     zeroed: bool = True
+    format_pending: str | None = None
 
     @property
     def luks(self) -> Signature | None:
@@ -61,6 +68,8 @@ class RegionContent:
     @property
     def kind(self) -> ContentKind:
         luks = self.luks
+        if self.format_pending is not None:  # ours, unless anything else is there too
+            return ContentKind.OTHER if self.others else ContentKind.INTERRUPTED_FORMAT
         if luks is not None and not is_secondary_only(luks):
             return ContentKind.LUKS
         if luks is not None or _LUKS_BLKID in self.blkid.types:
@@ -91,6 +100,8 @@ class RegionContent:
             return "nothing"
         if kind is ContentKind.LUKS:
             return _LUKS_BLKID
+        if kind is ContentKind.INTERRUPTED_FORMAT:
+            return f"an interrupted LUKS2 format of volumed (UUID {self.format_pending}, no key slot)"
         return ", ".join(self.others)
 
 
@@ -105,8 +116,21 @@ def examine_region(region: Region, *, zero_check: bool = True) -> RegionContent:
         handle.drop_cache()
         signatures = tuple(probe_all(handle.read, region.size))
         zeroed = is_zeroed(handle.read, MIB) if zero_check else True
-    content = RegionContent(region.path, region.offset, signatures, zeroed=zeroed)
-    if signatures and not any(is_secondary_only(s) for s in signatures):
+    pending = _format_pending(region) if any(s.type is SignatureType.LUKS for s in signatures) else None
+    content = RegionContent(region.path, region.offset, signatures, zeroed=zeroed, format_pending=pending)
+    if pending is None and signatures and not any(is_secondary_only(s) for s in signatures):
         return content  # settled without libblkid: LUKS (a primary header), or another signature we know
+    # Asked also for an interrupted format of ours: it is blank only if libblkid sees nothing else either.
     report = blkid_probe(region.path, region.offset, region.size)
-    return RegionContent(region.path, region.offset, signatures, report, zeroed)
+    return RegionContent(region.path, region.offset, signatures, report, zeroed, pending)
+
+
+def _format_pending(region: Region) -> str | None:
+    """`luks2.interrupted_format` over ``region`` (reads only)."""
+    from volumed.storage.luks2 import interrupted_format
+    from volumed.storage.luks2.lowlevel import Region as Luks2Region
+
+    with open(region.path, "rb") as file:
+        return interrupted_format(
+            Luks2Region(file, offset=region.offset, size=region.size, writable=False, name=region.path)
+        )
