@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from . import _header_io as hio
 from . import faults
 from ._c_luks2 import BINARY_HEADER_SIZE, BinaryHeader
-from ._errors import DeviceError, InvalidHeaderError, InvalidMetadataError
+from ._errors import DeviceError, InvalidMetadataError, Luks2Error
 from ._kdf import PBKDF2_MIN_ITERATIONS, digest_iterations
 from ._keyslots import build_keyslot, new_digest
 from ._metadata import Config, Metadata, Segment, Token
@@ -181,14 +181,14 @@ def interrupted_format(header: Region) -> str | None:
     """
     try:
         primary = hio.read_copy(header, 0)
-    except InvalidHeaderError:
+    except Luks2Error:  # not a valid copy, whatever the reason
         return _final_write_begun(header)
     if not _pending(primary):
         return None
     size = primary.binary.hdr_size
     try:
         secondary = hio.read_copy(header, size)
-    except InvalidHeaderError:
+    except Luks2Error:  # not a valid copy, whatever the reason
         area = header.read(size, size)
         return primary.binary.uuid if len(area) == size and not any(area) else None
     return (
@@ -200,13 +200,13 @@ def _final_write_begun(header: Region) -> str | None:
     """Step 4 stopped inside the primary copy: a binary header without checksum over a pending secondary."""
     try:
         binary = BinaryHeader.parse(header.read(0, BINARY_HEADER_SIZE), where=0)
-    except InvalidHeaderError:
+    except Luks2Error:  # not a valid copy, whatever the reason
         return None
     if any(binary.csum) or binary.seqid != FORMAT_SEQID:
         return None
     try:
         secondary = hio.read_copy(header, binary.hdr_size)
-    except InvalidHeaderError:
+    except Luks2Error:  # not a valid copy, whatever the reason
         return None
     return binary.uuid if _pending(secondary) and secondary.binary.uuid == binary.uuid else None
 
