@@ -63,6 +63,10 @@ async def test_first_boot_killed_at_every_write_of_a_format_converges(tmp_path: 
             node.clean_up()  # the reboot
             after = await anyio.to_thread.run_sync(run, node, None)
             assert after.returncode == 0, f"killed after write {n}:\n{after.stdout[-3000:]}\n{after.stderr}"
+            # write 1 zeroes (blank); 2..10 leave the pending header (the last two: the final primary without
+            # its checksum); from 11 the final primary is valid and the volume opens
+            again = "an earlier LUKS2 format was interrupted; formatting again" in after.stdout + after.stderr
+            assert again == (2 <= n <= 10), f"killed after write {n}: formatted again: {again}"
             async with node.boot() as boot:
                 assert boot.snapshot.ok, f"killed after write {n}: {describe(boot.snapshot)}"
                 assert status_of(boot.snapshot, "EPHEMERAL").encryption_slot == 0
