@@ -36,6 +36,17 @@ def traceback_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
+def failure_text(exc: BaseException) -> str:
+    """``Type: message`` of a failed reconcile for the log's ``error`` field, never ``repr(exc)``.
+
+    An exception's repr shows its arguments as reprs, and some carry the data they failed on: a
+    UnicodeEncodeError's holds the whole string it could not encode (a passphrase). Its message names only
+    the offending character and position.
+    """
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 class ControllerEntry:
     """A registered controller and what the runtime derived from its declarations."""
 

@@ -12,7 +12,7 @@ from volumed.runtime.state import Event, EventType, NotFoundError, PendingFinali
 from ._backoff import Backoff
 from ._context import ControllerContext
 from ._controller import Controller, QController
-from ._entries import traceback_text
+from ._entries import failure_text, traceback_text
 from ._errors import RequeueError, passes_through
 from ._feed import wakes
 
@@ -73,7 +73,7 @@ async def run_whole(
                 backoff.failures + requeues,
                 "reconcile failed",
                 retry_in=round(retry, 3),
-                error=repr(exc),
+                error=failure_text(exc),
                 exception=traceback_text(exc),
             )
         else:
@@ -163,7 +163,7 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
                 "reconcile failed",
                 key=str(key),
                 retry_in=round(delay, 3),
-                error=repr(exc),
+                error=failure_text(exc),
                 exception=traceback_text(exc),
             )
         else:
