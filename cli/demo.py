@@ -72,14 +72,67 @@ def _refuse(workdir: Path, why: str) -> NoReturn:
     raise DemoWorkdirError(f"demo workdir {workdir} {why}; refusing to use it")
 
 
-def _private_workdir(workdir: Path) -> None:
-    """Make ``workdir`` (0700), or accept an existing one only if it is ours and no one else can write to it.
+def real_workdir(workdir: Path) -> Path:
+    """``workdir`` made absolute with its parent's symlinks resolved; the workdir itself is never followed.
 
-    The images hold STATE's volume key and the node UUID is half of every nodeID passphrase, so another user
-    must not own the folder nor be able to plant or swap files in it (a ``/tmp/volumed-demo`` made in advance
-    by someone else, with symlinks to root's files, was used before). An earlier run's folder is made 0700.
+    The folders checked by :func:`check_workdir` are then the ones every later use of the path goes through.
     """
-    workdir.parent.mkdir(parents=True, exist_ok=True)
+    absolute = Path(os.path.abspath(workdir))
+    if absolute.parent == absolute:
+        return absolute
+    return Path(os.path.realpath(absolute.parent)) / absolute.name
+
+
+def _trusted(uid: int) -> bool:
+    return uid in (0, os.geteuid())
+
+
+def _safe_parents(workdir: Path) -> None:
+    """Check every folder from ``/`` down to ``workdir``'s parent, making the missing ones (0755, ours).
+
+    Whoever may write to a parent folder can rename the checked workdir away and put their own in its place
+    after the check (the demo then boots with their config and mounts STATE where their symlinks point). So
+    each parent must be owned by this user or root and writable by no one else, unless it is sticky (as
+    ``/tmp``): there only an entry's owner can move it, and the next folder is checked to be ours or root's.
+    """
+    folder = Path("/")
+    for name in (*workdir.parts[1:-1], None):
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o755)
+            st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode):
+            _refuse(workdir, f"has a parent {folder} that is not a directory")
+        if not _trusted(st.st_uid):
+            _refuse(
+                workdir, f"has a parent folder {folder} owned by uid {st.st_uid}, who could swap the workdir"
+            )
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            _refuse(
+                workdir,
+                f"has a parent folder {folder} that others may write to (mode {stat.S_IMODE(st.st_mode):04o},"
+                " not sticky), who could swap the workdir",
+            )
+        if name is None:
+            return
+        folder /= name
+
+
+def check_workdir(workdir: Path) -> tuple[int, int]:
+    """Make ``workdir`` (0700) or accept an existing one only if it and its parents are safe (see
+    :func:`_safe_parents`); return its (device, inode) for :func:`check_same_workdir`.
+
+    ``workdir`` must come from :func:`real_workdir`. The images hold STATE's volume key and the node UUID is
+    half of every nodeID passphrase, so another user must not own the folder nor be able to plant or swap
+    files in it (a ``/tmp/volumed-demo`` made in advance by someone else, with symlinks to root's files, was
+    used before). An earlier run's folder is made 0700.
+
+    Raises:
+        DemoWorkdirError: naming the folder at fault; nothing was written.
+    """
+    _safe_parents(workdir)
     with contextlib.suppress(FileExistsError):
         os.mkdir(workdir, 0o700)
     st = os.lstat(workdir)
@@ -91,13 +144,30 @@ def _private_workdir(workdir: Path) -> None:
         _refuse(workdir, f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         _refuse(workdir, f"is group- or world-writable (mode {stat.S_IMODE(st.st_mode):04o})")
-    fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    identity = (st.st_dev, st.st_ino)
+    fd = check_same_workdir(workdir, identity)
     try:
-        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != (st.st_dev, st.st_ino):
-            _refuse(workdir, "changed while it was checked")
         os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
+    return identity
+
+
+def check_same_workdir(workdir: Path, identity: tuple[int, int]) -> int:
+    """Open ``workdir`` (never through a symlink) and check it is still the folder checked; return the fd.
+
+    Raises:
+        DemoWorkdirError: it was replaced since it was checked.
+    """
+    try:
+        fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        _refuse(workdir, "changed after it was checked")
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != identity:
+        os.close(fd)
+        _refuse(workdir, "changed after it was checked")
+    return fd
 
 
 def _new_private_file(path: Path, data: bytes = b"", *, size: int = 0) -> None:
@@ -119,12 +189,14 @@ def prepare(workdir: Path) -> tuple[Path, list[str], str]:
     """Make the private workdir and the demo's files in it: the disk images, the config and the node UUID.
 
     Raises:
-        DemoWorkdirError: the workdir is another user's, group/world-writable, a symlink or not a directory.
+        DemoWorkdirError: the workdir is another user's, group/world-writable, a symlink or not a directory,
+            or a parent folder is another user's or writable by others (not sticky).
     """
     from volumed.storage import disklayout
     from volumed.storage.gpt import new_table, write_partition_table
 
-    _private_workdir(workdir)
+    workdir = real_workdir(workdir)
+    check_workdir(workdir)
     node, data, config, uuid_file = (workdir / name for name in DEMO_FILES)
     _new_private_file(node)  # an empty 0600 file: the image replacing it keeps its mode
     disklayout.create_disk_image(node, 1024 * MIB, force=True)
@@ -143,7 +215,8 @@ def prepare(workdir: Path) -> tuple[Path, list[str], str]:
     default=Path("/tmp/volumed-demo"),
     show_default=True,
     help="Where the disk images, config and mount root go (recreated): a folder of this user's that no one"
-    " else can write to (made 0700 if missing).",
+    " else can write to (made 0700 if missing), whose parent folders are this user's or root's and writable"
+    " by no one else unless sticky (as /tmp).",
 )
 @click.option("--backend", type=click.Choice(["auto", "dm", "fuse"]), default="auto", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Show the subsystem's log.")
@@ -166,9 +239,13 @@ def demo(workdir: Path, backend: str, verbose: bool) -> None:
         import structlog
 
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    workdir = workdir.absolute()  # the FUSE servers run from /: a relative state dir would not be found
+    # Absolute (the FUSE servers run from /: a relative state dir would not be found) and through the real
+    # parent folders that are checked.
+    workdir = real_workdir(workdir)
     try:
+        identity = check_workdir(workdir)
         config, disks, node_uuid = prepare(workdir)
+        os.close(check_same_workdir(workdir, identity))  # the folder checked is the one the boots use
     except DemoWorkdirError as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(1) from None
