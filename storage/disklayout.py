@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 from volumed.storage.blockdev import (
     BlockDeviceError,
     Region,
+    data_identity,
     disk_owner,
     is_block_device,
     list_block_devices,
@@ -230,45 +231,29 @@ def _partition_node(device: str, number: int) -> str | None:
     return None
 
 
-def _backing_range(region: Region) -> tuple[tuple[int, int], int, int] | None:
-    """``((st_dev, st_ino), start, end)`` of the file bytes a region maps: the file itself, or the file
-    behind a loop device. ``None`` for other block devices."""
-    path = os.path.realpath(region.path)
-    if is_block_device(path):
-        try:
-            info = read_block_device(os.path.basename(path))
-        except FileNotFoundError:
-            return None
-        if info.backing_file is None:
-            return None
-        try:
-            st = os.stat(info.backing_file)
-        except OSError:
-            return None
-        start = info.backing_offset + region.offset
-        return (st.st_dev, st.st_ino), start, start + region.size
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino), region.offset, region.offset + region.size
-
-
 def _loop_devices_over(region: Region) -> list[str]:
-    """Loop devices (other than the region's own device) that map any byte of the region."""
-    target = _backing_range(region)
-    if target is None:
-        return []
-    key, start, end = target
+    """Loop devices (other than the region's own device) that map any byte of the region.
+
+    Compared by the file the kernel reports each loop device maps (device and inode), not by the path in
+    sysfs, which may be deleted or another mount namespace's. A loop device that cannot be told counts as over
+    the region: nothing is written when it is not known to be safe.
+    """
+    target = data_identity(region.path)
+    start = target.offset + region.offset
+    end = start + region.size
     own = os.path.realpath(region.path)
     users: list[str] = []
     for info in list_block_devices():
         if info.backing_file is None or os.path.realpath(info.dev_path) == own:
             continue
         try:
-            st = os.stat(info.backing_file)
-        except OSError:
+            loop = data_identity(info.dev_path)
+        except BlockDeviceError:
+            users.append(info.dev_path)
             continue
-        if (st.st_dev, st.st_ino) != key:
+        if loop.key != target.key:
             continue
-        lo_start = info.backing_offset
+        lo_start = loop.offset
         lo_end = lo_start + (info.backing_size_limit or info.size)
         if lo_start < end and start < lo_end:
             users.append(info.dev_path)

@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import select
-import stat
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Final, final
 
 from volumed.storage import loop
+from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identity
 
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._model import ActivationStatus, BackendName, DataSegment, check_name
@@ -316,10 +316,11 @@ def fuse_servers_over(
     block device is), so a tool about to overwrite that range must ask here. Found by the servers' argv in
     /proc, wherever their runtime directory is, and compared by device and inode, not by name.
     """
-    target = _file_identity(path)
+    target = _identity(path)
     if target is None:
         return []
-    end = None if size is None else offset + size
+    start_at = target.offset + offset
+    end = None if size is None else start_at + size
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -332,20 +333,39 @@ def fuse_servers_over(
             device, start, length = options["--device"], int(options["--offset"]), int(options["--size"])
         except (KeyError, ValueError):
             continue
-        if _file_identity(device) != target:  # the same file under any name: a hard link, a bind mount
+        served = _identity(device) or _open_file_identity(int(entry.name), target.key)
+        if served is None or served.key != target.key:  # a hard link, a bind mount, a loop device: the same
             continue
-        if start + length > offset and (end is None or start < end):
+        first = served.offset + start
+        if first + length > start_at and (end is None or first < end):
             found.append(FuseServerUse(options.get("--name", "?"), int(entry.name), start, length))
     return found
 
 
-def _file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """Which file ``path`` is: (device, inode), or for a block device (-1, the device number it names)."""
+def _identity(path: str | os.PathLike[str]) -> DataIdentity | None:
+    """Which bytes ``path`` is (a loop device counts as the file the kernel says it maps); None if gone.
+
+    A loop device whose file cannot be told counts as every file: the caller is about to write, and must not
+    guess that it is safe.
+    """
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (-1, st.st_rdev) if stat.S_ISBLK(st.st_mode) else (st.st_dev, st.st_ino)
+        return data_identity(path)
+    except BlockDeviceError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _open_file_identity(pid: int, key: str) -> DataIdentity | None:
+    """A server whose ``--device`` name is gone (unlinked, another mount namespace's) still has the file open:
+    the identity of the file among its descriptors that is ``key``, if any."""
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError, BlockDeviceError):
+                found = data_identity(fd.path)
+                if found.key == key:
+                    return DataIdentity(found.key, 0)
+    return None
 
 
 def _server_options(argv: list[str]) -> dict[str, str]:

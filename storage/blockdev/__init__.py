@@ -6,6 +6,8 @@ from ._device import logical_sector_size as logical_sector_size
 from ._device import reread_partitions as reread_partitions
 from ._errors import BlockDeviceError as BlockDeviceError
 from ._errors import RegionBoundsError as RegionBoundsError
+from ._identity import DataIdentity as DataIdentity
+from ._identity import data_identity as data_identity
 from ._lock import DEFAULT_LOCK_DIR as DEFAULT_LOCK_DIR
 from ._lock import DiskBusyError as DiskBusyError
 from ._lock import LockFile as LockFile
@@ -26,12 +28,14 @@ __all__ = [
     "DEFAULT_LOCK_DIR",
     "BlockDeviceError",
     "BlockDeviceInfo",
+    "DataIdentity",
     "DiskBusyError",
     "LockFile",
     "PartitionInfo",
     "Region",
     "RegionBoundsError",
     "RegionHandle",
+    "data_identity",
     "device_size",
     "disk_key",
     "disk_owner",

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Final, final
 
 from ._errors import BlockDeviceError
+from ._identity import data_identity
 
 DEFAULT_LOCK_DIR: Final = Path("/run/volumed/disks")
 """Not under the world-writable /run/lock, where any user could make the directory first, and own it."""
-_SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
 
 
 class DiskBusyError(BlockDeviceError):
@@ -106,38 +106,14 @@ def _read_holder(fd: int) -> str:
 
 
 def disk_key(path: str | os.PathLike[str]) -> str:
-    """Which disk ``path`` is, as a file name: ``block-8:0`` for a block device (its whole disk; a loop device
-    counts as the file it maps), ``file-<dev>:<inode>`` for an image file (hard links and bind mounts are the
-    same disk).
+    """Which disk ``path`` is, as a file name: ``block-8:0`` for a block device (its whole disk), and
+    ``file-<dev>:<inode>`` for an image file or a loop device over one (hard links, bind mounts, a deleted
+    name and another mount namespace's path all name the same disk: the kernel's open file decides).
 
     Raises:
-        BlockDeviceError: ``path`` cannot be looked at.
+        BlockDeviceError: ``path`` cannot be looked at, or which file a loop device maps cannot be told.
     """
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise BlockDeviceError(exc.errno, f"cannot look at {path}: {exc.strerror}") from None
-    if not stat.S_ISBLK(st.st_mode):
-        return f"file-{st.st_dev}:{st.st_ino}"
-    disk = _whole_disk(os.major(st.st_rdev), os.minor(st.st_rdev))
-    backing = _read_sysfs(disk / "loop" / "backing_file")
-    if backing is not None and os.path.exists(backing):
-        return disk_key(backing)
-    number = _read_sysfs(disk / "dev") or f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-    return f"block-{number}"
-
-
-def _whole_disk(major: int, minor: int) -> Path:
-    """The sysfs directory of the disk that device ``major:minor`` is, or is a partition of."""
-    device = (_SYS_DEV_BLOCK / f"{major}:{minor}").resolve()
-    return device.parent if (device / "partition").exists() else device
-
-
-def _read_sysfs(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
+    return data_identity(path).key
 
 
 def disk_lock_path(path: str | os.PathLike[str], *, lock_dir: Path = DEFAULT_LOCK_DIR) -> Path:

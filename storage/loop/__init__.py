@@ -8,12 +8,16 @@ from ._attach import attach as attach
 from ._attach import attached as attached
 from ._attach import detach as detach
 from ._errors import LoopError as LoopError
+from ._status import LoopBacking as LoopBacking
+from ._status import loop_backing as loop_backing
+from ._status import loop_backing_of as loop_backing_of
 from ._sysfs import LoopDevice as LoopDevice
 from ._sysfs import find_attachments as find_attachments
 from ._sysfs import list_loop_devices as list_loop_devices
 from ._sysfs import read_loop_device as read_loop_device
 
 __all__ = [
+    "LoopBacking",
     "LoopDevice",
     "LoopError",
     "attach",
@@ -21,5 +25,7 @@ __all__ = [
     "detach",
     "find_attachments",
     "list_loop_devices",
+    "loop_backing",
+    "loop_backing_of",
     "read_loop_device",
 ]

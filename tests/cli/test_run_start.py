@@ -207,6 +207,54 @@ def test_disk_create_and_luks_format_refuse_a_disk_a_running_instance_owns(
         lock.release()
 
 
+@contextlib.contextmanager
+def loop_over_removed_name(workdir: Path, *, offset: int = 0) -> Iterator[str]:
+    """A loop device over node.img through a hard link whose name is then removed (sysfs: `` (deleted)``)."""
+    from volumed.storage import loop
+
+    os.link(workdir / "node.img", workdir / "alias.img")
+    with loop.attached(workdir / "alias.img", offset=offset) as device:
+        (workdir / "alias.img").unlink()
+        yield device.path
+
+
+@pytest.mark.parametrize(
+    ("command", "offset"),
+    [
+        (["wipe", "--system-labels-to-wipe", "STATE", "--yes", "{device}"], 0),
+        (["luks", "format", "--batch-mode", "--key-file", "{key}", "--pbkdf", "pbkdf2",
+          "--pbkdf-force-iterations", "1000", "{device}"], 16 * MIB),
+    ],
+)  # fmt: skip
+def test_a_loop_device_over_a_removed_name_of_an_owned_disk_is_refused(
+    workdir: Path, command: list[str], offset: int
+) -> None:
+    """Review 3 (attack_wipe_alias.sh): the lock key of such a loop device was ``block-7:N``, so wipe and luks
+    format destroyed a mounted volume of the running instance."""
+    require_root()
+    (workdir / "key").write_bytes(b"secret")
+    with first_instance(workdir) as first, loop_over_removed_name(workdir, offset=offset) as device:
+        before = digest(workdir / "node.img")
+        args = [word.format(device=device, key=workdir / "key") for word in command]
+        result = CliRunner().invoke(volumed, args, catch_exceptions=False)
+        assert result.exit_code == 5, result.output
+        assert f"in use by volumed run (pid {first.pid})" in result.output
+        assert digest(workdir / "node.img") == before
+
+
+def test_a_second_instance_given_a_loop_device_over_a_removed_name_is_refused(workdir: Path) -> None:
+    """Review 3 (attack_alias.sh, loop_deleted_name): the second run opened every volume again."""
+    require_root()
+    with first_instance(workdir) as first, loop_over_removed_name(workdir) as device:
+        argv = run_argv(workdir, "--once", "--timeout", "30", state="state2")
+        argv[argv.index("--disk") + 1] = device
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: disk {device} is in use by volumed run (pid {first.pid}); nothing was done"
+        )
+
+
 def test_volumed_run_cannot_dump_core(workdir: Path) -> None:
     """Issue 15 item 11: a forced core of `volumed run` held volume keys."""
     require_root()

@@ -105,3 +105,48 @@ def test_a_lock_directory_others_may_write_to_is_refused(tmp_path: Path) -> None
     shared.chmod(0o777)
     with pytest.raises(BlockDeviceError, match=r"only it may write to; remove it$"):
         lock_disk(image, lock_dir=shared)
+
+
+def test_a_loop_device_over_a_removed_name_is_still_the_file_it_maps(tmp_path: Path) -> None:
+    """Review 3: sysfs says ``.../alias.img (deleted)``; the key fell back to ``block-7:N``, so `volumed run`,
+    wipe and luks format took the image's bytes through it for another disk."""
+    from tests._tools import require_root
+    from volumed.storage import loop
+
+    require_root()
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * (1 << 20))
+    os.link(image, tmp_path / "alias.img")
+    with loop.attached(tmp_path / "alias.img") as device:
+        (tmp_path / "alias.img").unlink()
+        assert disk_key(device.path) == disk_key(image)
+
+
+def test_a_loop_device_attached_in_another_mount_namespace_is_the_file_it_maps(tmp_path: Path) -> None:
+    """Review 3: attached through a bind mount in another namespace, sysfs shows its backing file as ``/``;
+    the key was the root directory's inode."""
+    from tests._tools import require_root, require_tool
+    from volumed.storage import loop
+
+    require_root()
+    unshare, losetup = require_tool("unshare"), require_tool("losetup")
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * (1 << 20))
+    inner = tmp_path / "ns"
+    inner.mkdir()
+    script = (
+        f"mount -t tmpfs t {inner} && touch {inner}/d.img && mount --bind {image} {inner}/d.img "
+        f"&& {losetup} -f --show {inner}/d.img"
+    )
+    result = subprocess.run(
+        [unshare, "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    device = result.stdout.strip()
+    try:
+        info = loop.read_loop_device(device)
+        assert info is not None
+        assert info.backing_file == "/"  # what sysfs tells this namespace
+        assert disk_key(device) == disk_key(image)
+    finally:
+        subprocess.run([losetup, "-d", device], check=True)

@@ -1,0 +1,58 @@
+"""Which file a loop device maps, as the kernel knows it (LOOP_GET_STATUS64), not as sysfs names it.
+
+sysfs ``loop/backing_file`` is a path: `` (deleted)`` once the name was removed, relative to the mount
+namespace the device was attached in (``/`` for a file bind-mounted in a container), and reused by any other
+file given the same name. The device and inode the ioctl reports are the open file itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from dataclasses import dataclass
+
+from . import _abi
+from ._errors import LoopError
+
+
+@dataclass(frozen=True)
+class LoopBacking:
+    """The file a loop device maps: its ``st_dev``/``st_ino``, from ``offset``, ``size_limit`` bytes."""
+
+    device: int
+    inode: int
+    offset: int
+    size_limit: int
+
+
+def loop_backing(fd: int) -> LoopBacking | None:
+    """The file the loop device open as ``fd`` maps, or None when no file is attached to it.
+
+    Raises:
+        LoopError: ``fd`` is not a loop device, or the kernel does not answer.
+    """
+    try:
+        raw = fcntl.ioctl(fd, _abi.LOOP_GET_STATUS64, bytes(_abi.LOOP_INFO64.size))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return None
+        raise LoopError(exc.errno, f"cannot ask the loop driver which file it maps: {exc.strerror}") from None
+    device, inode, _rdevice, offset, size_limit, *_ = _abi.LOOP_INFO64.unpack(raw)
+    return LoopBacking(device=device, inode=inode, offset=offset, size_limit=size_limit)
+
+
+def loop_backing_of(path: str | os.PathLike[str]) -> LoopBacking | None:
+    """:func:`loop_backing` of the loop device (or partition of one) at ``path``.
+
+    Raises:
+        LoopError: ``path`` cannot be opened or is not a loop device.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise LoopError(exc.errno, f"cannot open {path}: {exc.strerror}") from None
+    try:
+        return loop_backing(fd)
+    finally:
+        os.close(fd)
