@@ -155,6 +155,11 @@ class ConfigLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         start: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
         mark = start.start_mark if isinstance(start.start_mark, yaml.Mark) else None
+        if isinstance(start, yaml.ScalarEvent) and not _encodable(start.value):
+            # yaml.v3 (like libyaml) refuses an escape for a surrogate ("\\ud800"); PyYAML makes it a lone
+            # surrogate, which no UTF-8 consumer can take (a passphrase's `.encode()` failed at run time).
+            problem = "found an invalid Unicode character escape code (a surrogate)"
+            raise OwnProblemError(None, None, problem, mark)
         if not isinstance(start, yaml.AliasEvent):
             self._nodes += 1
             if self._nodes > MAX_YAML_NODES:
@@ -191,6 +196,15 @@ class ConfigLoader(yaml.SafeLoader):
             self._checked_mappings.add(node)
             _reject_duplicate_keys(node)
         super().flatten_mapping(node)
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (it has no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _key_identity(node: yaml.Node) -> object:
