@@ -61,6 +61,10 @@ def _configure_json_logging() -> None:
 @click.group()
 def kms() -> None:
     """Network KMS speaking Talos' sidero.kms.KMSService (Seal/Unseal)."""
+    from volumed.storage.activation import forbid_core_dumps
+
+    # Every command holds master keys in memory (serve for its whole life): a core of it would hold them.
+    forbid_core_dumps()
 
 
 @kms.command()

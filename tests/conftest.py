@@ -35,3 +35,12 @@ def _restore_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.configure(**saved)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_runner_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in-process (CliRunner) would forbid core dumps of pytest itself, and a core limit of 0
+    cannot be raised again (no CAP_SYS_RESOURCE): every process a later test starts would have it, and the
+    tests that a real `volumed` process drops its own core limit would prove nothing. Those real processes
+    (subprocesses) still harden themselves."""
+    monkeypatch.setattr("volumed.storage.activation.forbid_core_dumps", lambda: None)

@@ -41,6 +41,11 @@ def luks() -> None:
     Exit status as cryptsetup: 0 ok, 1 bad arguments, 2 no key available with this passphrase,
     4 wrong device, 5 busy.
     """
+    from volumed.storage.activation import forbid_core_dumps
+
+    # The commands read passphrases and volume keys (read, write, volume-key, test-key, add-key, change-key,
+    # format...): a core of the process would hold them.
+    forbid_core_dumps()
 
 
 for _command in (
