@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Final
 
 from volumed.storage.blockdev import BlockDeviceError, DiskBusyError, disk_key, hold_lock_file, lock_disk
@@ -49,8 +50,28 @@ def claim_instance(state_dir: Path, disks: Sequence[str]) -> list[LockFile]:
                 continue  # the same disk named twice (a link, a loop device over an image given too)
             seen.add(key)
             locks.append(lock_disk(disk, owner=OWNER))
+            _check_no_foreign_view(disk, state_dir)
     except (DiskBusyError, BlockDeviceError):
         for lock in locks:
             lock.release()
         raise
     return locks
+
+
+def _check_no_foreign_view(disk: str, state_dir: Path) -> None:
+    """Refuse a disk whose bytes a live FUSE server serves that is not a view of ``state_dir`` (which this run
+    adopts): a run killed by SIGKILL, or stopped with a view it could not release, leaves its servers and
+    mounts up but its lock released, and a second instance would open every volume on it again.
+
+    Raises:
+        DiskBusyError: naming the server, its volume and its view.
+    """
+    from volumed.storage.activation import fuse_servers_over
+
+    own = os.path.join(os.path.realpath(state_dir / "fuse"), "")
+    for use in fuse_servers_over(disk):
+        if not os.path.realpath(use.mountpoint).startswith(own) or not use.mountpoint:
+            holder = f"the FUSE server (pid {use.pid}) of volume {use.name} at {use.mountpoint or '?'}"
+            raise DiskBusyError(
+                f"disk {disk} is in use by {holder}, which another state directory's run left up", holder
+            )

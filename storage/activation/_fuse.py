@@ -304,6 +304,7 @@ class FuseServerUse:
     pid: int
     offset: int
     size: int
+    mountpoint: str = ""
 
 
 def fuse_servers_over(
@@ -338,7 +339,15 @@ def fuse_servers_over(
             continue
         first = served.offset + start
         if first + length > start_at and (end is None or first < end):
-            found.append(FuseServerUse(options.get("--name", "?"), int(entry.name), start, length))
+            found.append(
+                FuseServerUse(
+                    options.get("--name", "?"),
+                    int(entry.name),
+                    start,
+                    length,
+                    options.get("--mountpoint", ""),
+                )
+            )
     return found
 
 

@@ -162,3 +162,28 @@ def test_a_view_left_by_a_killed_run_is_released_when_its_volume_no_longer_opens
     rows = {row[0]: row[1] for row in table}
     assert rows == {"STATE": "ready", "EPHEMERAL": "failed"}, result.stdout
     assert node.leftovers() == []
+
+
+def test_a_run_with_another_state_dir_is_refused_while_a_killed_runs_views_are_up(node: Node) -> None:
+    """Review 3 (attack_kill9.sh): after `kill -9` the lock went with the run but its FUSE servers and mounts
+    stayed up; a second run with another --state-dir opened both volumes again. The run with the killed
+    run's own state directory still adopts them."""
+    node.write_config(
+        volume_config("STATE", [static_key(0, "s")]), volume_config("EPHEMERAL", [static_key(0, "e")])
+    )
+    with running(node, mounts=2) as run:
+        os.killpg(run.pid, signal.SIGKILL)
+    servers = sorted(fuse_servers(node))
+    assert len(servers) == 2
+    argv = node.run_argv()
+    argv[argv.index("--state-dir") + 1] = str(node.workdir / "run2")
+    result = run_once(node, argv)
+    assert result.returncode == 5, result.stdout + result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"Error: disk {node.system_disk} is in use by the FUSE server (pid "), last
+    assert last.endswith("which another state directory's run left up; nothing was done"), last
+    assert sorted(fuse_servers(node)) == servers
+    assert not (node.workdir / "run2" / "fuse").exists()
+    result = run_once(node, node.run_argv())  # the killed run's state directory: adopts and ends cleanly
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert node.leftovers() == []
