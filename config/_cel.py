@@ -7,7 +7,6 @@ MAX_SELECTOR_STEPS steps. Errors name lines, columns and the kind of problem, ne
 
 from __future__ import annotations
 
-import re
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +22,7 @@ from lark import Token, Tree
 
 from ._disk import DISK_FIELDS, DiskDescription
 from ._errors import SelectorError
+from ._glob import glob_match
 from ._limits import (
     MAX_CONFIG_SELECTOR_CHARACTERS,
     MAX_CONFIG_SELECTOR_STEPS,
@@ -30,6 +30,7 @@ from ._limits import (
     MAX_SELECTOR_MACRO_DEPTH,
     MAX_SELECTOR_STEPS,
     MAX_SELECTOR_TREE_DEPTH,
+    WORK_PER_STEP,
 )
 
 if TYPE_CHECKING:
@@ -75,40 +76,16 @@ _SAMPLE_DISK: Final = DiskDescription(
 )
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a Go ``filepath.Match`` pattern: ``*`` and ``?`` never match ``/``, ``[^a-z]`` negates."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif char == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise SelectorError("glob: syntax error in pattern")
-            body = pattern[i + 1 : end]
-            negate = body.startswith("^")
-            if negate:
-                body = body[1:]
-            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-            out.append(f"(?!/)[{'^' if negate else ''}{escaped}]")
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
 def _cel_glob(pattern: celtypes.Value, value: celtypes.Value) -> celtypes.BoolType:
     if not isinstance(pattern, str) or not isinstance(value, str):
         raise TypeError("glob(pattern, value) takes two strings")
-    return celtypes.BoolType(_glob_regex(str(pattern)).match(str(value)) is not None)
+    budget = _evaluation_budget.get()
+    spend = budget.spend_work if budget is not None else _spend_nothing
+    return celtypes.BoolType(glob_match(str(pattern), str(value), spend))
+
+
+def _spend_nothing(units: int) -> None:
+    """The cost of a function called outside a budgeted evaluation (not counted)."""
 
 
 _FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {"glob": _cel_glob}
@@ -175,6 +152,14 @@ class _Budget:
     def __init__(self, steps: int, shared: SharedBudget | None) -> None:
         self.left = steps
         self.shared = shared
+        self._work = 0
+
+    def spend_work(self, units: int) -> None:
+        """Spend a step per WORK_PER_STEP units of a function's work (glob's character comparisons)."""
+        self._work += units
+        while self._work >= WORK_PER_STEP:
+            self._work -= WORK_PER_STEP
+            self.spend()
 
     def spend(self) -> None:
         self.left -= 1
@@ -212,7 +197,14 @@ class _BudgetedRunner(celpy.InterpretedRunner):
     def evaluate(self, context: Any) -> celtypes.Value:
         budget = _Budget(MAX_SELECTOR_STEPS, _shared_budget.get())
         evaluator = _BudgetedEvaluator(self.ast, self.new_activation(), budget)
-        return evaluator.evaluate(context)
+        token = _evaluation_budget.set(budget)  # for the functions (glob), which celpy calls with values only
+        try:
+            return evaluator.evaluate(context)
+        finally:
+            _evaluation_budget.reset(token)
+
+
+_evaluation_budget: ContextVar[_Budget | None] = ContextVar("selector_evaluation_budget", default=None)
 
 
 @lru_cache(maxsize=1)

@@ -32,6 +32,8 @@ MAX_SELECTOR_MACRO_DEPTH: Final = 2
 MAX_SELECTOR_TREE_DEPTH: Final = 100
 # Evaluation steps (syntax tree nodes visited) of one evaluation of a selector for one disk.
 MAX_SELECTOR_STEPS: Final = 10_000
+# Character comparisons of a function (glob) counted as one evaluation step: a step costs about as much.
+WORK_PER_STEP: Final = 64
 # All the selectors of one config together (validation compiles each and evaluates it twice): parsing costs
 # about 70 us per character and evaluation about 20 us per step, so a config stays within a few seconds.
 MAX_CONFIG_SELECTOR_CHARACTERS: Final = 16 * 1024
