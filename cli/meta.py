@@ -16,6 +16,7 @@ T = TypeVar("T")
 
 EXIT_ERROR = 1
 EXIT_WRONG_DEVICE = 4
+EXIT_BUSY = 5
 _PREVIEW = 48
 
 
@@ -56,9 +57,17 @@ _force = click.option(
 )
 
 
-def _open(device: str, offset: int) -> MetaPartition:
+def _open(device: str, offset: int, *, writable: bool = False) -> MetaPartition:
+    """META at ``offset`` of ``device``; to write, only if no running `volumed run` owns its disk (exit 5)."""
     from volumed.storage.meta import MetaPartition
 
+    if writable:
+        from volumed.storage import disklayout
+
+        try:
+            disklayout.check_disk_not_owned(device)
+        except disklayout.DeviceBusyError as exc:
+            _fail(str(exc), EXIT_BUSY)
     return MetaPartition(device, offset=offset)
 
 
@@ -194,7 +203,7 @@ def set_(device: str, tag: int, value: str | None, value_file: str | None, offse
             _fail(f"cannot read {value_file}: {error.strerror}")
     else:
         data = _value_bytes(value or "")
-    partition = _open(device, offset)
+    partition = _open(device, offset, writable=True)
     changed = _run(lambda: partition.set(tag, data, force=force))
     click.echo(f"tag 0x{tag:02x} {'set' if changed else 'unchanged'} ({len(data)} bytes)")
 
@@ -206,7 +215,7 @@ def set_(device: str, tag: int, value: str | None, value_file: str | None, offse
 @_force
 def delete(device: str, tag: int, offset: int, force: bool) -> None:
     """Delete TAG (nothing is written when it is not set)."""
-    partition = _open(device, offset)
+    partition = _open(device, offset, writable=True)
     deleted = _run(lambda: partition.delete(tag, force=force))
     click.echo(f"tag 0x{tag:02x} {'deleted' if deleted else 'was not set'}")
 
@@ -216,6 +225,6 @@ def delete(device: str, tag: int, offset: int, force: bool) -> None:
 @_offset
 def repair(device: str, offset: int) -> None:
     """Rewrite an invalid copy from the valid one."""
-    partition = _open(device, offset)
+    partition = _open(device, offset, writable=True)
     repaired = _run(partition.repair)
     click.echo("repaired" if repaired else "nothing to repair")

@@ -19,9 +19,10 @@ from volumed.storage.blockdev import (
     BlockDeviceError,
     Region,
     data_identity,
-    disk_owner,
+    disk_lock_path,
     is_block_device,
     list_block_devices,
+    lock_holder,
     read_block_device,
 )
 from volumed.storage.gpt import (
@@ -280,9 +281,29 @@ def check_not_in_use(what: str, region: Region) -> None:
     _check_not_owned(what, region.path)
 
 
+def check_disk_not_owned(device: str) -> None:
+    """Raise ``DeviceBusyError`` when a running `volumed run` owns the disk ``device`` is (or is on): the one
+    check of every command that writes to a device (wipe, luks, meta), whatever it writes there.
+
+    A loop device whose file the kernel cannot name is refused too: it may be an owned disk's.
+    """
+    _check_not_owned(device, device)
+
+
 def _check_not_owned(what: str, path: str) -> None:
     """Raise ``DeviceBusyError`` when a running `volumed run` owns the disk, even with nothing open yet."""
-    owner = disk_owner(path)
+    try:
+        lock_path = disk_lock_path(path)
+    except BlockDeviceError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return  # nothing there: the command itself says so
+        raise DeviceBusyError(
+            f"{what}: cannot tell which disk it is, so not whether it is owned ({exc})"
+        ) from None
+    try:
+        owner = lock_holder(lock_path)
+    except OSError:
+        owner = None  # no lock directory, or no lock file: no owner
     if owner is not None:
         raise DeviceBusyError(f"{what} is on a disk in use by {owner}")
 

@@ -126,9 +126,12 @@ def unlock_with_options(
 
 
 def open_volume(device: str, options: dict[str, Any], *, read_only: bool = False) -> Luks2Volume:
-    """Open DEVICE with the common --header / --volume-offset / --volume-size options."""
+    """Open DEVICE with the common --header / --volume-offset / --volume-size options; to write (not
+    ``read_only``), only when no running `volumed run` owns its disk (exit 5, as wipe and format)."""
     from volumed.storage.luks2 import Luks2Volume
 
+    if not read_only:
+        refuse_owned_disk(device)
     return Luks2Volume.open(
         device,
         offset=options["volume_offset"],
@@ -136,6 +139,16 @@ def open_volume(device: str, options: dict[str, Any], *, read_only: bool = False
         header=options["header"],
         read_only=read_only,
     )
+
+
+def refuse_owned_disk(device: str) -> None:
+    """Exit 5 when a running `volumed run` owns the disk ``device`` is on: nothing may be written under it."""
+    from volumed.storage import disklayout
+
+    try:
+        disklayout.check_disk_not_owned(device)
+    except disklayout.DeviceBusyError as exc:
+        fail(str(exc), EXIT_BUSY)
 
 
 def device_options(fn: F) -> F:

@@ -12,6 +12,7 @@ from ._lock import DEFAULT_LOCK_DIR as DEFAULT_LOCK_DIR
 from ._lock import DiskBusyError as DiskBusyError
 from ._lock import LockFile as LockFile
 from ._lock import disk_key as disk_key
+from ._lock import disk_lock_path as disk_lock_path
 from ._lock import disk_owner as disk_owner
 from ._lock import hold_lock_file as hold_lock_file
 from ._lock import lock_disk as lock_disk
@@ -38,6 +39,7 @@ __all__ = [
     "data_identity",
     "device_size",
     "disk_key",
+    "disk_lock_path",
     "disk_owner",
     "format_size",
     "hold_lock_file",
