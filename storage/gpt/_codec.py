@@ -94,6 +94,19 @@ def _load_copy(read: ReadAt, lba: int, sector_size: int, total_sectors: int, whi
         return f"{where}: header CRC32 mismatch"
     if header.my_lba != lba:
         return f"{where}: records its own LBA as {header.my_lba}"
+    if lba == 1 and not 1 < header.alternate_lba < total_sectors:
+        # The disk is not the one the header describes (sgdisk: "disk size is smaller than the main header
+        # indicates"); the backup in the last sector is read instead.
+        return (
+            f"{where}: records its backup at LBA {header.alternate_lba}, past the end of the disk "
+            f"({total_sectors} sectors)"
+            if header.alternate_lba >= total_sectors
+            else f"{where}: records its backup at LBA {header.alternate_lba}"
+        )
+    if lba != 1 and header.alternate_lba != 1:
+        return f"{where}: records its primary at LBA {header.alternate_lba}, not 1"
+    if header.entry_count == 0:
+        return f"{where}: entry count 0 (a GPT has at least one partition entry)"
     if header.entry_size < ENTRY_SIZE or header.entry_size % ENTRY_SIZE:
         return f"{where}: entry size {header.entry_size} is not a multiple of {ENTRY_SIZE}"
     array_len = header.entry_count * header.entry_size
@@ -152,10 +165,7 @@ def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTab
         alternate = primary[0].alternate_lba
         if alternate != total - 1:
             damage.append(f"backup header is at LBA {alternate}, not at the last LBA {total - 1}")
-        if alternate < total:
-            backup = _load_copy(read, alternate, sector_size, total, "backup")
-        else:
-            backup = f"backup header LBA {alternate} is past the end of the disk ({total} sectors)"
+        backup = _load_copy(read, alternate, sector_size, total, "backup")  # 1 < alternate < total
     if isinstance(backup, str):
         damage.append(backup)
     _refuse_invalid(primary, backup, sector_size)
