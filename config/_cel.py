@@ -7,6 +7,7 @@ MAX_SELECTOR_STEPS steps. Errors name lines, columns and the kind of problem, ne
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import celpy
 import celpy.celtypes as celtypes
+import re2  # type: ignore[import-untyped]
 from celpy.celparser import CELParseError
 from celpy.evaluation import Activation, CELEvalError, Evaluator
 from lark import Token, Tree
@@ -35,6 +37,10 @@ from ._limits import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+# cel-python logs at debug level what it compiles and evaluates (syntax trees, string literals, values): a
+# selector's text may hold what must not be logged, so its loggers stay at WARNING whatever the root's level.
+logging.getLogger("celpy").setLevel(logging.WARNING)
 
 # Size constants Talos' selectors use as `10u * GiB` (all uint, like disk.size).
 SIZE_CONSTANTS: Final[dict[str, int]] = {
@@ -88,7 +94,32 @@ def _spend_nothing(units: int) -> None:
     """The cost of a function called outside a budgeted evaluation (not counted)."""
 
 
-_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {"glob": _cel_glob}
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # re2 logs a bad pattern with its text to stderr (a passphrase, maybe)
+    return options
+
+
+_REGEX_OPTIONS: Final = _regex_options()
+
+
+@lru_cache(maxsize=64)
+def _compile_regex(pattern: str) -> re2._Regexp:
+    """RE2 (linear time), silent about errors. Raises SelectorError for a bad pattern, without its text."""
+    try:
+        return re2.compile(pattern, _REGEX_OPTIONS)
+    except re2.error:
+        raise SelectorError("invalid regular expression") from None
+
+
+def _cel_matches(text: celtypes.Value, pattern: celtypes.Value) -> celtypes.BoolType:
+    """CEL's ``matches`` as cel-python has it (RE2 search), without its logging of bad patterns."""
+    if not isinstance(text, str) or not isinstance(pattern, str):
+        raise TypeError("matches(text, pattern) takes two strings")
+    return celtypes.BoolType(_compile_regex(str(pattern)).search(str(text)) is not None)
+
+
+_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {"glob": _cel_glob, "matches": _cel_matches}
 
 
 def _to_cel(name: str, value: object) -> celtypes.Value:
@@ -284,6 +315,52 @@ def _unknown_disk_fields(tree: Tree[Token]) -> list[Token]:
     return unknown
 
 
+def _literal_of(tree: Tree[Token]) -> Token | None:
+    """The literal token an expression is made of alone (``"x"``), None when it is anything else."""
+    node = tree
+    while len(node.children) == 1 and isinstance(node.children[0], Tree):
+        node = node.children[0]
+    if node.data == "literal" and len(node.children) == 1 and isinstance(node.children[0], Token):
+        return node.children[0]
+    return None
+
+
+def _regex_arguments(tree: Tree[Token]) -> Iterator[Tree[Token]]:
+    """The pattern argument of every ``x.matches(p)`` and ``matches(x, p)`` in the syntax tree."""
+    for node in _nodes(tree):
+        children = node.children
+        if node.data == "member_dot_arg" and len(children) == 3 and str(children[1]) == "matches":
+            arguments, position = children[2], 0
+        elif node.data == "ident_arg" and len(children) == 2 and str(children[0]) == "matches":
+            arguments, position = children[1], 1
+        else:
+            continue
+        if isinstance(arguments, Tree) and len(arguments.children) > position:
+            argument = arguments.children[position]
+            if isinstance(argument, Tree):
+                yield argument
+
+
+def _check_constant_regexes(environment: celpy.Environment, tree: Tree[Token]) -> None:
+    """Refuse a ``matches`` whose pattern is a string literal RE2 does not accept (as cel-go does)."""
+    for argument in _regex_arguments(tree):
+        token = _literal_of(argument)
+        if token is None:
+            continue  # computed: checked when evaluated
+        try:
+            value = environment.program(Tree("expr", [argument]) if argument.data != "expr" else argument)
+            pattern = value.evaluate({})
+        except Exception:  # not a literal cel-python can evaluate alone: left to the evaluation
+            continue
+        if isinstance(pattern, str):
+            try:
+                _compile_regex(str(pattern))
+            except SelectorError:
+                raise SelectorError(
+                    f"invalid regular expression at line {token.line}, column {token.column}"
+                ) from None
+
+
 @dataclass(frozen=True, eq=False)
 class DiskSelector:
     """A compiled disk selector.
@@ -361,6 +438,7 @@ def compile_selector(expression: str) -> DiskSelector:
     if unknown:
         first = unknown[0]
         raise SelectorError(f"no such field of disk at line {first.line}, column {first.column}")
+    _check_constant_regexes(environment, tree)
     try:
         program = environment.program(tree, functions=_FUNCTIONS)
     except Exception as error:
