@@ -69,6 +69,8 @@ def read_copy(region: Region, at: int) -> HeaderCopy:
     try:
         metadata = Metadata.from_json(text)
         validate(metadata, hdr_size=binary.hdr_size)
+    except InvalidMetadataError as exc:  # from the JSON text itself (nested too deep): this copy is invalid
+        raise InvalidHeaderError(f"{region.name}: header at offset {at}: {exc}") from None
     except InvalidHeaderError as exc:
         raise InvalidHeaderError(f"{region.name}: header at offset {at}: {exc}") from None
     return HeaderCopy(binary=binary, json_text=text, metadata=metadata)
@@ -102,8 +104,7 @@ def load(region: Region) -> HeaderState:
         raise InvalidHeaderError("; ".join(errors))
     if primary is not None and secondary is not None:
         salts = (primary.binary.salt, secondary.binary.salt)
-        if primary.binary.hdr_size != secondary.binary.hdr_size:
-            return _state(primary, ("secondary header has a different size",), salts)
+        _check_same_volume(region, primary, secondary)
         if primary.binary.seqid > secondary.binary.seqid:
             return _state(primary, ("secondary header is stale (lower seqid)",), salts)
         if secondary.binary.seqid > primary.binary.seqid:
@@ -113,6 +114,22 @@ def load(region: Region) -> HeaderState:
         return _state(primary, ("secondary header is invalid",), (primary.binary.salt, os.urandom(64)))
     assert secondary is not None
     return _state(secondary, ("primary header is invalid",), (os.urandom(64), secondary.binary.salt))
+
+
+def _check_same_volume(region: Region, primary: HeaderCopy, secondary: HeaderCopy) -> None:
+    """Two valid copies of two volumes are ambiguous: neither is opened, nor rewritten over the other.
+
+    cryptsetup takes the copy with the higher seqid; but a secondary copy of another volume (another UUID,
+    another header size) is the leftover of an older format or somebody's bytes, and taking it would open
+    (and later mkfs, or repair over the valid primary) the wrong volume. We are stricter: refuse.
+    """
+    p, s = primary.binary, secondary.binary
+    if p.uuid != s.uuid or p.hdr_size != s.hdr_size:
+        raise InvalidHeaderError(
+            f"{region.name}: ambiguous LUKS2 header: the primary copy (UUID {p.uuid}, seqid {p.seqid}, "
+            f"header size {p.hdr_size}) and the secondary copy (UUID {s.uuid}, seqid {s.seqid}, header size "
+            f"{s.hdr_size}) are both valid but belong to different volumes; nothing is opened or repaired"
+        )
 
 
 def _has_secondary_magic(region: Region, at: int) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from ._errors import InvalidHeaderError
+from ._errors import InvalidHeaderError, InvalidMetadataError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -437,6 +438,8 @@ class Metadata:
 
     @classmethod
     def from_json(cls, text: bytes) -> Metadata:
+        if json_too_deep(text):
+            raise InvalidMetadataError(f"JSON area nested too deep (more than {MAX_JSON_DEPTH} levels)")
         try:
             top = json.loads(text.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -457,3 +460,24 @@ class Metadata:
     def to_json(self) -> bytes:
         """Compact JSON exactly as cryptsetup writes it (no whitespace, raw UTF-8, ``/`` unescaped)."""
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+#: Deepest JSON nesting read from a header. cryptsetup's json-c parser stops at 32 levels, so no header it
+#: wrote comes near this; a deeper one (a crafted token) would make Python's recursive JSON parser raise
+#: RecursionError, which escaped every luks command and `volumed run` as a traceback.
+MAX_JSON_DEPTH: Final = 64
+_JSON_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET: Final = re.compile(rb"[^\[\]{}]+")
+_INNERMOST_PAIR: Final = re.compile(rb"[\[{][\]}]")
+
+
+def json_too_deep(text: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``limit``: strings are dropped, then the innermost
+    bracket pairs are removed once per level (at most ``limit`` linear passes in C, no recursion).
+    Malformed bracketing is not "too deep": the JSON parser reports it."""
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", text))
+    for _ in range(limit):
+        brackets, removed = _INNERMOST_PAIR.subn(b"", brackets)
+        if not brackets or not removed:
+            return False
+    return bool(_INNERMOST_PAIR.search(brackets))
