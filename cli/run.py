@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import NoReturn
 
@@ -54,7 +56,7 @@ def read_node_uuid_file(path: Path) -> str:
     The error names the file, never its content (half of every nodeID passphrase).
     """
     try:
-        data = path.read_bytes()[: _MAX_NODE_UUID + 3]
+        data = _read_small_regular_file(path, 4 * _MAX_NODE_UUID + 3)  # UTF-8: up to 4 bytes a character
     except OSError as exc:
         raise click.BadParameter(
             f"cannot read {path}: {exc.strerror}", param_hint="'--node-uuid-file'"
@@ -70,6 +72,31 @@ def read_node_uuid_file(path: Path) -> str:
             param_hint="'--node-uuid-file'",
         )
     return text
+
+
+def _read_small_regular_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of the regular file ``path`` (a symlink to one is fine).
+
+    Anything else is refused before a read: /dev/zero never ends, a FIFO blocks until a writer comes.
+
+    Raises:
+        OSError: it cannot be opened, or is not a regular file (EINVAL, "not a regular file").
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -302,6 +302,41 @@ def test_a_node_uuid_file_without_one_uuid_is_a_usage_error_that_does_not_echo_i
     assert not state.exists()
 
 
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo"])
+def test_a_node_uuid_file_that_is_not_a_regular_file_is_refused_before_a_read(
+    tmp_path: Path, kind: str
+) -> None:
+    """Review 3 (attack_uuidfile.sh): /dev/zero grew memory without bound, a FIFO hung the start."""
+    path = Path(kind) if kind.startswith("/") else tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    state = tmp_path / "state"
+    code, stderr = invoke_run("--node-uuid-file", str(path), "--once", "--state-dir", str(state))
+    assert code == 2, stderr
+    assert stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--node-uuid-file': cannot read {path}: not a regular file"
+    )
+    assert not state.exists()
+
+
+def test_a_huge_node_uuid_file_is_not_read_whole(tmp_path: Path) -> None:
+    """Review 3: a 1 GB file was read whole. Here it is read under a 512 MiB address-space limit."""
+    import resource
+
+    uuid_file = tmp_path / "node-uuid"
+    with uuid_file.open("wb") as out:
+        out.truncate(1 << 30)
+    limit = 512 * MIB
+    result = subprocess.run(
+        [VOLUMED, "run", "--node-uuid-file", str(uuid_file), "--once", "--state-dir", str(tmp_path / "s")],
+        capture_output=True, text=True, timeout=60, check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].endswith(f"{uuid_file} does not hold a node UUID: "
+        "one line without blanks (at most 256 characters) is expected")  # fmt: skip
+
+
 def test_a_missing_node_uuid_file_is_a_usage_error(tmp_path: Path) -> None:
     code, stderr = invoke_run("--node-uuid-file", str(tmp_path / "nope"), "--once")
     assert code == 2
