@@ -184,14 +184,23 @@ def load_master_key_file(path: str | os.PathLike[str]) -> MasterKeyRing:
     """Read and parse a master key file. Blocking.
 
     Like ssh with an unprotected private key, a file that group or others may read or write is refused
-    (whoever reads it can unseal every node's keys): ``keygen`` writes it 0600.
+    (whoever reads it can unseal every node's keys): ``keygen`` writes it 0600. So is a file owned by another
+    user than this one or root (its owner can read it and swap the keys whatever its mode).
 
     Raises:
-        MasterKeyFileError: the file cannot be read, group or others may access it, or it is invalid.
+        MasterKeyFileError: the file cannot be read, is another user's, group or others may access it, or it
+            is invalid.
     """
     try:
         with open(path, "rb") as f:
-            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+            st = os.fstat(f.fileno())
+            user = os.geteuid()
+            if st.st_uid not in (0, user):
+                raise MasterKeyFileError(
+                    f"master key file {path}: owned by uid {st.st_uid}, not by this user (uid {user}) "
+                    "or root: its owner could read the keys or replace them"
+                )
+            mode = stat.S_IMODE(st.st_mode)
             if mode & 0o077:
                 raise MasterKeyFileError(
                     f"master key file {path}: permissions {mode:04o} are too open: it must not be readable "
