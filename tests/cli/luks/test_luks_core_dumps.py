@@ -34,10 +34,20 @@ def core_limit(pid: int) -> list[str]:
     return line.split()[4:6]
 
 
+FAST = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
+
+
 @pytest.mark.parametrize(
     "command",
-    [["test-key"], ["read"], ["volume-key"]],
-    ids=["test-key", "read", "volume-key"],
+    [
+        ["test-key"],
+        ["read"],
+        ["write"],
+        ["volume-key"],
+        ["add-key", "--new-key-file", "{new}", *FAST],
+        ["change-key", "--new-key-file", "{new}", *FAST],
+    ],
+    ids=["test-key", "read", "write", "volume-key", "add-key", "change-key"],
 )
 def test_a_luks_command_holding_a_passphrase_has_no_core_limit(tmp_path: Path, command: list[str]) -> None:
     _unlimited_core()  # other tests harden the pytest process itself (CliRunner): not inherited here
@@ -46,8 +56,11 @@ def test_a_luks_command_holding_a_passphrase_has_no_core_limit(tmp_path: Path, c
     format_small(device).close()
     fifo = tmp_path / "passphrase"
     os.mkfifo(fifo, 0o600)
+    new = tmp_path / "new-passphrase"
+    new.write_bytes(b"another passphrase")
+    args = [word.format(new=new) for word in command]
     process = subprocess.Popen(
-        [VOLUMED, "luks", *command, "--key-file", str(fifo), str(device)],
+        [VOLUMED, "luks", *args, "--key-file", str(fifo), str(device)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
