@@ -8,6 +8,7 @@ from ._errors import GPTError as GPTError
 from ._errors import InvalidTableError as InvalidTableError
 from ._errors import LayoutError as LayoutError
 from ._errors import NoPartitionTableError as NoPartitionTableError
+from ._errors import ReadOnlyTableError as ReadOnlyTableError
 from ._guids import BIOS_BOOT as BIOS_BOOT
 from ._guids import EFI_SYSTEM as EFI_SYSTEM
 from ._guids import LINUX_FILESYSTEM_DATA as LINUX_FILESYSTEM_DATA
@@ -35,6 +36,7 @@ __all__ = [
     "Partition",
     "PartitionTable",
     "ReadAt",
+    "ReadOnlyTableError",
     "decode_table",
     "encode_table",
     "new_table",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._checks import Reserved, reserved_areas, summary, table_problems
-from ._errors import CorruptTableError, InvalidTableError, NoPartitionTableError
+from ._errors import CorruptTableError, InvalidTableError, NoPartitionTableError, ReadOnlyTableError
 from ._structs import (
     ENTRY_SIZE,
     HEADER_SIZE,
@@ -35,8 +35,17 @@ _MAX_ENTRY_ARRAY = 16 * 1024 * 1024
 _Copy = tuple[RawHeader, list[RawEntry]]
 
 
+class _OtherDisk(str):
+    """Why a copy is not used although its CRCs are right: it describes another disk. A table read past
+    such a copy is not written (``PartitionTable.read_only``)."""
+
+    __slots__ = ()
+
+
 def encode_table(table: PartitionTable) -> list[tuple[int, bytes]]:
     """``(byte offset, data)`` writes that lay down the protective MBR, both headers and both arrays."""
+    if table.read_only:
+        raise ReadOnlyTableError(f"the GPT is not written: {table.read_only}; repair it first (sgdisk -e)")
     table.validate()
     ss = table.sector_size
     raw_entries = [
@@ -97,7 +106,7 @@ def _load_copy(read: ReadAt, lba: int, sector_size: int, total_sectors: int, whi
     if lba == 1 and not 1 < header.alternate_lba < total_sectors:
         # The disk is not the one the header describes (sgdisk: "disk size is smaller than the main header
         # indicates"); the backup in the last sector is read instead.
-        return (
+        return _OtherDisk(
             f"{where}: records its backup at LBA {header.alternate_lba}, past the end of the disk "
             f"({total_sectors} sectors)"
             if header.alternate_lba >= total_sectors
@@ -187,6 +196,7 @@ def decode_table(read: ReadAt, disk_size: int, sector_size: int) -> PartitionTab
         partitions=_partitions(entries),
         entry_count=header.entry_count,
         damage=tuple(damage),
+        read_only="; ".join(d for d in damage if isinstance(d, _OtherDisk)),
     )
 
 

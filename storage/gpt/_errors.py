@@ -25,6 +25,12 @@ class NoPartitionTableError(CorruptTableError):
     """The device carries no GPT at all (no ``EFI PART`` signature in either header location)."""
 
 
+class ReadOnlyTableError(GPTError):
+    """The table was read past a copy whose CRCs are right but which describes another disk (its backup LBA
+    is outside this one): that copy may list partitions the one read lacks, so writing is refused until the
+    table is repaired (``sgdisk -e``). Raised before anything is written."""
+
+
 class LayoutError(GPTError, ValueError):
     """A requested change does not fit the table: no free space, bad size, overlap, bad name or index.
 

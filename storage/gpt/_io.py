@@ -7,7 +7,7 @@ import os
 from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
 
 from ._codec import ReadAt, decode_table, encode_table
-from ._errors import CorruptTableError, InvalidTableError
+from ._errors import CorruptTableError, InvalidTableError, ReadOnlyTableError
 from ._structs import SIGNATURE
 from ._table import SECTOR_SIZES, PartitionTable
 
@@ -54,11 +54,15 @@ def write_partition_table(
 ) -> None:
     """Write both GPT copies and the protective MBR, then fsync (and ``BLKRRPART`` on a block device).
 
-    The table is validated first; on a validation error nothing is written. The disk must be at least as
+    The table is validated first; on a validation error, or a ``read_only`` table (``ReadOnlyTableError``),
+    nothing is written. The disk must be at least as
     large as the table says.
     """
     name = os.fspath(path)
-    writes = encode_table(table)
+    try:
+        writes = encode_table(table)
+    except ReadOnlyTableError as exc:
+        raise ReadOnlyTableError(f"{name}: {exc}") from None
     region = Region.whole(name)
     if region.size < table.disk_size:
         raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")

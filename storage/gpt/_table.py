@@ -56,7 +56,8 @@ class PartitionTable:
 
     ``total_sectors`` is the disk size in logical sectors; the backup header sits in its last sector.
     ``damage`` lists problems found when the table was read (e.g. a bad primary CRC); writing the table
-    back writes both copies and so repairs them.
+    back writes both copies and so repairs them, unless ``read_only`` says why it must not be written
+    (a copy with right CRCs that describes another disk was passed over: writing would replace it).
     """
 
     sector_size: int
@@ -67,6 +68,7 @@ class PartitionTable:
     partitions: tuple[Partition, ...] = ()
     entry_count: int = DEFAULT_ENTRY_COUNT
     damage: tuple[str, ...] = ()
+    read_only: str = ""
 
     @property
     def disk_size(self) -> int:

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from volumed.storage import disklayout
-from volumed.storage.gpt import CorruptTableError, read_partition_table
+from volumed.storage.gpt import (
+    CorruptTableError,
+    ReadOnlyTableError,
+    read_partition_table,
+    write_partition_table,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -92,3 +97,30 @@ def test_a_backup_that_does_not_point_at_lba_1_is_not_used(image: Path) -> None:
         disk.write(bytes(SS))  # primary gone: only the backup is left
     with pytest.raises(CorruptTableError, match="records its primary at LBA 7, not 1"):
         read_partition_table(image)
+
+
+def test_a_table_read_past_a_primary_describing_another_disk_is_not_written(image: Path) -> None:
+    """The primary's CRCs are right: it may hold partitions the backup lacks. Writing the table read from
+    the backup would replace it, so the table is read-only until repaired (sgdisk -e)."""
+    total = image.stat().st_size // SS
+    rewrite(image, primary_alternate=total + 1000)
+    table = read_partition_table(image)
+    assert table.read_only.startswith("primary header at LBA 1: records its backup at LBA")
+    grown = table.remove_partition(3)
+    before = image.read_bytes()
+    with pytest.raises(
+        ReadOnlyTableError, match=rf"{image}: the GPT is not written: primary header at LBA 1"
+    ):
+        write_partition_table(image, grown, reread=False)
+    assert image.read_bytes() == before
+
+
+def test_a_table_read_past_a_zeroed_primary_is_still_repaired_by_writing(image: Path) -> None:
+    with image.open("r+b") as disk:
+        disk.seek(SS)
+        disk.write(bytes(SS))
+    table = read_partition_table(image)
+    assert table.damage
+    assert not table.read_only
+    write_partition_table(image, table, reread=False)
+    assert read_partition_table(image).damage == ()
