@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from volumed.resources import DiscoveredVolumeSpec, DiskSpec
 from volumed.storage.blockdev import Region, device_size, list_block_devices
-from volumed.storage.disklayout import discover_volumes, read_volume_table
-from volumed.storage.gpt import GPTError, InvalidTableError
+from volumed.storage.disklayout import SYSTEM_LABELS, discover_volumes, read_volume_table
+from volumed.storage.gpt import CorruptTableError, GPTError, InvalidTableError, NoPartitionTableError
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 @dataclass
 class Discovery:
     """Disks and volumes by resource id; ``unreadable`` disk images (path -> why) were skipped;
-    ``invalid`` disks (path -> why) have a partition table nothing on them may be used by."""
+    ``invalid`` disks (path -> why) have a partition table nothing on them may be used by, either invalid
+    or unreadable (both copies damaged); ``damaged`` are the latter, by disk id."""
 
     disks: dict[str, DiskSpec] = field(default_factory=dict)
     volumes: dict[str, DiscoveredVolumeSpec] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 def image_disk_id(path: str) -> str:
@@ -93,6 +95,25 @@ def _invalid_table(disk_id: str, path: str, error: InvalidTableError, result: Di
         )
 
 
+def _damaged_table(disk_id: str, path: str, error: CorruptTableError, result: Discovery) -> None:
+    result.invalid[path] = str(error)
+    result.damaged[disk_id] = path
+
+
+def _unlocated_system_volumes(result: Discovery) -> None:
+    """A system volume (located by its label alone) found on no disk while some disk's partition table
+    cannot be read may be on that disk: it is listed there with the reason, so its status says why rather
+    than "missing" (and nothing makes it anew elsewhere). Not probed, no location."""
+    labels = {v.partition_label for v in result.volumes.values()}
+    for disk_id, path in result.damaged.items():
+        reason = result.invalid[path].removeprefix(f"{path}: ")
+        for label in SYSTEM_LABELS:
+            if label not in labels:
+                result.volumes[f"{disk_id}-unread-{label.lower()}"] = _unusable(
+                    path, 0, label, f"missing; disk {path} has an unreadable partition table: {reason}"
+                )
+
+
 def scan_image(path: str, result: Discovery) -> None:
     """A disk image: the disk, and each GPT partition as a region of the file.
 
@@ -108,8 +129,13 @@ def scan_image(path: str, result: Discovery) -> None:
     except InvalidTableError as error:
         found = []
         _invalid_table(disk_id, path, error, result)
-    except GPTError:
+    except NoPartitionTableError:
+        found = []  # a blank disk
+    except CorruptTableError as error:
         found = []  # nothing on this disk is located until its table is repaired
+        _damaged_table(disk_id, path, error, result)
+    except GPTError:
+        found = []
     result.disks[disk_id] = disk
     if len(found) == 1:
         result.volumes[disk_id] = _volume(found[0].region, found[0].signature, parent="")
@@ -132,21 +158,26 @@ def _probe(region: Region) -> Signature | None:
         return None  # unreadable (e.g. a CD drive without a disc): nothing to locate there
 
 
-def _table_error(disk: str) -> str:
+def _table_error(disk: str) -> tuple[str, bool]:
     """Why the partitions the kernel shows for ``disk`` must not be used, or "" (the kernel accepts GPTs
-    with overlapping partitions, so the table is checked here too). A disk without a readable GPT (an MBR
-    disk, or both copies damaged) is left to the kernel's view."""
+    with overlapping partitions, so the table is checked here too), and whether the GPT is unreadable (both
+    copies damaged). A disk without a GPT (blank, or MBR) is left to the kernel's view."""
     try:
         read_volume_table(disk)
     except InvalidTableError as error:
-        return str(error)
+        return str(error), False
+    except NoPartitionTableError:
+        return "", False
+    except CorruptTableError as error:
+        return str(error), True
     except (GPTError, OSError):
-        return ""
-    return ""
+        return "", False
+    return "", False
 
 
 def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str = "/dev") -> None:
-    """Every disk in sysfs with its partitions (read-only probing of each; none on an invalid GPT)."""
+    """Every disk in sysfs with its partitions (read-only probing of each; none on an invalid or unreadable
+    GPT: their volumes are listed with the reason, unlocated)."""
     for disk in list_block_devices(sysfs=sysfs, dev_root=dev_root):
         if disk.backing_file is not None and disk.name.startswith("loop"):
             continue  # our own loop devices (activation, mounts) are not disks of the node
@@ -160,12 +191,18 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             readonly=disk.readonly,
             sector_size=disk.logical_sector_size,
         )
-        if not disk.partitions:
-            whole = Region(disk.dev_path, 0, disk.size)
-            result.volumes[disk.name] = _volume(whole, _probe(whole), parent="")
-        error = _table_error(disk.dev_path) if disk.partitions else ""
+        error, damaged = _table_error(disk.dev_path)
         if error:
             result.invalid[disk.dev_path] = error
+        if damaged:
+            result.damaged[disk.name] = disk.dev_path
+        if not disk.partitions:
+            whole = Region(disk.dev_path, 0, disk.size)
+            result.volumes[disk.name] = (
+                _unusable(disk.dev_path, 0, "", error).model_copy(update={"parent": ""})
+                if error
+                else _volume(whole, _probe(whole), parent="")
+            )
         for part in disk.partitions:
             if error:
                 result.volumes[part.name] = _unusable(disk.dev_path, part.number, part.label or "", error)
@@ -194,4 +231,5 @@ def discover(images: Iterable[str]) -> Discovery:
             result.unreadable[os.path.abspath(image)] = str(exc)  # one bad disk hides none of the others
     if not images:
         scan_block_devices(result)
+    _unlocated_system_volumes(result)
     return result

@@ -40,7 +40,7 @@ class DiscoveryController(Controller):
         ctx.requeue_after(self._interval)
         found = await anyio.to_thread.run_sync(discover, self._images)
         self._report_unreadable(ctx, found.unreadable)
-        self._report_invalid(ctx, found.invalid)
+        self._report_invalid(ctx, found.invalid, set(found.damaged.values()))
         # Volumes before their disks: whoever sees a Disk can rely on its volumes being published already
         # (the VolumeFormatter reads Disks first and reports a volume missing only then).
         for volume_id, volume in found.volumes.items():
@@ -57,11 +57,13 @@ class DiscoveryController(Controller):
             ctx.logger.info("disk readable again", disk=path)
         self._unreadable = dict(unreadable)
 
-    def _report_invalid(self, ctx: ControllerContext, invalid: dict[str, str]) -> None:
-        """Log once (again when the reason changes) that nothing on a disk is used, and when that ends."""
+    def _report_invalid(self, ctx: ControllerContext, invalid: dict[str, str], damaged: set[str]) -> None:
+        """Log once (again when the reason changes) that nothing on a disk is used, and when that ends;
+        ``damaged`` disks have a table that cannot be read at all (both copies damaged)."""
         for path, reason in invalid.items():
             if self._invalid.get(path) != reason:
-                ctx.logger.error("disk not used: invalid partition table", disk=path, reason=reason)
+                what = "unreadable" if path in damaged else "invalid"
+                ctx.logger.error(f"disk not used: {what} partition table", disk=path, reason=reason)
         for path in self._invalid.keys() - invalid.keys():
             ctx.logger.info("disk partition table valid again", disk=path)
         self._invalid = dict(invalid)
