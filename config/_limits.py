@@ -17,6 +17,7 @@ MAX_DOCUMENTS: Final = 1024
 # YAML nodes in the file as written (scalars, sequences, mappings; an alias counts once).
 MAX_YAML_NODES: Final = 20_000
 # Nodes in the file once aliases are expanded (an alias counts each time it is used): bounds "billion laughs".
+# Also the pairs merge keys (`<<`) bring in, counted each time a mapping is merged (as they are flattened).
 MAX_EXPANDED_NODES: Final = 100_000
 # Sequences and mappings nested in one another.
 MAX_YAML_DEPTH: Final = 64
