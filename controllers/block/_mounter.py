@@ -75,7 +75,8 @@ class Mounter(Controller):
     A target where something else is mounted (``MountConflictError``) waits for an operator: it is warned
     about once, in one line, again only when the conflict changes, and retried every ``retry_interval``
     seconds without failing the reconcile (a failure logged a traceback on every retry). The other volumes
-    are mounted meanwhile.
+    are mounted meanwhile. A mount that fails (the filesystem does not read) is handled the same way: one
+    warning per distinct error, a retry every ``retry_interval`` seconds, an info line once it mounts.
     """
 
     name = "Mounter"
@@ -90,6 +91,7 @@ class Mounter(Controller):
         self._services = services
         self._retry = retry_interval
         self._conflicts: dict[str, LastingProblem] = {}
+        self._failures: dict[str, tuple[LastingProblem, float]] = {}  # request -> problem, next attempt
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         requests = await ctx.list(Kind(BLOCK, VolumeMountRequestDefinition.type), VolumeMountRequestSpec)
@@ -113,6 +115,8 @@ class Mounter(Controller):
             await self._unmount(ctx, request_id)
         for request_id in set(self._conflicts) - set(wanted):
             del self._conflicts[request_id]  # a later request for it warns afresh
+        for request_id in set(self._failures) - set(wanted):
+            del self._failures[request_id]
 
         for request_id, (request, status, target) in sorted(
             wanted.items(), key=lambda item: len(item[1][2].parts)
@@ -134,14 +138,27 @@ class Mounter(Controller):
                     )
                     ctx.requeue_after(self._retry)
                     continue
+                failure = self._failures.get(request_id)
+                now = anyio.current_time()
+                if failure is not None and now < failure[1]:
+                    # Woken early (by the finalizer writes of the last attempt): wait for the retry time,
+                    # or a failing mount would be retried in a busy loop.
+                    ctx.requeue_after(failure[1] - now)
+                    continue
                 await ctx.add_finalizer(status.pointer)
                 try:
                     await anyio.to_thread.run_sync(do_mount)
-                except (FilesystemError, OSError):
+                except (FilesystemError, OSError) as error:
                     await ctx.remove_finalizer(status.pointer)
-                    raise
+                    problem = failure[0] if failure is not None else LastingProblem()
+                    problem.report(ctx.logger, f"cannot mount {status.id} (retrying)", str(error))
+                    self._failures[request_id] = (problem, anyio.current_time() + self._retry)
+                    ctx.requeue_after(self._retry)
+                    continue
                 self._services.mounts[request_id] = target
                 ctx.logger.info("mounted", volume=status.id, target=str(target))
+                if self._failures.pop(request_id, None) is not None:
+                    ctx.logger.info(f"{status.id} mounts again")
                 conflict = self._conflicts.pop(request_id, None)
                 if conflict is not None and conflict.clear():
                     ctx.logger.info(f"the mount conflict of {status.id} is gone")
