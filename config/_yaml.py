@@ -210,6 +210,7 @@ class ConfigLoader(yaml.SafeLoader):
             key_node, value_node = node.value[index]
             if key_node.tag == _MERGE_TAG:
                 del node.value[index]
+                sources: list[yaml.Node]
                 if isinstance(value_node, yaml.MappingNode):
                     sources = [value_node]
                 elif isinstance(value_node, yaml.SequenceNode):
