@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import TYPE_CHECKING, Final
 
 from volumed.storage.blockdev import BlockDeviceError, DiskBusyError, disk_key, hold_lock_file, lock_disk
@@ -38,17 +40,22 @@ def claim_instance(state_dir: Path, disks: Sequence[str]) -> list[LockFile]:
     Raises:
         DiskBusyError: another process owns the state directory or one of the disks; the message names it.
     """
+    check_private_dir(state_dir, "state directory")
     locks = [hold_lock_file(state_dir / STATE_DIR_LOCK, what=f"state directory {state_dir}", owner=OWNER)]
-    seen: set[str] = set()
+    by_key: dict[str, str] = {}  # the same disk named twice (a link, a loop over an image given too) is one
+    for disk in disks or node_disks():
+        try:
+            key = disk_key(disk)
+        except BlockDeviceError as error:
+            if not disks or error.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue  # gone, or a node disk that cannot be looked at: discovery skips it and says so
+            for lock in locks:  # a loop device whose file cannot be told may be another run's disk
+                lock.release()
+            raise
+        by_key.setdefault(key, disk)
     try:
-        for disk in disks or node_disks():
-            try:
-                key = disk_key(disk)
-            except BlockDeviceError:
-                continue  # gone or unreadable: discovery skips it and says so
-            if key in seen:
-                continue  # the same disk named twice (a link, a loop device over an image given too)
-            seen.add(key)
+        for key in sorted(by_key):  # one order for all: two runs given the disks in reverse cannot both fail
+            disk = by_key[key]
             locks.append(lock_disk(disk, owner=OWNER))
             _check_no_foreign_view(disk, state_dir)
     except (DiskBusyError, BlockDeviceError):
@@ -56,6 +63,22 @@ def claim_instance(state_dir: Path, disks: Sequence[str]) -> list[LockFile]:
             lock.release()
         raise
     return locks
+
+
+def check_private_dir(path: Path, what: str) -> None:
+    """Refuse ``path`` unless it is a directory of this user that no one else may write to: another user
+    could hold its lock (and keep every run out) or swap the files in it.
+
+    Raises:
+        BlockDeviceError: naming ``what`` and ``path``.
+    """
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise BlockDeviceError(
+            errno.EPERM,
+            f"the {what} {path} is not a directory of this user that only it may write to "
+            f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})",
+        )
 
 
 def _check_no_foreign_view(disk: str, state_dir: Path) -> None:

@@ -232,6 +232,8 @@ def run(
     except DiskBusyError as error:
         fail(f"{error}; nothing was done", EXIT_BUSY)
     except (BlockDeviceError, OSError) as error:
+        if error.errno in (errno.EPERM, errno.EACCES):  # not root, or a directory or lock of another user
+            fail(f"cannot run here, nothing was written: {error}", EXIT_CANNOT_RUN)
         fail(str(error), 1)
     options = SubsystemOptions(
         config=config,

@@ -62,47 +62,88 @@ def hold_lock_file(path: str | os.PathLike[str], *, what: str, owner: str) -> Lo
 
     Raises:
         DiskBusyError: another process holds it; the message names ``what`` and the holder.
-        BlockDeviceError: the lock file cannot be created or opened.
+        BlockDeviceError: the lock file cannot be created or opened, or another user owns it or may write it.
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as exc:
         raise BlockDeviceError(exc.errno, f"cannot open the lock file {path}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_holder(fd)
-        os.close(fd)
-        raise DiskBusyError(f"{what} is in use by {holder}", holder) from None
-    except OSError:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise BlockDeviceError(
+                errno.EPERM,
+                f"the lock file {path} is not a file of this user that only it may write to: "
+                "another user may hold it",
+            )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _describe_holder(fd)
+            raise DiskBusyError(f"{what} is in use by {holder}", holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {owner}\n".encode(), 0)
+    except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {owner}\n".encode(), 0)
     return LockFile(path, fd)
 
 
 def lock_holder(path: str | os.PathLike[str]) -> str | None:
     """Who holds the lock of ``path`` (``volumed run (pid 1234)``), or None when no one does."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _read_holder(fd)
+        return _describe_holder(fd)
     finally:
         os.close(fd)
     return None
 
 
-def _read_holder(fd: int) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid, _, owner = os.pread(fd, 256, 0).decode().strip().partition(" ")
-        return f"{owner or 'another process'} (pid {int(pid)})"
+_KNOWN_OWNERS: Final = frozenset({"volumed run"})
+"""The only owner names printed as read: the file may have been written by anyone, to deceive the reader."""
+
+
+def _describe_holder(fd: int) -> str:
+    """``volumed run (pid N)``: the pid the kernel says holds the lock (/proc/locks), the name from the file
+    only when the file names that pid (it is written just after the lock is taken: in the gap, or when someone
+    else wrote it, it may name a process long gone) and is a name we write."""
+    holders = _flock_holders(fd)
+    pid, owner = _read_file_holder(fd)
+    if len(holders) == 1:
+        (locker,) = holders
+        name = owner if pid == locker and owner in _KNOWN_OWNERS else "another process"
+        return f"{name} (pid {locker})"
     return "another process"
+
+
+def _flock_holders(fd: int) -> set[int]:
+    """The pids holding an exclusive flock on the file open as ``fd``, from /proc/locks."""
+    st = os.fstat(fd)
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids: set[int] = set()
+    with contextlib.suppress(OSError), open("/proc/locks", encoding="ascii", errors="replace") as locks:
+        for line in locks:
+            fields = line.split()
+            if "->" in fields:
+                continue  # a waiter, not a holder
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == wanted:
+                with contextlib.suppress(ValueError):
+                    pids.add(int(fields[4]))
+    return pids
+
+
+def _read_file_holder(fd: int) -> tuple[int | None, str]:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        pid, _, owner = os.pread(fd, 256, 0).decode("ascii").strip().partition(" ")
+        if pid.isdigit() and len(pid) < 12:
+            return int(pid), owner
+    return None, ""
 
 
 def disk_key(path: str | os.PathLike[str]) -> str:
@@ -141,8 +182,8 @@ def lock_disk(
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         raise BlockDeviceError(
             errno.EPERM,
-            f"the lock directory {lock_dir} is not a directory of this user that only it may write to; "
-            "remove it",
+            f"the lock directory {lock_dir} is not a directory of this user that only it may write to: "
+            "another user may hold any lock in it",
         )
     return hold_lock_file(lock_path, what=f"disk {path}", owner=owner)
 

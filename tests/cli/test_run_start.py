@@ -117,6 +117,57 @@ def test_a_non_root_user_is_refused_before_anything_is_written(workdir: Path) ->
     assert os.listdir(workdir / "state") == []
 
 
+@pytest.mark.parametrize("who", ["mode 0777", "owner nobody", "lock file of nobody"])
+def test_a_state_dir_another_user_may_write_is_refused(workdir: Path, who: str) -> None:
+    """Review 3 (attack_statedir.sh): a --state-dir of another user (or open to all) was used as it was: its
+    owner could hold volumed.lock (keeping every run out, any text printed as the holder) or swap files."""
+    require_root()
+    state = workdir / "state"
+    state.mkdir(mode=0o700)
+    if who == "mode 0777":
+        state.chmod(0o777)
+    elif who == "owner nobody":
+        os.chown(state, 65534, 65534)
+    else:
+        (state / "volumed.lock").write_text("1 \x1b[31mvolumed run\n")
+        os.chown(state / "volumed.lock", 65534, 65534)
+    result = subprocess.run(
+        run_argv(workdir, "--once", "--timeout", "30"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: cannot run here, nothing was written: the "), last
+    assert "only it may write to" in last, last
+    assert "\x1b" not in last, last
+    assert not (state / "fuse").exists()
+
+
+def test_a_non_root_user_with_cap_sys_admin_is_refused_with_exit_3(workdir: Path) -> None:
+    """Review 3 (attack_nonroot.sh): with CAP_SYS_ADMIN and the disk group it got exit 1 on the lock directory
+    (which told it to remove the directory); the docs promise 3 when it cannot run here."""
+    require_root()
+    setpriv = require_tool("setpriv")
+    for name in ("state", "root"):
+        (workdir / name).mkdir()
+    subprocess.run(["chown", "-R", "nobody:nogroup", str(workdir)], check=True)
+    lock_disk(workdir / "node.img").release()  # the lock directory exists, root's, as on a node
+    before = digest(workdir / "node.img")
+    result = subprocess.run(
+        [setpriv, "--reuid", "nobody", "--regid", "nogroup", "--groups", "disk", "--inh-caps", "+sys_admin",
+         "--ambient-caps", "+sys_admin", *run_argv(workdir, "--once", "--timeout", "30")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: cannot run here, nothing was written: the lock directory "), last
+    assert "remove it" not in last
+    assert digest(workdir / "node.img") == before
+
+
 def test_a_second_instance_on_the_same_disk_is_refused_naming_the_first(workdir: Path) -> None:
     """Issue 15 item 5: with another --state-dir, a second instance opened every volume again."""
     require_root()

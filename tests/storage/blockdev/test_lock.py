@@ -50,15 +50,16 @@ def test_the_lock_ends_with_its_process_even_killed(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, pathlib; from volumed.storage.blockdev import hold_lock_file; "
-         "hold_lock_file(pathlib.Path(sys.argv[1]), what='x', owner='child'); print('held', flush=True); "
+         "hold_lock_file(pathlib.Path(sys.argv[1]), what='x', owner='volumed run'); "
+         "print('held', flush=True); "
          "sys.stdin.read()", str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "held\n"
-        assert lock_holder(path) == f"child (pid {child.pid})"
-        with pytest.raises(DiskBusyError, match=rf"^x is in use by child \(pid {child.pid}\)$"):
+        assert lock_holder(path) == f"volumed run (pid {child.pid})"
+        with pytest.raises(DiskBusyError, match=rf"^x is in use by volumed run \(pid {child.pid}\)$"):
             hold_lock_file(path, what="x", owner="me")
     finally:
         child.kill()
@@ -103,7 +104,9 @@ def test_a_lock_directory_others_may_write_to_is_refused(tmp_path: Path) -> None
     shared = tmp_path / "locks"
     shared.mkdir()
     shared.chmod(0o777)
-    with pytest.raises(BlockDeviceError, match=r"only it may write to; remove it$"):
+    with pytest.raises(
+        BlockDeviceError, match=r"only it may write to: another user may hold any lock in it$"
+    ):
         lock_disk(image, lock_dir=shared)
 
 
@@ -150,3 +153,47 @@ def test_a_loop_device_attached_in_another_mount_namespace_is_the_file_it_maps(t
         assert disk_key(device) == disk_key(image)
     finally:
         subprocess.run([losetup, "-d", device], check=True)
+
+
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize(
+    "content", [b"99999 volumed run\n", b"1 \x1b[31mvolumed run (pid 1)\x1b[0m\nFAKE LINE: rm -rf /\n", b""]
+)
+def test_the_holder_named_is_the_process_the_kernel_says_holds_the_lock(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Review 3: the refusal printed the file's text as it was: a stale pid (read between another holder's
+    flock and its pid write) or whatever someone else wrote there, escape sequences included."""
+    path = tmp_path / "volumed.lock"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(DiskBusyError) as refused:
+            hold_lock_file(path, what="it", owner="volumed run")
+        assert refused.value.holder == f"another process (pid {holder.pid})"
+        assert lock_holder(path) == f"another process (pid {holder.pid})"
+    finally:
+        holder.communicate("")
+
+
+def test_a_lock_file_another_user_may_write_is_refused(tmp_path: Path) -> None:
+    from volumed.storage.blockdev import BlockDeviceError
+
+    path = tmp_path / "volumed.lock"
+    path.write_bytes(b"")
+    path.chmod(0o666)
+    with pytest.raises(BlockDeviceError, match=r"is not a file of this user that only it may write to"):
+        hold_lock_file(path, what="it", owner="volumed run")
