@@ -158,7 +158,12 @@ def _probe(region: Region) -> Signature | None:
         return None  # unreadable (e.g. a CD drive without a disc): nothing to locate there
 
 
-def _table_error(disk: str) -> tuple[str, bool]:
+def _table_error(disk: str) -> str:
+    """Why the partitions the kernel shows for ``disk`` must not be used, or "" (see ``_check_table``)."""
+    return _check_table(disk)[0]
+
+
+def _check_table(disk: str) -> tuple[str, bool]:
     """Why the partitions the kernel shows for ``disk`` must not be used, or "" (the kernel accepts GPTs
     with overlapping partitions, so the table is checked here too), and whether the GPT is unreadable (both
     copies damaged). A disk without a GPT (blank, or MBR) is left to the kernel's view."""
@@ -191,7 +196,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             readonly=disk.readonly,
             sector_size=disk.logical_sector_size,
         )
-        error, damaged = _table_error(disk.dev_path)
+        error, damaged = _check_table(disk.dev_path)
         if error:
             result.invalid[disk.dev_path] = error
         if damaged:

@@ -16,8 +16,10 @@ class DiscoveredVolumeSpec(Spec):
         offset: byte offset of the volume inside ``dev_path`` (non-zero only for partitions of image files).
         name: the probed signature (``luks``, ``xfs``, ``ext4``, ...), empty when nothing was found.
         error: why this volume must not be used: its disk's partition table is invalid (overlapping
-            partitions, a volume label twice, ...). Such a volume is listed so its status can say why; it is
-            not probed, and nothing locates, opens or writes it (its offset and size are not trusted: 0).
+            partitions, a volume label twice, ...) or unreadable (then a system volume found on no readable
+            disk is listed on it, "missing; disk X has an unreadable partition table: ..."). Such a volume is
+            listed so its status can say why; it is not probed, and nothing locates, opens or writes it (its
+            offset and size are not trusted: 0).
     """
 
     dev_path: str
