@@ -28,6 +28,7 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, NotFoundError, Pointer, in_memory_state
 from volumed.runtime.controller import Runtime
+from volumed.storage.activation import mapping_name
 
 from .block._discovery_controller import DiscoveryController
 from .block._formatter import RETRY_INTERVAL, VolumeFormatter
@@ -202,12 +203,13 @@ async def running(subsystem: Subsystem) -> AsyncIterator[Subsystem]:
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        own = frozenset(mapping_name(volume_id) for volume_id in subsystem.services.opened)
         await subsystem.services.close_all()
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(release_leftover_views, subsystem.services.runtime_dir)
+            await anyio.to_thread.run_sync(release_leftover_views, subsystem.services.runtime_dir, own)
 
 
-def release_leftover_views(runtime_dir: Path) -> None:
+def release_leftover_views(runtime_dir: Path, own: frozenset[str] = frozenset()) -> None:
     """Tear down the FUSE views still in ``runtime_dir`` once every volume of this run is closed.
 
     What is left then is not this run's: a killed run's view that no volume took over (it then failed to open,
@@ -221,6 +223,16 @@ def release_leftover_views(runtime_dir: Path) -> None:
         try:
             activator.release(name)
         except ActivationError as error:
-            log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
+            if name in own:
+                log.error(
+                    "a view of this run stays up: its volume could not be closed",
+                    mapping=name,
+                    error=str(error),
+                )
+            else:
+                log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
         else:
-            log.info("released a view left by an earlier run", mapping=name)
+            log.info(
+                "released a view of this run" if name in own else "released a view left by an earlier run",
+                mapping=name,
+            )

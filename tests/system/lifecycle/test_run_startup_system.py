@@ -187,3 +187,30 @@ def test_a_run_with_another_state_dir_is_refused_while_a_killed_runs_views_are_u
     result = run_once(node, node.run_argv())  # the killed run's state directory: adopts and ends cleanly
     assert result.returncode == 0, result.stdout + result.stderr
     assert node.leftovers() == []
+
+
+def test_a_busy_view_at_shutdown_is_named_as_the_runs_own_and_keeps_other_runs_out(node: Node) -> None:
+    """Review 3 (attack_busy_shutdown.sh): SIGTERM while a process works in EPHEMERAL leaves its view up; it
+    was logged as "a view left by an earlier run", and a run with another --state-dir then opened EPHEMERAL
+    again under the mounted filesystem."""
+    node.write_config(
+        volume_config("STATE", [static_key(0, "s")]), volume_config("EPHEMERAL", [static_key(0, "e")])
+    )
+    with running(node, mounts=2) as run:
+        busy = subprocess.Popen(["sleep", "600"], cwd=node.target("EPHEMERAL"))
+        try:
+            run.send_signal(signal.SIGTERM)
+            assert run.stdout is not None
+            rest = run.stdout.read()
+            run.wait(timeout=60)
+            assert "a view of this run stays up: its volume could not be closed" in rest, rest
+            assert "left by an earlier run" not in rest, rest
+            argv = node.run_argv()
+            argv[argv.index("--state-dir") + 1] = str(node.workdir / "run2")
+            result = run_once(node, argv)
+            assert result.returncode == 5, result.stdout + result.stderr
+            assert "which another state directory's run left up; nothing was done" in result.stderr
+        finally:
+            busy.kill()
+            busy.wait()
+    node.clean_up()
