@@ -9,8 +9,11 @@ import struct
 import zlib
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
+from structlog.testing import capture_logs
 
+from volumed.controllers import DiscoveryController
 from volumed.controllers.block._discovery import (
     Discovery,
     _unlocated_system_volumes,
@@ -18,6 +21,9 @@ from volumed.controllers.block._discovery import (
     image_disk_id,
     scan_block_devices,
 )
+from volumed.resources import BLOCK, DiscoveredVolumeDefinition
+from volumed.runtime import Kind, in_memory_state
+from volumed.runtime.controller import Runtime
 from volumed.storage import disklayout
 from volumed.storage.gpt import new_table, write_partition_table
 
@@ -122,3 +128,25 @@ def test_a_block_device_with_an_unreadable_table_is_not_probed(tmp_path: Path) -
     assert result.volumes["vda"].size == 0
     state = next(v for v in result.volumes.values() if v.partition_label == "STATE")
     assert state.error.startswith(f"missing; disk {image} has an unreadable partition table: ")
+
+
+async def test_the_controller_logs_an_unreadable_table_once_and_publishes_the_reason(tmp_path: Path) -> None:
+    system = tmp_path / "sys.img"
+    disklayout.create_disk_image(system, 256 * MIB)
+    break_both_headers(system, 12, "<I", 600)
+    state = in_memory_state()
+    runtime = Runtime(state)
+    runtime.register(DiscoveryController([str(system)], interval=0.01))
+    with capture_logs() as logs:
+        async with runtime:
+            with anyio.fail_after(30):
+                while runtime.stats()["Discovery"].reconciles < 5:  # noqa: ASYNC110 (counters, no event)
+                    await anyio.sleep(0.01)
+            volumes = await state.list(Kind(BLOCK, DiscoveredVolumeDefinition.type))
+    errors = [r for r in logs if r["log_level"] == "error"]
+    assert [(r["event"], r["disk"]) for r in errors] == [
+        ("disk not used: unreadable partition table", str(system))
+    ]
+    assert "header size 600" in errors[0]["reason"]
+    state_volume = next(v.spec for v in volumes if v.spec.partition_label == "STATE")
+    assert state_volume.error.startswith(f"missing; disk {system} has an unreadable partition table: ")
