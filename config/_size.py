@@ -21,6 +21,8 @@ _UNITS: Final[dict[str, int]] = {
     },
 }
 _MAX_UINT64: Final = 2**64 - 1
+# Fraction digits that can change a size's whole bytes: 1024**6 = 2**60 has a 60-digit inverse.
+_FRACTION_DIGITS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,14 @@ def _parse(text: str) -> ByteSize:
     multiplier = _UNITS.get(unit)
     if multiplier is None:
         raise _SizeError("unknown unit", unit)
-    value = Fraction(number) * multiplier
+    # Python refuses to convert more than 4300 digits (sys.set_int_max_str_digits), and it would be slow:
+    # beyond 20 integer digits (leading zeros aside) the size is past uint64 whatever the unit, and beyond
+    # _FRACTION_DIGITS fraction digits the whole bytes do not change (a unit's power of 2 or 10 has fewer).
+    integer, _, fraction = number.partition(".")
+    integer = integer.lstrip("0")
+    if len(integer) > len(str(_MAX_UINT64)):
+        raise _SizeError("too large")
+    value = Fraction(f"{integer or '0'}.{fraction[:_FRACTION_DIGITS] or '0'}") * multiplier
     if value > _MAX_UINT64:
         raise _SizeError("too large")
     return ByteSize(raw=text, value=int(value))

@@ -13,6 +13,7 @@ as an alias). Errors name lines, columns and what kind of problem it is (:func:`
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +33,7 @@ _TYPED_SCALAR_TAGS: Final = (
 )
 # Tags PyYAML resolves `=` and `<<` to but has no value constructor for; yaml.v3 reads them as text.
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+_INT_TAG: Final = "tag:yaml.org,2002:int"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _TEXT_ONLY_TAGS: Final = ("tag:yaml.org,2002:value", _MERGE_TAG)
 # YAML 1.1 reads `12:30` under these tags as a base-60 number; yaml.v3 reads it as text.
@@ -292,6 +294,9 @@ def _keeping_text(
         except yaml.constructor.ConstructorError:
             raise
         except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            huge = _huge_decimal(node) if tag == _INT_TAG else None
+            if huge is not None:
+                return SourceScalar(huge, str(node.value))
             # An explicit tag on text it does not fit (`!!bool hunter2`): PyYAML's constructors fail with the
             # text in the message, and the text may be a passphrase.
             problem = f"the value cannot be read as {tag.rsplit(':', 1)[-1]}"
@@ -299,6 +304,23 @@ def _keeping_text(
         return SourceScalar(value, str(node.value))
 
     return construct_with_text
+
+
+def _huge_decimal(node: yaml.Node) -> int | None:
+    """A stand-in for a decimal integer longer than Python converts (sys.get_int_max_str_digits()), else None.
+
+    Converting it would be slow (why Python refuses) and its exact value is of no use: every number field
+    takes far less. The stand-in, plus or minus 10 ** limit, is no larger than the number, so each field's
+    range check refuses it by name ("too large", "out of range") and a string field still gets the text.
+    """
+    text = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").replace("_", "")
+    limit = sys.get_int_max_str_digits()
+    if digits.isascii() and digits.isdigit() and not digits.startswith("0") and len(digits) > limit:
+        magnitude: int = 10**limit
+        return sign * magnitude
+    return None
 
 
 def _text_only(loader: ConfigLoader, node: yaml.Node) -> str:

@@ -54,6 +54,16 @@ def _check_depth(line: bytes, max_depth: int) -> None:
             depth -= 1
 
 
+# Digits of an integer in a message: far more than any field takes, far fewer than Python converts (4300).
+MAX_INTEGER_DIGITS: Final = 64
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ApiProtocolError(f"not a JSON line: an integer longer than {MAX_INTEGER_DIGITS} digits")
+    return int(text)
+
+
 def decode(line: bytes, *, max_depth: int | None = None) -> WireObject:
     """Parse one line into a JSON object; anything else is an `ApiProtocolError`.
 
@@ -64,7 +74,7 @@ def decode(line: bytes, *, max_depth: int | None = None) -> WireObject:
     if max_depth is not None:
         _check_depth(line, max_depth)
     try:
-        message = json.loads(line)
+        message = json.loads(line, parse_int=_parse_int)
     except RecursionError:
         raise ApiProtocolError("not a JSON line: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as error:
