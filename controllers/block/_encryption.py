@@ -153,6 +153,9 @@ async def format_encrypted(
             sector_size=encryption.block_size or None,
             kdf=kdf_settings(encryption.pbkdf),
             keyslot=key.slot,
+            # The mkfs-pending mark is in the header's first valid state: a volume volumed formatted is
+            # never seen without it before its filesystem is made (the formatter mkfs's only a marked one).
+            tokens={_mkfs_mark_id(keys): {"type": MKFS_PENDING_TOKEN_TYPE, "keyslots": []}},
         )
         log.info("formatting and encrypting volume", device=location.path, slot=key.slot, kind=key.kind)
         volume = await _run_kdf(format_it)
@@ -406,6 +409,13 @@ async def _sync(
             except Luks2Error as error:
                 log.warning("could not store key-slot fingerprints", error=str(error))
     return failed
+
+
+def _mkfs_mark_id(keys: Sequence[SlotKey]) -> int:
+    """The token id of the mkfs-pending mark in a new header: the highest no configured key slot's token can
+    claim (a key's token goes to its slot's id, replacing what is there)."""
+    claimed = {key.slot for key in keys}
+    return next((i for i in range(31, -1, -1) if i not in claimed), 31)
 
 
 def _set_mkfs_pending(location: Location, pending: bool) -> None:

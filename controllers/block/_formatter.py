@@ -457,7 +457,10 @@ class VolumeFormatter(Controller):
             raise VolumeError(f"mkfs: {error}", retryable=True) from error
         signature = None
         if not interrupted:
-            # The decrypted view of a fresh LUKS2 volume is noise: there only signatures count.
+            # The decrypted view of a LUKS2 volume cannot be proven blank (a fresh one is noise, one holding
+            # raw data looks alike): there mkfs runs only on the mkfs-pending mark that volumed's LUKS2
+            # format commits with the key slot (`format_encrypted`), i.e. volumed made this volume and it
+            # never got its filesystem. Without the mark and without a signature it is somebody's data.
             content = await anyio.to_thread.run_sync(
                 partial(examine_region, Region.whole(device), zero_check=header is None)
             )
@@ -465,6 +468,12 @@ class VolumeFormatter(Controller):
             if signature is None and content.kind is not ContentKind.BLANK:
                 raise VolumeError(
                     f"filesystem type mismatch: {content.describe()} != {wanted}", retryable=False
+                )
+            if signature is None and header is not None:
+                raise VolumeError(
+                    f"filesystem type mismatch: unknown data != {wanted} (no signature in the opened LUKS2 "
+                    "volume, and no mark that volumed formatted it and never made its filesystem)",
+                    retryable=False,
                 )
         if signature is not None and header is None and meta is not None:
             interrupted = await self._interrupted(item, meta, partition, signature)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid as uuid_mod
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -32,8 +32,11 @@ from ._errors import DeviceError, InvalidMetadataError, Luks2Error
 from ._kdf import PBKDF2_MIN_ITERATIONS, digest_iterations
 from ._keyslots import build_keyslot, new_digest
 from ._metadata import Config, Metadata, Segment, Token
+from ._validate import validate
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._device import Region
     from ._options import FormatOptions
 
@@ -65,8 +68,13 @@ def format_regions(
     *,
     detached: bool,
     volume_key: bytes | None = None,
+    tokens: Mapping[int, dict[str, Any]] | None = None,
 ) -> None:
-    """Write a complete new LUKS2 volume; the caller holds the exclusive lock on ``header``."""
+    """Write a complete new LUKS2 volume; the caller holds the exclusive lock on ``header``.
+
+    ``tokens`` (id: JSON object) are part of the final header, committed with the key slot: a mark a caller
+    needs from the moment the volume can be opened (volumed's mkfs-pending mark) is never missing from it.
+    """
     hdr_size = opts.metadata_size
     keyslots_size, data_offset = opts.layout(detached=detached)
     data_bytes = data.size - data_offset
@@ -95,7 +103,7 @@ def format_regions(
     )
     metadata = Metadata(
         keyslots={opts.keyslot: slot.keyslot},
-        tokens={},
+        tokens={i: Token.from_dict(dict(body), f"token {i}") for i, body in (tokens or {}).items()},
         segments={
             0: Segment(
                 type="crypt",
@@ -109,6 +117,8 @@ def format_regions(
         digests={0: digest},
         config=Config(json_size=hdr_size - 4096, keyslots_size=keyslots_size),
     )
+    if tokens:
+        validate(metadata, hdr_size=hdr_size)  # a bad token fails here, before anything is written
     json_area = hio.encode_json_area(metadata, hdr_size - 4096)
     binary = BinaryHeader(
         hdr_size=hdr_size,

@@ -160,11 +160,13 @@ class Luks2Volume:
         size: int | None = None,
         header: PathLike | None = None,
         volume_key: bytes | None = None,
+        tokens: Mapping[int, dict[str, Any]] | None = None,
         **options: Any,
     ) -> Luks2Volume:
         """Create a new LUKS2 volume at ``path`` with one key slot; ``options`` fill ``FormatOptions``.
 
         Destroys whatever header was there. ``header`` writes a detached header file (created if missing).
+        ``tokens`` go into the final header itself (the same commit as the key slot).
         """
         from ._format import format_regions
 
@@ -192,6 +194,7 @@ class Luks2Volume:
                     opts,
                     detached=header is not None,
                     volume_key=volume_key,
+                    tokens=tokens,
                 )
             return cls(header_region, data, files=tuple(files))
         except BaseException:
