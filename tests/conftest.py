@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import resource
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,4 +45,9 @@ def _keep_the_test_runner_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
     cannot be raised again (no CAP_SYS_RESOURCE): every process a later test starts would have it, and the
     tests that a real `volumed` process drops its own core limit would prove nothing. Those real processes
     (subprocesses) still harden themselves."""
-    monkeypatch.setattr("volumed.storage.activation.forbid_core_dumps", lambda: None)
+    from volumed.storage.activation import _hardening
+
+    # Patched below the exported function, so the package's exports stay what they are (test_exports).
+    inert_resource = types.SimpleNamespace(RLIMIT_CORE=resource.RLIMIT_CORE, setrlimit=lambda *_: None)
+    monkeypatch.setattr(_hardening, "resource", inert_resource)
+    monkeypatch.setattr(_hardening, "_libc", types.SimpleNamespace(prctl=lambda *_: 0))
