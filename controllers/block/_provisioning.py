@@ -91,7 +91,8 @@ def provision_partition(
 ) -> tuple[Region, int]:
     """Add a partition named ``label`` on the first matching disk with room; returns its region and number.
 
-    The new partition's first and last MiB are wiped, as Talos does, so no stale signature is found on it.
+    The new partition is wiped (`wipe_region`: its first and last MiB, as Talos does, and every other sample
+    point of the blank check), so no stale signature or data is found on it and it counts as blank.
 
     Raises:
         ProvisioningError: no disk matches or none has room, or the selector fails to evaluate on a disk

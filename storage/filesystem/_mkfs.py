@@ -79,13 +79,17 @@ def make_filesystem(
     path = os.fspath(device)
     env: dict[str, str] | None = None
     named = ["-L", label] if label else []
+    # Never discard (-K, -E nodiscard): "blank" is checked at sample points (`probe.blank_sample_ranges`),
+    # which cannot prove everything between is empty; a discard would erase whatever data the samples missed,
+    # on every byte of the device, where mkfs itself writes only its metadata.
     if kind is FilesystemType.XFS:
-        argv = ["mkfs.xfs", "-q", *(["-f"] if force else []), *named]
+        argv = ["mkfs.xfs", "-q", "-K", *(["-f"] if force else []), *named]
         argv += ["-m", f"uuid={fixed}"] if fixed else []
         if device_size(path) < _XFS_MIN_SUPPORTED:
             env = _XFS_SMALL_ENV
     elif kind is FilesystemType.EXT4:
-        argv = ["mkfs.ext4", "-q", *(["-F"] if force else []), *named, *(["-U", fixed] if fixed else [])]
+        argv = ["mkfs.ext4", "-q", "-E", "nodiscard", *(["-F"] if force else []), *named]
+        argv += ["-U", fixed] if fixed else []
     else:
         argv = ["mkswap", *(["-f"] if force else []), *named, *(["-U", fixed] if fixed else [])]
     run_tool([*argv, path], env=env)  # the device last: wrappers of the tools (tests) rely on it

@@ -8,6 +8,8 @@ from ._content import ContentKind as ContentKind
 from ._content import RegionContent as RegionContent
 from ._content import examine_region as examine_region
 from ._detectors import ReadAt as ReadAt
+from ._probe import blank_sample_ranges as blank_sample_ranges
+from ._probe import first_nonzero as first_nonzero
 from ._probe import first_signature as first_signature
 from ._probe import is_secondary_only as is_secondary_only
 from ._probe import is_zeroed as is_zeroed
@@ -29,8 +31,10 @@ __all__ = [
     "RegionContent",
     "Signature",
     "SignatureType",
+    "blank_sample_ranges",
     "blkid_probe",
     "examine_region",
+    "first_nonzero",
     "first_signature",
     "is_secondary_only",
     "is_zeroed",

@@ -1,7 +1,11 @@
 """What a region holds, asked before anything is formatted: blank, LUKS, something else, or ambiguous.
 
 "Blank" must be provable, because formatting destroys whatever is there: no signature our detectors know,
-none libblkid knows, and (unless the caller says the bytes may be noise) the first MiB all zero. A LUKS2
+none libblkid knows, and (unless the caller says the bytes may be noise) zero at every sample point of
+`blank_sample_ranges`: the first and last MiB and 64 KiB at each power-of-two MiB offset. Data after a zeroed
+first MiB (a btrfs mirror superblock at 64 MiB, an ext4 backup superblock at 128 MiB, a GPT backup header at
+the end, plain data at 1 MiB) is not blank. A sample is not a proof that everything between is zero: mkfs is
+therefore never allowed to discard (`filesystem.make_filesystem`). A LUKS2
 secondary header alone, beside another signature, is the leftover of an old volume over somebody's data:
 cryptsetup calls that "ambiguous" and neither opens nor repairs it, and neither do we.
 
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ._blkid import BlkidReport, blkid_probe
-from ._probe import MIB, first_signature, is_secondary_only, is_zeroed, probe_all
+from ._probe import MIB, first_nonzero, first_signature, is_secondary_only, probe_all
 from ._signature import Signature, SignatureType
 
 if TYPE_CHECKING:
@@ -40,8 +44,9 @@ class RegionContent:
     """The facts of one probe and the verdict drawn from them (``kind``).
 
     ``path``/``offset`` name the region; ``signatures``: what our detectors found (most specific first);
-    ``blkid``: what libblkid found (not asked when our own signatures settle it); ``zeroed``: the first
-    MiB is all zero (True when not checked); ``format_pending``: the UUID of volumed's own LUKS2 format that
+    ``blkid``: what libblkid found (not asked when our own signatures settle it); ``zeroed``: every sample
+    point is zero (True when not checked), else ``nonzero_at`` is the first non-zero byte; ``format_pending``:
+    the UUID of volumed's own LUKS2 format that
     the header shows interrupted (`luks2.interrupted_format`), else None.
     """
 
@@ -51,6 +56,7 @@ class RegionContent:
     blkid: BlkidReport = field(default_factory=BlkidReport)
     zeroed: bool = True
     format_pending: str | None = None
+    nonzero_at: int | None = None
 
     @property
     def luks(self) -> Signature | None:
@@ -95,6 +101,8 @@ class RegionContent:
                 f"{', '.join(self.others)})"
             )
         if kind is ContentKind.UNKNOWN:
+            if self.nonzero_at is not None and self.nonzero_at >= MIB:
+                return f"unknown data (no signature libblkid knows, but byte {self.nonzero_at} is not zero)"
             return "unknown data (no signature libblkid knows, but the first MiB is not zero)"
         if kind is ContentKind.BLANK:
             return "nothing"
@@ -115,14 +123,17 @@ def examine_region(region: Region, *, zero_check: bool = True) -> RegionContent:
     with region.open() as handle:
         handle.drop_cache()
         signatures = tuple(probe_all(handle.read, region.size))
-        zeroed = is_zeroed(handle.read, MIB) if zero_check else True
+        nonzero = first_nonzero(handle.read, region.size) if zero_check else None
+    zeroed = nonzero is None
     pending = _format_pending(region) if any(s.type is SignatureType.LUKS for s in signatures) else None
-    content = RegionContent(region.path, region.offset, signatures, zeroed=zeroed, format_pending=pending)
+    content = RegionContent(
+        region.path, region.offset, signatures, zeroed=zeroed, format_pending=pending, nonzero_at=nonzero
+    )
     if pending is None and signatures and not any(is_secondary_only(s) for s in signatures):
         return content  # settled without libblkid: LUKS (a primary header), or another signature we know
     # Asked also for an interrupted format of ours: it is blank only if libblkid sees nothing else either.
     report = blkid_probe(region.path, region.offset, region.size)
-    return RegionContent(region.path, region.offset, signatures, report, zeroed, pending)
+    return RegionContent(region.path, region.offset, signatures, report, zeroed, pending, nonzero)
 
 
 def _format_pending(region: Region) -> str | None:

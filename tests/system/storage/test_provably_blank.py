@@ -57,14 +57,21 @@ def test_content_only_libblkid_knows_is_not_blank(tmp_path: Path, kind: str) -> 
     assert _digest(image) == before
 
 
-def test_zeros_are_blank_and_noise_past_the_first_mib_does_not_count(tmp_path: Path) -> None:
+def test_zeros_are_blank_and_only_the_sample_points_count(tmp_path: Path) -> None:
     image = _image(tmp_path)
     region = Region(str(image), OFFSET, SIZE)
     assert examine_region(region).kind is ContentKind.BLANK
-    with image.open("r+b") as f:
-        f.seek(OFFSET + 2 * MIB)
+    with image.open("r+b") as f:  # between the samples at 2 MiB (64 KiB) and 4 MiB: not seen
+        f.seek(OFFSET + 2 * MIB + 64 * 1024)
         f.write(os.urandom(MIB))
     assert examine_region(region).kind is ContentKind.BLANK
+    with image.open("r+b") as f:  # the sample at 2 MiB: seen (item 2 of the review: was blank)
+        f.seek(OFFSET + 2 * MIB + 65535)
+        f.write(b"\x01")
+    assert examine_region(region).kind is ContentKind.UNKNOWN
+    with image.open("r+b") as f:
+        f.seek(OFFSET + 2 * MIB + 65535)
+        f.write(b"\x00")
     with image.open("r+b") as f:
         f.seek(OFFSET + MIB - 1)
         f.write(b"\x01")
