@@ -185,6 +185,9 @@ class VolumeFormatter(Controller):
         self._retry = retry_interval
         self._statuses: dict[str, VolumeStatusSpec] = {}
         self._failed_inputs: dict[str, str] = {}
+        # LUKS-formatted by this process and not yet given a filesystem: its mkfs-pending mark (committed by
+        # the format) is no sign of an interrupted mkfs, so no warning is logged for it
+        self._fresh: set[str] = set()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
@@ -405,6 +408,7 @@ class VolumeFormatter(Controller):
                         )
                     if content.kind in (ContentKind.BLANK, ContentKind.INTERRUPTED_FORMAT):
                         result = await format_encrypted(location, encryption, keys)
+                        self._fresh.add(item.volume_id)
                         synced = digest  # formatting adds every other configured key itself
                     elif content.kind is ContentKind.LUKS:
                         result = await open_encrypted(location, encryption, keys, sync=False)
@@ -480,7 +484,9 @@ class VolumeFormatter(Controller):
             if interrupted:
                 signature = None
         if signature is None:
-            if interrupted:
+            if interrupted and item.volume_id in self._fresh:
+                log.info("making the filesystem of the new LUKS2 volume", volume=item.volume_id)
+            elif interrupted:
                 log.warning(
                     "an earlier mkfs was interrupted; making the filesystem again", volume=item.volume_id
                 )
@@ -490,6 +496,7 @@ class VolumeFormatter(Controller):
                     volume=item.volume_id,
                 )
             await self._make_filesystem(item, device, header, meta, partition)
+            self._fresh.discard(item.volume_id)
         elif signature.type.value != wanted:
             raise VolumeError(
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False

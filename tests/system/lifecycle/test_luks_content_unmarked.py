@@ -89,3 +89,15 @@ async def test_own_xfs_with_its_superblock_zeroed_is_not_made_again(node: Node, 
         assert phases(boot.snapshot) == {"STATE": "ready", "EPHEMERAL": "ready"}, describe(boot.snapshot)
     _luks("write", ephemeral, key, bytes(4096))
     await _assert_refused(node, ephemeral)
+
+
+def test_first_format_does_not_claim_an_interrupted_mkfs(node: Node) -> None:
+    """The mark a new LUKS2 volume carries from its format is no interrupted mkfs: the log must not say so
+    (it did at every first boot once the format committed the mark)."""
+    node.write_config(*ENCRYPTED)
+    result = subprocess.run(
+        node.run_argv(timeout=60.0), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "making the filesystem of the new LUKS2 volume" in result.stdout + result.stderr
+    assert "an earlier mkfs was interrupted" not in result.stdout + result.stderr
