@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from volumed.config import DiskDescription, SelectorError, compile_selector
 from volumed.storage.blockdev import Region
 from volumed.storage.disklayout import read_volume_table
-from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, write_partition_table
+from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, NoPartitionTableError, write_partition_table
 from volumed.storage.probe import wipe_region
 
 if TYPE_CHECKING:
@@ -62,11 +62,26 @@ def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
 
 
 def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] | None:
+    """The partition an earlier attempt made for ``label``, if any.
+
+    A disk whose table cannot be read (or is invalid) may hold that partition: making the volume again on
+    another disk would hide the first one, with its data, behind an empty twin. So provisioning waits for
+    that table to be repaired; a disk with no GPT at all holds no partition and is passed over.
+
+    Raises:
+        ProvisioningError: a disk's table cannot be read or is invalid (the message names the disk).
+    """
     for disk in disks:
         try:
             table = read_volume_table(disk.dev_path)
-        except (GPTError, OSError):
-            continue
+        except (NoPartitionTableError, OSError):
+            continue  # no GPT, or a disk that cannot be read at all (no medium): no partition of ours
+        except GPTError as error:
+            problem = str(error) if disk.dev_path in str(error) else f"{disk.dev_path}: {error}"
+            raise ProvisioningError(
+                f"cannot provision volume {label}: disk {disk.dev_path} may hold it but its partition table"
+                f" cannot be used ({problem}); repair that table first"
+            ) from None
         partition = table.find(label)
         if partition is not None:
             ss = table.sector_size
