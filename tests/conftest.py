@@ -39,15 +39,17 @@ def _restore_structlog() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_runner_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _keep_the_test_runner_dumpable() -> Iterator[None]:
     """Commands run in-process (CliRunner) would forbid core dumps of pytest itself, and a core limit of 0
     cannot be raised again (no CAP_SYS_RESOURCE): every process a later test starts would have it, and the
     tests that a real `volumed` process drops its own core limit would prove nothing. Those real processes
-    (subprocesses) still harden themselves."""
+    (subprocesses) still harden themselves. Session-wide, so module fixtures that run commands are covered."""
     from volumed.storage.activation import _hardening
 
     # Patched below the exported function, so the package's exports stay what they are (test_exports).
     inert_resource = types.SimpleNamespace(RLIMIT_CORE=resource.RLIMIT_CORE, setrlimit=lambda *_: None)
-    monkeypatch.setattr(_hardening, "resource", inert_resource)
-    monkeypatch.setattr(_hardening, "_libc", types.SimpleNamespace(prctl=lambda *_: 0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_hardening, "resource", inert_resource)
+        patch.setattr(_hardening, "_libc", types.SimpleNamespace(prctl=lambda *_: 0))
+        yield
