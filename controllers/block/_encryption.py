@@ -413,9 +413,11 @@ async def _sync(
 
 def _mkfs_mark_id(keys: Sequence[SlotKey]) -> int:
     """The token id of the mkfs-pending mark in a new header: the highest no configured key slot's token can
-    claim (a key's token goes to its slot's id, replacing what is there)."""
+    claim (a key's token goes to its slot's id, replacing what is there), below 31, which the first key-slot
+    sync gives the fingerprint token (`_fingerprint_token_id`) while the mark is still there; the mark is
+    short-lived, the fingerprints stay, at the id they always had."""
     claimed = {key.slot for key in keys}
-    return next((i for i in range(31, -1, -1) if i not in claimed), 31)
+    return next((i for i in range(30, -1, -1) if i not in claimed), 31)
 
 
 def _set_mkfs_pending(location: Location, pending: bool) -> None:
