@@ -14,30 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests._core_limits import core_limit, unlimited_core
 from volumed.keys.kms import MasterKeyRing, encode_master_key_file, save_master_key_file
 
 VOLUMED = str(Path(sys.executable).parent / "volumed")
 
 
-def _unlimited_core() -> None:
-    """Start the child with a core limit (as after `ulimit -c unlimited`): the command must drop it."""
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    except (ValueError, OSError):  # not root: as much as the hard limit allows
-        hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
-        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
-
-
-def core_limit(pid: int) -> list[str]:
-    limits = Path(f"/proc/{pid}/limits").read_text()
-    line = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
-    return line.split()[4:6]
-
-
 @pytest.fixture(autouse=True)
 def _the_test_starts_children_with_a_core_limit() -> None:
     """Other tests harden the pytest process itself (CliRunner): these children must not inherit a 0."""
-    _unlimited_core()
+    unlimited_core()
     assert resource.getrlimit(resource.RLIMIT_CORE)[0] != 0, "no core limit to start the child with"
 
 
@@ -47,7 +33,7 @@ def spawn(*args: str) -> subprocess.Popen[bytes]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        preexec_fn=_unlimited_core,
+        preexec_fn=unlimited_core,
     )
 
 
