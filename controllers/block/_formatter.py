@@ -38,7 +38,7 @@ from volumed.resources import (
     VolumeStatusSpec,
 )
 from volumed.runtime import Kind, Pointer
-from volumed.runtime.controller import Controller, Input, Output, passes_through
+from volumed.runtime.controller import Controller, Input, Output, failure_text, passes_through
 from volumed.storage.activation import ActivationError
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
@@ -276,8 +276,10 @@ class VolumeFormatter(Controller):
             if isinstance(raised, VolumeError):
                 error = raised
             else:  # a bug, or a library error nobody foresaw (a panic even)
-                log.error("volume step failed unexpectedly", volume=item.volume_id, error=repr(raised))
-                error = VolumeError(f"unexpected error: {type(raised).__name__}: {raised}", retryable=True)
+                log.error(
+                    "volume step failed unexpectedly", volume=item.volume_id, error=failure_text(raised)
+                )
+                error = VolumeError(f"unexpected error: {failure_text(raised)}", retryable=True)
             self._failed_inputs[item.volume_id] = (
                 "retryable" if error.retryable else _inputs_digest(item, discovered, env)
             )

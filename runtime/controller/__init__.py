@@ -9,6 +9,7 @@ from ._errors import ControllerError as ControllerError
 from ._errors import RegistrationError as RegistrationError
 from ._errors import RequeueError as RequeueError
 from ._errors import UndeclaredAccessError as UndeclaredAccessError
+from ._errors import failure_text as failure_text
 from ._errors import passes_through as passes_through
 from ._graph import ControllerNode as ControllerNode
 from ._graph import DependencyGraph as DependencyGraph
@@ -45,5 +46,6 @@ __all__ = [
     "Runtime",
     "UndeclaredAccessError",
     "WakeSignal",
+    "failure_text",
     "passes_through",
 ]

@@ -9,7 +9,7 @@ import structlog
 
 from ._access import AccessRules
 from ._controller import Controller, QController
-from ._errors import passes_through
+from ._errors import failure_text, passes_through
 from ._metrics import ControllerMetrics
 from ._queue import KeyedQueue
 from ._reader import ControllerReader
@@ -34,17 +34,6 @@ def traceback_text(exc: BaseException) -> str:
     hold secrets.
     """
     return "".join(traceback.format_exception(exc))
-
-
-def failure_text(exc: BaseException) -> str:
-    """``Type: message`` of a failed reconcile for the log's ``error`` field, never ``repr(exc)``.
-
-    An exception's repr shows its arguments as reprs, and some carry the data they failed on: a
-    UnicodeEncodeError's holds the whole string it could not encode (a passphrase). Its message names only
-    the offending character and position.
-    """
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 class ControllerEntry:
@@ -148,7 +137,7 @@ class QueueEntry(ControllerEntry):
                         self.logger.error(
                             "map_input failed; change dropped",
                             resource=str(resource.pointer),
-                            error=repr(exc),
+                            error=failure_text(exc),
                         )
 
 

@@ -68,3 +68,14 @@ def passes_through(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return exc.subgroup(lambda e: isinstance(e, fatal)) is not None
     return isinstance(exc, fatal)
+
+
+def failure_text(exc: BaseException) -> str:
+    """``Type: message`` of a failed reconcile for the log's ``error`` field, never ``repr(exc)``.
+
+    An exception's repr shows its arguments as reprs, and some carry the data they failed on: a
+    UnicodeEncodeError's holds the whole string it could not encode (a passphrase). Its message names only
+    the offending character and position.
+    """
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

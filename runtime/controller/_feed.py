@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, final
 from volumed.runtime.resource import Phase
 from volumed.runtime.state import EventType
 
+from ._errors import failure_text
 from ._io import Input, InputKind
 
 if TYPE_CHECKING:
@@ -86,5 +87,5 @@ class KindFeed:
                         "dispatch failed",
                         controller=sub.owner,
                         resource=str(resource.pointer),
-                        error=repr(exc),
+                        error=failure_text(exc),
                     )

@@ -12,8 +12,8 @@ from volumed.runtime.state import Event, EventType, NotFoundError, PendingFinali
 from ._backoff import Backoff
 from ._context import ControllerContext
 from ._controller import Controller, QController
-from ._entries import failure_text, traceback_text
-from ._errors import RequeueError, passes_through
+from ._entries import traceback_text
+from ._errors import RequeueError, failure_text, passes_through
 from ._feed import wakes
 
 if TYPE_CHECKING:
