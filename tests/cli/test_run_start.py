@@ -372,16 +372,15 @@ def test_a_node_uuid_file_that_is_not_a_regular_file_is_refused_before_a_read(
 
 def test_a_huge_node_uuid_file_is_not_read_whole(tmp_path: Path) -> None:
     """Review 3: a 1 GB file was read whole. Here it is read under a 512 MiB address-space limit."""
-    import resource
 
     uuid_file = tmp_path / "node-uuid"
     with uuid_file.open("wb") as out:
         out.truncate(1 << 30)
     limit = 512 * MIB
-    result = subprocess.run(
-        [VOLUMED, "run", "--node-uuid-file", str(uuid_file), "--once", "--state-dir", str(tmp_path / "s")],
+    result = subprocess.run(  # prlimit, not a preexec_fn: gRPC threads make Python after fork unsafe
+        ["prlimit", f"--as={limit}", "--", VOLUMED, "run", "--node-uuid-file", str(uuid_file), "--once",
+         "--state-dir", str(tmp_path / "s")],
         capture_output=True, text=True, timeout=60, check=False,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1].endswith(f"{uuid_file} does not hold a node UUID: "

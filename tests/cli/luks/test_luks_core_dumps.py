@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests._core_limits import core_limit, unlimited_core
+from tests._core_limits import core_limit, fifo_writer, spawn_with_core_limit, unlimited_core
 from tests.storage.luks2._luks2_helpers import PASS, format_small
 
 VOLUMED = str(Path(sys.executable).parent / "volumed")
@@ -45,16 +44,14 @@ def test_a_luks_command_holding_a_passphrase_has_no_core_limit(tmp_path: Path, c
     new = tmp_path / "new-passphrase"
     new.write_bytes(b"another passphrase")
     args = [word.format(new=new) for word in command]
-    process = subprocess.Popen(
-        [VOLUMED, "luks", *args, "--key-file", str(fifo), str(device)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=unlimited_core,
-    )
-    with open(fifo, "wb") as writer:  # returns once the command has opened the key file
-        limit = core_limit(process.pid)
-        writer.write(PASS)
-    _, err = process.communicate()
+    process = spawn_with_core_limit([VOLUMED, "luks", *args, "--key-file", str(fifo), str(device)])
+    try:
+        with fifo_writer(fifo, process) as writer:  # opens once the command has opened the key file
+            limit = core_limit(process.pid)
+            writer.write(PASS)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
     assert limit == ["0", "0"]
     assert process.returncode == 0, err

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests._core_limits import core_limit, unlimited_core
+from tests._core_limits import core_limit, fifo_writer, spawn_with_core_limit, unlimited_core
 from volumed.keys.kms import MasterKeyRing, encode_master_key_file, save_master_key_file
+
+if TYPE_CHECKING:
+    import subprocess
 
 VOLUMED = str(Path(sys.executable).parent / "volumed")
 
@@ -28,13 +31,7 @@ def _the_test_starts_children_with_a_core_limit() -> None:
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [VOLUMED, "kms", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=unlimited_core,
-    )
+    return spawn_with_core_limit([VOLUMED, "kms", *args])
 
 
 def test_kms_serve_has_no_core_limit(tmp_path: Path) -> None:
@@ -59,9 +56,13 @@ def test_kms_key_file_commands_have_no_core_limit(tmp_path: Path, command: list[
     fifo = tmp_path / "mk.yaml"
     os.mkfifo(fifo, 0o600)
     process = spawn(*command, "--key-file", str(fifo))
-    with open(fifo, "wb") as writer:  # returns once the command has opened the key file
-        limit = core_limit(process.pid)
-        writer.write(encode_master_key_file(MasterKeyRing.generate()))
-    _, err = process.communicate()
+    try:
+        with fifo_writer(fifo, process) as writer:  # opens once the command has opened the key file
+            limit = core_limit(process.pid)
+            writer.write(encode_master_key_file(MasterKeyRing.generate()))
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
     assert process.returncode == 0, err
     assert limit == ["0", "0"]
