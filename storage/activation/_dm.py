@@ -10,23 +10,37 @@ first, with autoclear, so it goes away together with the mapping.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from volumed.storage import loop
 
+from ._capacity import refresh_loop_capacity
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._fuse import segment_size
 from ._keyring import add_logon_key, remove_key
 from ._model import ActivationStatus, BackendName, DataSegment, check_name
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 MAPPER_DIR: Final = Path("/dev/mapper")
 SYS_BLOCK: Final = Path("/sys/block")
 SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
+
+CRYPT_FLAGS: Final = (
+    "allow_discards",
+    "same_cpu_crypt",
+    "submit_from_crypt_cpus",
+    "no_read_workqueue",
+    "no_write_workqueue",
+)
+"""dm-crypt's optional flags a volume's config may ask for, in the order cryptsetup writes them."""
 
 
 @final
@@ -35,7 +49,8 @@ class CryptTable:
     """One dm-crypt table line for a LUKS2 segment, as cryptsetup would load it.
 
     ``iv_offset`` is the segment's ``iv_tweak``; IVs count 512-byte units (no ``iv_large_sectors``), like
-    LUKS2. The key is in the line: treat :meth:`line` as a secret. ``repr`` leaves it out.
+    LUKS2. ``flags`` are dm-crypt optional parameters (``allow_discards``, ``no_read_workqueue``...). The key
+    is in the line: treat :meth:`line` as a secret. ``repr`` leaves it out.
     """
 
     sectors: int
@@ -45,10 +60,11 @@ class CryptTable:
     iv_offset: int
     sector_size: int
     key: bytes = field(repr=False)
+    flags: tuple[str, ...] = ()
 
     def options(self) -> list[str]:
-        """The optional parameters (none for 512-byte sectors)."""
-        return [f"sector_size:{self.sector_size}"] if self.sector_size != 512 else []
+        """The optional parameters: the flags, then the sector size unless it is 512 bytes."""
+        return [*self.flags, *([f"sector_size:{self.sector_size}"] if self.sector_size != 512 else [])]
 
     def line(self, *, key_spec: str | None = None) -> str:
         """The table line; the key as hex unless ``key_spec`` (e.g. ``:64:logon:volumed:NAME``) is given."""
@@ -65,8 +81,18 @@ class CryptTable:
         return self.line(key_spec="-")
 
 
-def crypt_table(segment: DataSegment, *, source: str, size: int, volume_key: bytes) -> CryptTable:
-    """The dm-crypt table of ``segment`` on block device ``source`` for ``size`` decrypted bytes."""
+def crypt_table(
+    segment: DataSegment, *, source: str, size: int, volume_key: bytes, flags: Iterable[str] = ()
+) -> CryptTable:
+    """The dm-crypt table of ``segment`` on block device ``source`` for ``size`` decrypted bytes.
+
+    ``flags`` (any of :data:`CRYPT_FLAGS`, or ``iv_large_sectors`` kept from an active table) are written
+    once each, in cryptsetup's order.
+    """
+    wanted = set(flags)
+    unknown = sorted(wanted - {*CRYPT_FLAGS, "iv_large_sectors"})
+    if unknown:
+        raise ActivationError(f"unknown dm-crypt flag(s) {', '.join(map(repr, unknown))}")
     if len(volume_key) not in (32, 64):
         raise ActivationError(f"{segment.cipher} needs a 256- or 512-bit key, got {len(volume_key) * 8} bits")
     if segment.cipher != "aes-xts-plain64":
@@ -79,6 +105,7 @@ def crypt_table(segment: DataSegment, *, source: str, size: int, volume_key: byt
         iv_offset=segment.iv_tweak,
         sector_size=segment.sector_size,
         key=volume_key,
+        flags=tuple(flag for flag in (*CRYPT_FLAGS, "iv_large_sectors") if flag in wanted),
     )
 
 
@@ -123,6 +150,37 @@ class DmActivator:
                 self._create(name, segment, backing.path, size, volume_key)
         return str(MAPPER_DIR / name)
 
+    def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
+        """Make active mapping ``name`` as large as ``segment`` now is; return its size in bytes.
+
+        Like ``cryptsetup resize``: a table of the new length (same source, offset, key and optional flags)
+        is loaded next to the live one and swapped in by a resume; the key travels as a logon key again (the
+        one loaded at activation was revoked, so the new table needs it). An image file's loop device is
+        told its file grew first. Growing only: a smaller segment raises, nothing changed.
+        """
+        check_name(name)
+        sys_dir = self._sys_dir(name)
+        if sys_dir is None:
+            raise ActivationError(f"cannot resize {name}: it is not active")
+        active = self._check_same(name, sys_dir, segment, compare_size=False)
+        size = segment_size(segment)
+        if not stat.S_ISBLK(_mode(segment.device)):
+            refresh_loop_capacity(_node_of(active.source))
+        if size < active.size:
+            raise ActivationError(
+                f"cannot resize {name}: its segment is {size} bytes, smaller than the {active.size} mapped"
+            )
+        if size == active.size:
+            return size
+        flags = [option for option in active.options if not option.startswith("sector_size:")]
+        table = crypt_table(segment, source=active.source, size=size, volume_key=volume_key, flags=flags)
+        self._load(name, ("reload", name), table, volume_key)
+        result = self._run("resume", name, "--noudevsync")
+        if result.returncode != 0:
+            self._run("clear", name)  # drop the loaded table: the live one stays as it was
+            raise ActivationError(f"dmsetup resume {name} failed: {result.stderr.strip()}")
+        return size
+
     def deactivate(self, name: str) -> None:
         check_name(name)
         if self._sys_dir(name) is None:
@@ -161,42 +219,49 @@ class DmActivator:
 
     def _create(self, name: str, segment: DataSegment, source: str, size: int, key: bytes) -> None:
         table = crypt_table(segment, source=source, size=size, volume_key=key)
-        create = ("create", name, "--uuid", dm_uuid(name, segment.luks_uuid), "--noudevsync")
+        self._load(
+            name, ("create", name, "--uuid", dm_uuid(name, segment.luks_uuid), "--noudevsync"), table, key
+        )
+        self._run("mknodes", name)
+
+    def _load(self, name: str, command: tuple[str, ...], table: CryptTable, key: bytes) -> None:
+        """Run dmsetup ``command`` (create or reload) with ``table`` on stdin, the key as a logon key."""
         description = f"volumed:{name}"
         serial = add_logon_key(description, key) if self._use_keyring else None
         try:
             result = None
             if serial is not None:
                 key_spec = f":{len(key)}:logon:{description}"
-                result = self._run(*create, stdin=table.line(key_spec=key_spec) + "\n")
+                result = self._run(*command, stdin=table.line(key_spec=key_spec) + "\n")
             if result is None or result.returncode != 0:  # no keyring, or dm-crypt without keyring support
-                result = self._run(*create, stdin=table.line() + "\n")
+                result = self._run(*command, stdin=table.line() + "\n")
         finally:
             if serial is not None:
                 remove_key(serial)
         if result.returncode != 0:
-            raise ActivationError(f"dmsetup create {name} failed: {result.stderr.strip()}")
-        self._run("mknodes", name)
+            raise ActivationError(f"dmsetup {command[0]} {name} failed: {result.stderr.strip()}")
 
-    def _check_same(self, name: str, sys_dir: Path, segment: DataSegment) -> None:
-        """Raise ActivationConflictError unless the active ``name`` maps exactly ``segment``.
+    def _check_same(
+        self, name: str, sys_dir: Path, segment: DataSegment, *, compare_size: bool = True
+    ) -> _ActiveTable:
+        """Raise ActivationConflictError unless active ``name`` maps exactly ``segment``; return its table.
 
         Compares what identifies the mapping: the bytes it maps (source device and offset; a partition is
-        its disk from the partition's start, an image is the loop device attached to it), the size and the
-        dm UUID (which names the LUKS2 header's UUID).
+        its disk from the partition's start, an image is the loop device attached to it), the size (unless
+        ``compare_size`` is False: a resize) and the dm UUID (which names the LUKS2 header's UUID).
         """
         result = self._run("table", name)
-        fields = result.stdout.split()
-        if result.returncode != 0 or len(fields) < 8 or fields[2] != "crypt":
+        active = _parse_table(result.stdout) if result.returncode == 0 else None
+        if active is None:
             raise ActivationConflictError(f"{name} exists but is not a dm-crypt mapping")
-        source, offset, size = fields[6], int(fields[7]) * 512, int(fields[1]) * 512
+        source, offset, size = active.source, active.offset, active.size
         differences: list[str] = []
         if not _same_source(source, segment.device, offset, segment.offset):
             differences.append(
                 f"it maps {_describe_source(source)} at offset {offset}, not {segment.device} at offset "
                 f"{segment.offset}"
             )
-        wanted_size = segment_size(segment)
+        wanted_size = segment_size(segment) if compare_size else size
         if size != wanted_size:
             differences.append(f"its size is {size}, not {wanted_size}")
         active_uuid = _read_text(sys_dir / "dm" / "uuid")
@@ -207,6 +272,7 @@ class DmActivator:
             raise ActivationConflictError(
                 f"{name} is already active for another volume: {'; '.join(differences)}"
             )
+        return active
 
     def _sys_dir(self, name: str) -> Path | None:
         try:
@@ -235,6 +301,38 @@ class DmActivator:
         return subprocess.run(
             [self._dmsetup, *args], input=stdin, capture_output=True, text=True, check=False, timeout=60
         )
+
+
+@dataclass(frozen=True)
+class _ActiveTable:
+    """The parts of a live dm-crypt table (``dmsetup table``, key shown as ``-``) that a resize keeps."""
+
+    size: int
+    source: str
+    offset: int
+    options: tuple[str, ...]
+
+
+def _parse_table(text: str) -> _ActiveTable | None:
+    """``0 SECTORS crypt CIPHER KEY IV SOURCE OFFSET [N OPTION...]``, or None if it is not one crypt line."""
+    fields = text.split()
+    if len(fields) < 8 or fields[0] != "0" or fields[2] != "crypt" or "\n" in text.strip():
+        return None
+    try:
+        size, offset = int(fields[1]) * 512, int(fields[7]) * 512
+        count = int(fields[8]) if len(fields) > 8 else 0
+    except ValueError:
+        return None
+    if len(fields) != (9 + count if len(fields) > 8 else 8):
+        return None
+    return _ActiveTable(size=size, source=fields[6], offset=offset, options=tuple(fields[9 : 9 + count]))
+
+
+def _node_of(source: str) -> str:
+    """The /dev node of a table's source (``major:minor``, or already a path)."""
+    if not re.fullmatch(r"\d+:\d+", source):
+        return source
+    return f"/dev/{(SYS_DEV_BLOCK / source).resolve().name}"
 
 
 def _read_text(path: Path) -> str:

@@ -23,6 +23,7 @@ from typing import Final, final
 from volumed.storage import loop
 from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identity
 
+from ._capacity import refresh_loop_capacity
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._model import ActivationStatus, BackendName, DataSegment, check_name
 from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
@@ -138,6 +139,41 @@ class FuseActivator:
             ) from exc
         self._write_state(name, state | {"loop": device.path})
         return device.path
+
+    def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
+        """Make active mapping ``name`` as large as ``segment`` now is; return its size in bytes.
+
+        The server already holds the key (``volume_key`` is not used): growing its decrypted file (a
+        truncate, which the server checks against the device) makes it serve the new size, then the loop
+        device is told. Growing only: a smaller segment raises, nothing changed.
+        """
+        check_name(name)
+        size = segment_size(segment)
+        current = self.status(name)
+        if not current.active or current.size is None:
+            raise ActivationError(
+                f"cannot resize {name}: it is not active ({current.problem or 'no mapping'})"
+            )
+        if (current.source, current.offset) != (os.path.realpath(segment.device), segment.offset):
+            raise ActivationConflictError(
+                f"{name} is active for {current.source} at offset {current.offset}, not {segment.device} at "
+                f"offset {segment.offset}"
+            )
+        if size < current.size:
+            raise ActivationError(
+                f"cannot resize {name}: its segment is {size} bytes, smaller than the {current.size} served"
+            )
+        if size > current.size:
+            try:
+                os.truncate(self.decrypted_file(name), size)
+            except OSError as exc:
+                raise ActivationError(
+                    f"the FUSE server of {name} refused to grow to {size} bytes: {exc.strerror}"
+                ) from exc
+            self._write_state(name, (self._read_state(name) or {}) | {"size": size})
+        for device in self._loops(name):
+            refresh_loop_capacity(device.path)
+        return size
 
     def deactivate(self, name: str) -> None:
         check_name(name)
@@ -334,6 +370,7 @@ def fuse_servers_over(
             device, start, length = options["--device"], int(options["--offset"]), int(options["--size"])
         except (KeyError, ValueError):
             continue
+        length = max(length, _resized_size(options.get("--mountpoint", "")))
         served = _identity(device) or _open_file_identity(int(entry.name), target.key)
         if served is None or served.key != target.key:  # a hard link, a bind mount, a loop device: the same
             continue
@@ -375,6 +412,18 @@ def _open_file_identity(pid: int, key: str) -> DataIdentity | None:
                 if found.key == key:
                     return DataIdentity(found.key, 0)
     return None
+
+
+def _resized_size(mountpoint: str) -> int:
+    """The size a resize gave the server of ``mountpoint`` (in its state file ``<mountpoint>.json``), or 0:
+    the server's argv still says the size it started with."""
+    if not mountpoint:
+        return 0
+    try:
+        size = json.loads(Path(mountpoint + ".json").read_text(encoding="utf-8")).get("size")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return size if isinstance(size, int) else 0
 
 
 def _server_options(argv: list[str]) -> dict[str, str]:

@@ -55,7 +55,16 @@ class _Signal:
                 self._fd = None
 
 
-def _operations(name: str, stream: PayloadStream, device_fd: int, ready: _Signal) -> Any:
+def _device_end(device_fd: int) -> int:
+    """The device's size now, through a descriptor of its own (the stream's file position is left alone)."""
+    fd = os.open(f"/proc/self/fd/{device_fd}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def _operations(name: str, stream: PayloadStream, device_fd: int, offset: int, ready: _Signal) -> Any:
     import mfusepy
 
     file_path = "/" + name
@@ -102,8 +111,14 @@ def _operations(name: str, stream: PayloadStream, device_fd: int, ready: _Signal
                 raise mfusepy.FuseOSError(exc.errno or errno.EIO) from exc
 
         def truncate(self, path: str, length: int, fh: int | None = None) -> int:
-            if length != stream.size:
+            """Growing is how FuseActivator.resize asks for a segment that grew with its device; no shrink."""
+            if length == stream.size:
+                return 0
+            if length < stream.size:
                 raise mfusepy.FuseOSError(errno.EPERM)
+            if length % stream.sector_size or offset + length > _device_end(device_fd):
+                raise mfusepy.FuseOSError(errno.EINVAL)
+            stream.grow(length)
             return 0
 
         def flush(self, path: str, fh: int) -> int:
@@ -151,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             cipher=args.cipher,
         )
         del key
-        operations = _operations(args.name, stream, device.fileno(), ready)
+        operations = _operations(args.name, stream, device.fileno(), args.offset, ready)
         import mfusepy
     except Exception as exc:  # report any startup failure through the ready pipe
         ready.send(f"error: {type(exc).__name__}: {exc}")

@@ -27,6 +27,15 @@ class Activator(Protocol):
         """Make (or find) mapping ``name`` of ``segment`` and return its block device path."""
         ...
 
+    def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
+        """Grow active mapping ``name`` to ``segment``'s size now (a ``dynamic`` segment whose device grew).
+
+        Returns the mapping's size in bytes. The same size is a no-op; a smaller one raises ActivationError
+        (nothing changed), as does a mapping that is not active; one of another segment raises
+        ActivationConflictError. ``volume_key`` is the segment's key (dm loads a new table with it).
+        """
+        ...
+
     def deactivate(self, name: str) -> None:
         """Remove mapping ``name``; absent is fine. Raises ActivationBusyError while it is in use."""
         ...

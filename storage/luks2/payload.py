@@ -147,6 +147,19 @@ class PayloadStream(io.RawIOBase):
     def truncate(self, size: int | None = None) -> int:
         raise io.UnsupportedOperation("a LUKS2 data segment cannot be resized through its payload stream")
 
+    def grow(self, size: int) -> None:
+        """Serve ``size`` bytes from now on: the segment grew (a ``dynamic`` one whose device was enlarged).
+
+        The caller checks that the file holds them. Shrinking is refused: data would vanish under a user.
+        """
+        if size < self._size or size % self._sector_size:
+            raise ValueError(
+                f"segment size {size} is not a multiple of sector_size {self._sector_size} "
+                f"of at least {self._size} bytes"
+            )
+        with self._write_lock:
+            self._size = size
+
     def flush(self) -> None:
         if not self.closed and not getattr(self._file, "closed", False):
             self._file.flush()
