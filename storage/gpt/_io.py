@@ -54,6 +54,8 @@ def write_partition_table(
 ) -> None:
     """Write both GPT copies and the protective MBR, then fsync (and ``BLKRRPART`` on a block device).
 
+    The backup copy is written and synced before the primary one, so a cut in between leaves one whole copy.
+
     The table is validated first; on a validation error, or a ``read_only`` table (``ReadOnlyTableError``),
     nothing is written. The disk must be at least as
     large as the table says.
@@ -70,9 +72,15 @@ def write_partition_table(
         raise ValueError(
             f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
         )
+    # The backup copy first, durable before the primary changes: a cut while the primary is written leaves a
+    # whole backup in the last sector, where a reader looks when the primary is torn (on a disk that grew,
+    # the old backup is elsewhere and would not be found).
+    backup_at = table.backup_entry_lba * table.sector_size
     with region.open(writable=True) as handle:
-        for offset, data in writes:
-            handle.write(offset, data)
-        handle.sync()
+        for part in (True, False):
+            for offset, data in writes:
+                if (offset >= backup_at) == part:
+                    handle.write(offset, data)
+            handle.sync()
     if reread:
         reread_partitions(name)
