@@ -9,6 +9,11 @@ from ._errors import InvalidTableError as InvalidTableError
 from ._errors import LayoutError as LayoutError
 from ._errors import NoPartitionTableError as NoPartitionTableError
 from ._errors import ReadOnlyTableError as ReadOnlyTableError
+from ._grow import MIN_GROWTH as MIN_GROWTH
+from ._grow import PartitionGrowth as PartitionGrowth
+from ._grow import fit_to_disk as fit_to_disk
+from ._grow import grow_partition as grow_partition
+from ._grow import grow_partition_on_disk as grow_partition_on_disk
 from ._guids import BIOS_BOOT as BIOS_BOOT
 from ._guids import EFI_SYSTEM as EFI_SYSTEM
 from ._guids import LINUX_FILESYSTEM_DATA as LINUX_FILESYSTEM_DATA
@@ -28,17 +33,22 @@ __all__ = [
     "LINUX_FILESYSTEM_DATA",
     "LINUX_LVM",
     "LINUX_SWAP",
+    "MIN_GROWTH",
     "CorruptTableError",
     "GPTError",
     "InvalidTableError",
     "LayoutError",
     "NoPartitionTableError",
     "Partition",
+    "PartitionGrowth",
     "PartitionTable",
     "ReadAt",
     "ReadOnlyTableError",
     "decode_table",
     "encode_table",
+    "fit_to_disk",
+    "grow_partition",
+    "grow_partition_on_disk",
     "new_table",
     "read_partition_table",
     "write_partition_table",
