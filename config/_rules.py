@@ -91,7 +91,7 @@ def _validate_provisioning(spec: ProvisioningSpec, *, required: bool) -> list[Is
     elif required:
         issues.append(("provisioning.diskSelector.match", "disk selector is required"))
     if spec.min_size is not None and spec.max_size is not None:
-        if not spec.max_is_relative and spec.min_size.value > spec.max_bytes:  # no percentage (as Talos)
+        if spec.min_size.value > spec.max_size.value:
             issues.append(("provisioning", "min size is greater than max size"))
     elif required and spec.min_size is None and spec.max_size is None:
         issues.append(("provisioning", "min size or max size is required"))
