@@ -23,7 +23,20 @@ def disk() -> None:
     help="Disk size, e.g. 2GiB, 512MiB or a byte count (units as in the machine config: GiB is 2^30, G and "
     "GB 10^9).",
 )
-@click.option("--state-size", default="100MiB", show_default=True, help="Size of the STATE partition.")
+@click.option(
+    "--layout",
+    type=click.Choice(["installer", "system"]),
+    default="installer",
+    show_default=True,
+    help="installer: EFI, BIOS, BOOT and META as Talos' installer makes them (the first boot provisions "
+    "STATE and EPHEMERAL); system: META, STATE and EPHEMERAL, as a system disk after its first boot.",
+)
+@click.option(
+    "--state-size",
+    default="100MiB",
+    show_default=True,
+    help="Size of the STATE partition (--layout system only).",
+)
 @click.option(
     "--sector-size",
     type=click.Choice(["512", "4096"]),
@@ -32,11 +45,13 @@ def disk() -> None:
     help="Logical sector size.",
 )
 @click.option("--force", is_flag=True, help="Overwrite IMAGE if it exists and is not empty.")
-def create(image: str, size: str, state_size: str, sector_size: str, force: bool) -> None:
-    """Create IMAGE, a sparse disk image with META (1 MiB), STATE and EPHEMERAL (the rest).
+def create(image: str, size: str, layout: str, state_size: str, sector_size: str, force: bool) -> None:
+    """Create IMAGE, a sparse GPT disk image laid out as Talos' installer leaves a system disk.
 
-    The partitions are GPT partitions named META, STATE and EPHEMERAL with the Linux filesystem data type,
-    1 MiB aligned, as Talos lays out its system disk. Nothing is formatted: volumed does that on first run.
+    --layout installer (the default): EFI (100 MiB), BIOS (1 MiB), BOOT (2000 MiB) and META (1 MiB), 1 MiB
+    aligned, the rest free: the first `volumed run` with a machine config makes STATE (100 MiB) and EPHEMERAL
+    (at least 2 GiB, all the rest) there, as Talos' first boot does. --layout system: META (1 MiB), STATE and
+    EPHEMERAL (the rest). Nothing is formatted: volumed does that on first run.
     """
     from volumed.config import parse_size
     from volumed.storage import disklayout
@@ -52,7 +67,7 @@ def create(image: str, size: str, state_size: str, sector_size: str, force: bool
         return
     try:
         table = disklayout.create_disk_image(
-            image, disk_size, state_size=state, sector_size=int(sector_size), force=force
+            image, disk_size, state_size=state, sector_size=int(sector_size), force=force, layout=layout
         )
     except (disklayout.DiskLayoutError, GPTError, OSError) as exc:
         _fail(str(exc))
@@ -63,3 +78,11 @@ def create(image: str, size: str, state_size: str, sector_size: str, force: bool
     for p in table.partitions:
         start, length = format_size(p.offset(ss)), format_size(p.size(ss))
         click.echo(f"{p.number:>2}  {p.name:<10} {start:>10} {length:>10}  {p.type_guid}")
+    if layout == disklayout.INSTALLER_LAYOUT:
+        free = disklayout.largest_allocatable(table)
+        needed = disklayout.STATE_SIZE + disklayout.TALOS_EPHEMERAL_MIN_SIZE
+        short = "" if free >= needed else f" - too small: {format_size(needed)} needed"
+        click.echo(
+            f"Free: {format_size(free)} for STATE (100 MiB) and EPHEMERAL (at least 2 GiB), made at first"
+            f" boot{short}"
+        )

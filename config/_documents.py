@@ -9,7 +9,7 @@ from pydantic import Field, PlainSerializer, PlainValidator
 from ._cel import DiskSelector, compile_selector
 from ._encryption import EncryptionSpec
 from ._model import StrictModel
-from ._size import ByteSize, coerce_size
+from ._size import ByteSize, PercentageSize, coerce_max_size, coerce_size
 
 STATE: Final = "STATE"
 EPHEMERAL: Final = "EPHEMERAL"
@@ -19,6 +19,9 @@ DEFAULT_FILESYSTEM: Final = "xfs"
 FILESYSTEMS: Final = ("xfs", "ext4")
 
 Size = Annotated[ByteSize, PlainValidator(coerce_size), PlainSerializer(str, return_type=str)]
+MaxSize = Annotated[
+    ByteSize | PercentageSize, PlainValidator(coerce_max_size), PlainSerializer(str, return_type=str)
+]
 
 
 class DiskSelectorSpec(StrictModel):
@@ -33,7 +36,7 @@ class ProvisioningSpec(StrictModel):
     disk_selector: DiskSelectorSpec | None = Field(default=None, alias="diskSelector")
     grow: bool | None = None
     min_size: Size | None = Field(default=None, alias="minSize")
-    max_size: Size | None = Field(default=None, alias="maxSize")
+    max_size: MaxSize | None = Field(default=None, alias="maxSize")
 
     @property
     def match(self) -> str:
@@ -47,6 +50,21 @@ class ProvisioningSpec(StrictModel):
             SelectorError: the expression does not compile (never for a document that passed validation).
         """
         return compile_selector(self.match) if self.match else None
+
+    @property
+    def max_bytes(self) -> int:
+        """``maxSize`` in bytes; 0 when unset or a percentage (Talos' ``MaxSize().ValueOrZero()``)."""
+        return self.max_size.value if isinstance(self.max_size, ByteSize) else 0
+
+    @property
+    def max_is_relative(self) -> bool:
+        """Whether ``maxSize`` is a percentage (then it is not compared with ``minSize``, as in Talos)."""
+        return isinstance(self.max_size, PercentageSize)
+
+    @property
+    def max_percent(self) -> int:
+        """``maxSize`` as a percentage; 0 when unset or in bytes (Talos' ``RelativeMaxSize``)."""
+        return self.max_size.percent if isinstance(self.max_size, PercentageSize) else 0
 
     @property
     def is_empty(self) -> bool:
@@ -63,7 +81,8 @@ class FilesystemSpec(StrictModel):
 class VolumeConfigDocument(StrictModel):
     """A ``VolumeConfig`` document: settings of the system volume STATE or EPHEMERAL.
 
-    System volumes are found by partition label and formatted as xfs; STATE takes no provisioning.
+    System volumes are found by partition label and formatted as xfs; STATE takes no provisioning (its size
+    is Talos' fixed 100 MiB), EPHEMERAL's ``provisioning`` overrides Talos' defaults (see the translation).
     """
 
     api_version: str = Field(alias="apiVersion")

@@ -1,7 +1,9 @@
-"""Byte sizes as Talos writes them: ``10GiB``, ``100MB``, ``2.5GiB``, plain bytes (go-humanize ParseBytes)."""
+"""Sizes as Talos writes them: ``10GiB``, ``100MB``, ``2.5GiB``, plain bytes (go-humanize ParseBytes), and
+for a ``maxSize`` also a percentage (``80%``, Talos' ``PercentageSize``)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -116,3 +118,43 @@ def coerce_size(value: object) -> ByteSize:
     raise ValueError(
         f"invalid size: expected a string like 10GiB or a number of bytes, got {type(value).__name__}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PercentageSize:
+    """A relative size, ``80%``: a share of the space a volume may take (Talos' ``PercentageSize``).
+
+    Attributes:
+        raw: the text from the document.
+        percent: the whole percent, 0..100 (Talos truncates ``50.5%`` to 50).
+    """
+
+    raw: str
+    percent: int
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+# A decimal number as Go's strconv.ParseFloat reads one (inf, nan and hex floats are refused here: Talos
+# would turn them into no sensible percentage).
+_DECIMAL: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def coerce_max_size(value: object) -> ByteSize | PercentageSize:
+    """Accept a ``maxSize``: a size as :func:`coerce_size` does, or a percentage (text with ``%``).
+
+    Raises:
+        ValueError: what is wrong, in Talos' words, without the value (it is text of the config).
+    """
+    if not isinstance(value, str) or "%" not in value:
+        return coerce_size(value)
+    if not value.endswith("%"):
+        raise ValueError("invalid size: percentage must end with '%'")
+    number = value[:-1]
+    if len(number) > 400 or not _DECIMAL.fullmatch(number):
+        raise ValueError("invalid size: invalid percentage value")
+    percent = float(number)
+    if not 0 <= percent <= 100:
+        raise ValueError("invalid size: percentage must be between 0 and 100")
+    return PercentageSize(raw=value, percent=int(percent))

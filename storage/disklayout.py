@@ -1,7 +1,12 @@
-"""The Talos system disk layout (META, STATE, EPHEMERAL): making disk images, and wiping system partitions.
+"""The Talos system disk layouts: making disk images, and wiping system partitions.
 
-Facts from Talos (siderolabs/talos, internal/pkg/partition): META is 1 MiB, STATE 100 MiB, EPHEMERAL takes
-the rest; all three use the Linux filesystem data type GUID and are found by their GPT partition names.
+Facts from Talos v1.12 (siderolabs/talos, ``cmd/installer/pkg/install/install.go`` ``createPartitions``,
+``internal/pkg/partition/partition.go``, ``pkg/machinery/imager/quirks/partitions.go``): the installer (GRUB
+boot) lays out EFI (100 MiB, EFI system type), BIOS (1 MiB, BIOS boot type, legacy-BIOS-bootable attribute),
+BOOT (2000 MiB) and META (1 MiB), and nothing else: STATE (100 MiB) and EPHEMERAL (the rest) are made by
+the volume manager at first boot. The older "system" layout (META, STATE, EPHEMERAL, no boot partitions) is
+a disk whose first boot already happened, as many tests want it. Partitions other than EFI and BIOS use the
+Linux filesystem data type GUID; all are found by their GPT partition names.
 Blocking functions: async callers run them in worker threads.
 """
 
@@ -12,7 +17,7 @@ import errno
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, final
 
 from volumed.storage.blockdev import (
@@ -26,6 +31,9 @@ from volumed.storage.blockdev import (
     read_block_device,
 )
 from volumed.storage.gpt import (
+    BIOS_BOOT,
+    DEFAULT_ALIGNMENT,
+    EFI_SYSTEM,
     LINUX_FILESYSTEM_DATA,
     InvalidTableError,
     NoPartitionTableError,
@@ -48,10 +56,22 @@ META_SIZE: Final = 1 * MIB
 STATE_SIZE: Final = 100 * MIB
 #: The smallest EPHEMERAL ``create_disk_image`` accepts; real use wants far more (xfs wants >= 300 MB).
 MIN_EPHEMERAL_SIZE: Final = 1 * MIB
+#: Talos' EPHEMERAL minSize (``quirks`` ``EphemeralMinSize``): a first boot needs this much after STATE.
+TALOS_EPHEMERAL_MIN_SIZE: Final = 2 * 1024 * MIB
 #: Labels of the system partitions, in disk order.
 SYSTEM_LABELS: Final = (META_LABEL, STATE_LABEL, EPHEMERAL_LABEL)
 #: A user volume ``NAME`` is the partition labelled ``u-NAME`` (Talos' UserVolumeConfig).
 USER_VOLUME_PREFIX: Final = "u-"
+#: Talos' installer partitions (GRUB): label, size, type GUID, attribute bits, in disk order.
+INSTALLER_PARTITIONS: Final = (
+    ("EFI", 100 * MIB, EFI_SYSTEM, 0),
+    ("BIOS", 1 * MIB, BIOS_BOOT, 1 << 2),  # bit 2: legacy BIOS bootable
+    ("BOOT", 2000 * MIB, LINUX_FILESYSTEM_DATA, 0),
+    (META_LABEL, META_SIZE, LINUX_FILESYSTEM_DATA, 0),
+)
+INSTALLER_LAYOUT: Final = "installer"
+SYSTEM_LAYOUT: Final = "system"
+LAYOUTS: Final = (INSTALLER_LAYOUT, SYSTEM_LAYOUT)
 
 
 class DiskLayoutError(Exception):
@@ -81,8 +101,43 @@ def talos_table(disk_size: int, *, state_size: int = STATE_SIZE, sector_size: in
     return table
 
 
-def minimum_disk_size(*, state_size: int = STATE_SIZE) -> int:
-    """The smallest disk ``talos_table`` accepts: 1 MiB lead-in, META, STATE, EPHEMERAL and a trailing MiB."""
+def installer_table(disk_size: int, *, sector_size: int = 512) -> PartitionTable:
+    """A GPT as Talos' installer leaves it: EFI, BIOS, BOOT and META, 1 MiB aligned, the rest free."""
+    table = new_table(disk_size, sector_size=sector_size)
+    for label, size, type_guid, attributes in INSTALLER_PARTITIONS:
+        table, part = table.add_partition(size=size, name=label, type_guid=type_guid)
+        if attributes:
+            marked = replace(part, attributes=attributes)
+            table = replace(
+                table, partitions=tuple(marked if p.number == part.number else p for p in table.partitions)
+            )
+    return table
+
+
+def largest_allocatable(table: PartitionTable) -> int:
+    """Bytes of the largest free gap once its start is aligned up and its end aligned down to 1 MiB.
+
+    That is what a partition taking "all the free space" gets (`PartitionTable.add_partition` with no size).
+    """
+    ss = table.sector_size
+    align = DEFAULT_ALIGNMENT // ss
+    best = 0
+    for first, last in table.free_ranges():
+        start = -(-first // align) * align
+        end = (last + 1) // align * align - 1
+        if end >= start:
+            best = max(best, (end - start + 1) * ss)
+    return best
+
+
+def minimum_disk_size(*, state_size: int = STATE_SIZE, layout: str = SYSTEM_LAYOUT) -> int:
+    """The smallest disk a layout fits: 1 MiB lead-in, its partitions and a trailing MiB (the backup GPT).
+
+    The installer layout's free space may then be too small for a first boot: STATE and EPHEMERAL want
+    100 MiB + 2 GiB more.
+    """
+    if layout == INSTALLER_LAYOUT:
+        return MIB + sum(size for _, size, _, _ in INSTALLER_PARTITIONS) + MIB
     return MIB + META_SIZE + -(-state_size // MIB) * MIB + MIN_EPHEMERAL_SIZE + MIB
 
 
@@ -93,8 +148,13 @@ def create_disk_image(
     state_size: int = STATE_SIZE,
     sector_size: int = 512,
     force: bool = False,
+    layout: str = SYSTEM_LAYOUT,
 ) -> PartitionTable:
-    """Make a sparse disk image of ``size`` bytes with the Talos layout; return its table.
+    """Make a sparse disk image of ``size`` bytes with a Talos layout; return its table.
+
+    ``layout`` ``"installer"``: what Talos' installer makes (EFI, BIOS, BOOT, META; STATE and EPHEMERAL are
+    provisioned at first boot; ``state_size`` is not used). ``"system"`` (the default, for tests): META,
+    STATE (``state_size``) and EPHEMERAL, as after a first boot, without boot partitions.
 
     Refuses (``DiskImageExistsError``) a path that is a non-empty file unless ``force``, and anything that
     is not a regular file (a block device, a directory) always. With ``force`` the old content is dropped.
@@ -102,15 +162,24 @@ def create_disk_image(
     size the filesystem cannot hold) leaves an existing file as it was and no new file behind.
     """
     name = os.fspath(path)
+    if layout not in LAYOUTS:
+        raise DiskLayoutError(f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
     if size % sector_size:
         raise DiskLayoutError(f"disk size {size} is not a multiple of the {sector_size}-byte sector size")
-    if state_size <= 0 or state_size % sector_size:
-        raise DiskLayoutError(f"STATE size {state_size} is not a positive multiple of {sector_size}")
-    if size < minimum_disk_size(state_size=state_size):
-        raise DiskLayoutError(
-            f"disk size {size} is too small: the Talos layout with a {state_size}-byte STATE needs at least "
-            f"{minimum_disk_size(state_size=state_size)} bytes"
-        )
+    if layout == INSTALLER_LAYOUT:
+        if size < minimum_disk_size(layout=layout):
+            raise DiskLayoutError(
+                f"disk size {size} is too small: Talos' installer partitions need at least "
+                f"{minimum_disk_size(layout=layout)} bytes"
+            )
+    else:
+        if state_size <= 0 or state_size % sector_size:
+            raise DiskLayoutError(f"STATE size {state_size} is not a positive multiple of {sector_size}")
+        if size < minimum_disk_size(state_size=state_size):
+            raise DiskLayoutError(
+                f"disk size {size} is too small: the Talos layout with a {state_size}-byte STATE needs at "
+                f"least {minimum_disk_size(state_size=state_size)} bytes"
+            )
     try:
         st = os.stat(name)
     except FileNotFoundError:
@@ -124,7 +193,11 @@ def create_disk_image(
             raise DiskImageExistsError(f"{name} exists and is not empty; pass --force to overwrite it")
         _check_no_fuse_server(f"{name} is in use", name, 0, None)
         _check_not_owned(str(name), str(name))
-    table = talos_table(size, state_size=state_size, sector_size=sector_size)
+    table = (
+        installer_table(size, sector_size=sector_size)
+        if layout == INSTALLER_LAYOUT
+        else talos_table(size, state_size=state_size, sector_size=sector_size)
+    )
     target = os.path.realpath(name)  # replace the file a symlink names, not the symlink
     temp = _new_temp_file(name, target, stat.S_IMODE(st.st_mode) if st is not None else None)
     try:

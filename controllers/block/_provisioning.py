@@ -1,4 +1,11 @@
-"""Provisioning: make a user volume's partition on a disk chosen by its CEL selector (blocking)."""
+"""Provisioning: make a volume's partition on a disk chosen by its CEL selector, as Talos does (blocking).
+
+Facts from Talos (``internal/app/machined/pkg/controllers/block/internal/volumes``: ``disk.go``,
+``partition.go``; ``controllers/block/system_disk.go``): ``system_disk`` is the disk that holds META; a
+disk with nothing on it gets a new GPT; the new partition is ``maxSize`` (a percentage: of the largest free
+gap) or, without one, all of the largest free gap, whatever ``grow`` says; a disk with less than ``minSize``
+free is passed over.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,17 @@ from typing import TYPE_CHECKING
 
 from volumed.config import DiskDescription, SelectorError, compile_selector
 from volumed.storage.blockdev import Region
-from volumed.storage.disklayout import read_volume_table
-from volumed.storage.gpt import DEFAULT_ALIGNMENT, GPTError, NoPartitionTableError, write_partition_table
-from volumed.storage.probe import wipe_region
+from volumed.storage.disklayout import largest_allocatable, read_volume_table
+from volumed.storage.gpt import (
+    GPTError,
+    LayoutError,
+    NoPartitionTableError,
+    PartitionTable,
+    new_disk_table,
+    write_new_disk_table,
+    write_partition_table,
+)
+from volumed.storage.probe import ContentKind, examine_region, wipe_region
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,7 +31,8 @@ if TYPE_CHECKING:
     from volumed.config import DiskSelector
     from volumed.resources import DiskSpec, ProvisioningConfigSpec
 
-SYSTEM_LABELS = ("META", "STATE", "EPHEMERAL")
+#: The disk that holds the partition labelled META is the system disk (Talos' SystemDisk controller).
+META_LABEL = "META"
 
 
 class ProvisioningError(Exception):
@@ -38,27 +54,30 @@ def _description(disk: DiskSpec) -> DiskDescription:
 
 
 def _is_system_disk(path: str) -> bool:
+    """Whether ``path`` holds META: CEL's ``system_disk``, as Talos' SystemDisk controller decides it.
+
+    (Talos passes over loop devices there; volumed runs on loop devices and image files, so it does not.)
+    """
     try:
         table = read_volume_table(path)
     except (GPTError, OSError):
         return False
-    return any(table.find(label) is not None for label in SYSTEM_LABELS)
+    return table.find(META_LABEL) is not None
 
 
-def _size_for(provisioning: ProvisioningConfigSpec, free: int) -> int | None:
-    """The partition size for a gap of ``free`` bytes, or None when ``minSize`` does not fit.
+def size_for(provisioning: ProvisioningConfigSpec, available: int) -> int | None:
+    """The new partition's size in a disk with ``available`` allocatable bytes; None when ``minSize`` (at
+    least one byte) does not fit.
 
-    With ``grow`` (or without ``minSize``) the volume takes the free space up to ``maxSize``; otherwise
-    exactly ``minSize``.
+    Talos' ``CreatePartition``: ``maxSize`` (a percentage resolved against ``available``) when it is set and
+    smaller than ``available``, else all of ``available``. ``grow`` plays no part.
     """
-    minimum = provisioning.min_size
-    maximum = provisioning.max_size
-    if free < max(minimum, 1):
+    if available < max(provisioning.min_size, 1):
         return None
-    free -= free % DEFAULT_ALIGNMENT  # whole MiBs, so the end stays aligned too
-    if provisioning.grow or not minimum:
-        return min(free, maximum) if maximum else free
-    return minimum
+    maximum = provisioning.resolve_max_size(available)
+    if maximum <= 0 or maximum >= available:
+        return available
+    return maximum
 
 
 def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] | None:
@@ -101,13 +120,45 @@ def _selects(selector: DiskSelector, label: str, disk: DiskSpec) -> bool:
         ) from None
 
 
+def _table_for(disk: DiskSpec, reasons: list[str]) -> PartitionTable | None:
+    """The disk's table to add a partition to: its GPT, or a new empty one when the disk is blank.
+
+    A disk with no GPT gets one only when it is provably blank (`examine_region`: no signature, zero at every
+    sample point); one with a filesystem, another table or unknown data is never touched. A disk that is
+    passed over gets its reason appended to ``reasons``.
+    """
+    path = disk.dev_path
+    try:
+        return read_volume_table(path)
+    except NoPartitionTableError:
+        pass
+    except GPTError as error:
+        reasons.append(str(error) if path in str(error) else f"{path}: {error}")
+        return None  # an invalid table (overlaps, a volume label twice) gets no new partition
+    try:
+        content = examine_region(Region.whole(path))
+    except OSError as error:
+        reasons.append(f"{path}: no GPT, and it cannot be probed ({error})")
+        return None
+    if content.kind is not ContentKind.BLANK:
+        reasons.append(f"{path}: no GPT and not blank (holds {content.describe()})")
+        return None
+    try:
+        return new_disk_table(path, sector_size=disk.sector_size or None)
+    except LayoutError as error:
+        reasons.append(f"{path}: {error}")
+        return None
+
+
 def provision_partition(
     label: str, provisioning: ProvisioningConfigSpec, disks: Sequence[DiskSpec]
 ) -> tuple[Region, int]:
     """Add a partition named ``label`` on the first matching disk with room; returns its region and number.
 
-    The new partition is wiped (`wipe_region`: its first and last MiB, as Talos does, and every other sample
-    point of the blank check), so no stale signature or data is found on it and it counts as blank.
+    A blank disk gets a new GPT holding the partition (`write_new_disk_table`: a power cut after its GPT
+    copies are written leaves the partition for the next attempt to find). The new partition is wiped
+    (`wipe_region`: its first and last MiB, as Talos does, and every other sample point of the blank
+    check), so no stale signature or data is found on it and it counts as blank.
 
     Raises:
         ProvisioningError: no disk matches or none has room, or the selector fails to evaluate on a disk
@@ -126,19 +177,17 @@ def provision_partition(
             continue
         if selector is not None and not _selects(selector, label, disk):
             continue
-        try:
-            table = read_volume_table(disk.dev_path)
-        except GPTError as error:
-            reasons.append(str(error) if disk.dev_path in str(error) else f"{disk.dev_path}: {error}")
-            continue  # an invalid table (overlaps, a volume label twice) gets no new partition
-        gap = max((last - first + 1 for first, last in table.free_ranges()), default=0) * table.sector_size
-        free = max(0, gap - DEFAULT_ALIGNMENT)  # the start is aligned up: keep room for it
-        size = _size_for(provisioning, free)
+        table = _table_for(disk, reasons)
+        if table is None:
+            continue
+        fresh = not table.partitions
+        available = largest_allocatable(table)
+        size = size_for(provisioning, available)
         if size is None:
-            reasons.append(f"{disk.dev_path}: {free} bytes free, {provisioning.min_size} needed")
+            reasons.append(f"{disk.dev_path}: {available} bytes free, {max(provisioning.min_size, 1)} needed")
             continue
         new_table, partition = table.add_partition(size=size, name=label)
-        write_partition_table(disk.dev_path, new_table)
+        (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
         wipe_region(region)
         return region, partition.number

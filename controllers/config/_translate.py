@@ -26,6 +26,12 @@ MOUNT_TARGETS: Final = {STATE: "/system/state", EPHEMERAL: "/var"}
 USER_MOUNT_ROOT: Final = "/var/mnt"
 SYSTEM_WAVE: Final = -1
 USER_WAVE: Final = 0
+#: Talos' selector of STATE and (by default) EPHEMERAL: the disk that holds META.
+SYSTEM_DISK_MATCH: Final = "system_disk"
+MIB: Final = 1024 * 1024
+#: Talos' ``quirks.PartitionSizes``: STATE is exactly 100 MiB, EPHEMERAL at least 2 GiB.
+STATE_SIZE: Final = 100 * MIB
+EPHEMERAL_MIN_SIZE: Final = 2 * 1024 * MIB
 
 
 @dataclass(frozen=True)
@@ -91,16 +97,52 @@ def _provisioning(provisioning: ProvisioningSpec) -> ProvisioningConfigSpec:
     return ProvisioningConfigSpec(
         disk_selector=provisioning.match,
         min_size=_bytes(provisioning.min_size),
-        max_size=_bytes(provisioning.max_size),
+        max_size=provisioning.max_bytes,
+        relative_max_size=provisioning.max_percent,
         grow=bool(provisioning.grow),
         wave=USER_WAVE,
     )
 
 
-def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: str) -> DesiredVolume:
+def system_provisioning(volume_id: str, provisioning: ProvisioningSpec | None) -> ProvisioningConfigSpec:
+    """Talos' provisioning of STATE or EPHEMERAL when a machine config is present (``system_volumes.go``).
+
+    STATE: exactly 100 MiB on the system disk (a VolumeConfig may not change it). EPHEMERAL: the config's
+    ``provisioning`` where given, else the system disk, at least 2 GiB, no maximum (all the free space)
+    and grown at each boot.
+    """
+    if volume_id == STATE:
+        return ProvisioningConfigSpec(
+            disk_selector=SYSTEM_DISK_MATCH,
+            min_size=STATE_SIZE,
+            max_size=STATE_SIZE,
+            wave=SYSTEM_WAVE,
+        )
+    match = provisioning.match if provisioning is not None else ""
+    min_size = provisioning.min_size if provisioning is not None else None
+    grow = provisioning.grow if provisioning is not None else None
+    return ProvisioningConfigSpec(
+        disk_selector=match or SYSTEM_DISK_MATCH,
+        min_size=min_size.value if min_size is not None else EPHEMERAL_MIN_SIZE,
+        max_size=provisioning.max_bytes if provisioning is not None else 0,
+        relative_max_size=provisioning.max_percent if provisioning is not None else 0,
+        grow=grow if grow is not None else True,
+        wave=SYSTEM_WAVE,
+    )
+
+
+def system_volume(
+    volume_id: str,
+    encryption: EncryptionSpec | None,
+    *,
+    source: str,
+    provisioning: ProvisioningConfigSpec | None = None,
+) -> DesiredVolume:
     """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target.
 
-    STATE's secrets also carry its META tag 9 bytes (``null`` when unencrypted), for the MetaStore.
+    ``provisioning`` is None where Talos only locates the volume (STATE without a machine config, whose
+    encryption comes from META). STATE's secrets also carry its META tag 9 bytes (``null`` when
+    unencrypted), for the MetaStore.
     """
     spec, secrets = encryption_spec(encryption)
     if volume_id == STATE:
@@ -110,6 +152,7 @@ def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: 
         )
     config = VolumeConfigSpec(
         partition_label=volume_id,
+        provisioning=provisioning,
         encryption=spec,
         filesystem="xfs",
         mount_target=MOUNT_TARGETS[volume_id],
@@ -119,13 +162,19 @@ def system_volume(volume_id: str, encryption: EncryptionSpec | None, *, source: 
 
 
 def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
-    """Every volume of a machine config; STATE and EPHEMERAL always exist (unencrypted unless configured)."""
+    """Every volume of a machine config; STATE and EPHEMERAL always exist (unencrypted unless configured)
+    and are provisioned on the system disk when missing, as Talos does."""
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
         document = machine.volume(name)
         result.append(
             system_volume(
-                name, document.effective_encryption if document is not None else None, source="config"
+                name,
+                document.effective_encryption if document is not None else None,
+                source="config",
+                provisioning=system_provisioning(
+                    name, document.provisioning if document is not None else None
+                ),
             )
         )
     for user in machine.user_volumes:

@@ -31,6 +31,7 @@ class KeySlotSpec(Spec):
     kms_endpoint: str = ""
     tpm_pcrs: tuple[int, ...] = ()
     tpm_check_secureboot_on_enroll: bool = False
+    tpm_pcr_only: bool = False  # volumed extension: PolicyPCR alone, no signed PCR 11 (machines without a UKI)
 
 
 class PbkdfSpec(Spec):
@@ -56,13 +57,29 @@ class EncryptionConfigSpec(Spec):
 
 
 class ProvisioningConfigSpec(Spec):
-    """Where to make the volume's partition when it is not found (user volumes)."""
+    """Where to make the volume's partition when it is not found, and how large (Talos' ProvisioningSpec).
+
+    Attributes:
+        min_size: bytes that must be free on the disk for the partition to be made there.
+        max_size: the new partition's size in bytes; 0 means none given (all the free space).
+        relative_max_size: when not 0, the size is this percent of the largest free gap instead (a
+            ``maxSize`` of ``80%``; Talos' ``RelativeMaxSize``), and ``max_size`` is 0.
+        grow: the partition grows into free space after it at each boot.
+        wave: system volumes (-1) are provisioned before user volumes (0).
+    """
 
     disk_selector: str = ""
     min_size: int = 0
     max_size: int = 0
+    relative_max_size: int = 0
     grow: bool = False
     wave: int = 0
+
+    def resolve_max_size(self, available: int) -> int:
+        """The maximum size for ``available`` free bytes; 0 when unlimited (Talos' ``ResolveMaxSize``)."""
+        if self.relative_max_size:
+            return available * self.relative_max_size // 100
+        return self.max_size
 
 
 class VolumeConfigSpec(Spec):
@@ -70,7 +87,8 @@ class VolumeConfigSpec(Spec):
 
     Attributes:
         partition_label: the locator: the volume is the partition with this GPT name.
-        provisioning: how to create the partition when missing; None for system volumes (located only).
+        provisioning: how to create the partition when missing; None for a volume that is only located
+            (STATE without a machine config, a user volume with no ``provisioning``).
         encryption: None for an unencrypted volume.
         mount_target: where the Mounter mounts it, relative to the configured root (``/var/mnt/<name>``).
     """

@@ -21,6 +21,8 @@ from ._guids import LINUX_LVM as LINUX_LVM
 from ._guids import LINUX_SWAP as LINUX_SWAP
 from ._io import read_partition_table as read_partition_table
 from ._io import write_partition_table as write_partition_table
+from ._new import new_disk_table as new_disk_table
+from ._new import write_new_disk_table as write_new_disk_table
 from ._table import DEFAULT_ALIGNMENT as DEFAULT_ALIGNMENT
 from ._table import Partition as Partition
 from ._table import PartitionTable as PartitionTable
@@ -49,7 +51,9 @@ __all__ = [
     "fit_to_disk",
     "grow_partition",
     "grow_partition_on_disk",
+    "new_disk_table",
     "new_table",
     "read_partition_table",
+    "write_new_disk_table",
     "write_partition_table",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -35,19 +36,41 @@ def test_selector_picks_the_data_disk_and_a_retry_reuses_the_partition(tmp_path:
     spec = ProvisioningConfigSpec(disk_selector="!system_disk", min_size=16 * MIB, max_size=32 * MIB)
     region, number = provision_partition("u-data", spec, found)
     assert region.path == found[1].dev_path
-    assert (number, region.size) == (1, 16 * MIB)  # without grow: minSize
+    assert (number, region.size) == (1, 32 * MIB)  # maxSize, grow or not (Talos' CreatePartition)
     # an attempt that stopped after making the partition (crash, or discovery not yet rescanned) is resumed
     assert provision_partition("u-data", spec, found) == (region, number)
     assert len(read_partition_table(found[1].dev_path).partitions) == 1
 
 
-def test_grow_takes_the_free_space(tmp_path: Path) -> None:
+@pytest.mark.parametrize("grow", [True, False])
+def test_no_max_size_takes_all_the_free_space(tmp_path: Path, grow: bool) -> None:
     found = disks(tmp_path)
-    region, _ = provision_partition(
-        "u-big", ProvisioningConfigSpec(disk_selector="!system_disk", grow=True), found
-    )
-    assert 120 * MIB <= region.size < 128 * MIB
-    assert region.size % MIB == 0
+    spec = ProvisioningConfigSpec(disk_selector="!system_disk", min_size=16 * MIB, grow=grow)
+    region, _ = provision_partition("u-big", spec, found)
+    # a 128 MiB disk: 1 MiB lead-in, the last MiB holds the backup GPT (aligned down)
+    assert (region.offset, region.size) == (MIB, 126 * MIB)
+
+
+def test_relative_max_size_is_a_share_of_the_free_space(tmp_path: Path) -> None:
+    found = disks(tmp_path)
+    spec = ProvisioningConfigSpec(disk_selector="!system_disk", relative_max_size=50)
+    region, _ = provision_partition("u-half", spec, found)
+    assert region.size == 63 * MIB  # 50% of the 126 MiB allocatable (Talos' ResolveMaxSize)
+
+
+def test_system_disk_is_the_disk_with_meta(tmp_path: Path) -> None:
+    """A disk with STATE or EPHEMERAL but no META is not the system disk (Talos' SystemDisk controller)."""
+    found = disks(tmp_path)
+    other = tmp_path / "other.img"
+    other.write_bytes(b"")
+    os.truncate(other, 256 * MIB)
+    table, _ = new_table(256 * MIB).add_partition(size=8 * MIB, name="EPHEMERAL")
+    write_partition_table(other, table)
+    found = [found[0], DiskSpec(dev_path=str(other), size=256 * MIB, image=True)]
+    region, _ = provision_partition("u-x", ProvisioningConfigSpec(disk_selector="!system_disk"), found)
+    assert region.path == str(other)
+    with pytest.raises(ProvisioningError, match=r"u-y: [^;]*system\.img: 0 bytes free, 1 needed$"):
+        provision_partition("u-y", ProvisioningConfigSpec(disk_selector="system_disk"), found)
 
 
 def test_no_room_is_a_clear_error(tmp_path: Path) -> None:

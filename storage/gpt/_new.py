@@ -1,0 +1,53 @@
+"""A new GPT on a disk that has none: sized for that disk, and written protective MBR last (blocking)."""
+
+from __future__ import annotations
+
+import os
+
+from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
+
+from ._codec import encode_table
+from ._table import PartitionTable, new_table
+
+
+def new_disk_table(path: str | os.PathLike[str], *, sector_size: int | None = None) -> PartitionTable:
+    """An empty GPT for the disk at ``path`` (nothing is written): its size is the device's or file's, its
+    sector size the device's logical one (512 for an image file unless given), whole sectors only.
+
+    Raises:
+        LayoutError: the disk is too small for a GPT, or the sector size is not 512 or 4096.
+        BlockDeviceError: the path cannot be opened.
+    """
+    name = os.fspath(path)
+    size = Region.whole(name).size
+    if sector_size is None:
+        sector_size = logical_sector_size(name) if is_block_device(name) else 512
+    return new_table(size - size % sector_size, sector_size=sector_size)
+
+
+def write_new_disk_table(path: str | os.PathLike[str], table: PartitionTable) -> None:
+    """Write ``table`` onto a disk that had no GPT: both GPT copies first and synced, the protective MBR last.
+
+    A power cut before the MBR leaves a GPT that reads (the MBR is not needed to read it), so the partition
+    in it is found again rather than a disk that is neither blank nor partitioned. (A cut while the GPT
+    copies themselves are written can still leave bytes that make the disk not blank: it is then left alone.)
+
+    Raises what ``write_partition_table`` raises; nothing is written when the table is invalid or larger than
+    the disk.
+    """
+    name = os.fspath(path)
+    writes = encode_table(table)
+    region = Region.whole(name)
+    if region.size < table.disk_size:
+        raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")
+    if is_block_device(name) and logical_sector_size(name) != table.sector_size:
+        raise ValueError(
+            f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
+        )
+    with region.open(writable=True) as handle:
+        for offset, data in sorted(writes, key=lambda write: write[0] == 0):  # the MBR (offset 0) last
+            if offset == 0:
+                handle.sync()
+            handle.write(offset, data)
+        handle.sync()
+    reread_partitions(name)
