@@ -48,13 +48,27 @@ class KMSKey(StrictModel):
 
 
 class TPMOptions(StrictModel):
-    """``tpm.options``: the PCRs the sealed key is bound to (SHA-256 bank)."""
+    """``tpm.options``: the PCRs the sealed key is bound to (SHA-256 bank).
+
+    ``volumedPcrOnly`` (volumed extension, not a Talos field): seal under PolicyPCR(``pcrs``) alone instead of
+    Talos' signed PCR 11 (UKI) policy, for machines that boot without a signed UKI. Talos cannot unseal such
+    keys, and a Talos config decoder rejects the field.
+    """
 
     pcrs: list[int] | None = None
+    volumed_pcr_only: bool | None = Field(default=None, alias="volumedPcrOnly")
+
+    @model_validator(mode="after")
+    def _pcr_only_needs_pcrs(self) -> TPMOptions:
+        if self.volumed_pcr_only and self.pcrs is not None and not self.pcrs:
+            raise ValueError(
+                "volumedPcrOnly needs at least one PCR in pcrs (an empty list would bind nothing)"
+            )
+        return self
 
 
 class TPMKey(StrictModel):
-    """``tpm``: a random key sealed by the TPM under a PCR policy."""
+    """``tpm``: a random key sealed by the TPM under Talos' signed PCR 11 policy plus PolicyPCR(``pcrs``)."""
 
     options: TPMOptions | None = None
     check_secureboot_status_on_enroll: bool | None = Field(
@@ -67,6 +81,11 @@ class TPMKey(StrictModel):
         if self.options is None or self.options.pcrs is None:
             return DEFAULT_TPM_PCRS
         return tuple(self.options.pcrs)
+
+    @property
+    def pcr_only(self) -> bool:
+        """Whether ``options.volumedPcrOnly`` (volumed extension) selects the PCR-only policy."""
+        return self.options is not None and bool(self.options.volumed_pcr_only)
 
 
 class EncryptionKey(StrictModel):

@@ -42,6 +42,9 @@ class KeyEnvironment:
     tcti: str = DEFAULT_TCTI
     kms_ca_file: str | None = None
     efivars_dir: str | None = None
+    # The UKI's PCR-signing public key and PCR signature JSON (None: systemd-stub's /.extra files).
+    tpm_pcr_public_key: str | None = None
+    tpm_pcr_signature: str | None = None
 
 
 def salt_reason(env: KeyEnvironment) -> str:
@@ -97,16 +100,23 @@ def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | 
     reason = _tpm_present(env.tcti)
     if reason:
         return None, reason
-    from volumed.keys.tpm import TPMKeyProvider
+    from volumed.keys.tpm import (
+        DEFAULT_EFIVARS_DIR,
+        DEFAULT_PCR_PUBLIC_KEY,
+        DEFAULT_PCR_SIGNATURE,
+        TPMKeyProvider,
+    )
 
-    extra = {"efivars_dir": Path(env.efivars_dir)} if env.efivars_dir else {}
     try:
         provider = TPMKeyProvider(
             key.slot,
-            pcrs=key.tpm_pcrs or (7,),
+            pcrs=key.tpm_pcrs,  # empty: `pcrs: []`, only the signed PCR 11 binds the key (as in Talos)
             tcti=env.tcti,
             check_secureboot_on_enroll=key.tpm_check_secureboot_on_enroll,
-            **extra,
+            efivars_dir=Path(env.efivars_dir) if env.efivars_dir else DEFAULT_EFIVARS_DIR,
+            pcr_public_key=Path(env.tpm_pcr_public_key) if env.tpm_pcr_public_key else DEFAULT_PCR_PUBLIC_KEY,
+            pcr_signature=Path(env.tpm_pcr_signature) if env.tpm_pcr_signature else DEFAULT_PCR_SIGNATURE,
+            pcr_only=key.tpm_pcr_only,
         )
     except ValueError as error:
         return None, str(error)

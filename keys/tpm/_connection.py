@@ -15,6 +15,7 @@ import structlog
 from tpm2_pytss import (
     ESAPI,
     ESYS_TR,
+    TPM2_ALG,
     TPM2_RC,
     TPM2_SE,
     TPM2B_PRIVATE,
@@ -22,8 +23,11 @@ from tpm2_pytss import (
     TPM2B_SENSITIVE_CREATE,
     TPM2B_SENSITIVE_DATA,
     TPMA_SESSION,
+    TPML_DIGEST_VALUES,
     TPML_PCR_SELECTION,
     TPMS_SENSITIVE_CREATE,
+    TPMT_HA,
+    TPMT_SIGNATURE,
     TSS2_Exception,
 )
 
@@ -213,6 +217,32 @@ class TPMConnection:
         """TPM2_PolicyPCR over the current SHA-256 values of ``pcrs`` (the TPM reads them itself)."""
         selection = TPML_PCR_SELECTION.unmarshal(pcr_selection_bytes(pcrs))[0]
         self._call("TPM2_PolicyPCR", "policy_pcr", session, b"", selection)
+
+    def load_external_public(self, public: bytes) -> tuple[Any, bytes]:
+        """TPM2_LoadExternal of a public key alone (marshalled ``TPM2B_PUBLIC``) under the owner hierarchy, so
+        that its signature checks give tickets PolicyAuthorize accepts; returns its handle and TPM name."""
+        in_public = TPM2B_PUBLIC.unmarshal(public)[0]
+        handle = self._track(self._call("TPM2_LoadExternal", "load_external", in_public, None, ESYS_TR.OWNER))
+        name = self._call("Esys_TR_GetName", "tr_get_name", handle)
+        return handle, bytes(name.name)
+
+    def verify_signature(self, key: Any, digest: bytes, signature: bytes) -> Any:
+        """TPM2_VerifySignature of an RSASSA-SHA256 ``signature`` over ``digest`` (already hashed) with
+        ``key``; returns the ``TPMT_TK_VERIFIED`` ticket."""
+        sig = TPMT_SIGNATURE(sigAlg=TPM2_ALG.RSASSA)
+        sig.signature.rsassa.hash = TPM2_ALG.SHA256
+        sig.signature.rsassa.sig = signature
+        return self._call("TPM2_VerifySignature", "verify_signature", key, digest, sig)
+
+    def policy_authorize(self, session: Any, approved: bytes, key_name: bytes, ticket: Any) -> None:
+        """TPM2_PolicyAuthorize: replace the session's digest (which must be ``approved``) by the authorized
+        policy of ``key_name``, on the strength of ``ticket``."""
+        self._call("TPM2_PolicyAuthorize", "policy_authorize", session, approved, key_name, ticket)
+
+    def pcr_extend(self, pcr: int, digest: bytes) -> None:
+        """TPM2_PCR_Extend of ``pcr``'s SHA-256 bank with ``digest`` (other banks are left alone)."""
+        values = TPML_DIGEST_VALUES([TPMT_HA(hashAlg=TPM2_ALG.SHA256, digest=digest)])
+        self._call("TPM2_PCR_Extend", "pcr_extend", ESYS_TR.parse(f"pcr{pcr}"), values)
 
     def policy_digest(self, session: Any) -> bytes:
         """TPM2_PolicyGetDigest: the policy digest the session holds now."""

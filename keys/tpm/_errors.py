@@ -40,3 +40,15 @@ class SecureBootError(KeyRejectedError):
 class UnsupportedPolicyError(InvalidTokenError):
     """The token describes a policy this build cannot satisfy, e.g. Talos' signed PCR 11 policy (UKI boot), or
     a PCR bank other than SHA-256."""
+
+
+class UKIFileError(KeyRejectedError):
+    """The signed PCR 11 policy cannot be used: the UKI's PCR-signing public key or PCR signature file is
+    missing (the node did not boot a signed UKI) or malformed, or the signature for this PCR 11 value was made
+    with another key. The message names the file and the field."""
+
+
+class UKIPolicyError(PolicyCheckError):
+    """The signed PCR 11 policy does not hold at this boot: PCR 11 is all zeroes (no UKI was measured), or
+    the UKI's signatures do not cover PCR 11's current value (a boot phase after the ones the UKI signed, e.g.
+    after ``start-the-world``, or another UKI), or the signature does not verify."""

@@ -22,11 +22,14 @@ _SIZE_OF_SELECT = PCR_COUNT // 8
 _DIGEST_SIZE = hashlib.sha256().digest_size
 
 
-def normalize_pcrs(pcrs: Iterable[int], *, what: str = "PCR list") -> tuple[int, ...]:
+def normalize_pcrs(
+    pcrs: Iterable[int], *, what: str = "PCR list", allow_empty: bool = False
+) -> tuple[int, ...]:
     """Return ``pcrs`` sorted, after checking each is an int in 0..23 and none repeats.
 
     Raises:
-        ValueError: empty list, a non-int, an index out of range, or a duplicate; the message names it.
+        ValueError: empty list (unless ``allow_empty``), a non-int, an index out of range, or a duplicate; the
+            message names it.
     """
     seen: list[int] = []
     for pcr in pcrs:
@@ -37,7 +40,7 @@ def normalize_pcrs(pcrs: Iterable[int], *, what: str = "PCR list") -> tuple[int,
         if pcr in seen:
             raise ValueError(f"{what}: PCR {pcr} is listed twice")
         seen.append(pcr)
-    if not seen:
+    if not seen and not allow_empty:
         raise ValueError(f"{what}: at least one PCR is needed")
     return tuple(sorted(seen))
 

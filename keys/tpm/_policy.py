@@ -1,11 +1,11 @@
 """The sealing policy as a list of steps that can be computed offline (at seal) and replayed in a TPM policy
 session (at unseal).
 
-Today there is one step, :class:`PCRPolicyStep` (TPM2_PolicyPCR over the SHA-256 bank). Talos' signed PCR 11
-policy (TPM2_PolicyAuthorize with the UKI's PCR-signing key, then a signature check of the current PCR 11
-policy) fits the same shape: a step whose ``extend`` hashes ``TPM_CC_PolicyAuthorize || keyName || policyRef``
-and whose ``apply`` loads the public key, verifies the signature and runs PolicyAuthorize. Tokens record it as
-``pubkey_pcrs``; :func:`policy_from_token_fields` is where such tokens would be mapped to that step.
+Two steps: :class:`SignedPCRPolicyStep` (Talos' signed PCR 11 policy: TPM2_PolicyAuthorize with the UKI's
+PCR-signing key, satisfied by a signature of PCR 11's current policy digest) and :class:`PCRPolicyStep`
+(TPM2_PolicyPCR over the SHA-256 bank). :func:`signed_pcr_policy` is Talos v1.12's policy, :func:`pcr_policy`
+volumed's PCR-only extension for machines that boot without a UKI; :func:`policy_from_token_fields` maps a
+token back to one of them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, final
 
-from ._errors import UnsupportedPolicyError
+from ._errors import PCRPolicyError, TPMCommandError, UKIPolicyError, UnsupportedPolicyError
 from ._pcr import PCR_BANK, normalize_pcrs, pcr_composite_digest, pcr_selection_bytes
+from ._uki import (
+    DEFAULT_UKI_FILES,
+    UKI_PCR,
+    UKIFiles,
+    find_signature,
+    load_pcr_public_key,
+    load_pcr_signatures,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
     from ._connection import TPMConnection
 
 TPM_CC_POLICY_PCR = 0x0000017F
+TPM_CC_POLICY_AUTHORIZE = 0x0000016A
 _EMPTY_POLICY = bytes(hashlib.sha256().digest_size)
 
 
@@ -33,6 +42,11 @@ class PolicyStep(Protocol):
     @property
     def pcrs(self) -> tuple[int, ...]:
         """PCRs whose current values the offline computation needs (empty if none)."""
+        ...
+
+    @property
+    def pubkey_pcrs(self) -> tuple[int, ...]:
+        """PCRs bound through a signed policy (empty if none)."""
         ...
 
     def extend(self, digest: bytes, pcr_values: Mapping[int, bytes]) -> bytes:
@@ -67,8 +81,77 @@ class PCRPolicyStep:
             + pcr_composite_digest(selected)
         ).digest()
 
+    @property
+    def pubkey_pcrs(self) -> tuple[int, ...]:
+        return ()
+
     def apply(self, tpm: TPMConnection, session: object) -> None:
         tpm.policy_pcr(session, self.pcrs)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SignedPCRPolicyStep:
+    """TPM2_PolicyAuthorize with the UKI's PCR-signing key: the session satisfies it only while PCR 11 holds a
+    value whose PolicyPCR digest the key signed (one signature per boot phase, in systemd's JSON).
+
+    Both files are read when the step runs (in the TPM worker thread), as Talos reads them at seal and unseal:
+    the key is not recorded in the token, only its name inside the policy digest.
+    """
+
+    files: UKIFiles = DEFAULT_UKI_FILES
+
+    @property
+    def pcrs(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def pubkey_pcrs(self) -> tuple[int, ...]:
+        return (UKI_PCR,)
+
+    def extend(self, digest: bytes, pcr_values: Mapping[int, bytes]) -> bytes:
+        """PolicyAuthorize resets the digest, then hashes in the key's name and an empty policyRef."""
+        key = load_pcr_public_key(self.files.public_key)
+        return policy_authorize_digest(key.name)
+
+    def apply(self, tpm: TPMConnection, session: object) -> None:
+        """PolicyPCR(11), find the signature of the session's digest, VerifySignature, PolicyAuthorize."""
+        key = load_pcr_public_key(self.files.public_key)
+        tpm.policy_pcr(session, (UKI_PCR,))
+        approved = tpm.policy_digest(session)
+        entry = find_signature(
+            load_pcr_signatures(self.files.signature), approved, key, path=self.files.signature
+        )
+        if entry is None:
+            if tpm.read_pcrs((UKI_PCR,))[UKI_PCR] == bytes(len(approved)):
+                raise UKIPolicyError(
+                    "PCR 11 (sha256) is all zeroes: no UKI was measured at this boot, so the signed PCR 11 "
+                    "policy cannot be satisfied"
+                )
+            raise UKIPolicyError(
+                f"no signature in {self.files.signature} for this PCR 11 value (policy digest "
+                f"{approved.hex()}): the boot is past the phases the UKI signed (e.g. after "
+                "start-the-world), or another UKI was booted"
+            )
+        handle, name = tpm.load_external_public(key.public_area)
+        try:
+            ticket = tpm.verify_signature(handle, hashlib.sha256(approved).digest(), entry.signature)
+        except TPMCommandError as exc:
+            raise UKIPolicyError(
+                f"the signature in {self.files.signature} for this PCR 11 value does not verify with "
+                f"{self.files.public_key}: {exc}"
+            ) from None
+        try:
+            tpm.policy_authorize(session, approved, name, ticket)
+        except PCRPolicyError as exc:
+            raise UKIPolicyError(f"PolicyAuthorize refused: {exc}") from None
+
+
+def policy_authorize_digest(key_name: bytes, policy_ref: bytes = b"") -> bytes:
+    """The digest after TPM2_PolicyAuthorize with ``key_name`` (TPM 2.0 Part 3, 23.16: reset to zeros, then
+    ``H(H(0 || TPM_CC_PolicyAuthorize || keyName) || policyRef)``)."""
+    first = hashlib.sha256(_EMPTY_POLICY + struct.pack(">I", TPM_CC_POLICY_AUTHORIZE) + key_name).digest()
+    return hashlib.sha256(first + policy_ref).digest()
 
 
 @final
@@ -85,8 +168,8 @@ class SealingPolicy:
 
     @property
     def pubkey_pcrs(self) -> tuple[int, ...]:
-        """PCRs bound by a signed policy (the token's ``pubkey_pcrs``); none in this build."""
-        return ()
+        """PCRs bound by a signed policy (the token's ``pubkey_pcrs``)."""
+        return tuple(sorted({pcr for step in self.steps for pcr in step.pubkey_pcrs}))
 
     def digest(self, pcr_values: Mapping[int, bytes]) -> bytes:
         """The policy digest offline: what the TPM's policy session holds after :meth:`satisfy` if the PCRs
@@ -103,32 +186,52 @@ class SealingPolicy:
 
 
 def pcr_policy(pcrs: Iterable[int]) -> SealingPolicy:
-    """The policy of a Talos ``tpm`` key without UKI: PolicyPCR over ``pcrs`` (SHA-256 bank)."""
+    """volumed's PCR-only policy (an extension, for machines without a UKI): PolicyPCR over ``pcrs``."""
     return SealingPolicy((PCRPolicyStep(tuple(pcrs)),))
 
 
+def signed_pcr_policy(pcrs: Iterable[int], files: UKIFiles = DEFAULT_UKI_FILES) -> SealingPolicy:
+    """Talos v1.12's policy: PolicyAuthorize with the UKI's PCR-signing key, then PolicyPCR over ``pcrs`` when
+    there are any (an empty list binds no PCR value besides the signed PCR 11)."""
+    pcr_list = tuple(pcrs)
+    signed = SignedPCRPolicyStep(files)
+    return SealingPolicy((signed, PCRPolicyStep(pcr_list)) if pcr_list else (signed,))
+
+
 def policy_from_token_fields(
-    *, pcrs: Sequence[int], pubkey_pcrs: Sequence[int], alg: str, encryption_version: str
+    *,
+    pcrs: Sequence[int],
+    pubkey_pcrs: Sequence[int],
+    alg: str,
+    encryption_version: str,
+    files: UKIFiles = DEFAULT_UKI_FILES,
 ) -> SealingPolicy:
-    """Map a token's policy fields back to the policy to satisfy at unseal.
+    """Map a token's policy fields back to the policy to satisfy at unseal, by Talos' rules (``unseal.go``).
+
+    * ``encryption_version`` "1", ``pubkey_pcrs`` [11]: Talos 1.12, signed PCR 11 then PolicyPCR(``pcrs``).
+    * no ``encryption_version``: Talos < 1.12, signed PCR 11, then PolicyPCR(7) when ``pcrs`` is [11] (those
+      tokens recorded PCR 11 but were sealed to PCR 7 too).
+    * ``encryption_version`` "1", no ``pubkey_pcrs``: volumed's PCR-only extension, PolicyPCR(``pcrs``).
 
     Raises:
-        UnsupportedPolicyError: a signed PCR policy (``pubkey_pcrs`` set, or a pre-1.12 Talos token without
-            ``encryption_version``, which is implicitly signed PCR 11), a bank other than SHA-256, or no PCRs.
+        UnsupportedPolicyError: a bank other than SHA-256, signed PCRs other than [11], another version, or a
+            PCR-only token without PCRs.
     """
-    if alg != PCR_BANK:
+    if alg not in (PCR_BANK, ""):
         raise UnsupportedPolicyError(f"PCR bank {alg!r} is not supported (only {PCR_BANK!r})")
-    if encryption_version != "1":
+    if list(pubkey_pcrs) not in ([], [UKI_PCR]):
         raise UnsupportedPolicyError(
-            "token has no encryption_version '1': it is a pre-1.12 Talos token sealed to PCR 7 and a signed "
-            "PCR 11 policy (UKI), which this build does not support"
-        )
-    if pubkey_pcrs:
-        raise UnsupportedPolicyError(
-            f"token is sealed to a signed PCR policy over PCRs {list(pubkey_pcrs)} (Talos UKI), "
-            "which this build does not support"
+            f"token is sealed to a signed policy over PCRs {list(pubkey_pcrs)}; only [{UKI_PCR}] exists"
         )
     try:
+        if encryption_version == "":
+            if not pubkey_pcrs and list(pcrs) == [UKI_PCR]:
+                return signed_pcr_policy([7], files)
+            return signed_pcr_policy([], files)
+        if encryption_version != "1":
+            raise UnsupportedPolicyError(f"token encryption_version {encryption_version!r} is not supported")
+        if pubkey_pcrs:
+            return signed_pcr_policy(normalize_pcrs(pcrs, allow_empty=True), files)
         return pcr_policy(pcrs)
     except ValueError as exc:
         raise UnsupportedPolicyError(f"token pcrs: {exc}") from None

@@ -1,4 +1,5 @@
-"""Seal a key to the TPM under a PCR policy, and unseal it again (blocking; one TPM connection each)."""
+"""Seal a key to the TPM under a sealing policy (signed PCR 11 and/or PCR values), and unseal it again
+(blocking; one TPM connection each)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC, TPMA_OBJECT
 
 from .._errors import InvalidTokenError
 from ._connection import TPMConnection
-from ._errors import PCRPolicyError, SRKMismatchError
+from ._errors import PCRPolicyError, PCRValueError, SRKMismatchError
 from ._pcr import check_pcr_values
 
 if TYPE_CHECKING:
@@ -52,21 +53,25 @@ class SealedKey:
 def seal(key: Passphrase, policy: SealingPolicy, *, tcti: str) -> SealedKey:
     """Seal ``key`` under ``policy`` to a fresh SRK on the TPM at ``tcti``.
 
-    Reads the policy's PCRs and refuses values nothing was measured into, computes the policy digest offline
-    from them, and creates the sealed object with parameter encryption (the key never crosses the bus in the
+    Reads the policy's PCRs (and PCR 11 for a signed policy) and refuses values nothing was measured into, as
+    Talos does, computes the policy digest offline from them (reading the PCR-signing key file for a signed
+    policy), and creates the sealed object with parameter encryption (the key never crosses the bus in the
     clear). The key travels as a :class:`~volumed.keys.Passphrase` (redacted repr) so that no stack frame of a
     traceback, even one rendered with its locals, holds it as bare bytes; :func:`unseal` returns one too.
 
     Raises:
         TPMUnavailableError: no TPM at ``tcti``.
-        PCRValueError: a PCR is all zeros / all 0xFF, or has no SHA-256 value.
+        PCRValueError: a PCR is all zeros / all 0xFF, or has no SHA-256 value; PCR 11 is all zeroes under a
+            signed policy (no UKI was measured).
+        UKIFileError: the PCR-signing public key file is missing or malformed (signed policy).
         TPMCommandError: the TPM refused a command.
     """
     started = time.perf_counter()
     with TPMConnection(tcti) as tpm:
-        pcr_values = tpm.read_pcrs(policy.pcrs)
+        pcr_values = tpm.read_pcrs(tuple(sorted({*policy.pubkey_pcrs, *policy.pcrs})))
+        _check_uki_measured(policy, pcr_values)
         check_pcr_values(pcr_values)
-        digest = policy.digest(pcr_values)
+        digest = policy.digest({pcr: pcr_values[pcr] for pcr in policy.pcrs})
         srk, srk_name = tpm.create_srk()
         session = tpm.start_session(srk, policy=False)
         private, public = tpm.create_sealed(srk, session, key, digest)
@@ -104,10 +109,7 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
         sealed.policy.satisfy(tpm, session)
         current = tpm.policy_digest(session)
         if not hmac.compare_digest(current, sealed.policy_digest):
-            raise PCRPolicyError(
-                f"PCR policy check failed: PCRs {list(sealed.policy.pcrs)} (sha256) no longer hold the "
-                "values the key was sealed to (boot chain or SecureBoot state changed)"
-            )
+            raise PCRPolicyError(_mismatch_reason(sealed.policy))
         key = tpm.unseal(item, session)
     _log.debug(
         "tpm.unsealed",
@@ -116,6 +118,29 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
         tcti=tcti,
     )
     return key
+
+
+def _mismatch_reason(policy: SealingPolicy) -> str:
+    reasons = []
+    if policy.pcrs:
+        reasons.append(
+            f"PCRs {list(policy.pcrs)} (sha256) no longer hold the values the key was sealed to (boot chain "
+            "or SecureBoot state changed)"
+        )
+    if policy.pubkey_pcrs:
+        reasons.append("the UKI's PCR-signing key is not the one the key was sealed under")
+    return "PCR policy check failed: " + ", or ".join(reasons)
+
+
+def _check_uki_measured(policy: SealingPolicy, pcr_values: dict[int, bytes]) -> None:
+    """Talos' first refusal for a signed policy, in words that say what it means."""
+    for pcr in policy.pubkey_pcrs:
+        if pcr_values[pcr] == bytes(len(pcr_values[pcr])):
+            raise PCRValueError(
+                f"PCR bank {pcr} is populated with all zeroes: no UKI was measured at this boot, and the "
+                f"signed PCR {pcr} policy needs one (machines that boot without a UKI can use the PCR-only "
+                "policy, a volumed extension)"
+            )
 
 
 def _check_public_area(sealed: SealedKey) -> None:

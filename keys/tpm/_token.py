@@ -12,6 +12,7 @@ from ._errors import UnsupportedPolicyError
 from ._pcr import PCR_BANK
 from ._policy import policy_from_token_fields
 from ._sealing import SealedKey
+from ._uki import DEFAULT_UKI_FILES, UKIFiles
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,41 +24,47 @@ TPM_TOKEN_TYPE = "talos-tpm2"
 
 ENCRYPTION_VERSION = "1"
 """Talos' token schema errata marker: ``pcrs`` lists exactly the PCRs bound by value (tokens without it come
-from Talos < 1.12 and are implicitly bound to PCR 7 and a signed PCR 11 policy)."""
+from Talos < 1.12; those with ``pcrs`` [11] are bound to PCR 7 besides the signed PCR 11 policy)."""
 
 
 def make_tpm_token(sealed: SealedKey, *, slot: int) -> TokenJSON:
     """The token for ``sealed`` in slot ``slot``, with Talos' ``UserData`` fields in Talos' order.
 
     Byte fields are standard base64 (Go's ``[]byte``); ``key_name``, ``sealed_blob_*`` are the marshalled
-    ``TPM2B_*`` structures, ``policy_hash`` the raw digest.
+    ``TPM2B_*`` structures, ``policy_hash`` the raw digest. ``pcrs`` is left out when empty (Go's
+    ``omitempty``); ``pubkey_pcrs`` is [11] for Talos' signed policy, [] for the PCR-only extension.
     """
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
 
-    return make_token(
-        TPM_TOKEN_TYPE,
+    user_data: dict[str, Any] = {
+        "keyslots": [slot],
+        "sealed_blob_private": b64(sealed.private),
+        "sealed_blob_public": b64(sealed.public),
+    }
+    if sealed.policy.pcrs:  # Go: `json:"pcrs,omitempty"`
+        user_data["pcrs"] = list(sealed.policy.pcrs)
+    user_data.update(
         {
-            "keyslots": [slot],
-            "sealed_blob_private": b64(sealed.private),
-            "sealed_blob_public": b64(sealed.public),
-            "pcrs": list(sealed.policy.pcrs),
             "pubkey_pcrs": list(sealed.policy.pubkey_pcrs),
             "alg": PCR_BANK,
             "encryption_version": ENCRYPTION_VERSION,
             "policy_hash": b64(sealed.policy_digest),
             "key_name": b64(sealed.srk_name),
-        },
+        }
     )
+    return make_token(TPM_TOKEN_TYPE, user_data)
 
 
-def parse_tpm_token(token: Mapping[str, Any] | None, *, slot: int) -> SealedKey:
-    """Read a ``talos-tpm2`` token back into a :class:`SealedKey`.
+def parse_tpm_token(
+    token: Mapping[str, Any] | None, *, slot: int, files: UKIFiles = DEFAULT_UKI_FILES
+) -> SealedKey:
+    """Read a ``talos-tpm2`` token back into a :class:`SealedKey`; a signed policy reads ``files``.
 
     Raises:
         InvalidTokenError: missing, another type, a missing or malformed field (named, value not quoted).
-        UnsupportedPolicyError: a signed PCR policy (Talos UKI) or another PCR bank.
+        UnsupportedPolicyError: another PCR bank or version, signed PCRs other than [11].
     """
     user_data = token_user_data(token, TPM_TOKEN_TYPE, slot=slot)
 
@@ -72,13 +79,13 @@ def parse_tpm_token(token: Mapping[str, Any] | None, *, slot: int) -> SealedKey:
         raise InvalidTokenError(
             f"slot {slot}: {TPM_TOKEN_TYPE} token key_name is not a marshalled TPM2B_NAME"
         )
-    pcrs = _int_list(user_data, "pcrs", slot=slot, required=True)
+    pcrs = _int_list(user_data, "pcrs", slot=slot, required=False)
     pubkey_pcrs = _int_list(user_data, "pubkey_pcrs", slot=slot, required=False)
     alg = _string(user_data, "alg", slot=slot, default="")
     version = _string(user_data, "encryption_version", slot=slot, default="")
     try:
         policy = policy_from_token_fields(
-            pcrs=pcrs, pubkey_pcrs=pubkey_pcrs, alg=alg, encryption_version=version
+            pcrs=pcrs, pubkey_pcrs=pubkey_pcrs, alg=alg, encryption_version=version, files=files
         )
     except UnsupportedPolicyError as exc:
         raise UnsupportedPolicyError(f"slot {slot}: {exc}") from None
@@ -90,7 +97,7 @@ def parse_tpm_token(token: Mapping[str, Any] | None, *, slot: int) -> SealedKey:
 def _int_list(user_data: Mapping[str, Any], name: str, *, slot: int, required: bool) -> list[int]:
     value = user_data.get(name)
     if value is None and not required:
-        return []  # Go marshals a nil slice as null
+        return []  # Go marshals a nil slice as null, and leaves an empty omitempty field out
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise InvalidTokenError(
             f"slot {slot}: {TPM_TOKEN_TYPE} token field {name!r} is not a list of integers"

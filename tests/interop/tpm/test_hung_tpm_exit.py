@@ -33,7 +33,7 @@ CHILD = textwrap.dedent(
 
 
     async def main() -> None:
-        provider = with_time_limit(TPMKeyProvider(1, tcti=sys.argv[1]), 0.5)
+        provider = with_time_limit(TPMKeyProvider(1, tcti=sys.argv[1], pcr_only=True), 0.5)
         try:
             await provider.new_key()
         except KeyTimeoutError as error:

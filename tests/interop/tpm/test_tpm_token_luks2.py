@@ -20,7 +20,7 @@ SLOT = 1
 
 
 async def test_tpm_slot_through_our_header_and_cryptsetup(swtpm: Swtpm, tmp_path: Path) -> None:
-    tpm_key = TPMKeyProvider(SLOT, tcti=swtpm.tcti)
+    tpm_key = TPMKeyProvider(SLOT, tcti=swtpm.tcti, pcr_only=True)
     new = await tpm_key.new_key()
     assert new.token is not None
     device = tmp_path / "disk.img"
@@ -42,7 +42,7 @@ async def test_tpm_slot_through_our_header_and_cryptsetup(swtpm: Swtpm, tmp_path
 
 
 async def test_token_imported_by_cryptsetup_unseals(swtpm: Swtpm, tmp_path: Path) -> None:
-    tpm_key = TPMKeyProvider(SLOT, tcti=swtpm.tcti)
+    tpm_key = TPMKeyProvider(SLOT, tcti=swtpm.tcti, pcr_only=True)
     new = await tpm_key.new_key()
     assert new.token is not None
     device = tmp_path / "disk.img"
@@ -78,7 +78,7 @@ async def test_a_changed_pcr_list_is_sealed_again_by_the_key_slot_sync(swtpm: Sw
     encryption = EncryptionConfigSpec(pbkdf=PbkdfSpec(type="pbkdf2", iterations=1000), key_size_bits=256)
 
     def keys(pcrs: tuple[int, ...]) -> list[SlotKey]:
-        tpm = TPMKeyProvider(0, tcti=swtpm.tcti, pcrs=pcrs)
+        tpm = TPMKeyProvider(0, tcti=swtpm.tcti, pcrs=pcrs, pcr_only=True)
         return [
             SlotKey(0, "tpm", tpm),
             SlotKey(1, "static", StaticKeyProvider(slot=1, passphrase=b"recovery")),

@@ -37,7 +37,7 @@ def read_pcr7() -> str:
 
 def provider() -> TPMKeyProvider:
     """The TPM key of slot 1, sealed to PCR 7 through ``/dev/tpmrm0`` (Talos' default policy)."""
-    return TPMKeyProvider(TPM_SLOT, pcrs=[7], tcti=TCTI)
+    return TPMKeyProvider(TPM_SLOT, pcrs=[7], tcti=TCTI, pcr_only=True)
 
 
 def tpm_token(volume: Luks2Volume) -> dict[str, object]:

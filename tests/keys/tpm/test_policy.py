@@ -7,7 +7,14 @@ import hashlib
 import pytest
 
 from volumed.keys import InvalidTokenError
-from volumed.keys.tpm import PCRPolicyStep, SealingPolicy, UnsupportedPolicyError, pcr_policy
+from volumed.keys.tpm import (
+    PCRPolicyStep,
+    SealingPolicy,
+    UnsupportedPolicyError,
+    pcr_policy,
+    policy_authorize_digest,
+    signed_pcr_policy,
+)
 from volumed.keys.tpm._policy import policy_from_token_fields
 
 # Provenance: swtpm 0.7.1 (libtpms) after TPM2_Startup(CLEAR) and one TPM2_PCR_Extend of PCR 7 (SHA-256) with
@@ -43,10 +50,37 @@ def test_token_fields_give_the_pcr_policy() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"pubkey_pcrs": [11]}, signed_pcr_policy([7])),  # Talos 1.12
+        ({"pubkey_pcrs": [11], "pcrs": []}, signed_pcr_policy([])),
+        ({"encryption_version": "", "pcrs": [11]}, signed_pcr_policy([7])),  # pre-1.12: PCR 7 besides
+        ({"encryption_version": "", "pcrs": [7]}, signed_pcr_policy([])),  # Talos: PolicyAuthorize alone
+        ({"encryption_version": "", "pcrs": [11], "pubkey_pcrs": [11]}, signed_pcr_policy([])),
+    ],
+)
+def test_token_fields_map_as_talos_unseal_does(fields: dict[str, object], expected: SealingPolicy) -> None:
+    arguments: dict[str, object] = {
+        "pcrs": [7],
+        "pubkey_pcrs": [],
+        "alg": "sha256",
+        "encryption_version": "1",
+    }
+    arguments.update(fields)
+    assert policy_from_token_fields(**arguments) == expected  # type: ignore[arg-type]
+
+
+def test_policy_authorize_digest_by_hand() -> None:
+    name = bytes.fromhex("000b") + bytes(range(32))
+    first = hashlib.sha256(bytes(32) + (0x16A).to_bytes(4, "big") + name).digest()
+    assert policy_authorize_digest(name) == hashlib.sha256(first).digest()
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"pubkey_pcrs": [11]}, r"signed PCR policy over PCRs \[11\]"),
-        ({"encryption_version": ""}, "pre-1.12 Talos token"),
+        ({"pubkey_pcrs": [7]}, r"signed policy over PCRs \[7\]"),
+        ({"encryption_version": "2"}, "encryption_version '2' is not supported"),
         ({"alg": "sha1"}, "PCR bank 'sha1' is not supported"),
         ({"pcrs": []}, "at least one PCR"),
         ({"pcrs": [30]}, "out of range"),

@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import anyio
 import pytest
@@ -31,9 +31,6 @@ from volumed.keys.tpm import (
     seal,
 )
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 
 def closed_port_tcti() -> str:
     with socket.socket() as probe:
@@ -48,7 +45,22 @@ def test_defaults_are_talos() -> None:
     assert provider.kind == "tpm"
     assert provider.options == TPMOptions(pcrs=(7,), tcti="device:/dev/tpmrm0")
     assert DEFAULT_TCTI == "device:/dev/tpmrm0"
-    assert repr(provider) == "TPMKeyProvider(slot=0, pcrs=[7], tcti='device:/dev/tpmrm0')"
+    assert provider.options.pcr_public_key == Path("/.extra/tpm2-pcr-public-key.pem")
+    assert provider.options.pcr_signature == Path("/.extra/tpm2-pcr-signature.json")
+    assert provider.options.policy.pubkey_pcrs == (11,)  # Talos' signed PCR 11 policy unless pcr_only
+    assert (
+        repr(provider) == "TPMKeyProvider(slot=0, pcrs=[7], policy=signed-pcr11, tcti='device:/dev/tpmrm0')"
+    )
+
+
+def test_empty_pcrs_bind_only_the_signed_pcr11() -> None:
+    policy = TPMKeyProvider(0, pcrs=[]).options.policy
+    assert (policy.pcrs, policy.pubkey_pcrs) == ((), (11,))
+
+
+def test_pcr_only_is_policy_pcr_alone() -> None:
+    policy = TPMKeyProvider(0, pcrs=[7], pcr_only=True).options.policy
+    assert policy == pcr_policy([7])
 
 
 def test_provider_satisfies_the_protocol() -> None:
@@ -63,7 +75,7 @@ def test_provider_class_is_final() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"pcrs": []}, "tpm key pcrs: at least one PCR"),
+        ({"pcrs": [], "pcr_only": True}, "tpm key pcrs: at least one PCR"),
         ({"pcrs": [7, 24]}, "tpm key pcrs: PCR 24 is out of range"),
         ({"tcti": ""}, "is not a TCTI string"),
         ({"tcti": "/dev/tpmrm0"}, "is not a TCTI string"),

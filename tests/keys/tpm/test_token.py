@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from volumed.keys import InvalidTokenError, token_to_json
-from volumed.keys.tpm import SealedKey, UnsupportedPolicyError, make_tpm_token, parse_tpm_token, pcr_policy
+from volumed.keys.tpm import (
+    SealedKey,
+    UKIFiles,
+    UnsupportedPolicyError,
+    make_tpm_token,
+    parse_tpm_token,
+    pcr_policy,
+    signed_pcr_policy,
+)
 
 SRK_NAME = bytes.fromhex("0022000b") + bytes(range(32))
 SEALED = SealedKey(
@@ -103,18 +112,40 @@ def test_malformed_fields_are_named_without_their_value(field: str, value: objec
     assert b64(SEALED.private) not in str(caught.value)
 
 
-def test_signed_policy_token_is_unsupported() -> None:
+def test_signed_policy_token_reads_the_given_files() -> None:
     data = token()
     data["UserData"]["pubkey_pcrs"] = [11]
-    with pytest.raises(UnsupportedPolicyError, match=r"slot 2: .*signed PCR policy"):
+    files = UKIFiles(public_key=Path("/k.pem"), signature=Path("/s.json"))
+    policy = parse_tpm_token(data, slot=2, files=files).policy
+    assert policy == signed_pcr_policy([0, 7], files)
+
+
+def test_other_signed_pcrs_are_unsupported() -> None:
+    data = token()
+    data["UserData"]["pubkey_pcrs"] = [7]
+    with pytest.raises(UnsupportedPolicyError, match=r"slot 2: .*signed policy over PCRs \[7\]"):
         parse_tpm_token(data, slot=2)
 
 
-def test_pre_112_talos_token_is_unsupported() -> None:
+def test_pre_112_talos_token_is_signed_pcr11_and_pcr7() -> None:
     data = token()
     del data["UserData"]["encryption_version"]
-    with pytest.raises(UnsupportedPolicyError, match=r"pre-1\.12"):
-        parse_tpm_token(data, slot=2)
+    data["UserData"]["pcrs"] = [11]
+    assert parse_tpm_token(data, slot=2).policy == signed_pcr_policy([7])
+
+
+def test_talos_token_without_pcrs_is_signed_pcr11_alone() -> None:
+    sealed = SealedKey(
+        private=SEALED.private,
+        public=SEALED.public,
+        srk_name=SRK_NAME,
+        policy_digest=SEALED.policy_digest,
+        policy=signed_pcr_policy([]),
+    )
+    data = make_tpm_token(sealed, slot=2)
+    assert "pcrs" not in data["UserData"]  # Go's omitempty
+    assert data["UserData"]["pubkey_pcrs"] == [11]
+    assert parse_tpm_token(data, slot=2).policy == signed_pcr_policy([])
 
 
 def test_sealed_key_repr_shows_no_blobs() -> None:
