@@ -8,6 +8,9 @@ from ._errors import MountConflictError as MountConflictError
 from ._errors import ToolError as ToolError
 from ._errors import ToolMissingError as ToolMissingError
 from ._errors import UnsupportedFilesystemError as UnsupportedFilesystemError
+from ._grow import FilesystemGrowth as FilesystemGrowth
+from ._grow import filesystem_size as filesystem_size
+from ._grow import grow_to_device as grow_to_device
 from ._mkfs import FilesystemType as FilesystemType
 from ._mkfs import grow_filesystem as grow_filesystem
 from ._mkfs import make_filesystem as make_filesystem
@@ -22,14 +25,17 @@ from ._mount import umount as umount
 
 __all__ = [
     "FilesystemError",
+    "FilesystemGrowth",
     "FilesystemType",
     "MountConflictError",
     "MountInfo",
     "ToolError",
     "ToolMissingError",
     "UnsupportedFilesystemError",
+    "filesystem_size",
     "find_mount",
     "grow_filesystem",
+    "grow_to_device",
     "is_mounted",
     "make_filesystem",
     "mount",
