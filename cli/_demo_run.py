@@ -59,11 +59,27 @@ async def _boot(
     return False
 
 
+def _print_tables(disks: list[str]) -> None:
+    from volumed.storage.gpt import GPTError, read_partition_table
+
+    from .disk import print_table
+
+    click.echo("\npartition tables after the first boot:")
+    for disk in disks:
+        try:
+            print_table(disk, read_partition_table(disk))
+        except (GPTError, OSError) as exc:
+            click.echo(f"{disk}: {exc}")
+
+
 async def boot_twice(
     workdir: Path, config: Path, disks: list[str], node_uuid: str, backend: BackendChoice
 ) -> bool:
-    """First boot encrypts and formats; second boot opens and finds the files. Everything is closed after."""
+    """First boot provisions, encrypts and formats; second boot opens and finds the files. Everything is
+    closed after. The partition tables the first boot ended with are shown."""
     first = await _boot(1, workdir, config, disks, node_uuid, backend)
+    if first:
+        await anyio.to_thread.run_sync(_print_tables, disks)
     second = first and await _boot(2, workdir, config, disks, node_uuid, backend)
     click.echo(
         "\nall volumes ready on both boots, files intact" if second else "\nthe demo FAILED", err=not second

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from volumed.storage.activation import BackendChoice
 
 DEMO_CONFIG = """\
-# STATE and EPHEMERAL encrypted with a key derived from the node UUID; a user volume on a second disk with a
-# static passphrase locked to STATE (its key is useless without the salt kept on STATE).
+# STATE and EPHEMERAL encrypted with a key derived from the node UUID; the first boot makes their partitions
+# on the system disk (the one with META), as Talos does: STATE 100 MiB, EPHEMERAL the rest (at least 2 GiB).
+# A user volume on a second, blank disk (it gets a GPT) with a static passphrase locked to STATE (its key is
+# useless without the salt kept on STATE).
 apiVersion: v1alpha1
 kind: VolumeConfig
 name: STATE
@@ -44,7 +46,7 @@ provisioning:
   diskSelector:
     match: "!system_disk"
   minSize: 64MiB
-  grow: true
+  maxSize: 128MiB
 filesystem:
   type: ext4
 encryption:
@@ -58,6 +60,9 @@ encryption:
 """
 
 MIB = 1024 * 1024
+#: Talos' installer partitions take 2104 MiB; STATE 100 MiB and EPHEMERAL at least 2 GiB need the rest.
+NODE_IMAGE_SIZE = 5 * 1024 * MIB
+DATA_IMAGE_SIZE = 256 * MIB
 
 
 DEMO_FILES = ("node.img", "data.img", "config.yaml", "node-uuid")
@@ -193,15 +198,14 @@ def prepare(workdir: Path) -> tuple[Path, list[str], str]:
             or a parent folder is another user's or writable by others (not sticky).
     """
     from volumed.storage import disklayout
-    from volumed.storage.gpt import new_table, write_partition_table
 
     workdir = real_workdir(workdir)
     check_workdir(workdir)
     node, data, config, uuid_file = (workdir / name for name in DEMO_FILES)
     _new_private_file(node)  # an empty 0600 file: the image replacing it keeps its mode
-    disklayout.create_disk_image(node, 1024 * MIB, force=True)
-    _new_private_file(data, size=256 * MIB)
-    write_partition_table(data, new_table(256 * MIB))
+    # what Talos' installer leaves (EFI, BIOS, BOOT, META): the first boot provisions STATE and EPHEMERAL
+    disklayout.create_disk_image(node, NODE_IMAGE_SIZE, force=True, layout=disklayout.INSTALLER_LAYOUT)
+    _new_private_file(data, size=DATA_IMAGE_SIZE)  # blank, sparse: the first boot gives it a GPT
     _new_private_file(config, DEMO_CONFIG.encode())
     node_uuid = str(uuid.uuid4())
     _new_private_file(uuid_file, node_uuid.encode())
@@ -223,9 +227,11 @@ def prepare(workdir: Path) -> tuple[Path, list[str], str]:
 def demo(workdir: Path, backend: str, verbose: bool) -> None:
     """Create two disk images and a config, boot the volume subsystem twice and show what it did.
 
-    First boot: STATE and EPHEMERAL are encrypted (nodeID keys) and formatted, the user volume's partition is
-    made on the second disk, encrypted with a key locked to STATE, and all three are mounted under
-    WORKDIR/root; a file is written on each. Second boot: everything opens again and the files are read back.
+    The node image has what Talos' installer makes (EFI, BIOS, BOOT, META); the second is blank. First boot:
+    STATE (100 MiB) and EPHEMERAL (the rest) are made on the node image, encrypted (nodeID keys) and
+    formatted; the blank disk gets a GPT and the user volume's partition (128 MiB), encrypted with a key
+    locked to STATE; all three are mounted under WORKDIR/root, a file is written on each and the partition
+    tables are shown. Second boot: everything opens again and the files are read back.
     """
     import anyio
 

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from volumed.storage.gpt import PartitionTable
 
 
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"Error: {message}", err=True)
     raise SystemExit(code)
+
+
+def print_table(image: str, table: PartitionTable) -> None:
+    """The table as `disk create` and the demo show it: a line for the disk, one per partition."""
+    from volumed.storage.blockdev import format_size
+
+    ss = table.sector_size
+    click.echo(f"{image}: {format_size(table.disk_size)}, GPT, {ss}-byte sectors")
+    click.echo(f"{'#':>2}  {'LABEL':<10} {'START':>10} {'SIZE':>10}  TYPE")
+    for p in table.partitions:
+        start, length = format_size(p.offset(ss)), format_size(p.size(ss))
+        click.echo(f"{p.number:>2}  {p.name:<10} {start:>10} {length:>10}  {p.type_guid}")
 
 
 @click.group()
@@ -72,12 +89,8 @@ def create(image: str, size: str, layout: str, state_size: str, sector_size: str
     except (disklayout.DiskLayoutError, GPTError, OSError) as exc:
         _fail(str(exc))
         return
-    ss = table.sector_size
-    click.echo(f"Created {image}: {format_size(table.disk_size)}, GPT, {ss}-byte sectors")
-    click.echo(f"{'#':>2}  {'LABEL':<10} {'START':>10} {'SIZE':>10}  TYPE")
-    for p in table.partitions:
-        start, length = format_size(p.offset(ss)), format_size(p.size(ss))
-        click.echo(f"{p.number:>2}  {p.name:<10} {start:>10} {length:>10}  {p.type_guid}")
+    click.echo("Created ", nl=False)
+    print_table(image, table)
     if layout == disklayout.INSTALLER_LAYOUT:
         free = disklayout.largest_allocatable(table)
         needed = disklayout.STATE_SIZE + disklayout.TALOS_EPHEMERAL_MIN_SIZE
