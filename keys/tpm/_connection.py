@@ -28,6 +28,7 @@ from tpm2_pytss import (
     TPMS_SENSITIVE_CREATE,
     TPMT_HA,
     TPMT_SIGNATURE,
+    TPMU_HA,
     TSS2_Exception,
 )
 
@@ -241,7 +242,7 @@ class TPMConnection:
 
     def pcr_extend(self, pcr: int, digest: bytes) -> None:
         """TPM2_PCR_Extend of ``pcr``'s SHA-256 bank with ``digest`` (other banks are left alone)."""
-        values = TPML_DIGEST_VALUES([TPMT_HA(hashAlg=TPM2_ALG.SHA256, digest=digest)])
+        values = TPML_DIGEST_VALUES([TPMT_HA(hashAlg=TPM2_ALG.SHA256, digest=TPMU_HA(sha256=digest))])
         self._call("TPM2_PCR_Extend", "pcr_extend", ESYS_TR.parse(f"pcr{pcr}"), values)
 
     def policy_digest(self, session: Any) -> bytes:
