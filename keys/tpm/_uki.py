@@ -119,7 +119,9 @@ def parse_pcr_signatures(data: bytes, *, path: Path) -> tuple[PCRSignature, ...]
         raise UKIFileError(f"PCR signature file {path} is not JSON") from None
     if not isinstance(document, dict):
         raise UKIFileError(f"PCR signature file {path} is not a JSON object")
-    entries = document.get("sha256") or []
+    entries = document.get("sha256")
+    if entries is None:  # Go: `json:"sha256,omitempty"`, and null
+        entries = []
     if not isinstance(entries, list):
         raise UKIFileError(f"PCR signature file {path}: field 'sha256' is not a list")
     return tuple(_signature(entry, f"{path}: sha256[{index}]") for index, entry in enumerate(entries))
