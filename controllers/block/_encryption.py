@@ -112,6 +112,12 @@ def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
     )
 
 
+def activation_flags(encryption: EncryptionConfigSpec) -> tuple[str, ...]:
+    """The dm-crypt flags a volume is activated with: its perf ``options`` and ``allow_discards``, as
+    cryptsetup's ``--perf-*`` and ``--allow-discards`` put them in the table."""
+    return (*encryption.perf_options, *(("allow_discards",) if encryption.allow_discards else ()))
+
+
 async def _open_volume(location: Location) -> Luks2Volume:
     return await anyio.to_thread.run_sync(
         partial(Luks2Volume.open, location.path, offset=location.offset, size=location.size)

@@ -105,13 +105,24 @@ class VolumeServices:
                 )
             return self._activator
 
-    async def activate(self, volume_id: str, location: Location, volume_key: VolumeKey) -> str:
-        """Make the decrypted block device of an unlocked volume (idempotent) and return its path."""
+    async def activate(
+        self, volume_id: str, location: Location, volume_key: VolumeKey, flags: tuple[str, ...] = ()
+    ) -> str:
+        """Make the decrypted block device of an unlocked volume (idempotent) and return its path.
+
+        ``flags``: dm-crypt flags (``allow_discards``, perf options; see ``activation_flags``).
+        """
         activator = await self.activator()
         segment = await anyio.to_thread.run_sync(read_data_segment, location)
         return await anyio.to_thread.run_sync(
-            activator.activate, mapping_name(volume_id), segment, volume_key.material
+            partial(activator.activate, mapping_name(volume_id), segment, volume_key.material, flags=flags)
         )
+
+    async def ignored_flags(self, volume_id: str) -> tuple[str, ...]:
+        """The dm-crypt flags the active mapping of ``volume_id`` was asked for and runs without (fuse)."""
+        activator = await self.activator()
+        status = await anyio.to_thread.run_sync(activator.status, mapping_name(volume_id))
+        return status.ignored_flags
 
     async def is_active(self, volume_id: str) -> bool:
         activator = await self.activator()

@@ -13,6 +13,7 @@ from ._hardening import is_dumpable as is_dumpable
 from ._model import ActivationStatus as ActivationStatus
 from ._model import BackendName as BackendName
 from ._model import DataSegment as DataSegment
+from ._model import check_flags as check_flags
 from ._model import check_name as check_name
 from ._model import mapping_name as mapping_name
 from ._protocol import Activator as Activator
@@ -73,6 +74,7 @@ __all__ = [
     "FuseServerUse",
     "backend_availability",
     "backend_problem",
+    "check_flags",
     "check_name",
     "crypt_table",
     "dm_unavailable_reason",

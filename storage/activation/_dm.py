@@ -24,7 +24,7 @@ from ._capacity import refresh_loop_capacity
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._fuse import segment_size
 from ._keyring import add_logon_key, remove_key
-from ._model import ActivationStatus, BackendName, DataSegment, check_name
+from ._model import CRYPT_FLAGS, ActivationStatus, BackendName, DataSegment, check_flags, check_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 MAPPER_DIR: Final = Path("/dev/mapper")
 SYS_BLOCK: Final = Path("/sys/block")
 SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
-
-CRYPT_FLAGS: Final = (
-    "allow_discards",
-    "same_cpu_crypt",
-    "submit_from_crypt_cpus",
-    "no_read_workqueue",
-    "no_write_workqueue",
-)
-"""dm-crypt's optional flags a volume's config may ask for, in the order cryptsetup writes them."""
 
 
 @final
@@ -90,9 +81,7 @@ def crypt_table(
     once each, in cryptsetup's order.
     """
     wanted = set(flags)
-    unknown = sorted(wanted - {*CRYPT_FLAGS, "iv_large_sectors"})
-    if unknown:
-        raise ActivationError(f"unknown dm-crypt flag(s) {', '.join(map(repr, unknown))}")
+    check_flags(wanted - {"iv_large_sectors"})
     if len(volume_key) not in (32, 64):
         raise ActivationError(f"{segment.cipher} needs a 256- or 512-bit key, got {len(volume_key) * 8} bits")
     if segment.cipher != "aes-xts-plain64":
@@ -136,18 +125,21 @@ class DmActivator:
     def backend(self) -> BackendName:
         return "dm"
 
-    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
+    def activate(
+        self, name: str, segment: DataSegment, volume_key: bytes, *, flags: Iterable[str] = ()
+    ) -> str:
         check_name(name)
+        wanted = check_flags(flags)
         sys_dir = self._sys_dir(name)
-        if sys_dir is not None:
+        if sys_dir is not None:  # its flags stay as they are until it is activated again
             self._check_same(name, sys_dir, segment)
             return str(MAPPER_DIR / name)
         size = segment_size(segment)
         if stat.S_ISBLK(_mode(segment.device)):
-            self._create(name, segment, segment.device, size, volume_key)
+            self._create(name, segment, segment.device, size, volume_key, wanted)
         else:
             with loop.attached(segment.device, autoclear=True) as backing:
-                self._create(name, segment, backing.path, size, volume_key)
+                self._create(name, segment, backing.path, size, volume_key, wanted)
         return str(MAPPER_DIR / name)
 
     def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
@@ -217,8 +209,10 @@ class DmActivator:
 
     # internals
 
-    def _create(self, name: str, segment: DataSegment, source: str, size: int, key: bytes) -> None:
-        table = crypt_table(segment, source=source, size=size, volume_key=key)
+    def _create(
+        self, name: str, segment: DataSegment, source: str, size: int, key: bytes, flags: tuple[str, ...]
+    ) -> None:
+        table = crypt_table(segment, source=source, size=size, volume_key=key, flags=flags)
         self._load(
             name, ("create", name, "--uuid", dm_uuid(name, segment.luks_uuid), "--noudevsync"), table, key
         )

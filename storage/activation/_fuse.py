@@ -11,6 +11,7 @@ import contextlib
 import errno
 import itertools
 import json
+import logging
 import os
 import select
 import subprocess
@@ -18,19 +19,24 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from volumed.storage import loop
 from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identity
 
 from ._capacity import refresh_loop_capacity
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
-from ._model import ActivationStatus, BackendName, DataSegment, check_name
+from ._model import ActivationStatus, BackendName, DataSegment, check_flags, check_name
 from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
 READY_TIMEOUT: Final = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def segment_size(segment: DataSegment) -> int:
@@ -102,8 +108,13 @@ class FuseActivator:
 
     # Activator
 
-    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
+    def activate(
+        self, name: str, segment: DataSegment, volume_key: bytes, *, flags: Iterable[str] = ()
+    ) -> str:
+        """Serve ``segment``; dm-crypt ``flags`` cannot be honoured here: they are recorded (``status``
+        shows them as ``ignored_flags``) and logged."""
         check_name(name)
+        ignored = check_flags(flags)
         size = segment_size(segment)
         current = self.status(name)
         if current.active and current.device is not None:
@@ -128,7 +139,14 @@ class FuseActivator:
             "offset": segment.offset,
             "size": size,
             "sector_size": segment.sector_size,
+            "ignored_flags": list(ignored),
         }
+        if ignored:
+            log.warning(
+                "%s: the fuse backend cannot honour dm-crypt flag(s) %s; activated without them",
+                name,
+                ", ".join(ignored),
+            )
         self._write_state(name, state)  # before the loop, so a crash in between still leaves the PID
         try:
             device = loop.attach(self.decrypted_file(name), block_size=segment.sector_size)
@@ -210,6 +228,7 @@ class FuseActivator:
             offset=_int_or_none(state.get("offset")),
             size=_int_or_none(state.get("size")),
             problem=problem,
+            ignored_flags=_flags(state.get("ignored_flags")),
         )
 
     # internals
@@ -445,6 +464,10 @@ def _read_line(fd: int, timeout: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace").strip()
+
+
+def _flags(value: object) -> tuple[str, ...]:
+    return tuple(flag for flag in value if isinstance(flag, str)) if isinstance(value, list) else ()
 
 
 def _str_or_none(value: object) -> str | None:

@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal, final
+from typing import TYPE_CHECKING, Final, Literal, final
 
 from ._errors import ActivationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 BackendName = Literal["dm", "fuse"]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,126}")
 MAPPING_PREFIX: Final = "luks2-"
+
+CRYPT_FLAGS: Final = (
+    "allow_discards",
+    "same_cpu_crypt",
+    "submit_from_crypt_cpus",
+    "no_read_workqueue",
+    "no_write_workqueue",
+)
+"""dm-crypt's optional flags a volume may be activated with (cryptsetup's ``--allow-discards`` and
+``--perf-*``), in the order cryptsetup writes them into the table."""
+
+
+def check_flags(flags: Iterable[str]) -> tuple[str, ...]:
+    """``flags`` once each in :data:`CRYPT_FLAGS` order; ActivationError naming any unknown one."""
+    wanted = set(flags)
+    unknown = sorted(wanted - set(CRYPT_FLAGS))
+    if unknown:
+        raise ActivationError(
+            f"unknown dm-crypt flag(s) {', '.join(map(repr, unknown))}: use {', '.join(CRYPT_FLAGS)}"
+        )
+    return tuple(flag for flag in CRYPT_FLAGS if flag in wanted)
 
 
 def mapping_name(volume_id: str) -> str:
@@ -79,6 +103,8 @@ class ActivationStatus:
         offset: the segment offset in ``source``, when known.
         size: the decrypted size in bytes, when known.
         problem: why a mapping that exists is not usable (e.g. its FUSE server died), else None.
+        ignored_flags: dm-crypt flags it was asked for and cannot honour (the fuse backend has no
+            workqueues and passes no discards), for the volume's status.
     """
 
     name: str
@@ -89,3 +115,4 @@ class ActivationStatus:
     offset: int | None = None
     size: int | None = None
     problem: str | None = None
+    ignored_flags: tuple[str, ...] = ()

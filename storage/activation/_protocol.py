@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ._model import ActivationStatus, BackendName, DataSegment
 
 
@@ -23,8 +25,15 @@ class Activator(Protocol):
         """The backend's name (``dm`` or ``fuse``)."""
         ...
 
-    def activate(self, name: str, segment: DataSegment, volume_key: bytes) -> str:
-        """Make (or find) mapping ``name`` of ``segment`` and return its block device path."""
+    def activate(
+        self, name: str, segment: DataSegment, volume_key: bytes, *, flags: Iterable[str] = ()
+    ) -> str:
+        """Make (or find) mapping ``name`` of ``segment`` and return its block device path.
+
+        ``flags`` are dm-crypt optional flags (:data:`CRYPT_FLAGS`: ``allow_discards``, the perf options);
+        an unknown one raises ActivationError. A backend that cannot honour some activates without them and
+        lists them in ``status(name).ignored_flags``. A mapping that is already active keeps its flags.
+        """
         ...
 
     def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
