@@ -55,7 +55,10 @@ def config(*data_keys: dict[str, Any]) -> list[dict[str, Any]]:
             "apiVersion": "v1alpha1",
             "kind": "VolumeConfig",
             "name": "EPHEMERAL",
-            "encryption": encryption(key(0, tpm={"options": {"pcrs": [7]}}), key(1, nodeID={})),
+            "encryption": encryption(
+                key(0, tpm={"options": {"pcrs": [7], "volumedPcrOnly": True}}),  # no UKI in the guest
+                key(1, nodeID={}),
+            ),
         },
         {
             "apiVersion": "v1alpha1",

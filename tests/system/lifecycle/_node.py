@@ -78,7 +78,8 @@ def kms_key(slot: int, endpoint: str) -> dict[str, Any]:
 
 
 def tpm_key(slot: int, pcrs: Sequence[int] = (7,)) -> dict[str, Any]:
-    return {"slot": slot, "tpm": {"options": {"pcrs": list(pcrs)}}}
+    # volumedPcrOnly: these nodes boot without a signed UKI (no /.extra files, PCR 11 unmeasured)
+    return {"slot": slot, "tpm": {"options": {"pcrs": list(pcrs), "volumedPcrOnly": True}}}
 
 
 def _encryption(keys: Sequence[dict[str, Any]]) -> dict[str, Any]:
