@@ -16,13 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests._tools import require_root, require_tool
 from tests.system.storage._loops import loop_device, unmounting
-from volumed.controllers.block._encryption import Location
-from volumed.controllers.block._grow import CRASH_ENV, VolumeGrowth, grow_volume
-from volumed.controllers.block._services import read_data_segment
+from volumed.controllers.block._encryption import Location, OpenedVolume
+from volumed.controllers.block._grow import CRASH_ENV, VolumeGrowth, grow_opened_volume, grow_volume
+from volumed.controllers.block._services import OpenVolume, VolumeServices, read_data_segment
+from volumed.resources import ProvisioningConfigSpec, VolumeConfigSpec, VolumeStatusSpec
 from volumed.storage.activation import FuseActivator
 from volumed.storage.filesystem import make_filesystem, mount
 from volumed.storage.gpt import PartitionGrowth, read_partition_table
@@ -202,5 +204,59 @@ def test_a_crash_between_steps_is_finished_by_the_next_boot(tmp_path: Path, step
         assert growth.mapping == (93 * MIB - DATA_OFFSET, 93 * MIB - DATA_OFFSET)  # mapped at the new size
         assert growth.filesystem.grew
         _check_grown(tmp_path, image, runtime_dir, "xfs", files)
+    finally:
+        _shutdown(runtime_dir)
+
+
+def test_grow_opened_volume_resizes_what_the_formatter_opened(tmp_path: Path) -> None:
+    """The formatter's call: a volume opened and activated through VolumeServices grows up to its maxSize,
+    and its opened location takes the new size (the next reconcile finds the volume it opened)."""
+    image, runtime_dir, _ = _make_volume(tmp_path, "xfs")
+    with image.open("r+b") as f:
+        f.truncate(96 * MIB)
+    services = VolumeServices(backend="fuse", root=tmp_path, runtime_dir=runtime_dir)
+    config = VolumeConfigSpec(
+        partition_label="EPHEMERAL",
+        provisioning=ProvisioningConfigSpec(grow=True, max_size=60 * MIB),
+        filesystem="xfs",
+    )
+
+    async def main() -> tuple[VolumeGrowth | None, Location, VolumeGrowth | None]:
+        try:
+            part = read_partition_table(image).partition(NUMBER)
+            location = Location(str(image), part.offset(512), part.size(512))
+            with Luks2Volume.open(image, offset=location.offset, size=location.size) as volume:
+                key = volume.unlock(PASSPHRASE)
+            device = await services.activate("EPHEMERAL", location, key)
+            services.opened["EPHEMERAL"] = OpenVolume(location, OpenedVolume(key, 0, "static"), device, "")
+            status = VolumeStatusSpec(location=str(image), partition_index=NUMBER, mount_location=device)
+            growth = await grow_opened_volume(services, "EPHEMERAL", config, status)
+            opened_at = services.opened["EPHEMERAL"].location
+            unchanged = await grow_opened_volume(services, "EPHEMERAL", config, status)
+            return growth, opened_at, unchanged
+        finally:
+            await services.close_all()
+
+    growth, opened_at, unchanged = anyio.run(main)
+    assert growth is not None
+    assert unchanged is not None
+    assert (growth.partition.new_size, growth.mapping) == (60 * MIB, (29 * MIB, 44 * MIB))
+    assert growth.filesystem.new_size == 44 * MIB == _fs_size_after(image, runtime_dir)
+    assert opened_at == Location(str(image), 2 * MIB, 60 * MIB)
+    assert not unchanged.grew
+    assert _sfdisk_sizes(image)["EPHEMERAL"] == 60 * MIB
+    fixed = VolumeConfigSpec(partition_label="EPHEMERAL", provisioning=ProvisioningConfigSpec(grow=False))
+    assert anyio.run(grow_opened_volume, services, "EPHEMERAL", fixed, VolumeStatusSpec()) is None
+
+
+def _fs_size_after(image: Path, runtime_dir: Path) -> int:
+    """The filesystem's size, read by xfs_info on a fresh activation of the grown volume."""
+    part = read_partition_table(image).partition(NUMBER)
+    location = Location(str(image), part.offset(512), part.size(512))
+    with Luks2Volume.open(image, offset=location.offset, size=location.size) as volume:
+        key = volume.unlock(PASSPHRASE).material
+    activator = FuseActivator(runtime_dir=runtime_dir)
+    try:
+        return _fs_size(activator.activate(NAME, read_data_segment(location), key), "xfs")
     finally:
         _shutdown(runtime_dir)
