@@ -37,6 +37,8 @@ from ._errors import ConfigError as ConfigError
 from ._errors import ConfigInvalidError as ConfigInvalidError
 from ._errors import ConfigIssue as ConfigIssue
 from ._errors import SelectorError as SelectorError
+from ._legacy import LegacyEncryptionSpec as LegacyEncryptionSpec
+from ._legacy import SystemDiskEncryption as SystemDiskEncryption
 from ._limits import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
 from ._loader import MachineConfig as MachineConfig
 from ._loader import check_config as check_config
@@ -73,6 +75,7 @@ __all__ = [
     "FilesystemSpec",
     "KMSKey",
     "KeyKind",
+    "LegacyEncryptionSpec",
     "MachineConfig",
     "MetaEncryptionError",
     "NodeIDKey",
@@ -80,6 +83,7 @@ __all__ = [
     "ProvisioningSpec",
     "SelectorError",
     "StaticKey",
+    "SystemDiskEncryption",
     "TPMKey",
     "TPMOptions",
     "UserVolumeConfigDocument",

@@ -145,9 +145,9 @@ class Pbkdf(StrictModel):
     """``encryption.pbkdf`` (volumed extension): the key-slot KDF instead of cryptsetup's benchmarked one.
 
     Attributes:
-        type: ``argon2id``, ``argon2i`` or ``pbkdf2``.
+        type: ``argon2id`` or ``argon2i`` (validation refuses ``pbkdf2``: Talos cannot open such key slots).
         memory: argon2 memory cost in KiB.
-        iterations: argon2 time cost, or pbkdf2 iteration count.
+        iterations: argon2 time cost.
         parallel: argon2 threads.
     """
 

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from ._cel import shared_selector_budget
 from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
+from ._legacy import LEGACY_FIELDS, LEGACY_PATH, V1Alpha1Document, is_v1alpha1_document
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
-from ._rules import validate_document
+from ._rules import validate_document, validate_legacy_encryption
 from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, field_names
 from ._yaml import KeyPositions, describe_yaml_error, load_documents, resolved_value, source_text
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
     from ._documents import VolumeDocument
+    from ._encryption import EncryptionSpec
 
 _log = structlog.get_logger(__name__)
 
@@ -36,6 +38,8 @@ _KINDS: Final[dict[str, type[VolumeConfigDocument] | type[UserVolumeConfigDocume
 TALOS_ONLY_SYSTEM_VOLUMES: Final = ("IMAGECACHE", "ETCD", "CRI", "KUBELET", "LOG")
 # A document's name is shown in its label only when it could be a volume name (it may be any text otherwise).
 _MAX_NAME_SHOWN: Final = 34
+# The label of the v1alpha1 machine config document in issues.
+V1ALPHA1_LABEL: Final = "v1alpha1"
 
 _TYPE_MESSAGES: Final = {
     "bool_type": "expected a boolean",
@@ -65,19 +69,38 @@ class MachineConfig:
     Attributes:
         volumes: the VolumeConfig documents (STATE, EPHEMERAL), in file order.
         user_volumes: the UserVolumeConfig documents, in file order.
-        ignored: how many documents of other kinds (or for volumes volumed does not manage) were skipped.
+        ignored: how many documents of other kinds (or for volumes volumed does not manage) were skipped; the
+            v1alpha1 machine config document counts when it has no ``machine.systemDiskEncryption``.
+        legacy_encryption: ``machine.systemDiskEncryption`` of the v1alpha1 document, as (volume name,
+            encryption) pairs (see :mod:`._legacy`).
     """
 
     volumes: tuple[VolumeConfigDocument, ...] = ()
     user_volumes: tuple[UserVolumeConfigDocument, ...] = ()
     ignored: int = 0
+    legacy_encryption: tuple[tuple[str, EncryptionSpec], ...] = ()
     _by_name: dict[str, VolumeConfigDocument] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({document.name: document for document in self.volumes})
+        # Talos' precedence: a VolumeConfig's own encryption first, else the legacy v1alpha1 block.
+        for name, legacy in self.legacy_encryption:
+            document = self._by_name.get(name)
+            if document is None:
+                self._by_name[name] = VolumeConfigDocument(
+                    api_version="v1alpha1", kind="VolumeConfig", name=name, encryption=legacy
+                )
+            elif document.effective_encryption is None:
+                self._by_name[name] = document.model_copy(update={"encryption": legacy})
 
     def volume(self, name: str) -> VolumeConfigDocument | None:
-        """The VolumeConfig for ``STATE`` or ``EPHEMERAL``, None when the config has none."""
+        """The VolumeConfig for ``STATE`` or ``EPHEMERAL`` with its effective settings, None when the config
+        has neither a VolumeConfig nor legacy encryption for it.
+
+        When the VolumeConfig has no encryption (or there is none), the encryption is the v1alpha1
+        document's ``machine.systemDiskEncryption`` block for the volume, if any; :attr:`volumes` keeps the
+        documents as written.
+        """
         return self._by_name.get(name)
 
     def user_volume(self, name: str) -> UserVolumeConfigDocument | None:
@@ -195,8 +218,9 @@ def _iter_documents(text: str) -> Iterator[tuple[int, object, KeyPositions, Conf
 def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
     """Parse and validate machine-config text; return the config (None when invalid) and every issue.
 
-    Documents of other kinds (the v1alpha1 machine config, network documents...) are skipped with a debug
-    log, as are VolumeConfig documents for system volumes Talos has but volumed does not manage.
+    Documents of other kinds (network documents...) are skipped with a debug log, as are VolumeConfig
+    documents for system volumes Talos has but volumed does not manage. Of the v1alpha1 machine config
+    document only ``machine.systemDiskEncryption`` is read (strictly); its other fields are ignored.
 
     Bounded (see :mod:`._limits`): a config past a limit gets one issue naming it. CPU-bound for up to a few
     seconds: call it from a worker thread in async code. No issue quotes the text of the config.
@@ -219,6 +243,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
     user_volumes: list[UserVolumeConfigDocument] = []
     seen: set[str] = set()
     ignored = 0
+    legacy: dict[str, EncryptionSpec] | None = None
     budget = MAX_EXPANDED_NODES
     for index, raw, positions, yaml_issue in _iter_documents(source):
         if yaml_issue is not None:
@@ -245,6 +270,15 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             issues.append(ConfigIssue(f"document {index}", "", message))
             break
         kind = source_text(raw.get("kind"))
+        if is_v1alpha1_document(kind, source_text(raw.get("version"))):
+            if legacy is not None:
+                issues.append(ConfigIssue(V1ALPHA1_LABEL, "", "duplicate document"))
+                continue
+            legacy = _parse_legacy(raw, positions, issues)
+            if not legacy:
+                _log.debug("ignoring config document of another kind", document=index)
+                ignored += 1
+            continue
         model = _KINDS.get(kind) if isinstance(kind, str) else None
         if model is None or not isinstance(kind, str):
             _log.debug("ignoring config document of another kind", document=index)
@@ -271,7 +305,43 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             user_volumes.append(document)
     if issues:
         return None, issues
-    return MachineConfig(volumes=tuple(volumes), user_volumes=tuple(user_volumes), ignored=ignored), []
+    return (
+        MachineConfig(
+            volumes=tuple(volumes),
+            user_volumes=tuple(user_volumes),
+            ignored=ignored,
+            legacy_encryption=tuple((legacy or {}).items()),
+        ),
+        [],
+    )
+
+
+def _parse_legacy(
+    raw: dict[Any, Any], positions: KeyPositions, issues: list[ConfigIssue]
+) -> dict[str, EncryptionSpec]:
+    """``machine.systemDiskEncryption`` of the v1alpha1 document, by volume name (empty when absent);
+    issues are added to ``issues`` with paths from the document's root."""
+    try:
+        document = V1Alpha1Document.model_validate(raw)
+    except ValidationError as error:
+        details = error.errors(include_input=False, include_url=False, include_context=True)
+        issues.extend(_issue_of(V1ALPHA1_LABEL, d, raw, positions) for d in details)
+        return {}
+    except (RecursionError, TypeError, ValueError) as error:
+        issues.append(ConfigIssue(V1ALPHA1_LABEL, "", f"cannot be read: {type(error).__name__}"))
+        return {}
+    block = document.system_disk_encryption
+    if block is None:
+        return {}
+    specs: dict[str, EncryptionSpec] = {}
+    for name, spec in block.specs().items():
+        where = f"{LEGACY_PATH}.{LEGACY_FIELDS[name]}"
+        problems = validate_legacy_encryption(spec, volume=name)
+        issues.extend(
+            ConfigIssue(V1ALPHA1_LABEL, f"{where}.{path}" if path else where, m) for path, m in problems
+        )
+        specs[name] = spec
+    return specs
 
 
 def _parse_document(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ._documents import STATE, VolumeConfigDocument
 from ._encryption import EncryptionKey, EncryptionSpec, Pbkdf
 from ._errors import ConfigError
+from ._legacy import LegacyEncryptionSpec
 from ._rules import validate_document
 
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
@@ -92,14 +93,44 @@ def _key_struct(key: EncryptionKey) -> dict[str, object]:
     }
 
 
+def _legacy_key_struct(key: EncryptionKey) -> dict[str, object]:
+    """v1alpha1 ``EncryptionKey``: its own field order, no ``KeyLockToSTATE``, a TPM key without options."""
+    return {
+        "KeyStatic": None if key.static is None else {"KeyData": key.static.passphrase.get_secret_value()},
+        "KeyNodeID": None if key.node_id is None else {},
+        "KeyKMS": None if key.kms is None else {"KMSEndpoint": key.kms.endpoint},
+        "KeySlot": key.slot,
+        "KeyTPM": None
+        if key.tpm is None
+        else {"TPMCheckSecurebootStatusOnEnroll": key.tpm.check_secureboot_status_on_enroll},
+    }
+
+
+def _legacy_struct(spec: LegacyEncryptionSpec) -> dict[str, object]:
+    """v1alpha1 ``EncryptionConfig``, which Talos marshals when STATE's encryption comes from
+    ``machine.systemDiskEncryption`` (the provider as written, empty when omitted)."""
+    return {
+        "EncryptionProvider": spec.provider,
+        "EncryptionKeys": [_legacy_key_struct(key) for key in spec.keys],
+        "EncryptionCipher": spec.cipher,
+        "EncryptionKeySize": spec.key_size,
+        "EncryptionBlockSize": spec.block_size,
+        "EncryptionPerfOptions": spec.options,
+    }
+
+
 def encryption_to_meta_json(spec: EncryptionSpec | None) -> bytes:
     """The bytes Talos stores in META tag 9 for this STATE encryption (``null`` for none).
 
-    A ``pbkdf`` block (volumed extension) is appended as ``"EncryptionPBKDF"`` only when set; Talos ignores
-    unknown fields, and without it the output is exactly Talos'.
+    Encryption read from the v1alpha1 ``machine.systemDiskEncryption`` block is written as Talos writes it
+    (v1alpha1's struct). ``allowDiscards`` and ``pbkdf`` (not in Talos v1.12's struct) are appended as
+    ``"EncryptionAllowDiscards"`` and ``"EncryptionPBKDF"`` only when set; Talos ignores unknown fields, and
+    without them the output is exactly Talos v1.12's (``encryption_meta_test.go``).
     """
     if spec is None or not spec.enabled:
         return b"null"
+    if isinstance(spec, LegacyEncryptionSpec):
+        return _go_value(_legacy_struct(spec)).encode("utf-8")
     struct: dict[str, object] = {
         "EncryptionProvider": spec.effective_provider,
         "EncryptionKeys": [_key_struct(key) for key in spec.keys],
@@ -107,8 +138,9 @@ def encryption_to_meta_json(spec: EncryptionSpec | None) -> bytes:
         "EncryptionKeySize": spec.key_size,
         "EncryptionBlockSize": spec.block_size,
         "EncryptionPerfOptions": spec.options,
-        "EncryptionAllowDiscards": spec.allow_discards,
     }
+    if spec.allow_discards is not None:  # not in v1.12's struct (Talos' main branch added it at this place)
+        struct["EncryptionAllowDiscards"] = spec.allow_discards
     if spec.pbkdf is not None:
         struct["EncryptionPBKDF"] = {
             "Type": spec.pbkdf.type,
@@ -178,7 +210,9 @@ def _spec_from_struct(fields: dict[str, Any]) -> dict[str, object]:
     if _pick(fields, "EncryptionAllowDiscards") is not None:
         spec["allowDiscards"] = _pick(fields, "EncryptionAllowDiscards")
     pbkdf = _fields(_pick(fields, "EncryptionPBKDF"), "EncryptionPBKDF")
-    if pbkdf is not None:
+    # Older volumed wrote pbkdf2 here; configs may no longer ask for it (Talos cannot open such slots), so new
+    # key slots of a STATE opened from META get the default KDF instead of a lock-out.
+    if pbkdf is not None and _pick(pbkdf, "Type") != "pbkdf2":
         spec["pbkdf"] = {
             name: _pick(pbkdf, name) for name in Pbkdf.model_fields if _pick(pbkdf, name) is not None
         }

@@ -22,11 +22,15 @@ MAX_PCR: Final = 23
 PARTITION_LABEL_LENGTH: Final = 36
 MAX_USER_VOLUME_NAME: Final = PARTITION_LABEL_LENGTH - len("u-")
 SECTOR_SIZES: Final = (512, 1024, 2048, 4096)
-PBKDF_TYPES: Final = ("argon2id", "argon2i", "pbkdf2")
+PBKDF_TYPES: Final = ("argon2id", "argon2i")
 ARGON2_MEMORY_KIB: Final = (32, 4 * 1024 * 1024)
 ARGON2_MIN_ITERATIONS: Final = 4
 ARGON2_MAX_PARALLEL: Final = 4
-PBKDF2_MIN_ITERATIONS: Final = 1000
+# go-blockdevice luks/header.go validateHeader (Talos >= v1.12.7) refuses to open volumes with such key slots.
+PBKDF2_REFUSED: Final = (
+    "pbkdf2 is not allowed: Talos (v1.12.7 and later) refuses to open a LUKS2 volume with pbkdf2 key slots"
+    " (argon2id, argon2i)"
+)
 
 Issue = tuple[str, str]
 
@@ -101,53 +105,75 @@ def _validate_provisioning(spec: ProvisioningSpec, *, required: bool) -> list[Is
 def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
     if not spec.enabled:
         return []
+    return _encryption_issues(spec, "encryption", volume=volume, legacy=False)
+
+
+def validate_legacy_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:
+    """The issues of one ``machine.systemDiskEncryption`` block (v1alpha1), paths relative to the block.
+
+    Talos' v1alpha1 rules with its wording (keys required, slots unique, each key of some kind), then the
+    same checks as a VolumeConfig block (volumed refuses a key with two kinds, which v1alpha1 lets pass).
+    """
+    return _encryption_issues(spec, "", volume=volume, legacy=True)
+
+
+def _encryption_issues(spec: EncryptionSpec, prefix: str, *, volume: str, legacy: bool) -> list[Issue]:
+    def at(path: str) -> str:
+        return f"{prefix}.{path}" if prefix else path
+
     issues: list[Issue] = []
     if spec.provider not in ("", "luks2"):
-        issues.append(("encryption.provider", "unsupported encryption provider (luks2)"))
+        issues.append((at("provider"), "unsupported encryption provider (luks2)"))
     if not spec.keys:
-        issues.append(("encryption.keys", "encryption keys are required"))
+        message = "no encryption keys provided" if legacy else "encryption keys are required"
+        issues.append((at("keys"), message))
     seen_slots: set[int] = set()
     for index, key in enumerate(spec.keys):
-        issues += _validate_key(key, f"encryption.keys[{index}]", seen_slots, volume=volume)
+        issues += _validate_key(key, at(f"keys[{index}]"), seen_slots, volume=volume, legacy=legacy)
         seen_slots.add(key.slot)
-    issues += _validate_cipher(spec)
+    issues += _validate_cipher(spec, prefix)
     if spec.block_size and spec.block_size not in SECTOR_SIZES:
-        issues.append(("encryption.blockSize", "block size is not one of 512, 1024, 2048, 4096"))
+        issues.append((at("blockSize"), "block size is not one of 512, 1024, 2048, 4096"))
     for index, option in enumerate(spec.options or ()):
         if option not in PERF_OPTIONS:
-            issues.append(
-                (f"encryption.options[{index}]", f"unsupported perf option ({', '.join(PERF_OPTIONS)})")
-            )
+            issues.append((at(f"options[{index}]"), f"unsupported perf option ({', '.join(PERF_OPTIONS)})"))
     if spec.pbkdf is not None:
         issues += _validate_pbkdf(spec.pbkdf)
     return issues
 
 
-def _validate_cipher(spec: EncryptionSpec) -> list[Issue]:
+def _validate_cipher(spec: EncryptionSpec, prefix: str = "encryption") -> list[Issue]:
     """The cipher and key size must be ones volumed can format and open (Talos takes any dm-crypt cipher)."""
+    dot = f"{prefix}." if prefix else ""
     supported = ", ".join(SUPPORTED_CIPHERS)
     if spec.cipher and spec.cipher not in SUPPORTED_CIPHERS:
-        return [("encryption.cipher", f"unsupported cipher (supported: {supported})")]
+        return [(f"{dot}cipher", f"unsupported cipher (supported: {supported})")]
     if spec.key_size and spec.key_size not in SUPPORTED_KEY_SIZES_BITS:
         sizes = " or ".join(map(str, SUPPORTED_KEY_SIZES_BITS))
         return [
             (
-                "encryption.keySize",
+                f"{dot}keySize",
                 f"unsupported key size for {spec.effective_cipher} (supported: {sizes} bits)",
             )
         ]
     return []
 
 
-def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume: str) -> list[Issue]:
+def _validate_key(
+    key: EncryptionKey, path: str, seen_slots: set[int], *, volume: str, legacy: bool = False
+) -> list[Issue]:
     issues: list[Issue] = []
     if not 0 <= key.slot < LUKS2_SLOTS:
         issues.append((f"{path}.slot", f"key slot is out of range (0 to {LUKS2_SLOTS - 1})"))
     if key.slot in seen_slots:
-        issues.append((f"{path}.slot", "duplicate key slot"))
+        message = f"encryption key slot {key.slot} is already in use" if legacy else "duplicate key slot"
+        issues.append((f"{path}.slot", message))
     kinds = key.kinds
     if not kinds:
-        issues.append((path, "at least one encryption key type must be specified"))
+        message = "at least one encryption key type must be specified"
+        if legacy:
+            message = f"encryption key at slot {key.slot} doesn't have the configuration parameters"
+        issues.append((path, message))
     elif len(kinds) > 1:
         names = ", ".join(kinds)  # field names, not values
         issues.append((path, f"only one encryption key type can be specified, got: {names}"))
@@ -170,19 +196,12 @@ def _validate_key(key: EncryptionKey, path: str, seen_slots: set[int], *, volume
 
 
 def _validate_pbkdf(pbkdf: Pbkdf) -> list[Issue]:
+    """Only argon2: Talos cannot open a volume with pbkdf2 key slots (``volumed luks`` still makes them)."""
     issues: list[Issue] = []
-    if pbkdf.type not in PBKDF_TYPES:
-        issues.append(("encryption.pbkdf.type", f"unsupported pbkdf type ({', '.join(PBKDF_TYPES)})"))
-        return issues
     if pbkdf.type == "pbkdf2":
-        for name, value in (("memory", pbkdf.memory), ("parallel", pbkdf.parallel)):
-            if value is not None:
-                issues.append((f"encryption.pbkdf.{name}", f"{name} applies to argon2 only, not pbkdf2"))
-        if pbkdf.iterations is not None and pbkdf.iterations < PBKDF2_MIN_ITERATIONS:
-            issues.append(
-                ("encryption.pbkdf.iterations", f"pbkdf2 needs at least {PBKDF2_MIN_ITERATIONS} iterations")
-            )
-        return issues
+        return [("encryption.pbkdf.type", PBKDF2_REFUSED)]
+    if pbkdf.type not in PBKDF_TYPES:
+        return [("encryption.pbkdf.type", f"unsupported pbkdf type ({', '.join(PBKDF_TYPES)})")]
     low, high = ARGON2_MEMORY_KIB
     if pbkdf.memory is not None and not low <= pbkdf.memory <= high:
         issues.append(("encryption.pbkdf.memory", f"argon2 memory must be between {low} and {high} KiB"))

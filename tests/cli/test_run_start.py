@@ -36,7 +36,7 @@ name: STATE
 encryption:
   provider: luks2
   keys: [{slot: 0, static: {passphrase: state-secret}}]
-  pbkdf: {type: pbkdf2, iterations: 1000}
+  pbkdf: {type: argon2id, memory: 32, iterations: 4, parallel: 1}
 ---
 apiVersion: v1alpha1
 kind: VolumeConfig
@@ -44,7 +44,7 @@ name: EPHEMERAL
 encryption:
   provider: luks2
   keys: [{slot: 0, static: {passphrase: ephemeral-secret}}]
-  pbkdf: {type: pbkdf2, iterations: 1000}
+  pbkdf: {type: argon2id, memory: 32, iterations: 4, parallel: 1}
 """
 
 

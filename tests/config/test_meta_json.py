@@ -12,13 +12,12 @@ from volumed.config import (
     load_config,
 )
 
-# The example of ../shared/notes/talos-behavior.md (Talos' own test vector,
-# internal/.../encryption_meta_test.go,
-# minus the KeyRecovery field that v1.12 does not have).
+# Talos' test vector (release-1.12 internal/.../volumes/encryption_meta_test.go modernMarshalled, first key):
+# v1.12's block.EncryptionSpec has no EncryptionAllowDiscards (talos-v1.12-facts.md, "Small format facts").
 NOTES_EXAMPLE = (
     b'{"EncryptionProvider":"luks2","EncryptionKeys":[{"KeySlot":0,"KeyStatic":{"KeyData":"secret"},"KeyNodeID":null,'
     b'"KeyKMS":null,"KeyTPM":null,"KeyLockToSTATE":null}],"EncryptionCipher":"aes-xts-plain64","EncryptionKeySize":0,'
-    b'"EncryptionBlockSize":0,"EncryptionPerfOptions":null,"EncryptionAllowDiscards":null}'
+    b'"EncryptionBlockSize":0,"EncryptionPerfOptions":null}'
 )
 # What Talos wrote before VolumeConfig (v1alpha1.EncryptionConfig): still readable.
 LEGACY = (
@@ -88,16 +87,16 @@ def test_go_string_escaping() -> None:
 
 
 def test_pbkdf_extension_is_appended_only_when_set() -> None:
-    spec = state_encryption("  keys: [{nodeID: {}}]\n  pbkdf: {type: pbkdf2, iterations: 1000}\n")
+    spec = state_encryption("  keys: [{nodeID: {}}]\n  pbkdf: {type: argon2id, iterations: 4}\n")
     encoded = encryption_to_meta_json(spec)
     assert encoded.endswith(
-        b'"EncryptionAllowDiscards":null,"EncryptionPBKDF":{"Type":"pbkdf2","Memory":null,"Iterations":1000,'
+        b'"EncryptionPerfOptions":null,"EncryptionPBKDF":{"Type":"argon2id","Memory":null,"Iterations":4,'
         b'"Parallel":null}}'
     )
     back = encryption_from_meta_json(encoded)
     assert back is not None
     assert back.pbkdf is not None
-    assert back.pbkdf.iterations == 1000
+    assert back.pbkdf.iterations == 4
 
 
 def test_no_encryption_is_null() -> None:

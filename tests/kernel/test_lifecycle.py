@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tests.kernel.assets import KernelAssets
 
 NODE_UUID: Final = "8d7b6c1e-3f2a-4b5c-9d0e-1f2a3b4c5d6e"
-PBKDF: Final = {"type": "pbkdf2", "iterations": 1000}
+PBKDF: Final = {"type": "argon2id", "memory": 32, "iterations": 4, "parallel": 1}
 VOLUMES: Final = ("EPHEMERAL", "STATE", "u-data")
 FILES: Final = {volume: f"written on the first boot to {volume} through dm-crypt\n" for volume in VOLUMES}
 
@@ -149,7 +149,7 @@ def test_first_boot_encrypts_formats_and_mounts_every_volume_and_cryptsetup_agre
     assert views["EPHEMERAL"]["token_keyslots"]["0"] == []
     for volume in VOLUMES:
         assert views[volume]["cipher"] == "aes-xts-plain64"
-        assert views[volume]["kdf"] == ["pbkdf2"]
+        assert views[volume]["kdf"] == ["argon2id"]
         assert views[volume]["status"]["type"] == "LUKS2"
     assert sorted(result.results["mounts"]) == list(VOLUMES)
     assert "luks2-EPHEMERAL is already active for another volume" in result.results["conflict"]

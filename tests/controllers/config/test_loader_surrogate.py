@@ -27,7 +27,7 @@ kind: VolumeConfig
 name: EPHEMERAL
 encryption:
   provider: luks2
-  pbkdf: {type: pbkdf2, iterations: 1000}
+  pbkdf: {type: argon2id, memory: 32, iterations: 4, parallel: 1}
   keys:
     - slot: 0
       static: {passphrase: "S3cr3tXq\\ud800"}

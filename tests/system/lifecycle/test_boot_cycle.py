@@ -46,7 +46,7 @@ async def test_first_boot_encrypts_second_boot_opens(node: Node) -> None:
         dump = luks_dump(node.region(volume))
         assert sorted(int(s) for s in dump["keyslots"]) == [status.encryption_slot] == [0]
         assert len(dump["keyslots"]) == len(status.configured_encryption_keys)
-        assert dump["keyslots"]["0"]["kdf"]["type"] == "pbkdf2"
+        assert dump["keyslots"]["0"]["kdf"]["type"] == "argon2id"
         assert dump["segments"]["0"]["encryption"] == "aes-xts-plain64"
         assert status.encryption_failed_syncs == ()
     # the nodeID passphrase is the node UUID followed by the volume id (Talos' derivation)
