@@ -9,7 +9,7 @@ import anyio
 import structlog
 
 from volumed.controllers import Convergence, build_subsystem, convergence, running, wait_settled
-from volumed.resources import registry
+from volumed.resources import VolumePhase, registry
 
 from .api import serve_api
 
@@ -53,18 +53,37 @@ async def run_subsystem(
             await anyio.sleep_forever()
     if snapshot is None:
         return 0
-    return 0 if snapshot.settled and snapshot.ok else 1
+    return once_exit_code(snapshot)
+
+
+def once_exit_code(snapshot: Convergence) -> int:
+    """`--once`: 0 every volume ready; 6 one failed (or waits behind one that failed); 7 none failed but one
+    is missing (or waits behind one missing or not configured); 1 not settled in time, or no valid config."""
+    from .run import EXIT_VOLUME_FAILED, EXIT_VOLUME_MISSING
+
+    if not snapshot.settled:
+        return 1
+    if snapshot.ok:
+        return 0
+    phases = {status.phase for status in snapshot.statuses.values()}
+    if VolumePhase.FAILED in phases:
+        return EXIT_VOLUME_FAILED
+    if VolumePhase.MISSING in phases or snapshot.blocked:
+        return EXIT_VOLUME_MISSING
+    return 1
 
 
 def print_statuses(snapshot: Convergence) -> None:
-    """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout, config errors first."""
+    """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout, config errors first; then
+    one unwrapped line per volume that is not ready: why it failed, or what it waits for (and, when nothing
+    more can happen to it, the failed or missing volume it is stuck behind)."""
     from rich.console import Console
     from rich.table import Table
 
     for error in snapshot.config_errors:
         print(f"config: {error}")
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR"):
+    for column in ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR / REASON"):
         table.add_column(column, overflow="fold")
     for volume_id, status in sorted(snapshot.statuses.items()):
         table.add_row(
@@ -78,3 +97,11 @@ def print_statuses(snapshot: Convergence) -> None:
             status.error_message,
         )
     Console(width=200).print(table)
+    blocked = snapshot.blocked
+    for volume_id, status in sorted(snapshot.statuses.items()):
+        if status.phase == VolumePhase.READY:
+            continue
+        line = f"{volume_id} {status.phase.value}: {status.error_message or 'no reason given'}"
+        if volume_id in blocked:
+            line += f"; blocked: {blocked[volume_id]}"
+        print(line)

@@ -16,6 +16,10 @@ EXIT_CANNOT_RUN = 3
 """Exit code: this process cannot activate volumes here (not root, no usable backend); nothing was written."""
 EXIT_BUSY = 5
 """Exit code: another process (another `volumed run`) owns the state directory or one of the disks."""
+EXIT_VOLUME_FAILED = 6
+"""Exit code of --once: a volume failed (what waits behind it is reported blocked)."""
+EXIT_VOLUME_MISSING = 7
+"""Exit code of --once: no volume failed, but one is missing (or what a waiting volume needs is)."""
 _MAX_NODE_UUID = 256
 
 
@@ -116,7 +120,10 @@ def fail(message: str, code: int) -> NoReturn:
     help="Use this disk image instead of the node's block devices (repeatable).",
 )
 @click.option(
-    "--once", is_flag=True, help="Exit once every volume is ready, failed or missing (1 if not all ready)."
+    "--once",
+    is_flag=True,
+    help="Exit once nothing more can happen: every volume ready, failed, missing, or waiting behind a "
+    "failed or missing one (exit 0 only when all are ready).",
 )
 @click.option("--backend", type=click.Choice(["auto", "dm", "fuse"]), default="auto", show_default=True)
 @click.option(
@@ -196,8 +203,10 @@ def run(
     """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
 
     On exit (or with --once, when settled) every volume is unmounted and closed. Exit codes: 0 ok (with
-    --once: every volume ready), 1 not every volume ready (--once) or an error, 2 bad usage, 3 not root or no
-    usable activation backend, 5 the state directory or a disk is owned by another volumed run.
+    --once: every volume ready), 1 an error, or (--once) not settled within --timeout or no valid config,
+    2 bad usage, 3 not root or no usable activation backend, 5 the state directory or a disk is owned by
+    another volumed run, 6 (--once) a volume failed, 7 (--once) none failed but a volume is missing or
+    waits for one that is missing or not configured.
     """
     import anyio
 

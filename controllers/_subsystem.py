@@ -131,18 +131,57 @@ class Convergence:
     """Failed syncs by volume, for volumes whose key slots were synced since they opened."""
 
     @property
+    def blocked(self) -> dict[str, str]:
+        """Waiting volumes that nothing more can move, each with the volume it is stuck behind.
+
+        A waiting volume is blocked when one of the volumes it waits on (``waiting_for``: one before it in
+        the provisioning order, or STATE for its salt) failed, is missing, is not configured, or is blocked.
+        A failed volume may recover on its retry timer (a KMS back), and what waits on it with it; `--once`
+        does not wait for that. A volume that waits on discovery or the kernel, or on a volume still on its
+        way, is not blocked.
+        """
+        stuck: dict[str, str] = {
+            v: f"{v} {s.phase.value}"
+            for v, s in self.statuses.items()
+            if s.phase in (VolumePhase.FAILED, VolumePhase.MISSING)
+        }
+        waiting = {
+            v: s.waiting_for
+            for v, s in self.statuses.items()
+            if s.phase == VolumePhase.WAITING and s.waiting_for
+        }
+        blocked: dict[str, str] = {}
+        changed = True
+        while changed:
+            changed = False
+            for volume_id, waits_on in waiting.items():
+                if volume_id in blocked:
+                    continue
+                for other in waits_on:
+                    cause = stuck.get(other) or blocked.get(other)
+                    if cause is None and other not in self.configured:
+                        cause = f"{other} not configured"
+                    if cause is not None:
+                        blocked[volume_id] = cause
+                        changed = True
+                        break
+        return blocked
+
+    @property
     def settled(self) -> bool:
-        """Every volume is ready (mounted if it has a target, slots synced if encrypted), failed or missing.
+        """Every volume is ready (mounted if it has a target, slots synced if encrypted), failed, missing, or
+        `blocked` (waiting behind a failed or missing volume).
 
         A config that is invalid before any valid one was applied settles at once (nothing will happen).
         """
         if self.config_errors and not self.configured:
             return True
-        if not self.configured or set(self.statuses) < self.configured:
+        if not self.configured or not self.configured <= set(self.statuses):
             return False
+        blocked = self.blocked
         for volume_id in self.configured:
             phase = self.statuses[volume_id].phase
-            if phase not in TERMINAL_PHASES:
+            if phase not in TERMINAL_PHASES and volume_id not in blocked:
                 return False
             if phase != VolumePhase.READY:
                 continue

@@ -1,8 +1,10 @@
 """VolumeFormatter: locate -> provision -> encrypt-if-empty / open -> mkfs-if-empty; a VolumeStatus each.
 
-Talos' phase machine and order: volumes without provisioning first, then by wave (system volumes -1, user
-volumes 0), non-growing before growing, smaller max size first, then by id; a wave waits until the previous
-one is ready. Volumes of one wave converge concurrently (their KDFs run in parallel worker threads).
+Talos' phase machine and order (`volumes.CompareVolumeConfigs`): volumes without provisioning first, then by
+wave (system volumes -1, user volumes 0), non-growing before growing, smaller max size first with an unlimited
+max size (0) last, then by id. Only *making a partition* waits (Talos' `PreviousWaveProvisioned`, see
+`provisioning_blockers`); locating and opening an existing volume never waits for another. Volumes converge
+concurrently (their KDFs run in parallel worker threads); partitions are made one after another, in order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from functools import partial
-from itertools import groupby
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -69,7 +70,7 @@ from ._provisioning import ProvisioningError, provision_partition
 from ._services import OpenVolume
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from volumed.runtime.controller import ControllerContext
     from volumed.storage.probe import Signature
@@ -84,7 +85,16 @@ ENCRYPTION_TIME_LIMIT: Final = 60.0  # Talos' overall limit per encryption step
 
 
 class VolumeWaiting(Exception):
-    """Nothing can be tried yet (e.g. every key is locked to a STATE that is not mounted): phase waiting."""
+    """Nothing can be tried yet (e.g. every key is locked to a STATE that is not mounted): phase waiting.
+
+    The message is the reason the VolumeStatus shows; ``waiting_for`` names the volumes whose progress this
+    one waits on (empty when it waits on something else: discovery, the kernel), so that `--once` can tell a
+    wait that can still end from one behind a failed or missing volume.
+    """
+
+    def __init__(self, reason: str, *, waiting_for: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.waiting_for = waiting_for
 
 
 class VolumeError(Exception):
@@ -129,17 +139,43 @@ def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusS
     return change
 
 
-def processing_order(volume: _Work) -> tuple[int, int, bool, int, str]:
-    """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first, id."""
+def processing_order(volume: _Work) -> tuple[bool, int, bool, bool, int, str]:
+    """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first with an
+    unlimited one (0, also a percentage, which Talos keeps apart from MaxSize) last, then id."""
     provisioning = volume.config.provisioning
     if provisioning is None:
-        return (0, -1, False, 0, volume.volume_id)
-    return (1, provisioning.wave, provisioning.grow, provisioning.max_size, volume.volume_id)
+        return (False, 0, False, False, 0, volume.volume_id)
+    return (
+        True,
+        provisioning.wave,
+        provisioning.grow,
+        provisioning.max_size == 0,
+        provisioning.max_size,
+        volume.volume_id,
+    )
 
 
-def _wave(volume: _Work) -> int:
-    provisioning = volume.config.provisioning
-    return -1 if provisioning is None else provisioning.wave
+def provisioning_blockers(
+    ordered: Sequence[_Work], index: int, statuses: Mapping[str, VolumeStatusSpec]
+) -> tuple[str, ...]:
+    """The volumes that must be ready before ``ordered[index]`` (`processing_order`) may make its partition.
+
+    As Talos' volume manager (`volume_manager.go`, `fullyProvisionedWave`): every volume with provisioning
+    before it in the order that is not ready (failed, waiting, or not yet past its mkfs) holds it back; in
+    effect earlier waves first, and within a wave one after another. Volumes without provisioning never
+    hold anything back, and only making a partition waits: a volume that is found is opened regardless.
+    """
+    return tuple(
+        earlier.volume_id
+        for earlier in ordered[:index]
+        if earlier.config.provisioning is not None
+        and statuses.get(earlier.volume_id, VolumeStatusSpec()).phase != VolumePhase.READY
+    )
+
+
+def waiting_reason(blockers: Sequence[str]) -> str:
+    volumes = ("volumes " if len(blockers) > 1 else "volume ") + ", ".join(blockers)
+    return f"waiting for {volumes} to be ready: partitions are made in wave order"
 
 
 def keys_digest(
@@ -207,22 +243,29 @@ class VolumeFormatter(Controller):
             work.append(_Work(config.id, config.spec, secrets.spec if secrets is not None else None))
         work.sort(key=processing_order)
 
-        blocked = False
-        for _, group in groupby(work, key=_wave):
-            wave = list(group)
-            if blocked:  # a wave waits until every volume of the previous one is ready
-                for item in wave:
-                    status = self._status(item.volume_id)
-                    if status.phase != VolumePhase.READY:
-                        self._statuses[item.volume_id] = status.model_copy(
-                            update={"phase": VolumePhase.WAITING}
-                        )
-                continue
-            async with anyio.create_task_group() as tg:
-                for item in wave:
-                    tg.start_soon(self._converge_one, item, discovered, disks, env)
-            if any(self._statuses[item.volume_id].phase != VolumePhase.READY for item in wave):
-                blocked = True
+        # Every volume converges at once; one that must make its partition first waits until the attempts of
+        # the volumes with provisioning before it ended in this pass, and then for them to be ready.
+        finished = {item.volume_id: anyio.Event() for item in work}
+
+        async def gate(index: int) -> None:
+            for earlier in work[:index]:
+                if earlier.config.provisioning is not None:
+                    await finished[earlier.volume_id].wait()
+            blockers = provisioning_blockers(work, index, self._statuses)
+            if blockers:
+                raise VolumeWaiting(waiting_reason(blockers), waiting_for=blockers)
+
+        async with anyio.create_task_group() as tg:
+            for index, item in enumerate(work):
+                tg.start_soon(
+                    self._converge_one,
+                    item,
+                    discovered,
+                    disks,
+                    env,
+                    partial(gate, index),
+                    finished[item.volume_id],
+                )
 
         for item in work:
             status = self._statuses[item.volume_id]
@@ -248,6 +291,21 @@ class VolumeFormatter(Controller):
         discovered: Sequence[DiscoveredVolumeSpec],
         disks: Sequence[DiskSpec],
         env: KeyEnvironment,
+        gate: Callable[[], Awaitable[None]],
+        finished: anyio.Event,
+    ) -> None:
+        try:
+            await self._attempt(item, discovered, disks, env, gate)
+        finally:
+            finished.set()  # its status is recorded: volumes after it in the order may decide
+
+    async def _attempt(
+        self,
+        item: _Work,
+        discovered: Sequence[DiscoveredVolumeSpec],
+        disks: Sequence[DiskSpec],
+        env: KeyEnvironment,
+        gate: Callable[[], Awaitable[None]],
     ) -> None:
         status = self._status(item.volume_id)
         change = _change_needing_a_new_volume(item.config, status)
@@ -266,10 +324,16 @@ class VolumeFormatter(Controller):
             status = status.model_copy(update={"phase": status.pre_fail_phase or VolumePhase.WAITING})
         progress = _Progress(status)
         try:
-            status = await self._converge(item, progress, discovered, disks, env)
+            status = await self._converge(item, progress, discovered, disks, env, gate)
             self._failed_inputs.pop(item.volume_id, None)
         except VolumeWaiting as waiting:
-            status = status.model_copy(update={"phase": VolumePhase.WAITING, "error_message": str(waiting)})
+            status = status.model_copy(
+                update={
+                    "phase": VolumePhase.WAITING,
+                    "error_message": str(waiting),
+                    "waiting_for": waiting.waiting_for,
+                }
+            )
         except BaseException as raised:  # a VolumeError, or anything unforeseen: this volume fails, no other
             if passes_through(raised):
                 raise
@@ -290,6 +354,7 @@ class VolumeFormatter(Controller):
                     "phase": VolumePhase.FAILED,
                     "pre_fail_phase": reached.phase,
                     "error_message": str(error),
+                    "waiting_for": (),
                 }
             )
         self._statuses[item.volume_id] = status
@@ -301,10 +366,17 @@ class VolumeFormatter(Controller):
         discovered: Sequence[DiscoveredVolumeSpec],
         disks: Sequence[DiskSpec],
         env: KeyEnvironment,
+        gate: Callable[[], Awaitable[None]],
     ) -> VolumeStatusSpec:
-        """One attempt from ``progress.status``; each phase reached is recorded in ``progress`` as it goes."""
+        """One attempt from ``progress.status``; each phase reached is recorded in ``progress`` as it goes.
+
+        ``gate`` raises `VolumeWaiting` while volumes before this one in the order must be ready first; it is
+        awaited only before a partition is made.
+        """
         config = item.config
-        status = progress.status.model_copy(update={"error_message": "", "pre_fail_phase": None})
+        status = progress.status.model_copy(
+            update={"error_message": "", "pre_fail_phase": None, "waiting_for": ()}
+        )
         found = next((v for v in discovered if v.partition_label == config.partition_label), None)
         unusable = next(
             (v for v in discovered if v.partition_label == config.partition_label and v.error), None
@@ -331,6 +403,7 @@ class VolumeFormatter(Controller):
         elif not disks:
             raise VolumeWaiting("waiting for disk discovery")
         elif config.provisioning is not None:
+            await gate()
             try:
                 async with self._services.provisioning_lock:  # one partition table edit at a time
                     region, number = await anyio.to_thread.run_sync(
@@ -389,7 +462,9 @@ class VolumeFormatter(Controller):
             and all(key.provider is None for key in keys)
             and any(key.reason == salt_reason(env) for key in keys)
         ):
-            raise VolumeWaiting("waiting for the STATE salt (keys are locked to STATE)")
+            raise VolumeWaiting(
+                "waiting for the STATE salt (keys are locked to STATE)", waiting_for=("STATE",)
+            )
         opened = self._services.opened.get(item.volume_id)
         if (
             opened is None

@@ -32,6 +32,9 @@ class VolumeStatusSpec(Spec):
         encryption_slot: the key slot that opened the volume this boot.
         configured_encryption_keys: the kinds of the configured keys, in slot order.
         encryption_failed_syncs: key-slot sync errors (never fatal).
+        error_message: why it failed, or (phase waiting) what it waits for.
+        waiting_for: phase waiting: the volumes it waits on (their readiness, or STATE's salt); empty when it
+            waits on something else (disk discovery, the kernel).
     """
 
     phase: VolumePhase = VolumePhase.WAITING
@@ -52,6 +55,7 @@ class VolumeStatusSpec(Spec):
     encryption_failed_syncs: tuple[str, ...] = ()
     locked_to_state: bool = False
     tpm_pcrs: tuple[int, ...] = ()
+    waiting_for: tuple[str, ...] = ()
 
 
 VolumeStatusDefinition: ResourceDefinition[VolumeStatusSpec] = ResourceDefinition(
