@@ -33,6 +33,7 @@ provisioning:
   diskSelector:
     match: "!system_disk"
   minSize: 16MiB
+  maxSize: 16MiB
 filesystem:
   type: ext4
 """
