@@ -256,3 +256,34 @@ def test_waiters_behind_a_hung_tpm_give_up() -> None:
         worker.join(timeout=10)
     assert not worker.is_alive()
     assert hung_errors
+
+
+def token_with(**fields: object) -> dict[str, object]:
+    token = sealed_token(private=b"\x00\x02ab", public=b"\x00\x02cd", policy_hash=bytes(32))
+    user_data = token["UserData"]
+    assert isinstance(user_data, dict)
+    for name, value in fields.items():
+        if value is None:
+            del user_data[name]
+        else:
+            user_data[name] = value
+    return token
+
+
+@pytest.mark.parametrize(
+    ("provider_options", "fields", "matches"),
+    [
+        ({"pcrs": [7]}, {"pubkey_pcrs": [11]}, True),  # Talos 1.12 token, default config
+        ({"pcrs": [7]}, {"pubkey_pcrs": None, "encryption_version": None, "pcrs": [11]}, True),  # pre-1.12
+        ({"pcrs": [7]}, {}, False),  # a PCR-only token under the signed default: sealed again
+        ({"pcrs": [7], "pcr_only": True}, {}, True),
+        ({"pcrs": [7], "pcr_only": True}, {"pubkey_pcrs": [11]}, False),
+        ({"pcrs": [0, 7]}, {"pubkey_pcrs": [11]}, False),
+        ({"pcrs": []}, {"pubkey_pcrs": [11], "pcrs": None}, True),
+    ],
+)
+def test_token_matches_compares_pcrs_and_policy_kind(
+    provider_options: dict[str, object], fields: dict[str, object], matches: bool
+) -> None:
+    provider = TPMKeyProvider(1, **provider_options)  # type: ignore[arg-type]
+    assert provider.token_matches(token_with(**fields)) is matches
