@@ -301,3 +301,17 @@ def test_tpm2_tools_unseal_our_key_under_talos_policy(swtpm: Swtpm, uki: UKI, tm
         tools.run("tpm2_flushcontext", "session.ctx")
         tools.flush_transients()
     assert base64.b64encode(unsealed) == new.passphrase.reveal()
+
+
+def test_forged_signature_is_refused_by_the_tpm(swtpm: Swtpm, uki: UKI) -> None:
+    measure_uki_boot(swtpm, uki)
+    new = anyio.run(uki.provider(swtpm).new_key)
+    document = json.loads(uki.signature.read_bytes())
+    signature = bytearray(base64.b64decode(document["sha256"][0]["sig"]))
+    signature[-1] ^= 1
+    document["sha256"][0]["sig"] = base64.b64encode(bytes(signature)).decode()
+    uki.signature.write_text(json.dumps(document))
+    with pytest.raises(
+        UKIPolicyError, match=r"sig\.json for this PCR 11 value does not verify with .*pub\.pem"
+    ):
+        anyio.run(uki.provider(swtpm).get_key, new.token)
