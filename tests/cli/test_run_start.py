@@ -237,7 +237,7 @@ def test_wipe_refuses_a_disk_a_running_instance_owns(workdir: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "code"),
     [
-        (["disk", "create", "{image}", "--size", "256MiB", "--force"], 1),
+        (["disk", "create", "{image}", "--size", "256MiB", "--layout", "system", "--force"], 1),
         (["luks", "format", "--batch-mode", "--key-file", "{key}", "--pbkdf", "pbkdf2",
           "--pbkdf-force-iterations", "1000", "{image}"], 5),
     ],
