@@ -23,6 +23,7 @@ from volumed.config import (
     encryption_to_meta_json,
     load_config,
 )
+from volumed.controllers.config._translate import desired_volumes
 
 MACHINE = """\
 version: v1alpha1
@@ -400,3 +401,29 @@ def test_the_documented_legacy_tag9_example() -> None:
     assert found is not None
     shown = found.group(1).encode()
     assert state_tag9("state:\n  keys:\n    - nodeID: {}\n      slot: 0\n") == shown
+
+
+def test_the_legacy_block_reaches_the_system_volumes() -> None:
+    """The config controller's translation (``machine.volume(name).effective_encryption``) gets the legacy
+    encryption; STATE's tag 9 bytes are Talos' v1alpha1 JSON, static passphrases the secrets."""
+    block = (
+        "state:\n  cipher: aes-xts-plain64\n  keys:\n    - static: {passphrase: secret}\n"
+        "    - nodeID: {}\n      slot: 1\n"
+    )
+    block += "ephemeral:\n  keys: [{slot: 0, nodeID: {}}, {slot: 5, kms: {endpoint: 'kms:4050'}}]\n"
+    state, ephemeral = desired_volumes(load_config(machine(block)))[:2]
+    assert (state.volume_id, ephemeral.volume_id) == (STATE, EPHEMERAL)
+    assert state.secrets is not None
+    assert state.secrets.meta_json.get_secret_value() == TAG9_MINIMAL
+    assert state.secrets.passphrase(0) == b"secret"
+    assert state.config.encryption is not None
+    assert [(key.slot, key.kind.value) for key in state.config.encryption.keys] == [
+        (0, "static"),
+        (1, "nodeID"),
+    ]
+    assert ephemeral.config.encryption is not None
+    assert [(key.slot, key.kind.value, key.kms_endpoint) for key in ephemeral.config.encryption.keys] == [
+        (0, "nodeID", ""),
+        (5, "kms", "kms:4050"),
+    ]
+    assert ephemeral.config.encryption.pbkdf is None  # v1alpha1 has none: cryptsetup's default argon2id
