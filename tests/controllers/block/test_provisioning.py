@@ -1,4 +1,5 @@
-"""Provisioning of user-volume partitions: selector, sizes, and idempotence after an interrupted attempt."""
+"""Provisioning of partitions as Talos does it: selector, sizes, blank disks, idempotence after an interrupted
+attempt."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from volumed.controllers.block._provisioning import ProvisioningError, provision_partition
 from volumed.resources import DiskSpec, ProvisioningConfigSpec
 from volumed.storage import disklayout
-from volumed.storage.gpt import new_table, read_partition_table, write_partition_table
+from volumed.storage.gpt import NoPartitionTableError, new_table, read_partition_table, write_partition_table
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -82,3 +83,52 @@ def test_no_room_is_a_clear_error(tmp_path: Path) -> None:
         provision_partition("u-x", spec, found)
     with pytest.raises(ProvisioningError, match="no disk matches the selector"):
         provision_partition("u-x", ProvisioningConfigSpec(disk_selector="disk.size > 10u * GiB"), found)
+
+
+def blank_disk(tmp_path: Path, name: str, size: int) -> DiskSpec:
+    path = tmp_path / name
+    path.write_bytes(b"")
+    os.truncate(path, size)
+    return DiskSpec(dev_path=str(path), size=size, image=True)
+
+
+def test_a_blank_disk_gets_a_gpt_and_a_partition_of_max_size(tmp_path: Path) -> None:
+    disk = blank_disk(tmp_path, "blank.img", 128 * MIB)
+    spec = ProvisioningConfigSpec(min_size=8 * MIB, max_size=32 * MIB)
+    region, number = provision_partition("u-data", spec, [disk])
+    table = read_partition_table(disk.dev_path)
+    assert (number, region.offset, region.size) == (1, MIB, 32 * MIB)
+    assert [(p.name, p.size(512)) for p in table.partitions] == [("u-data", 32 * MIB)]
+    assert table.disk_size == 128 * MIB
+    assert not table.damage
+
+
+def test_a_gpt_whose_protective_mbr_was_never_written_is_found_again(tmp_path: Path) -> None:
+    """The MBR goes last (write_new_disk_table): a power cut before it leaves the partition to be found."""
+    disk = blank_disk(tmp_path, "blank.img", 64 * MIB)
+    spec = ProvisioningConfigSpec(min_size=8 * MIB)
+    made = provision_partition("u-data", spec, [disk])
+    with open(disk.dev_path, "r+b") as image:
+        image.write(bytes(512))  # as if the power went before the protective MBR
+    assert provision_partition("u-data", spec, [disk]) == made
+    assert len(read_partition_table(disk.dev_path).partitions) == 1
+
+
+def test_a_disk_with_data_and_no_gpt_is_never_given_one(tmp_path: Path) -> None:
+    """Not blank: unknown data at a sample point (64 MiB in) is enough; nothing is written."""
+    disk = blank_disk(tmp_path, "data.img", 128 * MIB)
+    with open(disk.dev_path, "r+b") as image:
+        image.seek(64 * MIB)
+        image.write(b"precious")
+    before = (tmp_path / "data.img").read_bytes()
+    with pytest.raises(ProvisioningError, match=r"data\.img: no GPT and not blank \(holds unknown data"):
+        provision_partition("u-data", ProvisioningConfigSpec(min_size=8 * MIB), [disk])
+    assert (tmp_path / "data.img").read_bytes() == before
+
+
+def test_too_little_free_space_names_the_disk_and_both_sizes(tmp_path: Path) -> None:
+    disk = blank_disk(tmp_path, "small.img", 16 * MIB)
+    with pytest.raises(ProvisioningError, match=r"small\.img: 14680064 bytes free, 33554432 needed"):
+        provision_partition("u-data", ProvisioningConfigSpec(min_size=32 * MIB), [disk])
+    with pytest.raises(NoPartitionTableError):
+        read_partition_table(disk.dev_path)  # nothing written
