@@ -75,6 +75,10 @@ def create(image: str, size: str, layout: str, state_size: str, sector_size: str
     from volumed.storage.blockdev import format_size
     from volumed.storage.gpt import GPTError
 
+    source = click.get_current_context().get_parameter_source("state_size")
+    if layout == disklayout.INSTALLER_LAYOUT and source is not click.core.ParameterSource.DEFAULT:
+        _fail("--state-size is for --layout system: with the installer layout STATE is made at first boot")
+        return
     try:
         # One rule for sizes everywhere: the machine config's (Talos'), where G is 10^9 and GiB 2^30.
         disk_size = parse_size(size).value

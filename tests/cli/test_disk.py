@@ -127,3 +127,13 @@ def test_sizes_follow_the_machine_config_rules(tmp_path: Path) -> None:
     assert refused.exit_code == 1
     assert refused.output == "Error: STATE size 32000000 is not a positive multiple of 4096\n"
     assert not odd.exists()
+
+
+def test_state_size_is_refused_with_the_installer_layout(tmp_path: Path) -> None:
+    image = tmp_path / "disk.img"
+    result = invoke("disk", "create", str(image), "--size", "5GiB", "--state-size", "32MiB")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --state-size is for --layout system: with the installer layout STATE is made at first boot\n"
+    )
+    assert not image.exists()
