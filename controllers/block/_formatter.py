@@ -53,11 +53,13 @@ from ..keys._providers import KeyEnvironment, salt_reason, slot_keys
 from ._encryption import (
     Location,
     NoUsableKeyError,
+    activation_flags,
     format_encrypted,
     mkfs_pending,
     open_encrypted,
     set_mkfs_pending,
 )
+from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
     ForeignValueError,
     MkfsMarkError,
@@ -493,7 +495,9 @@ class VolumeFormatter(Controller):
                         raise VolumeError(
                             f"block dev type mismatch: {content.describe()} != luks", retryable=False
                         )
-                    device = await self._services.activate(item.volume_id, location, result.volume_key)
+                    device = await self._services.activate(
+                        item.volume_id, location, result.volume_key, activation_flags(encryption)
+                    )
             except NoUsableKeyError as error:
                 raise VolumeError(str(error), retryable=True) from error
             except TimeoutError as error:
@@ -512,6 +516,7 @@ class VolumeFormatter(Controller):
                 "encryption_failed_syncs": tuple(opened.result.failed_syncs),
                 "locked_to_state": any(k.lock_to_state for k in encryption.keys),
                 "tpm_pcrs": tuple(sorted({p for k in encryption.keys for p in k.tpm_pcrs})),
+                "encryption_ignored_options": await self._services.ignored_flags(item.volume_id),
             }
         )
 
@@ -578,7 +583,14 @@ class VolumeFormatter(Controller):
             raise VolumeError(
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
             )
-        return status.model_copy(update={"phase": VolumePhase.READY, "filesystem": wanted})
+        status = status.model_copy(update={"filesystem": wanted})
+        try:  # at each start, as Talos: the partition, then the open mapping, then the filesystem
+            growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
+        except GrowError as error:
+            raise VolumeError(f"grow: {error}", retryable=True) from error
+        if growth is not None and growth.grew:
+            status = status.model_copy(update={"size": growth.partition.new_size})
+        return status.model_copy(update={"phase": VolumePhase.READY})
 
     async def _interrupted(
         self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature

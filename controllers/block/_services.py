@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from volumed.storage.activation import DataSegment, mapping_name, select_activator
+from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
 from volumed.storage.filesystem import umount
 from volumed.storage.loop import attach, detach
 from volumed.storage.luks2 import Luks2Volume
@@ -64,6 +64,27 @@ def read_data_segment(location: Location) -> DataSegment:
             cipher=segment.encryption,
             luks_uuid=volume.uuid,
         )
+
+
+def _activate_or_grow(
+    activator: Activator, name: str, segment: DataSegment, volume_key: VolumeKey, flags: tuple[str, ...]
+) -> str:
+    """Activate; a mapping of this very segment left active at a smaller size is grown first (blocking).
+
+    That is what a grow cut short leaves when volumed starts again without a reboot: the partition (and so
+    the dynamic segment) grew, the mapping did not. ``resize`` refuses a mapping of another segment.
+    """
+    try:
+        return activator.activate(name, segment, volume_key.material, flags=flags)
+    except ActivationConflictError:
+        status = activator.status(name)
+        wanted = segment.size
+        if not status.active or status.size is None or wanted is None or status.size >= wanted:
+            raise
+    old = status.size
+    activator.resize(name, segment, volume_key.material)
+    log.info("active mapping grown to its segment", mapping=name, old_size=old, new_size=wanted)
+    return activator.activate(name, segment, volume_key.material, flags=flags)
 
 
 class VolumeServices:
@@ -115,7 +136,7 @@ class VolumeServices:
         activator = await self.activator()
         segment = await anyio.to_thread.run_sync(read_data_segment, location)
         return await anyio.to_thread.run_sync(
-            partial(activator.activate, mapping_name(volume_id), segment, volume_key.material, flags=flags)
+            partial(_activate_or_grow, activator, mapping_name(volume_id), segment, volume_key, flags)
         )
 
     async def ignored_flags(self, volume_id: str) -> tuple[str, ...]:

@@ -31,7 +31,8 @@ class KeySlotSpec(Spec):
     kms_endpoint: str = ""
     tpm_pcrs: tuple[int, ...] = ()
     tpm_check_secureboot_on_enroll: bool = False
-    tpm_pcr_only: bool = False  # volumed extension: PolicyPCR alone, no signed PCR 11 (machines without a UKI)
+    # volumed extension: PolicyPCR alone, no signed PCR 11 (machines without a UKI)
+    tpm_pcr_only: bool = False
 
 
 class PbkdfSpec(Spec):

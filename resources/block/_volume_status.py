@@ -33,6 +33,8 @@ class VolumeStatusSpec(Spec):
         configured_encryption_keys: the kinds of the configured keys, in slot order.
         encryption_failed_syncs: key-slot sync errors (never fatal).
         error_message: why it failed, or (phase waiting) what it waits for.
+        encryption_ignored_options: dm-crypt flags of the config (perf options, ``allow_discards``) the
+            activation backend runs without (the fuse backend has no workqueues and passes no discards).
         waiting_for: phase waiting: the volumes it waits on (their readiness, or STATE's salt); empty when it
             waits on something else (disk discovery, the kernel).
     """
@@ -56,6 +58,7 @@ class VolumeStatusSpec(Spec):
     locked_to_state: bool = False
     tpm_pcrs: tuple[int, ...] = ()
     waiting_for: tuple[str, ...] = ()
+    encryption_ignored_options: tuple[str, ...] = ()
 
 
 VolumeStatusDefinition: ResourceDefinition[VolumeStatusSpec] = ResourceDefinition(
