@@ -168,6 +168,18 @@ def fail(message: str, code: int) -> NoReturn:
     help=f"TPM TCTI (env {ENV_TCTI}).",
 )
 @click.option(
+    "--tpm-pcr-public-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The UKI's PCR-signing public key (PEM) for TPM keys [default: /.extra/tpm2-pcr-public-key.pem].",
+)
+@click.option(
+    "--tpm-pcr-signature",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The UKI's PCR 11 signatures (systemd's JSON) [default: /.extra/tpm2-pcr-signature.json].",
+)
+@click.option(
     "--kms-ca",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -195,6 +207,8 @@ def run(
     node_uuid: str | None,
     node_uuid_file: Path | None,
     tpm_tcti: str,
+    tpm_pcr_public_key: str | None,
+    tpm_pcr_signature: str | None,
     kms_ca: str | None,
     retry_interval: float,
     timeout: float,
@@ -229,6 +243,8 @@ def run(
     root, state_dir = Path(os.path.abspath(root)), Path(os.path.abspath(state_dir))
     socket_path = Path(os.path.abspath(socket_path)) if socket_path is not None else None
     kms_ca = os.path.abspath(kms_ca) if kms_ca is not None else None
+    tpm_pcr_public_key = os.path.abspath(tpm_pcr_public_key) if tpm_pcr_public_key else None
+    tpm_pcr_signature = os.path.abspath(tpm_pcr_signature) if tpm_pcr_signature else None
     configure_logging(verbose=verbose)
     problem = backend_problem(backend)  # type: ignore[arg-type]
     if problem is not None:
@@ -252,6 +268,8 @@ def run(
         state_dir=state_dir,
         node_uuid=node_uuid,
         tcti=tpm_tcti,
+        tpm_pcr_public_key=tpm_pcr_public_key,
+        tpm_pcr_signature=tpm_pcr_signature,
         kms_ca_file=kms_ca,
         retry_interval=retry_interval,
     )

@@ -64,6 +64,8 @@ class SubsystemOptions:
         root: mount targets are under this directory.
         state_dir: where runtime files live (fuse views, the API socket unless given).
         node_uuid: overrides the SMBIOS UUID and META tag 0x0f.
+        tpm_pcr_public_key, tpm_pcr_signature: the UKI's PCR-signing key and PCR 11 signature JSON for TPM
+            keys under Talos' signed policy (None: systemd-stub's files under /.extra).
     """
 
     config: Path | None = None
@@ -73,6 +75,8 @@ class SubsystemOptions:
     state_dir: Path = Path("/run/volumed")
     node_uuid: str | None = None
     tcti: str = DEFAULT_TCTI
+    tpm_pcr_public_key: str | None = None
+    tpm_pcr_signature: str | None = None
     kms_ca_file: str | None = None
     retry_interval: float = RETRY_INTERVAL
     poll_interval: float = 1.0
@@ -101,7 +105,12 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
     services = VolumeServices(
         backend=options.backend, root=options.root, runtime_dir=options.state_dir / "fuse"
     )
-    env = KeyEnvironment(tcti=options.tcti, kms_ca_file=options.kms_ca_file)
+    env = KeyEnvironment(
+        tcti=options.tcti,
+        kms_ca_file=options.kms_ca_file,
+        tpm_pcr_public_key=options.tpm_pcr_public_key,
+        tpm_pcr_signature=options.tpm_pcr_signature,
+    )
     for controller in (
         ConfigLoader(options.config, poll_interval=options.poll_interval),
         MetaStore(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from volumed.resources import (
@@ -45,13 +46,8 @@ async def key_environment(ctx: ControllerReader, base: KeyEnvironment) -> KeyEnv
         salt = DiskSalt(salt_resource.spec.disk_salt.get_secret_value())
     elif salt_resource is not None:
         salt_error = salt_resource.spec.error
-    return KeyEnvironment(
-        node_uuid=info.spec.uuid if info is not None else None,
-        salt=salt,
-        salt_error=salt_error,
-        tcti=base.tcti,
-        kms_ca_file=base.kms_ca_file,
-        efivars_dir=base.efivars_dir,
+    return dataclasses.replace(  # the node's UUID and salt; the TPM and KMS settings stay as given
+        base, node_uuid=info.spec.uuid if info is not None else None, salt=salt, salt_error=salt_error
     )
 
 
