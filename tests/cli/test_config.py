@@ -122,3 +122,23 @@ def test_missing_file(tmp_path: Path) -> None:
     assert code == 2
     assert out == ""
     assert "does not exist" in err
+
+
+def test_a_legacy_only_config_names_its_system_disk_encryption(tmp_path: Path) -> None:
+    """A config whose only volume settings are machine.systemDiskEncryption said "no volume documents"."""
+    path = tmp_path / "legacy.yaml"
+    path.write_text(
+        "version: v1alpha1\n"
+        "machine:\n"
+        "  systemDiskEncryption:\n"
+        "    state:\n"
+        "      provider: luks2\n"
+        "      keys:\n"
+        "        - slot: 0\n"
+        "          nodeID: {}\n"
+    )
+    assert run("config", "validate", str(path)) == (
+        0,
+        "valid: v1alpha1/machine.systemDiskEncryption.state\n",
+        "",
+    )
