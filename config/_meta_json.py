@@ -79,8 +79,13 @@ def _key_struct(key: EncryptionKey) -> dict[str, object]:
     tpm: dict[str, object] | None = None
     if key.tpm is not None:
         options = key.tpm.options
+        tpm_options: dict[str, object] | None = None
+        if options is not None:
+            tpm_options = {"PCRs": options.pcrs}
+            if options.volumed_pcr_only:  # volumed extension, only when set: Talos ignores unknown fields
+                tpm_options["VolumedPCROnly"] = True
         tpm = {
-            "TPMOptions": None if options is None else {"PCRs": options.pcrs},
+            "TPMOptions": tpm_options,
             "TPMCheckSecurebootStatusOnEnroll": key.tpm.check_secureboot_status_on_enroll,
         }
     return {
@@ -124,8 +129,10 @@ def encryption_to_meta_json(spec: EncryptionSpec | None) -> bytes:
 
     Encryption read from the v1alpha1 ``machine.systemDiskEncryption`` block is written as Talos writes it
     (v1alpha1's struct). ``allowDiscards`` and ``pbkdf`` (not in Talos v1.12's struct) are appended as
-    ``"EncryptionAllowDiscards"`` and ``"EncryptionPBKDF"`` only when set; Talos ignores unknown fields, and
-    without them the output is exactly Talos v1.12's (``encryption_meta_test.go``).
+    ``"EncryptionAllowDiscards"`` and ``"EncryptionPBKDF"`` only when set, and a TPM key's ``volumedPcrOnly``
+    as ``"VolumedPCROnly": true`` in its ``TPMOptions`` (a boot without config must unseal STATE under the
+    policy it was sealed with); Talos ignores unknown fields, and without them the output is exactly Talos
+    v1.12's (``encryption_meta_test.go``).
     """
     if spec is None or not spec.enabled:
         return b"null"
@@ -183,7 +190,10 @@ def _key_from_struct(value: object, index: int) -> dict[str, object]:
         tpm_key: dict[str, object] = {}
         options = _fields(_pick(tpm, "TPMOptions"), f"{where}.KeyTPM.TPMOptions")
         if options is not None:
-            tpm_key["options"] = {"pcrs": _pick(options, "PCRs")}
+            tpm_options: dict[str, object] = {"pcrs": _pick(options, "PCRs")}
+            if _pick(options, "VolumedPCROnly") is not None:
+                tpm_options["volumedPcrOnly"] = _pick(options, "VolumedPCROnly")
+            tpm_key["options"] = tpm_options
         if _pick(tpm, "TPMCheckSecurebootStatusOnEnroll") is not None:
             tpm_key["checkSecurebootStatusOnEnroll"] = _pick(tpm, "TPMCheckSecurebootStatusOnEnroll")
         key["tpm"] = tpm_key
