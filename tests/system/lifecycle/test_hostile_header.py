@@ -44,7 +44,8 @@ LIMIT = 90.0
 
 
 def _fixed_size(document: dict[str, Any]) -> dict[str, Any]:
-    document["provisioning"]["grow"] = False  # two user volumes share the data disk
+    # two user volumes share the data disk: each exactly its minSize (without maxSize it would take all)
+    document["provisioning"].update({"grow": False, "maxSize": document["provisioning"]["minSize"]})
     return document
 
 
