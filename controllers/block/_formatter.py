@@ -49,7 +49,7 @@ from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
 from volumed.storage.probe import ContentKind, examine_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
-from ..keys._providers import KeyEnvironment, salt_reason, slot_keys
+from ..keys._providers import NODE_UUID_PENDING, KeyEnvironment, salt_reason, slot_keys
 from ._encryption import (
     Location,
     NoUsableKeyError,
@@ -160,24 +160,35 @@ def processing_order(volume: _Work) -> tuple[bool, int, bool, bool, int, str]:
 def provisioning_blockers(
     ordered: Sequence[_Work], index: int, statuses: Mapping[str, VolumeStatusSpec]
 ) -> tuple[str, ...]:
-    """The volumes that must be ready before ``ordered[index]`` (`processing_order`) may make its partition.
+    """The volumes that hold back ``ordered[index]`` (`processing_order`) from making its partition.
 
-    As Talos' volume manager (`volume_manager.go`, `fullyProvisionedWave`): every volume with provisioning
-    before it in the order that is not ready (failed, waiting, or not yet past its mkfs) holds it back; in
-    effect earlier waves first, and within a wave one after another. Volumes without provisioning never
-    hold anything back, and only making a partition waits: a volume that is found is opened regardless.
+    Only making a partition waits: a volume that is found is opened regardless, and volumes without
+    provisioning never hold anything back. An earlier wave holds a later one back until each of its volumes
+    with provisioning is ready (Talos' `fullyProvisionedWave`). Within a wave, partitions are still made in
+    the order (STATE's 100 MiB before EPHEMERAL takes the rest), but an earlier volume holds the next one back
+    only until it has its partition or has failed: unlike Talos, where any volume of the wave that is not
+    ready (a user volume whose selector matches nothing) holds back every later one of the wave for good.
     """
-    return tuple(
-        earlier.volume_id
-        for earlier in ordered[:index]
-        if earlier.config.provisioning is not None
-        and statuses.get(earlier.volume_id, VolumeStatusSpec()).phase != VolumePhase.READY
-    )
+    provisioning = ordered[index].config.provisioning
+    if provisioning is None:
+        return ()
+    blockers: list[str] = []
+    for earlier in ordered[:index]:
+        if earlier.config.provisioning is None:
+            continue
+        status = statuses.get(earlier.volume_id, VolumeStatusSpec())
+        if earlier.config.provisioning.wave < provisioning.wave:
+            holds = status.phase != VolumePhase.READY
+        else:
+            holds = not status.location and status.phase != VolumePhase.FAILED
+        if holds:
+            blockers.append(earlier.volume_id)
+    return tuple(blockers)
 
 
 def waiting_reason(blockers: Sequence[str]) -> str:
     volumes = ("volumes " if len(blockers) > 1 else "volume ") + ", ".join(blockers)
-    return f"waiting for {volumes} to be ready: partitions are made in wave order"
+    return f"waiting for {volumes} to be provisioned first: partitions are made in wave order"
 
 
 def keys_digest(
@@ -467,6 +478,13 @@ class VolumeFormatter(Controller):
             raise VolumeWaiting(
                 "waiting for the STATE salt (keys are locked to STATE)", waiting_for=("STATE",)
             )
+        if (
+            keys
+            and all(key.provider is None for key in keys)
+            and any(key.reason == NODE_UUID_PENDING for key in keys)
+        ):
+            # not "no node UUID" yet: META (tag 0x0f may override SMBIOS) has not been read
+            raise VolumeWaiting(NODE_UUID_PENDING)
         opened = self._services.opened.get(item.volume_id)
         if (
             opened is None

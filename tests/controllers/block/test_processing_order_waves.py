@@ -132,3 +132,16 @@ def test_a_status_missing_for_a_configured_volume_is_not_settled() -> None:
         wanted_mounts=set(),
     )
     assert not converged.settled  # raised KeyError: the statuses were not a strict subset
+
+
+def test_within_a_wave_an_earlier_volume_holds_back_only_until_it_has_its_partition_or_failed() -> None:
+    """Talos holds back every later volume of the wave behind one that is not ready; volumed only keeps the
+    order in which partitions are made (a user volume whose selector fails held back the others for good)."""
+    ready = VolumePhase.READY
+    located = VolumeStatusSpec(phase=VolumePhase.PREPARED, location="/dev/sdb1")
+    statuses = {"STATE": status(ready), "EPHEMERAL": status(ready), "u-a": status(VolumePhase.FAILED)}
+    assert provisioning_blockers(ORDERED, 4, statuses) == ()
+    assert provisioning_blockers(ORDERED, 4, {**statuses, "u-a": located}) == ()
+    assert provisioning_blockers(ORDERED, 2, {"STATE": located}) == ()
+    # an earlier wave still holds it back until ready, located or failed
+    assert provisioning_blockers(ORDERED, 3, {"STATE": located, "EPHEMERAL": status(ready)}) == ("STATE",)
