@@ -1,5 +1,5 @@
 """Byte-range access to a LUKS2 header or data area inside a file: a whole image, a partition at an offset
-of a disk image, or a block device. All LUKS2 I/O goes through here (reads, writes, fsync, flock).
+of a disk image, or a block device. All LUKS2 I/O goes through here (reads, writes, fsync, locks).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import struct
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
@@ -16,9 +17,12 @@ from . import faults
 from ._errors import BusyError, DeviceError, Luks2Error, ReadOnlyError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 LOCK_TIMEOUT_S = 5.0
+
+#: ``struct flock`` of 64-bit Linux (l_type, l_whence, l_start, l_len, l_pid and padding), for OFD locks.
+_FLOCK = struct.Struct("hhqqi4x")
 
 
 class Region:
@@ -106,25 +110,61 @@ class Region:
 
     @contextmanager
     def locked(self, *, exclusive: bool, timeout: float | None = None) -> Iterator[None]:
-        """Hold flock() on the file; BusyError after ``timeout`` seconds (default ``LOCK_TIMEOUT_S``)."""
+        """Hold the header lock; BusyError after ``timeout`` seconds (default ``LOCK_TIMEOUT_S``).
+
+        The lock covers this region's own bytes only: an open-file-description (OFD) byte-range lock over
+        [offset, offset + size) — to the end of the file when the size is open — so the volumes of one disk
+        image (or of one disk opened at offsets) never wait for each other's format or key-slot KDF, while
+        two open files of the same volume, in one process or two, still exclude each other. A region at
+        offset 0 is a device as cryptsetup sees it: it also takes flock() on the file, as cryptsetup does on
+        regular files, so the two never write one header at the same time. A read-only file takes no
+        exclusive lock (ReadOnlyError).
+        """
         try:
             fd = self._file.fileno()
         except (OSError, ValueError, AttributeError):
             yield
             return
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if exclusive and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise ReadOnlyError(f"{self.name}: opened read-only")
         deadline = time.monotonic() + (LOCK_TIMEOUT_S if timeout is None else timeout)
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise BusyError(f"{self.name}: the header is locked by another process") from None
-                time.sleep(0.05)
+        whole_file = self.offset == 0
+        if whole_file:
+            self._wait(lambda: _try_flock(fd, exclusive), deadline)
         try:
-            yield
+            self._wait(lambda: self._try_range(fd, fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK), deadline)
+            try:
+                yield
+            finally:
+                self._try_range(fd, fcntl.F_UNLCK)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if whole_file:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _wait(self, attempt: Callable[[], bool], deadline: float) -> None:
+        while not attempt():
+            if time.monotonic() >= deadline:
+                raise BusyError(f"{self.name}: the header is locked by another process")
+            time.sleep(0.05)
+
+    def _try_range(self, fd: int, lock_type: int) -> bool:
+        """One non-blocking F_OFD_SETLK over the region; False: another open file holds a conflicting lock."""
+        length = 0 if self._size is None else max(self._size, 1)  # 0: to the end of the file, however long
+        request = _FLOCK.pack(lock_type, os.SEEK_SET, self.offset, length, 0)
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, request)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            return False
+        return True
+
+
+def _try_flock(fd: int, exclusive: bool) -> bool:
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True

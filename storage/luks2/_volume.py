@@ -1,7 +1,8 @@
 """``Luks2Volume``: the everyday API — open, unlock, add/kill/change keys, tokens, label — over one header.
 
 Synchronous and blocking (KDF runs, disk I/O): async callers run each call in a worker thread. One
-instance is not thread-safe; several processes are kept apart by flock() and the seqid check.
+instance is not thread-safe; open files of one header (in one process or several) are kept apart by the
+header lock (`Region.locked`: a byte-range lock over the volume's own bytes) and the seqid check.
 """
 
 from __future__ import annotations
