@@ -61,6 +61,7 @@ def encryption_spec(
                 kms_endpoint=key.kms.endpoint if key.kms is not None else "",
                 tpm_pcrs=key.tpm.effective_pcrs if key.tpm is not None else (),
                 tpm_check_secureboot_on_enroll=bool(key.tpm and key.tpm.check_secureboot_status_on_enroll),
+                tpm_pcr_only=bool(key.tpm and key.tpm.pcr_only),
             )
         )
         if kind is KeyKind.STATIC and key.static is not None:
