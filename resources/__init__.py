@@ -45,6 +45,9 @@ from .config._config_status import ConfigStatusSpec as ConfigStatusSpec
 from .system._meta_key import MetaKeyDefinition as MetaKeyDefinition
 from .system._meta_key import MetaKeySpec as MetaKeySpec
 from .system._meta_key import meta_key_id as meta_key_id
+from .system._meta_loaded import META_LOADED_ID as META_LOADED_ID
+from .system._meta_loaded import MetaLoadedDefinition as MetaLoadedDefinition
+from .system._meta_loaded import MetaLoadedSpec as MetaLoadedSpec
 from .system._system_information import SYSTEM_INFORMATION_ID as SYSTEM_INFORMATION_ID
 from .system._system_information import SystemInformationDefinition as SystemInformationDefinition
 from .system._system_information import SystemInformationSpec as SystemInformationSpec
@@ -63,6 +66,7 @@ DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     EncryptionSaltDefinition,
     SystemInformationDefinition,
     MetaKeyDefinition,
+    MetaLoadedDefinition,
     ConfigStatusDefinition,
 )
 
@@ -78,6 +82,7 @@ __all__ = [
     "CONFIG_STATUS_ID",
     "DEFINITIONS",
     "ENCRYPTION_SALT_ID",
+    "META_LOADED_ID",
     "SYSTEM",
     "SYSTEM_INFORMATION_ID",
     "ConfigStatusDefinition",
@@ -96,6 +101,8 @@ __all__ = [
     "KeySlotStatusSpec",
     "MetaKeyDefinition",
     "MetaKeySpec",
+    "MetaLoadedDefinition",
+    "MetaLoadedSpec",
     "MountStatusDefinition",
     "MountStatusSpec",
     "PbkdfSpec",

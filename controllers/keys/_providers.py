@@ -30,13 +30,15 @@ if TYPE_CHECKING:
 DEFAULT_TCTI: Final = "device:/dev/tpmrm0"
 KEY_TIME_LIMIT: Final = 20.0
 SALT_MISSING: Final = "salt not yet available (STATE is not mounted)"
+NODE_UUID_PENDING: Final = "waiting for the node UUID (META not read yet)"
+NO_NODE_UUID: Final = "machine UUID is not populated"  # Talos' words
 
 
 @dataclass(frozen=True)
 class KeyEnvironment:
     """What key providers need from the node: its UUID, the STATE salt, the TPM and KMS settings."""
 
-    node_uuid: str | None = None
+    node_uuid: str | None = None  # None: not known yet (META not read); empty: the node has none
     salt: DiskSalt | None = None
     salt_error: str = ""  # why STATE, although mounted, gave no salt (its salt file is unusable)
     tcti: str = DEFAULT_TCTI
@@ -50,6 +52,12 @@ class KeyEnvironment:
 def salt_reason(env: KeyEnvironment) -> str:
     """Why keys locked to STATE cannot be made: STATE not mounted yet, or its salt file unusable."""
     return env.salt_error or SALT_MISSING
+
+
+def node_uuid_reason(env: KeyEnvironment) -> str:
+    """Why keys bound to the node UUID cannot be made: it is not decided yet (META not read), or there is
+    none (no flag, no META tag 0x0f, no SMBIOS UUID)."""
+    return NODE_UUID_PENDING if env.node_uuid is None else NO_NODE_UUID
 
 
 def _tpm_present(tcti: str) -> str:
@@ -71,7 +79,7 @@ def _inner_provider(
         return StaticKeyProvider(slot=key.slot, passphrase=passphrase), ""
     if key.kind is KeyKind.NODE_ID:
         if not env.node_uuid:
-            return None, "machine UUID is not populated"
+            return None, node_uuid_reason(env)
         try:
             check_uuid_entropy(env.node_uuid)
         except EntropyCheckError as error:
@@ -79,7 +87,7 @@ def _inner_provider(
         return NodeIDKeyProvider(slot=key.slot, node_uuid=env.node_uuid, volume_id=volume_id), ""
     if key.kind is KeyKind.KMS:
         if not env.node_uuid:
-            return None, "machine UUID is not populated"
+            return None, node_uuid_reason(env)
         from volumed.keys.kms import KMSClientTLS, KMSKeyProvider
 
         tls = None

@@ -13,13 +13,18 @@ from volumed.resources import (
     BLOCK,
     CONFIG,
     CONFIG_STATUS_ID,
+    META_LOADED_ID,
     SYSTEM,
     ConfigStatusDefinition,
     ConfigStatusSpec,
     DiscoveredVolumeDefinition,
     DiscoveredVolumeSpec,
+    DiskDefinition,
+    DiskSpec,
     MetaKeyDefinition,
     MetaKeySpec,
+    MetaLoadedDefinition,
+    MetaLoadedSpec,
     VolumeConfigDefinition,
     VolumeConfigSpec,
     VolumeKeySecretsDefinition,
@@ -46,17 +51,20 @@ class MetaStore(Controller):
     produces STATE's VolumeConfig from tag 9 (so STATE can be unlocked before its config is readable).
 
     The config always wins over META: while a config is present, tag 9 is only written, never read.
+    MetaLoaded says when META's tags are known: read, or META found on no disk once discovery showed them.
     """
 
     name = "MetaStore"
     inputs = (
         Input(BLOCK, DiscoveredVolumeDefinition.type),
+        Input(BLOCK, DiskDefinition.type),
         Input(BLOCK, VolumeKeySecretsDefinition.type, STATE),
         Input(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID),
         Input(BLOCK, VolumeStatusDefinition.type, STATE),
     )
     outputs = (
         Output(MetaKeyDefinition.type, OutputKind.EXCLUSIVE, SYSTEM),
+        Output(MetaLoadedDefinition.type, OutputKind.EXCLUSIVE, SYSTEM),
         Output(VolumeConfigDefinition.type, OutputKind.SHARED, BLOCK),
         Output(VolumeKeySecretsDefinition.type, OutputKind.SHARED, BLOCK),
     )
@@ -67,12 +75,17 @@ class MetaStore(Controller):
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
+        # Disks first: Discovery publishes a scan's volumes before its disks, so once a Disk is seen, every
+        # volume of that scan is in the list read next, and a META missing from it is on no readable disk.
+        disks = await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)
         volumes = await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
-        meta = next(
-            (v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL and not v.spec.error),
-            None,
-        )  # META on a disk with an invalid partition table is not written
+        metas = [v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL]
+        meta = next((m for m in metas if not m.error), None)  # META on an invalid partition table: not used
         if meta is None:
+            if metas:
+                await _loaded(ctx, found=True, error=f"META is not used: {metas[0].error}")
+            elif disks:
+                await _loaded(ctx, found=False)
             return
         partition = MetaPartition(meta.dev_path, offset=meta.offset)
         config = await ctx.find(
@@ -99,18 +112,20 @@ class MetaStore(Controller):
             contents = await anyio.to_thread.run_sync(partition.read)
         except MetaError as error:
             self._problem.report(ctx.logger, "META is unreadable", str(error))
+            await _loaded(ctx, found=True, error=f"META is unreadable: {error}")
             return
+        problem = ""
         if contents.state is MetaState.CORRUPT:
             # Its tags are unknown, not unset: without a config STATE cannot be set up from tag 9.
             reasons = "; ".join(f"copy {i}: {c.error}" for i, c in enumerate(contents.copies) if c.error)
-            self._problem.report(
-                ctx.logger, "META is corrupt (no valid copy): its tags, tag 9 included, are unknown", reasons
-            )
+            problem = "META is corrupt (no valid copy): its tags, tag 9 included, are unknown"
+            self._problem.report(ctx.logger, problem, reasons)
         else:
             self._problem.clear()
         for tag, value in sorted(contents.tags.items()):
             text = value.decode("utf-8", "backslashreplace")
             await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
+        await _loaded(ctx, found=True, error=problem)  # after the tags: whoever sees it sees them
         if config is not None and not config_present and STATE_ENCRYPTION_TAG in contents.tags:
             # only once the ConfigLoader has looked and found no config: the config always wins
             try:
@@ -122,6 +137,11 @@ class MetaStore(Controller):
             await ctx.apply(VolumeConfigDefinition.new(STATE, desired.config))
             if desired.secrets is not None:
                 await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
+
+
+async def _loaded(ctx: ControllerContext, *, found: bool, error: str = "") -> None:
+    """META has been looked at: its tags are published (or it has none to publish)."""
+    await ctx.apply(MetaLoadedDefinition.new(META_LOADED_ID, MetaLoadedSpec(found=found, error=error)))
 
 
 async def _state_keeps_other_encryption(ctx: ControllerContext) -> bool:

@@ -12,15 +12,20 @@ SYSTEM_INFORMATION_ID = "systeminformation"
 
 
 class UUIDSource(StrEnum):
-    """Where the node UUID came from: a flag beats META tag 0x0f, which beats SMBIOS."""
+    """Where the node UUID came from: a flag beats META tag 0x0f, which beats SMBIOS (``none``: nowhere)."""
 
+    NONE = "none"
     SMBIOS = "smbios"
     META = "meta"
     FLAG = "flag"
 
 
 class SystemInformationSpec(Spec):
-    """The node UUID (id = ``systeminformation``)."""
+    """The node UUID (id = ``systeminformation``); empty (source ``none``) when the node has none.
+
+    Published once the UUID is decided (META read or found absent, SMBIOS looked at): until then there is no
+    resource, and nodeID and KMS keys wait rather than fail.
+    """
 
     uuid: str
     source: UUIDSource

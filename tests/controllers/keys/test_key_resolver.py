@@ -58,12 +58,20 @@ async def test_readiness_follows_uuid_salt_and_tpm(tmp_path: Path) -> None:
 
         status = await assert_resource(state, STATUS)
         assert ready(status) == [
-            (0, False, "machine UUID is not populated"),
+            (0, False, "waiting for the node UUID (META not read yet)"),  # not decided yet
             (1, False, SALT_MISSING),
             (2, False, f"no TPM ({tmp_path / 'tpmrm0'} is missing)"),
         ]
+        none = SystemInformationSpec(uuid="", source=UUIDSource.NONE)
+        created = await state.create(
+            SystemInformationDefinition.new(SYSTEM_INFORMATION_ID, none), owner="test"
+        )
+        await assert_resource(
+            state, STATUS, lambda r: ready(r)[0] == (0, False, "machine UUID is not populated")
+        )
         info = SystemInformationSpec(uuid="2f3a8b1c-5d6e-4f70-8a9b-0c1d2e3f4a5b", source=UUIDSource.FLAG)
-        await state.create(SystemInformationDefinition.new(SYSTEM_INFORMATION_ID, info), owner="test")
+        found = SystemInformationDefinition.new(SYSTEM_INFORMATION_ID, info)
+        await state.update(found.with_metadata(version=created.metadata.version), owner="test")
         await assert_resource(state, STATUS, lambda r: ready(r)[0] == (0, True, ""))
 
         mount = MountStatusSpec(
