@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tests._swtpm import Swtpm
 from tests._uki import UKI, make_uki, measure_uki_boot
 from tests.system.lifecycle._node import luks_dump, user_volume_config, volume_config
+from volumed.cli.run import EXIT_VOLUME_FAILED
 from volumed.keys.tpm import DEFAULT_PCR_PUBLIC_KEY
 
 if TYPE_CHECKING:
@@ -88,6 +89,10 @@ def test_run_without_the_uki_options_says_the_public_key_is_missing(node: Node) 
         uki_boot(tpm, uki)  # PCR 11 measured: only the files are missing
         result = run_once(node, tpm, None)
     output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert f"{DEFAULT_PCR_PUBLIC_KEY} is missing" in output, output
+    assert result.returncode == EXIT_VOLUME_FAILED, output
+    reason = (
+        "u-data failed: no key can be made to encrypt the volume: slot 0 (tpm): tpm key for slot 0:"
+        f" PCR signing public key {DEFAULT_PCR_PUBLIC_KEY} is missing: the node did not boot a signed UKI"
+    )
+    assert reason in output, output
     assert not node.leftovers()
