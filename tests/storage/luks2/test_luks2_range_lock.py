@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,7 +17,6 @@ from volumed.storage.luks2 import BusyError, Luks2Volume, ReadOnlyError, _device
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 #: Two 3 MiB partitions of one image file, as the formatter locates STATE and EPHEMERAL on a disk image.
 A = {"offset": 1 * MIB, "size": 3 * MIB}
@@ -199,3 +199,31 @@ def test_two_processes_writing_one_header_lose_no_update(disk: Path) -> None:
         assert b.seqid == seqid + 24
         assert {i: json.loads(b.export_token(i))["n"] for i in b.tokens} == {i: i for i in range(24)}
         assert b.unlock(PASS).keyslot == 0
+
+
+def _locks_on(path: Path) -> set[tuple[str, str, str, str]]:
+    """(kind, access, first byte, last byte) of every lock /proc/locks lists on ``path``'s inode."""
+    inode = f":{path.stat().st_ino}"
+    found = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "->":  # a waiter, not a holder
+            continue
+        if fields[5].endswith(inode):
+            found.add((fields[1], fields[3], fields[6], fields[7]))
+    return found
+
+
+def test_the_lock_a_volume_takes_on_its_file(disk: Path, tmp_path: Path) -> None:
+    """A partition of an image: an OFD lock over its bytes, no flock. A volume at offset 0 (a whole image,
+    as cryptsetup addresses it): flock() on the file too, which is what cryptsetup takes on regular files."""
+    with Luks2Volume.open(disk, **B) as b, b.data_region.locked(exclusive=True):
+        last = str(B["offset"] + B["size"] - 1)
+        assert _locks_on(disk) == {("OFDLCK", "WRITE", str(B["offset"]), last)}
+    assert _locks_on(disk) == set()
+    whole = image(tmp_path / "whole.img", 3 * MIB)
+    with (
+        Luks2Volume.format(whole, PASS, kdf=PBKDF2_FAST, **SMALL) as vol,  # type: ignore[arg-type]
+        vol.data_region.locked(exclusive=False),
+    ):
+        assert _locks_on(whole) == {("FLOCK", "READ", "0", "EOF"), ("OFDLCK", "READ", "0", "EOF")}
