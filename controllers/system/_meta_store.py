@@ -83,7 +83,7 @@ class MetaStore(Controller):
         meta = next((m for m in metas if not m.error), None)  # META on an invalid partition table: not used
         if meta is None:
             if metas:
-                await _loaded(ctx, found=True, error=f"META is not used: {metas[0].error}")
+                await _loaded(ctx, found=False, error=f"META is not used: {metas[0].error}")
             elif disks:
                 await _loaded(ctx, found=False)
             return

@@ -10,11 +10,13 @@ META_LOADED_ID = "meta"
 
 
 class MetaLoadedSpec(Spec):
-    """Published once discovery has shown the disks and META was read, or found absent (id = ``meta``).
+    """Published once discovery has shown the disks and META was read, or found absent or unusable
+    (id = ``meta``).
 
     Until it exists, what META holds is unknown, not empty: the node UUID (META tag 0x0f beats SMBIOS) is not
-    decided yet. ``error`` says why META's tags stay unknown although it was looked at (unreadable, corrupt,
-    on a disk with an invalid partition table); they are then taken as unset.
+    decided yet. ``found``: a usable META partition was found. ``error`` says why META's tags stay unknown
+    although it was looked at (unreadable, corrupt, on a disk with an invalid or unreadable partition table);
+    they are then taken as unset.
     """
 
     found: bool

@@ -127,3 +127,21 @@ async def test_the_flag_needs_no_meta(tmp_path: Path) -> None:
     async with run_runtime(SystemInformationController(node_uuid=META_UUID)) as runtime:
         info = await assert_resource(runtime.state, INFO)
         assert (info.spec.uuid, info.spec.source) == (META_UUID, UUIDSource.FLAG)
+
+
+async def test_meta_on_a_disk_whose_table_cannot_be_read_still_decides(tmp_path: Path) -> None:
+    """Both GPT copies damaged: META may be there but cannot be used; the UUID is decided without it (the
+    reason is published) rather than waited for forever."""
+    from tests.controllers.block.test_discovery_unreadable_table import break_both_headers
+
+    image = tmp_path / "node.img"
+    write_uuid_override(node_image(image), META_UUID)
+    break_both_headers(image, 12, "<I", 91, crc_over=91)  # header size 91
+    state = in_memory_state()
+    async with run_runtime(*controllers(image, tmp_path / "no-dmi"), state=state):
+        info = await assert_resource(state, INFO)
+        assert (info.spec.uuid, info.spec.source) == ("", UUIDSource.NONE)
+        loaded = await assert_resource(state, LOADED)
+        assert not loaded.spec.found
+        assert loaded.spec.error.startswith("META is not used: missing; disk ")
+        assert "unreadable partition table" in loaded.spec.error
