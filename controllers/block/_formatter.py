@@ -237,6 +237,9 @@ class VolumeFormatter(Controller):
         # LUKS-formatted by this process and not yet given a filesystem: its mkfs-pending mark (committed by
         # the format) is no sign of an interrupted mkfs, so no warning is logged for it
         self._fresh: set[str] = set()
+        # Grown this run: growing is done once per start, before the volume is ready and mounted (every later
+        # reconcile of a ready volume passes through `_format` again, with its filesystem in use)
+        self._grown: set[str] = set()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
@@ -602,12 +605,14 @@ class VolumeFormatter(Controller):
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
             )
         status = status.model_copy(update={"filesystem": wanted})
-        try:  # at each start, as Talos: the partition, then the open mapping, then the filesystem
-            growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
-        except GrowError as error:
-            raise VolumeError(f"grow: {error}", retryable=True) from error
-        if growth is not None and growth.grew:
-            status = status.model_copy(update={"size": growth.partition.new_size})
+        if item.volume_id not in self._grown:
+            try:  # once per start, as Talos: the partition, then the open mapping, then the filesystem
+                growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
+            except GrowError as error:
+                raise VolumeError(f"grow: {error}", retryable=True) from error
+            self._grown.add(item.volume_id)
+            if growth is not None and growth.grew:
+                status = status.model_copy(update={"size": growth.partition.new_size})
         return status.model_copy(update={"phase": VolumePhase.READY})
 
     async def _interrupted(
