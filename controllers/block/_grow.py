@@ -84,6 +84,7 @@ def grow_volume(
     device: str,
     fstype: str,
     resize_mapping: Callable[[PartitionGrowth], tuple[int, int]] | None = None,
+    relative_max_size: int = 0,
 ) -> VolumeGrowth:
     """Grow partition ``partition`` of ``disk`` into the free space after it (at most ``max_size`` bytes,
     0 = no limit), then the mapping above it (``resize_mapping``, given the partition's growth, returns the
@@ -97,7 +98,9 @@ def grow_volume(
         GrowError: a step failed (the message names it); the steps before it are done.
     """
     try:
-        grown = grow_partition_on_disk(disk, partition, max_size=max_size)
+        grown = grow_partition_on_disk(
+            disk, partition, max_size=max_size, relative_max_size=relative_max_size
+        )
     except (GPTError, BlockDeviceError, OSError) as error:
         raise GrowError(f"growing partition {partition} of {disk}: {error}") from error
     _crash_point("partition")
@@ -155,6 +158,7 @@ async def grow_opened_volume(
             disk=status.parent_location or status.location,
             partition=status.partition_index,
             max_size=provisioning.max_size,
+            relative_max_size=provisioning.relative_max_size,
             device=status.mount_location,
             fstype=config.filesystem,
             resize_mapping=resize,

@@ -35,6 +35,7 @@ def grow_partition(
     number: int,
     *,
     max_size: int = 0,
+    relative_max_size: int = 0,
     alignment: int = DEFAULT_ALIGNMENT,
     min_growth: int = MIN_GROWTH,
 ) -> tuple[PartitionTable, Partition]:
@@ -43,6 +44,10 @@ def grow_partition(
     The table is first fitted to its disk (`fit_to_disk`). The new end is the last sector before the next
     partition (or the end of the usable area), rounded down so the partition ends just before an
     ``alignment`` boundary; with ``max_size`` (bytes, 0 = no limit) the partition becomes at most that large.
+    With ``relative_max_size`` (a percent, as a ``maxSize`` of ``50%``) it becomes at most that share of the
+    space from its start to that end: what provisioning gave it out of the same gap, so a partition made
+    at 50% stays there until the disk grows, then takes half of the new space. (Talos' grow ignores a
+    relative maxSize and takes all the free space at the next boot.)
     A partition never shrinks, and a growth of ``min_growth`` bytes or less is not made (as in Talos): the
     partition comes back unchanged, in the fitted table. Pure: nothing is written.
 
@@ -58,6 +63,9 @@ def grow_partition(
     end = (limit + 1) // align * align - 1
     if max_size > 0:
         end = min(end, part.first_lba + max_size // ss - 1)
+    if relative_max_size > 0:
+        share = (end - part.first_lba + 1) * relative_max_size // 100 // align * align
+        end = min(end, part.first_lba + share - 1)
     if (end - part.last_lba) * ss <= min_growth:
         return fitted, part
     grown = replace(part, last_lba=end)
@@ -83,7 +91,7 @@ class PartitionGrowth:
 
 
 def grow_partition_on_disk(
-    path: str | os.PathLike[str], number: int, *, max_size: int = 0
+    path: str | os.PathLike[str], number: int, *, max_size: int = 0, relative_max_size: int = 0
 ) -> PartitionGrowth:
     """Grow partition ``number`` of the disk (or image) at ``path`` as `grow_partition` says (blocking).
 
@@ -101,7 +109,7 @@ def grow_partition_on_disk(
     name = os.fspath(path)
     table = read_partition_table(name)
     old = table.partition(number)
-    grown_table, grown = grow_partition(table, number, max_size=max_size)
+    grown_table, grown = grow_partition(table, number, max_size=max_size, relative_max_size=relative_max_size)
     ss = table.sector_size
     growth = PartitionGrowth(number, old.offset(ss), old.size(ss), grown.size(ss))
     if not growth.grew and (not table.damage or table.read_only):

@@ -157,3 +157,17 @@ def test_a_write_cut_short_leaves_the_old_or_the_new_table(
     assert size in (16 * MIB, 53 * MIB)
     assert grow_partition_on_disk(image, 3).new_size == 53 * MIB  # the next boot completes it
     _sgdisk_ok(image)
+
+
+def test_a_relative_max_size_keeps_its_share_of_the_space_from_the_partition_start(tmp_path: Path) -> None:
+    """A 50% partition stays at half of the space up to the disk's end until the disk grows, then takes half
+    of the new space (it took all the free space at the next boot: only an absolute maxSize bounded it)."""
+    image = _layout(tmp_path)  # EPHEMERAL 10..26 MiB; 31 MiB usable: 5 MiB free after it
+    _grow_image(image, 42 * MIB)  # 10..41 MiB: 31 MiB from its start, half is 15.5, aligned down 15
+    assert not grow_partition_on_disk(image, 3, relative_max_size=50).grew  # 16 MiB already: never shrinks
+    _grow_image(image, 74 * MIB)  # 10..73 MiB: 63 MiB from its start, half is 31.5 -> 31 MiB
+    growth = grow_partition_on_disk(image, 3, relative_max_size=50)
+    assert (growth.old_size, growth.new_size) == (16 * MIB, 31 * MIB)
+    assert _sfdisk(image)["EPHEMERAL"] == 31 * MIB
+    _sgdisk_ok(image)
+    assert not grow_partition_on_disk(image, 3, relative_max_size=50).grew  # idempotent

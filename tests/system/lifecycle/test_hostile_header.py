@@ -70,7 +70,9 @@ def poison(region: Region, edit: Callable[[dict[str, Any]], None]) -> None:
 
 
 def pbkdf2_iterations_2_32(top: dict[str, Any]) -> None:
-    top["keyslots"]["0"]["kdf"]["iterations"] = 2**32
+    """A pbkdf2 KDF whatever the slot had (the configs make argon2id slots since pbkdf2 is refused)."""
+    salt = top["keyslots"]["0"]["kdf"]["salt"]
+    top["keyslots"]["0"]["kdf"] = {"type": "pbkdf2", "hash": "sha256", "iterations": 2**32, "salt": salt}
 
 
 def argon2_memory_2_40(top: dict[str, Any]) -> None:

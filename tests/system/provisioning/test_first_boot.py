@@ -123,11 +123,7 @@ def user_volume(name: str, disk_size: int, **sizes: str) -> dict[str, Any]:
 async def boot(
     workdir: Path, disks: list[Path], *documents: dict[str, Any], until: Callable[[Convergence], bool]
 ) -> Convergence:
-    """One boot of the subsystem (the node UUID from META, not from an option) until ``until`` holds.
-
-    Not `wait_settled`: until META is read the node UUID is unknown, and STATE may show a retryable
-    "machine UUID is not populated" failure for a moment, which counts as settled.
-    """
+    """One boot of the subsystem (the node UUID from META, not from an option) until ``until`` holds."""
     config = workdir / "config.yaml"
     config.write_text(yaml.safe_dump_all(documents))
     options = SubsystemOptions(
