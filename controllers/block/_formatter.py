@@ -141,6 +141,19 @@ def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusS
     return change
 
 
+def _same_volume(opened: Location, found: Location) -> bool:
+    """Whether the volume opened at ``opened`` is the one now found at ``found``.
+
+    A volume this run grew has a larger opened location than discovery reports until its next scan: still
+    the same volume (opening it again would map the old, smaller size over the grown mapping).
+    """
+    if (opened.path, opened.offset) != (found.path, found.offset):
+        return False
+    return opened.size == found.size or (
+        opened.size is not None and found.size is not None and opened.size > found.size
+    )
+
+
 def processing_order(volume: _Work) -> tuple[bool, int, bool, bool, int, str]:
     """Talos' order: no provisioning first, then wave, non-growing first, smaller max size first with an
     unlimited one (0, also a percentage, which Talos keeps apart from MaxSize) last, then id."""
@@ -403,11 +416,14 @@ class VolumeFormatter(Controller):
             raise VolumeError(unusable.error, retryable=False)
         if found is not None:
             location = Location(found.dev_path, found.offset, found.size)
+            opened = self._services.opened.get(item.volume_id)
+            if opened is not None and _same_volume(opened.location, location):
+                location = opened.location  # grown this run: larger than discovery's last scan
             status = status.model_copy(
                 update={
                     "location": found.dev_path,
                     "offset": found.offset,
-                    "size": found.size,
+                    "size": location.size,
                     "parent_location": found.parent,
                     "partition_index": found.partition_index,
                     "partition_uuid": found.partition_uuid,
@@ -491,7 +507,7 @@ class VolumeFormatter(Controller):
         opened = self._services.opened.get(item.volume_id)
         if (
             opened is None
-            or opened.location != location
+            or not _same_volume(opened.location, location)
             or not await self._services.is_active(item.volume_id)
         ):
             try:
