@@ -83,7 +83,9 @@ def make_filesystem(
     # which cannot prove everything between is empty; a discard would erase whatever data the samples missed,
     # on every byte of the device, where mkfs itself writes only its metadata.
     if kind is FilesystemType.XFS:
-        argv = ["mkfs.xfs", "-q", "-K", *(["-f"] if force else []), *named]
+        # -n ftype=1 as Talos (overlayfs needs it). Talos also passes xfsprogs' LTS feature set (-c
+        # options=lts_6.12.conf); xfsprogs 6.1 has no such set and refuses its own lts_6.1.conf (nrext64).
+        argv = ["mkfs.xfs", "-q", "-K", "-n", "ftype=1", *(["-f"] if force else []), *named]
         argv += ["-m", f"uuid={fixed}"] if fixed else []
         if device_size(path) < _XFS_MIN_SUPPORTED:
             env = _XFS_SMALL_ENV
