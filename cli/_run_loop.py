@@ -76,7 +76,8 @@ def once_exit_code(snapshot: Convergence) -> int:
 def print_statuses(snapshot: Convergence) -> None:
     """The VolumeStatus table (what `volumed get volumestatuses` shows) on stdout, config errors first; then
     one unwrapped line per volume that is not ready: why it failed, or what it waits for (and, when nothing
-    more can happen to it, the failed or missing volume it is stuck behind)."""
+    more can happen to it, the failed or missing volume it is stuck behind); and a line for each volume whose
+    key-slot sync failed (a ready volume too) or that runs without dm-crypt flags its config asks for."""
     from rich.console import Console
     from rich.table import Table
 
@@ -99,9 +100,13 @@ def print_statuses(snapshot: Convergence) -> None:
     Console(width=200).print(table)
     blocked = snapshot.blocked
     for volume_id, status in sorted(snapshot.statuses.items()):
-        if status.phase == VolumePhase.READY:
-            continue
-        line = f"{volume_id} {status.phase.value}: {status.error_message or 'no reason given'}"
-        if volume_id in blocked:
-            line += f"; blocked: {blocked[volume_id]}"
-        print(line)
+        if status.phase != VolumePhase.READY:
+            line = f"{volume_id} {status.phase.value}: {status.error_message or 'no reason given'}"
+            if volume_id in blocked:
+                line += f"; blocked: {blocked[volume_id]}"
+            print(line)
+        if status.encryption_failed_syncs:  # the volume works; its key slots are not as configured
+            failed = "; ".join(status.encryption_failed_syncs)
+            print(f"{volume_id} key slots not in line with the config: {failed}")
+        if status.encryption_ignored_options:
+            print(f"{volume_id} runs without dm-crypt flags: {', '.join(status.encryption_ignored_options)}")
