@@ -10,10 +10,15 @@ shutdown).
 3. PCR 7 extended before the subsystem starts: the TPM key fails and is reported, nodeID opens EPHEMERAL.
 4. and 5. key rotation of the user volume: a key added (boot 4), the old key removed (boot 5, by
    `volumed run --once` first, then the subsystem in process again).
+
+EPHEMERAL's config gives dm-crypt's perf ``options`` and ``allowDiscards`` (in its dm table, in no other
+volume's), and between boots 1 and 2 the host makes the system disk image 128 MiB larger: boot 2 grows
+EPHEMERAL (partition, dm mapping, xfs) before mounting it.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
@@ -28,6 +33,9 @@ NODE_UUID: Final = "8d7b6c1e-3f2a-4b5c-9d0e-1f2a3b4c5d6e"
 PBKDF: Final = {"type": "argon2id", "memory": 32, "iterations": 4, "parallel": 1}
 VOLUMES: Final = ("EPHEMERAL", "STATE", "u-data")
 FILES: Final = {volume: f"written on the first boot to {volume} through dm-crypt\n" for volume in VOLUMES}
+PERF_OPTIONS: Final = ["no_read_workqueue", "no_write_workqueue", "same_cpu_crypt"]
+DM_FLAGS: Final = {"allow_discards", *PERF_OPTIONS}
+DISK_GROWTH: Final = 128 * MIB
 
 
 def key(slot: int, **kind: Any) -> dict[str, Any]:
@@ -55,10 +63,14 @@ def config(*data_keys: dict[str, Any]) -> list[dict[str, Any]]:
             "apiVersion": "v1alpha1",
             "kind": "VolumeConfig",
             "name": "EPHEMERAL",
-            "encryption": encryption(
-                key(0, tpm={"options": {"pcrs": [7], "volumedPcrOnly": True}}),  # no UKI in the guest
-                key(1, nodeID={}),
-            ),
+            "encryption": {
+                **encryption(
+                    key(0, tpm={"options": {"pcrs": [7], "volumedPcrOnly": True}}),  # no UKI in the guest
+                    key(1, nodeID={}),
+                ),
+                "options": list(PERF_OPTIONS),
+                "allowDiscards": True,
+            },
         },
         {
             "apiVersion": "v1alpha1",
@@ -80,7 +92,7 @@ NODE_ID_KEYS: Final = [
 ]
 BOOTS: Final[list[dict[str, Any]]] = [
     {"config": config(OLD), "write": FILES, "conflict_check": True, "passphrases": NODE_ID_KEYS},
-    {"config": config(OLD), "expect_files": FILES},
+    {"config": config(OLD), "expect_files": FILES, "grow_disk": DISK_GROWTH},
     {"config": config(OLD), "expect_files": FILES, "extend_pcr7": True, "passphrases": NODE_ID_KEYS},
     {"config": config(OLD, NEW), "expect_files": FILES},
     {
@@ -107,6 +119,8 @@ def boot(machine: KernelMachine, number: int) -> BootResult:
         index = len(machine.boots)
         if index:
             machine.boots[-1].check()
+        if BOOTS[index].get("grow_disk"):  # the host enlarges the powered-off node's disk image
+            os.truncate(machine.disk, machine.disk.stat().st_size + BOOTS[index]["grow_disk"])
         machine.boot("lifecycle_boot", {**BOOTS[index], "node_uuid": NODE_UUID}, time_limit=300)
     return machine.boots[number - 1].check()
 
@@ -155,6 +169,22 @@ def test_first_boot_encrypts_formats_and_mounts_every_volume_and_cryptsetup_agre
     assert "luks2-EPHEMERAL is already active for another volume" in result.results["conflict"]
 
 
+def test_config_dm_crypt_flags_are_in_that_volumes_dm_table_only(machine: KernelMachine) -> None:
+    result = boot(machine, 1)
+    tables = result.results["dm_tables"]
+    assert sorted(tables) == list(VOLUMES)
+    ephemeral = tables["EPHEMERAL"]["options"].split()
+    # dm-crypt's table: the count of optional arguments, then the flags and sector_size:N
+    assert set(ephemeral) >= DM_FLAGS, ephemeral
+    assert int(ephemeral[0]) == len(ephemeral) - 1, ephemeral
+    flags = result.results["cryptsetup"]["EPHEMERAL"]["status"]["flags"].split()
+    assert set(flags) == {"discards", *PERF_OPTIONS}, flags
+    for volume in ("STATE", "u-data"):
+        assert not set(tables[volume]["options"].split()) & DM_FLAGS, (volume, tables[volume])
+        assert "flags" not in result.results["cryptsetup"][volume]["status"], volume
+    assert statuses(result)["EPHEMERAL"]["encryption_ignored_options"] == []
+
+
 def test_second_boot_opens_everything_through_the_tpm_with_one_kdf_run_per_volume(
     machine: KernelMachine,
 ) -> None:
@@ -167,6 +197,27 @@ def test_second_boot_opens_everything_through_the_tpm_with_one_kdf_run_per_volum
     assert keyslots(result) == {"EPHEMERAL": [0, 1], "STATE": [0], "u-data": [0]}
     assert statuses(result)["u-data"]["location"] == "/dev/vdb1"  # the kernel read the new table at boot
     assert result.results["pcr7_at_boot"] == machine.boots[0].results["pcr7_at_boot"]
+
+
+def test_ephemeral_grows_on_dm_after_the_disk_image_grew(machine: KernelMachine) -> None:
+    first, grown = boot(machine, 1).results, boot(machine, 2).results
+    before, after = first["ephemeral_sizes"], grown["ephemeral_sizes"]
+    assert after["disk"] == before["disk"] + DISK_GROWTH
+    # the partition took the new space (up to its last 1 MiB boundary before the moved backup GPT)
+    assert DISK_GROWTH - MIB <= after["gpt"] - before["gpt"] <= DISK_GROWTH, (before, after)
+    for sizes in (before, after):
+        # the kernel's partition (BLKPG), the status, the mapping (data offset 16 MiB) and xfs follow the GPT
+        assert sizes["kernel_partition"] == sizes["status"] == sizes["gpt"], sizes
+        assert sizes["mapping"] == sizes["gpt"] - 16 * MIB, sizes
+        assert sizes["mapping"] - 4 * MIB < sizes["xfs"] <= sizes["mapping"], sizes
+    table = grown["dm_tables"]["EPHEMERAL"]
+    assert int(table["sectors"]) * 512 == after["mapping"]
+    # the resize keeps the flags and the key of the mapping
+    assert {k: v for k, v in table.items() if k != "sectors"} == {
+        k: v for k, v in first["dm_tables"]["EPHEMERAL"].items() if k != "sectors"
+    }
+    assert grown["files_read"]["EPHEMERAL"] == FILES["EPHEMERAL"]  # written in boot 1, before the grow
+    assert statuses(machine.boots[1])["EPHEMERAL"]["phase"] == "ready"
 
 
 def test_changed_pcr7_fails_the_tpm_key_and_node_id_opens_ephemeral(machine: KernelMachine) -> None:

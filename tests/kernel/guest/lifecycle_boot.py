@@ -13,12 +13,17 @@ the kernel has it, else ext4), ``node_uuid``, ``write`` / ``expect_files`` ({vol
 ``extend_pcr7`` (extend PCR 7 before the subsystem starts), ``cli_first``, ``conflict_check`` (activate an
 open volume's mapping name over another partition: must be refused), ``passphrases`` (``[volume id, slot,
 passphrase, accepted]``: whether cryptsetup accepts the passphrase for that key slot).
+
+Results include each mapping's ``dmsetup table`` (``dm_tables``) and EPHEMERAL's size as the GPT, the kernel's
+partition, its mapping and its xfs see it (``ephemeral_sizes``), for the dm-crypt flags and grow.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import stat
 import time
 from dataclasses import replace
@@ -45,11 +50,11 @@ from ._lifecycle import (
 )
 from ._support import Scenario, run_scenario
 from ._tpm import TCTI, read_pcr7, require_tpm
-from ._volumes import data_segment, dm_devices, filesystem_type
+from ._volumes import data_segment, dm_devices, dm_table, filesystem_type
 
 if TYPE_CHECKING:
     from volumed.controllers import Convergence
-    from volumed.resources import MountStatusSpec
+    from volumed.resources import MountStatusSpec, VolumeStatusSpec
 
 ROOT: Final = Path("/run/node")
 STATE_DIR: Final = Path("/run/volumed")
@@ -141,6 +146,10 @@ def inspect(s: Scenario, snapshot: Convergence, targets: dict[str, str], counter
         views[volume_id] = cryptsetup_view(s, volume_id, status)
     s.record("cryptsetup", views)
 
+    s.step("dmsetup table of each mapping (dm-crypt flags); EPHEMERAL's sizes (grow)")
+    s.record("dm_tables", {volume_id: dm_table(s, f"luks2-{volume_id}") for volume_id in sorted(targets)})
+    s.record("ephemeral_sizes", ephemeral_sizes(s, snapshot.statuses["EPHEMERAL"], targets["EPHEMERAL"]))
+
     s.step(f"files: {FILE} on each mounted volume")
     for volume_id, text in s.params.get("write", {}).items():
         path = Path(targets[volume_id]) / FILE
@@ -149,11 +158,13 @@ def inspect(s: Scenario, snapshot: Convergence, targets: dict[str, str], counter
             handle.flush()
             os.fsync(handle.fileno())
         s.note(f"wrote {path}")
+    read = {}
     for volume_id, text in s.params.get("expect_files", {}).items():
         path = Path(targets[volume_id]) / FILE
-        found = path.read_text() if path.exists() else None
+        read[volume_id] = found = path.read_text() if path.exists() else None
         s.check(found == text, f"{path} reads {found!r}, not {text!r}")
         s.note(f"read {path}: as written")
+    s.record("files_read", read)
 
     s.step("key-slot KDF runs per volume (our LUKS2 library in this process)")
     runs = kdf_runs_per_volume(counter.take(), snapshot.statuses)
@@ -189,6 +200,30 @@ def inspect(s: Scenario, snapshot: Convergence, targets: dict[str, str], counter
         else:
             raise AssertionError(f"activate(luks2-{volume_id}) over {other} returned {returned}")
         s.check(dm_devices() == before, "the refused activation changed the dm devices")
+
+
+def ephemeral_sizes(s: Scenario, status: VolumeStatusSpec, target: str) -> dict[str, int]:
+    """EPHEMERAL's size in bytes as each layer sees it: the GPT on disk (``sfdisk --json``), the kernel's
+    partition (sysfs), the dm mapping (``blockdev``) and the mounted xfs (``xfs_info`` data blocks)."""
+    node = status.location
+    disk = f"/dev/{(Path('/sys/class/block') / Path(node).name).resolve().parent.name}"
+    table = json.loads(s.run("sfdisk", "--json", disk).stdout)["partitiontable"]
+    entry = next((p for p in table["partitions"] if p["node"] == node), None)
+    s.check(entry is not None, f"sfdisk --json {disk} has no {node}: {table['partitions']}")
+    assert entry is not None
+    sysfs = Path("/sys/class/block") / Path(node).name / "size"
+    data = re.search(r"^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)", s.run("xfs_info", target).stdout, re.M)
+    s.check(data is not None, f"xfs_info {target}: no data section")
+    assert data is not None
+    blockdev = s.run("blockdev", "--getsize64", status.mount_location).stdout
+    return {
+        "gpt": int(entry["size"]) * int(table.get("sectorsize", 512)),
+        "disk": int(s.run("blockdev", "--getsize64", disk).stdout),
+        "kernel_partition": int(sysfs.read_text()) * 512,
+        "mapping": int(blockdev),
+        "xfs": int(data[1]) * int(data[2]),
+        "status": status.size,
+    }
 
 
 def main(s: Scenario) -> None:
