@@ -222,7 +222,12 @@ class TPMConnection:
     def load_external_public(self, public: bytes) -> tuple[Any, bytes]:
         """TPM2_LoadExternal of a public key alone (marshalled ``TPM2B_PUBLIC``) under the owner hierarchy, so
         that its signature checks give tickets PolicyAuthorize accepts; returns its handle and TPM name."""
-        in_public = TPM2B_PUBLIC.unmarshal(public)[0]
+        try:
+            in_public = TPM2B_PUBLIC.unmarshal(public)[0]
+        except (TSS2_Exception, ValueError, IndexError):
+            raise TPMCommandError(
+                "TPM2_LoadExternal: the public key is not a TPM2B_PUBLIC a TPM takes"
+            ) from None
         handle = self._track(self._call("TPM2_LoadExternal", "load_external", in_public, None, ESYS_TR.OWNER))
         name = self._call("Esys_TR_GetName", "tr_get_name", handle)
         return handle, bytes(name.name)
@@ -232,7 +237,12 @@ class TPMConnection:
         ``key``; returns the ``TPMT_TK_VERIFIED`` ticket."""
         sig = TPMT_SIGNATURE(sigAlg=TPM2_ALG.RSASSA)
         sig.signature.rsassa.hash = TPM2_ALG.SHA256
-        sig.signature.rsassa.sig = signature
+        try:
+            sig.signature.rsassa.sig = signature
+        except (TSS2_Exception, ValueError, IndexError):
+            raise TPMCommandError(
+                f"TPM2_VerifySignature: a {len(signature)}-byte signature is larger than a TPM takes"
+            ) from None
         return self._call("TPM2_VerifySignature", "verify_signature", key, digest, sig)
 
     def policy_authorize(self, session: Any, approved: bytes, key_name: bytes, ticket: Any) -> None:

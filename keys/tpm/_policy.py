@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, final
 
-from ._errors import PCRPolicyError, TPMCommandError, UKIPolicyError, UnsupportedPolicyError
+from ._errors import PCRPolicyError, TPMCommandError, UKIFileError, UKIPolicyError, UnsupportedPolicyError
 from ._pcr import PCR_BANK, normalize_pcrs, pcr_composite_digest, pcr_selection_bytes
 from ._uki import (
     DEFAULT_UKI_FILES,
@@ -133,7 +133,13 @@ class SignedPCRPolicyStep:
                 f"{approved.hex()}): the boot is past the phases the UKI signed (e.g. after "
                 "start-the-world), or another UKI was booted"
             )
-        handle, name = tpm.load_external_public(key.public_area)
+        try:
+            handle, name = tpm.load_external_public(key.public_area)
+        except TPMCommandError as exc:
+            raise UKIFileError(
+                f"the TPM does not load the PCR signing public key {self.files.public_key} "
+                f"({key.bits}-bit RSA, exponent {key.exponent}): {exc}"
+            ) from None
         try:
             ticket = tpm.verify_signature(handle, hashlib.sha256(approved).digest(), entry.signature)
         except TPMCommandError as exc:

@@ -13,7 +13,7 @@ from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC, TPMA_OBJECT
 
 from .._errors import InvalidTokenError
 from ._connection import TPMConnection
-from ._errors import PCRPolicyError, PCRValueError, SRKMismatchError
+from ._errors import PCRPolicyError, PCRValueError, SRKMismatchError, UKIFileError, UKIPolicyError
 from ._pcr import check_pcr_values
 
 if TYPE_CHECKING:
@@ -55,15 +55,22 @@ def seal(key: Passphrase, policy: SealingPolicy, *, tcti: str) -> SealedKey:
 
     Reads the policy's PCRs (and PCR 11 for a signed policy) and refuses values nothing was measured into, as
     Talos does, computes the policy digest offline from them (reading the PCR-signing key file for a signed
-    policy), and creates the sealed object with parameter encryption (the key never crosses the bus in the
-    clear). The key travels as a :class:`~volumed.keys.Passphrase` (redacted repr) so that no stack frame of a
-    traceback, even one rendered with its locals, holds it as bare bytes; :func:`unseal` returns one too.
+    policy), and proves that the TPM reaches that digest now by replaying the policy in a policy session (for
+    a signed policy: a signature of PCR 11's value by this key, a key the TPM loads, a signature that
+    verifies), so that no key is sealed that could not be unsealed at this very boot. Then it creates the
+    sealed object with parameter encryption (the key never crosses the bus in the clear). The key travels as
+    a :class:`~volumed.keys.Passphrase` (redacted repr) so that no stack frame of a traceback, even one
+    rendered with its locals, holds it as bare bytes; :func:`unseal` returns one too.
 
     Raises:
         TPMUnavailableError: no TPM at ``tcti``.
         PCRValueError: a PCR is all zeros / all 0xFF, or has no SHA-256 value; PCR 11 is all zeroes under a
             signed policy (no UKI was measured).
-        UKIFileError: the PCR-signing public key file is missing or malformed (signed policy).
+        UKIFileError: a UKI file is missing or malformed, the signature for PCR 11's value was made with
+            another key, or the TPM does not load the key (signed policy).
+        UKIPolicyError: the signature JSON has no signature for PCR 11's value, or it does not verify (signed
+            policy).
+        PCRPolicyError: the TPM's policy digest differs from the one computed offline.
         TPMCommandError: the TPM refused a command.
     """
     started = time.perf_counter()
@@ -73,6 +80,7 @@ def seal(key: Passphrase, policy: SealingPolicy, *, tcti: str) -> SealedKey:
         check_pcr_values(pcr_values)
         digest = policy.digest({pcr: pcr_values[pcr] for pcr in policy.pcrs})
         srk, srk_name = tpm.create_srk()
+        _prove_satisfiable(tpm, srk, policy, digest)
         session = tpm.start_session(srk, policy=False)
         private, public = tpm.create_sealed(srk, session, key, digest)
     _log.debug(
@@ -118,6 +126,23 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
         tcti=tcti,
     )
     return key
+
+
+def _prove_satisfiable(tpm: TPMConnection, srk: object, policy: SealingPolicy, digest: bytes) -> None:
+    """Replay ``policy`` in a policy session and require the TPM's digest to be ``digest``: a key sealed under
+    a policy that cannot be satisfied at this boot (wrong PCR-signing key, a signature of another key or of
+    another PCR 11 value) would be the volume's key that never unseals."""
+    session = tpm.start_session(srk, policy=True)
+    try:
+        policy.satisfy(tpm, session)
+    except (UKIFileError, UKIPolicyError, PCRPolicyError) as exc:
+        raise type(exc)(f"refusing to seal a key that could not be unsealed at this boot: {exc}") from None
+    current = tpm.policy_digest(session)
+    if not hmac.compare_digest(current, digest):
+        raise PCRPolicyError(
+            "refusing to seal: the TPM's policy digest after replaying the policy "
+            f"({current.hex()}) is not the one computed for the sealed object ({digest.hex()})"
+        )
 
 
 def _mismatch_reason(policy: SealingPolicy) -> str:

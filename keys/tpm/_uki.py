@@ -12,6 +12,8 @@ import base64
 import binascii
 import hashlib
 import json
+import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,14 @@ _TPM_ALG_NULL = 0x0010
 _RSA_KEY_ATTRIBUTES = (1 << 6) | (1 << 17) | (1 << 18)
 """userWithAuth | decrypt | sign: the attributes of Talos' ``RSAPubKeyTemplate`` (part of the key's name)."""
 
+MAX_RSA_BYTES: Final = 512
+"""``TPM2B_PUBLIC_KEY_RSA`` holds at most 512 bytes (MAX_RSA_KEY_BYTES): no TPM takes a larger key or
+signature."""
+
+MAX_FILE_SIZE: Final = 1 << 20
+"""Bytes read from either file at most: a PEM key is under 1 KiB and systemd's signature JSON a few KiB (one
+entry per boot phase); anything larger is not one of them."""
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -57,12 +67,16 @@ class PCRSigningKey:
     """The UKI's PCR-signing RSA public key as the TPM sees it.
 
     Attributes:
+        bits: the modulus' size in bits.
+        exponent: the public exponent.
         public_area: marshalled ``TPM2B_PUBLIC`` for TPM2_LoadExternal (Talos' template: RSA, SHA-256 name,
             userWithAuth|decrypt|sign, no scheme, the exponent written out).
         name: the key's TPM name (``nameAlg || SHA-256(TPMT_PUBLIC)``), what PolicyAuthorize binds to.
         fingerprint: hex SHA-256 of the PKCS#1 DER public key, systemd's ``pkfp``.
     """
 
+    bits: int
+    exponent: int
     public_area: bytes
     name: bytes
     fingerprint: str
@@ -83,7 +97,7 @@ def parse_pcr_public_key(pem: bytes, *, path: Path) -> PCRSigningKey:
     """The key in a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) file, which must be RSA.
 
     Raises:
-        UKIFileError: not PEM, not a public key, not RSA (naming ``path``).
+        UKIFileError: not PEM, not a public key, not RSA, or larger than a TPM holds (naming ``path``).
     """
     try:
         key = serialization.load_pem_public_key(pem)
@@ -93,6 +107,11 @@ def parse_pcr_public_key(pem: bytes, *, path: Path) -> PCRSigningKey:
         raise UKIFileError(f"PCR signing public key {path} is not an RSA key")
     numbers = key.public_numbers()
     modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    if len(modulus) > MAX_RSA_BYTES:
+        raise UKIFileError(
+            f"PCR signing public key {path} is a {numbers.n.bit_length()}-bit RSA key: a TPM takes at most "
+            f"{MAX_RSA_BYTES * 8} bits"
+        )
     public = (
         struct.pack(">HHIH", _TPM_ALG_RSA, _TPM_ALG_SHA256, _RSA_KEY_ATTRIBUTES, 0)
         + struct.pack(">HHHI", _TPM_ALG_NULL, _TPM_ALG_NULL, numbers.n.bit_length(), numbers.e)
@@ -101,6 +120,8 @@ def parse_pcr_public_key(pem: bytes, *, path: Path) -> PCRSigningKey:
     )
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return PCRSigningKey(
+        bits=numbers.n.bit_length(),
+        exponent=numbers.e,
         public_area=struct.pack(">H", len(public)) + public,
         name=struct.pack(">H", _TPM_ALG_SHA256) + hashlib.sha256(public).digest(),
         fingerprint=hashlib.sha256(der).hexdigest(),
@@ -117,6 +138,8 @@ def parse_pcr_signatures(data: bytes, *, path: Path) -> tuple[PCRSignature, ...]
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise UKIFileError(f"PCR signature file {path} is not JSON") from None
+    except RecursionError:
+        raise UKIFileError(f"PCR signature file {path} nests too deeply to be a PCR signature file") from None
     if not isinstance(document, dict):
         raise UKIFileError(f"PCR signature file {path} is not a JSON object")
     entries = document.get("sha256")
@@ -148,6 +171,11 @@ def _signature(entry: Any, where: str) -> PCRSignature:
         signature = base64.b64decode(text("sig"), validate=True)
     except binascii.Error:
         raise UKIFileError(f"PCR signature file {where}: field 'sig' is not base64") from None
+    if len(signature) > MAX_RSA_BYTES:
+        raise UKIFileError(
+            f"PCR signature file {where}: field 'sig' is {len(signature)} bytes, more than an RSA "
+            f"signature a TPM can check ({MAX_RSA_BYTES})"
+        )
     return PCRSignature(
         pcrs=tuple(pcrs), fingerprint=text("pkfp").lower(), policy_digest=policy_digest, signature=signature
     )
@@ -191,11 +219,36 @@ def load_pcr_signatures(path: Path) -> tuple[PCRSignature, ...]:
 
 
 def _read(path: Path, what: str) -> bytes:
+    """The file's bytes if it is a regular file of at most :data:`MAX_FILE_SIZE` bytes. Opened non-blocking
+    so that a FIFO put in its place is refused instead of blocking the TPM worker thread (and the TPM lock);
+    looked at first so that a device node is not even opened."""
     try:
-        return path.read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UKIFileError(f"{what} {path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         raise UKIFileError(
             f"{what} {path} is missing: the node did not boot a signed UKI (failed to read {what.lower()})"
         ) from None
     except OSError as exc:
         raise UKIFileError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UKIFileError(f"{what} {path} is not a regular file")
+        if info.st_size > MAX_FILE_SIZE:
+            raise UKIFileError(
+                f"{what} {path} is {info.st_size} bytes, larger than such a file (limit {MAX_FILE_SIZE})"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, MAX_FILE_SIZE + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE_SIZE:
+                raise UKIFileError(f"{what} {path} is larger than such a file (limit {MAX_FILE_SIZE} bytes)")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UKIFileError(f"cannot read {what} {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
