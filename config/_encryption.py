@@ -77,9 +77,13 @@ class TPMKey(StrictModel):
 
     @property
     def effective_pcrs(self) -> tuple[int, ...]:
-        """The PCRs to bind to: PCR 7 unless ``options.pcrs`` is given (an empty list binds to none)."""
-        if self.options is None or self.options.pcrs is None:
+        """The PCRs to bind to, as Talos 1.12's ``EncryptionKeyTPM.PCRs``: PCR 7 without ``options``, else
+        ``options.pcrs`` (absent or empty: none, only the signed PCR 11). The PCR-only extension, which needs
+        a PCR, binds PCR 7 when ``pcrs`` is absent."""
+        if self.options is None:
             return DEFAULT_TPM_PCRS
+        if self.options.pcrs is None:
+            return DEFAULT_TPM_PCRS if self.options.volumed_pcr_only else ()
         return tuple(self.options.pcrs)
 
     @property
