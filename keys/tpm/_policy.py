@@ -214,14 +214,16 @@ def policy_from_token_fields(
 ) -> SealingPolicy:
     """Map a token's policy fields back to the policy to satisfy at unseal, by Talos' rules (``unseal.go``).
 
-    * ``encryption_version`` "1", ``pubkey_pcrs`` [11]: Talos 1.12, signed PCR 11 then PolicyPCR(``pcrs``).
+    * ``encryption_version`` set, ``pubkey_pcrs`` [11]: Talos 1.12, signed PCR 11 then PolicyPCR(``pcrs``).
     * no ``encryption_version``: Talos < 1.12, signed PCR 11, then PolicyPCR(7) when ``pcrs`` is [11] (those
       tokens recorded PCR 11 but were sealed to PCR 7 too).
-    * ``encryption_version`` "1", no ``pubkey_pcrs``: volumed's PCR-only extension, PolicyPCR(``pcrs``).
+    * ``encryption_version`` set, no ``pubkey_pcrs``: volumed's PCR-only extension, PolicyPCR(``pcrs``).
+
+    Any non-empty ``encryption_version`` counts as "1": Talos' unseal only asks whether it is empty.
 
     Raises:
-        UnsupportedPolicyError: a bank other than SHA-256, signed PCRs other than [11], another version, or a
-            PCR-only token without PCRs.
+        UnsupportedPolicyError: a bank other than SHA-256, signed PCRs other than [11], or a PCR-only token
+            without PCRs.
     """
     if alg not in (PCR_BANK, ""):
         raise UnsupportedPolicyError(f"PCR bank {alg!r} is not supported (only {PCR_BANK!r})")
@@ -234,8 +236,6 @@ def policy_from_token_fields(
             if not pubkey_pcrs and list(pcrs) == [UKI_PCR]:
                 return signed_pcr_policy([7], files)
             return signed_pcr_policy([], files)
-        if encryption_version != "1":
-            raise UnsupportedPolicyError(f"token encryption_version {encryption_version!r} is not supported")
         if pubkey_pcrs:
             return signed_pcr_policy(normalize_pcrs(pcrs, allow_empty=True), files)
         return pcr_policy(pcrs)

@@ -15,10 +15,10 @@ from .._errors import InvalidTokenError
 from ._connection import TPMConnection
 from ._errors import PCRPolicyError, PCRValueError, SRKMismatchError, UKIFileError, UKIPolicyError
 from ._pcr import check_pcr_values
+from ._policy import SealingPolicy, SignedPCRPolicyStep
 
 if TYPE_CHECKING:
     from .._secret import Passphrase
-    from ._policy import SealingPolicy
 
 _log = structlog.get_logger(__name__)
 
@@ -117,7 +117,7 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
         sealed.policy.satisfy(tpm, session)
         current = tpm.policy_digest(session)
         if not hmac.compare_digest(current, sealed.policy_digest):
-            raise PCRPolicyError(_mismatch_reason(sealed.policy))
+            raise PCRPolicyError(_mismatch_reason(sealed.policy, current, sealed.policy_digest))
         key = tpm.unseal(item, session)
     _log.debug(
         "tpm.unsealed",
@@ -145,16 +145,21 @@ def _prove_satisfiable(tpm: TPMConnection, srk: object, policy: SealingPolicy, d
         )
 
 
-def _mismatch_reason(policy: SealingPolicy) -> str:
-    reasons = []
+def _mismatch_reason(policy: SealingPolicy, current: bytes, sealed: bytes) -> str:
+    """What is known when the replayed digest is not the sealed one: which inputs make the digest. Which of
+    them changed cannot be told from the digest."""
+    inputs = []
+    for step in policy.steps:
+        if isinstance(step, SignedPCRPolicyStep):
+            inputs.append(f"the PCR-signing key in {step.files.public_key}")
     if policy.pcrs:
-        reasons.append(
-            f"PCRs {list(policy.pcrs)} (sha256) no longer hold the values the key was sealed to (boot chain "
-            "or SecureBoot state changed)"
-        )
-    if policy.pubkey_pcrs:
-        reasons.append("the UKI's PCR-signing key is not the one the key was sealed under")
-    return "PCR policy check failed: " + ", or ".join(reasons)
+        inputs.append(f"the current values of PCRs {list(policy.pcrs)} (sha256)")
+    inputs.append("the token's pcrs/pubkey_pcrs fields")
+    return (
+        f"PCR policy check failed: replaying the token's policy gives digest {current.hex()}, not the "
+        f"token's policy_hash {sealed.hex()}; the digest is made of {', '.join(inputs)}, so one of them is "
+        "not what the key was sealed with"
+    )
 
 
 def _check_uki_measured(policy: SealingPolicy, pcr_values: dict[int, bytes]) -> None:

@@ -64,7 +64,7 @@ def parse_tpm_token(
 
     Raises:
         InvalidTokenError: missing, another type, a missing or malformed field (named, value not quoted).
-        UnsupportedPolicyError: another PCR bank or version, signed PCRs other than [11].
+        UnsupportedPolicyError: another PCR bank, signed PCRs other than [11].
     """
     user_data = token_user_data(token, TPM_TOKEN_TYPE, slot=slot)
 
