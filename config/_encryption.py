@@ -180,12 +180,14 @@ class EncryptionSpec(StrictModel):
     @property
     def enabled(self) -> bool:
         """Whether this block asks for encryption at all."""
-        return bool(self.keys) or self.provider not in ("", "none")
+        return bool(self.keys) or self.provider.lower() not in ("", "none")
 
     @property
     def effective_provider(self) -> str:
-        """``luks2``: also when the provider is omitted but keys are given (as in Talos' guide)."""
-        return self.provider if self.provider not in ("", "none") else "luks2"
+        """``luks2``: also when the provider is omitted but keys are given (as in Talos' guide); in lower case
+        (Talos' provider enum reads ``LUKS2`` as luks2)."""
+        provider = self.provider.lower()
+        return provider if provider not in ("", "none") else "luks2"
 
     @property
     def effective_cipher(self) -> str:

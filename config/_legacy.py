@@ -18,7 +18,8 @@ from ._encryption import EncryptionKey, EncryptionSpec, KMSKey, NodeIDKey, Stati
 from ._model import StrictModel
 
 LEGACY_VERSION: Final = "v1alpha1"
-LEGACY_PATH: Final = "machine.systemDiskEncryption"
+LEGACY_FIELD: Final = "systemDiskEncryption"
+LEGACY_PATH: Final = f"machine.{LEGACY_FIELD}"
 # The YAML field of each system volume in ``systemDiskEncryption``.
 LEGACY_FIELDS: Final = {STATE: "state", EPHEMERAL: "ephemeral"}
 
@@ -117,7 +118,7 @@ class _Machine(StrictModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    system_disk_encryption: SystemDiskEncryption | None = Field(default=None, alias="systemDiskEncryption")
+    system_disk_encryption: SystemDiskEncryption | None = Field(default=None, alias=LEGACY_FIELD)
 
 
 class V1Alpha1Document(StrictModel):

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import structlog
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ._cel import shared_selector_budget
 from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
-from ._legacy import LEGACY_FIELDS, LEGACY_PATH, V1Alpha1Document, is_v1alpha1_document
+from ._legacy import LEGACY_FIELD, LEGACY_FIELDS, LEGACY_PATH, V1Alpha1Document, is_v1alpha1_document
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
 from ._rules import validate_document, validate_legacy_encryption
-from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, field_names
+from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, _models_in, field_names
 from ._yaml import KeyPositions, describe_yaml_error, load_documents, resolved_value, source_text
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ class MachineConfig:
 
     def __post_init__(self) -> None:
         self._by_name.update({document.name: document for document in self.volumes})
-        # Talos' precedence: a VolumeConfig's own encryption first, else the legacy v1alpha1 block.
+        # Talos' precedence: a VolumeConfig's own encryption first, else the legacy v1alpha1 block
+        # (check_config refuses a volume that has both, as Talos' V1Alpha1ConflictValidate).
         for name, legacy in self.legacy_encryption:
             document = self._by_name.get(name)
             if document is None:
@@ -154,7 +156,38 @@ def _issue_of(label: str, error: ErrorDetails, raw: object, positions: KeyPositi
     position = positions.of(_walk(raw, location[:-1]), name)
     where = f" at line {position[0]}, column {position[1]}" if position is not None else ""
     problem = "unknown field" if kind == "extra_forbidden" else "field names must be strings"
+    meant = _meant(name) if kind == "extra_forbidden" and isinstance(name, str) else None
+    if meant is not None:  # only a field name in another case or spelling is named: it holds no secret
+        problem = f'unknown field "{name}" (did you mean "{meant}"?)'
     return ConfigIssue(label, _format_loc(location[:-1]), problem + where)
+
+
+def _fold(name: str) -> str:
+    return name.replace("_", "").replace("-", "").lower()
+
+
+@functools.cache
+def _yaml_field_names() -> dict[str, str]:
+    """Every YAML field name of the documents volumed reads (the v1alpha1 block too), by its folded form."""
+    names: dict[str, str] = {}
+    pending: list[type[BaseModel]] = [VolumeConfigDocument, UserVolumeConfigDocument, V1Alpha1Document]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            yaml_name = info.alias or name
+            names.setdefault(_fold(yaml_name), yaml_name)
+            pending.extend(_models_in(info.annotation))
+    return names
+
+
+def _meant(name: str) -> str | None:
+    """The field name ``name`` is a misspelling of (other case, ``_`` or ``-``), None when it is none."""
+    meant = _yaml_field_names().get(_fold(name))
+    return meant if meant is not None and meant != name and name.isascii() else None
 
 
 def _walk(raw: object, location: tuple[int | str, ...]) -> object:
@@ -303,6 +336,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             volumes.append(document)
         else:
             user_volumes.append(document)
+    issues += _conflicts(volumes, legacy or {})
     if issues:
         return None, issues
     return (
@@ -316,13 +350,29 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
     )
 
 
+def _conflicts(volumes: list[VolumeConfigDocument], legacy: dict[str, EncryptionSpec]) -> list[ConfigIssue]:
+    """Talos' ``V1Alpha1ConflictValidate``: a volume's encryption in its VolumeConfig and in the legacy block
+    is an error (Talos refuses the config; the VolumeConfig's would otherwise silently win)."""
+    return [
+        ConfigIssue(
+            f"VolumeConfig/{document.name}",
+            "encryption",
+            f'system disk encryption for "{document.name}" is configured in both v1alpha1.Config and'
+            " VolumeConfig",
+        )
+        for document in volumes
+        if document.name in legacy and document.effective_encryption is not None
+    ]
+
+
 def _parse_legacy(
     raw: dict[Any, Any], positions: KeyPositions, issues: list[ConfigIssue]
 ) -> dict[str, EncryptionSpec]:
     """``machine.systemDiskEncryption`` of the v1alpha1 document, by volume name (empty when absent);
     issues are added to ``issues`` with paths from the document's root."""
+    issues.extend(_misspelt_machine_fields(raw, positions))
     try:
-        document = V1Alpha1Document.model_validate(raw)
+        document = V1Alpha1Document.from_input(raw)
     except ValidationError as error:
         details = error.errors(include_input=False, include_url=False, include_context=True)
         issues.extend(_issue_of(V1ALPHA1_LABEL, d, raw, positions) for d in details)
@@ -344,6 +394,23 @@ def _parse_legacy(
     return specs
 
 
+def _misspelt_machine_fields(raw: dict[Any, Any], positions: KeyPositions) -> list[ConfigIssue]:
+    """``machine``'s other fields are ignored, but one that spells ``systemDiskEncryption`` another way
+    (``system_disk_encryption``) is an unknown field to Talos' strict decoder: never silently dropped."""
+    machine = next((value for key, value in raw.items() if resolved_value(key) == "machine"), None)
+    if not isinstance(machine, dict):
+        return []
+    issues: list[ConfigIssue] = []
+    for raw_key in machine:
+        key = resolved_value(raw_key)
+        if isinstance(key, str) and _meant(key) == LEGACY_FIELD:
+            position = positions.of(machine, key)
+            where = f" at line {position[0]}, column {position[1]}" if position is not None else ""
+            problem = f'unknown field "{key}" (did you mean "{LEGACY_FIELD}"?)'
+            issues.append(ConfigIssue(V1ALPHA1_LABEL, "machine", problem + where))
+    return issues
+
+
 def _parse_document(
     model: type[VolumeConfigDocument] | type[UserVolumeConfigDocument],
     raw: dict[Any, Any],
@@ -352,7 +419,7 @@ def _parse_document(
     issues: list[ConfigIssue],
 ) -> VolumeDocument | None:
     try:
-        document: VolumeDocument = model.model_validate(raw)
+        document: VolumeDocument = model.from_input(raw)
     except ValidationError as error:
         details = error.errors(include_input=False, include_url=False, include_context=True)
         issues.extend(_issue_of(label, d, raw, positions) for d in details)
@@ -360,7 +427,7 @@ def _parse_document(
         pruned = _without_fields(raw, [tuple(d["loc"]) for d in details])
         if pruned is not None:
             try:
-                partial: VolumeDocument = model.model_validate(pruned)
+                partial: VolumeDocument = model.from_input(pruned)
             except (ValidationError, RecursionError, TypeError, ValueError):
                 return None
             bad = [_format_loc(tuple(d["loc"])) for d in details]

@@ -202,6 +202,17 @@ def _key_from_struct(value: object, index: int) -> dict[str, object]:
     return key
 
 
+# Talos' adapter (``machined/pkg/adapters/block/volume_config.go``) uses the first kind a key has, in this
+# order; its v1alpha1 validation lets a key with several pass, so Talos may have written one to tag 9.
+_KIND_PRECEDENCE: Final = ("static", "nodeID", "kms", "tpm")
+
+
+def _one_kind(key: dict[str, object]) -> dict[str, object]:
+    """The key as Talos uses it: only its first kind (static, nodeID, kms, tpm) is kept."""
+    present = [kind for kind in _KIND_PRECEDENCE if kind in key]
+    return {name: value for name, value in key.items() if name not in present[1:]}
+
+
 def _spec_from_struct(fields: dict[str, Any]) -> dict[str, object]:
     keys = _pick(fields, "EncryptionKeys")
     if keys is not None and not isinstance(keys, list):
@@ -210,7 +221,7 @@ def _spec_from_struct(fields: dict[str, Any]) -> dict[str, object]:
     spec: dict[str, object] = {
         # The v1alpha1 form left the provider empty: it meant luks2.
         "provider": provider or "luks2",
-        "keys": [_key_from_struct(key, index) for index, key in enumerate(keys or [])],
+        "keys": [_one_kind(_key_from_struct(key, index)) for index, key in enumerate(keys or [])],
         "cipher": _pick(fields, "EncryptionCipher") or "",
         "keySize": _pick(fields, "EncryptionKeySize") or 0,
         "blockSize": _pick(fields, "EncryptionBlockSize") or 0,
@@ -247,7 +258,7 @@ def encryption_from_meta_json(data: bytes) -> EncryptionSpec | None:
         return None
     raw = _spec_from_struct(fields)
     try:
-        spec = EncryptionSpec.model_validate(raw)
+        spec = EncryptionSpec.from_input(raw)
     except ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import types
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 from pydantic.aliases import AliasChoices
@@ -95,10 +95,23 @@ class StrictModel(BaseModel):
     """Talos decodes machine config strictly: an unknown field or a wrong type is an error, never ignored.
 
     A string field given an unquoted number, boolean or date gets the text as written (yaml.v3 does so), any
-    other field the resolved value; see :mod:`._yaml`.
+    other field the resolved value; see :mod:`._yaml`. Input is read with :meth:`from_input`, which knows
+    only Talos' field names; volumed's own code may also build models with the Python names.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, validate_by_alias=True, validate_by_name=True
+    )
+
+    @classmethod
+    def from_input(cls, data: object) -> Self:
+        """The model of a document's data (config or META): by Talos' field names (aliases) only, so a
+        Python name (``key_size``, ``node_id``) is an unknown field, as in Talos' decoder.
+
+        Raises:
+            pydantic.ValidationError: a field is unknown, missing or of the wrong type.
+        """
+        return cls.model_validate(data, by_alias=True, by_name=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -122,8 +122,9 @@ def _encryption_issues(spec: EncryptionSpec, prefix: str, *, volume: str, legacy
         return f"{prefix}.{path}" if prefix else path
 
     issues: list[Issue] = []
-    if spec.provider not in ("", "luks2"):
-        issues.append((at("provider"), "unsupported encryption provider (luks2)"))
+    # Talos' enum parsing falls back to the lower-cased text: LUKS2 and Luks2 are luks2.
+    if spec.provider.lower() not in ("", "luks2"):
+        issues.append((at("provider"), "unsupported encryption provider (supported: luks2)"))
     if not spec.keys:
         message = "no encryption keys provided" if legacy else "encryption keys are required"
         issues.append((at("keys"), message))

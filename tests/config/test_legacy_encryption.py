@@ -132,20 +132,17 @@ def test_a_volume_config_without_encryption_gets_the_legacy_block() -> None:
     assert [key.kind for key in encryption.keys] == [KeyKind.KMS, KeyKind.TPM]
 
 
-def test_a_volume_config_with_encryption_wins_over_the_legacy_block() -> None:
+def test_a_volume_config_with_encryption_and_the_legacy_block_is_refused() -> None:
+    """Talos' ``V1Alpha1ConflictValidate``: encryption for one volume in both places refuses the config (it
+    was accepted and the legacy block silently dropped)."""
     own = (
         "---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n"
         "encryption:\n  provider: luks2\n  keys: [{slot: 3, nodeID: {}}]\n"
     )
-    config = load_config(machine(STATE_AND_EPHEMERAL) + own)
-    state = config.volume(STATE)
-    assert state is not None
-    encryption = state.effective_encryption
-    assert encryption is not None
-    assert [(key.slot, key.kind) for key in encryption.keys] == [(3, KeyKind.NODE_ID)]
-    assert encryption_to_meta_json(encryption).startswith(
-        b'{"EncryptionProvider":"luks2","EncryptionKeys":[{"KeySlot":3,'
-    )
+    assert issues_of(machine(STATE_AND_EPHEMERAL) + own) == [
+        'VolumeConfig/STATE: encryption: system disk encryption for "STATE" is configured in both'
+        " v1alpha1.Config and VolumeConfig"
+    ]
 
 
 def test_a_volume_config_with_provider_none_falls_back_to_the_legacy_block() -> None:
@@ -256,7 +253,7 @@ def test_the_legacy_block_is_decoded_strictly(block: str, expected: list[str]) -
             "state:\n  provider: luks1\n  keys: [{nodeID: {}}]\n",
             [
                 "v1alpha1: machine.systemDiskEncryption.state.provider: unsupported encryption provider"
-                " (luks2)"
+                " (supported: luks2)"
             ],
             id="provider",
         ),
@@ -377,13 +374,14 @@ def test_tag9_of_a_legacy_state_reads_back() -> None:
 
 def test_tag9_follows_the_precedence() -> None:
     """A STATE VolumeConfig with its own encryption writes the VolumeConfig shape (block.EncryptionSpec, as
-    encryption_meta_test.go's modernMarshalled: no EncryptionAllowDiscards in v1.12), not the legacy one."""
+    encryption_meta_test.go's modernMarshalled: no EncryptionAllowDiscards in v1.12), also when the legacy
+    block configures EPHEMERAL."""
     own = (
         "---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n"
         "encryption:\n  provider: luks2\n  cipher: aes-xts-plain64\n"
         "  keys: [{slot: 0, static: {passphrase: secret}}]\n"
     )
-    state = load_config(machine("state:\n  keys: [{nodeID: {}}]\n") + own).volume(STATE)
+    state = load_config(machine("ephemeral:\n  keys: [{nodeID: {}}]\n") + own).volume(STATE)
     assert state is not None
     assert encryption_to_meta_json(state.effective_encryption) == (
         b'{"EncryptionProvider":"luks2","EncryptionKeys":[{"KeySlot":0,"KeyStatic":{"KeyData":"secret"},'

@@ -22,12 +22,12 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "provider",
         HEAD_EPH + "encryption:\n  provider: luks1\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (luks2)"],
+        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (supported: luks2)"],
     ),
     (
         "provider none with keys",
         HEAD_EPH + "encryption:\n  provider: none\n  keys: [{nodeID: {}}]\n",
-        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (luks2)"],
+        ["VolumeConfig/EPHEMERAL: encryption.provider: unsupported encryption provider (supported: luks2)"],
     ),
     (
         "at least one key",
