@@ -114,6 +114,15 @@ class MachineConfig:
         """All volume documents: system volumes first, then user volumes."""
         return (*self.volumes, *self.user_volumes)
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """What of the config volumed uses: ``Kind/name`` of each volume document, then
+        ``v1alpha1/machine.systemDiskEncryption.<state|ephemeral>`` of each legacy block."""
+        return (
+            *(f"{document.kind}/{document.name}" for document in self.documents),
+            *(f"{V1ALPHA1_LABEL}/{LEGACY_PATH}.{LEGACY_FIELDS[name]}" for name, _ in self.legacy_encryption),
+        )
+
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     path = ""

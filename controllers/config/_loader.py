@@ -115,7 +115,8 @@ class ConfigLoader(Controller):
                     )
                 else:
                     self._rejected = None
-                    self._applied = _Applied(digest, len(machine.documents), desired_volumes(machine))
+                    # The legacy systemDiskEncryption blocks count: a config with only them is not empty.
+                    self._applied = _Applied(digest, len(machine.labels), desired_volumes(machine))
             if self._applied is not None and self._applied.digest == digest:
                 status = status.model_copy(update={"documents": self._applied.documents})
             status = status.model_copy(update={"valid": not status.errors})
