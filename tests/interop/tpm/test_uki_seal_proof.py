@@ -17,7 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests._tools import require_tool
 from tests._uki import UKI, make_uki, measure_uki_boot
+from volumed.controllers.block._encryption import Location, NoUsableKeyError, SlotKey, format_encrypted
+from volumed.keys import StaticKeyProvider
 from volumed.keys.tpm import TPMCommandError, TPMConnection, TPMKeyProvider, UKIFileError, UKIPolicyError
+from volumed.resources import EncryptionConfigSpec, PbkdfSpec
+from volumed.storage.luks2 import Luks2Volume
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -116,3 +120,30 @@ def test_an_oversized_signature_is_a_tpm_command_error(swtpm: Swtpm) -> None:
     """Below the parser's check, the connection itself refuses a signature no TPM buffer holds."""
     with TPMConnection(swtpm.tcti) as tpm, pytest.raises(TPMCommandError, match="4096-byte signature"):
         tpm.verify_signature(None, bytes(32), b"\x01" * 4096)
+
+
+async def test_formatting_with_such_a_key_alone_writes_nothing(
+    swtpm: Swtpm, uki: UKI, tmp_path: Path
+) -> None:
+    """The formatter asks for the key before it writes: with no other key the volume fails, the disk
+    unchanged; with a second key it formats with that one."""
+    encryption = EncryptionConfigSpec(pbkdf=PbkdfSpec(type="pbkdf2", iterations=1000), key_size_bits=256)
+    other = tmp_path / "other.pem"
+    other.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    wrong = SlotKey(0, "tpm", _provider(swtpm, other, uki.signature))
+    image = tmp_path / "disk.img"
+    with image.open("wb") as out:
+        out.truncate(32 << 20)
+    with pytest.raises(NoUsableKeyError, match=r"slot 0 \(tpm\): .*refusing to seal"):
+        await format_encrypted(Location(str(image)), encryption, [wrong])
+    assert image.read_bytes() == bytes(32 << 20)
+
+    recovery = SlotKey(1, "static", StaticKeyProvider(slot=1, passphrase=b"recovery"))
+    opened = await format_encrypted(Location(str(image)), encryption, [wrong, recovery])
+    assert opened.slot == 1
+    with Luks2Volume.open(str(image), read_only=True) as volume:
+        volume.unlock(b"recovery", keyslot=1)
