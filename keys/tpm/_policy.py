@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol, TypeVar, final
 
 from ._errors import PCRPolicyError, TPMCommandError, UKIFileError, UKIPolicyError, UnsupportedPolicyError
 from ._pcr import PCR_BANK, normalize_pcrs, pcr_composite_digest, pcr_selection_bytes
 from ._uki import (
     DEFAULT_UKI_FILES,
     UKI_PCR,
+    PCRSignature,
+    PCRSigningKey,
     UKIFiles,
     find_signature,
     load_pcr_public_key,
@@ -27,9 +29,12 @@ from ._uki import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from pathlib import Path
 
     from ._connection import TPMConnection
+
+_T = TypeVar("_T")
 
 TPM_CC_POLICY_PCR = 0x0000017F
 TPM_CC_POLICY_AUTHORIZE = 0x0000016A
@@ -55,6 +60,10 @@ class PolicyStep(Protocol):
 
     def apply(self, tpm: TPMConnection, session: object) -> None:
         """Run the step's policy command(s) in the TPM policy ``session`` (blocking)."""
+        ...
+
+    def load(self) -> PolicyStep:
+        """The step with the files it needs read now (blocking), before a TPM connection takes its lock."""
         ...
 
 
@@ -88,6 +97,9 @@ class PCRPolicyStep:
     def apply(self, tpm: TPMConnection, session: object) -> None:
         tpm.policy_pcr(session, self.pcrs)
 
+    def load(self) -> PCRPolicyStep:
+        return self
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -95,11 +107,30 @@ class SignedPCRPolicyStep:
     """TPM2_PolicyAuthorize with the UKI's PCR-signing key: the session satisfies it only while PCR 11 holds a
     value whose PolicyPCR digest the key signed (one signature per boot phase, in systemd's JSON).
 
-    Both files are read when the step runs (in the TPM worker thread), as Talos reads them at seal and unseal:
-    the key is not recorded in the token, only its name inside the policy digest.
+    Both files are read for each seal and unseal (in the TPM worker thread), by :meth:`load` before the TPM
+    connection is opened, so that a slow read never holds the TPM lock: the key is not recorded in the token,
+    only its name inside the policy digest. A read error is kept and raised where the file is needed, so the
+    errors come in the same order as when the files were read on use.
     """
 
     files: UKIFiles = DEFAULT_UKI_FILES
+    loaded_key: PCRSigningKey | UKIFileError | None = field(default=None, compare=False, repr=False)
+    loaded_signatures: tuple[PCRSignature, ...] | UKIFileError | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def load(self) -> SignedPCRPolicyStep:
+        return replace(
+            self,
+            loaded_key=_read_now(load_pcr_public_key, self.files.public_key),
+            loaded_signatures=_read_now(load_pcr_signatures, self.files.signature),
+        )
+
+    def _key(self) -> PCRSigningKey:
+        return _value(self.loaded_key, load_pcr_public_key, self.files.public_key)
+
+    def _signatures(self) -> tuple[PCRSignature, ...]:
+        return _value(self.loaded_signatures, load_pcr_signatures, self.files.signature)
 
     @property
     def pcrs(self) -> tuple[int, ...]:
@@ -111,17 +142,14 @@ class SignedPCRPolicyStep:
 
     def extend(self, digest: bytes, pcr_values: Mapping[int, bytes]) -> bytes:
         """PolicyAuthorize resets the digest, then hashes in the key's name and an empty policyRef."""
-        key = load_pcr_public_key(self.files.public_key)
-        return policy_authorize_digest(key.name)
+        return policy_authorize_digest(self._key().name)
 
     def apply(self, tpm: TPMConnection, session: object) -> None:
         """PolicyPCR(11), find the signature of the session's digest, VerifySignature, PolicyAuthorize."""
-        key = load_pcr_public_key(self.files.public_key)
+        key = self._key()
         tpm.policy_pcr(session, (UKI_PCR,))
         approved = tpm.policy_digest(session)
-        entry = find_signature(
-            load_pcr_signatures(self.files.signature), approved, key, path=self.files.signature
-        )
+        entry = find_signature(self._signatures(), approved, key, path=self.files.signature)
         if entry is None:
             if tpm.read_pcrs((UKI_PCR,))[UKI_PCR] == bytes(len(approved)):
                 raise UKIPolicyError(
@@ -151,6 +179,22 @@ class SignedPCRPolicyStep:
             tpm.policy_authorize(session, approved, name, ticket)
         except PCRPolicyError as exc:
             raise UKIPolicyError(f"PolicyAuthorize refused: {exc}") from None
+
+
+def _read_now(read: Callable[[Path], _T], path: Path) -> _T | UKIFileError:
+    try:
+        return read(path)
+    except UKIFileError as exc:
+        return exc
+
+
+def _value(loaded: _T | UKIFileError | None, read: Callable[[Path], _T], path: Path) -> _T:
+    """The value :meth:`SignedPCRPolicyStep.load` read (its error raised afresh), or the file read now."""
+    if loaded is None:
+        return read(path)
+    if isinstance(loaded, UKIFileError):
+        raise UKIFileError(str(loaded)) from None
+    return loaded
 
 
 def policy_authorize_digest(key_name: bytes, policy_ref: bytes = b"") -> bytes:
@@ -189,6 +233,10 @@ class SealingPolicy:
         """Replay every step in the policy ``session``."""
         for step in self.steps:
             step.apply(tpm, session)
+
+    def load(self) -> SealingPolicy:
+        """The policy with the files its steps need read now (blocking; call it before opening the TPM)."""
+        return SealingPolicy(tuple(step.load() for step in self.steps))
 
 
 def pcr_policy(pcrs: Iterable[int]) -> SealingPolicy:

@@ -74,13 +74,14 @@ def seal(key: Passphrase, policy: SealingPolicy, *, tcti: str) -> SealedKey:
         TPMCommandError: the TPM refused a command.
     """
     started = time.perf_counter()
+    loaded = policy.load()  # the UKI files, read before the TPM lock is taken
     with TPMConnection(tcti) as tpm:
         pcr_values = tpm.read_pcrs(tuple(sorted({*policy.pubkey_pcrs, *policy.pcrs})))
         _check_uki_measured(policy, pcr_values)
         check_pcr_values(pcr_values)
-        digest = policy.digest({pcr: pcr_values[pcr] for pcr in policy.pcrs})
+        digest = loaded.digest({pcr: pcr_values[pcr] for pcr in policy.pcrs})
         srk, srk_name = tpm.create_srk()
-        _prove_satisfiable(tpm, srk, policy, digest)
+        _prove_satisfiable(tpm, srk, loaded, digest)
         session = tpm.start_session(srk, policy=False)
         private, public = tpm.create_sealed(srk, session, key, digest)
     _log.debug(
@@ -104,6 +105,7 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
     """
     _check_public_area(sealed)
     started = time.perf_counter()
+    policy = sealed.policy.load()  # the UKI files, read before the TPM lock is taken
     with TPMConnection(tcti) as tpm:
         srk, srk_name = tpm.create_srk()
         if not hmac.compare_digest(srk_name, sealed.srk_name):
@@ -114,7 +116,7 @@ def unseal(sealed: SealedKey, *, tcti: str) -> Passphrase:
             )
         item = tpm.load(srk, sealed.private, sealed.public)
         session = tpm.start_session(srk, policy=True)
-        sealed.policy.satisfy(tpm, session)
+        policy.satisfy(tpm, session)
         current = tpm.policy_digest(session)
         if not hmac.compare_digest(current, sealed.policy_digest):
             raise PCRPolicyError(_mismatch_reason(sealed.policy, current, sealed.policy_digest))
