@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import structlog
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from ._cel import shared_selector_budget
 from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
@@ -161,7 +161,9 @@ def _issue_of(label: str, error: ErrorDetails, raw: object, positions: KeyPositi
             return ConfigIssue(
                 label, _format_loc(location), "field of Talos' schema that volumed does not support"
             )
-        return ConfigIssue(label, _format_loc(location), "unknown field")
+        meant = _meant(name)  # volumed's Python name for a field (key_size): say Talos' name
+        hint = f' (did you mean "{meant}"?)' if meant is not None else ""
+        return ConfigIssue(label, _format_loc(location), "unknown field" + hint)
     position = positions.of(_walk(raw, location[:-1]), name)
     where = f" at line {position[0]}, column {position[1]}" if position is not None else ""
     problem = "unknown field" if kind == "extra_forbidden" else "field names must be strings"
@@ -176,9 +178,9 @@ def _fold(name: str) -> str:
 
 
 @functools.cache
-def _yaml_field_names() -> dict[str, str]:
+def _yaml_field_names() -> dict[str, tuple[str, ...]]:
     """Every YAML field name of the documents volumed reads (the v1alpha1 block too), by its folded form."""
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, ...]] = {}
     pending: list[type[BaseModel]] = [VolumeConfigDocument, UserVolumeConfigDocument, V1Alpha1Document]
     seen: set[type[BaseModel]] = set()
     while pending:
@@ -187,16 +189,19 @@ def _yaml_field_names() -> dict[str, str]:
             continue
         seen.add(model)
         for name, info in model.model_fields.items():
-            yaml_name = info.alias or name
-            names.setdefault(_fold(yaml_name), yaml_name)
+            choices = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+            for yaml_name in [info.alias or name, *(c for c in choices if isinstance(c, str))]:
+                known = names.get(_fold(yaml_name), ())
+                if yaml_name not in known and (yaml_name != name or not info.validation_alias):
+                    names[_fold(yaml_name)] = (*known, yaml_name)
             pending.extend(_models_in(info.annotation))
     return names
 
 
 def _meant(name: str) -> str | None:
     """The field name ``name`` is a misspelling of (other case, ``_`` or ``-``), None when it is none."""
-    meant = _yaml_field_names().get(_fold(name))
-    return meant if meant is not None and meant != name and name.isascii() else None
+    known = _yaml_field_names().get(_fold(name), ())
+    return known[0] if known and name not in known and name.isascii() else None
 
 
 def _walk(raw: object, location: tuple[int | str, ...]) -> object:

@@ -193,8 +193,14 @@ MISSPELT_MACHINE = (
             "version: v1alpha1\nmachine:\n  systemDiskEncryption:\n    state:\n      key_size: 256\n"
             "      keys: [{node_id: {}}]\n",
             [
-                "v1alpha1: machine.systemDiskEncryption.state.keys[0].node_id: unknown field",
-                "v1alpha1: machine.systemDiskEncryption.state.key_size: unknown field",
+                (
+                    "v1alpha1: machine.systemDiskEncryption.state.keys[0].node_id: unknown field"
+                    ' (did you mean "nodeID"?)'
+                ),
+                (
+                    "v1alpha1: machine.systemDiskEncryption.state.key_size: unknown field"
+                    ' (did you mean "keySize"?)'
+                ),
             ],
         ),
         (
@@ -207,17 +213,26 @@ MISSPELT_MACHINE = (
             "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  provider: luks2\n"
             "  key_size: 256\n  keys: [{slot: 0, node_id: {}, lock_to_state: true}]\n",
             [
-                "VolumeConfig/EPHEMERAL: encryption.keys[0].node_id: unknown field",
-                "VolumeConfig/EPHEMERAL: encryption.keys[0].lock_to_state: unknown field",
-                "VolumeConfig/EPHEMERAL: encryption.key_size: unknown field",
+                (
+                    "VolumeConfig/EPHEMERAL: encryption.keys[0].node_id: unknown field"
+                    ' (did you mean "nodeID"?)'
+                ),
+                (
+                    "VolumeConfig/EPHEMERAL: encryption.keys[0].lock_to_state: unknown field"
+                    ' (did you mean "lockToState"?)'
+                ),
+                ('VolumeConfig/EPHEMERAL: encryption.key_size: unknown field (did you mean "keySize"?)'),
             ],
         ),
         (
             "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nprovisioning:\n"
             "  disk_selector: {match: 'true'}\n  max_size: 1GiB\n",
             [
-                "UserVolumeConfig/data: provisioning.disk_selector: unknown field",
-                "UserVolumeConfig/data: provisioning.max_size: unknown field",
+                (
+                    "UserVolumeConfig/data: provisioning.disk_selector: unknown field"
+                    ' (did you mean "diskSelector"?)'
+                ),
+                ('UserVolumeConfig/data: provisioning.max_size: unknown field (did you mean "maxSize"?)'),
             ],
         ),
     ],
