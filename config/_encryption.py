@@ -52,7 +52,7 @@ class TPMOptions(StrictModel):
 
     ``volumedPcrOnly`` (volumed extension, not a Talos field): seal under PolicyPCR(``pcrs``) alone instead of
     Talos' signed PCR 11 (UKI) policy, for machines that boot without a signed UKI. Talos cannot unseal such
-    keys, and a Talos config decoder rejects the field.
+    keys.
     """
 
     pcrs: list[int] | None = None
