@@ -68,7 +68,7 @@ from ._mkfs_mark import (
     mark_mkfs,
     unmark_mkfs,
 )
-from ._provisioning import ProvisioningError, provision_partition
+from ._provisioning import ProvisioningError, provision_partition, system_disk_of
 from ._services import OpenVolume
 
 if TYPE_CHECKING:
@@ -439,7 +439,13 @@ class VolumeFormatter(Controller):
             try:
                 async with self._services.provisioning_lock:  # one partition table edit at a time
                     region, number = await anyio.to_thread.run_sync(
-                        provision_partition, config.partition_label, config.provisioning, disks
+                        partial(
+                            provision_partition,
+                            config.partition_label,
+                            config.provisioning,
+                            disks,
+                            system_disk=system_disk_of(discovered),
+                        )
                     )
             except (ProvisioningError, GPTError, OSError) as error:
                 raise VolumeError(str(error), retryable=True) from error

@@ -26,10 +26,10 @@ from volumed.storage.gpt import (
 from volumed.storage.probe import ContentKind, examine_region, wipe_region
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from volumed.config import DiskSelector
-    from volumed.resources import DiskSpec, ProvisioningConfigSpec
+    from volumed.resources import DiscoveredVolumeSpec, DiskSpec, ProvisioningConfigSpec
 
 #: The disk that holds the partition labelled META is the system disk (Talos' SystemDisk controller).
 META_LABEL = "META"
@@ -53,16 +53,16 @@ def _description(disk: DiskSpec) -> DiskDescription:
     )
 
 
-def _is_system_disk(path: str) -> bool:
-    """Whether ``path`` holds META: CEL's ``system_disk``, as Talos' SystemDisk controller decides it.
+def system_disk_of(discovered: Sequence[DiscoveredVolumeSpec]) -> str | None:
+    """The disk CEL's ``system_disk`` means: the one holding the META partition volumed reads (the first
+    usable META discovered, as MetaStore picks it), so STATE is made where its key's node UUID comes from.
 
-    (Talos passes over loop devices there; volumed runs on loop devices and image files, so it does not.)
+    With two disks holding META, any disk with a META was "the system disk": STATE could be made on one
+    disk keyed with the other's node UUID. (Talos passes over loop devices there; volumed runs on loop
+    devices and image files, so it does not.)
     """
-    try:
-        table = read_volume_table(path)
-    except (GPTError, OSError):
-        return False
-    return table.find(META_LABEL) is not None
+    meta = next((v for v in discovered if v.partition_label == META_LABEL and not v.error), None)
+    return meta.parent or meta.dev_path if meta is not None else None
 
 
 def size_for(provisioning: ProvisioningConfigSpec, available: int) -> int | None:
@@ -80,15 +80,19 @@ def size_for(provisioning: ProvisioningConfigSpec, available: int) -> int | None
     return maximum
 
 
-def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] | None:
+def _find_existing(
+    label: str, disks: Sequence[DiskSpec], selects: Callable[[DiskSpec], bool]
+) -> tuple[Region, int] | None:
     """The partition an earlier attempt made for ``label``, if any.
 
-    A disk whose table cannot be read (or is invalid) may hold that partition: making the volume again on
-    another disk would hide the first one, with its data, behind an empty twin. So provisioning waits for
-    that table to be repaired; a disk with no GPT at all holds no partition and is passed over.
+    A disk the volume's selector picks whose table cannot be read (or is invalid) may hold that partition:
+    making the volume again on another disk would hide the first one, with its data, behind an empty twin.
+    So provisioning waits for that table to be repaired; a disk with no GPT at all holds no partition and is
+    passed over, and so is a disk the selector does not pick (an earlier attempt never made it there: an
+    unreadable USB stick no longer holds back STATE and EPHEMERAL on the system disk).
 
     Raises:
-        ProvisioningError: a disk's table cannot be read or is invalid (the message names the disk).
+        ProvisioningError: a selected disk's table cannot be read or is invalid (the message names it).
     """
     for disk in disks:
         try:
@@ -96,6 +100,8 @@ def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] 
         except (NoPartitionTableError, OSError):
             continue  # no GPT, or a disk that cannot be read at all (no medium): no partition of ours
         except GPTError as error:
+            if not selects(disk):
+                continue
             problem = str(error) if disk.dev_path in str(error) else f"{disk.dev_path}: {error}"
             raise ProvisioningError(
                 f"cannot provision volume {label}: disk {disk.dev_path} may hold it but its partition table"
@@ -108,10 +114,10 @@ def _find_existing(label: str, disks: Sequence[DiskSpec]) -> tuple[Region, int] 
     return None
 
 
-def _selects(selector: DiskSelector, label: str, disk: DiskSpec) -> bool:
+def _selects(selector: DiskSelector, label: str, disk: DiskSpec, system_disk: str | None) -> bool:
     """The selector's verdict on ``disk``; one that fails to evaluate is this volume's error, no other's."""
     try:
-        return selector.matches(_description(disk), system_disk=_is_system_disk(disk.dev_path))
+        return selector.matches(_description(disk), system_disk=disk.dev_path == system_disk)
     except SelectorError as error:
         problem = str(error).removeprefix("disk selector: ")
         raise ProvisioningError(
@@ -151,7 +157,11 @@ def _table_for(disk: DiskSpec, reasons: list[str]) -> PartitionTable | None:
 
 
 def provision_partition(
-    label: str, provisioning: ProvisioningConfigSpec, disks: Sequence[DiskSpec]
+    label: str,
+    provisioning: ProvisioningConfigSpec,
+    disks: Sequence[DiskSpec],
+    *,
+    system_disk: str | None = None,
 ) -> tuple[Region, int]:
     """Add a partition named ``label`` on the first matching disk with room; returns its region and number.
 
@@ -168,14 +178,18 @@ def provision_partition(
         selector = compile_selector(provisioning.disk_selector) if provisioning.disk_selector else None
     except SelectorError as error:
         raise ProvisioningError(f"disk selector: {error}") from error
-    existing = _find_existing(label, disks)
+
+    def selects(disk: DiskSpec) -> bool:
+        return selector is None or _selects(selector, label, disk, system_disk)
+
+    existing = _find_existing(label, disks, selects)
     if existing is not None:
         return existing  # made by an earlier attempt that did not get further (crash, discovery lag)
     reasons: list[str] = []
     for disk in sorted(disks, key=lambda d: d.dev_path):
         if disk.readonly:
             continue
-        if selector is not None and not _selects(selector, label, disk):
+        if not selects(disk):
             continue
         table = _table_for(disk, reasons)
         if table is None:

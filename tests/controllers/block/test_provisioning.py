@@ -68,10 +68,14 @@ def test_system_disk_is_the_disk_with_meta(tmp_path: Path) -> None:
     table, _ = new_table(256 * MIB).add_partition(size=8 * MIB, name="EPHEMERAL")
     write_partition_table(other, table)
     found = [found[0], DiskSpec(dev_path=str(other), size=256 * MIB, image=True)]
-    region, _ = provision_partition("u-x", ProvisioningConfigSpec(disk_selector="!system_disk"), found)
+    system = found[0].dev_path  # the disk holding META (`system_disk_of`)
+    spec = ProvisioningConfigSpec(disk_selector="!system_disk")
+    region, _ = provision_partition("u-x", spec, found, system_disk=system)
     assert region.path == str(other)
     with pytest.raises(ProvisioningError, match=r"u-y: [^;]*system\.img: 0 bytes free, 1 needed$"):
-        provision_partition("u-y", ProvisioningConfigSpec(disk_selector="system_disk"), found)
+        provision_partition(
+            "u-y", ProvisioningConfigSpec(disk_selector="system_disk"), found, system_disk=system
+        )
 
 
 def test_no_room_is_a_clear_error(tmp_path: Path) -> None:
