@@ -103,14 +103,16 @@ def grow_volume(
         )
     except (GPTError, BlockDeviceError, OSError) as error:
         raise GrowError(f"growing partition {partition} of {disk}: {error}") from error
-    _crash_point("partition")
+    if grown.grew:  # the hook cuts the step that did something, not a volume with nothing to grow
+        _crash_point("partition")
     mapped = None
     if resize_mapping is not None:
         try:
             mapped = resize_mapping(grown)
         except (ActivationError, Luks2Error, OSError) as error:
             raise GrowError(f"growing the mapping of partition {partition} of {disk}: {error}") from error
-    _crash_point("mapping")
+    if mapped is not None and mapped[1] > mapped[0]:
+        _crash_point("mapping")
     try:
         filesystem = grow_to_device(device, fstype)
     except FilesystemError as error:
@@ -152,18 +154,22 @@ async def grow_opened_volume(
 
         resize = resize_active
 
-    growth = await anyio.to_thread.run_sync(
-        partial(
-            grow_volume,
-            disk=status.parent_location or status.location,
-            partition=status.partition_index,
-            max_size=provisioning.max_size,
-            relative_max_size=provisioning.relative_max_size,
-            device=status.mount_location,
-            fstype=config.filesystem,
-            resize_mapping=resize,
+    # One partition table writer at a time: two grows (or a grow and a new partition) on one disk read,
+    # change and write the same table; the later write dropped the other's change (review: a grown
+    # encrypted volume's mapping and ext4 outlived its table entry, and the next new partition overwrote it).
+    async with services.provisioning_lock:
+        growth = await anyio.to_thread.run_sync(
+            partial(
+                grow_volume,
+                disk=status.parent_location or status.location,
+                partition=status.partition_index,
+                max_size=provisioning.max_size,
+                relative_max_size=provisioning.relative_max_size,
+                device=status.mount_location,
+                fstype=config.filesystem,
+                resize_mapping=resize,
+            )
         )
-    )
     if growth.grew:
         log.info("volume grown", volume=volume_id, growth=growth.describe())
     return growth

@@ -9,12 +9,16 @@ import tempfile
 from dataclasses import dataclass
 from typing import Final, final
 
+from volumed.storage.blockdev import device_size
+
 from ._errors import FilesystemError, ToolError, UnsupportedFilesystemError
 from ._mount import mount, mounts_of_device, umount
 from ._run import run_tool
 
 _XFS_DATA: Final = re.compile(r"^data\s*=\s*bsize=(\d+)\s+blocks=(\d+)", re.MULTILINE)
 _EXT_FIELD: Final = re.compile(r"^(Block count|Block size):\s*(\d+)\s*$", re.MULTILINE)
+#: A filesystem within this many bytes of its device's size fills it (mkfs.xfs and mkfs.ext4 fill theirs).
+FILLED_SLACK: Final = 1024 * 1024
 # e2fsck exit status: 0 clean, 1 errors fixed; anything else leaves the filesystem unfit to resize.
 _E2FSCK_OK: Final = (0, 1)
 
@@ -62,8 +66,8 @@ def grow_to_device(device: str | os.PathLike[str], fstype: str) -> FilesystemGro
     xfs grows only while mounted: at its mount point when it is mounted, else mounted on a temporary folder
     for ``xfs_growfs -d`` and unmounted again (Talos' way). ext4: ``e2fsck -f -p`` then ``resize2fs`` on an
     unmounted device (resize2fs refuses a filesystem not checked since its last mount), ``resize2fs`` alone
-    online. A filesystem that already fills its device is left as it is (the tools make that a no-op), so a
-    grow cut short is finished by the next call.
+    online. A filesystem within ``FILLED_SLACK`` of its device's size is left as it is, no tool run; one
+    that is smaller (a grow cut short, a device that grew) is grown by the next call.
 
     Raises:
         UnsupportedFilesystemError: not xfs or ext4 (swap is made anew, never grown).
@@ -74,6 +78,10 @@ def grow_to_device(device: str | os.PathLike[str], fstype: str) -> FilesystemGro
         raise UnsupportedFilesystemError(f"growing {fstype!r} is not supported (xfs and ext4 are)")
     try:
         old = filesystem_size(path, fstype)
+        if device_size(path) - old < FILLED_SLACK:
+            # Nothing to grow: no tool runs. (ext4 got e2fsck -f at every start, and one that needs a manual
+            # fsck but mounts fine failed its volume although it had nothing to grow.)
+            return FilesystemGrowth(fstype, old, old)
         mounted = [m.target for m in mounts_of_device(path)]
         if fstype == "xfs":
             if mounted:
