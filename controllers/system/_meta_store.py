@@ -41,6 +41,7 @@ from .._lasting_problem import LastingProblem
 from ..block._formatter import kept_encryption_change
 
 if TYPE_CHECKING:
+    from volumed.config import EncryptionSpec
     from volumed.runtime.controller import ControllerContext
 
 STATE_ENCRYPTION_TAG = 9
@@ -81,17 +82,20 @@ class MetaStore(Controller):
         volumes = await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
         metas = [v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL]
         meta = next((m for m in metas if not m.error), None)  # META on an invalid partition table: not used
+        config = await ctx.find(
+            Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID), ConfigStatusSpec
+        )
+        config_present = config is not None and config.spec.present
+        no_config = config is not None and not config.spec.present  # the ConfigLoader looked: none
         if meta is None:
             if metas:
                 await _loaded(ctx, found=False, error=f"META is not used: {metas[0].error}")
             elif disks:
                 await _loaded(ctx, found=False)
+                if no_config:  # no tag 9 to read: STATE is looked for, unencrypted, as Talos does
+                    await _state_from_meta(ctx, None)
             return
         partition = MetaPartition(meta.dev_path, offset=meta.offset)
-        config = await ctx.find(
-            Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID), ConfigStatusSpec
-        )
-        config_present = config is not None and config.spec.present
         secrets = await ctx.find(Pointer(BLOCK, VolumeKeySecretsDefinition.type, STATE), VolumeKeySecretsSpec)
         wanted = (
             secrets.spec.meta_json if secrets is not None and secrets.spec.meta_json is not None else None
@@ -126,17 +130,28 @@ class MetaStore(Controller):
             text = value.decode("utf-8", "backslashreplace")
             await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
         await _loaded(ctx, found=True, error=problem)  # after the tags: whoever sees it sees them
-        if config is not None and not config_present and STATE_ENCRYPTION_TAG in contents.tags:
+        if no_config and STATE_ENCRYPTION_TAG in contents.tags:
             # only once the ConfigLoader has looked and found no config: the config always wins
             try:
                 encryption = encryption_from_meta_json(contents.tags[STATE_ENCRYPTION_TAG])
             except MetaEncryptionError as error:
                 ctx.logger.warning("META tag 9 is invalid; STATE's encryption is unknown", error=str(error))
                 return
-            desired = system_volume(STATE, encryption, source="meta")
-            await ctx.apply(VolumeConfigDefinition.new(STATE, desired.config))
-            if desired.secrets is not None:
-                await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
+            await _state_from_meta(ctx, encryption)
+        elif no_config and contents.state is not MetaState.CORRUPT:
+            # No tag 9 (Talos writes it only for a config that encrypts STATE, or "null"): STATE is looked
+            # for unencrypted, as Talos' manageStateNoConfig does; a STATE that holds LUKS2 is then refused
+            # ("filesystem type mismatch"), never written. (No STATE was set up: `--once` waited out its
+            # timeout with an empty table.)
+            await _state_from_meta(ctx, None)
+
+
+async def _state_from_meta(ctx: ControllerContext, encryption: EncryptionSpec | None) -> None:
+    """STATE's VolumeConfig (and secrets) without a machine config: located only, never provisioned."""
+    desired = system_volume(STATE, encryption, source="meta")
+    await ctx.apply(VolumeConfigDefinition.new(STATE, desired.config))
+    if desired.secrets is not None:
+        await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
 
 
 async def _loaded(ctx: ControllerContext, *, found: bool, error: str = "") -> None:
