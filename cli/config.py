@@ -48,11 +48,7 @@ def validate(file: str, verbose: bool) -> None:
         count = len(issues)
         click.echo(f"{file}: invalid ({count} error{'s' if count != 1 else ''})", err=True)
         raise SystemExit(EXIT_INVALID)
-    labels = [f"{document.kind}/{document.name}" for document in machine_config.documents]
-    labels += [
-        f"v1alpha1/machine.systemDiskEncryption.{name.lower()}"
-        for name, _ in machine_config.legacy_encryption
-    ]
+    labels = machine_config.labels
     click.echo(f"valid: {', '.join(labels) if labels else 'no volume documents'}")
     if machine_config.ignored:
         plural = "s" if machine_config.ignored != 1 else ""
