@@ -49,6 +49,22 @@ def read_partition_table(path: str | os.PathLike[str], *, sector_size: int | Non
             raise type(exc)(f"{name}: {exc}") from None
 
 
+def disk_region_for(name: str, table: PartitionTable) -> Region:
+    """The whole disk at ``name``, checked to hold ``table``: at least its size, and its sector size.
+
+    Raises:
+        ValueError: the disk is smaller than the table, or its logical sectors are of another size.
+    """
+    region = Region.whole(name)
+    if region.size < table.disk_size:
+        raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")
+    if is_block_device(name) and logical_sector_size(name) != table.sector_size:
+        raise ValueError(
+            f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
+        )
+    return region
+
+
 def write_partition_table(
     path: str | os.PathLike[str], table: PartitionTable, *, reread: bool = True
 ) -> None:
@@ -65,13 +81,7 @@ def write_partition_table(
         writes = encode_table(table)
     except ReadOnlyTableError as exc:
         raise ReadOnlyTableError(f"{name}: {exc}") from None
-    region = Region.whole(name)
-    if region.size < table.disk_size:
-        raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")
-    if is_block_device(name) and logical_sector_size(name) != table.sector_size:
-        raise ValueError(
-            f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
-        )
+    region = disk_region_for(name, table)
     # The backup copy first, durable before the primary changes: a cut while the primary is written leaves a
     # whole backup in the last sector, where a reader looks when the primary is torn (on a disk that grew,
     # the old backup is elsewhere and would not be found).

@@ -7,12 +7,14 @@ import os
 from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
 
 from ._codec import encode_table
+from ._io import disk_region_for
 from ._table import PartitionTable, new_table
 
 
 def new_disk_table(path: str | os.PathLike[str], *, sector_size: int | None = None) -> PartitionTable:
     """An empty GPT for the disk at ``path`` (nothing is written): its size is the device's or file's, its
-    sector size the device's logical one (512 for an image file unless given), whole sectors only.
+    sector size a block device's logical one (an image file's ``sector_size``, 512 unless given), whole
+    sectors only.
 
     Raises:
         LayoutError: the disk is too small for a GPT, or the sector size is not 512 or 4096.
@@ -20,8 +22,10 @@ def new_disk_table(path: str | os.PathLike[str], *, sector_size: int | None = No
     """
     name = os.fspath(path)
     size = Region.whole(name).size
-    if sector_size is None:
-        sector_size = logical_sector_size(name) if is_block_device(name) else 512
+    if is_block_device(name):  # the device's own, whatever the caller assumed (a 4Kn disk passed as --disk)
+        sector_size = logical_sector_size(name)
+    elif sector_size is None:
+        sector_size = 512
     return new_table(size - size % sector_size, sector_size=sector_size)
 
 
@@ -37,13 +41,7 @@ def write_new_disk_table(path: str | os.PathLike[str], table: PartitionTable) ->
     """
     name = os.fspath(path)
     writes = encode_table(table)
-    region = Region.whole(name)
-    if region.size < table.disk_size:
-        raise ValueError(f"{name} has {region.size} bytes, the table describes a disk of {table.disk_size}")
-    if is_block_device(name) and logical_sector_size(name) != table.sector_size:
-        raise ValueError(
-            f"{name} has {logical_sector_size(name)}-byte sectors, the table {table.sector_size}-byte ones"
-        )
+    region = disk_region_for(name, table)
     with region.open(writable=True) as handle:
         for offset, data in sorted(writes, key=lambda write: write[0] == 0):  # the MBR (offset 0) last
             if offset == 0:
