@@ -8,14 +8,12 @@ dumpe2fs the filesystems (through the mounted devices), sha256 the files.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-import subprocess
 from typing import TYPE_CHECKING
 
-from tests._tools import require_tool
+from tests._sizes import file_digests as _files
+from tests._sizes import filesystem_size as _fs_size
+from tests._sizes import sfdisk_sizes as _sizes
 from tests.system.lifecycle._node import (
     describe,
     luks_dump,
@@ -27,36 +25,10 @@ from tests.system.lifecycle._node import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.system.lifecycle._node import Node
 
 MIB = 1024 * 1024
 GROWTH = 512 * MIB
-
-
-def _sizes(image: Path) -> dict[str, int]:
-    out = subprocess.run(
-        [require_tool("sfdisk"), "--json", str(image)], capture_output=True, text=True, check=True
-    ).stdout
-    return {p["name"]: p["size"] * 512 for p in json.loads(out)["partitiontable"]["partitions"]}
-
-
-def _fs_size(device: str, fstype: str) -> int:
-    if fstype == "xfs":
-        out = subprocess.run([require_tool("xfs_info"), device], capture_output=True, text=True).stdout
-        found = re.search(r"^data\s*=\s*bsize=(\d+)\s+blocks=(\d+)", out, re.MULTILINE)
-        assert found is not None, out
-        return int(found.group(1)) * int(found.group(2))
-    out = subprocess.run(
-        [require_tool("dumpe2fs"), "-h", device], capture_output=True, text=True, check=True
-    ).stdout
-    fields = dict(re.findall(r"^(Block count|Block size):\s*(\d+)", out, re.MULTILINE))
-    return int(fields["Block count"]) * int(fields["Block size"])
-
-
-def _files(root: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir()) if p.is_file()}
 
 
 def _segment_is_dynamic(node: Node, label: str) -> bool:

@@ -8,8 +8,6 @@ blockdev sizes the decrypted device, xfs_info/dumpe2fs the filesystem, sha256 th
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import subprocess
@@ -19,6 +17,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests._sizes import device_size as _device_size
+from tests._sizes import file_digests as _files
+from tests._sizes import filesystem_size as _fs_size
+from tests._sizes import sfdisk_sizes as _sfdisk_sizes
 from tests._tools import require_root, require_tool
 from tests.system.storage._loops import loop_device, unmounting
 from volumed.controllers.block._encryption import Location, OpenedVolume
@@ -37,37 +39,6 @@ NAME = "luks2-EPHEMERAL"
 PASSPHRASE = b"grow-secret"
 NUMBER = 2
 DATA_OFFSET = 16 * MIB  # cryptsetup's default LUKS2 data offset
-
-
-def _sfdisk_sizes(image: Path) -> dict[str, int]:
-    out = subprocess.run(
-        [require_tool("sfdisk"), "--json", str(image)], capture_output=True, text=True, check=True
-    ).stdout
-    return {p["name"]: p["size"] * 512 for p in json.loads(out)["partitiontable"]["partitions"]}
-
-
-def _fs_size(device: str, fstype: str) -> int:
-    if fstype == "xfs":
-        out = subprocess.run([require_tool("xfs_info"), device], capture_output=True, text=True).stdout
-        found = re.search(r"^data\s*=\s*bsize=(\d+)\s+blocks=(\d+)", out, re.MULTILINE)
-        assert found is not None, out
-        return int(found.group(1)) * int(found.group(2))
-    out = subprocess.run(
-        [require_tool("dumpe2fs"), "-h", device], capture_output=True, text=True, check=True
-    ).stdout
-    fields = dict(re.findall(r"^(Block count|Block size):\s*(\d+)", out, re.MULTILINE))
-    return int(fields["Block count"]) * int(fields["Block size"])
-
-
-def _device_size(device: str) -> int:
-    out = subprocess.run(
-        [require_tool("blockdev"), "--getsize64", device], capture_output=True, text=True, check=True
-    ).stdout
-    return int(out)
-
-
-def _files(root: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir()) if p.is_file()}
 
 
 def boot(image: str, runtime_dir: str, fstype: str) -> VolumeGrowth:

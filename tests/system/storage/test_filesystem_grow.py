@@ -3,14 +3,12 @@ xfs_info / dumpe2fs, files with sha256."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests._tools import require_tool
+from tests._sizes import file_digests as _files
+from tests._sizes import filesystem_size as _size_by_tools
 from tests.system.storage._loops import loop_device, unmounting
 from volumed.storage.filesystem import FilesystemError, grow_to_device, make_filesystem, mount
 
@@ -18,23 +16,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MIB = 1024 * 1024
-
-
-def _size_by_tools(device: str, fstype: str) -> int:
-    if fstype == "xfs":
-        out = subprocess.run([require_tool("xfs_info"), device], capture_output=True, text=True).stdout
-        found = re.search(r"^data\s*=\s*bsize=(\d+)\s+blocks=(\d+)", out, re.MULTILINE)
-        assert found is not None, out
-        return int(found.group(1)) * int(found.group(2))
-    out = subprocess.run(
-        [require_tool("dumpe2fs"), "-h", device], capture_output=True, text=True, check=True
-    ).stdout
-    fields = dict(re.findall(r"^(Block count|Block size):\s*(\d+)", out, re.MULTILINE))
-    return int(fields["Block count"]) * int(fields["Block size"])
-
-
-def _files(root: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.iterdir() if p.is_file()}
 
 
 def _small_filesystem_with_files(tmp_path: Path, fstype: str) -> tuple[Path, dict[str, str]]:
