@@ -407,6 +407,8 @@ class VolumeFormatter(Controller):
             update={"error_message": "", "pre_fail_phase": None, "waiting_for": ()}
         )
         found = next((v for v in discovered if v.partition_label == config.partition_label), None)
+        if found is not None and config.locate_non_empty and not found.name and not found.error:
+            found = None  # STATE without a config: a blank partition is missing, as in Talos, never formatted
         unusable = next(
             (v for v in discovered if v.partition_label == config.partition_label and v.error), None
         )

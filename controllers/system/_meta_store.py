@@ -149,7 +149,8 @@ class MetaStore(Controller):
 async def _state_from_meta(ctx: ControllerContext, encryption: EncryptionSpec | None) -> None:
     """STATE's VolumeConfig (and secrets) without a machine config: located only, never provisioned."""
     desired = system_volume(STATE, encryption, source="meta")
-    await ctx.apply(VolumeConfigDefinition.new(STATE, desired.config))
+    config = desired.config.model_copy(update={"locate_non_empty": True})
+    await ctx.apply(VolumeConfigDefinition.new(STATE, config))
     if desired.secrets is not None:
         await ctx.apply(VolumeKeySecretsDefinition.new(STATE, desired.secrets))
 

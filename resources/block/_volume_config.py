@@ -100,6 +100,9 @@ class VolumeConfigSpec(Spec):
     filesystem: str = "xfs"
     mount_target: str = ""
     source: str = "config"
+    # Located only when the partition holds something (Talos' `labelVolumeMatchAndNonEmpty`, STATE without a
+    # config): a blank partition is missing, never formatted.
+    locate_non_empty: bool = False
 
 
 VolumeConfigDefinition: ResourceDefinition[VolumeConfigSpec] = ResourceDefinition(

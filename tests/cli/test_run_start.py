@@ -207,7 +207,7 @@ def test_the_same_disk_named_twice_is_one_disk(workdir: Path) -> None:
     argv = run_argv(workdir, "--once", "--timeout", "0.5", "--disk", str(workdir / "link.img"))
     argv[argv.index("--config") + 1] = str(workdir / "no-config.yaml")
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 1, result.stderr  # not settled: no config; but it ran
+    assert result.returncode == 7, result.stderr  # no config, no tag 9, STATE blank: missing; but it ran
     assert "in use" not in result.stderr
 
 

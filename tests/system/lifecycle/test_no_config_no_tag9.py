@@ -49,3 +49,16 @@ def test_an_encrypted_state_without_tag_9_fails_quickly_and_is_not_written(node:
     assert done.returncode == 6, done.stdout + done.stderr
     assert "STATE failed: filesystem type mismatch" in done.stdout, done.stdout
     assert state.digest() == before
+
+
+def test_a_blank_state_without_config_is_missing_and_not_formatted(node: Node) -> None:
+    """Talos locates STATE without a config only when it holds something (`volume.name != ''`)."""
+    state = node.region("STATE")
+    before = state.digest()
+    done = subprocess.run(
+        node.run_argv(config=node.workdir / "no-such-config.yaml", timeout=60.0),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 7, done.stdout + done.stderr
+    assert "STATE missing" in done.stdout, done.stdout
+    assert state.digest() == before
