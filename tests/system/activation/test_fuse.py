@@ -301,7 +301,7 @@ def test_an_active_volume_is_in_use_for_wipe_and_disk_create(
 
     disk = tmp_path / "node.img"
     volumed = [sys.executable, "-m", "volumed"]
-    run(*volumed, "disk", "create", disk, "--size", "400MiB")
+    run(*volumed, "disk", "create", disk, "--size", "400MiB", "--layout", "system")
     table = read_partition_table(disk)
     ephemeral = table.find("EPHEMERAL")
     assert ephemeral is not None
@@ -317,8 +317,8 @@ def test_an_active_volume_is_in_use_for_wipe_and_disk_create(
     assert (
         f"partition EPHEMERAL is in use: volume {NAME} is active on it (FUSE server PID {pid})" in wipe.stderr
     )
-    create = subprocess.run([*volumed, "disk", "create", str(disk), "--size", "400MiB", "--force"],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    create = subprocess.run([*volumed, "disk", "create", str(disk), "--size", "400MiB", "--layout", "system",
+                             "--force"], capture_output=True, text=True, check=False)  # fmt: skip
     assert create.returncode != 0
     assert f"{disk} is in use: volume {NAME} is active on it" in create.stderr
     assert disk.read_bytes() == before
