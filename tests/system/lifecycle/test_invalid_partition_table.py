@@ -87,7 +87,7 @@ async def test_an_invalid_table_is_an_error_and_nothing_is_written(
         out, err = done.stdout.decode(), done.stderr.decode()
         assert done.returncode == 6, out + err  # --once: a volume failed
         fields = [line.split() for line in out.splitlines()]
-        rows = {f[0]: f[1] for f in fields if len(f) > 1 and f[0] in ("STATE", "EPHEMERAL")}
+        rows = {f[0]: f[1].rstrip(":") for f in fields if len(f) > 1 and f[0] in ("STATE", "EPHEMERAL")}
         assert rows.get("STATE") == "failed", out
         assert rows.get("EPHEMERAL") == "failed", out
         assert expected in re.sub(r"\s+", " ", err), err  # the log names the disk and the partitions
