@@ -10,9 +10,9 @@ from ._errors import ToolMissingError as ToolMissingError
 from ._errors import UnsupportedFilesystemError as UnsupportedFilesystemError
 from ._grow import FilesystemGrowth as FilesystemGrowth
 from ._grow import filesystem_size as filesystem_size
+from ._grow import grow_filesystem as grow_filesystem
 from ._grow import grow_to_device as grow_to_device
 from ._mkfs import FilesystemType as FilesystemType
-from ._mkfs import grow_filesystem as grow_filesystem
 from ._mkfs import make_filesystem as make_filesystem
 from ._mount import MountInfo as MountInfo
 from ._mount import find_mount as find_mount

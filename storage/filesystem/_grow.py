@@ -12,6 +12,7 @@ from typing import Final, final
 from volumed.storage.blockdev import device_size
 
 from ._errors import FilesystemError, ToolError, UnsupportedFilesystemError
+from ._mkfs import FilesystemType
 from ._mount import mount, mounts_of_device, umount
 from ._run import run_tool
 
@@ -60,6 +61,24 @@ def filesystem_size(device: str | os.PathLike[str], fstype: str) -> int:
     raise UnsupportedFilesystemError(f"growing {fstype!r} is not supported (xfs and ext4 are)")
 
 
+def grow_filesystem(device: str | os.PathLike[str], fstype: str, *, mountpoint: str | None = None) -> None:
+    """Grow a filesystem to fill its (already enlarged) device (blocking).
+
+    xfs grows only while mounted (``xfs_growfs -d MOUNTPOINT``); ext4 grows with ``resize2fs DEVICE``,
+    best unmounted (online ext4 resize needs kernel support that this project's CI kernel refuses with
+    "Permission denied"); swap cannot be grown.
+    """
+    kind = next((t for t in FilesystemType if t.value == fstype), None)
+    if kind is FilesystemType.XFS:
+        if mountpoint is None:
+            raise UnsupportedFilesystemError("xfs can only be grown while mounted: pass the mount point")
+        run_tool(["xfs_growfs", "-d", mountpoint])
+    elif kind is FilesystemType.EXT4:
+        run_tool(["resize2fs", os.fspath(device)])
+    else:
+        raise UnsupportedFilesystemError(f"growing {fstype!r} is not supported (xfs and ext4 are)")
+
+
 def grow_to_device(device: str | os.PathLike[str], fstype: str) -> FilesystemGrowth:
     """Grow the ``fstype`` filesystem on block device ``device`` to the device's size (blocking).
 
@@ -83,15 +102,12 @@ def grow_to_device(device: str | os.PathLike[str], fstype: str) -> FilesystemGro
             # fsck but mounts fine failed its volume although it had nothing to grow.)
             return FilesystemGrowth(fstype, old, old)
         mounted = [m.target for m in mounts_of_device(path)]
-        if fstype == "xfs":
-            if mounted:
-                run_tool(["xfs_growfs", "-d", mounted[0]])
-            else:
-                _grow_xfs_unmounted(path)
+        if fstype == "xfs" and not mounted:
+            _grow_xfs_unmounted(path)
         else:
             if not mounted:
                 _check_ext4(path)
-            run_tool(["resize2fs", path])
+            grow_filesystem(path, fstype, mountpoint=mounted[0] if mounted else None)
         new = filesystem_size(path, fstype)
     except FilesystemError as error:
         raise FilesystemError(f"cannot grow the {fstype} filesystem on {path}: {error}") from error
@@ -103,7 +119,7 @@ def _grow_xfs_unmounted(device: str) -> None:
     try:
         mount(device, target, fstype="xfs")
         try:
-            run_tool(["xfs_growfs", "-d", target])
+            grow_filesystem(device, "xfs", mountpoint=target)
         finally:
             umount(target)
     finally:

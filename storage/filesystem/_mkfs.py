@@ -1,4 +1,4 @@
-"""Making filesystems (xfs, ext4, swap) with a label, and growing them."""
+"""Making filesystems (xfs, ext4, swap) with a label."""
 
 from __future__ import annotations
 
@@ -95,21 +95,3 @@ def make_filesystem(
     else:
         argv = ["mkswap", *(["-f"] if force else []), *named, *(["-U", fixed] if fixed else [])]
     run_tool([*argv, path], env=env)  # the device last: wrappers of the tools (tests) rely on it
-
-
-def grow_filesystem(device: str | os.PathLike[str], fstype: str, *, mountpoint: str | None = None) -> None:
-    """Grow a filesystem to fill its (already enlarged) device (blocking).
-
-    xfs grows only while mounted (``xfs_growfs -d MOUNTPOINT``); ext4 grows with ``resize2fs DEVICE``,
-    best unmounted (online ext4 resize needs kernel support that this project's CI kernel refuses with
-    "Permission denied"); swap cannot be grown.
-    """
-    kind = next((t for t in FilesystemType if t.value == fstype), None)
-    if kind is FilesystemType.XFS:
-        if mountpoint is None:
-            raise UnsupportedFilesystemError("xfs can only be grown while mounted: pass the mount point")
-        run_tool(["xfs_growfs", "-d", mountpoint])
-    elif kind is FilesystemType.EXT4:
-        run_tool(["resize2fs", os.fspath(device)])
-    else:
-        raise UnsupportedFilesystemError(f"growing {fstype!r} is not supported (xfs and ext4 are)")
