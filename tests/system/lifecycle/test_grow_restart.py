@@ -7,10 +7,7 @@ the dynamic LUKS2 segment, grew. The next activation grew that mapping instead o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -25,13 +22,16 @@ from tests.system.lifecycle.test_grow_volume import (
     _make_volume,
     _sfdisk_sizes,
     _shutdown,
+    crash_during_boot,
 )
 from volumed.controllers.block._encryption import Location
-from volumed.controllers.block._grow import CRASH_ENV
 from volumed.controllers.block._services import VolumeServices
 from volumed.storage.activation import FuseActivator
 from volumed.storage.gpt import read_partition_table
 from volumed.storage.luks2 import Luks2Volume
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.system
 
@@ -41,18 +41,7 @@ def test_a_mapping_left_smaller_by_a_cut_grow_is_grown_when_activated_again(tmp_
     try:
         with image.open("r+b") as f:
             f.truncate(96 * MIB)
-        code = (
-            "import sys; from tests.system.lifecycle.test_grow_volume import boot; "
-            "boot(sys.argv[1], sys.argv[2], 'xfs')"
-        )
-        crashed = subprocess.run(
-            [sys.executable, "-c", code, str(image), str(runtime_dir)],
-            env={**os.environ, CRASH_ENV: "partition"},
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parents[3],
-        )
-        assert crashed.returncode == 137, crashed.stderr
+        crash_during_boot(image, runtime_dir, "partition")
         assert _sfdisk_sizes(image)["EPHEMERAL"] == 93 * MIB
         assert FuseActivator(runtime_dir=runtime_dir).status(NAME).size == 45 * MIB - DATA_OFFSET
         part = read_partition_table(image).partition(NUMBER)

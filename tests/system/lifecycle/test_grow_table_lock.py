@@ -10,13 +10,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from tests.system.lifecycle.test_grow_volume import MIB, NUMBER, PASSPHRASE, _make_volume, _sfdisk_sizes
-from volumed.controllers.block._encryption import Location, OpenedVolume
+from tests.system.lifecycle.test_grow_volume import MIB, _make_volume, _sfdisk_sizes, open_through_services
 from volumed.controllers.block._grow import grow_opened_volume
-from volumed.controllers.block._services import OpenVolume, VolumeServices
-from volumed.resources import ProvisioningConfigSpec, VolumeConfigSpec, VolumeStatusSpec
-from volumed.storage.gpt import read_partition_table
-from volumed.storage.luks2 import Luks2Volume
+from volumed.controllers.block._services import VolumeServices
+from volumed.resources import ProvisioningConfigSpec, VolumeConfigSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,13 +33,7 @@ def test_a_grow_waits_for_the_table_lock(tmp_path: Path) -> None:
 
     async def main() -> None:
         try:
-            part = read_partition_table(image).partition(NUMBER)
-            location = Location(str(image), part.offset(512), part.size(512))
-            with Luks2Volume.open(image, offset=location.offset, size=location.size) as volume:
-                key = volume.unlock(PASSPHRASE)
-            device = await services.activate("EPHEMERAL", location, key)
-            services.opened["EPHEMERAL"] = OpenVolume(location, OpenedVolume(key, 0, "static"), device, "")
-            status = VolumeStatusSpec(location=str(image), partition_index=NUMBER, mount_location=device)
+            status = await open_through_services(services, image)
             done = anyio.Event()
 
             async def grow() -> None:

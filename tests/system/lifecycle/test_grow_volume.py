@@ -148,6 +148,33 @@ def boot_again(image: Path, runtime_dir: Path, fstype: str) -> VolumeGrowth:
     return boot(str(image), str(runtime_dir), fstype)
 
 
+def crash_during_boot(image: Path, runtime_dir: Path, step: str) -> None:
+    """`boot` in a child process that ends like kill -9 right after grow step ``step``."""
+    code = (
+        "import sys; from tests.system.lifecycle.test_grow_volume import boot; "
+        "boot(sys.argv[1], sys.argv[2], 'xfs')"
+    )
+    crashed = subprocess.run(
+        [sys.executable, "-c", code, str(image), str(runtime_dir)],
+        env={**os.environ, CRASH_ENV: step},
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[3],
+    )
+    assert crashed.returncode == 137, crashed.stderr
+
+
+async def open_through_services(services: VolumeServices, image: Path) -> VolumeStatusSpec:
+    """Open and activate EPHEMERAL as the formatter does; the status the formatter's grow call gets."""
+    part = read_partition_table(image).partition(NUMBER)
+    location = Location(str(image), part.offset(512), part.size(512))
+    with Luks2Volume.open(image, offset=location.offset, size=location.size) as volume:
+        key = volume.unlock(PASSPHRASE)
+    device = await services.activate("EPHEMERAL", location, key)
+    services.opened["EPHEMERAL"] = OpenVolume(location, OpenedVolume(key, 0, "static"), device, "")
+    return VolumeStatusSpec(location=str(image), partition_index=NUMBER, mount_location=device)
+
+
 @pytest.mark.parametrize("step", ["partition", "mapping"])
 def test_a_crash_between_steps_is_finished_by_the_next_boot(tmp_path: Path, step: str) -> None:
     """The process ends like kill -9 right after ``step``; a power cut takes the mapping with it. The next
@@ -156,18 +183,7 @@ def test_a_crash_between_steps_is_finished_by_the_next_boot(tmp_path: Path, step
     try:
         with image.open("r+b") as f:
             f.truncate(96 * MIB)
-        code = (
-            "import sys; from tests.system.lifecycle.test_grow_volume import boot; "
-            "boot(sys.argv[1], sys.argv[2], 'xfs')"
-        )
-        crashed = subprocess.run(
-            [sys.executable, "-c", code, str(image), str(runtime_dir)],
-            env={**os.environ, CRASH_ENV: step},
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parents[3],
-        )
-        assert crashed.returncode == 137, crashed.stderr
+        crash_during_boot(image, runtime_dir, step)
         assert _sfdisk_sizes(image)["EPHEMERAL"] == 93 * MIB  # the table was written before the crash
         _shutdown(runtime_dir)  # the power cut
         growth = boot(str(image), str(runtime_dir), "xfs")
@@ -194,13 +210,7 @@ def test_grow_opened_volume_resizes_what_the_formatter_opened(tmp_path: Path) ->
 
     async def main() -> tuple[VolumeGrowth | None, Location, VolumeGrowth | None]:
         try:
-            part = read_partition_table(image).partition(NUMBER)
-            location = Location(str(image), part.offset(512), part.size(512))
-            with Luks2Volume.open(image, offset=location.offset, size=location.size) as volume:
-                key = volume.unlock(PASSPHRASE)
-            device = await services.activate("EPHEMERAL", location, key)
-            services.opened["EPHEMERAL"] = OpenVolume(location, OpenedVolume(key, 0, "static"), device, "")
-            status = VolumeStatusSpec(location=str(image), partition_index=NUMBER, mount_location=device)
+            status = await open_through_services(services, image)
             growth = await grow_opened_volume(services, "EPHEMERAL", config, status)
             opened_at = services.opened["EPHEMERAL"].location
             unchanged = await grow_opened_volume(services, "EPHEMERAL", config, status)

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from tests.system.lifecycle._node import Node
 
 
+def run_without_config(node: Node) -> subprocess.CompletedProcess[str]:
+    """`volumed run --once` with a config file that does not exist."""
+    return subprocess.run(
+        node.run_argv(config=node.workdir / "no-such-config.yaml", timeout=60.0),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def _drop_tag9(node: Node) -> None:
     meta = node.region("META")
     node.volumed("meta", "delete", node.system_disk, "9", "--offset", str(meta.offset))
@@ -42,10 +50,7 @@ def test_an_encrypted_state_without_tag_9_fails_quickly_and_is_not_written(node:
     _drop_tag9(node)
     state = node.region("STATE")
     before = state.digest()
-    done = subprocess.run(
-        node.run_argv(config=node.workdir / "no-such-config.yaml", timeout=60.0),
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_without_config(node)
     assert done.returncode == 6, done.stdout + done.stderr
     assert "STATE failed: filesystem type mismatch" in done.stdout, done.stdout
     assert state.digest() == before
@@ -55,10 +60,7 @@ def test_a_blank_state_without_config_is_missing_and_not_formatted(node: Node) -
     """Talos locates STATE without a config only when it holds something (`volume.name != ''`)."""
     state = node.region("STATE")
     before = state.digest()
-    done = subprocess.run(
-        node.run_argv(config=node.workdir / "no-such-config.yaml", timeout=60.0),
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_without_config(node)
     assert done.returncode == 7, done.stdout + done.stderr
     assert "STATE missing" in done.stdout, done.stdout
     assert state.digest() == before
