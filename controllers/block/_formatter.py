@@ -273,7 +273,7 @@ class VolumeFormatter(Controller):
         work.sort(key=processing_order)
 
         # Every volume converges at once; one that must make its partition first waits until the attempts of
-        # the volumes with provisioning before it ended in this pass, and then for them to be ready.
+        # the volumes with provisioning before it ended in this pass, then asks `provisioning_blockers`.
         finished = {item.volume_id: anyio.Event() for item in work}
 
         async def gate(index: int) -> None:

@@ -61,8 +61,13 @@ def system_disk_of(discovered: Sequence[DiscoveredVolumeSpec]) -> str | None:
     disk keyed with the other's node UUID. (Talos passes over loop devices there; volumed runs on loop
     devices and image files, so it does not.)
     """
-    meta = next((v for v in discovered if v.partition_label == META_LABEL and not v.error), None)
+    meta = meta_volume(discovered)
     return meta.parent or meta.dev_path if meta is not None else None
+
+
+def meta_volume(discovered: Sequence[DiscoveredVolumeSpec]) -> DiscoveredVolumeSpec | None:
+    """The META partition volumed reads: the first one discovered on a usable partition table."""
+    return next((v for v in discovered if v.partition_label == META_LABEL and not v.error), None)
 
 
 def size_for(provisioning: ProvisioningConfigSpec, available: int) -> int | None:

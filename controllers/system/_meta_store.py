@@ -39,6 +39,7 @@ from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition,
 
 from .._lasting_problem import LastingProblem
 from ..block._formatter import kept_encryption_change
+from ..block._provisioning import meta_volume
 
 if TYPE_CHECKING:
     from volumed.config import EncryptionSpec
@@ -81,7 +82,7 @@ class MetaStore(Controller):
         disks = await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)
         volumes = await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
         metas = [v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL]
-        meta = next((m for m in metas if not m.error), None)  # META on an invalid partition table: not used
+        meta = meta_volume(metas)  # META on an invalid partition table: not used
         config = await ctx.find(
             Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID), ConfigStatusSpec
         )
