@@ -18,6 +18,7 @@ from typing import final
 import anyio
 import yaml
 
+from ._bounded_read import read_bounded
 from ._errors import SaltFileError
 
 SALT_FILE_NAME = "encryption-salt.yaml"
@@ -117,7 +118,7 @@ def read_salt_sync(state_root: str | os.PathLike[str]) -> DiskSalt | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SaltFileError(f"salt file {path}: not a regular file")
-        data = _read_all(fd, limit=64 * 1024)
+        data = read_bounded(fd, limit=64 * 1024)
     except OSError as exc:
         raise SaltFileError(f"salt file {path}: cannot read: {exc.strerror}") from None
     finally:
@@ -178,18 +179,6 @@ async def load_or_create_salt(state_root: str | os.PathLike[str]) -> DiskSalt:
     This is what the EncryptionSalt controller calls once STATE is mounted.
     """
     return await anyio.to_thread.run_sync(load_or_create_salt_sync, state_root)
-
-
-def _read_all(fd: int, *, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _fsync_dir(path: Path) -> None:

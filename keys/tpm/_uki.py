@@ -22,6 +22,7 @@ from typing import Any, Final, final
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._bounded_read import read_bounded
 from ._errors import UKIFileError
 
 DEFAULT_PCR_PUBLIC_KEY: Final = Path("/.extra/tpm2-pcr-public-key.pem")
@@ -240,14 +241,10 @@ def _read(path: Path, what: str) -> bytes:
             raise UKIFileError(
                 f"{what} {path} is {info.st_size} bytes, larger than such a file (limit {MAX_FILE_SIZE})"
             )
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, MAX_FILE_SIZE + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_FILE_SIZE:
-                raise UKIFileError(f"{what} {path} is larger than such a file (limit {MAX_FILE_SIZE} bytes)")
-        return b"".join(chunks)
+        data = read_bounded(fd, limit=MAX_FILE_SIZE + 1)
+        if len(data) > MAX_FILE_SIZE:
+            raise UKIFileError(f"{what} {path} is larger than such a file (limit {MAX_FILE_SIZE} bytes)")
+        return data
     except OSError as exc:
         raise UKIFileError(f"cannot read {what} {path}: {exc.strerror}") from None
     finally:
