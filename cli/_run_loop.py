@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from volumed.controllers import Convergence, build_subsystem, convergence, running, wait_settled
+from volumed.controllers import Convergence, build_subsystem, convergence, running
 from volumed.resources import VolumePhase, registry
 
+from ._readiness import announce, settle_with_status, status_text
+from ._sd_notify import Notifier
 from .api import serve_api
 
 if TYPE_CHECKING:
@@ -21,34 +23,48 @@ if TYPE_CHECKING:
 log = structlog.get_logger("volumed.run")
 
 
-async def _stop_on_signals(scope: anyio.CancelScope) -> None:
+async def _stop_on_signals(scope: anyio.CancelScope, notifier: Notifier) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for received in signals:
             log.info("stopping", signal=signal.Signals(received).name)
+            notifier.stopping()
             scope.cancel()
             return
 
 
 async def run_subsystem(
-    options: SubsystemOptions, socket_path: Path | None, once: bool, settle_timeout: float
+    options: SubsystemOptions,
+    socket_path: Path | None,
+    once: bool,
+    settle_timeout: float,
+    notifier: Notifier | None = None,
 ) -> int:
-    """Run until a signal (or, with ``once``, until settled); returns the exit code."""
+    """Run until a signal (or, with ``once``, until settled); returns the exit code.
+
+    With a ``notifier`` (`volumed run --notify`), the service manager hears STATUS= while the volumes settle,
+    READY=1 once they have (with ``once``: before the exit) and STOPPING=1 when the stop begins.
+    """
+    notifier = notifier if notifier is not None else Notifier(None)
     subsystem = build_subsystem(options)
     snapshot: Convergence | None = None
     async with running(subsystem), anyio.create_task_group() as tg:
         if socket_path is not None:
             await tg.start(serve_api, subsystem.state, registry(), socket_path)
             log.info("API listening", socket=str(socket_path))
-        tg.start_soon(_stop_on_signals, tg.cancel_scope)
+        tg.start_soon(_stop_on_signals, tg.cancel_scope, notifier)
         log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)
         if once:
             with anyio.move_on_after(settle_timeout):
-                snapshot = await wait_settled(subsystem.state)
+                snapshot = await settle_with_status(subsystem.state, notifier)
+                notifier.ready(status_text(snapshot))
             if snapshot is None:
                 snapshot = await convergence(subsystem.state)
                 log.error("timed out before every volume settled", timeout=settle_timeout)
             print_statuses(snapshot)
+            notifier.stopping()
             tg.cancel_scope.cancel()
+        elif notifier.enabled:
+            await announce(subsystem.state, notifier)
         else:
             await anyio.sleep_forever()
     if snapshot is None:

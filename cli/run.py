@@ -195,6 +195,13 @@ def fail(message: str, code: int) -> NoReturn:
 @click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="With --once: give up after this long."
 )
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Tell the service manager (sd_notify, $NOTIFY_SOCKET) READY=1 once the volumes have settled (as "
+    "--once would end, failed volumes included), STATUS= lines meanwhile, STOPPING=1 at the stop. Without "
+    "$NOTIFY_SOCKET it does nothing.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(
     config: Path | None,
@@ -212,6 +219,7 @@ def run(
     kms_ca: str | None,
     retry_interval: float,
     timeout: float,
+    notify: bool,
     verbose: bool,
 ) -> None:
     """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
@@ -231,6 +239,7 @@ def run(
     from ._instance_lock import claim_instance
     from ._logging import configure_logging
     from ._run_loop import run_subsystem
+    from ._sd_notify import Notifier
 
     forbid_core_dumps()  # before any key is read: a core of this process would hold volume keys
     if node_uuid is not None and node_uuid_file is not None:
@@ -273,7 +282,14 @@ def run(
         kms_ca_file=kms_ca,
         retry_interval=retry_interval,
     )
-    code = anyio.run(run_subsystem, options, socket_path or state_dir / "api.sock", once, timeout)
+    notifier = Notifier.from_environment() if notify else None  # taken out of the environment children get
+    try:
+        code = anyio.run(
+            run_subsystem, options, socket_path or state_dir / "api.sock", once, timeout, notifier
+        )
+    finally:
+        if notifier is not None:
+            notifier.close()
     for lock in locks:  # held to the end: volumes are closed by now
         lock.release()
     raise SystemExit(code)

@@ -1,0 +1,81 @@
+"""The STATUS= text of `volumed run --notify` (cli/_readiness.py): what waits and why, what failed, is missing
+or blocked, what is ready."""
+
+from __future__ import annotations
+
+from volumed.cli._readiness import status_text
+from volumed.controllers import Convergence
+from volumed.resources import VolumePhase, VolumeStatusSpec
+
+
+def _snapshot(statuses: dict[str, VolumeStatusSpec], **kwargs: object) -> Convergence:
+    fields: dict[str, object] = {
+        "statuses": statuses,
+        "configured": set(statuses),
+        "mounted": set(statuses),
+        "wanted_mounts": set(statuses),
+    }
+    fields.update(kwargs)
+    return Convergence(**fields)  # type: ignore[arg-type]
+
+
+def test_volumes_on_their_way_say_what_they_wait_for() -> None:
+    snapshot = _snapshot(
+        {
+            "STATE": VolumeStatusSpec(phase=VolumePhase.READY),
+            "EPHEMERAL": VolumeStatusSpec(phase=VolumePhase.WAITING, waiting_for=("STATE",)),
+            "u-data": VolumeStatusSpec(phase=VolumePhase.PROVISIONED),
+            "u-logs": VolumeStatusSpec(phase=VolumePhase.WAITING, error_message="waiting for disk discovery"),
+            "u-new": VolumeStatusSpec(phase=VolumePhase.READY),
+        },
+        mounted={"STATE"},
+    )
+    assert not snapshot.settled
+    assert status_text(snapshot) == (
+        "waiting: EPHEMERAL (waiting for STATE), u-data (provisioned), u-logs (waiting for disk discovery), "
+        "u-new (mounting); ready: STATE"
+    )
+
+
+def test_a_settled_boot_names_what_failed_is_missing_or_blocked() -> None:
+    snapshot = _snapshot(
+        {
+            "STATE": VolumeStatusSpec(phase=VolumePhase.FAILED, error_message="no key opens it"),
+            "EPHEMERAL": VolumeStatusSpec(phase=VolumePhase.READY),
+            "u-locked": VolumeStatusSpec(phase=VolumePhase.WAITING, waiting_for=("STATE",)),
+            "u-gone": VolumeStatusSpec(phase=VolumePhase.MISSING),
+        }
+    )
+    assert snapshot.settled
+    assert status_text(snapshot) == (
+        "failed: STATE (no key opens it); missing: u-gone (missing); "
+        "blocked: u-locked (behind STATE failed); ready: EPHEMERAL"
+    )
+
+
+def test_every_volume_ready() -> None:
+    snapshot = _snapshot({name: VolumeStatusSpec(phase=VolumePhase.READY) for name in ("STATE", "EPHEMERAL")})
+    assert snapshot.ok
+    assert status_text(snapshot) == "ready: EPHEMERAL, STATE"
+
+
+def test_unsynced_key_slots_and_no_status_yet_are_on_their_way() -> None:
+    snapshot = _snapshot(
+        {"STATE": VolumeStatusSpec(phase=VolumePhase.READY, encryption_provider="luks2")},
+        configured={"STATE", "EPHEMERAL"},
+    )
+    assert status_text(snapshot) == "waiting: EPHEMERAL (starting), STATE (syncing key slots)"
+
+
+def test_before_any_config_and_with_an_invalid_one() -> None:
+    assert status_text(_snapshot({})) == "waiting for the volume configs"
+    invalid = _snapshot({}, config_errors=("VolumeConfig/STATE: bad", "VolumeConfig/EPHEMERAL: bad"))
+    assert invalid.settled
+    assert status_text(invalid) == "no valid config: VolumeConfig/STATE: bad (and 1 more)"
+
+
+def test_a_long_reason_is_shortened() -> None:
+    text = status_text(
+        _snapshot({"STATE": VolumeStatusSpec(phase=VolumePhase.FAILED, error_message="x" * 500)})
+    )
+    assert text == f"failed: STATE ({'x' * 117}...)"
