@@ -3,9 +3,29 @@ or blocked, what is ready."""
 
 from __future__ import annotations
 
-from volumed.cli._readiness import status_text
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import anyio
+
+from volumed.cli import _readiness
+from volumed.cli._readiness import announce, status_text
+from volumed.cli._sd_notify import Notifier
 from volumed.controllers import Convergence
-from volumed.resources import VolumePhase, VolumeStatusSpec
+from volumed.resources import (
+    VolumeConfigDefinition,
+    VolumeConfigSpec,
+    VolumePhase,
+    VolumeStatusDefinition,
+    VolumeStatusSpec,
+)
+from volumed.runtime import in_memory_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
 
 
 def _snapshot(statuses: dict[str, VolumeStatusSpec], **kwargs: object) -> Convergence:
@@ -79,3 +99,39 @@ def test_a_long_reason_is_shortened() -> None:
         _snapshot({"STATE": VolumeStatusSpec(phase=VolumePhase.FAILED, error_message="x" * 500)})
     )
     assert text == f"failed: STATE ({'x' * 117}...)"
+
+
+async def test_a_daemon_run_is_ready_once_then_follows_the_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STATUS= while on its way, READY=1 (with the status) the first time the volumes settle, a failed volume
+    included, then STATUS= only when the text changes: a failed volume that recovers on its retry shows."""
+    monkeypatch.setattr(_readiness, "SETTLE_POLL", 0.01)  # fewer idle looks: the order is what is checked
+    monkeypatch.setattr(_readiness, "FOLLOW_POLL", 0.01)
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify"))
+    receiver.settimeout(10)  # a safeguard against a hang
+    state = in_memory_state()
+    await state.create(
+        VolumeConfigDefinition.new("STATE", VolumeConfigSpec(partition_label="STATE")), owner="t"
+    )
+
+    async def next_datagram() -> bytes:
+        return await anyio.to_thread.run_sync(receiver.recv, 4096)
+
+    notifier = Notifier(os.fsencode(tmp_path / "notify"))
+    with receiver:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(announce, state, notifier)
+            assert await next_datagram() == b"STATUS=waiting: STATE (starting)\n"
+            failed = VolumeStatusSpec(phase=VolumePhase.FAILED, error_message="the KMS is down")
+            status = await state.create(VolumeStatusDefinition.new("STATE", failed), owner="t")
+            assert await next_datagram() == b"READY=1\nSTATUS=failed: STATE (the KMS is down)\n"
+            await state.update_with_conflicts(
+                status.pointer,
+                lambda r: r.with_spec(VolumeStatusSpec(phase=VolumePhase.READY)),
+                owner="t",
+            )
+            assert await next_datagram() == b"STATUS=ready: STATE\n"
+            tg.cancel_scope.cancel()
+    notifier.close()
