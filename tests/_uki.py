@@ -83,11 +83,19 @@ def make_uki(workdir: Path, tpm: Swtpm) -> UKI:
     return UKI(workdir, workdir / "pub.pem", workdir / "sig.json", bytes.fromhex(entry["hash"]))
 
 
+def stub_events(public_key: bytes) -> list[bytes]:
+    """What systemd-stub measures into PCR 11, in order (each extended as its SHA-256): every section's name
+    with its NUL, then its content; ``.pcrpkey`` (the PEM ``public_key``) last."""
+    events: list[bytes] = []
+    for name, content in [*SECTIONS.items(), (".pcrpkey", public_key)]:
+        events += [name.encode() + b"\0", content]
+    return events
+
+
 def measure_uki_boot(tpm: Swtpm, uki: UKI) -> None:
     """PCR 11 as systemd-stub and systemd-pcrphase leave it when the machined phase begins."""
-    for name, content in [*SECTIONS.items(), (".pcrpkey", uki.public_key.read_bytes())]:
-        tpm.pcr_extend(11, name.encode() + b"\0")
-        tpm.pcr_extend(11, content)
+    for event in stub_events(uki.public_key.read_bytes()):
+        tpm.pcr_extend(11, event)
     for word in PHASES:
         measure_boot_phase(word, tcti=tpm.tcti)
     assert tpm.pcr_read(11) == uki.expected_pcr11

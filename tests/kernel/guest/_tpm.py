@@ -1,25 +1,30 @@
-"""Guest-side TPM helpers: the kernel's resource manager as the TCTI, PCR reads through the project's TPM
-connection, and the provider of the scenarios' TPM key slot."""
+"""Guest-side TPM helpers: the kernel's resource manager as the TCTI, PCR reads and extends, PCR 11 measured
+as a signed UKI boot leaves it, and a root holding systemd-stub's ``/.extra`` files for the commands that
+need them."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import hashlib
+import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from volumed.keys.tpm import TPMConnection, TPMKeyProvider
+from tests._uki import PHASES, stub_events
+from volumed.keys.tpm import UKI_PCR, TPMConnection
 
 if TYPE_CHECKING:
-    from volumed.storage.luks2 import Luks2Volume
+    from collections.abc import Iterator
 
     from ._support import Scenario
 
 TCTI: Final = "device:/dev/tpmrm0"
 """The kernel's TPM resource manager, as a node's init reaches its TPM."""
 
-TPM_SLOT: Final = 1
-"""The key slot (and token id) of the TPM key; slot 0 holds the recovery passphrase."""
+UKI_ROOT: Final = Path("/mnt")
+"""Where :func:`uki_root` builds its root (a tmpfs over the host's /mnt, which nothing in the guest uses)."""
 
 
 def require_tpm(scenario: Scenario) -> None:
@@ -29,20 +34,80 @@ def require_tpm(scenario: Scenario) -> None:
         scenario.check(node.exists() and stat.S_ISCHR(node.stat().st_mode), f"{path} is missing in the guest")
 
 
-def read_pcr7() -> str:
-    """PCR 7 (SHA-256 bank) as hex, read through the project's TPM connection."""
+def read_pcr(index: int) -> str:
+    """A PCR of the SHA-256 bank as hex, read through the project's TPM connection."""
     with TPMConnection(TCTI) as tpm:
-        return tpm.read_pcrs((7,))[7].hex()
+        return tpm.read_pcrs((index,))[index].hex()
 
 
-def provider() -> TPMKeyProvider:
-    """The TPM key of slot 1, sealed to PCR 7 through ``/dev/tpmrm0`` (Talos' default policy)."""
-    return TPMKeyProvider(TPM_SLOT, pcrs=[7], tcti=TCTI, pcr_only=True)
+def read_pcr7() -> str:
+    """PCR 7 (SHA-256 bank) as hex: what SeaBIOS measured (the SecureBoot state on a UEFI node)."""
+    return read_pcr(7)
 
 
-def tpm_token(volume: Luks2Volume) -> dict[str, object]:
-    """The volume's token at id == the TPM slot, as the JSON object the provider takes."""
-    token = json.loads(volume.export_token(TPM_SLOT))
-    if not isinstance(token, dict):
-        raise TypeError(f"token {TPM_SLOT} is not a JSON object")
-    return token
+def extend(scenario: Scenario, index: int, event: bytes) -> None:
+    """Measure ``event`` into a PCR (SHA-256 bank, extended with the event's SHA-256) with tpm2-tools, as
+    firmware, systemd-stub and systemd-pcrphase do: not through the project's code."""
+    scenario.run("tpm2_pcrextend", "-T", TCTI, f"{index}:sha256={hashlib.sha256(event).hexdigest()}")
+
+
+def after_phase(pcr11: str, word: str) -> str:
+    """PCR 11 (hex) after extending it with the phase ``word``: SHA-256(old || SHA-256(word)), by hand."""
+    return hashlib.sha256(bytes.fromhex(pcr11) + hashlib.sha256(word.encode()).digest()).hexdigest()
+
+
+def measure_uki_boot(scenario: Scenario, public_key: bytes, enter_machined: str, *, last_phase: bool) -> str:
+    """PCR 11 as a signed UKI boot leaves it: systemd-stub's measurements of the UKI (``tests/_uki.py``: each
+    section's name with its NUL, then its content; the PCR-signing key last), then the initrd's phases
+    ``enter-initrd`` and ``leave-initrd``, and ``enter-machined`` when ``last_phase``. Checked against
+    ``enter_machined``, PCR 11 at enter-machined as ``systemd-measure calculate`` computed it on the host.
+    Returns PCR 11 (hex) as left."""
+    scenario.check(read_pcr(UKI_PCR) == "00" * 32, f"PCR 11 holds {read_pcr(UKI_PCR)} before the UKI's")
+    for event in stub_events(public_key):
+        extend(scenario, UKI_PCR, event)
+    *initrd_phases, machined = PHASES
+    for word in initrd_phases:
+        extend(scenario, UKI_PCR, word.encode())
+    left_initrd = read_pcr(UKI_PCR)
+    scenario.check(
+        after_phase(left_initrd, machined) == enter_machined,
+        f"PCR 11 {left_initrd} after leave-initrd does not lead to systemd-measure's {enter_machined}",
+    )
+    if not last_phase:
+        return left_initrd
+    extend(scenario, UKI_PCR, machined.encode())
+    value = read_pcr(UKI_PCR)
+    scenario.check(value == enter_machined, f"PCR 11 is {value} at {machined}, not {enter_machined}")
+    return value
+
+
+@contextlib.contextmanager
+def uki_root(scenario: Scenario, files: dict[Path, bytes]) -> Iterator[Path]:
+    """A root for ``chroot``: the guest's own (every top-level directory bound recursively, symlinks copied)
+    with ``files`` (absolute paths, e.g. systemd-stub's ``/.extra/...``) added; unmounted on leaving.
+
+    The guest's root is the host's, read-only, and the UKI files must not appear on the host: its volumed
+    tests rely on ``/.extra`` being absent.
+    """
+    scenario.run("mount", "-t", "tmpfs", "-o", "mode=0755", "uki-root", str(UKI_ROOT))
+    try:
+        bound = []
+        for entry in sorted(os.scandir("/"), key=lambda entry: entry.name):
+            target = UKI_ROOT / entry.name
+            if entry.is_symlink():
+                target.symlink_to(os.readlink(entry.path))
+            elif entry.is_dir():
+                target.mkdir()
+                if entry.name != UKI_ROOT.name:
+                    subprocess.run(["mount", "--rbind", entry.path, str(target)], check=True)
+                    bound.append(entry.name)
+        scenario.note(f"{UKI_ROOT}: the guest root's {', '.join(bound)} bound, symlinks copied")
+        for path, data in files.items():
+            placed = UKI_ROOT / path.relative_to("/")
+            placed.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            placed.write_bytes(data)
+            placed.chmod(0o644)
+            scenario.note(f"{path}: {len(data)} bytes")
+        yield UKI_ROOT
+    finally:
+        scenario.run("umount", "-R", str(UKI_ROOT), check=False)
