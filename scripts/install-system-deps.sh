@@ -6,6 +6,7 @@ packages=(
   tang clevis clevis-luks jose socat curl
   fuse3 libfuse3-dev xfsprogs e2fsprogs dosfstools btrfs-progs lvm2 dmsetup util-linux util-linux-extra fdisk gdisk
   qemu-system-x86 busybox-static kmod
+  systemd
 )
 missing=()
 for p in "${packages[@]}"; do
