@@ -55,9 +55,9 @@ TOO_SMALL_STATE = 16 * MIB
 class Node:
     workdir: Path
 
-    def argv(self, *extra: str) -> list[str]:
+    def argv(self, *extra: str, notify: bool = True) -> list[str]:
         return [
-            VOLUMED, "run", "--notify", "--config", str(self.workdir / "config.yaml"),
+            VOLUMED, "run", *(["--notify"] if notify else []), "--config", str(self.workdir / "config.yaml"),
             "--disk", str(self.workdir / "node.img"), "--backend", "fuse",
             "--root", str(self.workdir / "root"), "--state-dir", str(self.workdir / "state"), *extra,
         ]  # fmt: skip
@@ -95,12 +95,12 @@ def failing_node() -> Iterator[Node]:
     yield from make_node(TOO_SMALL_STATE)
 
 
-@pytest.fixture(params=["path", "abstract"])
+@pytest.fixture
 def manager(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     """The service manager's end: a bound datagram socket passing the sender's credentials, and its
-    NOTIFY_SOCKET value."""
+    NOTIFY_SOCKET value (a path; ``@abstract`` when parametrized so)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    if request.param == "path":
+    if getattr(request, "param", "path") == "path":
         value = str(tmp_path / "notify")
         sock.bind(value)
     else:
@@ -175,6 +175,7 @@ def child_environments(pid: int) -> list[bytes]:
     return environments
 
 
+@pytest.mark.parametrize("manager", ["path", "abstract"], indirect=True)
 def test_ready_comes_once_the_volumes_are_mounted_and_stopping_on_sigterm(
     node: Node, manager: tuple[socket.socket, str]
 ) -> None:
@@ -264,3 +265,17 @@ def test_a_notify_socket_that_is_gone_is_one_warning_and_not_fatal(node: Node) -
     assert len(warnings) == 1, result.stderr
     assert f"socket={gone}" in warnings[0]
     assert "No such file or directory" in warnings[0]
+
+
+def test_without_notify_nothing_is_sent(node: Node, manager: tuple[socket.socket, str]) -> None:
+    """NOTIFY_SOCKET alone (a unit that is not Type=notify may set it) changes nothing."""
+    sock, address = manager
+    result = subprocess.run(
+        node.argv("--once", "--timeout", str(LIMIT), notify=False),
+        env=dict(os.environ, NOTIFY_SOCKET=address), capture_output=True, text=True, timeout=2 * LIMIT,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.recv(4096)
