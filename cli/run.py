@@ -44,7 +44,7 @@ def warn_if_config_missing(config: Path) -> None:
 def check_tpm_tcti(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Refuse a malformed TCTI at start (a usage error naming the option or its variable): taken as it is,
     it would only show later, as every TPM key failing."""
-    from volumed.keys.tpm import check_tcti
+    from volumed.keys import check_tcti
 
     try:
         return check_tcti(value)

@@ -12,6 +12,7 @@ from ._errors import KeyTimeoutError as KeyTimeoutError
 from ._errors import KeyUnavailableError as KeyUnavailableError
 from ._errors import PolicyCheckError as PolicyCheckError
 from ._errors import SaltFileError as SaltFileError
+from ._extras import MissingExtraError as MissingExtraError
 from ._lock_to_state import LockedToStateKeyProvider as LockedToStateKeyProvider
 from ._lock_to_state import salted as salted
 from ._nodeid import NodeIDKeyProvider as NodeIDKeyProvider
@@ -32,6 +33,7 @@ from ._salt import read_salt as read_salt
 from ._salt import read_salt_sync as read_salt_sync
 from ._secret import Passphrase as Passphrase
 from ._static import StaticKeyProvider as StaticKeyProvider
+from ._tcti import check_tcti as check_tcti
 from ._time_limit import DEFAULT_TIME_LIMIT as DEFAULT_TIME_LIMIT
 from ._time_limit import TimeLimitedKeyProvider as TimeLimitedKeyProvider
 from ._time_limit import with_time_limit as with_time_limit
@@ -58,6 +60,7 @@ __all__ = [
     "KeyTimeoutError",
     "KeyUnavailableError",
     "LockedToStateKeyProvider",
+    "MissingExtraError",
     "NewKey",
     "NodeIDKeyProvider",
     "Passphrase",
@@ -66,6 +69,7 @@ __all__ = [
     "StaticKeyProvider",
     "TimeLimitedKeyProvider",
     "TokenJSON",
+    "check_tcti",
     "check_uuid_entropy",
     "decode_salt_file",
     "encode_salt_file",

@@ -4,6 +4,7 @@ The client side is :class:`KMSKeyProvider` (a :class:`~volumed.keys.KeyProvider`
 the server side is :class:`KMSServer` with a master key ring kept in a file (:func:`load_master_key_file`).
 """
 
+from . import _requires as _requires  # first: a missing extra is named before it is needed
 from ._client import CALL_TIMEOUT as CALL_TIMEOUT
 from ._client import KMSClient as KMSClient
 from ._client import KMSClientTLS as KMSClientTLS

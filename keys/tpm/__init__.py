@@ -1,6 +1,7 @@
 """The TPM 2.0 key provider (``tpm`` key kind): keys sealed under Talos' signed PCR 11 (UKI) policy, or to
 PCRs alone (volumed extension), with tpm2-pytss; ``talos-tpm2`` tokens."""
 
+from . import _requires as _requires  # first: a missing extra is named before it is needed
 from ._connection import DEFAULT_TCTI as DEFAULT_TCTI
 from ._connection import TPMConnection as TPMConnection
 from ._connection import check_tcti as check_tcti

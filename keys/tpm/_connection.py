@@ -33,28 +33,14 @@ from tpm2_pytss import (
 )
 
 from .._secret import Passphrase
+from .._tcti import DEFAULT_TCTI as DEFAULT_TCTI
+from .._tcti import check_tcti as check_tcti
 from ._errors import PCRPolicyError, PCRValueError, TPMCommandError, TPMUnavailableError
 from ._pcr import PCR_BANK, TPM_ALG_SHA256, pcr_selection_bytes
 from ._templates import aes128_cfb, sealed_object_template, srk_template
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-DEFAULT_TCTI = "device:/dev/tpmrm0"
-"""The kernel's TPM resource manager; tests use ``swtpm:port=P``."""
-
-
-def check_tcti(tcti: str) -> str:
-    """``tcti`` when it has the shape of a tpm2-tss TCTI string (``name:config``), else ValueError saying why.
-
-    Only the shape: whether the TPM is there shows when it is opened. Checked early so that a path given where
-    a TCTI is meant (``/dev/tpmrm0``) is refused where it was given, not at the first TPM key.
-    """
-    name, colon, _ = tcti.partition(":")
-    if not colon or not name or any(char.isspace() for char in name):
-        raise ValueError(f"{tcti!r} is not a TCTI string like 'device:/dev/tpmrm0'")
-    return tcti
-
 
 LOCK_TIMEOUT = 30.0
 """Seconds a TPM operation waits for an earlier one on the same TCTI. Bounded, so that worker threads behind a
