@@ -38,11 +38,14 @@ if TYPE_CHECKING:
 
     from volumed.keys import KeyProvider, Passphrase
     from volumed.resources import EncryptionConfigSpec, PbkdfSpec
+    from volumed.storage.luks2 import Token
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 MKFS_PENDING_TOKEN_TYPE = "volumed-mkfs-pending"
+TOKEN_KINDS = frozenset({"kms", "tpm"})
+"""Key kinds whose slot has a token, at token id = slot (Talos' rule)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,38 @@ def _token_matches(key: SlotKey, token: dict[str, Any] | None) -> bool:
     return True if matches is None else bool(matches(token))
 
 
+def _peer_tokens(volume: Luks2Volume) -> dict[int, Token]:
+    """Another tool's tokens on the same header (systemd-cryptenroll, clevis, cryptsetup's keyring token), by
+    id: those bound to key slots by their own LUKS2 ``keyslots`` list. Talos' and volumed's tokens never are
+    (their slot is in their UserData), so such a token, and the key slots it is bound to, are a peer's."""
+    return {token_id: token for token_id, token in volume.tokens.items() if token.keyslots}
+
+
+def _peer_slots(peers: dict[int, Token]) -> dict[int, tuple[int, Token]]:
+    """The key slots bound to a peer's token: slot -> (token id, token); the lowest token id first."""
+    bound: dict[int, tuple[int, Token]] = {}
+    for token_id in sorted(peers, reverse=True):
+        bound.update((slot, (token_id, peers[token_id])) for slot in peers[token_id].keyslots)
+    return bound
+
+
+def _peer_slot(slot: int, peer_slots: dict[int, tuple[int, Token]]) -> str:
+    token_id, token = peer_slots[slot]
+    return (
+        f"key slot {slot} is bound to token {token_id} ({token.type}), another tool's: left alone (free it"
+        " with that tool, or configure another slot)"
+    )
+
+
+def _peer_token(slot: int, peers: dict[int, Token]) -> str:
+    token = peers[slot]
+    bound = ", ".join(map(str, token.keyslots))
+    return (
+        f"token {slot} is another tool's ({token.type}, bound to key slot {bound}): left alone, key slot"
+        f" {slot} is not changed (configure another slot)"
+    )
+
+
 def _fingerprints(volume: Luks2Volume) -> tuple[int | None, dict[int, bytes]]:
     for token_id, token in volume.tokens.items():
         if token.type == SLOT_CHECK_TOKEN_TYPE:
@@ -322,12 +357,19 @@ async def _sync(
     ones in one header commit (`Luks2Volume.enrol_key`), so no crash leaves the slot without a key; slots
     not in the config are removed only once a configured slot holds its key; checks use fingerprints
     instead of a KDF run per slot. Errors are collected, never raised: the volume is open either way.
+
+    Unlike Talos, another tool's key slots on the same header (bound to its token, `_peer_tokens`: e.g.
+    systemd-cryptenroll's) are a peer's: kept when not configured, never re-enrolled or killed when
+    configured, and a peer's token is never replaced or removed; a configured slot that would need either
+    is reported instead.
     """
     failed: list[str] = []
     volume_key = opened.volume_key.material
     settings = kdf_settings(encryption.pbkdf)
     token_id, old_fps = _fingerprints(volume)
     fps = dict(old_fps)
+    peers = _peer_tokens(volume)
+    peer_slots = _peer_slots(peers)
 
     def slot_json(slot: int) -> dict[str, Any]:
         return volume.keyslots[slot].to_dict()
@@ -339,32 +381,54 @@ async def _sync(
 
     working: set[int] = set()  # configured slots known to hold their configured key now
     for key in keys:
-        token = _token_body(volume, key.slot)
+        token = None if key.slot in peers else _token_body(volume, key.slot)  # a peer's token is not its
         token_fits = _token_matches(key, token)
         if key.slot == opened.slot and opened_by_these_keys and token_fits:
             working.add(key.slot)
             continue
         action = "updating" if key.slot in volume.keyslots else "adding"
+        if key.slot in peers and key.kind in TOKEN_KINDS:  # its token would replace a peer's: said first,
+            # whether or not its key can be made now (waiting for it changes nothing)
+            failed.append(f"error {action} key slot {key.slot} {key.kind}: {_peer_token(key.slot, peers)}")
+            continue
         if key.provider is None:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {key.reason}")
             continue
         try:
-            if key.slot in volume.keyslots and not token_fits:
-                log.info(
-                    "key slot token does not match its config; sealing it again", slot=key.slot, kind=key.kind
+            if (
+                key.slot in volume.keyslots
+                and token_fits
+                and await _holds_its_key(volume, key, token, fps, opened)
+            ):
+                working.add(key.slot)
+                continue
+            if key.slot in peer_slots:  # the slot is a peer's: never overwritten
+                failed.append(
+                    f"error {action} key slot {key.slot} {key.kind}: {_peer_slot(key.slot, peer_slots)}"
                 )
-            elif key.slot in volume.keyslots:
-                if await _holds_its_key(volume, key, token, fps, opened):
-                    working.add(key.slot)
-                    continue
-                log.info(
-                    "key slot does not match its config; enrolling it again", slot=key.slot, kind=key.kind
-                )
+                continue
             new = await key.provider.new_key()  # before any change: a key that cannot be made loses no slot
             tokens: dict[int, dict[str, Any] | None] = {}
+            if new.token is not None and key.slot in peers:  # another kind with a token
+                failed.append(
+                    f"error {action} key slot {key.slot} {key.kind}: {_peer_token(key.slot, peers)}"
+                )
+                continue
+            if key.slot in volume.keyslots:
+                log.info(
+                    "key slot does not match its config; enrolling it again"
+                    if token_fits
+                    else "key slot token does not match its config; sealing it again",
+                    slot=key.slot,
+                    kind=key.kind,
+                )
             if new.token is not None:
                 tokens[key.slot] = new.token
-            elif key.slot in volume.tokens and volume.tokens[key.slot].type != SLOT_CHECK_TOKEN_TYPE:
+            elif (
+                key.slot in volume.tokens
+                and volume.tokens[key.slot].type != SLOT_CHECK_TOKEN_TYPE
+                and key.slot not in peers
+            ):
                 tokens[key.slot] = None
             # Add-first: the new key and its token replace the old ones in one header commit, the old
             # material is wiped after it; a crash leaves the slot opening with the old or the new key.
@@ -388,14 +452,14 @@ async def _sync(
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {error}")
 
     configured = {key.slot for key in keys}
-    for slot in sorted(set(volume.keyslots) - configured):
+    for slot in sorted(set(volume.keyslots) - configured - set(peer_slots)):  # a peer's slots stay
         if not working:  # never remove the last key that opens the volume before a configured one works
             failed.append(f"keeping key slot {slot}: no configured key slot holds its key yet")
             continue
         try:
             await anyio.to_thread.run_sync(volume.kill_slot, slot)
             slot_token = volume.tokens.get(slot)
-            if slot_token is not None and slot_token.type != SLOT_CHECK_TOKEN_TYPE:
+            if slot_token is not None and slot_token.type != SLOT_CHECK_TOKEN_TYPE and slot not in peers:
                 await anyio.to_thread.run_sync(volume.remove_token, slot)
             fps.pop(slot, None)
         except Luks2Error as error:
