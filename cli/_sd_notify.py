@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 ENV_NOTIFY_SOCKET: Final = "NOTIFY_SOCKET"
 MAX_VALUE: Final = 1024
-"""Characters kept of one value: the whole datagram stays far below systemd's 4096-byte read (PIPE_BUF), which
-drops a longer message whole."""
+"""Bytes (UTF-8) kept of one value: the whole datagram stays far below systemd's 4096-byte read (PIPE_BUF),
+which drops a longer message whole."""
 
 log = structlog.get_logger("volumed.notify")
 
@@ -38,11 +38,15 @@ def notify_address(value: str) -> bytes:
     raise ValueError(f"{ENV_NOTIFY_SOCKET}={value!r} is neither an absolute path nor an @abstract name")
 
 
-def one_line(value: str) -> str:
-    """``value`` as one protocol line: every control character (a newline would start a new assignment, so an
-    error message could say READY=1) becomes a blank, and the length is capped at `MAX_VALUE`."""
+def one_line(value: str) -> bytes:
+    """``value`` as one protocol line, in UTF-8: every control character (a newline would start a new
+    assignment, so an error message could say READY=1) becomes a blank, what UTF-8 cannot hold (a path's
+    undecodable bytes) a backslash escape, and the length is capped at `MAX_VALUE` bytes."""
     text = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in value)
-    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= MAX_VALUE:
+        return data
+    return data[: MAX_VALUE - 3].decode("utf-8", "ignore").encode() + b"..."
 
 
 class Notifier:
@@ -90,7 +94,7 @@ class Notifier:
         """One datagram with ``fields`` as ``KEY=VALUE`` lines; True when the kernel took it."""
         if self._address is None:
             return False
-        message = "".join(f"{key}={one_line(value)}\n" for key, value in fields).encode()
+        message = b"".join(key.encode() + b"=" + one_line(value) + b"\n" for key, value in fields)
         try:
             if self._socket is None:
                 self._socket = socket.socket(

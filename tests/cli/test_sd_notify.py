@@ -68,6 +68,10 @@ def test_a_value_is_one_line_and_capped(receiver: tuple[socket.socket, str]) -> 
     assert sock.recv(4096) == b"STATUS=failed: u-data (bad READY=1  [31m)\n"
     assert notifier.status("x" * 10_000)
     assert sock.recv(65536) == b"STATUS=" + b"x" * (MAX_VALUE - 3) + b"...\n"
+    assert notifier.status("\u00e9" * 2000)  # two bytes each: the cap is in bytes, on a character boundary
+    assert sock.recv(65536) == b"STATUS=" + "\u00e9".encode() * ((MAX_VALUE - 3) // 2) + b"...\n"
+    assert notifier.status("cannot open /dev/disk/\udcff")  # an undecodable byte of a path (surrogateescape)
+    assert sock.recv(4096) == b"STATUS=cannot open /dev/disk/\\udcff\n"
     notifier.close()
 
 
