@@ -180,6 +180,15 @@ def fail(message: str, code: int) -> NoReturn:
     help="The UKI's PCR 11 signatures (systemd's JSON) [default: /.extra/tpm2-pcr-signature.json].",
 )
 @click.option(
+    "--tpm-boot-phases",
+    type=click.Choice(["both", "enter", "leave", "off"]),
+    default="both",
+    show_default=True,
+    help="PCR 11 phase words volumed extends, as Talos: enter-machined at start (only when the booted UKI "
+    "signed that value), start-the-world once the volumes are open (or at the stop). 'enter'/'leave': only "
+    "one of them (the image's init extends the other); 'off': PCR 11 is left alone.",
+)
+@click.option(
     "--kms-ca",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -216,6 +225,7 @@ def run(
     tpm_tcti: str,
     tpm_pcr_public_key: str | None,
     tpm_pcr_signature: str | None,
+    tpm_boot_phases: str,
     kms_ca: str | None,
     retry_interval: float,
     timeout: float,
@@ -232,7 +242,7 @@ def run(
     """
     import anyio
 
-    from volumed.controllers import SubsystemOptions
+    from volumed.controllers import BootPhases, SubsystemOptions
     from volumed.storage.activation import backend_problem, forbid_core_dumps
     from volumed.storage.blockdev import BlockDeviceError, DiskBusyError
 
@@ -279,6 +289,7 @@ def run(
         tcti=tpm_tcti,
         tpm_pcr_public_key=tpm_pcr_public_key,
         tpm_pcr_signature=tpm_pcr_signature,
+        tpm_boot_phases=BootPhases(tpm_boot_phases),
         kms_ca_file=kms_ca,
         retry_interval=retry_interval,
     )

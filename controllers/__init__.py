@@ -4,13 +4,13 @@
 closes everything on exit). Image builders register their own controllers on ``subsystem.runtime`` too.
 """
 
-from ._subsystem import Convergence as Convergence
+from ._convergence import Convergence as Convergence
+from ._convergence import convergence as convergence
+from ._convergence import wait_settled as wait_settled
 from ._subsystem import Subsystem as Subsystem
 from ._subsystem import SubsystemOptions as SubsystemOptions
 from ._subsystem import build_subsystem as build_subsystem
-from ._subsystem import convergence as convergence
 from ._subsystem import running as running
-from ._subsystem import wait_settled as wait_settled
 from .block._discovery_controller import DiscoveryController as DiscoveryController
 from .block._formatter import VolumeFormatter as VolumeFormatter
 from .block._key_slot_syncer import KeySlotSyncer as KeySlotSyncer
@@ -18,12 +18,16 @@ from .block._mounter import Mounter as Mounter
 from .block._mounter import MountRequester as MountRequester
 from .config._loader import ConfigLoader as ConfigLoader
 from .config._loader import staged_path as staged_path
+from .keys._boot_phase import BootPhaseController as BootPhaseController
+from .keys._boot_phase import BootPhases as BootPhases
 from .keys._encryption_salt import EncryptionSaltController as EncryptionSaltController
 from .keys._key_resolver import KeyResolver as KeyResolver
 from .system._meta_store import MetaStore as MetaStore
 from .system._system_information import SystemInformationController as SystemInformationController
 
 __all__ = [
+    "BootPhaseController",
+    "BootPhases",
     "ConfigLoader",
     "Convergence",
     "DiscoveryController",

@@ -5,28 +5,13 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 
-from volumed.resources import (
-    BLOCK,
-    CONFIG,
-    CONFIG_STATUS_ID,
-    ConfigStatusDefinition,
-    ConfigStatusSpec,
-    KeySlotStatusDefinition,
-    KeySlotStatusSpec,
-    MountStatusDefinition,
-    MountStatusSpec,
-    VolumeConfigDefinition,
-    VolumeConfigSpec,
-    VolumePhase,
-    VolumeStatusDefinition,
-    VolumeStatusSpec,
-)
-from volumed.runtime import Kind, NotFoundError, Pointer, in_memory_state
+from volumed.keys import KeyGate
+from volumed.runtime import in_memory_state
 from volumed.runtime.controller import Runtime
 from volumed.storage.activation import mapping_name
 
@@ -36,6 +21,7 @@ from .block._key_slot_syncer import KeySlotSyncer
 from .block._mounter import Mounter, MountRequester
 from .block._services import VolumeServices
 from .config._loader import ConfigLoader
+from .keys._boot_phase import BootPhaseController, BootPhases
 from .keys._encryption_salt import EncryptionSaltController
 from .keys._key_resolver import KeyResolver
 from .keys._providers import DEFAULT_TCTI, KeyEnvironment
@@ -45,12 +31,10 @@ from .system._system_information import SystemInformationController
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from volumed.runtime import Resource, State
+    from volumed.runtime import State
     from volumed.storage.activation import BackendChoice
 
 log = structlog.get_logger("volumed.subsystem")
-
-TERMINAL_PHASES: Final = (VolumePhase.READY, VolumePhase.FAILED, VolumePhase.MISSING)
 
 
 @dataclass(frozen=True)
@@ -66,6 +50,8 @@ class SubsystemOptions:
         node_uuid: overrides the SMBIOS UUID and META tag 0x0f.
         tpm_pcr_public_key, tpm_pcr_signature: the UKI's PCR-signing key and PCR 11 signature JSON for TPM
             keys under Talos' signed policy (None: systemd-stub's files under /.extra).
+        tpm_boot_phases: which PCR 11 phase words volumed extends (``enter-machined`` when the UKI signed
+            it, ``start-the-world`` once the volumes are open): see `BootPhases`.
     """
 
     config: Path | None = None
@@ -77,6 +63,7 @@ class SubsystemOptions:
     tcti: str = DEFAULT_TCTI
     tpm_pcr_public_key: str | None = None
     tpm_pcr_signature: str | None = None
+    tpm_boot_phases: BootPhases = BootPhases.BOTH
     kms_ca_file: str | None = None
     retry_interval: float = RETRY_INTERVAL
     poll_interval: float = 1.0
@@ -93,6 +80,7 @@ class Subsystem:
     services: VolumeServices
     options: SubsystemOptions
     controllers: list[str] = field(default_factory=list)
+    boot_phase: BootPhaseController | None = None
 
 
 def build_subsystem(options: SubsystemOptions, *, state: State | None = None) -> Subsystem:
@@ -105,17 +93,27 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
     services = VolumeServices(
         backend=options.backend, root=options.root, runtime_dir=options.state_dir / "fuse"
     )
+    gate = KeyGate()
     env = KeyEnvironment(
         tcti=options.tcti,
         kms_ca_file=options.kms_ca_file,
         tpm_pcr_public_key=options.tpm_pcr_public_key,
         tpm_pcr_signature=options.tpm_pcr_signature,
+        tpm_gate=gate,
+    )
+    boot_phase = BootPhaseController(
+        gate,
+        tcti=options.tcti,
+        public_key=Path(options.tpm_pcr_public_key) if options.tpm_pcr_public_key else None,
+        signature=Path(options.tpm_pcr_signature) if options.tpm_pcr_signature else None,
+        phases=options.tpm_boot_phases,
     )
     for controller in (
         ConfigLoader(options.config, poll_interval=options.poll_interval),
         MetaStore(),
         SystemInformationController(node_uuid=options.node_uuid, dmi_path=options.dmi_path),
         DiscoveryController(options.disks, interval=options.discovery_interval),
+        boot_phase,
         KeyResolver(env),
         EncryptionSaltController(),
         VolumeFormatter(services, env, retry_interval=options.retry_interval),
@@ -124,120 +122,7 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
         Mounter(services),
     ):
         runtime.register(controller)
-    return Subsystem(state, runtime, services, options, runtime.controllers)
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """Where every configured volume is: its status, and whether it is mounted where configured."""
-
-    statuses: dict[str, VolumeStatusSpec]
-    configured: set[str]
-    mounted: set[str]
-    wanted_mounts: set[str]
-    config_errors: tuple[str, ...] = ()
-    synced: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Failed syncs by volume, for volumes whose key slots were synced since they opened."""
-
-    @property
-    def blocked(self) -> dict[str, str]:
-        """Waiting volumes that nothing more can move, each with the volume it is stuck behind.
-
-        A waiting volume is blocked when one of the volumes it waits on (``waiting_for``: one before it in
-        the provisioning order, or STATE for its salt) failed, is missing, is not configured, or is blocked.
-        A failed volume may recover on its retry timer (a KMS back), and what waits on it with it; `--once`
-        does not wait for that. A volume that waits on discovery or the kernel, or on a volume still on its
-        way, is not blocked.
-        """
-        stuck: dict[str, str] = {
-            v: f"{v} {s.phase.value}"
-            for v, s in self.statuses.items()
-            if s.phase in (VolumePhase.FAILED, VolumePhase.MISSING)
-        }
-        waiting = {
-            v: s.waiting_for
-            for v, s in self.statuses.items()
-            if s.phase == VolumePhase.WAITING and s.waiting_for
-        }
-        blocked: dict[str, str] = {}
-        changed = True
-        while changed:
-            changed = False
-            for volume_id, waits_on in waiting.items():
-                if volume_id in blocked:
-                    continue
-                for other in waits_on:
-                    cause = stuck.get(other) or blocked.get(other)
-                    if cause is None and other not in self.configured:
-                        cause = f"{other} not configured"
-                    if cause is not None:
-                        blocked[volume_id] = cause
-                        changed = True
-                        break
-        return blocked
-
-    @property
-    def settled(self) -> bool:
-        """Every volume is ready (mounted if it has a target, slots synced if encrypted), failed, missing, or
-        `blocked` (waiting behind a failed or missing volume).
-
-        A config that is invalid before any valid one was applied settles at once (nothing will happen).
-        """
-        if self.config_errors and not self.configured:
-            return True
-        if not self.configured or not self.configured <= set(self.statuses):
-            return False
-        blocked = self.blocked
-        for volume_id in self.configured:
-            phase = self.statuses[volume_id].phase
-            if phase not in TERMINAL_PHASES and volume_id not in blocked:
-                return False
-            if phase != VolumePhase.READY:
-                continue
-            if volume_id in self.wanted_mounts and volume_id not in self.mounted:
-                return False
-            status = self.statuses[volume_id]
-            if status.encryption_provider and self.synced.get(volume_id) != status.encryption_failed_syncs:
-                return False  # key slots not synced yet, or the sync's outcome not yet in the status
-        return True
-
-    @property
-    def ok(self) -> bool:
-        """Every configured volume is ready (and there is at least one)."""
-        return bool(self.configured) and all(
-            v in self.statuses and self.statuses[v].phase == VolumePhase.READY for v in self.configured
-        )
-
-
-async def convergence(state: State) -> Convergence:
-    """A snapshot of the volumes' progress, read from the state."""
-    configs: list[Resource[VolumeConfigSpec]] = await state.list(Kind(BLOCK, VolumeConfigDefinition.type))
-    statuses: list[Resource[VolumeStatusSpec]] = await state.list(Kind(BLOCK, VolumeStatusDefinition.type))
-    mounts: list[Resource[MountStatusSpec]] = await state.list(Kind(BLOCK, MountStatusDefinition.type))
-    syncs: list[Resource[KeySlotStatusSpec]] = await state.list(Kind(BLOCK, KeySlotStatusDefinition.type))
-    try:
-        config: Resource[ConfigStatusSpec] | None = await state.get(
-            Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
-        )
-    except NotFoundError:
-        config = None
-    return Convergence(
-        statuses={s.id: s.spec for s in statuses},
-        configured={c.id for c in configs},
-        mounted={m.spec.volume_id for m in mounts},
-        wanted_mounts={c.id for c in configs if c.spec.mount_target},
-        config_errors=config.spec.errors if config is not None else (),
-        synced={s.id: s.spec.failed_syncs for s in syncs if s.spec.keys_digest},
-    )
-
-
-async def wait_settled(state: State, *, poll: float = 0.2) -> Convergence:
-    """Wait until every configured volume is settled (see `Convergence.settled`)."""
-    while True:
-        snapshot = await convergence(state)
-        if snapshot.settled:
-            return snapshot
-        await anyio.sleep(poll)
+    return Subsystem(state, runtime, services, options, runtime.controllers, boot_phase)
 
 
 @asynccontextmanager
@@ -251,6 +136,8 @@ async def running(subsystem: Subsystem) -> AsyncIterator[Subsystem]:
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        if subsystem.boot_phase is not None:
+            await subsystem.boot_phase.close_at_stop()
         own = frozenset(mapping_name(volume_id) for volume_id in subsystem.services.opened)
         await subsystem.services.close_all()
         with anyio.CancelScope(shield=True):

@@ -13,6 +13,8 @@ from ._errors import KeyUnavailableError as KeyUnavailableError
 from ._errors import PolicyCheckError as PolicyCheckError
 from ._errors import SaltFileError as SaltFileError
 from ._extras import MissingExtraError as MissingExtraError
+from ._gate import GatedKeyProvider as GatedKeyProvider
+from ._gate import KeyGate as KeyGate
 from ._lock_to_state import LockedToStateKeyProvider as LockedToStateKeyProvider
 from ._lock_to_state import salted as salted
 from ._nodeid import NodeIDKeyProvider as NodeIDKeyProvider
@@ -52,7 +54,9 @@ __all__ = [
     "SALT_SIZE",
     "DiskSalt",
     "EntropyCheckError",
+    "GatedKeyProvider",
     "InvalidTokenError",
+    "KeyGate",
     "KeyKind",
     "KeyProvider",
     "KeyProviderError",

@@ -52,6 +52,10 @@ from .system._system_information import SYSTEM_INFORMATION_ID as SYSTEM_INFORMAT
 from .system._system_information import SystemInformationDefinition as SystemInformationDefinition
 from .system._system_information import SystemInformationSpec as SystemInformationSpec
 from .system._system_information import UUIDSource as UUIDSource
+from .system._tpm_phase import TPM_PHASE_ID as TPM_PHASE_ID
+from .system._tpm_phase import TPMPhaseDefinition as TPMPhaseDefinition
+from .system._tpm_phase import TPMPhaseSpec as TPMPhaseSpec
+from .system._tpm_phase import TPMWindow as TPMWindow
 
 DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     DiskDefinition,
@@ -67,6 +71,7 @@ DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     SystemInformationDefinition,
     MetaKeyDefinition,
     MetaLoadedDefinition,
+    TPMPhaseDefinition,
     ConfigStatusDefinition,
 )
 
@@ -85,6 +90,7 @@ __all__ = [
     "META_LOADED_ID",
     "SYSTEM",
     "SYSTEM_INFORMATION_ID",
+    "TPM_PHASE_ID",
     "ConfigStatusDefinition",
     "ConfigStatusSpec",
     "DiscoveredVolumeDefinition",
@@ -110,6 +116,9 @@ __all__ = [
     "StaticKeySpec",
     "SystemInformationDefinition",
     "SystemInformationSpec",
+    "TPMPhaseDefinition",
+    "TPMPhaseSpec",
+    "TPMWindow",
     "UUIDSource",
     "VolumeConfigDefinition",
     "VolumeConfigSpec",

@@ -10,11 +10,14 @@ from volumed.resources import (
     ENCRYPTION_SALT_ID,
     SYSTEM,
     SYSTEM_INFORMATION_ID,
+    TPM_PHASE_ID,
     EncryptionSaltDefinition,
     EncryptionSaltSpec,
     KeyReadinessSpec,
     SystemInformationDefinition,
     SystemInformationSpec,
+    TPMPhaseDefinition,
+    TPMPhaseSpec,
     VolumeConfigDefinition,
     VolumeConfigSpec,
     VolumeKeySecretsDefinition,
@@ -46,8 +49,18 @@ async def key_environment(ctx: ControllerReader, base: KeyEnvironment) -> KeyEnv
         salt = DiskSalt(salt_resource.spec.disk_salt.get_secret_value())
     elif salt_resource is not None:
         salt_error = salt_resource.spec.error
-    return dataclasses.replace(  # the node's UUID and salt; the TPM and KMS settings stay as given
-        base, node_uuid=info.spec.uuid if info is not None else None, salt=salt, salt_error=salt_error
+    window, window_reason = None, ""
+    if base.tpm_gate is not None:
+        phase = await ctx.find(Pointer(SYSTEM, TPMPhaseDefinition.type, TPM_PHASE_ID), TPMPhaseSpec)
+        if phase is not None:
+            window, window_reason = phase.spec.window, phase.spec.reason
+    return dataclasses.replace(  # the node's UUID, salt and TPM window; the TPM and KMS settings as given
+        base,
+        node_uuid=info.spec.uuid if info is not None else None,
+        salt=salt,
+        salt_error=salt_error,
+        tpm_window=window,
+        tpm_window_reason=window_reason,
     )
 
 
@@ -56,6 +69,7 @@ KEY_INPUTS = (
     Input(BLOCK, VolumeKeySecretsDefinition.type),
     Input(SYSTEM, SystemInformationDefinition.type),
     Input(BLOCK, EncryptionSaltDefinition.type),
+    Input(SYSTEM, TPMPhaseDefinition.type),
 )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 from volumed.controllers.block._encryption import SlotKey
 from volumed.keys import (
     EntropyCheckError,
+    GatedKeyProvider,
     KeyProvider,
     LockedToStateKeyProvider,
     NodeIDKeyProvider,
@@ -21,10 +22,10 @@ from volumed.keys import (
     check_uuid_entropy,
     with_time_limit,
 )
-from volumed.resources import KeyKind
+from volumed.resources import KeyKind, TPMWindow
 
 if TYPE_CHECKING:
-    from volumed.keys import DiskSalt
+    from volumed.keys import DiskSalt, KeyGate
     from volumed.resources import KeySlotSpec, VolumeConfigSpec, VolumeKeySecretsSpec
 
 DEFAULT_TCTI: Final = "device:/dev/tpmrm0"
@@ -32,6 +33,7 @@ KEY_TIME_LIMIT: Final = 20.0
 SALT_MISSING: Final = "salt not yet available (STATE is not mounted)"
 NODE_UUID_PENDING: Final = "waiting for the node UUID (META not read yet)"
 NO_NODE_UUID: Final = "machine UUID is not populated"  # Talos' words
+TPM_PHASE_PENDING: Final = "waiting for the TPM boot phase (PCR 11 not looked at yet)"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class KeyEnvironment:
     # The UKI's PCR-signing public key and PCR signature JSON (None: systemd-stub's /.extra files).
     tpm_pcr_public_key: str | None = None
     tpm_pcr_signature: str | None = None
+    # The boot phase window (BootPhaseController): when a gate is set, TPM keys wait until PCR 11 was looked
+    # at, and keys under the signed policy are used only while the window is open (holding the gate).
+    tpm_gate: KeyGate | None = None
+    tpm_window: TPMWindow | None = None
+    tpm_window_reason: str = ""
 
 
 def salt_reason(env: KeyEnvironment) -> str:
@@ -60,7 +67,7 @@ def node_uuid_reason(env: KeyEnvironment) -> str:
     return NODE_UUID_PENDING if env.node_uuid is None else NO_NODE_UUID
 
 
-def _tpm_present(tcti: str) -> str:
+def tpm_absent_reason(tcti: str) -> str:
     """Empty when the TCTI looks usable, else why not (device TCTIs only; others are tried when used)."""
     if tcti.startswith("device:"):
         device = tcti.split(":", 1)[1] or "/dev/tpmrm0"
@@ -105,9 +112,15 @@ def _inner_provider(
 def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | None, str]:
     """The slot's TPM provider, or why not; a setting it refuses (a malformed TCTI) is this key's reason,
     so that only TPM keys wait on it, never every volume's reconcile."""
-    reason = _tpm_present(env.tcti)
+    reason = tpm_absent_reason(env.tcti)
     if reason:
         return None, reason
+    if env.tpm_gate is not None:
+        if env.tpm_window is None:
+            return None, TPM_PHASE_PENDING
+        signed = not key.tpm_pcr_only
+        if signed and env.tpm_window in (TPMWindow.CLOSED, TPMWindow.UNAVAILABLE):
+            return None, env.tpm_window_reason
     from volumed.keys.tpm import (
         DEFAULT_EFIVARS_DIR,
         DEFAULT_PCR_PUBLIC_KEY,
@@ -128,6 +141,8 @@ def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | 
         )
     except ValueError as error:
         return None, str(error)
+    if env.tpm_gate is not None and env.tpm_window is TPMWindow.OPEN and not key.tpm_pcr_only:
+        return GatedKeyProvider(provider, env.tpm_gate), ""
     return provider, ""
 
 

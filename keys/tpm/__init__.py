@@ -19,8 +19,12 @@ from ._pcr import check_pcr_values as check_pcr_values
 from ._pcr import normalize_pcrs as normalize_pcrs
 from ._phases import ENTER_MACHINED as ENTER_MACHINED
 from ._phases import START_THE_WORLD as START_THE_WORLD
+from ._phases import SignedPhaseCheck as SignedPhaseCheck
 from ._phases import boot_phase_digest as boot_phase_digest
+from ._phases import enter_signed_phase as enter_signed_phase
 from ._phases import measure_boot_phase as measure_boot_phase
+from ._phases import pcr11_is_signed as pcr11_is_signed
+from ._phases import pcr_after_phase as pcr_after_phase
 from ._policy import PCRPolicyStep as PCRPolicyStep
 from ._policy import PolicyStep as PolicyStep
 from ._policy import SealingPolicy as SealingPolicy
@@ -75,6 +79,7 @@ __all__ = [
     "SealingPolicy",
     "SecureBootError",
     "SignedPCRPolicyStep",
+    "SignedPhaseCheck",
     "TPMCommandError",
     "TPMConnection",
     "TPMKeyProvider",
@@ -88,12 +93,15 @@ __all__ = [
     "check_pcr_values",
     "check_secureboot",
     "check_tcti",
+    "enter_signed_phase",
     "make_tpm_token",
     "measure_boot_phase",
     "normalize_pcrs",
     "parse_pcr_public_key",
     "parse_pcr_signatures",
     "parse_tpm_token",
+    "pcr11_is_signed",
+    "pcr_after_phase",
     "pcr_policy",
     "policy_authorize_digest",
     "seal",

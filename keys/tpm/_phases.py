@@ -8,10 +8,17 @@ closes the window in which keys under the signed PCR 11 policy unseal, until the
 from __future__ import annotations
 
 import hashlib
-from typing import Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
 
 from ._connection import TPMConnection
-from ._uki import UKI_PCR
+from ._policy import PCRPolicyStep
+from ._uki import UKI_PCR, find_signature, load_pcr_public_key, load_pcr_signatures
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._uki import PCRSignature, PCRSigningKey, UKIFiles
 
 ENTER_INITRD: Final = "enter-initrd"
 LEAVE_INITRD: Final = "leave-initrd"
@@ -46,3 +53,82 @@ def measure_boot_phase(word: str, *, tcti: str) -> None:
     digest = boot_phase_digest(word)
     with TPMConnection(tcti) as tpm:
         tpm.pcr_extend(UKI_PCR, digest)
+
+
+def pcr_after_phase(value: bytes, word: str) -> bytes:
+    """The SHA-256 PCR value after extending ``value`` with the phase ``word`` (pure)."""
+    return hashlib.sha256(value + boot_phase_digest(word)).digest()
+
+
+def pcr11_is_signed(
+    value: bytes, key: PCRSigningKey, signatures: tuple[PCRSignature, ...], *, path: Path
+) -> bool:
+    """Whether the UKI's signatures hold one for the PolicyPCR digest of PCR 11 == ``value`` (pure).
+
+    Raises:
+        UKIFileError: the matching signature was made with another key than ``key``.
+    """
+    digest = PCRPolicyStep((UKI_PCR,)).extend(bytes(32), {UKI_PCR: value})
+    return find_signature(signatures, digest, key, path=path) is not None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SignedPhaseCheck:
+    """Where PCR 11 stands for keys under the signed policy.
+
+    Attributes:
+        open: PCR 11 holds a value the UKI signed: such keys seal and unseal now.
+        extended: this check extended PCR 11 with the phase word to get there.
+        pcr11: PCR 11's value after the check.
+        reason: why not open (empty when open).
+    """
+
+    open: bool
+    extended: bool
+    pcr11: bytes
+    reason: str = ""
+
+
+def enter_signed_phase(
+    tcti: str, files: UKIFiles, *, word: str = ENTER_MACHINED, extend: bool = True
+) -> SignedPhaseCheck:
+    """Open the window in which keys under the signed PCR 11 policy work, if this boot allows it.
+
+    PCR 11 is extended with ``word`` only when its value now is not signed but its value after ``word`` is:
+    a second run in the same boot, or an image whose init extended the word itself, finds the window open
+    and leaves PCR 11 alone; a boot past the window (``start-the-world`` extended) or without a signed UKI is
+    never extended. Blocking (file reads, TPM commands): call it from a worker thread.
+
+    Raises:
+        UKIFileError: a UKI file is missing (no signed UKI was booted), unreadable or malformed.
+        TPMUnavailableError, TPMCommandError: the TPM could not be used.
+    """
+    key = load_pcr_public_key(files.public_key)
+    signatures = load_pcr_signatures(files.signature)
+    path = files.signature
+    with TPMConnection(tcti) as tpm:
+        value = tpm.read_pcrs((UKI_PCR,))[UKI_PCR]
+        if value == bytes(len(value)):
+            return SignedPhaseCheck(False, False, value, "no UKI was measured: PCR 11 is all zeroes")
+        if pcr11_is_signed(value, key, signatures, path=path):
+            return SignedPhaseCheck(True, False, value)
+        if extend and pcr11_is_signed(pcr_after_phase(value, word), key, signatures, path=path):
+            tpm.pcr_extend(UKI_PCR, boot_phase_digest(word))
+            value = tpm.read_pcrs((UKI_PCR,))[UKI_PCR]
+            if pcr11_is_signed(value, key, signatures, path=path):
+                return SignedPhaseCheck(True, True, value)
+            return SignedPhaseCheck(
+                False,
+                True,
+                value,
+                f"PCR 11 changed while {word} was extended: it matches no signed boot phase",
+            )
+    past = "past" if extend else "not at"
+    return SignedPhaseCheck(
+        False,
+        False,
+        value,
+        f"PCR 11 matches no boot phase signed in {path}: the boot is {past} {word} (start-the-world was "
+        "extended) or the booted UKI was not signed for this value",
+    )
