@@ -40,10 +40,11 @@ class KeySlotSyncer(Controller):
     the slot that opened is kept unless its configured key changed since; configured slots are checked
     against their fingerprints (a KDF run only for slots without one), re-enrolled when their key no longer
     matches, added when missing (fresh kms/tpm keys and tokens); slots not in the config are killed once a
-    configured slot holds its key. A key is never killed before its replacement is on disk: a slot's new key
-    and token replace the old ones in one header write (a crash leaves the old or the new key, never none).
-    A slot whose key cannot be made right now (KMS down, no TPM) is left alone and reported. Failures never
-    close the volume; they show in KeySlotStatus and VolumeStatus.
+    configured slot holds its key, except another tool's (bound to its own token, e.g. systemd-cryptenroll's),
+    which are kept with their tokens. A key is never killed before its replacement is on disk: a slot's new
+    key and token replace the old ones in one header write (a crash leaves the old or the new key, never
+    none). A slot whose key cannot be made right now (KMS down, no TPM) is left alone and reported. Failures
+    never close the volume; they show in KeySlotStatus and VolumeStatus.
     """
 
     name = "KeySlotSyncer"

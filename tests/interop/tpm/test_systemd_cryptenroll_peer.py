@@ -217,7 +217,8 @@ def test_unconfigured_peer_slot_and_token_are_left_alone(node: Node, swtpm: Swtp
 
 def test_a_configured_slot_the_peer_holds_is_reported_not_taken(node: Node, swtpm: Swtpm, uki: UKI) -> None:
     """The config names the peer's key slot for a key of volumed's: the slot is bound to the peer's token, so
-    volumed leaves both alone and says why (the volume works; the sync is reported failed)."""
+    volumed leaves both alone and says why (the volume works; the sync is reported failed). Once systemd's
+    tool has wiped its slot, the next boot enrols volumed's key there."""
     boot(node, swtpm, uki, static_key(0, RECOVERY))
     region = node.region("u-data")
     systemd_cryptenroll(region, swtpm, uki, RECOVERY)
@@ -233,6 +234,22 @@ def test_a_configured_slot_the_peer_holds_is_reported_not_taken(node: Node, swtp
     assert peer(region) == (token_id, slot, before)
     assert not cryptsetup_opens(region, b"mine now", slot=slot)
     assert_peer_unlocks(node, swtpm, uki, before["token"], slot, "unseal")
+
+    # Freed with systemd's own tool, the slot is volumed's at the next boot.
+    with region.device(read_only=False) as device:
+        wiped = subprocess.run(
+            [require_tool("systemd-cryptenroll"), f"--wipe-slot={slot}", device],
+            env={**os.environ, "PASSWORD": RECOVERY},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert wiped.returncode == 0, wiped.stderr
+    assert "systemd-tpm2" not in json.dumps(luks_dump(region)["tokens"])
+    result = boot(node, swtpm, uki, static_key(0, RECOVERY), static_key(slot, "mine now"))
+    assert "not in line with the config" not in result.stdout, result.stdout
+    assert cryptsetup_opens(region, b"mine now", slot=slot)
 
 
 def test_a_token_of_volumeds_never_replaces_the_peers(node: Node, swtpm: Swtpm, uki: UKI) -> None:
