@@ -66,8 +66,8 @@ def test_verify_sees_a_broken_copy(tmp_path: Path) -> None:
     unit, drop_in = _unit_and_drop_in()
     result = _verify(tmp_path, unit.replace("Type=notify", "Type=notifyy"), drop_in)
     assert "Failed to parse service type" in result.stderr, result.stderr
-    result = _verify(tmp_path, unit, drop_in.replace("Restart=", "Restartt="))
-    assert "Unknown key 'Restartt'" in result.stderr, result.stderr
+    result = _verify(tmp_path, unit, drop_in.replace("Environment=", "Environmentt="))
+    assert "Unknown key 'Environmentt'" in result.stderr, result.stderr
 
 
 def test_what_the_page_relies_on_is_in_the_unit() -> None:
