@@ -1,6 +1,7 @@
 """Test helpers for controllers built on volumed.runtime: a runtime harness and watch-driven assertions.
 
-Import these from your own tests (and ``volumed.runtime.testing.plugin`` for the pytest fixtures).
+Import these from your own tests (and ``volumed.runtime.testing.plugin`` for the pytest fixtures, and
+``volumed.runtime.testing.conformance`` for the state and runtime suites; both need ``volumed[testing]``).
 """
 
 from ._assertions import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
