@@ -212,6 +212,14 @@ def test_unconfigured_peer_slot_and_token_are_left_alone(node: Node, swtpm: Swtp
     assert not cryptsetup_opens(region, RECOVERY.encode(), slot=0)
     assert peer(region) == (token_id, slot, before)
     assert_peer_unlocks(node, swtpm, uki, before["token"], slot, "unseal-after-change")
+
+    # The TPM key leaves the config: volumed's slot 2 and its token go, the peer's stay.
+    boot(node, swtpm, uki, static_key(0, new))
+    dump = luks_dump(region)
+    assert sorted(dump["keyslots"]) == ["0", "1"]
+    assert "talos-tpm2" not in json.dumps(dump["tokens"])
+    assert peer(region) == (token_id, slot, before)
+    assert_peer_unlocks(node, swtpm, uki, before["token"], slot, "unseal-after-removal")
     assert swtpm.handle_count() == 0
 
 
