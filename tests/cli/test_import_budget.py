@@ -1,0 +1,57 @@
+"""What `import volumed.controllers` costs a process (every `volumed run` pays it at boot, issue 16): the
+optional libraries stay out of it, and its cost stays within a budget relative to `import pydantic` on the
+same machine (a ratio of fresh interpreters' CPU time, so the machine's speed and load count little)."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import sys
+
+from tests._fresh_python import ROOT, run_python
+
+# Measured on the 2-CPU test machine (median CPU time of fresh interpreters, 15 runs each): 10.1x before the
+# lazy imports of issue 16 (rich through structlog, cel-python), 5.6x after. The budget leaves room for the
+# noise of a shared machine and fails when either of them comes back.
+IMPORT_BUDGET = 7.5
+RUNS = 5
+# Loaded only on the paths that need them: tables (rich), selectors (cel-python with lark and pendulum),
+# KMS keys (gRPC) and TPM keys (tpm2-pytss).
+OPTIONAL = ("rich", "pygments", "celpy", "lark", "pendulum", "re2", "grpc", "google.protobuf", "tpm2_pytss")
+
+
+def cpu_seconds(code: str) -> float:
+    """CPU time (user + system) of ``python -c code`` in a fresh interpreter."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def test_import_controllers_loads_no_optional_library() -> None:
+    code = f"import sys, volumed.controllers; print(' '.join(m for m in {OPTIONAL!r} if m in sys.modules))"
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
+
+
+def test_structlog_leaves_rich_importable() -> None:
+    """structlog is kept from rich only while it is imported; the tables import rich as usual."""
+    code = "import volumed, structlog, sys; assert 'rich' not in sys.modules; import rich.table; print('ok')"
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_import_controllers_within_budget() -> None:
+    cpu_seconds("import volumed.controllers")  # bytecode written, files in the page cache
+    controllers, pydantic = [], []
+    for _ in range(RUNS):  # in turns, so that load on the machine falls on both alike
+        controllers.append(cpu_seconds("import volumed.controllers"))
+        pydantic.append(cpu_seconds("import pydantic"))
+    ratio = statistics.median(controllers) / statistics.median(pydantic)
+    assert ratio <= IMPORT_BUDGET, (
+        f"import volumed.controllers takes {ratio:.1f}x the CPU time of import pydantic (budget"
+        f" {IMPORT_BUDGET}x): `python -X importtime -c 'import volumed.controllers'` shows what it loads"
+    )
