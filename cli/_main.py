@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ._lazy import LazyGroup
@@ -29,4 +31,12 @@ def volumed() -> None:
 
 
 def main() -> None:
-    volumed(prog_name="volumed")
+    try:
+        volumed(prog_name="volumed")
+    except ImportError as error:
+        from volumed.keys import MissingExtraError  # here only: volumed.keys is not light to import
+
+        if not isinstance(error, MissingExtraError):
+            raise
+        click.echo(f"Error: {error}", err=True)  # a command of an extra that is not installed: no traceback
+        sys.exit(1)

@@ -82,3 +82,17 @@ main()
     assert result.returncode == 2
     assert "'/dev/tpmrm0' is not a TCTI string like 'device:/dev/tpmrm0'" in result.stderr
     assert "volumed[tpm]" not in result.stderr
+
+
+def test_a_command_of_a_missing_extra_says_which_without_a_traceback() -> None:
+    code = """
+import sys
+from volumed.cli import main
+sys.argv = ["volumed", "kms", "list-keys", "--key-file", "/nonexistent/master.keys"]
+main()
+"""
+    result = run_python(code, hidden=KMS)
+    assert result.returncode == 1
+    extra = "the kms key kind (and the KMS server) needs the volumed[kms] extra: pip install 'volumed[kms]'"
+    assert result.stderr.startswith(f"Error: {extra}")
+    assert "Traceback" not in result.stderr
