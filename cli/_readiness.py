@@ -10,19 +10,37 @@ import anyio
 import structlog
 
 from volumed.controllers import convergence
-from volumed.resources import VolumePhase
+from volumed.resources import (
+    BLOCK,
+    CONFIG,
+    ConfigStatusDefinition,
+    KeySlotStatusDefinition,
+    MountStatusDefinition,
+    VolumeConfigDefinition,
+    VolumePhase,
+    VolumeStatusDefinition,
+)
+from volumed.runtime import Kind
 
 if TYPE_CHECKING:
     from volumed.controllers import Convergence
     from volumed.resources import VolumeStatusSpec
-    from volumed.runtime import State
+    from volumed.runtime import Event, State
 
     from ._sd_notify import Notifier
 
 SETTLE_POLL: Final = 0.2
-"""Seconds between looks while the boot's volumes settle (as `wait_settled`)."""
+"""Seconds between looks while the boot's volumes settle when nothing wakes it sooner (as `wait_settled`)."""
 FOLLOW_POLL: Final = 1.0
-"""Seconds between looks once ready: the status follows retries and config changes, not a boot."""
+"""The same once ready: the status follows retries and config changes, not a boot."""
+WATCHED: Final = (
+    Kind(BLOCK, VolumeConfigDefinition.type),
+    Kind(BLOCK, VolumeStatusDefinition.type),
+    Kind(BLOCK, MountStatusDefinition.type),
+    Kind(BLOCK, KeySlotStatusDefinition.type),
+    Kind(CONFIG, ConfigStatusDefinition.type),
+)
+"""What `convergence` reads: a write to any of them is a reason to look again at once."""
 _REASON_MAX: Final = 120
 
 log = structlog.get_logger("volumed.run")
@@ -58,17 +76,43 @@ def status_text(snapshot: Convergence) -> str:
     return "; ".join(f"{name}: {', '.join(items)}" for name, items in groups.items() if items)
 
 
+class _Changes:
+    """Woken by every write to a `WATCHED` kind, so the moment the volumes settle is seen at once, not up to a
+    poll later (READY=1 is on the boot's critical path); the poll stays as the fallback."""
+
+    def __init__(self, state: State) -> None:
+        self._event = anyio.Event()
+        self._stops = [state.listen(kind, self._changed) for kind in WATCHED]
+
+    def _changed(self, _event: Event) -> None:
+        self._event.set()
+
+    async def wait(self, at_most: float) -> None:
+        """Until a write since the last wait (at once when there was one), or ``at_most`` seconds."""
+        with anyio.move_on_after(at_most):
+            await self._event.wait()
+        self._event = anyio.Event()
+
+    def close(self) -> None:
+        for stop in self._stops:
+            stop()
+
+
 async def settle_with_status(state: State, notifier: Notifier) -> Convergence:
     """Wait until the volumes have settled (`Convergence.settled`), sending each new status on the way."""
-    last = ""
-    while True:
-        snapshot = await convergence(state)
-        if snapshot.settled:
-            return snapshot
-        if notifier.enabled and (text := status_text(snapshot)) != last:
-            notifier.status(text)
-            last = text
-        await anyio.sleep(SETTLE_POLL)
+    changes = _Changes(state)
+    try:
+        last = ""
+        while True:
+            snapshot = await convergence(state)
+            if snapshot.settled:
+                return snapshot
+            if notifier.enabled and (text := status_text(snapshot)) != last:
+                notifier.status(text)
+                last = text
+            await changes.wait(SETTLE_POLL)
+    finally:
+        changes.close()
 
 
 async def announce(state: State, notifier: Notifier) -> NoReturn:
@@ -77,19 +121,23 @@ async def announce(state: State, notifier: Notifier) -> NoReturn:
     A READY=1 the socket did not take is sent again at the next look (a full queue), never twice once taken.
     """
     snapshot = await settle_with_status(state, notifier)
-    ready = False
-    last = ""
-    while True:
-        text = status_text(snapshot)
-        if not ready:
-            ready = notifier.ready(text)
-            if ready:
-                log.info("told the service manager: ready", status=text)
-        elif text != last:
-            notifier.status(text)
-        last = text
-        await anyio.sleep(FOLLOW_POLL)
-        snapshot = await convergence(state)
+    changes = _Changes(state)
+    try:
+        ready = False
+        last = ""
+        while True:
+            text = status_text(snapshot)
+            if not ready:
+                ready = notifier.ready(text)
+                if ready:
+                    log.info("told the service manager: ready", status=text)
+            elif text != last:
+                notifier.status(text)
+            last = text
+            await changes.wait(FOLLOW_POLL)
+            snapshot = await convergence(state)
+    finally:
+        changes.close()
 
 
 def _waiting_reason(status: VolumeStatusSpec) -> str:
