@@ -123,6 +123,7 @@ def test_first_boot_enrols_the_tpm_key_as_talos_1_12(machine: KernelMachine, uki
     assert opened(result) == ("ready", str(TPM_SLOT))
     assert result.results["table"]["EPHEMERAL"]["PHASE"] == "ready"
     assert result.results["sync_lines"] == []
+    assert result.results["sync_warnings"] == []  # nor after the table was printed
     assert result.results["keyslots"] == [TPM_SLOT, STATIC_SLOT]
     assert result.results["tokens"][str(TPM_SLOT)] == "talos-tpm2"
     assert list(result.results["tokens"].values()).count("talos-tpm2") == 1
@@ -145,6 +146,7 @@ def test_next_boot_opens_through_the_tpm_key(machine: KernelMachine, uki: UKI) -
     assert result.results["run_exit"] == 0
     assert opened(result) == ("ready", str(TPM_SLOT))
     assert result.results["sync_lines"] == []
+    assert result.results["sync_warnings"] == []  # nor after the table was printed
     assert result.results["pcr7_at_boot"] == machine.boots[0].results["pcr7_at_boot"]
     assert result.results["keyslots"] == [TPM_SLOT, STATIC_SLOT]
     assert tpm_user_data(result) == tpm_user_data(machine.boots[0])  # opened, not sealed again
