@@ -9,16 +9,17 @@ import anyio
 import structlog
 
 from volumed.controllers import Convergence, build_subsystem, convergence, running
-from volumed.resources import VolumePhase, registry
+from volumed.resources import VolumePhase
 
 from ._readiness import announce, settle_with_status, status_text
 from ._sd_notify import Notifier
 from .api import serve_api
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
-    from volumed.controllers import SubsystemOptions
+    from volumed.controllers import Plugin, SubsystemOptions
 
 log = structlog.get_logger("volumed.run")
 
@@ -38,6 +39,7 @@ async def run_subsystem(
     once: bool,
     settle_timeout: float,
     notifier: Notifier | None = None,
+    plugins: Sequence[Plugin] = (),
 ) -> int:
     """Run until a signal (or, with ``once``, until settled); returns the exit code.
 
@@ -45,11 +47,11 @@ async def run_subsystem(
     READY=1 once they have (with ``once``: before the exit) and STOPPING=1 when the stop begins.
     """
     notifier = notifier if notifier is not None else Notifier(None)
-    subsystem = build_subsystem(options)
+    subsystem = build_subsystem(options, plugins=plugins)
     snapshot: Convergence | None = None
     async with running(subsystem), anyio.create_task_group() as tg:
         if socket_path is not None:
-            await tg.start(serve_api, subsystem.state, registry(), socket_path)
+            await tg.start(serve_api, subsystem.state, subsystem.registry, socket_path)
             log.info("API listening", socket=str(socket_path))
         tg.start_soon(_stop_on_signals, tg.cancel_scope, notifier)
         log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)

@@ -211,6 +211,20 @@ def fail(message: str, code: int) -> NoReturn:
     "--once would end, failed volumes included), STATUS= lines meanwhile, STOPPING=1 at the stop. Without "
     "$NOTIFY_SOCKET it does nothing.",
 )
+@click.option(
+    "--controller",
+    "controller",
+    multiple=True,
+    metavar="MODULE:ATTR",
+    help="Load a plugin's controllers (repeatable): a Plugin, a controller class, or a callable taking the "
+    "subsystem options. A plugin that fails to load is an error at start (exit 2).",
+)
+@click.option(
+    "--entry-points/--no-entry-points",
+    default=True,
+    show_default=True,
+    help="Load the plugins installed packages register in the 'volumed.controllers' entry-point group.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(
     config: Path | None,
@@ -230,6 +244,8 @@ def run(
     retry_interval: float,
     timeout: float,
     notify: bool,
+    controller: tuple[str, ...],
+    entry_points: bool,
     verbose: bool,
 ) -> None:
     """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
@@ -243,42 +259,20 @@ def run(
     import anyio
 
     from volumed.controllers import BootPhases, SubsystemOptions
-    from volumed.storage.activation import backend_problem, forbid_core_dumps
-    from volumed.storage.blockdev import BlockDeviceError, DiskBusyError
+    from volumed.node import NodeError, run_async
+    from volumed.storage.activation import forbid_core_dumps
 
-    from ._instance_lock import claim_instance
     from ._logging import configure_logging
-    from ._run_loop import run_subsystem
-    from ._sd_notify import Notifier
 
     forbid_core_dumps()  # before any key is read: a core of this process would hold volume keys
     if node_uuid is not None and node_uuid_file is not None:
         raise click.UsageError("--node-uuid and --node-uuid-file exclude each other: give one")
     if node_uuid_file is not None:
         node_uuid = read_node_uuid_file(node_uuid_file)
-    # Relative paths would mean something else to the FUSE servers and tools, which run from "/".
-    config = Path(os.path.abspath(config)) if config is not None else None
-    disks = tuple(os.path.abspath(disk) for disk in disks)
-    root, state_dir = Path(os.path.abspath(root)), Path(os.path.abspath(state_dir))
-    socket_path = Path(os.path.abspath(socket_path)) if socket_path is not None else None
-    kms_ca = os.path.abspath(kms_ca) if kms_ca is not None else None
-    tpm_pcr_public_key = os.path.abspath(tpm_pcr_public_key) if tpm_pcr_public_key else None
-    tpm_pcr_signature = os.path.abspath(tpm_pcr_signature) if tpm_pcr_signature else None
     configure_logging(verbose=verbose)
-    problem = backend_problem(backend)  # type: ignore[arg-type]
-    if problem is not None:
-        fail(f"cannot run here, nothing was written: {problem}", EXIT_CANNOT_RUN)
     if config is not None:
+        config = Path(os.path.abspath(config))
         warn_if_config_missing(config)
-    try:
-        os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        locks = claim_instance(state_dir, disks)
-    except DiskBusyError as error:
-        fail(f"{error}; nothing was done", EXIT_BUSY)
-    except (BlockDeviceError, OSError) as error:
-        if error.errno in (errno.EPERM, errno.EACCES):  # not root, or a directory or lock of another user
-            fail(f"cannot run here, nothing was written: {error}", EXIT_CANNOT_RUN)
-        fail(str(error), 1)
     options = SubsystemOptions(
         config=config,
         disks=disks,
@@ -293,14 +287,19 @@ def run(
         kms_ca_file=kms_ca,
         retry_interval=retry_interval,
     )
-    notifier = Notifier.from_environment() if notify else None  # taken out of the environment children get
     try:
         code = anyio.run(
-            run_subsystem, options, socket_path or state_dir / "api.sock", once, timeout, notifier
+            lambda: run_async(
+                options,
+                plugins=controller,
+                entry_points=entry_points,
+                socket=socket_path,
+                once=once,
+                settle_timeout=timeout,
+                notify=notify,
+                configure_logs=False,
+            )
         )
-    finally:
-        if notifier is not None:
-            notifier.close()
-    for lock in locks:  # held to the end: volumes are closed by now
-        lock.release()
+    except NodeError as error:
+        fail(str(error), error.exit_code)
     raise SystemExit(code)

@@ -7,6 +7,11 @@ closes everything on exit). Image builders register their own controllers on ``s
 from ._convergence import Convergence as Convergence
 from ._convergence import convergence as convergence
 from ._convergence import wait_settled as wait_settled
+from ._plugins import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._plugins import Plugin as Plugin
+from ._plugins import PluginError as PluginError
+from ._plugins import entry_point_plugins as entry_point_plugins
+from ._plugins import load_plugin as load_plugin
 from ._subsystem import Subsystem as Subsystem
 from ._subsystem import SubsystemOptions as SubsystemOptions
 from ._subsystem import build_subsystem as build_subsystem
@@ -26,6 +31,7 @@ from .system._meta_store import MetaStore as MetaStore
 from .system._system_information import SystemInformationController as SystemInformationController
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "BootPhaseController",
     "BootPhases",
     "ConfigLoader",
@@ -37,12 +43,16 @@ __all__ = [
     "MetaStore",
     "MountRequester",
     "Mounter",
+    "Plugin",
+    "PluginError",
     "Subsystem",
     "SubsystemOptions",
     "SystemInformationController",
     "VolumeFormatter",
     "build_subsystem",
     "convergence",
+    "entry_point_plugins",
+    "load_plugin",
     "running",
     "staged_path",
     "wait_settled",

@@ -11,10 +11,12 @@ import anyio
 import structlog
 
 from volumed.keys import KeyGate
-from volumed.runtime import in_memory_state
-from volumed.runtime.controller import Runtime
+from volumed.resources import registry
+from volumed.runtime import DefinitionConflictError, ResourceRegistry, in_memory_state
+from volumed.runtime.controller import RegistrationError, Runtime
 from volumed.storage.activation import mapping_name
 
+from ._plugins import Plugin, PluginError, check_outputs_described
 from .block._discovery_controller import DiscoveryController
 from .block._formatter import RETRY_INTERVAL, VolumeFormatter
 from .block._key_slot_syncer import KeySlotSyncer
@@ -81,12 +83,22 @@ class Subsystem:
     options: SubsystemOptions
     controllers: list[str] = field(default_factory=list)
     boot_phase: BootPhaseController | None = None
+    registry: ResourceRegistry = field(default_factory=registry)
+    """The resource types `volumed get` serves: the built-in ones and the plugins'."""
 
 
-def build_subsystem(options: SubsystemOptions, *, state: State | None = None) -> Subsystem:
-    """Every built-in controller registered on a runtime over ``state`` (in memory by default).
+def build_subsystem(
+    options: SubsystemOptions, *, state: State | None = None, plugins: Sequence[Plugin] = ()
+) -> Subsystem:
+    """Every built-in controller, then every plugin's, registered on a runtime over ``state`` (in memory by
+    default).
 
-    Image builders add their own controllers with ``subsystem.runtime.register(...)`` before running it.
+    Image builders add their own controllers as plugins (see `Plugin`), or with ``subsystem.runtime.register``
+    before running it.
+
+    Raises:
+        PluginError: a plugin's controller cannot be registered (a name taken, an output claimed twice,
+            malformed declarations), its definitions clash with others, or it publishes an undescribed type.
     """
     state = state if state is not None else in_memory_state()
     runtime = Runtime(state)
@@ -122,7 +134,29 @@ def build_subsystem(options: SubsystemOptions, *, state: State | None = None) ->
         Mounter(services),
     ):
         runtime.register(controller)
-    return Subsystem(state, runtime, services, options, runtime.controllers, boot_phase)
+    types = registry()
+    for plugin in plugins:
+        add_plugin(runtime, types, plugin)
+    return Subsystem(state, runtime, services, options, runtime.controllers, boot_phase, types)
+
+
+def add_plugin(runtime: Runtime, types: ResourceRegistry, plugin: Plugin) -> None:
+    """Register ``plugin``'s definitions in ``types`` and its controllers on ``runtime``.
+
+    Raises:
+        PluginError: see `build_subsystem`.
+    """
+    for definition in plugin.definitions:
+        try:
+            types.register(definition)
+        except DefinitionConflictError as error:
+            raise PluginError(f"plugin {plugin.name!r}: {error}") from error
+    check_outputs_described(plugin, [definition.type for definition in types])
+    for controller in plugin.controllers:
+        try:
+            runtime.register(controller)
+        except RegistrationError as error:
+            raise PluginError(f"plugin {plugin.name!r}: {error}") from error
 
 
 @asynccontextmanager

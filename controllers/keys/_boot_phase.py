@@ -171,6 +171,8 @@ class BootPhaseController(Controller):
         if spec.window is TPMWindow.OPEN:
             log.info("TPM keys under the signed PCR 11 policy can be used", extended=spec.phase or "nothing")
         elif spec.window is TPMWindow.OFF:
-            log.info("TPM boot phases are off: PCR 11 is left alone")
-        else:
+            log.debug("TPM boot phases are off: PCR 11 is left alone")
+        elif spec.window is TPMWindow.CLOSED:
             log.info("TPM keys under the signed PCR 11 policy cannot be used", reason=spec.reason)
+        else:  # no TPM or no signed UKI: nothing to say on most machines
+            log.debug("TPM keys under the signed PCR 11 policy cannot be used", reason=spec.reason)
