@@ -4,9 +4,10 @@ three boots of one machine with `volumed run --once --backend dm` as the volume 
 
 The UKI's artefacts are made on the host by the real ``systemd-measure sign`` (``tests/_uki.py``), signed for
 ``enter-initrd:leave-initrd:enter-machined``. In each boot the guest measures PCR 11 as systemd-stub and the
-initrd would and places the public key and the signature JSON at systemd-stub's ``/.extra`` paths, volumed's
-defaults. STATE has a TPM key in slot 0 (Talos' default policy: the signed PCR 11, then PCR 7) and a static
-key in slot 1.
+initrd would (up to ``leave-initrd``) and places the public key and the signature JSON at systemd-stub's
+``/.extra`` paths, volumed's defaults; volumed extends ``enter-machined``, and ``start-the-world`` once the
+volumes are open. STATE has a TPM key in slot 0 (Talos' default policy: the signed PCR 11, then PCR 7) and a
+static key in slot 1.
 
 1. first boot: STATE is formatted and the TPM key enrolled; its ``talos-tpm2`` token as Talos 1.12 writes it.
 2. second boot: STATE opens through the TPM key (slot 0), the token unchanged.
@@ -49,16 +50,7 @@ CONFIG: Final = [
     },
     {"apiVersion": "v1alpha1", "kind": "VolumeConfig", "name": "EPHEMERAL", "provisioning": {"grow": False}},
 ]
-BOOT_PHASES_OPTION: Final = "--tpm-boot-phases"
-"""`volumed run`'s switch of the boot-phase measurements; without it the guest extends enter-machined."""
 SYNC_FAILURE: Final = f"STATE key slots not in line with the config: error updating key slot {TPM_SLOT} tpm: "
-
-
-def volumed_extends_phases() -> bool:
-    """Whether this `volumed run` extends PCR 11 with enter-machined and start-the-world itself."""
-    from volumed.cli.run import run
-
-    return any(BOOT_PHASES_OPTION in parameter.opts for parameter in run.params)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +78,6 @@ def boot(machine: KernelMachine, uki: UKI, number: int) -> BootResult:
             "public_key": uki.public_key.read_text(),
             "signature": uki.signature.read_text(),
             "enter_machined": uki.expected_pcr11.hex(),
-            "volumed_phases": volumed_extends_phases(),
             "extend_pcr7": len(machine.boots) == 2,
             "device": "/dev/vda2",
             "tpm_slot": TPM_SLOT,
@@ -98,10 +89,7 @@ def boot(machine: KernelMachine, uki: UKI, number: int) -> BootResult:
 
 
 def pcr11_after_run(uki: UKI) -> str:
-    """PCR 11 once `volumed run --once` exited: at start-the-world when volumed extends the phases, else at
-    enter-machined (extended by the guest)."""
-    if not volumed_extends_phases():
-        return uki.expected_pcr11.hex()
+    """PCR 11 once `volumed run --once` exited: start-the-world extended after the signed enter-machined."""
     return hashlib.sha256(uki.expected_pcr11 + hashlib.sha256(START_THE_WORLD.encode()).digest()).hexdigest()
 
 

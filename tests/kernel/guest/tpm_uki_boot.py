@@ -2,20 +2,21 @@
 volume subsystem and the TPM through ``/dev/tpmrm0``.
 
 Before volumed starts, the guest does what systemd-stub and the initrd would: PCR 11 gets the UKI's
-measurements and the phases ``enter-initrd``, ``leave-initrd`` (tpm2-tools; ``enter-machined`` too when this
-volumed does not extend it itself), and the UKI's PCR-signing public key and signature JSON (made on the
-host by ``systemd-measure sign``) are placed at ``/.extra/tpm2-pcr-public-key.pem`` and
-``/.extra/tpm2-pcr-signature.json``, where volumed reads them by default. volumed runs chrooted into a root
-that holds them (the guest's own root is the host's, read-only).
+measurements and the phases ``enter-initrd``, ``leave-initrd`` (tpm2-tools), and the UKI's PCR-signing public
+key and signature JSON (made on the host by ``systemd-measure sign``) are placed at
+``/.extra/tpm2-pcr-public-key.pem`` and ``/.extra/tpm2-pcr-signature.json``, where volumed reads them by
+default. volumed runs chrooted into a root that holds them (the guest's own root is the host's, read-only);
+it extends ``enter-machined`` itself (``--tpm-boot-phases both``, the default), and ``start-the-world`` once
+the volumes are open.
 
-After the run: its ``--once`` table and key-slot lines, PCR 11 (the phases volumed extended, if any),
+After the run: its ``--once`` table, key-slot lines and log warnings, PCR 11 (at start-the-world),
 cryptsetup's ``luksDump`` and ``token export`` of STATE's header, whether cryptsetup accepts the static
 passphrase for its slot, and that nothing is left mounted or mapped.
 
 Params: ``config`` (machine config documents), ``node_uuid``, ``public_key`` (PEM), ``signature`` (JSON),
-``enter_machined`` (hex: PCR 11 at enter-machined, from ``systemd-measure calculate``), ``volumed_phases``
-(`volumed run` extends enter-machined and start-the-world itself), ``extend_pcr7`` (measure a changed
-SecureBoot state first), ``device`` (STATE's partition), ``tpm_slot``, ``static_slot``, ``static``.
+``enter_machined`` (hex: PCR 11 at enter-machined, from ``systemd-measure calculate``), ``extend_pcr7``
+(measure a changed SecureBoot state first), ``device`` (STATE's partition), ``tpm_slot``, ``static_slot``,
+``static``.
 """
 
 from __future__ import annotations
@@ -125,14 +126,9 @@ def main(s: Scenario) -> None:
         s.check(read_pcr(7) != pcr7, "PCR 7 did not change")
         s.record("pcr7_extended", read_pcr(7))
 
-    volumed_phases = bool(s.params["volumed_phases"])
-    s.step(
-        "PCR 11 as systemd-stub and the initrd leave it: the UKI's sections, enter-initrd, leave-initrd"
-        + ("" if volumed_phases else ", enter-machined (this volumed does not extend it)")
-    )
+    s.step("PCR 11 as systemd-stub and the initrd leave it: the UKI's sections, enter-initrd, leave-initrd")
     public_key = s.params["public_key"].encode()
-    before_run = measure_uki_boot(s, public_key, s.params["enter_machined"], last_phase=not volumed_phases)
-    s.record("pcr11_before_run", before_run)
+    s.record("pcr11_before_run", measure_uki_boot(s, public_key, s.params["enter_machined"]))
 
     CONFIG.write_text(yaml.safe_dump_all(s.params["config"], sort_keys=False))
     STATE_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -143,13 +139,9 @@ def main(s: Scenario) -> None:
         s.step("PCR 11 after the run")
         pcr11 = read_pcr(UKI_PCR)
         s.record("pcr11_after_run", pcr11)
-        if volumed_phases:
-            wanted = after_phase(s.params["enter_machined"], START_THE_WORLD)
-            what = "enter-machined, then start-the-world (extended by volumed)"
-        else:
-            wanted, what = before_run, "as before the run: this volumed extends no phase"
+        wanted = after_phase(s.params["enter_machined"], START_THE_WORLD)
         s.note(f"PCR 11 = {pcr11}")
-        s.check(pcr11 == wanted, f"PCR 11 is {pcr11}, not {wanted} ({what})")
+        s.check(pcr11 == wanted, f"PCR 11 is {pcr11}, not {wanted} (enter-machined, then start-the-world)")
         s.record("shutdown", shutdown_state(s, root / NODE_ROOT.relative_to("/")))
     inspect_header(s)
 
