@@ -81,7 +81,7 @@ def current_shared_budget() -> SharedBudget | None:
 
 @dataclass(frozen=True)
 class _PlainProgram:
-    """``system_disk`` or ``!system_disk``, run without cel-python (~50 ms and ~10 MB at start): Talos' STATE
+    """``system_disk`` or ``!system_disk``, run without cel-python (~0.1 s and ~10 MB at start): Talos' STATE
     and EPHEMERAL selectors and the usual user volume's. Each run spends the steps cel-python's evaluation of
     the same text spends (tests/config/test_cel_plain.py compares both), so a config's shared budget runs out
     alike."""
