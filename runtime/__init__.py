@@ -8,6 +8,7 @@ from .controller import ControllerError as ControllerError
 from .controller import ControllerReader as ControllerReader
 from .controller import ControllerStats as ControllerStats
 from .controller import DependencyGraph as DependencyGraph
+from .controller import EventSource as EventSource
 from .controller import Input as Input
 from .controller import InputKind as InputKind
 from .controller import Output as Output
@@ -17,6 +18,7 @@ from .controller import RegistrationError as RegistrationError
 from .controller import RequeueError as RequeueError
 from .controller import Runtime as Runtime
 from .controller import UndeclaredAccessError as UndeclaredAccessError
+from .controller import Wake as Wake
 
 # --- resources and state (runtime core) -------------------------------------------------------------------
 from .resource import EPOCH as EPOCH
@@ -116,6 +118,7 @@ __all__ += [
     "ControllerReader",
     "ControllerStats",
     "DependencyGraph",
+    "EventSource",
     "Input",
     "InputKind",
     "Output",
@@ -125,4 +128,5 @@ __all__ += [
     "RequeueError",
     "Runtime",
     "UndeclaredAccessError",
+    "Wake",
 ]

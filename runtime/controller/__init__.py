@@ -1,4 +1,5 @@
-"""Controllers: declared inputs/outputs, the runtime that runs them, queues, backoff, metrics, graphs."""
+"""Controllers: declared inputs/outputs and event sources, the runtime that runs them, queues, backoff,
+metrics, graphs."""
 
 from ._backoff import Backoff as Backoff
 from ._backoff import BackoffPolicy as BackoffPolicy
@@ -23,6 +24,8 @@ from ._queue import KeyedQueue as KeyedQueue
 from ._reader import ControllerReader as ControllerReader
 from ._runtime import Runtime as Runtime
 from ._signal import WakeSignal as WakeSignal
+from ._source import EventSource as EventSource
+from ._source import Wake as Wake
 
 __all__ = [
     "Backoff",
@@ -35,6 +38,7 @@ __all__ = [
     "ControllerReader",
     "ControllerStats",
     "DependencyGraph",
+    "EventSource",
     "Input",
     "InputKind",
     "KeyedQueue",
@@ -45,6 +49,7 @@ __all__ = [
     "RequeueError",
     "Runtime",
     "UndeclaredAccessError",
+    "Wake",
     "WakeSignal",
     "failure_text",
     "passes_through",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._context import ControllerContext
     from ._io import Input, Output
     from ._reader import ControllerReader
+    from ._source import EventSource
 
 
 class Controller(abc.ABC):
@@ -26,6 +27,8 @@ class Controller(abc.ABC):
     - Reconciles of one controller never overlap. Changes that arrive while one runs are coalesced: any number
       of them cause exactly one more reconcile, which is not told what changed. Read the current state.
     - Call ``ctx.requeue_after(seconds)`` to be reconciled again after a delay even without input changes.
+    - Declare ``sources`` (`EventSource` values) to be woken by something outside the state (inotify,
+      uevents, a timer): their ``wake()`` is coalesced with input changes.
     - After a reconcile returns, every output owned by this controller that it did not write this time is torn
       down and destroyed once no finalizers remain (touched-output cleanup; set ``cleanup_outputs = False`` to
       manage outputs by hand). That is how derived resources disappear when their inputs go away.
@@ -36,6 +39,7 @@ class Controller(abc.ABC):
     name: str
     inputs: Sequence[Input] = ()
     outputs: Sequence[Output] = ()
+    sources: Sequence[EventSource] = ()
     cleanup_outputs: ClassVar[bool] = True
 
     @abc.abstractmethod
@@ -61,11 +65,14 @@ class QController(abc.ABC):
       resource goes away or tears down (declare your output type as a ``DESTROY_READY`` input, mapped to your
       keys, to be woken when finalizers on it are all gone).
     - The key's resource may be gone by the time the reconcile runs: use ``ctx.find``.
+    - Declared ``sources`` (`EventSource` values) put keys into the queue from outside the state:
+      ``wake(pointer, ...)``.
     """
 
     name: str
     inputs: Sequence[Input] = ()
     outputs: Sequence[Output] = ()
+    sources: Sequence[EventSource] = ()
     concurrency: int = 1
 
     @abc.abstractmethod

@@ -56,6 +56,10 @@ class ControllerEntry:
         else:
             self.logger.warning(event, failures=streak, **fields)
 
+    def wake(self, *keys: Pointer) -> None:
+        """Wake the controller from one of its event sources (see `EventSource`)."""
+        raise NotImplementedError
+
 
 @final
 class WholeEntry(ControllerEntry):
@@ -69,6 +73,11 @@ class WholeEntry(ControllerEntry):
         self.metrics.track_queue(lambda: int(self.signal.pending))
 
     def notify(self, _event: Event) -> None:
+        self.metrics.wakeups += 1
+        self.signal.notify()
+
+    def wake(self, *_keys: Pointer) -> None:
+        """An event source's wake-up: the same coalesced signal as input changes (keys mean nothing here)."""
         self.metrics.wakeups += 1
         self.signal.notify()
 
@@ -97,6 +106,17 @@ class QueueEntry(ControllerEntry):
         self.to_map: dict[Pointer, _PendingValues] = {}
         self.mapping = WakeSignal()
         self.metrics.track_queue(lambda: len(self.queue) + self.queue.delayed + len(self.to_map))
+
+    def wake(self, *keys: Pointer) -> None:
+        """An event source's wake-up: ``keys`` go into the queue as they are (no ``map_input``)."""
+        if not keys:
+            raise ValueError(
+                f"controller {self.name!r} is a QController: its event sources must name the keys to "
+                "reconcile, wake(pointer, ...)"
+            )
+        self.metrics.wakeups += 1
+        for key in keys:
+            self.queue.put(key)
 
     def notify_primary(self, event: Event) -> None:
         self.metrics.wakeups += 1

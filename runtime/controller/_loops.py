@@ -1,4 +1,5 @@
-"""The loops the runtime runs per controller: whole-controller reconcile, output cleanup, queue workers."""
+"""The loops the runtime runs per controller: whole-controller reconcile, output cleanup, queue workers,
+event sources."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from ._feed import wakes
 if TYPE_CHECKING:
     import random
 
+    from volumed.runtime.resource import Pointer
     from volumed.runtime.state import State
 
     from ._backoff import BackoffPolicy
     from ._entries import ControllerEntry, QueueEntry, WholeEntry
+    from ._source import EventSource
 
 
 async def run_whole(
@@ -48,12 +51,14 @@ async def run_whole(
         signal.clear()  # changes notified so far are seen by this reconcile
         retry = requeue = None
         ctx = ControllerContext(state, entry.rules, metrics, entry.logger)
-        metrics.reconciles += 1
+        started = metrics.reconcile_started()
         try:
             await controller.reconcile(ctx)
             if controller.cleanup_outputs:
                 await cleanup_outputs(state, entry, controller, ctx)
+            entry.logger.debug("reconciled", seconds=round(metrics.reconcile_ended(started), 4))
         except RequeueError as exc:
+            metrics.reconcile_ended(started)
             metrics.errors += 1
             retry = exc.interval
             requeues += 1
@@ -66,6 +71,7 @@ async def run_whole(
         except BaseException as exc:  # a panic too (BaseException): a failure, not the end of the runtime
             if passes_through(exc):
                 raise
+            metrics.reconcile_ended(started)
             metrics.errors += 1
             retry = backoff.failed()
             metrics.failure_streak = backoff.failures
@@ -140,10 +146,12 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
     while True:
         key = await queue.get()
         try:
+            started = metrics.reconcile_started()
             ctx = ControllerContext(state, rules, metrics, logger)
-            metrics.reconciles += 1
             await controller.reconcile(ctx, key)
+            logger.debug("reconciled", key=str(key), seconds=round(metrics.reconcile_ended(started), 4))
         except RequeueError as exc:
+            metrics.reconcile_ended(started)
             metrics.errors += 1
             queue.retry(key, delay=exc.interval)  # part of the key's failure streak, after the asked delay
             entry.log_failure(
@@ -156,6 +164,7 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
         except BaseException as exc:  # as in run_whole: only cancellation and the exits end the runtime
             if passes_through(exc):
                 raise
+            metrics.reconcile_ended(started)
             metrics.errors += 1
             delay = queue.retry(key)
             entry.log_failure(
@@ -173,3 +182,40 @@ async def queue_worker(state: State, entry: QueueEntry, controller: QController)
                 queue.put_after(key, requeue)
         finally:
             queue.done(key)
+
+
+async def run_source(
+    entry: ControllerEntry, source: EventSource, policy: BackoffPolicy, rng: random.Random | None
+) -> None:
+    """Run one event source of a controller until cancelled: restarted with backoff when it raises, left
+    alone when it returns (it ended for good)."""
+    backoff = Backoff(policy, rng)
+    logger = entry.logger.bind(source=source.name)
+    while True:
+        woke = False
+
+        def wake(*keys: Pointer) -> None:
+            nonlocal woke
+            entry.wake(*keys)
+            woke = True
+
+        try:
+            await source.run(wake)
+        except BaseException as exc:  # like a reconcile: only cancellation and the exits end the runtime
+            if passes_through(exc):
+                raise
+            if woke:
+                backoff.succeeded()  # it worked before it failed: start the streak afresh
+            delay = backoff.failed()
+            entry.log_failure(
+                backoff.failures,
+                "event source failed",
+                source=source.name,
+                retry_in=round(delay, 3),
+                error=failure_text(exc),
+                exception=traceback_text(exc),
+            )
+            await anyio.sleep(delay)
+        else:
+            logger.info("event source ended")
+            return

@@ -17,7 +17,8 @@ from ._errors import RegistrationError
 from ._feed import KindFeed, Subscription
 from ._graph import DependencyGraph
 from ._io import Input, Output, OutputKind
-from ._loops import run_queue, run_whole
+from ._loops import run_queue, run_source, run_whole
+from ._source import EventSource
 
 if TYPE_CHECKING:
     import random
@@ -143,6 +144,18 @@ class Runtime:
                         f"{out.kind.value}, but controller {other!r} already declared it {kind.value}: an "
                         "exclusive output has exactly one writer"
                     )
+        source_names: set[str] = set()
+        for source in controller.sources:
+            if not isinstance(source, EventSource):
+                raise RegistrationError(
+                    f"controller {name!r}: sources must be EventSource values, got {source!r}"
+                )
+            if not isinstance(source.name, str) or not source.name or source.name in source_names:
+                raise RegistrationError(
+                    f"controller {name!r}: event source names must be unique non-empty strings, got "
+                    f"{source.name!r}"
+                )
+            source_names.add(source.name)
         if isinstance(controller, QController):
             concurrency = controller.concurrency
             if not isinstance(concurrency, int) or concurrency < 1:
@@ -252,5 +265,14 @@ class Runtime:
                     Subscription(entry.name, inp, notify)
                 )
             tg.start_soon(run_queue, self._state, entry, name=f"volumed.runtime controller {entry.name}")
+        for source in controller.sources:
+            tg.start_soon(
+                run_source,
+                entry,
+                source,
+                self._backoff,
+                self._rng,
+                name=f"volumed.runtime controller {entry.name} source {source.name}",
+            )
 
     # --- whole controllers ----------

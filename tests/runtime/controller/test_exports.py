@@ -22,6 +22,7 @@ FINAL = [
     controller.ControllerNode,
     controller.ControllerMetrics,
     controller.ControllerStats,
+    controller.EventSource,
 ]
 
 
