@@ -39,6 +39,7 @@ import logging
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -183,7 +184,9 @@ def user_passphrase(volume_id: str) -> str:
     return f"benchmark key of {volume_id}"
 
 
-def write_config(path: Path, params: KdfParams) -> None:
+def config_text(params: KdfParams) -> str:
+    """STATE and EPHEMERAL (nodeID in slot 0, a static key in slot 1) and the user volumes (their own static
+    key in slot 0, the same second key in slot 1), every key slot with the pinned KDF."""
     docs = []
     for name in ("STATE", "EPHEMERAL"):
         docs.append(
@@ -207,7 +210,11 @@ def write_config(path: Path, params: KdfParams) -> None:
             f"    - static: {{passphrase: {SECOND_KEY}}}\n      slot: 1\n"
             f"  {params.yaml()}\n"
         )
-    path.write_text("---\n".join(docs))
+    return "---\n".join(docs)
+
+
+def write_config(path: Path, params: KdfParams) -> None:
+    path.write_text(config_text(params))
 
 
 def prepare(workdir: Path, params: KdfParams, *, provision: bool) -> tuple[Path, list[str], str]:
@@ -405,12 +412,185 @@ def serial_boot(
     return elapsed, steps
 
 
+GUEST_RUNS = 3
+GUEST_TIME_LIMIT = 1800.0
+GUEST_TOOLS = ("qemu-system-x86_64", "cryptsetup", "dmsetup", "mkfs.xfs", "mkfs.ext4")
+
+
+def guest_volumes(node_uuid: str) -> list[dict[str, str]]:
+    """Each volume's id, the GPT partition name that finds its device in the guest, and the passphrase of
+    key slot 0 (the key the serial script opens it with: one KDF, as the slot volumed tries first)."""
+    return [
+        {"id": volume_id, "partname": volume_id, "key": passphrase_of(volume_id, node_uuid).decode()}
+        for volume_id in volume_ids()
+    ]
+
+
+def guest_main(args: argparse.Namespace, params: KdfParams) -> int:
+    """``--guest``: the boot on the dm path, measured inside the kernel tier's QEMU guest."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kernel, run from a checkout
+    from tests.kernel._guest import KernelMachine
+    from tests.kernel.assets import AssetsError, ensure_assets
+    from tests.kernel.conftest import compile_for_the_guest
+
+    missing = [tool for tool in GUEST_TOOLS if shutil.which(tool) is None]
+    if missing:
+        print(f"bench/boot.py --guest: missing {', '.join(missing)} (make system-deps)", file=sys.stderr)
+        return 1
+    try:
+        assets = ensure_assets()
+    except AssetsError as exc:
+        print(f"bench/boot.py --guest: cannot prepare the guest kernel: {exc}", file=sys.stderr)
+        return 1
+    compile_for_the_guest()
+    workdir = Path(tempfile.mkdtemp(prefix="volumed-boot-bench-guest-"))
+    try:
+        # The user volumes' partitions, made beforehand on the second disk (KernelMachine keeps an existing
+        # image); the system disk gets Talos' layout (STATE, EPHEMERAL) from KernelMachine.
+        data = workdir / "data.img"
+        with data.open("wb") as image:
+            image.truncate(DATA_DISK)
+        table = new_table(DATA_DISK)
+        for volume_id in volume_ids()[2:]:
+            table, _ = table.add_partition(size=USER_SIZE, name=volume_id)
+        write_partition_table(data, table)
+        machine = KernelMachine(assets, workdir, data_disk_size=DATA_DISK)
+        node_uuid = str(uuid.uuid4())
+        print(
+            f"{len(volume_ids())} volumes (STATE, EPHEMERAL, {USER_VOLUMES} user), 2 key slots each, "
+            f"argon2id {params.memory_kib} KiB x {params.iterations} iterations x {params.parallel} lanes, "
+            f"dm backend in the kernel tier's QEMU guest (TCG), {args.runs} rounds; booting the guest",
+            flush=True,
+        )
+        boot_result = machine.boot(
+            "boot_bench",
+            {
+                "config": config_text(params),
+                "node_uuid": node_uuid,
+                "volumes": guest_volumes(node_uuid),
+                "kdf": {
+                    "memory_kib": params.memory_kib,
+                    "iterations": params.iterations,
+                    "parallel": params.parallel,
+                },
+                "runs": args.runs,
+                "settle_limit": BOOT_TIMEOUT,
+            },
+            time_limit=args.time_limit,
+        )
+        if not boot_result.ok:
+            print(boot_result.describe(), file=sys.stderr)
+            return 1
+        return report_guest(boot_result.results, params, boot_result.boot_seconds)
+    finally:
+        if args.keep:
+            print(f"kept {workdir} (disk images, each boot's serial.log and work/)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report_guest(results: dict[str, Any], params: KdfParams, guest_boot_s: float | None) -> int:
+    """Human lines and the last JSON line from the guest's rounds (medians)."""
+    rounds = results["rounds"]
+    volumed = [r["volumed"] for r in rounds]
+    serial = [r["cryptsetup"] for r in rounds]
+
+    def median(runs: list[dict[str, Any]], key: str) -> float:
+        return float(statistics.median(run[key] for run in runs))
+
+    for number, (v, c) in enumerate(zip(volumed, serial, strict=True), start=1):
+        print(
+            f"round {number}: volumed run --once {v['boot_s']:.2f} s (settled {v['settled_s']:.2f} s; "
+            f"KDF critical path {v['kdf_s']:.2f} s, {v['kdf_runs']} runs, at most {v['kdf_concurrency']} at "
+            f"once); cryptsetup serial {c['serial_s']:.2f} s (opens {c['opens_s']:.2f} s, closes "
+            f"{c['closes_s']:.2f} s)"
+        )
+    boot_s = median(volumed, "boot_s")
+    serial_s = median(serial, "serial_s")
+    kdf_s = median(volumed, "kdf_s")
+    overhead_pct = float(statistics.median(100 * v["overhead_s"] / v["boot_s"] for v in volumed))
+    ratio = boot_s / serial_s
+    settled_s = median(volumed, "settled_s")
+    opens_s = median(serial, "opens_s")
+    kdf_run_s = float(statistics.median(v["kdf_cpu_s"] / max(1, v["kdf_runs"]) for v in volumed))
+    open_each_s = float(statistics.median(t for c in serial for t in c["open_each_s"]))
+    per_volume = [n for v in volumed for n in v["kdf_runs_per_volume"].values()]
+    breakdown = {
+        "interpreter": median(volumed, "interpreter_s"),
+        "to_cli_imported": median(volumed, "cli_imported_s"),
+        "to_first_kdf": median(volumed, "first_kdf_s"),
+        "kdf_critical_path": kdf_s,
+        "between_kdfs": median(volumed, "kdf_between_s"),
+        "last_kdf_to_settled": float(
+            statistics.median(v["settled_s"] - v["last_kdf_end_s"] for v in volumed)
+        ),
+        "teardown": median(volumed, "teardown_s"),
+    }
+    print(
+        "volumed (medians, from spawn): interpreter up "
+        f"{breakdown['interpreter']:.2f} s, CLI imported {breakdown['to_cli_imported']:.2f} s, first KDF "
+        f"{breakdown['to_first_kdf']:.2f} s; KDF critical path {kdf_s:.2f} s, no KDF running between the "
+        f"first and the last {breakdown['between_kdfs']:.2f} s; last KDF to settled (table printed) "
+        f"{breakdown['last_kdf_to_settled']:.2f} s; teardown (unmount, close, exit) "
+        f"{breakdown['teardown']:.2f} s"
+    )
+    print(
+        f"one KDF run in volumed {kdf_run_s:.2f} s; one cryptsetup open {open_each_s:.2f} s; KDF runs per "
+        f"volume {min(per_volume, default=0)}..{max(per_volume, default=0)}; KDFs at once in volumed: "
+        f"{max(v['kdf_concurrency'] for v in volumed)} ({results.get('cpus')} guest CPUs)"
+    )
+    print(
+        f"open-only view: volumed spawn to settled {settled_s:.2f} s vs cryptsetup opens {opens_s:.2f} s "
+        f"(ratio {settled_s / opens_s:.2f})"
+    )
+    goals = [
+        (
+            ratio <= 0.7,
+            f"boot_s / cryptsetup_serial_s {boot_s:.2f} / {serial_s:.2f} = {ratio:.2f} (goal <= 0.7)",
+        ),
+        (overhead_pct < 10, f"overhead outside the KDF critical path {overhead_pct:.0f} % (goal < 10 %)"),
+    ]
+    for met, text in goals:
+        print(("goal met: " if met else "GOAL MISSED: ") + text)
+    print(
+        json.dumps(
+            {
+                "boot_s": round(boot_s, 3),
+                "cryptsetup_serial_s": round(serial_s, 3),
+                "ratio": round(ratio, 3),
+                "kdf_s": round(kdf_s, 3),
+                "overhead_pct": round(overhead_pct, 1),
+                "volumes": len(volume_ids()),
+                "runs": len(rounds),
+                "settled_s": round(settled_s, 3),
+                "cryptsetup_opens_s": round(opens_s, 3),
+                "ratio_settled_vs_opens": round(settled_s / opens_s, 3),
+                "kdf_run_s": round(kdf_run_s, 3),
+                "cryptsetup_open_s": round(open_each_s, 3),
+                "kdf_runs_per_volume": max(per_volume, default=0),
+                "kdf_concurrency": max(v["kdf_concurrency"] for v in volumed),
+                "breakdown_s": {key: round(value, 3) for key, value in breakdown.items()},
+                "first_boot_s": results.get("first_boot", {}).get("seconds"),
+                "guest_boot_s": None if guest_boot_s is None else round(guest_boot_s, 1),
+                "kdf": {
+                    "memory_kib": params.memory_kib,
+                    "iterations": params.iterations,
+                    "lanes": params.parallel,
+                },
+                "guest_cpus": results.get("cpus"),
+                "backend": "dm",
+            }
+        )
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small KDF parameters (16 MiB, 4 iterations)")
     parser.add_argument("--memory", type=int, help="argon2 memory in KiB (default 65536; quick 16384)")
     parser.add_argument("--iterations", type=int, help="argon2 iterations (default 4, the minimum)")
-    parser.add_argument("--lanes", type=int, default=2, help="argon2 lanes (default 2)")
+    parser.add_argument("--lanes", type=int, help="argon2 lanes (default 2; --guest: 1)")
     parser.add_argument(
         "--provision",
         action="store_true",
@@ -420,16 +600,32 @@ def main() -> int:
         "--rounds", type=int, help="second boots and serial runs, best kept (default 3; quick 1)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (images, config)")
+    parser.add_argument(
+        "--guest",
+        action="store_true",
+        help="the dm path: measure in the kernel tier's QEMU guest against serial cryptsetup opens",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=GUEST_RUNS, help=f"--guest: rounds, medians kept (default {GUEST_RUNS})"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=GUEST_TIME_LIMIT,
+        help=f"--guest: kill the guest after this many seconds (default {GUEST_TIME_LIMIT:.0f})",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("bench/boot.py needs root (loop devices, FUSE, mount)", file=sys.stderr)
+        print("bench/boot.py needs root (loop devices, FUSE, mount; --guest: QEMU)", file=sys.stderr)
         return 1
     args.rounds = args.rounds or (1 if args.quick else 3)
     params = KdfParams(
         memory_kib=args.memory or (16384 if args.quick else 65536),
         iterations=args.iterations or 4,
-        parallel=args.lanes,
+        parallel=args.lanes or (1 if args.guest else 2),
     )
+    if args.guest:
+        return guest_main(args, params)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     # SIGTERM like Ctrl-C: the boot in progress is cancelled and its volumes unmounted and closed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
