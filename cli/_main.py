@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "meta": "volumed.cli.meta:meta",
     "get": "volumed.cli.get:get",
     "watch": "volumed.cli.get:watch",
+    "metrics": "volumed.cli.get:metrics",
+    "graph": "volumed.cli.get:graph",
     "run": "volumed.cli.run:run",
     "demo": "volumed.cli.demo:demo",
     "apply-config": "volumed.cli.apply_config:apply_config",

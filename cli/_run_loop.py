@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -51,7 +52,8 @@ async def run_subsystem(
     snapshot: Convergence | None = None
     async with running(subsystem), anyio.create_task_group() as tg:
         if socket_path is not None:
-            await tg.start(serve_api, subsystem.state, subsystem.registry, socket_path)
+            serve = partial(serve_api, runtime=subsystem.runtime)  # stats and graph too
+            await tg.start(serve, subsystem.state, subsystem.registry, socket_path)
             log.info("API listening", socket=str(socket_path))
         tg.start_soon(_stop_on_signals, tg.cancel_scope, notifier)
         log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)

@@ -1,4 +1,5 @@
-"""`volumed get TYPE [ID]` and `volumed watch TYPE [ID]`: read the resources of a running `volumed run`."""
+"""`volumed get TYPE [ID]` and `volumed watch TYPE [ID]`: read the resources of a running `volumed run`;
+`volumed metrics` and `volumed graph`: its controllers' counters and dependency graph."""
 
 from __future__ import annotations
 
@@ -152,3 +153,85 @@ def watch(
         _reader_went_away()
     except KeyboardInterrupt:
         raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+_OBSERVE_HELP = (
+    f"Exit status: 0 ok, 1 bad arguments or a refused request, 4 no volumed listening. The socket is "
+    f"{DEFAULT_SOCKET} unless --socket or ${SOCKET_ENV} says otherwise."
+)
+
+
+def _echo(text: str) -> None:
+    try:
+        click.echo(text, nl=not text.endswith("\n"))
+    except BrokenPipeError:
+        _reader_went_away()
+
+
+@click.command(cls=_Command, epilog=_OBSERVE_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "prometheus", "json"]),
+    default="table",
+    show_default=True,
+    help="table, prometheus (the text exposition format, for node_exporter's textfile collector or a "
+    "scrape proxy) or json (the API's answer).",
+)
+@_socket
+def metrics(output: str, socket_path: str) -> None:
+    """Show each controller's reconciles, errors, failure streak, wake-ups, reads, writes, queue length and
+    reconcile durations.
+
+    Names and numbers only: no resource value, no error text.
+    """
+    from volumed.cli.api import ApiClient, ApiError
+    from volumed.cli.api._observe_render import render_prometheus, render_stats_table
+
+    try:
+        controllers = ApiClient(socket_path).stats()
+        if output == "prometheus":
+            text = render_prometheus(controllers)
+        elif output == "json":
+            import json
+
+            text = json.dumps({"controllers": controllers}, indent=2)
+        else:
+            text = render_stats_table(controllers)
+    except ApiError as error:
+        _run_errors(error)
+    except (KeyError, TypeError, ValueError) as error:
+        _fail(f"unexpected answer from {socket_path}: {type(error).__name__}: {error}")
+    _echo(text)
+
+
+@click.command(cls=_Command, epilog=_OBSERVE_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "dot", "mermaid", "json"]),
+    default="text",
+    show_default=True,
+    help="text (each controller, the types it reads and writes), dot (Graphviz), mermaid or json.",
+)
+@_socket
+def graph(output: str, socket_path: str) -> None:
+    """Show which controller reads which resource types and writes which others."""
+    from volumed.cli.api import ApiClient, ApiError
+    from volumed.cli.api._observe_render import render_graph_text
+
+    try:
+        answer = ApiClient(socket_path).graph()
+        if output in ("dot", "mermaid"):
+            text = str(answer[output])
+        elif output == "json":
+            import json
+
+            text = json.dumps({"controllers": answer["controllers"]}, indent=2)
+        else:
+            text = render_graph_text(answer["controllers"])
+    except ApiError as error:
+        _run_errors(error)
+    except (KeyError, TypeError, ValueError) as error:
+        _fail(f"unexpected answer from {socket_path}: {type(error).__name__}: {error}")
+    _echo(text)

@@ -151,6 +151,32 @@ class ApiClient:
             raise
         return Watch(sock, reader, type_info, str(self.socket_path))
 
+    def stats(self) -> list[WireObject]:
+        """Every controller's counters (``name``, ``reconciles``, ``errors``, durations...), in run order."""
+        return self._controllers(self._ask({"op": "stats"}))
+
+    def graph(self) -> WireObject:
+        """The dependency graph: ``controllers`` (their ``inputs``, ``outputs``), ``dot`` and ``mermaid``."""
+        answer = self._ask({"op": "graph"})
+        self._controllers(answer)
+        if not isinstance(answer.get("dot"), str) or not isinstance(answer.get("mermaid"), str):
+            raise ApiProtocolError(f"unexpected answer from {self.socket_path}: no rendered graph")
+        return answer
+
+    def _controllers(self, answer: WireObject) -> list[WireObject]:
+        controllers = answer.get("controllers")
+        if not isinstance(controllers, list) or not all(isinstance(c, dict) for c in controllers):
+            raise ApiProtocolError(f"unexpected answer from {self.socket_path}: no controllers")
+        return controllers
+
+    def _ask(self, message: WireObject) -> WireObject:
+        sock, reader = self._send(message)
+        try:
+            return self._answer(reader)
+        finally:
+            reader.close()
+            sock.close()
+
     def _answer(self, reader: BinaryIO) -> WireObject:
         message = _read_message(reader, str(self.socket_path))
         if message is None:
@@ -161,6 +187,9 @@ class ApiClient:
     def _request(
         self, op: str, type_name: str, id: str | None, namespace: str | None
     ) -> tuple[socket.socket, BinaryIO]:
+        return self._send({"op": op, "type": type_name, "id": id, "namespace": namespace})
+
+    def _send(self, message: WireObject) -> tuple[socket.socket, BinaryIO]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._timeout)
@@ -181,7 +210,7 @@ class ApiClient:
                 ) from None
             reader = sock.makefile("rb")
             try:
-                sock.sendall(encode({"op": op, "type": type_name, "id": id, "namespace": namespace}))
+                sock.sendall(encode(message))
             except OSError as error:
                 # The server may have refused before reading (and said why): prefer its answer.
                 try:

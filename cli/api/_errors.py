@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-ErrorCode = Literal["bad_request", "unknown_type", "sensitive", "not_found", "forbidden", "busy", "internal"]
+ErrorCode = Literal[
+    "bad_request", "unknown_type", "sensitive", "not_found", "forbidden", "busy", "unsupported", "internal"
+]
 
 ERROR_CODES: Final[frozenset[str]] = frozenset(
-    ("bad_request", "unknown_type", "sensitive", "not_found", "forbidden", "busy", "internal")
+    ("bad_request", "unknown_type", "sensitive", "not_found", "forbidden", "busy", "unsupported", "internal")
 )
 
 

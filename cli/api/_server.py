@@ -1,4 +1,4 @@
-"""The server of the read-only local API: `get` and `watch` over a unix socket, for root only.
+"""The server of the read-only local API: `get`, `watch`, `stats`, `graph` over a unix socket, for root only.
 
 Concurrency contract:
     - One task per connection; a connection serves one request, then closes (a watch runs until the client
@@ -36,6 +36,7 @@ from volumed.runtime import (
 
 from ._constants import MAX_REQUEST
 from ._errors import ApiProtocolError, ErrorCode
+from ._observe import graph_to_wire, stats_to_wire
 from ._serialize import definition_to_wire, holds_secrets, resource_to_wire
 from ._socket import peer_uid, prepare_socket_path, remove_socket_if_ours, socket_identity
 from ._wire import MAX_DEPTH, WireObject, decode, encode
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from anyio.abc import SocketStream, TaskStatus
 
     from volumed.runtime import EventStream, ResourceDefinition, ResourceRegistry, StateReader
+
+    from ._observe import Observable
 
 DEFAULT_SEND_TIMEOUT = 5.0
 """Seconds a watch client gets to accept one event line before it is dropped."""
@@ -60,8 +63,8 @@ _logger = structlog.get_logger("volumed.api")
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    op: Literal["get", "watch"]
-    type: str
+    op: Literal["get", "watch", "stats", "graph"]
+    type: str | None = None
     id: str | None = None
     namespace: str | None = None
 
@@ -109,9 +112,16 @@ class _ApiServer:
     """Answers one connection at a time per task; holds no per-client state beyond its counters."""
 
     def __init__(
-        self, state: StateReader, registry: ResourceRegistry, *, send_timeout: float, max_clients: int
+        self,
+        state: StateReader,
+        registry: ResourceRegistry,
+        *,
+        send_timeout: float,
+        max_clients: int,
+        runtime: Observable | None = None,
     ) -> None:
         self._reader = SensitiveGuard(state, registry)
+        self._runtime = runtime
         self._registry = registry
         self._send_timeout = send_timeout
         self._max_clients = max_clients
@@ -162,6 +172,9 @@ class _ApiServer:
         self._clients += 1
         try:
             request = _parse_request(line)
+            if request.op in ("stats", "graph"):
+                await self._observe(stream, request)
+                return
             target = self._target(request)
             if request.op == "get":
                 await self._get(stream, target)
@@ -170,7 +183,22 @@ class _ApiServer:
         finally:
             self._clients -= 1
 
+    async def _observe(self, stream: SocketStream, request: _Request) -> None:
+        """The runtime's counters or its dependency graph: controller and type names and numbers only."""
+        if request.type is not None or request.id is not None or request.namespace is not None:
+            raise _Refusal("bad_request", f"bad request: {request.op} takes no type, id or namespace")
+        if self._runtime is None:
+            raise _Refusal("unsupported", f"{request.op}: this server has no runtime to describe")
+        if request.op == "stats":
+            answer = stats_to_wire(self._runtime.stats().values())
+        else:
+            answer = graph_to_wire(self._runtime.graph())
+        with anyio.fail_after(self._send_timeout):
+            await self._send(stream, answer)
+
     def _target(self, request: _Request) -> _Target:
+        if request.type is None:
+            raise _Refusal("bad_request", f"bad request: type: {request.op} needs a type")
         definition = self._registry.find(request.type)
         if definition is None:
             served = [d.type for d in self._registry if not (d.sensitive or holds_secrets(d.spec_model))]
@@ -282,6 +310,7 @@ async def serve_api(
     *,
     send_timeout: float = DEFAULT_SEND_TIMEOUT,
     max_clients: int = DEFAULT_MAX_CLIENTS,
+    runtime: Observable | None = None,
     task_status: TaskStatus[Path] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the read-only API for ``state`` on the unix socket ``socket_path`` until cancelled.
@@ -289,14 +318,16 @@ async def serve_api(
     Start it with ``await task_group.start(serve_api, state, registry, path)``: that returns once the socket
     accepts connections (mode 0600, parent directory created 0700 if missing). Only peers running as root or
     as this process's uid are served (SO_PEERCRED). Types are looked up in ``registry`` by name or alias;
-    sensitive types are refused. On exit the socket file is removed (if it is still ours).
+    sensitive types are refused. With a ``runtime`` (`volumed run` passes its own) the server also answers
+    ``stats`` (every controller's counters) and ``graph`` (which controller reads and writes which types).
+    On exit the socket file is removed (if it is still ours).
 
     Raises:
         SocketInUseError: another server answers on ``socket_path``, or the path is not a socket. A stale
             socket (nobody listening) is replaced.
     """
     path = Path(socket_path)
-    server = _ApiServer(state, registry, send_timeout=send_timeout, max_clients=max_clients)
+    server = _ApiServer(state, registry, send_timeout=send_timeout, max_clients=max_clients, runtime=runtime)
     await anyio.to_thread.run_sync(prepare_socket_path, path)
     listener = await anyio.create_unix_listener(path, mode=0o600)
     identity: tuple[int, int] | None = None

@@ -1,13 +1,18 @@
 """The wire format: newline-delimited JSON objects, resources as ``{metadata: {...}, spec: {...}}``.
 
 Requests (client -> server, one line): ``{"op": "get"|"watch", "type": NAME, "id": ID|null,
-"namespace": NS|null}``. Answers (server -> client):
+"namespace": NS|null}``, or ``{"op": "stats"|"graph"}`` (no other member). Answers (server -> client):
 
 - an error, then the connection closes: ``{"error": {"code": CODE, "message": TEXT}}``;
 - ``get``: ``{"type": TYPE-INFO, "items": [RESOURCE, ...]}``;
 - ``watch``: ``{"type": TYPE-INFO}``, then one line per event: ``{"event": "created"|"updated"|"destroyed",
   "resource": RESOURCE}``, ``{"event": "bootstrapped"}`` after the current items, and a last
-  ``{"event": "errored", "message": TEXT}`` if the server ends the watch.
+  ``{"event": "errored", "message": TEXT}`` if the server ends the watch;
+- ``stats``: ``{"controllers": [{"name": NAME, "reconciles": N, "errors": N, "wakeups": N, "reads": N,
+  "writes": N, "queue_length": N, "failure_streak": N, "reconcile_seconds": S, "reconcile_seconds_max": S,
+  "reconciles_ended": N, "duration_buckets": [[LE, N], ...]}, ...]}`` (buckets cumulative);
+- ``graph``: ``{"controllers": [{"name": NAME, "inputs": [{"namespace", "type", "kind", "id"}], "outputs":
+  [{"namespace", "type", "kind"}]}, ...], "dot": TEXT, "mermaid": TEXT}``.
 
 Specs are dumped by pydantic in JSON mode, so enums are their values, times ISO 8601 and pydantic secret
 fields ``**********`` (see ``_serialize``). This module is the client's half: plain stdlib, so that
