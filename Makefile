@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := runtime resources config storage keys controllers cli
 
-.PHONY: venv system-deps demo test lint typecheck unit interop system kernel bench clean
+.PHONY: venv system-deps demo test lint typecheck unit interop system kernel bench docs clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ kernel: system-deps venv
 
 bench: system-deps venv
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# docs/resources.md is generated from the resource definitions (tests/docs/test_resources_reference.py).
+docs: venv
+	$(BIN)/python -m volumed._reference docs/resources.md
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache build *.egg-info

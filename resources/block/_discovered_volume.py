@@ -14,7 +14,15 @@ class DiscoveredVolumeSpec(Spec):
         dev_path: the device to open (a partition node, or the disk image for image-backed volumes).
         parent: the disk this volume is on (``dev_path`` of its Disk), empty for a whole disk.
         offset: byte offset of the volume inside ``dev_path`` (non-zero only for partitions of image files).
+        size: the volume's size in bytes.
+        sector_size: the logical sector size in bytes.
+        partition_index: the GPT partition number (from 1); 0 for a whole disk.
+        partition_label: the GPT partition name (what volume configs locate volumes by: ``STATE``, ...).
+        partition_uuid: the GPT partition's unique GUID.
+        partition_type: the GPT partition type GUID.
         name: the probed signature (``luks``, ``xfs``, ``ext4``, ...), empty when nothing was found.
+        label: the label of the probed signature (filesystem or LUKS2 label), empty when none.
+        uuid: the UUID of the probed signature (filesystem or LUKS2 UUID), empty when none.
         error: why this volume must not be used: its disk's partition table is invalid (overlapping
             partitions, a volume label twice, ...) or unreadable (then a system volume found on no readable
             disk is listed on it, "missing; disk X has an unreadable partition table: ..."). Such a volume is

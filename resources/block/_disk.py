@@ -12,6 +12,15 @@ class DiskSpec(Spec):
 
     Attributes:
         dev_path: the device node (``/dev/sda``) or, for ``--disk`` images, the image file.
+        size: the disk's size in bytes.
+        model: the model the kernel reports (sysfs), empty when unknown.
+        serial: the serial number the kernel reports, empty when unknown.
+        transport: the bus the disk hangs off (``nvme``, ``usb``, ``virtio``, ``sata``, ``mmc``, ``scsi``),
+            empty when unknown.
+        rotational: the kernel reports a rotating disk.
+        readonly: the kernel reports the disk read-only.
+        sector_size: the logical sector size in bytes.
+        symlinks: the disk's ``/dev/disk/by-*`` links, for disk selectors (discovery leaves it empty).
         image: true for a disk image file given on the command line rather than a block device.
     """
 

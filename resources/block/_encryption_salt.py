@@ -14,8 +14,10 @@ ENCRYPTION_SALT_ID = "encryption-salt"
 class EncryptionSaltSpec(SensitiveSpec):
     """The 32-byte salt that locked keys are mixed with (id = ``encryption-salt``), or why there is none.
 
-    ``error`` is set (and ``disk_salt`` is None) when the salt file on the mounted STATE is unusable: it names
-    the file and the problem, and the key readiness reasons show it.
+    Attributes:
+        disk_salt: the salt; None when there is none (``error`` then says why).
+        error: set (and ``disk_salt`` is None) when the salt file on the mounted STATE is unusable: it names
+            the file and the problem, and the key readiness reasons show it.
     """
 
     disk_salt: SecretBytes | None = None

@@ -8,7 +8,13 @@ from .._namespaces import BLOCK, type_name
 
 
 class VolumeMountRequestSpec(Spec):
-    """A request to mount ``volume_id`` once it is ready (id = ``<volume_id>-<requester>``)."""
+    """A request to mount ``volume_id`` once it is ready (id = ``<volume_id>-<requester>``).
+
+    Attributes:
+        volume_id: the volume to mount (its VolumeConfig and VolumeStatus id).
+        requester: who asks (``volumed`` for the MountRequester's requests).
+        read_only: asks for a read-only mount; copied into the MountStatus (the Mounter mounts read-write).
+    """
 
     volume_id: str
     requester: str
@@ -16,7 +22,16 @@ class VolumeMountRequestSpec(Spec):
 
 
 class MountStatusSpec(Spec):
-    """A mount made for a request (id = the request's id)."""
+    """A mount made for a request (id = the request's id); published once the volume is mounted.
+
+    Attributes:
+        volume_id: the mounted volume.
+        requester: the request's requester.
+        source: the device mounted: the volume's ``mount_location``.
+        target: where it is mounted: the VolumeConfig's ``mount_target`` under ``--root``.
+        filesystem: the filesystem type mounted.
+        read_only: the request's ``read_only``.
+    """
 
     volume_id: str
     requester: str

@@ -17,13 +17,29 @@ class KeyKind(StrEnum):
     """How a key slot's passphrase is made (Talos' names, as shown in a volume's status)."""
 
     STATIC = "static"
+    """A passphrase from the config (kept in the sensitive VolumeKeySecrets)."""
     NODE_ID = "nodeID"
+    """The node UUID followed by the volume id."""
     KMS = "kms"
+    """A random key sealed by a network KMS; the sealed blob lives in a LUKS2 token."""
     TPM = "tpm"
+    """A random key sealed by the node's TPM; the sealed blob lives in a LUKS2 token."""
 
 
 class KeySlotSpec(Spec):
-    """One configured key slot: its kind and the non-secret parameters of that kind."""
+    """One configured key slot: its kind and the non-secret parameters of that kind.
+
+    Attributes:
+        slot: the LUKS2 key slot number.
+        kind: how the slot's passphrase is made.
+        lock_to_state: the passphrase is mixed with STATE's salt (``lockToSTATE``), so it can be made only
+            once STATE is mounted.
+        kms_endpoint: kind ``kms``: the KMS server's address; empty for other kinds.
+        tpm_pcrs: kind ``tpm``: the PCRs (SHA-256 bank) the sealed key is bound to.
+        tpm_check_secureboot_on_enroll: kind ``tpm``: Talos' ``checkSecurebootStatusOnEnroll``.
+        tpm_pcr_only: kind ``tpm`` (volumed extension): seal under PolicyPCR(``tpm_pcrs``) alone, without
+            Talos' signed PCR 11 policy (machines that boot without a signed UKI).
+    """
 
     slot: int
     kind: KeyKind
@@ -31,12 +47,18 @@ class KeySlotSpec(Spec):
     kms_endpoint: str = ""
     tpm_pcrs: tuple[int, ...] = ()
     tpm_check_secureboot_on_enroll: bool = False
-    # volumed extension: PolicyPCR alone, no signed PCR 11 (machines without a UKI)
     tpm_pcr_only: bool = False
 
 
 class PbkdfSpec(Spec):
-    """Key-slot KDF parameters (volumed extension); absent means cryptsetup's benchmarked defaults."""
+    """Key-slot KDF parameters (volumed extension); absent means cryptsetup's benchmarked defaults.
+
+    Attributes:
+        type: ``argon2id`` or ``argon2i``.
+        memory_kib: argon2 memory cost in KiB; None: the default.
+        iterations: argon2 time cost; None: the default.
+        parallel: argon2 threads; None: the default.
+    """
 
     type: str
     memory_kib: int | None = None
@@ -45,7 +67,19 @@ class PbkdfSpec(Spec):
 
 
 class EncryptionConfigSpec(Spec):
-    """LUKS2 parameters with Talos' defaults already applied."""
+    """LUKS2 parameters with Talos' defaults already applied.
+
+    Attributes:
+        provider: the encryption provider (``luks2``).
+        cipher: the payload cipher.
+        key_size_bits: the volume key's size in bits.
+        block_size: the encryption sector size in bytes; 0 for the LUKS2 default (4096 when the data area is a
+            whole number of 4 KiB, else 512).
+        perf_options: the dm-crypt performance flags to open with.
+        allow_discards: TRIM passes through the encryption layer.
+        pbkdf: the key-slot KDF; None for cryptsetup's benchmarked defaults.
+        keys: the configured key slots, in slot order.
+    """
 
     provider: str = "luks2"
     cipher: str = "aes-xts-plain64"
@@ -61,6 +95,8 @@ class ProvisioningConfigSpec(Spec):
     """Where to make the volume's partition when it is not found, and how large (Talos' ProvisioningSpec).
 
     Attributes:
+        disk_selector: the CEL expression a disk must match (over the Disk spec's fields); ``system_disk`` for
+            STATE and EPHEMERAL by default.
         min_size: bytes that must be free on the disk for the partition to be made there.
         max_size: the new partition's size in bytes; 0 means none given (all the free space).
         relative_max_size: when not 0, the size is this percent of the largest free gap instead (a
@@ -91,7 +127,13 @@ class VolumeConfigSpec(Spec):
         provisioning: how to create the partition when missing; None for a volume that is only located
             (STATE without a machine config, a user volume with no ``provisioning``).
         encryption: None for an unencrypted volume.
+        filesystem: the filesystem type to make when the volume is empty and to mount (``xfs``, ...).
         mount_target: where the Mounter mounts it, relative to the configured root (``/var/mnt/<name>``).
+        source: what it was produced from: ``config`` (the machine config) or ``meta`` (STATE's tag 9, with no
+            machine config).
+        locate_non_empty: located only when the partition holds something (Talos'
+            ``labelVolumeMatchAndNonEmpty``, STATE without a config): a blank partition is missing, never
+            formatted.
     """
 
     partition_label: str
@@ -100,8 +142,6 @@ class VolumeConfigSpec(Spec):
     filesystem: str = "xfs"
     mount_target: str = ""
     source: str = "config"
-    # Located only when the partition holds something (Talos' `labelVolumeMatchAndNonEmpty`, STATE without a
-    # config): a blank partition is missing, never formatted.
     locate_non_empty: bool = False
 
 

@@ -10,7 +10,12 @@ from .._namespaces import BLOCK, type_name
 
 
 class StaticKeySpec(SensitiveSpec):
-    """One static passphrase by slot."""
+    """One static passphrase by slot.
+
+    Attributes:
+        slot: the key slot the passphrase opens.
+        passphrase: the passphrase.
+    """
 
     slot: int
     passphrase: SecretBytes
@@ -20,6 +25,7 @@ class VolumeKeySecretsSpec(SensitiveSpec):
     """Static passphrases configured for one volume (id = volume id).
 
     Attributes:
+        static_keys: the static passphrases, by slot.
         meta_json: for STATE only, its encryption config as Talos stores it in META tag 9 (static
             passphrases included, hence here); None for other volumes.
     """

@@ -10,7 +10,15 @@ from .._namespaces import BLOCK, type_name
 
 
 class KeyReadinessSpec(Spec):
-    """One key slot: can its passphrase be produced now? ``reason`` says why not (no secret in it)."""
+    """One key slot: can its passphrase be produced now?
+
+    Attributes:
+        slot: the key slot.
+        kind: the key's kind (``static``, ``nodeID``, ``kms``, ``tpm``).
+        ready: its passphrase can be produced now.
+        reason: why not (no secret in it); empty when ready.
+        lock_to_state: the key is locked to STATE (needs STATE's salt).
+    """
 
     slot: int
     kind: str
@@ -20,7 +28,11 @@ class KeyReadinessSpec(Spec):
 
 
 class VolumeKeyStatusSpec(Spec):
-    """Readiness of every configured key of one volume (id = volume id), in slot order."""
+    """Readiness of every configured key of one volume (id = volume id), in slot order.
+
+    Attributes:
+        keys: one entry per configured key slot.
+    """
 
     keys: tuple[KeyReadinessSpec, ...] = ()
 

@@ -13,21 +13,41 @@ class VolumePhase(StrEnum):
     """Talos' volume phases, in lifecycle order."""
 
     WAITING = "waiting"
+    """Not tried yet, or waiting for something: ``error_message`` says what, ``waiting_for`` names volumes."""
     FAILED = "failed"
+    """The last attempt failed (``error_message``); ``pre_fail_phase`` is where the next attempt resumes."""
     MISSING = "missing"
+    """No partition carries the locator and the volume is not to be provisioned (or is blank where it must
+    hold something)."""
     LOCATED = "located"
+    """Its partition was found (the same attempt goes on to ``provisioned``)."""
     PROVISIONED = "provisioned"
+    """Its partition exists: found, or made now."""
     PREPARED = "prepared"
+    """Opened (unlocked when encrypted): ``mount_location`` is its block device."""
     READY = "ready"
+    """It has its filesystem (made when it was empty): the Mounter mounts it."""
     CLOSED = "closed"
+    """Talos' phase of a closed volume; volumed's controllers do not set it."""
 
 
 class VolumeStatusSpec(Spec):
     """The observed state of one volume (id = volume id).
 
     Attributes:
+        phase: where the volume is in its lifecycle.
         pre_fail_phase: the phase before ``failed``, restored on the next attempt.
         location: the raw device (partition) of the volume.
+        offset: the volume's byte offset inside ``location`` (partitions of image files).
+        parent_location: the disk the volume is on.
+        partition_index: its GPT partition number.
+        uuid: the UUID of what was found on it (filesystem or LUKS2 header).
+        partition_uuid: its GPT partition's unique GUID.
+        size: its size in bytes.
+        filesystem: the filesystem it has (set when it reaches ``ready``).
+        encryption_provider: ``luks2`` for an encrypted volume once opened; empty otherwise.
+        locked_to_state: one of its configured keys is locked to STATE.
+        tpm_pcrs: the PCRs its configured TPM keys are bound to.
         mount_location: what gets mounted: the activated (decrypted) device, or ``location`` when unencrypted.
         encryption_slot: the key slot that opened the volume this boot.
         configured_encryption_keys: the kinds of the configured keys, in slot order.

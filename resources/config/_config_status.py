@@ -13,10 +13,15 @@ class ConfigStatusSpec(Spec):
     """The last load of the config file (id = ``machine-config``).
 
     Attributes:
+        path: the config file (empty when `volumed run` has no ``--config``).
+        present: the file exists.
         valid: whether the last read file was valid; when false the volumes stay as the last valid config left
             them (``applied_digest``).
         errors: one line per problem: document, field path, message.
+        documents: how many documents the file holds, once it was applied.
+        digest: SHA-256 of the file as last read.
         applied_digest: SHA-256 of the config that VolumeConfigs were last produced from.
+        staged_promoted: a staged config (``volumed apply-config --mode staged``) replaced the file at start.
     """
 
     path: str = ""

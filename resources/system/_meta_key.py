@@ -18,7 +18,11 @@ def meta_key_id(tag: int) -> str:
 
 
 class MetaKeySpec(SensitiveSpec):
-    """The value of a META tag (id = ``0x<tag>``); held as a secret so no dump or log shows it."""
+    """The value of a META tag (id = ``0x<tag>``); held as a secret so no dump or log shows it.
+
+    Attributes:
+        value: the tag's value, as text.
+    """
 
     value: SecretStr
 

@@ -14,9 +14,12 @@ class MetaLoadedSpec(Spec):
     (id = ``meta``).
 
     Until it exists, what META holds is unknown, not empty: the node UUID (META tag 0x0f beats SMBIOS) is not
-    decided yet. ``found``: a usable META partition was found. ``error`` says why META's tags stay unknown
-    although it was looked at (unreadable, corrupt, on a disk with an invalid or unreadable partition table);
-    they are then taken as unset.
+    decided yet.
+
+    Attributes:
+        found: a usable META partition was found.
+        error: why META's tags stay unknown although it was looked at (unreadable, corrupt, on a disk with an
+            invalid or unreadable partition table); they are then taken as unset.
     """
 
     found: bool

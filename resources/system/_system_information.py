@@ -15,9 +15,13 @@ class UUIDSource(StrEnum):
     """Where the node UUID came from: a flag beats META tag 0x0f, which beats SMBIOS (``none``: nowhere)."""
 
     NONE = "none"
+    """No UUID anywhere: ``uuid`` is empty."""
     SMBIOS = "smbios"
+    """The SMBIOS product UUID."""
     META = "meta"
+    """META tag 0x0f."""
     FLAG = "flag"
+    """`volumed run --node-uuid`."""
 
 
 class SystemInformationSpec(Spec):
@@ -25,6 +29,10 @@ class SystemInformationSpec(Spec):
 
     Published once the UUID is decided (META read or found absent, SMBIOS looked at): until then there is no
     resource, and nodeID and KMS keys wait rather than fail.
+
+    Attributes:
+        uuid: the node UUID.
+        source: where it came from.
     """
 
     uuid: str

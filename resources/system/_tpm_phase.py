@@ -31,9 +31,11 @@ class TPMWindow(StrEnum):
 class TPMPhaseSpec(Spec):
     """Published once PCR 11 was looked at (id = ``pcr11``); until then signed TPM keys wait.
 
-    ``phase``: the last phase word volumed extended PCR 11 with (empty: none). ``reason``: why keys under the
-    signed policy cannot be used (empty while open or off). ``pcr11``: PCR 11's value (hex) when last looked
-    at (public: every process on the node may read it).
+    Attributes:
+        window: where the boot stands for keys under the signed PCR 11 policy.
+        phase: the last phase word volumed extended PCR 11 with (empty: none).
+        reason: why keys under the signed policy cannot be used (empty while open or off).
+        pcr11: PCR 11's value (hex) when last looked at (public: every process on the node may read it).
     """
 
     window: TPMWindow
