@@ -11,10 +11,14 @@ from ._model import StrictModel
 
 DEFAULT_CIPHER: Final = "aes-xts-plain64"
 DEFAULT_KEY_SIZE_BITS: Final = 512
+ADIANTUM_CIPHERS: Final = ("xchacha12,aes-adiantum-plain64", "xchacha20,aes-adiantum-plain64")
 # What volumed's LUKS2 library can format and open (storage/luks2/_area_cipher.py; config may not import
-# storage, so a test keeps the two in step). Talos also takes other dm-crypt ciphers, e.g. adiantum.
-SUPPORTED_CIPHERS: Final = (DEFAULT_CIPHER,)
+# storage, so a test keeps the two in step): Talos' three (go-blockdevice's ParseCipherKind).
+SUPPORTED_CIPHERS: Final = (DEFAULT_CIPHER, *ADIANTUM_CIPHERS)
 SUPPORTED_KEY_SIZES_BITS: Final = (256, 512)
+# Key sizes per cipher, the first the default when keySize is 0 (go-blockdevice's keySizeDefaults: 512 for
+# aes-xts-plain64, 256 for adiantum, the only size the kernel's adiantum takes).
+CIPHER_KEY_SIZES_BITS: Final = {DEFAULT_CIPHER: (512, 256), **dict.fromkeys(ADIANTUM_CIPHERS, (256,))}
 DEFAULT_TPM_PCRS: Final = (7,)
 PERF_OPTIONS: Final = ("no_read_workqueue", "no_write_workqueue", "same_cpu_crypt")
 
@@ -196,8 +200,8 @@ class EncryptionSpec(StrictModel):
 
     @property
     def effective_key_size_bits(self) -> int:
-        """The volume key size in bits: as given, else 512."""
-        return self.key_size or DEFAULT_KEY_SIZE_BITS
+        """The volume key size in bits: as given, else the cipher's default (512, or 256 for adiantum)."""
+        return self.key_size or CIPHER_KEY_SIZES_BITS.get(self.effective_cipher, (DEFAULT_KEY_SIZE_BITS,))[0]
 
     @property
     def effective_block_size(self) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ._documents import FILESYSTEMS, STATE, SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
-from ._encryption import PERF_OPTIONS, SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS
+from ._encryption import CIPHER_KEY_SIZES_BITS, PERF_OPTIONS, SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS
 from ._errors import SelectorError
 
 if TYPE_CHECKING:
@@ -149,8 +149,9 @@ def _validate_cipher(spec: EncryptionSpec, prefix: str = "encryption") -> list[I
     supported = ", ".join(SUPPORTED_CIPHERS)
     if spec.cipher and spec.cipher not in SUPPORTED_CIPHERS:
         return [(f"{dot}cipher", f"unsupported cipher (supported: {supported})")]
-    if spec.key_size and spec.key_size not in SUPPORTED_KEY_SIZES_BITS:
-        sizes = " or ".join(map(str, SUPPORTED_KEY_SIZES_BITS))
+    allowed = CIPHER_KEY_SIZES_BITS.get(spec.effective_cipher, SUPPORTED_KEY_SIZES_BITS)
+    if spec.key_size and spec.key_size not in allowed:
+        sizes = " or ".join(map(str, sorted(allowed)))
         return [
             (
                 f"{dot}keySize",

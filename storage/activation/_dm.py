@@ -32,6 +32,13 @@ if TYPE_CHECKING:
 MAPPER_DIR: Final = Path("/dev/mapper")
 SYS_BLOCK: Final = Path("/sys/block")
 SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
+DM_KEY_SIZES: Final = {
+    "aes-xts-plain64": (32, 64),
+    # dm-crypt reads cryptsetup's "cipher,cipher-mode-iv" as the kernel template adiantum(xchacha12,aes)
+    "xchacha12,aes-adiantum-plain64": (32,),
+    "xchacha20,aes-adiantum-plain64": (32,),
+}
+"""Segment ciphers the dm backend loads as they are written in the header, with their key sizes in bytes."""
 
 
 @final
@@ -82,10 +89,11 @@ def crypt_table(
     """
     wanted = set(flags)
     check_flags(wanted - {"iv_large_sectors"})
-    if len(volume_key) not in (32, 64):
-        raise ActivationError(f"{segment.cipher} needs a 256- or 512-bit key, got {len(volume_key) * 8} bits")
-    if segment.cipher != "aes-xts-plain64":
+    if segment.cipher not in DM_KEY_SIZES:
         raise ActivationError(f"unsupported cipher {segment.cipher!r} for dm-crypt activation")
+    if len(volume_key) not in DM_KEY_SIZES[segment.cipher]:
+        bits = "- or ".join(f"{size * 8}" for size in DM_KEY_SIZES[segment.cipher])
+        raise ActivationError(f"{segment.cipher} needs a {bits}-bit key, got {len(volume_key) * 8} bits")
     return CryptTable(
         sectors=size // 512,
         cipher=segment.cipher,

@@ -55,6 +55,22 @@ def segment_size(segment: DataSegment) -> int:
     return size
 
 
+FUSE_CIPHERS: Final = ("aes-xts-plain64",)
+"""Segment ciphers the FUSE server decrypts (storage/luks2/xts.py); adiantum has no userspace data path."""
+
+
+def check_fuse_cipher(name: str, cipher: str) -> None:
+    """Refuse, before any server or loop device exists, a segment cipher the FUSE server cannot decrypt."""
+    if cipher in FUSE_CIPHERS:
+        return
+    if "adiantum" in cipher:
+        raise ActivationError(
+            f"cannot activate {name} ({cipher}): the fuse backend has no userspace adiantum data path; "
+            "use --backend dm"
+        )
+    raise ActivationError(f"cannot activate {name}: the fuse backend does not decrypt {cipher!r}")
+
+
 @final
 class FuseActivator:
     """Activation through FUSE + loop, for kernels without device-mapper (containers, CI, this machine).
@@ -114,6 +130,7 @@ class FuseActivator:
         """Serve ``segment``; dm-crypt ``flags`` cannot be honoured here: they are recorded (``status``
         shows them as ``ignored_flags``) and logged."""
         check_name(name)
+        check_fuse_cipher(name, segment.cipher)
         ignored = check_flags(flags)
         size = segment_size(segment)
         current = self.status(name)

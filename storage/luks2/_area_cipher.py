@@ -1,32 +1,49 @@
-"""Key slot area encryption: aes-xts-plain64 in 512-byte units, tweak counted from the start of the area.
+"""Key slot area encryption in 512-byte units, the IV (plain64) counted from the start of the area.
 
-Key slot areas are small (a few hundred KiB), so cryptography's XTS, one call per unit, is fast enough here;
-the bulk payload cipher lives in ``xts.py``.
+cryptsetup encrypts a key slot area with the segment's cipher: ``aes-xts-plain64`` (cryptography's XTS, one
+call per unit, fast enough for a few hundred KiB), or on volumes formatted for machines without AES
+instructions ``xchacha12,aes-adiantum-plain64`` / ``xchacha20,aes-adiantum-plain64`` (:mod:`.adiantum`, its
+plain64 tweak the unit number as le64 in 32 bytes). The bulk payload cipher lives in ``xts.py``.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ._errors import InvalidMetadataError
+from .adiantum import Adiantum
 
 UNIT = 512
-SUPPORTED_CIPHERS = ("aes-xts-plain64",)
+XTS: Final = "aes-xts-plain64"
+ADIANTUM_ROUNDS: Final = {"xchacha12,aes-adiantum-plain64": 12, "xchacha20,aes-adiantum-plain64": 20}
+"""The adiantum cipher specs (Talos' names, cryptsetup's too) and their XChaCha rounds."""
+SUPPORTED_CIPHERS = (XTS, *ADIANTUM_ROUNDS)
+KEY_SIZES: Final = {XTS: (32, 64), **dict.fromkeys(ADIANTUM_ROUNDS, (32,))}
+"""Key sizes in bytes each cipher takes."""
 
 
 def check_cipher(spec: str, key_size: int) -> None:
     """Raise InvalidMetadataError unless ``spec`` with ``key_size`` bytes is a cipher this library handles."""
     if spec not in SUPPORTED_CIPHERS:
         raise InvalidMetadataError(f"unsupported cipher {spec!r} (supported: {', '.join(SUPPORTED_CIPHERS)})")
-    if key_size not in (32, 64):
-        raise InvalidMetadataError(f"aes-xts-plain64 needs a 256- or 512-bit key, got {key_size * 8} bits")
+    if key_size not in KEY_SIZES[spec]:
+        bits = "- or ".join(f"{size * 8}" for size in KEY_SIZES[spec])
+        raise InvalidMetadataError(f"{spec} needs a {bits}-bit key, got {key_size * 8} bits")
 
 
-def _units(data: bytes, key: bytes, *, encrypt: bool) -> bytes:
+def _units(data: bytes, key: bytes, spec: str, *, encrypt: bool) -> bytes:
     if len(data) % UNIT:
         raise ValueError(f"key slot area data must be a multiple of {UNIT} bytes")
-    algorithm = algorithms.AES(key)
     out = bytearray(len(data))
+    if spec in ADIANTUM_ROUNDS:
+        adiantum = Adiantum(key, rounds=ADIANTUM_ROUNDS[spec])
+        crypt = adiantum.encrypt if encrypt else adiantum.decrypt
+        for i in range(len(data) // UNIT):
+            out[i * UNIT : (i + 1) * UNIT] = crypt(data[i * UNIT : (i + 1) * UNIT], i.to_bytes(32, "little"))
+        return bytes(out)
+    algorithm = algorithms.AES(key)
     for i in range(len(data) // UNIT):
         cipher = Cipher(algorithm, modes.XTS(i.to_bytes(16, "little")))
         ctx = cipher.encryptor() if encrypt else cipher.decryptor()
@@ -34,13 +51,13 @@ def _units(data: bytes, key: bytes, *, encrypt: bool) -> bytes:
     return bytes(out)
 
 
-def encrypt_area(data: bytes, key: bytes, spec: str = "aes-xts-plain64") -> bytes:
+def encrypt_area(data: bytes, key: bytes, spec: str = XTS) -> bytes:
     """Encrypt key material (a multiple of 512 bytes) for a key slot area."""
     check_cipher(spec, len(key))
-    return _units(data, key, encrypt=True)
+    return _units(data, key, spec, encrypt=True)
 
 
-def decrypt_area(data: bytes, key: bytes, spec: str = "aes-xts-plain64") -> bytes:
+def decrypt_area(data: bytes, key: bytes, spec: str = XTS) -> bytes:
     """Decrypt key material read from a key slot area."""
     check_cipher(spec, len(key))
-    return _units(data, key, encrypt=False)
+    return _units(data, key, spec, encrypt=False)

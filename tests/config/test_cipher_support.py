@@ -12,25 +12,37 @@ from volumed.config import SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS, check_co
 from volumed.storage.luks2 import FormatOptions, InvalidMetadataError
 from volumed.storage.luks2._area_cipher import SUPPORTED_CIPHERS as STORAGE_CIPHERS
 
+ADIANTUM = ("xchacha12,aes-adiantum-plain64", "xchacha20,aes-adiantum-plain64")
+
+SUPPORTED = (
+    "encryption.cipher: unsupported cipher (supported: aes-xts-plain64, xchacha12,aes-adiantum-plain64, "
+    "xchacha20,aes-adiantum-plain64)"
+)
 HEAD = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys: [{nodeID: {}}]\n"
 
 REFUSED = [
     (
         "  cipher: bogus-cipher\n",
-        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
+        SUPPORTED,
         "bogus-cipher",
         None,
     ),
     (
         "  cipher: aes-cbc-essiv:sha256\n",
-        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
+        SUPPORTED,
         "aes-cbc-essiv:sha256",
         None,
     ),
     (
-        "  cipher: xchacha12,aes-adiantum-plain64\n",
-        "encryption.cipher: unsupported cipher (supported: aes-xts-plain64)",
+        "  cipher: xchacha12,aes-adiantum-plain64\n  keySize: 512\n",
+        "encryption.keySize: unsupported key size for xchacha12,aes-adiantum-plain64 (supported: 256 bits)",
         "xchacha12,aes-adiantum-plain64",
+        512,
+    ),
+    (
+        "  cipher: aes-adiantum-plain64\n",
+        SUPPORTED,
+        "aes-adiantum-plain64",
         None,
     ),
     (
@@ -71,7 +83,7 @@ def test_config_validate_refuses_it() -> None:
     result = CliRunner().invoke(volumed, ["config", "validate", "-"], input=text, catch_exceptions=False)
     assert (result.exit_code, result.stdout) == (
         1,
-        "VolumeConfig/EPHEMERAL: encryption.cipher: unsupported cipher (supported: aes-xts-plain64)\n",
+        f"VolumeConfig/EPHEMERAL: {SUPPORTED}\n",
     )
 
 
@@ -83,7 +95,22 @@ def test_config_lists_what_storage_supports() -> None:
 @pytest.mark.parametrize("bits", [0, *SUPPORTED_KEY_SIZES_BITS])
 def test_every_accepted_combination_can_be_formatted(cipher: str, bits: int) -> None:
     extra = (f"  cipher: {cipher}\n" if cipher else "") + (f"  keySize: {bits}\n" if bits else "")
-    document = load_config(HEAD + extra).volume("EPHEMERAL")
-    assert document is not None
-    encryption = document.encryption
+    _, issues = check_config(HEAD + extra)
+    if issues:  # refused by validation: storage must refuse it too
+        assert (cipher in ADIANTUM, bits) == (True, 512)
+        with pytest.raises(InvalidMetadataError):
+            FormatOptions(cipher=cipher, key_size=bits // 8)
+        return
+    volume = load_config(HEAD + extra).volume("EPHEMERAL")
+    assert volume is not None
+    encryption = volume.encryption
     FormatOptions(cipher=encryption.effective_cipher, key_size=encryption.effective_key_size_bits // 8)
+
+
+@pytest.mark.parametrize(("cipher", "bits"), [("", 512), *((cipher, 256) for cipher in ADIANTUM)])
+def test_default_key_size_is_talos_per_cipher(cipher: str, bits: int) -> None:
+    """go-blockdevice's keySizeDefaults: 512 bits for aes-xts-plain64, 256 for adiantum (its only size)."""
+    extra = f"  cipher: {cipher}\n" if cipher else ""
+    volume = load_config(HEAD + extra).volume("EPHEMERAL")
+    assert volume is not None
+    assert volume.encryption.effective_key_size_bits == bits
