@@ -3,18 +3,51 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Final
 
 import structlog
 
+LOG_LEVELS_ENV: Final = "VOLUMED_LOG_LEVELS"
+"""``name=level,...``: the level of other libraries' loggers (e.g. ``grpc=info,celpy=debug``), which stay at
+WARNING otherwise, ``-v`` or not."""
+
+
+def parse_log_levels(text: str) -> tuple[dict[str, int], list[str]]:
+    """``"grpc=info, celpy=debug"`` -> ``{"grpc": logging.INFO, "celpy": logging.DEBUG}``, and the items that
+    are not ``NAME=LEVEL``."""
+    levels: dict[str, int] = {}
+    bad: list[str] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, level = item.partition("=")
+        value = logging.getLevelNamesMapping().get(level.strip().upper())
+        if not sep or not name.strip() or value is None:
+            bad.append(item)
+        else:
+            levels[name.strip()] = value
+    return levels, bad
+
 
 def configure_logging(*, verbose: bool = False, json: bool = False) -> None:
-    """Route structlog (and stdlib logging) to stderr at INFO, or DEBUG with ``verbose``.
+    """Route structlog (and stdlib logging) to stderr: volumed's lines at INFO, or DEBUG with ``verbose``.
 
-    Tracebacks are plain: rich's pretty tracebacks print local variables, which may hold secrets.
+    Other libraries' stdlib loggers (cel-python, lark, gRPC, asyncio, urllib3...) stay at WARNING even with
+    ``verbose``: their debug output (cel-python's evaluation dumps) buried volumed's own lines. Raise one with
+    ``$VOLUMED_LOG_LEVELS`` (``name=level,...``). Tracebacks are plain: rich's pretty tracebacks print local
+    variables, which may hold secrets. A malformed item of the variable is named in a warning and ignored (the
+    log set-up does not stop a boot).
     """
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    overrides, bad = parse_log_levels(os.environ.get(LOG_LEVELS_ENV, ""))
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("volumed").setLevel(level)  # volumed's own stdlib loggers (FUSE, LUKS2 volume)
+    for name, value in overrides.items():
+        logging.getLogger(name).setLevel(value)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json
@@ -31,3 +64,7 @@ def configure_logging(*, verbose: bool = False, json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    for item in bad:
+        structlog.get_logger("volumed.logging").warning(
+            f"${LOG_LEVELS_ENV}: ignoring an item that is not NAME=LEVEL", item=item
+        )

@@ -21,7 +21,7 @@ import anyio.to_thread
 import structlog
 from anyio.lowlevel import RunVar
 
-from volumed.keys import InvalidTokenError, KeyProviderError
+from volumed.keys import GateClosedError, InvalidTokenError, KeyProviderError
 from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
 from volumed.storage.luks2.faults import crash_scope
 from volumed.storage.slotcheck import (
@@ -242,6 +242,15 @@ async def sync_key_slots(
         volume.close()
 
 
+def _slot_failures(failures: Sequence[str], slot: int) -> list[str]:
+    """The failures recorded for configured ``slot`` by an earlier sync."""
+    return [
+        f
+        for f in failures
+        if f.startswith((f"error updating key slot {slot} ", f"error adding key slot {slot} "))
+    ]
+
+
 def _token_matches(key: SlotKey, token: dict[str, Any] | None) -> bool:
     """Whether the slot's token fits the configured key (a TPM key: sealed with the configured PCR list).
 
@@ -443,11 +452,17 @@ async def _sync(
                 )
             )
             working.add(key.slot)
+            log.info(
+                f"key slot {'replaced' if action == 'updating' else 'enrolled'}", slot=key.slot, kind=key.kind
+            )
             fps[key.slot] = slot_fingerprint(
                 volume_key, key.slot, slot_json(key.slot), new.passphrase.reveal()
             )
             if key.slot == opened.slot:  # the slot that opened now holds the configured key
                 opened.passphrase, opened.kind = new.passphrase, key.kind
+        except GateClosedError as error:  # not asked: what the key's source said before still stands
+            before = _slot_failures(opened.failed_syncs, key.slot)
+            failed.extend(before or [f"error {action} key slot {key.slot} {key.kind}: {error}"])
         except (KeyProviderError, Luks2Error) as error:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {error}")
 
@@ -459,6 +474,9 @@ async def _sync(
         try:
             await anyio.to_thread.run_sync(volume.kill_slot, slot)
             slot_token = volume.tokens.get(slot)
+            log.info(
+                "key slot removed", slot=slot, **({} if slot_token is None else {"token": slot_token.type})
+            )
             if slot_token is not None and slot_token.type != SLOT_CHECK_TOKEN_TYPE and slot not in peers:
                 await anyio.to_thread.run_sync(volume.remove_token, slot)
             fps.pop(slot, None)

@@ -246,6 +246,7 @@ class VolumeFormatter(Controller):
         self._base_env = environment
         self._retry = retry_interval
         self._statuses: dict[str, VolumeStatusSpec] = {}
+        self._logged_phases: dict[str, VolumePhase] = {}  # the phase last published (and logged) per volume
         self._failed_inputs: dict[str, str] = {}
         # LUKS-formatted by this process and not yet given a filesystem: its mkfs-pending mark (committed by
         # the format) is no sign of an interrupted mkfs, so no warning is logged for it
@@ -299,17 +300,33 @@ class VolumeFormatter(Controller):
         for item in work:
             status = self._statuses[item.volume_id]
             await ctx.apply(VolumeStatusDefinition.new(item.volume_id, status))
+            self._log_phase(item.volume_id, status)
             if status.phase == VolumePhase.FAILED and self._failed_inputs.get(item.volume_id) == "retryable":
                 ctx.requeue_after(self._retry)
 
         configured = {item.volume_id for item in work}
         for volume_id in [v for v in self._statuses if v not in configured]:
             self._statuses.pop(volume_id)
+            self._logged_phases.pop(volume_id, None)
         mounted = {
             m.spec.volume_id for m in await ctx.list(Kind(BLOCK, MountStatusDefinition.type), MountStatusSpec)
         }
         for volume_id in [v for v in self._services.opened if v not in configured and v not in mounted]:
             await self._services.close(volume_id)
+
+    def _log_phase(self, volume_id: str, status: VolumeStatusSpec) -> None:
+        """An info line when a volume's published phase changes (with the reason unless it is ready)."""
+        previous = self._logged_phases.get(volume_id)
+        if previous == status.phase:
+            return
+        self._logged_phases[volume_id] = status.phase
+        change = f"{previous.value if previous is not None else 'none'} -> {status.phase.value}"
+        reason = (
+            {}
+            if status.phase == VolumePhase.READY or not status.error_message
+            else {"reason": status.error_message}
+        )
+        log.info("volume phase changed", volume=volume_id, phase=change, **reason)
 
     def _status(self, volume_id: str) -> VolumeStatusSpec:
         return self._statuses.get(volume_id, VolumeStatusSpec())
@@ -324,7 +341,9 @@ class VolumeFormatter(Controller):
         finished: anyio.Event,
     ) -> None:
         try:
-            await self._attempt(item, discovered, disks, env, gate)
+            # The volume's id on every line logged meanwhile (the key-slot lines of format_encrypted, too).
+            with structlog.contextvars.bound_contextvars(volume=item.volume_id):
+                await self._attempt(item, discovered, disks, env, gate)
         finally:
             finished.set()  # its status is recorded: volumes after it in the order may decide
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import structlog
+
 from volumed.resources import (
     BLOCK,
     KeySlotStatusDefinition,
@@ -79,9 +81,10 @@ class KeySlotSyncer(Controller):
             # (a KMS or TPM that was unavailable may be back).
             if opened.keys_digest != digest or opened.result.failed_syncs:
                 before = opened.result.kdf_runs
-                opened.result.failed_syncs = await sync_key_slots(
-                    opened.location, encryption, keys, opened.result
-                )
+                with structlog.contextvars.bound_contextvars(volume=volume.id):  # on its key-slot lines
+                    opened.result.failed_syncs = await sync_key_slots(
+                        opened.location, encryption, keys, opened.result
+                    )
                 opened.keys_digest = digest
                 opened.sync_kdf_runs = opened.result.kdf_runs - before
                 if opened.result.failed_syncs:
