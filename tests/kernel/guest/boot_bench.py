@@ -38,7 +38,12 @@ CONFIG: Final = BENCH / "config.yaml"
 ROOT: Final = BENCH / "root"
 STATE_DIR: Final = Path("/run/volumed")
 KEYS: Final = BENCH / "keys"
-RUN_LIMIT: Final = 600.0
+RUN_LIMIT: Final = 1200.0
+FIRST_BOOT_LIMIT: Final = 900.0
+"""--timeout of the first boot: it runs 2 KDFs per volume, one at a time on 2 CPUs (the KDF limiter), and a
+volume whose format waits past the 60 s encryption step limit is retried (measured: with --timeout 120 nine of
+ten formats timed out and the run failed)."""
+FIRST_BOOT_ATTEMPTS: Final = 2
 
 
 def partitions() -> dict[str, str]:
@@ -75,17 +80,21 @@ def max_concurrency(intervals: list[tuple[float, float]]) -> int:
     return most
 
 
-def volumed_argv(s: Scenario, out: Path) -> list[str]:
+def volumed_argv(s: Scenario, out: Path, timeout: float) -> list[str]:
     return [
         sys.executable, "-m", "tests.kernel.guest._timed_volumed", str(out),
         "run", "--config", str(CONFIG), "--once", "--backend", "dm",
         "--root", str(ROOT), "--state-dir", str(STATE_DIR), "--node-uuid", s.params["node_uuid"],
-        "--tpm-boot-phases", "off", "--retry-interval", "2", "--timeout", str(s.params["settle_limit"]),
+        "--tpm-boot-phases", "off", "--retry-interval", "2", "--timeout", str(timeout),
     ]  # fmt: skip
 
 
-def volumed_boot(s: Scenario, tag: str, salts: dict[str, str]) -> dict[str, Any]:
-    """One `volumed run --once`, timed from spawn to exit; its output is printed after it ended."""
+def volumed_boot(s: Scenario, tag: str, salts: dict[str, str], timeout: float) -> dict[str, Any]:
+    """One `volumed run --once`, timed from spawn to exit; its output is printed after it ended.
+
+    A run that does not end with every volume ready (exit status not 0) is returned with ``failed`` (why),
+    not raised: the other rounds still run, and the report says which failed and how.
+    """
     out = BENCH / f"kdf-{tag}.json"
     out.unlink(missing_ok=True)
     lines: list[tuple[float, str]] = []
@@ -93,7 +102,10 @@ def volumed_boot(s: Scenario, tag: str, salts: dict[str, str]) -> dict[str, Any]
     mounted: list[float] = []
     spawned = time.monotonic()
     process = subprocess.Popen(
-        volumed_argv(s, out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        volumed_argv(s, out, timeout),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
     for raw in process.stdout:
@@ -109,11 +121,11 @@ def volumed_boot(s: Scenario, tag: str, salts: dict[str, str]) -> dict[str, Any]
     process.stdout.close()
     for offset, line in lines:
         s.note(f"[+{offset:6.2f} s] {line}")
-    s.check(code == 0, f"volumed run --once exited {code}")
-    s.check(table_at is not None, "volumed run --once printed no status table")
-    assert table_at is not None
     left = {"dm_devices": sorted(dm_devices()), "mounts": mounts_under(ROOT)}
     s.check(not any(left.values()), f"after volumed run --once: {left}")
+    if code != 0 or table_at is None:
+        reasons = [line for _, line in lines if " failed: " in line or " waiting: " in line]
+        return {"failed": f"exit {code}: " + "; ".join(reasons), "boot_s": exited - spawned}
     timed = json.loads(out.read_text())
     runs = [(start, end) for start, end, _ in timed["kdf_runs"]]
     per_volume: dict[str, int] = {}
@@ -234,8 +246,16 @@ def main(s: Scenario) -> None:
 
     s.step("first boot: volumed run --once formats every volume (not measured)")
     started = time.monotonic()
-    first = volumed_boot(s, "first", {})
-    s.record("first_boot", {"seconds": round(time.monotonic() - started, 2), "kdf_runs": first["kdf_runs"]})
+    for attempt in range(1, FIRST_BOOT_ATTEMPTS + 1):
+        first = volumed_boot(s, f"first-{attempt}", {}, FIRST_BOOT_LIMIT)
+        if "failed" not in first:
+            break
+        s.note(f"first boot attempt {attempt} failed: {first['failed']}")
+    s.check("failed" not in first, f"the first boot failed {FIRST_BOOT_ATTEMPTS} times: {first}")
+    s.record(
+        "first_boot",
+        {"seconds": round(time.monotonic() - started, 2), "attempts": attempt, "kdf_runs": first["kdf_runs"]},
+    )
 
     s.step("cryptsetup luksDump: two key slots per volume, the pinned KDF; key files for cryptsetup")
     salts = normalize_salts(check_headers(s, volumes))
@@ -255,13 +275,13 @@ def main(s: Scenario) -> None:
         result: dict[str, Any] = {"volumed_first": volumed_first}
         for which in ("volumed", "cryptsetup") if volumed_first else ("cryptsetup", "volumed"):
             if which == "volumed":
-                result["volumed"] = volumed_boot(s, f"round-{number + 1}", salts)
+                result["volumed"] = volumed_boot(s, f"round-{number + 1}", salts, s.params["settle_limit"])
             else:
                 result["cryptsetup"] = cryptsetup_serial(s, volumes)
         v, c = result["volumed"], result["cryptsetup"]
         s.note(
-            f"volumed {v['boot_s']:.2f} s (KDF critical path {v['kdf_s']:.2f} s), "
-            f"cryptsetup serial {c['serial_s']:.2f} s"
+            f"volumed {v['boot_s']:.2f} s (KDF critical path {v.get('kdf_s', 0):.2f} s"
+            f"{', FAILED: ' + v['failed'] if 'failed' in v else ''}), cryptsetup serial {c['serial_s']:.2f} s"
         )
         rounds.append(result)
         s.record("rounds", rounds)
