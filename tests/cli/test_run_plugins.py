@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,59 +21,19 @@ from volumed.storage import disklayout
 VOLUMED = str(Path(sys.executable).parent / "volumed")
 MIB = 1024 * 1024
 
-PLUGIN = textwrap.dedent(
-    '''
-    """A plugin as an image builder writes it: one resource type, one controller that publishes it."""
-    from pathlib import Path
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
-    from volumed.controllers import Plugin
-    from volumed.runtime import ResourceDefinition, SensitiveSpec, Spec
-    from volumed.runtime.controller import Controller, Output
 
-    class GreetingSpec(Spec):
-        text: str
+def _doc_block(marker: str) -> str:
+    """The python block between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` of docs/plugins.md."""
+    pattern = rf"<!-- {marker}:start -->\s*```python\n(?P<code>.*?)```\s*<!-- {marker}:end -->"
+    match = re.search(pattern, DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert match, f"{DOC} lost its python block {marker}"
+    return match.group("code")
 
-    class TokenSpec(SensitiveSpec):
-        token: str
 
-    GREETING = ResourceDefinition(
-        type="Greetings.app.example.com", spec_model=GreetingSpec, default_namespace="app",
-        aliases=("greeting",),
-    )
-    TOKEN = ResourceDefinition(type="Tokens.app.example.com", spec_model=TokenSpec, default_namespace="app")
-
-    class Greeter(Controller):
-        name = "example.Greeter"
-        outputs = (Output(GREETING.type, namespace="app"), Output(TOKEN.type, namespace="app"))
-
-        def __init__(self, state_dir: Path) -> None:
-            self._state_dir = state_dir
-
-        async def reconcile(self, ctx):
-            self.ran = True
-            await ctx.apply(GREETING.new("hello", GreetingSpec(text=f"state in {self._state_dir.name}")))
-            await ctx.apply(TOKEN.new("t", TokenSpec(token="s3cr3t-plugin-token")))
-
-    def plugin(options):
-        return Plugin("example", (Greeter(options.state_dir),), (GREETING, TOKEN))
-
-    def raising(options):
-        raise RuntimeError("the plugin's own failure")
-
-    class Clash(Controller):
-        name = "KeyResolver"  # a built-in controller's name
-
-        async def reconcile(self, ctx):
-            pass
-
-    class Undescribed(Controller):
-        name = "example.Undescribed"
-        outputs = (Output("Unknowns.app.example.com", namespace="app"),)
-
-        async def reconcile(self, ctx):
-            pass
-    '''
-)
+# The plugin is the guide's example, and its failure examples in the same module (the guide says so).
+PLUGIN = _doc_block("plugin-example") + "\n\n" + _doc_block("plugin-failures")
 
 
 @pytest.fixture
@@ -141,6 +101,12 @@ def test_a_plugins_resources_are_served_and_its_secrets_refused(
             shown = get(tmp_path, "greeting", env)
         assert "state in state" in shown.stdout, shown.stdout + shown.stderr
         assert "Greetings.app.example.com" in shown.stdout
+        # It read volumed's own resources: EPHEMERAL's VolumeStatus (ready) and its MountStatus.
+        data = f"app data under {tmp_path / 'root' / 'var'}"
+        while data not in shown.stdout and time.monotonic() < deadline:
+            time.sleep(0.2)
+            shown = get(tmp_path, "greeting", env)
+        assert data in shown.stdout, shown.stdout + shown.stderr
         secret = get(tmp_path, "Tokens.app.example.com", env)
         assert secret.returncode == 1
         assert "sensitive" in secret.stderr
