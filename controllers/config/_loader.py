@@ -111,12 +111,20 @@ class ConfigLoader(Controller):
                     self._rejected = (digest, errors)
                     status = status.model_copy(update={"errors": errors})
                     ctx.logger.warning(
-                        "machine config is invalid; keeping the volumes as they are", errors=len(issues)
+                        "machine config is invalid; keeping the volumes as they are",
+                        errors=len(issues),
+                        reason=errors[0] if errors else "no config",  # issues never quote the file's text
                     )
                 else:
                     self._rejected = None
                     # The legacy systemDiskEncryption blocks count: a config with only them is not empty.
                     self._applied = _Applied(digest, len(machine.labels), desired_volumes(machine))
+                    ctx.logger.info(
+                        "machine config applied",
+                        documents=self._applied.documents,
+                        volumes=len(self._applied.volumes),
+                        digest=digest[:12],
+                    )
             if self._applied is not None and self._applied.digest == digest:
                 status = status.model_copy(update={"documents": self._applied.documents})
             status = status.model_copy(update={"valid": not status.errors})
