@@ -1,25 +1,41 @@
-"""DiscoveryController: publishes Disk and DiscoveredVolume resources, rescanning every few seconds."""
+"""DiscoveryController: publishes Disk and DiscoveredVolume resources, rescanning on block uevents (node
+disks) and every few seconds."""
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from volumed.resources import BLOCK, DiscoveredVolumeDefinition, DiskDefinition
-from volumed.runtime.controller import Controller, Output
+from volumed.runtime.controller import Controller, EventSource, Output
 
+from ..sources import is_block_change, watch_uevents
 from ._discovery import discover
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from volumed.runtime.controller import ControllerContext
+    from volumed.runtime.controller import ControllerContext, Wake
+
+
+async def _block_uevents(wake: Wake) -> None:
+    """Wake on block devices coming, changing and going; ends (polling only) where netlink uevents cannot
+    exist at all."""
+    try:
+        await watch_uevents(is_block_change, wake)
+    except OSError as exc:
+        if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+            return
+        raise
 
 
 class DiscoveryController(Controller):
     """Disks from ``--disk`` images (or sysfs without them) and their volumes, probed every ``interval`` s.
 
+    Node disks are also rescanned as soon as the kernel announces a block device added, changed or removed
+    (a uevent); the interval stays as the fallback. Image files have no uevents: they are only polled.
     Locating needs only partition labels, which change rarely; controllers that change a disk probe what they
     changed themselves rather than wait for the next scan.
     """
@@ -33,6 +49,8 @@ class DiscoveryController(Controller):
     def __init__(self, images: Sequence[str], *, interval: float = 5.0) -> None:
         self._images = tuple(images)
         self._interval = interval
+        if not self._images:
+            self.sources = (EventSource("block uevents", _block_uevents),)
         self._unreadable: dict[str, str] = {}  # what was logged, so a rescan does not repeat it
         self._invalid: dict[str, str] = {}
 

@@ -19,14 +19,15 @@ from volumed.resources import (
     VolumeConfigDefinition,
     VolumeKeySecretsDefinition,
 )
-from volumed.runtime.controller import Controller, Output, OutputKind
+from volumed.runtime.controller import Controller, EventSource, Output, OutputKind
 
+from ..sources import watch_files
 from ._translate import DesiredVolume, desired_volumes
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from volumed.runtime.controller import ControllerContext
+    from volumed.runtime.controller import ControllerContext, Wake
 
 STAGED_SUFFIX: Final = ".staged"
 
@@ -62,9 +63,11 @@ def _promote_staged(config_path: Path) -> bool:
 class ConfigLoader(Controller):
     """Reads the config file given to `volumed run` and keeps the volume resources in line with it.
 
-    The file is re-read every ``poll_interval`` seconds; a change is applied at once. An invalid new config is
-    reported in ConfigStatus and changes nothing: the volumes of the last valid config stay as they are. With
-    no config file at all nothing is produced (STATE then comes from META, see MetaStore).
+    The file is re-read when inotify says it (or its staged file) was written, replaced or removed, and
+    every ``poll_interval`` seconds in any case (a fallback for changes inotify does not report: a writer
+    that keeps the file open, a file system without inotify). A change is applied at once. An invalid new
+    config is reported in ConfigStatus and changes nothing: the volumes of the last valid config stay as they
+    are. With no config file at all nothing is produced (STATE then comes from META, see MetaStore).
     """
 
     name = "ConfigLoader"
@@ -77,12 +80,22 @@ class ConfigLoader(Controller):
     def __init__(self, config_path: Path | None, *, poll_interval: float = 1.0) -> None:
         self._path = config_path
         self._poll = poll_interval
+        if config_path is not None:
+            self._directory = os.path.dirname(os.path.abspath(config_path))
+            self.sources = (EventSource("config file", self._watch),)
         self._applied: _Applied | None = None
         self._rejected: tuple[str, tuple[str, ...]] | None = (
             None  # digest and errors of the last invalid file
         )
         self._started = False
         self._promoted = False
+
+    async def _watch(self, wake: Wake) -> None:
+        """Wake on the config and its staged file being closed after writing, moved or deleted (never on a
+        file still being written: that read would see half a config)."""
+        path = self._path
+        assert path is not None
+        await watch_files(self._directory, (path.name, staged_path(path).name), wake)
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
