@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 
     from volumed.runtime import DependencyGraph, ResourceDefinition
 
-__all__ = ["Field", "missing_meanings", "reference", "render_reference", "spec_fields"]
+__all__ = ["FieldDoc", "missing_meanings", "reference", "render_reference", "spec_fields"]
 
 REGENERATE = "make docs (or: python -m volumed._reference docs/resources.md)"
 
 
 @dataclass(frozen=True)
-class Field:
+class FieldDoc:
     """One documented field of a spec model."""
 
     name: str
@@ -183,16 +183,16 @@ def _enum_section(cls: type[enum.Enum]) -> list[str]:
     return lines
 
 
-def spec_fields(model: type[BaseModel]) -> list[Field]:
+def spec_fields(model: type[BaseModel]) -> list[FieldDoc]:
     """The fields of ``model`` (computed ones too): type, default and meaning ('' when undocumented)."""
     documented = {**_attributes_section(model.__doc__ or ""), **_inherited_docstrings(model)}
     fields = []
     for name, info in model.model_fields.items():
         meaning = info.description or documented.get(name, "")
-        fields.append(Field(info.alias or name, _type_name(info.annotation), _default(info), meaning))
+        fields.append(FieldDoc(info.alias or name, _type_name(info.annotation), _default(info), meaning))
     for name, computed in model.model_computed_fields.items():
         meaning = computed.description or documented.get(name, "")
-        fields.append(Field(name, _type_name(computed.return_type), "computed", meaning))
+        fields.append(FieldDoc(name, _type_name(computed.return_type), "computed", meaning))
     return fields
 
 
