@@ -77,7 +77,7 @@ class ConfigLoader(Controller):
         Output(ConfigStatusDefinition.type, OutputKind.EXCLUSIVE, CONFIG),
     )
 
-    def __init__(self, config_path: Path | None, *, poll_interval: float = 1.0) -> None:
+    def __init__(self, config_path: Path | None, *, poll_interval: float = 10.0) -> None:
         self._path = config_path
         self._poll = poll_interval
         if config_path is not None:

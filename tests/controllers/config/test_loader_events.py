@@ -108,3 +108,8 @@ async def test_a_staged_config_wakes_the_loader_and_other_files_do_not(tmp_path:
         await loader.reconciled(before + 1)
         await anyio.wait_all_tasks_blocked()
         assert loader.runs == before + 1  # one wake-up: the staged file's, not the unrelated file's
+
+
+def test_the_inotify_source_works_on_trio_too(tmp_path: Path) -> None:
+    # The runtime runs on trio as well (tested in tests/runtime); its fd wait is anyio's, so is this one.
+    anyio.run(test_a_write_is_applied_without_waiting_for_the_poll, tmp_path, backend="trio")
