@@ -108,10 +108,9 @@ def _preview(tag: int, value: bytes) -> str:
 
 
 def _dump_text(device: str, offset: int, contents: MetaContents) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from volumed.storage.meta import tag_name
+
+    from ._columns import column_widths, format_rows
 
     click.echo(f"META {device} at offset {offset}: {contents.state}")
     for index, copy in enumerate(contents.copies):
@@ -122,17 +121,13 @@ def _dump_text(device: str, offset: int, contents: MetaContents) -> None:
     if not contents.tags:
         click.echo("no tags")
         return
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for column in ("TAG", "NAME", "SIZE", "VALUE"):
-        table.add_column(column, justify="right" if column == "SIZE" else "left", no_wrap=True)
-    for tag in sorted(contents.tags):
-        value = contents.tags[tag]
-        table.add_row(f"0x{tag:02x}", tag_name(tag), str(len(value)), _preview(tag, value))
-    console = Console(width=200, highlight=False, soft_wrap=True, color_system=None)
-    with console.capture() as capture:
-        console.print(table)
-    for line in capture.get().splitlines():
-        click.echo(line.rstrip())
+    header = ["TAG", "NAME", "SIZE", "VALUE"]
+    rows = [
+        [f"0x{tag:02x}", tag_name(tag), str(len(contents.tags[tag])), _preview(tag, contents.tags[tag])]
+        for tag in sorted(contents.tags)
+    ]
+    for line in format_rows(header, rows, column_widths(header, rows), right={2}):
+        click.echo(line)
 
 
 @click.group()

@@ -1,9 +1,12 @@
-"""How `volumed get` and `volumed watch` print resources: tables (rich), YAML documents, JSON."""
+"""How `volumed get` and `volumed watch` print resources: tables (plain columns), YAML documents, JSON."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, Final, final
+
+from volumed.cli._columns import column_widths as column_widths  # `watch` and the observe views use it
+from volumed.cli._columns import format_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,29 +56,8 @@ def row(info: TypeInfo, resource: WireObject) -> list[str]:
 
 
 def render_rows(header: Sequence[str] | None, rows: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
-    """Rows (and an optional header) as aligned columns, each at least ``widths`` wide (rich, no colours)."""
-    from rich.cells import cell_len
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, show_edge=False, pad_edge=False, show_header=header is not None)
-    names = header if header is not None else [""] * len(widths)
-    for name, width in zip(names, widths, strict=True):
-        table.add_column(name, no_wrap=True, min_width=width, header_style="", overflow="ignore")
-    for cells in rows:
-        table.add_row(*cells)
-    needed = sum(max([width, *(cell_len(cells[i]) for cells in rows)]) for i, width in enumerate(widths))
-    console = Console(width=needed + 2 * len(widths) + 1, highlight=False, color_system=None, soft_wrap=False)
-    with console.capture() as capture:
-        console.print(table)
-    return "\n".join(line.rstrip() for line in capture.get().splitlines())
-
-
-def column_widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
-    """The width each column needs for ``header`` and ``rows``."""
-    from rich.cells import cell_len
-
-    return [max([cell_len(name), *(cell_len(cells[i]) for cells in rows)]) for i, name in enumerate(header)]
+    """Rows (and an optional header) as aligned columns, each at least ``widths`` wide."""
+    return "\n".join(format_rows(header, rows, widths))
 
 
 def render_table(info: TypeInfo, items: Sequence[WireObject]) -> str:
