@@ -239,6 +239,7 @@ class Runtime:
 
     def _start(self, entry: ControllerEntry, tg: anyio.abc.TaskGroup) -> None:
         controller = entry.controller
+        name = f"volumed.runtime controller {entry.name}"
         if isinstance(entry, WholeEntry):
             for inp in controller.inputs:
                 self._feed(Kind(inp.namespace, inp.type)).subscriptions.append(
@@ -249,14 +250,6 @@ class Runtime:
                     Subscription(entry.name, None, entry.notify)
                 )
             entry.signal.notify()  # the first reconcile
-            tg.start_soon(
-                run_whole,
-                self._state,
-                entry,
-                self._backoff,
-                self._rng,
-                name=f"volumed.runtime controller {entry.name}",
-            )
         else:
             assert isinstance(entry, QueueEntry)
             notify = entry.notify_primary if entry.primary_only else entry.notify
@@ -264,15 +257,15 @@ class Runtime:
                 self._feed(Kind(inp.namespace, inp.type)).subscriptions.append(
                     Subscription(entry.name, inp, notify)
                 )
-            tg.start_soon(run_queue, self._state, entry, name=f"volumed.runtime controller {entry.name}")
+        # Sources first: one that starts watching without suspending wakes the controller before its first
+        # reconcile starts, so that wake-up joins the first reconcile instead of causing a second one.
         for source in controller.sources:
             tg.start_soon(
-                run_source,
-                entry,
-                source,
-                self._backoff,
-                self._rng,
-                name=f"volumed.runtime controller {entry.name} source {source.name}",
+                run_source, entry, source, self._backoff, self._rng, name=f"{name} source {source.name}"
             )
+        if isinstance(entry, WholeEntry):
+            tg.start_soon(run_whole, self._state, entry, self._backoff, self._rng, name=name)
+        else:
+            tg.start_soon(run_queue, self._state, entry, name=name)
 
     # --- whole controllers ----------

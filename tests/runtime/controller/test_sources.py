@@ -245,3 +245,18 @@ def test_malformed_sources_are_refused_at_registration(sources: tuple[object, ..
     controller.sources = sources  # type: ignore[assignment]
     with pytest.raises(RegistrationError, match=message):
         Runtime(in_memory_state()).register(controller)
+
+
+async def test_a_source_that_watches_at_once_joins_the_first_reconcile() -> None:
+    async def at_once(wake: Wake) -> None:
+        wake()  # watching without having suspended (a socket bound, an inotify watch added)
+        await anyio.sleep_forever()
+
+    controller = Counting(EventSource("at once", at_once))
+    runtime = Runtime(in_memory_state(), backoff=FAST_BACKOFF)
+    runtime.register(controller)
+    async with runtime:
+        await controller.reconciled(1)
+        await anyio.wait_all_tasks_blocked()
+        assert controller.runs == 1  # not a second scan at every start
+        assert runtime.stats()["Counting"].wakeups == 1
