@@ -60,6 +60,11 @@ MODULES: Final = (
     "af_alg",
     "algif_skcipher",
     "algif_hash",
+    # adiantum (xchacha12/xchacha20,aes-adiantum-plain64): the template and what it instantiates; the guest
+    # has no module autoloading, so each is loaded up front
+    "chacha_generic",
+    "nhpoly1305",
+    "adiantum",
     # filesystems on the decrypted devices
     "ext4",
     "xfs",
