@@ -131,7 +131,8 @@ def make_node(workdir: Path, extra: int) -> Node:
     ]
     documents += [
         f"apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: v{i}\n"
-        f"provisioning:\n  diskSelector: {{match: '!system_disk'}}\n  minSize: {USER_SIZE // MIB}MiB\n  maxSize: {USER_SIZE // MIB}MiB\n"
+        f"provisioning:\n  diskSelector: {{match: '!system_disk'}}\n"
+        f"  minSize: {USER_SIZE // MIB}MiB\n  maxSize: {USER_SIZE // MIB}MiB\n"
         f"filesystem: {{type: ext4}}\nencryption:\n  provider: luks2\n"
         f"  keys:\n    - slot: 0\n      static: {{passphrase: user-key-{i}}}\n  {FAST_PBKDF}\n"
         for i in range(1, extra + 1)
