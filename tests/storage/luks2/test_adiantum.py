@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from tests.storage.luks2._luks2_helpers import OTHER, PASS, cryptsetup, format_small
+from volumed.cli import volumed
 from volumed.storage.luks2 import FormatOptions, InvalidMetadataError, Luks2Volume, NoKeyError
 from volumed.storage.luks2.adiantum import Adiantum
 from volumed.storage.luks2.lowlevel import decrypt_area, encrypt_area
@@ -114,3 +116,36 @@ def test_cryptsetup_reads_the_adiantum_header_volumed_formats(tmp_path: Path, sp
     assert metadata["segments"]["0"]["encryption"] == spec
     assert metadata["keyslots"]["0"]["area"]["encryption"] == spec
     assert metadata["keyslots"]["0"]["key_size"] == 32
+
+
+def test_payload_of_an_adiantum_volume_is_refused_naming_the_cipher(tmp_path: Path) -> None:
+    """The payload cipher (and with it ``luks read``/``write`` and the fuse backend) is AES-XTS only."""
+    spec = "xchacha12,aes-adiantum-plain64"
+    with format_small(tmp_path / "adiantum.img", cipher=spec, key_size=32) as volume:
+        key = volume.unlock(PASS)
+        with pytest.raises(ValueError, match=f"unsupported payload cipher '{spec}'"):
+            volume.payload(key)
+
+
+@pytest.mark.interop
+def test_cli_formats_adiantum_with_a_256_bit_key(tmp_path: Path) -> None:
+    spec = "xchacha20,aes-adiantum-plain64"
+    path = tmp_path / "cli.img"
+    path.write_bytes(bytes(3 << 20))
+    key = tmp_path / "key"
+    key.write_bytes(PASS)
+    common = ["--batch-mode", "--key-file", key, "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
+    layout = ["--luks2-keyslots-size", "1048576"]
+
+    def luks(*args: object) -> Result:
+        return CliRunner().invoke(volumed, ["luks", *map(str, args)], catch_exceptions=False)
+
+    refused = luks("format", *common, *layout, "-c", spec, path)  # the default 512-bit key
+    assert refused.exit_code != 0
+    assert f"{spec} needs a 256-bit key, got 512 bits" in refused.output
+    assert path.read_bytes() == bytes(3 << 20)
+    done = luks("format", *common, *layout, "-c", spec, "-s", "256", path)
+    assert done.exit_code == 0, done.output
+    assert f"cipher: {spec}" in cryptsetup("luksDump", path).stdout
+    with Luks2Volume.open(path, read_only=True) as volume:
+        assert len(volume.unlock(PASS).material) == 32
