@@ -181,7 +181,7 @@ def _daemon(tmp_path: Path, config: Path, *extra: str) -> Iterator[Path]:
     with log.open("w") as stderr:
         daemon = subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     try:
-        _wait("the API socket", lambda: _volumed(tmp_path, "metrics").returncode == 0)
+        _wait("the API socket", lambda: _volumed(tmp_path, "get", "volumestatuses").returncode == 0)
         yield log
     finally:
         daemon.send_signal(signal.SIGTERM)
