@@ -161,3 +161,14 @@ def test_verbose_logs_volumed_at_debug_and_other_libraries_at_warning(
     assert "a volumed debug line" in err
     assert "ignoring an item that is not NAME=LEVEL" in err
     assert "item=not-a-level" in err
+
+
+@pytest.mark.parametrize("command", ["metrics", "graph"])
+def test_no_daemon_exits_4(tmp_path: Path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from volumed.cli._main import volumed
+
+    result = CliRunner().invoke(volumed, [command, "--socket", str(tmp_path / "none.sock")])
+    assert result.exit_code == 4
+    assert f"no volumed running at {tmp_path / 'none.sock'}" in result.output
