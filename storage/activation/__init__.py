@@ -4,6 +4,7 @@ import typing as _typing
 
 from volumed._lazy import lazy_attributes as _lazy_attributes
 
+from ._ciphers import cipher_problem as cipher_problem
 from ._errors import ActivationBusyError as ActivationBusyError
 from ._errors import ActivationConflictError as ActivationConflictError
 from ._errors import ActivationError as ActivationError
@@ -76,6 +77,7 @@ __all__ = [
     "backend_problem",
     "check_flags",
     "check_name",
+    "cipher_problem",
     "crypt_table",
     "dm_unavailable_reason",
     "dm_uuid",

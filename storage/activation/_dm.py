@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 from volumed.storage import loop
 
 from ._capacity import refresh_loop_capacity
+from ._ciphers import DM_KEY_SIZES, cipher_problem
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._fuse import segment_size
 from ._keyring import add_logon_key, remove_key
@@ -32,13 +33,6 @@ if TYPE_CHECKING:
 MAPPER_DIR: Final = Path("/dev/mapper")
 SYS_BLOCK: Final = Path("/sys/block")
 SYS_DEV_BLOCK: Final = Path("/sys/dev/block")
-DM_KEY_SIZES: Final = {
-    "aes-xts-plain64": (32, 64),
-    # dm-crypt reads cryptsetup's "cipher,cipher-mode-iv" as the kernel template adiantum(xchacha12,aes)
-    "xchacha12,aes-adiantum-plain64": (32,),
-    "xchacha20,aes-adiantum-plain64": (32,),
-}
-"""Segment ciphers the dm backend loads as they are written in the header, with their key sizes in bytes."""
 
 
 @final
@@ -89,8 +83,9 @@ def crypt_table(
     """
     wanted = set(flags)
     check_flags(wanted - {"iv_large_sectors"})
-    if segment.cipher not in DM_KEY_SIZES:
-        raise ActivationError(f"unsupported cipher {segment.cipher!r} for dm-crypt activation")
+    problem = cipher_problem("dm", segment.cipher)
+    if problem is not None:
+        raise ActivationError(problem)
     if len(volume_key) not in DM_KEY_SIZES[segment.cipher]:
         bits = "- or ".join(f"{size * 8}" for size in DM_KEY_SIZES[segment.cipher])
         raise ActivationError(f"{segment.cipher} needs a {bits}-bit key, got {len(volume_key) * 8} bits")

@@ -25,6 +25,7 @@ from volumed.storage import loop
 from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identity
 
 from ._capacity import refresh_loop_capacity
+from ._ciphers import cipher_problem
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._model import ActivationStatus, BackendName, DataSegment, check_flags, check_name
 from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
@@ -53,22 +54,6 @@ def segment_size(segment: DataSegment) -> int:
     if size <= 0:
         raise ActivationError(f"{segment.device} ends before its data segment at offset {segment.offset}")
     return size
-
-
-FUSE_CIPHERS: Final = ("aes-xts-plain64",)
-"""Segment ciphers the FUSE server decrypts (storage/luks2/xts.py); adiantum has no userspace data path."""
-
-
-def check_fuse_cipher(name: str, cipher: str) -> None:
-    """Refuse, before any server or loop device exists, a segment cipher the FUSE server cannot decrypt."""
-    if cipher in FUSE_CIPHERS:
-        return
-    if "adiantum" in cipher:
-        raise ActivationError(
-            f"cannot activate {name} ({cipher}): the fuse backend has no userspace adiantum data path; "
-            "use --backend dm"
-        )
-    raise ActivationError(f"cannot activate {name}: the fuse backend does not decrypt {cipher!r}")
 
 
 @final
@@ -130,7 +115,9 @@ class FuseActivator:
         """Serve ``segment``; dm-crypt ``flags`` cannot be honoured here: they are recorded (``status``
         shows them as ``ignored_flags``) and logged."""
         check_name(name)
-        check_fuse_cipher(name, segment.cipher)
+        problem = cipher_problem("fuse", segment.cipher)
+        if problem is not None:  # before any server, mount or loop device exists
+            raise ActivationError(f"cannot activate {name}: {problem}")
         ignored = check_flags(flags)
         size = segment_size(segment)
         current = self.status(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from volumed.storage.activation import ActivationError, DataSegment, crypt_table
+from volumed.storage.activation import ActivationError, DataSegment, cipher_problem, crypt_table
 
 KEY = bytes(range(32))
 
@@ -21,3 +21,18 @@ def test_adiantum_table_keeps_the_cipher_string(cipher: str) -> None:
     with pytest.raises(ActivationError, match=f"{cipher} needs a 256-bit key, got 512 bits") as info:
         crypt_table(segment, source="/dev/vda3", size=4096, volume_key=KEY * 2)
     assert KEY.hex() not in str(info.value)
+
+
+def test_cipher_problem_per_backend() -> None:
+    """What a controller can ask before formatting: dm serves adiantum, fuse names the way out."""
+    for cipher in ("aes-xts-plain64", "xchacha12,aes-adiantum-plain64", "xchacha20,aes-adiantum-plain64"):
+        assert cipher_problem("dm", cipher) is None
+    assert cipher_problem("fuse", "aes-xts-plain64") is None
+    assert cipher_problem("fuse", "xchacha20,aes-adiantum-plain64") == (
+        "xchacha20,aes-adiantum-plain64: the fuse backend has no userspace adiantum data path; "
+        "use --backend dm"
+    )
+    assert (
+        cipher_problem("dm", "serpent-xts-plain64")
+        == "unsupported cipher 'serpent-xts-plain64' for dm-crypt activation"
+    )
