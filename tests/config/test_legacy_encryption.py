@@ -266,7 +266,7 @@ def test_the_legacy_block_is_decoded_strictly(block: str, expected: list[str]) -
             id="two kinds (volumed is stricter than v1alpha1)",
         ),
         pytest.param(
-            "ephemeral:\n  keys: [{kms: {}, slot: 40}]\n  cipher: xchacha12,aes-adiantum-plain64\n"
+            "ephemeral:\n  keys: [{kms: {}, slot: 40}]\n  cipher: aes-cbc-essiv:sha256\n"
             "  blockSize: 300\n  options: [fast]\n",
             [
                 "v1alpha1: machine.systemDiskEncryption.ephemeral.keys[0].slot: key slot is out of range"
@@ -274,7 +274,7 @@ def test_the_legacy_block_is_decoded_strictly(block: str, expected: list[str]) -
                 "v1alpha1: machine.systemDiskEncryption.ephemeral.keys[0].kms.endpoint: KMS endpoint is"
                 " required",
                 "v1alpha1: machine.systemDiskEncryption.ephemeral.cipher: unsupported cipher (supported:"
-                " aes-xts-plain64)",
+                " aes-xts-plain64, xchacha12,aes-adiantum-plain64, xchacha20,aes-adiantum-plain64)",
                 "v1alpha1: machine.systemDiskEncryption.ephemeral.blockSize: block size is not one of 512,"
                 " 1024, 2048, 4096",
                 "v1alpha1: machine.systemDiskEncryption.ephemeral.options[0]: unsupported perf option"
