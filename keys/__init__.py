@@ -13,6 +13,7 @@ from ._errors import KeyUnavailableError as KeyUnavailableError
 from ._errors import PolicyCheckError as PolicyCheckError
 from ._errors import SaltFileError as SaltFileError
 from ._extras import MissingExtraError as MissingExtraError
+from ._gate import GateClosedError as GateClosedError
 from ._gate import GatedKeyProvider as GatedKeyProvider
 from ._gate import KeyGate as KeyGate
 from ._lock_to_state import LockedToStateKeyProvider as LockedToStateKeyProvider
@@ -54,6 +55,7 @@ __all__ = [
     "SALT_SIZE",
     "DiskSalt",
     "EntropyCheckError",
+    "GateClosedError",
     "GatedKeyProvider",
     "InvalidTokenError",
     "KeyGate",

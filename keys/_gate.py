@@ -15,8 +15,14 @@ import anyio
 
 from ._errors import KeyUnavailableError
 
+
+class GateClosedError(KeyUnavailableError):
+    """The key's window is closed for the rest of the boot (see :class:`KeyGate`): nothing was asked of the
+    key source, so a failure it gave earlier still stands."""
+
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from ._provider import KeyKind, KeyProvider, NewKey
     from ._secret import Passphrase
@@ -28,9 +34,10 @@ class KeyGate:
 
     __slots__ = ("_drained", "_holders", "_reason")
 
-    def __init__(self) -> None:
+    def __init__(self, *, closed: str = "") -> None:
+        """``closed``: a gate closed from the start, with that reason (a window this boot never had)."""
         self._holders = 0
-        self._reason: str | None = None
+        self._reason: str | None = closed or None
         self._drained = anyio.Event()
         self._drained.set()
 
@@ -48,10 +55,10 @@ class KeyGate:
         """Keep the gate from closing while the body runs.
 
         Raises:
-            KeyUnavailableError: the gate is closed (or closing), with its reason; ``what`` names the key.
+            GateClosedError: the gate is closed (or closing), with its reason; ``what`` names the key.
         """
         if self._reason is not None:
-            raise KeyUnavailableError(f"{what}: {self._reason}")
+            raise GateClosedError(f"{what}: {self._reason}")
         if self._holders == 0:
             self._drained = anyio.Event()
         self._holders += 1
@@ -79,11 +86,20 @@ class KeyGate:
 class GatedKeyProvider:
     """A provider whose calls each hold ``gate`` (see :class:`KeyGate`)."""
 
-    __slots__ = ("_gate", "_inner")
+    __slots__ = ("_gate", "_gates", "_inner")
 
-    def __init__(self, inner: KeyProvider, gate: KeyGate) -> None:
+    def __init__(
+        self,
+        inner: KeyProvider,
+        gate: KeyGate,
+        *,
+        gates: Callable[[Mapping[str, Any] | None], bool] | None = None,
+    ) -> None:
+        """``gates``: whether unlocking with a given token needs the window (default: always); a new key
+        always does."""
         self._inner = inner
         self._gate = gate
+        self._gates = gates
 
     @property
     def inner(self) -> KeyProvider:
@@ -103,6 +119,8 @@ class GatedKeyProvider:
             return await self._inner.new_key()
 
     async def get_key(self, token: Mapping[str, Any] | None) -> Passphrase:
+        if self._gates is not None and not self._gates(token):
+            return await self._inner.get_key(token)
         async with self._gate.hold(self._what()):
             return await self._inner.get_key(token)
 

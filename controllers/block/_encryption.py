@@ -21,7 +21,7 @@ import anyio.to_thread
 import structlog
 from anyio.lowlevel import RunVar
 
-from volumed.keys import InvalidTokenError, KeyProviderError
+from volumed.keys import GateClosedError, InvalidTokenError, KeyProviderError
 from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
 from volumed.storage.luks2.faults import crash_scope
 from volumed.storage.slotcheck import (
@@ -242,6 +242,15 @@ async def sync_key_slots(
         volume.close()
 
 
+def _slot_failures(failures: Sequence[str], slot: int) -> list[str]:
+    """The failures recorded for configured ``slot`` by an earlier sync."""
+    return [
+        f
+        for f in failures
+        if f.startswith((f"error updating key slot {slot} ", f"error adding key slot {slot} "))
+    ]
+
+
 def _token_matches(key: SlotKey, token: dict[str, Any] | None) -> bool:
     """Whether the slot's token fits the configured key (a TPM key: sealed with the configured PCR list).
 
@@ -451,6 +460,9 @@ async def _sync(
             )
             if key.slot == opened.slot:  # the slot that opened now holds the configured key
                 opened.passphrase, opened.kind = new.passphrase, key.kind
+        except GateClosedError as error:  # not asked: what the key's source said before still stands
+            before = _slot_failures(opened.failed_syncs, key.slot)
+            failed.extend(before or [f"error {action} key slot {key.slot} {key.kind}: {error}"])
         except (KeyProviderError, Luks2Error) as error:
             failed.append(f"error {action} key slot {key.slot} {key.kind}: {error}")
 

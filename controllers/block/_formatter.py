@@ -49,7 +49,7 @@ from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
 from volumed.storage.probe import ContentKind, examine_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
-from ..keys._providers import NODE_UUID_PENDING, KeyEnvironment, salt_reason, slot_keys
+from ..keys._providers import NODE_UUID_PENDING, TPM_PHASE_PENDING, KeyEnvironment, salt_reason, slot_keys
 from ._encryption import (
     Location,
     NoUsableKeyError,
@@ -531,6 +531,12 @@ class VolumeFormatter(Controller):
         ):
             # not "no node UUID" yet: META (tag 0x0f may override SMBIOS) has not been read
             raise VolumeWaiting(NODE_UUID_PENDING)
+        if (
+            keys
+            and all(key.provider is None for key in keys)
+            and any(key.reason == TPM_PHASE_PENDING for key in keys)
+        ):
+            raise VolumeWaiting(TPM_PHASE_PENDING)  # PCR 11 not looked at yet: it may be about to change
         opened = self._services.opened.get(item.volume_id)
         if (
             opened is None

@@ -8,6 +8,7 @@ have returned. A stop before that closes it too, so nothing started after volume
 
 from __future__ import annotations
 
+import threading
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from volumed.keys import KeyGate
+    from volumed.keys.tpm import SignedPhaseCheck
     from volumed.runtime.controller import ControllerContext
 
 log = structlog.get_logger("volumed.tpm.phase")
@@ -45,6 +47,15 @@ log = structlog.get_logger("volumed.tpm.phase")
 LOCKED: Final = "TPM keys are locked for the rest of this boot: PCR 11 was extended with start-the-world"
 CLOSED_REASON: Final = f"{LOCKED} after the boot's volumes opened (reboot to use them again)"
 CLOSED_AT_STOP_REASON: Final = f"{LOCKED} when volumed stopped (reboot to use them again)"
+ENTER_TIME_LIMIT: Final = 20.0
+"""Seconds the look at PCR 11 at start may take (Talos' key handlers get as long); after it, TPM keys under
+the signed policy are not used in this run and nothing is extended."""
+LEAVE_TIME_LIMIT: Final = 10.0
+"""Seconds one try of the ``start-the-world`` extend may take."""
+EXTEND_RETRY: Final = 5.0
+"""Seconds between tries of a ``start-the-world`` extend that failed."""
+ENTER_GRACE: Final = 5.0
+"""Seconds a stop waits for a look at PCR 11 still in flight (it may open the window)."""
 
 
 class BootPhases(StrEnum):
@@ -91,6 +102,14 @@ class BootPhaseController(Controller):
         self._signature = signature
         self._phases = phases
         self._spec: TPMPhaseSpec | None = None
+        self._opened_at: bytes | None = None  # PCR 11 while the window is open
+        self._closing_reason = ""
+        self._extend_pending = False  # the gate is closed, start-the-world not extended yet
+        # The look at PCR 11 at start runs in a daemon thread that may outlive a slow TPM's time limit.
+        self._abandon = threading.Event()
+        self._idle = threading.Event()  # no look at PCR 11 in flight
+        self._idle.set()
+        self._late: SignedPhaseCheck | None = None  # an enter that opened the window after it was abandoned
 
     @property
     def window(self) -> TPMWindow | None:
@@ -101,17 +120,31 @@ class BootPhaseController(Controller):
         if self._spec is None:
             self._spec = await self._enter()
             self._log_window(self._spec)
+        elif self._extend_pending:
+            await self._extend_start_the_world(LEAVE_TIME_LIMIT)
         elif self._leaves and self._spec.window is TPMWindow.OPEN and (await convergence(ctx)).volumes_open:
-            await self._leave(CLOSED_REASON)
-            self._log_window(self._spec)
+            await self._close(CLOSED_REASON, LEAVE_TIME_LIMIT)
         await ctx.apply(TPMPhaseDefinition.new(TPM_PHASE_ID, self._spec))
+        if self._extend_pending:
+            ctx.requeue_after(EXTEND_RETRY)
 
     async def close_at_stop(self) -> None:
-        """Close a window this run may still have open (the subsystem stops before its volumes opened)."""
-        if self._leaves and self._spec is not None and self._spec.window is TPMWindow.OPEN:
-            with anyio.CancelScope(shield=True):
-                await self._leave(CLOSED_AT_STOP_REASON)
-                self._log_window(self._spec)
+        """Close a window this run may still have open (the subsystem stops before its volumes opened).
+
+        Bounded: a hung TPM delays the stop by at most ``ENTER_GRACE + LEAVE_TIME_LIMIT`` seconds.
+        """
+        if not self._leaves:
+            return
+        with anyio.CancelScope(shield=True):
+            self._abandon.set()  # a look at PCR 11 still in flight extends nothing from now on
+            await anyio.to_thread.run_sync(self._idle.wait, ENTER_GRACE)
+            if self._late is not None and self._spec is not None and self._spec.window is not TPMWindow.OPEN:
+                self._opened_at = self._late.pcr11  # it extended enter-machined after all
+                self._spec = TPMPhaseSpec(window=TPMWindow.OPEN, pcr11=self._late.pcr11.hex())
+            if self._spec is not None and self._spec.window is TPMWindow.OPEN:
+                await self._close(CLOSED_AT_STOP_REASON, LEAVE_TIME_LIMIT)
+            elif self._extend_pending:
+                await self._extend_start_the_world(LEAVE_TIME_LIMIT)
 
     @property
     def _leaves(self) -> bool:
@@ -132,6 +165,7 @@ class BootPhaseController(Controller):
             UKIFileError,
             UKIFiles,
             enter_signed_phase,
+            run_in_daemon_thread,
         )
 
         files = UKIFiles(
@@ -139,32 +173,91 @@ class BootPhaseController(Controller):
             signature=self._signature or DEFAULT_PCR_SIGNATURE,
         )
         extend = self._phases in (BootPhases.BOTH, BootPhases.ENTER)
+
+        def look() -> SignedPhaseCheck:
+            try:
+                check = enter_signed_phase(
+                    self._tcti, files, extend=extend, may_extend=lambda: not self._abandon.is_set()
+                )
+                if self._abandon.is_set() and check.open:
+                    self._late = check
+                return check
+            finally:
+                self._idle.set()
+
+        self._idle.clear()
         try:
-            check = await anyio.to_thread.run_sync(
-                lambda: enter_signed_phase(self._tcti, files, extend=extend), abandon_on_cancel=True
+            with anyio.fail_after(ENTER_TIME_LIMIT):
+                check = await run_in_daemon_thread(look, name="volumed-tpm-phase")
+        except TimeoutError:
+            self._abandon.set()
+            return TPMPhaseSpec(
+                window=TPMWindow.UNAVAILABLE,
+                reason=f"the TPM did not answer within {ENTER_TIME_LIMIT:g} s when volumed looked at PCR 11: "
+                "TPM keys under the signed policy are not used in this run",
             )
         except (UKIFileError, TPMUnavailableError, TPMCommandError) as error:
             return TPMPhaseSpec(window=TPMWindow.UNAVAILABLE, reason=str(error))
-        if check.open:
-            return TPMPhaseSpec(
-                window=TPMWindow.OPEN, phase=ENTER_MACHINED if check.extended else "", pcr11=check.pcr11.hex()
-            )
-        window = TPMWindow.UNAVAILABLE if not any(check.pcr11) else TPMWindow.CLOSED
-        return TPMPhaseSpec(window=window, reason=check.reason, pcr11=check.pcr11.hex())
+        if not check.open:
+            return TPMPhaseSpec(window=TPMWindow.UNAVAILABLE, reason=check.reason, pcr11=check.pcr11.hex())
+        self._opened_at = check.pcr11
+        return TPMPhaseSpec(
+            window=TPMWindow.OPEN, phase=ENTER_MACHINED if check.extended else "", pcr11=check.pcr11.hex()
+        )
 
-    async def _leave(self, reason: str) -> None:
+    async def _close(self, reason: str, limit: float) -> None:
         """Close the gate (waiting for key calls in flight), then extend ``start-the-world``."""
-        from volumed.keys.tpm import START_THE_WORLD, TPMCommandError, TPMUnavailableError, measure_boot_phase
-
         await self._gate.close(reason)
+        self._closing_reason = reason
+        self._extend_pending = True
+        await self._extend_start_the_world(limit)
+
+    async def _extend_start_the_world(self, limit: float) -> None:
+        """Extend PCR 11 with ``start-the-world`` unless another process moved it; retried while it fails
+        (a key call that ran over its time limit may still hold the TPM)."""
+        from volumed.keys.tpm import (
+            START_THE_WORLD,
+            TPMCommandError,
+            TPMUnavailableError,
+            leave_signed_phase,
+            run_in_daemon_thread,
+        )
+
+        opened_at = self._opened_at
+        assert opened_at is not None
         try:
-            await anyio.to_thread.run_sync(lambda: measure_boot_phase(START_THE_WORLD, tcti=self._tcti))
-        except (TPMUnavailableError, TPMCommandError) as error:
-            # The gate stays closed: this run uses no more signed TPM keys, whatever PCR 11 holds.
-            log.error("extending PCR 11 with start-the-world failed", error=str(error))
-            self._spec = TPMPhaseSpec(window=TPMWindow.CLOSED, reason=f"{reason}; extend failed: {error}")
+            with anyio.fail_after(limit):
+                value = await run_in_daemon_thread(
+                    lambda: leave_signed_phase(self._tcti, opened_at), name="volumed-tpm-phase"
+                )
+        except TimeoutError:
+            error = f"the TPM did not answer within {limit:g} s"
+        except (TPMUnavailableError, TPMCommandError) as failure:
+            error = str(failure)
+        else:
+            self._extend_pending = False
+            if value is None:
+                reason = (
+                    "TPM keys under the signed policy are refused for the rest of this run: another process "
+                    "moved PCR 11 after volumed opened the window, so volumed left it alone"
+                )
+                self._spec = TPMPhaseSpec(window=TPMWindow.CLOSED, reason=reason)
+            else:
+                self._spec = TPMPhaseSpec(
+                    window=TPMWindow.CLOSED,
+                    phase=START_THE_WORLD,
+                    reason=self._closing_reason,
+                    pcr11=value.hex(),
+                )
+            self._log_window(self._spec)
             return
-        self._spec = TPMPhaseSpec(window=TPMWindow.CLOSED, phase=START_THE_WORLD, reason=reason)
+        log.error("extending PCR 11 with start-the-world failed; retrying", error=error)
+        self._spec = TPMPhaseSpec(
+            window=TPMWindow.CLOSED,
+            reason="TPM keys under the signed policy are refused for the rest of this run, but PCR 11 could "
+            f"not be extended with start-the-world yet ({error}): retrying",
+            pcr11=opened_at.hex(),
+        )
 
     @staticmethod
     def _log_window(spec: TPMPhaseSpec) -> None:

@@ -103,7 +103,7 @@ class KeyResolver(Controller):
                     KeyReadinessSpec(
                         slot=key.slot,
                         kind=key.kind,
-                        ready=key.provider is not None,
+                        ready=key.provider is not None and not key.reason,
                         reason=key.reason,
                         lock_to_state=lock.get(key.slot, False),
                     )

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from volumed.controllers.block._encryption import SlotKey
 from volumed.keys import (
     EntropyCheckError,
     GatedKeyProvider,
+    KeyGate,
     KeyProvider,
     LockedToStateKeyProvider,
     NodeIDKeyProvider,
@@ -25,7 +26,9 @@ from volumed.keys import (
 from volumed.resources import KeyKind, TPMWindow
 
 if TYPE_CHECKING:
-    from volumed.keys import DiskSalt, KeyGate
+    from collections.abc import Mapping
+
+    from volumed.keys import DiskSalt
     from volumed.resources import KeySlotSpec, VolumeConfigSpec, VolumeKeySecretsSpec
 
 DEFAULT_TCTI: Final = "device:/dev/tpmrm0"
@@ -33,6 +36,7 @@ KEY_TIME_LIMIT: Final = 20.0
 SALT_MISSING: Final = "salt not yet available (STATE is not mounted)"
 NODE_UUID_PENDING: Final = "waiting for the node UUID (META not read yet)"
 NO_NODE_UUID: Final = "machine UUID is not populated"  # Talos' words
+UKI_PCR: Final = 11
 TPM_PHASE_PENDING: Final = "waiting for the TPM boot phase (PCR 11 not looked at yet)"
 
 
@@ -115,12 +119,10 @@ def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | 
     reason = tpm_absent_reason(env.tcti)
     if reason:
         return None, reason
-    if env.tpm_gate is not None:
-        if env.tpm_window is None:
-            return None, TPM_PHASE_PENDING
-        signed = not key.tpm_pcr_only
-        if signed and env.tpm_window in (TPMWindow.CLOSED, TPMWindow.UNAVAILABLE):
-            return None, env.tpm_window_reason
+    gate = env.tpm_gate
+    signed = not key.tpm_pcr_only
+    if gate is not None and env.tpm_window is None and (signed or UKI_PCR in key.tpm_pcrs):
+        return None, TPM_PHASE_PENDING  # PCR 11 may be about to change
     from volumed.keys.tpm import (
         DEFAULT_EFIVARS_DIR,
         DEFAULT_PCR_PUBLIC_KEY,
@@ -141,9 +143,27 @@ def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | 
         )
     except ValueError as error:
         return None, str(error)
-    if env.tpm_gate is not None and env.tpm_window is TPMWindow.OPEN and not key.tpm_pcr_only:
-        return GatedKeyProvider(provider, env.tpm_gate), ""
-    return provider, ""
+    if gate is None or not signed or env.tpm_window in (None, TPMWindow.OFF):
+        return provider, ""
+    if gate.closed or env.tpm_window is TPMWindow.OPEN:
+        # Closed by this run (the volumes opened): still a provider, so that the closing changes nothing the
+        # key-slot sync looks at, but a seal or an unseal under the signed policy fails at once
+        # (GateClosedError) and the status says why; tokens sealed to PCRs alone still unseal.
+        return GatedKeyProvider(provider, gate, gates=binds_pcr11), gate.reason
+    # No window in this run (no TPM answer, no UKI, PCR 11 past the signed phases): a seal or an unseal under
+    # the signed policy fails at once with the window's reason; a token sealed to PCRs alone (volumed before
+    # the signed policy) still unseals.
+    never_open = KeyGate(closed=env.tpm_window_reason or "TPM keys under the signed policy cannot be used")
+    return GatedKeyProvider(provider, never_open, gates=binds_pcr11), env.tpm_window_reason
+
+
+def binds_pcr11(token: Mapping[str, Any] | None) -> bool:
+    """Whether unsealing ``token`` needs the signed PCR 11 window: every Talos token (1.12 with
+    ``pubkey_pcrs``, and pre-1.12 without ``encryption_version``); not volumed's PCR-only ones."""
+    user_data = token.get("UserData") if token is not None else None
+    if not isinstance(user_data, dict):
+        return True
+    return bool(user_data.get("pubkey_pcrs")) or not user_data.get("encryption_version")
 
 
 def slot_keys(

@@ -5,6 +5,7 @@ from . import _requires as _requires  # first: a missing extra is named before i
 from ._connection import DEFAULT_TCTI as DEFAULT_TCTI
 from ._connection import TPMConnection as TPMConnection
 from ._connection import check_tcti as check_tcti
+from ._daemon_thread import run_in_daemon_thread as run_in_daemon_thread
 from ._errors import PCRPolicyError as PCRPolicyError
 from ._errors import PCRValueError as PCRValueError
 from ._errors import SecureBootError as SecureBootError
@@ -22,6 +23,7 @@ from ._phases import START_THE_WORLD as START_THE_WORLD
 from ._phases import SignedPhaseCheck as SignedPhaseCheck
 from ._phases import boot_phase_digest as boot_phase_digest
 from ._phases import enter_signed_phase as enter_signed_phase
+from ._phases import leave_signed_phase as leave_signed_phase
 from ._phases import measure_boot_phase as measure_boot_phase
 from ._phases import pcr11_is_signed as pcr11_is_signed
 from ._phases import pcr_after_phase as pcr_after_phase
@@ -94,6 +96,7 @@ __all__ = [
     "check_secureboot",
     "check_tcti",
     "enter_signed_phase",
+    "leave_signed_phase",
     "make_tpm_token",
     "measure_boot_phase",
     "normalize_pcrs",
@@ -104,6 +107,7 @@ __all__ = [
     "pcr_after_phase",
     "pcr_policy",
     "policy_authorize_digest",
+    "run_in_daemon_thread",
     "seal",
     "signed_pcr_policy",
     "srk_template",

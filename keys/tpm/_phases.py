@@ -16,6 +16,7 @@ from ._policy import PCRPolicyStep
 from ._uki import UKI_PCR, find_signature, load_pcr_public_key, load_pcr_signatures
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ._uki import PCRSignature, PCRSigningKey, UKIFiles
@@ -91,14 +92,20 @@ class SignedPhaseCheck:
 
 
 def enter_signed_phase(
-    tcti: str, files: UKIFiles, *, word: str = ENTER_MACHINED, extend: bool = True
+    tcti: str,
+    files: UKIFiles,
+    *,
+    word: str = ENTER_MACHINED,
+    extend: bool = True,
+    may_extend: Callable[[], bool] = lambda: True,
 ) -> SignedPhaseCheck:
     """Open the window in which keys under the signed PCR 11 policy work, if this boot allows it.
 
     PCR 11 is extended with ``word`` only when its value now is not signed but its value after ``word`` is:
     a second run in the same boot, or an image whose init extended the word itself, finds the window open
     and leaves PCR 11 alone; a boot past the window (``start-the-world`` extended) or without a signed UKI is
-    never extended. Blocking (file reads, TPM commands): call it from a worker thread.
+    never extended. ``may_extend`` is asked right before the extend (a caller that gave up on a slow TPM says
+    no). Blocking (file reads, TPM commands): call it from a worker thread.
 
     Raises:
         UKIFileError: a UKI file is missing (no signed UKI was booted), unreadable or malformed.
@@ -113,7 +120,8 @@ def enter_signed_phase(
             return SignedPhaseCheck(False, False, value, "no UKI was measured: PCR 11 is all zeroes")
         if pcr11_is_signed(value, key, signatures, path=path):
             return SignedPhaseCheck(True, False, value)
-        if extend and pcr11_is_signed(pcr_after_phase(value, word), key, signatures, path=path):
+        next_signed = pcr11_is_signed(pcr_after_phase(value, word), key, signatures, path=path)
+        if extend and next_signed and may_extend():
             tpm.pcr_extend(UKI_PCR, boot_phase_digest(word))
             value = tpm.read_pcrs((UKI_PCR,))[UKI_PCR]
             if pcr11_is_signed(value, key, signatures, path=path):
@@ -124,11 +132,35 @@ def enter_signed_phase(
                 value,
                 f"PCR 11 changed while {word} was extended: it matches no signed boot phase",
             )
-    past = "past" if extend else "not at"
-    return SignedPhaseCheck(
-        False,
-        False,
-        value,
-        f"PCR 11 matches no boot phase signed in {path}: the boot is {past} {word} (start-the-world was "
-        "extended) or the booted UKI was not signed for this value",
-    )
+    if next_signed and not extend:
+        reason = (
+            f"PCR 11 is one phase before {word}, which volumed was told not to extend (--tpm-boot-phases "
+            "leave): the image's init must extend it before volumed starts"
+        )
+    elif next_signed:
+        reason = f"volumed gave up on the TPM before extending {word}"
+    else:
+        reason = (
+            f"PCR 11 matches no boot phase signed in {path}: the boot is past {word} (start-the-world was "
+            "extended) or the booted UKI was not signed for this value"
+        )
+    return SignedPhaseCheck(False, False, value, reason)
+
+
+def leave_signed_phase(tcti: str, opened_at: bytes, *, word: str = START_THE_WORLD) -> bytes | None:
+    """Extend PCR 11 with ``word`` if it still holds ``opened_at`` (the value the window was opened at);
+    PCR 11's value afterwards, or None when another process had moved it (then it is left alone, so it is
+    never extended twice past the window). Blocking: call it from a worker thread.
+
+    Raises:
+        TPMUnavailableError, TPMCommandError: the TPM could not be used.
+    """
+    after = pcr_after_phase(opened_at, word)
+    with TPMConnection(tcti) as tpm:
+        value = tpm.read_pcrs((UKI_PCR,))[UKI_PCR]
+        if value == after:  # an earlier try got through after its caller had given up on it
+            return value
+        if value != opened_at:
+            return None
+        tpm.pcr_extend(UKI_PCR, boot_phase_digest(word))
+        return tpm.read_pcrs((UKI_PCR,))[UKI_PCR]

@@ -91,7 +91,7 @@ def test_run_without_the_uki_options_says_the_public_key_is_missing(node: Node) 
     output = result.stdout + result.stderr
     assert result.returncode == EXIT_VOLUME_FAILED, output
     reason = (
-        "u-data failed: no key can be made to encrypt the volume: slot 0 (tpm):"
+        "u-data failed: no key can be made to encrypt the volume: slot 0 (tpm): tpm key for slot 0:"
         f" PCR signing public key {DEFAULT_PCR_PUBLIC_KEY} is missing: the node did not boot a signed UKI"
     )
     assert reason in output, output

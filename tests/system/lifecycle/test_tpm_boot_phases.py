@@ -9,8 +9,10 @@ must hold are worked out here with hashlib from the phase words, not by volumed'
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -127,7 +129,9 @@ def test_leave_only_uses_the_window_the_init_opened_and_closes_it(node: Node) ->
         refused = run_once(node, tpm, uki, "--tpm-boot-phases", "leave")  # nobody extended enter-machined
         output = refused.stdout + refused.stderr
         assert refused.returncode == EXIT_VOLUME_FAILED, output
-        assert "PCR 11 matches no boot phase signed in" in output, output
+        assert "PCR 11 is one phase before enter-machined, which volumed was told not to extend" in output, (
+            output
+        )
         assert tpm.pcr_read(11) == initrd_left  # volumed extended nothing
 
         tpm.pcr_extend(11, b"enter-machined")
@@ -185,4 +189,114 @@ def test_volumekeystatuses_and_tpmphases_say_why_the_tpm_key_cannot_be_used(node
             daemon.send_signal(signal.SIGTERM)
             out, _ = daemon.communicate(timeout=60)
         assert daemon.returncode == 0, out
+    assert not node.leftovers()
+
+
+def tpm_then_static() -> list[dict[str, Any]]:
+    """u-data with the TPM key in slot 0 and a static key in slot 1 (the fallback)."""
+    docs = documents()
+    docs[2]["encryption"]["keys"].append({"slot": 1, "static": {"passphrase": "u-data fallback"}})
+    return docs
+
+
+def test_closing_the_window_leaves_the_key_slots_and_their_failures_as_they_were(node: Node) -> None:
+    node.write_config(*tpm_then_static())
+    with Swtpm.start(node.workdir / "tpm") as tpm:
+        uki = make_uki(node.workdir / "uki", tpm)
+        boot_to_leave_initrd(tpm, uki)
+        first = run_once(node, tpm, uki)
+        output = first.stdout + first.stderr
+        assert first.returncode == 0, output
+        assert "key slot sync incomplete" not in output, output  # the TPM slot was not re-synced once closed
+        assert "not in line with the config" not in output, output
+
+        boot_to_leave_initrd(tpm, uki)
+        tpm.pcr_extend(7, b"another db")  # SecureBoot changed: the TPM key no longer unseals
+        changed = run_once(node, tpm, uki)
+        output = " ".join((changed.stdout + changed.stderr).split())
+        assert changed.returncode == 0, output  # opened by the static key
+        assert "error updating key slot 0 tpm: tpm key for slot 0: PCR policy check failed" in output, output
+        assert "key slot 0 tpm: tpm key for slot 0: TPM keys are locked" not in output, output  # it stays
+    assert not node.leftovers()
+
+
+def static_volumes() -> list[dict[str, Any]]:
+    """STATE, EPHEMERAL and u-data with a static key only: no TPM key at all."""
+    docs = documents()
+    docs[2]["encryption"]["keys"] = [{"slot": 0, "static": {"passphrase": "u-data static"}}]
+    return docs
+
+
+def stalled(tpm: Swtpm, seconds: float | None) -> threading.Timer | None:
+    """Stop swtpm (SIGSTOP): a TPM that does not answer; it answers again after ``seconds`` (None: never)."""
+    os.kill(tpm.pid, signal.SIGSTOP)
+    if seconds is None:
+        return None
+    timer = threading.Timer(seconds, os.kill, (tpm.pid, signal.SIGCONT))
+    timer.start()
+    return timer
+
+
+def test_a_tpm_slow_at_start_makes_tpm_keys_wait_not_fail(node: Node) -> None:
+    node.write_config(*documents())
+    with Swtpm.start(node.workdir / "tpm") as tpm:
+        uki = make_uki(node.workdir / "uki", tpm)
+        initrd_left = boot_to_leave_initrd(tpm, uki)
+        timer = stalled(tpm, 6.0)
+        try:
+            result = run_once(node, tpm, uki)
+        finally:
+            if timer is not None:
+                timer.join()
+        assert result.returncode == 0, result.stdout + result.stderr  # it failed with exit 6 ("waiting for")
+        assert tpm.pcr_read(11) == extend(extend(initrd_left, b"enter-machined"), b"start-the-world")
+    assert not node.leftovers()
+
+
+def test_a_hung_tpm_neither_holds_up_the_exit_nor_is_extended_later(node: Node) -> None:
+    node.write_config(*static_volumes())
+    with Swtpm.start(node.workdir / "tpm") as tpm:
+        uki = make_uki(node.workdir / "uki", tpm)
+        initrd_left = boot_to_leave_initrd(tpm, uki)
+        stalled(tpm, None)
+        try:
+            started = time.monotonic()
+            result = run_once(node, tpm, uki)  # the process never exited before (a worker joined at exit)
+            took = time.monotonic() - started
+        finally:
+            os.kill(tpm.pid, signal.SIGCONT)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert took < 60, took
+        time.sleep(1)  # the TPM answers again: nothing of the dead run may extend PCR 11 now
+        assert tpm.pcr_read(11) == initrd_left
+    assert not node.leftovers()
+
+
+def test_a_pcr_only_token_still_opens_without_a_uki(node: Node) -> None:
+    """A TPM slot sealed to PCR 7 alone (volumedPcrOnly, or volumed before the signed policy) whose config no
+    longer asks for it: no UKI on this node, so the window never opens; the token needs none and opens."""
+    pcr_only = documents()
+    pcr_only[2]["encryption"]["keys"] = [
+        {"slot": 0, "tpm": {"options": {"pcrs": [7], "volumedPcrOnly": True}}}
+    ]
+    node.write_config(*pcr_only)
+    with Swtpm.start(node.workdir / "tpm") as tpm:
+        tpm.pcr_extend(7, FIRMWARE)  # no UKI: PCR 11 stays zero
+        sealed = subprocess.run(
+            [*node.run_argv(timeout=30.0), "--tpm-tcti", tpm.tcti],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert sealed.returncode == 0, sealed.stdout + sealed.stderr
+        node.write_config(*documents())  # plain `tpm:` now: Talos' signed policy
+        opened = subprocess.run(
+            [*node.run_argv(timeout=30.0), "--tpm-tcti", tpm.tcti],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        output = opened.stdout + opened.stderr
+        assert opened.returncode == 0, output  # it was exit 6: "PCR signing public key ... is missing"
+        assert "u-data failed" not in output, output
     assert not node.leftovers()
