@@ -98,16 +98,13 @@ def print_statuses(snapshot: Convergence) -> None:
     one unwrapped line per volume that is not ready: why it failed, or what it waits for (and, when nothing
     more can happen to it, the failed or missing volume it is stuck behind); and a line for each volume whose
     key-slot sync failed (a ready volume too) or that runs without dm-crypt flags its config asks for."""
-    from rich.console import Console
-    from rich.table import Table
+    from ._columns import column_widths, format_rows
 
     for error in snapshot.config_errors:
         print(f"config: {error}")
-    table = Table(box=None, pad_edge=False)
-    for column in ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR / REASON"):
-        table.add_column(column, overflow="fold")
-    for volume_id, status in sorted(snapshot.statuses.items()):
-        table.add_row(
+    header = ("ID", "PHASE", "LOCATION", "MOUNT", "FS", "ENCRYPTION", "SLOT", "ERROR / REASON")
+    rows = [
+        (
             volume_id,
             status.phase.value,
             status.location + (f"@{status.offset}" if status.offset else ""),
@@ -117,7 +114,10 @@ def print_statuses(snapshot: Convergence) -> None:
             "" if status.encryption_slot is None else str(status.encryption_slot),
             status.error_message,
         )
-    Console(width=200).print(table)
+        for volume_id, status in sorted(snapshot.statuses.items())
+    ]
+    for line in format_rows(header, rows, column_widths(header, rows)):
+        print(line)
     blocked = snapshot.blocked
     for volume_id, status in sorted(snapshot.statuses.items()):
         if status.phase != VolumePhase.READY:

@@ -68,7 +68,7 @@ class SubsystemOptions:
     tpm_boot_phases: BootPhases = BootPhases.BOTH
     kms_ca_file: str | None = None
     retry_interval: float = RETRY_INTERVAL
-    poll_interval: float = 1.0
+    poll_interval: float = 10.0  # the config file's fallback poll: inotify wakes the loader on changes
     discovery_interval: float = 5.0
     dmi_path: str = "/sys/class/dmi/id/product_uuid"
 

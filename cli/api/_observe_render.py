@@ -1,6 +1,6 @@
 """How `volumed metrics` and `volumed graph` print the runtime's counters and dependency graph: a table, the
-Prometheus text exposition format, or the graph as indented text. The client's half: plain stdlib (and rich
-for the table), so the commands start fast."""
+Prometheus text exposition format, or the graph as indented text. The client's half: plain stdlib (the
+table through cli/_columns), so the commands start fast."""
 
 from __future__ import annotations
 

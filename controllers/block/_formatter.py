@@ -40,7 +40,7 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Pointer
 from volumed.runtime.controller import Controller, Input, Output, failure_text, passes_through
-from volumed.storage.activation import ActivationError
+from volumed.storage.activation import ActivationError, cipher_problem
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
@@ -556,6 +556,10 @@ class VolumeFormatter(Controller):
                             "an earlier LUKS2 format was interrupted; formatting again", volume=item.volume_id
                         )
                     if content.kind in (ContentKind.BLANK, ContentKind.INTERRUPTED_FORMAT):
+                        backend = (await self._services.activator()).backend
+                        problem = cipher_problem(backend, encryption.cipher)
+                        if problem is not None:  # a header that opens only elsewhere: not written
+                            raise VolumeError(problem, retryable=False)
                         result = await format_encrypted(location, encryption, keys)
                         self._fresh.add(item.volume_id)
                         synced = digest  # formatting adds every other configured key itself

@@ -156,6 +156,12 @@ class BootPhaseController(Controller):
         absent = tpm_absent_reason(self._tcti)
         if absent:
             return TPMPhaseSpec(window=TPMWindow.UNAVAILABLE, reason=absent)
+        from volumed.keys import MissingExtraError
+
+        try:
+            import volumed.keys.tpm  # noqa: F401  (only to learn whether the extra is installed)
+        except MissingExtraError as error:
+            return TPMPhaseSpec(window=TPMWindow.UNAVAILABLE, reason=str(error))
         from volumed.keys.tpm import (
             DEFAULT_PCR_PUBLIC_KEY,
             DEFAULT_PCR_SIGNATURE,

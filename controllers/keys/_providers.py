@@ -18,6 +18,7 @@ from volumed.keys import (
     KeyGate,
     KeyProvider,
     LockedToStateKeyProvider,
+    MissingExtraError,
     NodeIDKeyProvider,
     StaticKeyProvider,
     check_uuid_entropy,
@@ -99,8 +100,10 @@ def _inner_provider(
     if key.kind is KeyKind.KMS:
         if not env.node_uuid:
             return None, node_uuid_reason(env)
-        from volumed.keys.kms import KMSClientTLS, KMSKeyProvider
-
+        try:
+            from volumed.keys.kms import KMSClientTLS, KMSKeyProvider
+        except MissingExtraError as error:
+            return None, str(error)
         tls = None
         if env.kms_ca_file:
             tls = KMSClientTLS(ca_pem=Path(env.kms_ca_file).read_bytes())
@@ -123,12 +126,15 @@ def _tpm_provider(key: KeySlotSpec, env: KeyEnvironment) -> tuple[KeyProvider | 
     signed = not key.tpm_pcr_only
     if gate is not None and env.tpm_window is None and (signed or UKI_PCR in key.tpm_pcrs):
         return None, TPM_PHASE_PENDING  # PCR 11 may be about to change
-    from volumed.keys.tpm import (
-        DEFAULT_EFIVARS_DIR,
-        DEFAULT_PCR_PUBLIC_KEY,
-        DEFAULT_PCR_SIGNATURE,
-        TPMKeyProvider,
-    )
+    try:
+        from volumed.keys.tpm import (
+            DEFAULT_EFIVARS_DIR,
+            DEFAULT_PCR_PUBLIC_KEY,
+            DEFAULT_PCR_SIGNATURE,
+            TPMKeyProvider,
+        )
+    except MissingExtraError as error:
+        return None, str(error)
 
     try:
         provider = TPMKeyProvider(

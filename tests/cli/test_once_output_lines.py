@@ -36,3 +36,17 @@ def test_failed_syncs_and_ignored_flags_of_ready_volumes_are_printed(
     )
     assert "u-data runs without dm-crypt flags: allow_discards, no_read_workqueue" in lines
     assert not [line for line in lines if line.startswith("EPHEMERAL ") and ":" in line]
+
+
+def test_brackets_and_escapes_in_a_reason_are_printed_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich read table cells as console markup: "[/var]" stopped `--once` with a MarkupError after the volumes
+    settled, "[tpm]" vanished, and an escape sequence from a reason reached the terminal."""
+    reason = "mount [/var] failed: [tpm] key \x1b[2J"
+    statuses = {"u-data": VolumeStatusSpec(phase=VolumePhase.FAILED, error_message=reason)}
+    print_statuses(
+        Convergence(statuses=statuses, configured=set(statuses), mounted=set(), wanted_mounts=set())
+    )
+    header, row, *_ = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["ID", "PHASE"]
+    assert row.startswith("u-data  failed")
+    assert row[header.index("ERROR / REASON") :] == "mount [/var] failed: [tpm] key \\x1b[2J"

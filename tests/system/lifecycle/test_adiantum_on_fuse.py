@@ -1,6 +1,6 @@
 """An adiantum EPHEMERAL (Talos' cipher for machines without AES instructions) on the fuse backend: the
 config is valid, but the FUSE server has no userspace adiantum, so the volume fails with a status that names
-the cipher and the way out (``--backend dm``); the other volumes come up."""
+the cipher and the way out (``--backend dm``), with nothing written to it; the other volumes come up."""
 
 from __future__ import annotations
 
@@ -31,3 +31,7 @@ async def test_adiantum_volume_on_fuse_fails_naming_the_cipher_and_dm(node: Node
             lambda s: "STATE" in s.statuses and s.statuses["STATE"].phase.value == "ready", what="STATE ready"
         )
         assert status_of(ready, "STATE").error_message == ""
+        region = node.region("EPHEMERAL")  # refused before the format: no header that opens only elsewhere
+        with region.path.open("rb") as image:
+            image.seek(region.offset)
+            assert image.read(1 << 20) == bytes(1 << 20)
