@@ -29,6 +29,30 @@ Goals: kdf_runs_per_volume == 1 on the second boot, overhead under 10 % of the b
 
 Last line, JSON: {"boot_s": ..., "kdf_s": ..., "kdf_runs_per_volume": ..., "overhead_s": ...,
 "ratio_vs_serial": ..., plus the first boot's numbers and the parameters}.
+
+``--guest`` (opt-in: root, QEMU and the kernel tier's assets, see docs/testing.md): the same 10 volumes on the
+dm path, inside the kernel tier's QEMU guest (``tests.kernel._guest.KernelMachine``, scenario
+``tests/kernel/guest/boot_bench.py``): STATE and EPHEMERAL on the system disk, the 8 user volumes on
+partitions of a second disk made beforehand, argon2id pinned to 64 MiB, 4 iterations, 1 lane. A first
+`volumed run --once --backend dm` formats them (not measured); then ``--runs`` rounds (default 3), the order
+alternating, each:
+
+* `volumed run --once --backend dm` from spawn to exit (it unlocks, activates, probes, mounts, prints its
+  table, unmounts and closes), its KDF runs timed inside the process
+  (``tests/kernel/guest/_timed_volumed.py``: the same CLI, ``derive_key`` wrapped); ``kdf_s`` is their union
+  (the KDF critical path), ``overhead_pct`` = (``boot_s`` - ``kdf_s``) / ``boot_s``;
+* the serial script: ``cryptsetup open --type luks2 --key-file`` for each volume in turn (what
+  systemd-cryptsetup does, one unit after the other), then ``cryptsetup close`` for each; the whole loop is
+  ``cryptsetup_serial_s`` (closes included, as volumed's exit includes its teardown).
+
+Key slots: slot 0 holds the key volumed tries first (nodeID for STATE and EPHEMERAL, the volume's own static
+key for user volumes) and the serial script's key file is that same key, so ``cryptsetup open`` (which tries
+the slots in order) runs one KDF per volume, as volumed does (slot 1, a second configured key, is checked by
+its fingerprint without a KDF). A config that put the key in slot 1 would cost cryptsetup a failed KDF on slot
+0 first; none of Talos' defaults does that. Medians over the rounds; goals ``ratio`` <= 0.7 and
+``overhead_pct`` < 10. Last line, JSON: {"boot_s", "cryptsetup_serial_s", "ratio", "kdf_s", "overhead_pct",
+"volumes", "runs", plus the open-only view (spawn to settled vs the opens alone), a breakdown of volumed's run
+and the parameters}.
 """
 
 from __future__ import annotations
