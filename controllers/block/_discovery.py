@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volumed.resources import DiscoveredVolumeSpec, DiskSpec
-from volumed.storage.blockdev import Region, device_size, list_block_devices
+from volumed.storage.blockdev import Region, device_size, is_cdrom, list_block_devices
 from volumed.storage.disklayout import SYSTEM_LABELS, discover_volumes, read_volume_table
 from volumed.storage.gpt import CorruptTableError, GPTError, InvalidTableError, NoPartitionTableError
 from volumed.storage.probe import probe_region
@@ -195,6 +195,14 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             rotational=disk.rotational,
             readonly=disk.readonly,
             sector_size=disk.logical_sector_size,
+            io_size=disk.properties.io_size,
+            cdrom=is_cdrom(disk.dev_path),
+            modalias=disk.properties.modalias,
+            wwid=disk.properties.wwid,
+            uuid=disk.properties.uuid,
+            bus_path=disk.properties.bus_path,
+            sub_system=disk.properties.sub_system,
+            secondary_disks=disk.properties.secondary_disks,
         )
         error, damaged = _check_table(disk.dev_path)
         if error:

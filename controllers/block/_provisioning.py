@@ -50,6 +50,14 @@ def _description(disk: DiskSpec) -> DiskDescription:
         transport=disk.transport,
         rotational=disk.rotational,
         symlinks=disk.symlinks,
+        io_size=disk.io_size,
+        cdrom=disk.cdrom,
+        modalias=disk.modalias,
+        wwid=disk.wwid,
+        uuid=disk.uuid,
+        bus_path=disk.bus_path,
+        sub_system=disk.sub_system,
+        secondary_disks=disk.secondary_disks,
     )
 
 

@@ -4,6 +4,9 @@ from ._device import device_size as device_size
 from ._device import is_block_device as is_block_device
 from ._device import logical_sector_size as logical_sector_size
 from ._device import reread_partitions as reread_partitions
+from ._disk_props import DiskProperties as DiskProperties
+from ._disk_props import is_cdrom as is_cdrom
+from ._disk_props import read_disk_properties as read_disk_properties
 from ._errors import BlockDeviceError as BlockDeviceError
 from ._errors import RegionBoundsError as RegionBoundsError
 from ._identity import DataIdentity as DataIdentity
@@ -31,6 +34,7 @@ __all__ = [
     "BlockDeviceInfo",
     "DataIdentity",
     "DiskBusyError",
+    "DiskProperties",
     "LockFile",
     "PartitionInfo",
     "Region",
@@ -44,10 +48,12 @@ __all__ = [
     "format_size",
     "hold_lock_file",
     "is_block_device",
+    "is_cdrom",
     "list_block_devices",
     "lock_disk",
     "lock_holder",
     "logical_sector_size",
     "read_block_device",
+    "read_disk_properties",
     "reread_partitions",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import final
+
+from ._disk_props import DiskProperties, read_disk_properties
 
 _SYSFS_SECTOR = 512  # sysfs reports sizes and starts in 512-byte units regardless of the device
 
@@ -31,7 +33,8 @@ class BlockDeviceInfo:
     """A whole block device (a disk) as sysfs describes it; sizes and starts are in bytes.
 
     For a loop device, ``backing_file`` is the file it maps, from ``backing_offset`` for
-    ``backing_size_limit`` bytes (0 = to the end of the file).
+    ``backing_size_limit`` bytes (0 = to the end of the file). ``properties`` are the facts Talos' Disk
+    holds beyond these (``transport`` and ``wwid`` are theirs too, None when empty).
     """
 
     name: str
@@ -49,6 +52,7 @@ class BlockDeviceInfo:
     backing_offset: int
     backing_size_limit: int
     partitions: tuple[PartitionInfo, ...]
+    properties: DiskProperties = field(default_factory=DiskProperties)
 
 
 def _read(path: Path) -> str | None:
@@ -70,27 +74,6 @@ def _uevent(path: Path) -> dict[str, str]:
     text = _read(path / "uevent") or ""
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
     return {k: v for k, v in pairs}
-
-
-def _transport(sys_dir: Path, name: str) -> str | None:
-    """Bus the disk hangs off, from the device path (the names Talos' disk selectors use)."""
-    if name.startswith(("loop", "ram", "zram", "dm-", "md", "nbd")):
-        return None
-    try:
-        real = os.path.realpath(sys_dir)
-    except OSError:
-        return None
-    for marker, transport in (
-        ("/nvme", "nvme"),
-        ("/usb", "usb"),
-        ("/virtio", "virtio"),
-        ("/ata", "sata"),
-        ("/mmc", "mmc"),
-        ("/host", "scsi"),
-    ):
-        if marker in real:
-            return transport
-    return None
 
 
 def _partitions(sys_dir: Path, dev_root: str) -> tuple[PartitionInfo, ...]:
@@ -119,6 +102,7 @@ def read_block_device(name: str, *, sysfs: str = "/sys", dev_root: str = "/dev")
     if not sys_dir.is_dir():
         raise FileNotFoundError(f"no block device {name!r} in {sys_dir.parent}")
     device = sys_dir / "device"
+    properties = read_disk_properties(name, sysfs=sysfs)
     return BlockDeviceInfo(
         name=name,
         dev_path=os.path.join(dev_root, name),
@@ -126,8 +110,8 @@ def read_block_device(name: str, *, sysfs: str = "/sys", dev_root: str = "/dev")
         logical_sector_size=_read_int(sys_dir / "queue" / "logical_block_size", 512),
         model=_read(device / "model"),
         serial=_read(device / "serial") or _read(sys_dir / "serial"),
-        wwid=_read(device / "wwid") or _read(sys_dir / "wwid"),
-        transport=_transport(sys_dir, name),
+        wwid=properties.wwid or None,
+        transport=properties.transport or None,
         rotational=_read_int(sys_dir / "queue" / "rotational") == 1,
         readonly=_read_int(sys_dir / "ro") == 1,
         removable=_read_int(sys_dir / "removable") == 1,
@@ -135,6 +119,7 @@ def read_block_device(name: str, *, sysfs: str = "/sys", dev_root: str = "/dev")
         backing_offset=_read_int(sys_dir / "loop" / "offset"),
         backing_size_limit=_read_int(sys_dir / "loop" / "sizelimit"),
         partitions=_partitions(sys_dir, dev_root),
+        properties=properties,
     )
 
 
