@@ -1,4 +1,4 @@
-"""Machine config documents (Talos v1.12 VolumeConfig, UserVolumeConfig): models, validation, disk selectors.
+"""Machine config documents (Talos v1.12's volume documents): models, validation, disk selectors.
 
 Usable alone: no runtime, no storage. :func:`load_config` turns multi-document YAML into a
 :class:`MachineConfig`; :func:`check_config` returns every issue instead of raising.
@@ -10,8 +10,11 @@ from ._cel import compile_selector as compile_selector
 from ._disk import DiskDescription as DiskDescription
 from ._documents import DEFAULT_FILESYSTEM as DEFAULT_FILESYSTEM
 from ._documents import EPHEMERAL as EPHEMERAL
+from ._documents import IMAGECACHE as IMAGECACHE
+from ._documents import MIN_USER_VOLUME_SIZE as MIN_USER_VOLUME_SIZE
 from ._documents import STATE as STATE
 from ._documents import USER_VOLUME_PREFIX as USER_VOLUME_PREFIX
+from ._documents import USER_VOLUME_TYPES as USER_VOLUME_TYPES
 from ._documents import DiskSelectorSpec as DiskSelectorSpec
 from ._documents import FilesystemSpec as FilesystemSpec
 from ._documents import ProvisioningSpec as ProvisioningSpec
@@ -47,6 +50,11 @@ from ._loader import read_config_file as read_config_file
 from ._meta_json import MetaEncryptionError as MetaEncryptionError
 from ._meta_json import encryption_from_meta_json as encryption_from_meta_json
 from ._meta_json import encryption_to_meta_json as encryption_to_meta_json
+from ._other_volumes import ExistingVolumeConfigDocument as ExistingVolumeConfigDocument
+from ._other_volumes import OtherDocument as OtherDocument
+from ._other_volumes import RawVolumeConfigDocument as RawVolumeConfigDocument
+from ._other_volumes import SwapVolumeConfigDocument as SwapVolumeConfigDocument
+from ._other_volumes import ZswapConfigDocument as ZswapConfigDocument
 from ._size import ByteSize as ByteSize
 from ._size import parse_size as parse_size
 
@@ -56,13 +64,16 @@ __all__ = [
     "DEFAULT_KEY_SIZE_BITS",
     "DEFAULT_TPM_PCRS",
     "EPHEMERAL",
+    "IMAGECACHE",
     "MAX_CONFIG_BYTES",
+    "MIN_USER_VOLUME_SIZE",
     "PERF_OPTIONS",
     "SIZE_CONSTANTS",
     "STATE",
     "SUPPORTED_CIPHERS",
     "SUPPORTED_KEY_SIZES_BITS",
     "USER_VOLUME_PREFIX",
+    "USER_VOLUME_TYPES",
     "ByteSize",
     "ConfigError",
     "ConfigInvalidError",
@@ -72,6 +83,7 @@ __all__ = [
     "DiskSelectorSpec",
     "EncryptionKey",
     "EncryptionSpec",
+    "ExistingVolumeConfigDocument",
     "FilesystemSpec",
     "KMSKey",
     "KeyKind",
@@ -79,16 +91,20 @@ __all__ = [
     "MachineConfig",
     "MetaEncryptionError",
     "NodeIDKey",
+    "OtherDocument",
     "Pbkdf",
     "ProvisioningSpec",
+    "RawVolumeConfigDocument",
     "SelectorError",
     "StaticKey",
+    "SwapVolumeConfigDocument",
     "SystemDiskEncryption",
     "TPMKey",
     "TPMOptions",
     "UserVolumeConfigDocument",
     "VolumeConfigDocument",
     "VolumeDocument",
+    "ZswapConfigDocument",
     "check_config",
     "compile_selector",
     "encryption_from_meta_json",

@@ -1,4 +1,4 @@
-"""The two document kinds volumed reads: VolumeConfig (STATE, EPHEMERAL) and UserVolumeConfig."""
+"""VolumeConfig (STATE, EPHEMERAL, IMAGECACHE) and UserVolumeConfig (partition, directory or disk)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,21 @@ from ._size import ByteSize, PercentageSize, coerce_max_size, coerce_size
 
 STATE: Final = "STATE"
 EPHEMERAL: Final = "EPHEMERAL"
-SYSTEM_VOLUMES: Final = (STATE, EPHEMERAL)
+IMAGECACHE: Final = "IMAGECACHE"
+#: The VolumeConfig names Talos v1.12 accepts (its ``allowedVolumes``).
+SYSTEM_VOLUMES: Final = (STATE, EPHEMERAL, IMAGECACHE)
+#: The system volumes volumed provisions; a VolumeConfig for another (IMAGECACHE) is loaded, not acted on.
+MANAGED_SYSTEM_VOLUMES: Final = (STATE, EPHEMERAL)
 USER_VOLUME_PREFIX: Final = "u-"
 DEFAULT_FILESYSTEM: Final = "xfs"
 FILESYSTEMS: Final = ("xfs", "ext4")
+PARTITION: Final = "partition"
+DIRECTORY: Final = "directory"
+DISK: Final = "disk"
+#: UserVolumeConfig ``volumeType`` values Talos v1.12 accepts, the first the default.
+USER_VOLUME_TYPES: Final = (PARTITION, DIRECTORY, DISK)
+#: Talos' ``MinUserVolumeSize``: a partition's minSize when none is given (user, raw and swap volumes).
+MIN_USER_VOLUME_SIZE: Final = 100 * 1024 * 1024
 
 Size = Annotated[ByteSize, PlainValidator(coerce_size), PlainSerializer(str, return_type=str)]
 MaxSize = Annotated[
@@ -73,16 +84,24 @@ class ProvisioningSpec(StrictModel):
 
 
 class FilesystemSpec(StrictModel):
-    """``filesystem``: how a user volume is formatted."""
+    """``filesystem``: how a user volume is formatted; ``projectQuotaSupport`` (xfs only) mounts it with
+    ``prjquota``."""
 
     type: str = ""
+    project_quota_support: bool | None = Field(default=None, alias="projectQuotaSupport")
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing is configured (Talos' ``IsZero``)."""
+        return not self.type and self.project_quota_support is None
 
 
 class VolumeConfigDocument(StrictModel):
-    """A ``VolumeConfig`` document: settings of the system volume STATE or EPHEMERAL.
+    """A ``VolumeConfig`` document: settings of the system volume STATE, EPHEMERAL or IMAGECACHE.
 
     System volumes are found by partition label and formatted as xfs; STATE takes no provisioning (its size
     is Talos' fixed 100 MiB), EPHEMERAL's ``provisioning`` overrides Talos' defaults (see the translation).
+    IMAGECACHE is validated as Talos does but not provisioned by volumed (see :attr:`managed`).
     """
 
     api_version: str = Field(alias="apiVersion")
@@ -93,8 +112,13 @@ class VolumeConfigDocument(StrictModel):
 
     @property
     def volume_id(self) -> str:
-        """The volume's ID (``STATE``, ``EPHEMERAL``)."""
+        """The volume's ID (``STATE``, ``EPHEMERAL``, ``IMAGECACHE``)."""
         return self.name
+
+    @property
+    def managed(self) -> bool:
+        """Whether volumed provisions this volume (STATE and EPHEMERAL; not IMAGECACHE yet)."""
+        return self.name in MANAGED_SYSTEM_VOLUMES
 
     @property
     def partition_label(self) -> str:
@@ -118,7 +142,12 @@ class VolumeConfigDocument(StrictModel):
 
 
 class UserVolumeConfigDocument(StrictModel):
-    """A ``UserVolumeConfig`` document: a partition made on a selected disk, mounted as ``u-<name>``."""
+    """A ``UserVolumeConfig`` document, mounted at ``/var/mnt/<name>``: by ``volumeType`` a partition made on
+    a selected disk (the default, label ``u-<name>``), a directory on EPHEMERAL, or a whole selected disk.
+
+    volumed provisions partition volumes only; the other types are validated as Talos does (see
+    :attr:`managed`).
+    """
 
     api_version: str = Field(alias="apiVersion")
     kind: Literal["UserVolumeConfig"]
@@ -132,6 +161,22 @@ class UserVolumeConfigDocument(StrictModel):
     def volume_id(self) -> str:
         """The volume's ID, ``u-<name>``."""
         return USER_VOLUME_PREFIX + self.name
+
+    @property
+    def effective_volume_type(self) -> str:
+        """``volumeType``, ``partition`` when not given."""
+        return self.volume_type if self.volume_type is not None else PARTITION
+
+    @property
+    def managed(self) -> bool:
+        """Whether volumed provisions this volume: partition volumes only, for now."""
+        return self.effective_volume_type == PARTITION
+
+    @property
+    def min_size_or_default(self) -> int:
+        """The partition's minimum size in bytes: ``minSize``, else Talos' 100 MiB."""
+        size = self.provisioning.min_size
+        return size.value if size is not None and size.value else MIN_USER_VOLUME_SIZE
 
     @property
     def partition_label(self) -> str:

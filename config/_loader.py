@@ -1,4 +1,4 @@
-"""Multi-document YAML -> the VolumeConfig and UserVolumeConfig documents, with every issue collected."""
+"""Multi-document YAML -> Talos v1.12's volume documents, with every issue collected."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDo
 from ._errors import ConfigInvalidError, ConfigIssue
 from ._legacy import LEGACY_FIELD, LEGACY_FIELDS, LEGACY_PATH, V1Alpha1Document, is_v1alpha1_document
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
+from ._other_volumes import (
+    ExistingVolumeConfigDocument,
+    OtherDocument,
+    RawVolumeConfigDocument,
+    SwapVolumeConfigDocument,
+    ZswapConfigDocument,
+)
 from ._rules import validate_document, validate_legacy_encryption
 from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, _models_in, field_names
 from ._yaml import KeyPositions, describe_yaml_error, load_documents, resolved_value, source_text
@@ -31,12 +38,27 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger(__name__)
 
-_KINDS: Final[dict[str, type[VolumeConfigDocument] | type[UserVolumeConfigDocument]]] = {
+_DocumentModel = (
+    type[VolumeConfigDocument]
+    | type[UserVolumeConfigDocument]
+    | type[RawVolumeConfigDocument]
+    | type[ExistingVolumeConfigDocument]
+    | type[SwapVolumeConfigDocument]
+    | type[ZswapConfigDocument]
+)
+_KINDS: Final[dict[str, _DocumentModel]] = {
     "VolumeConfig": VolumeConfigDocument,
     "UserVolumeConfig": UserVolumeConfigDocument,
+    "RawVolumeConfig": RawVolumeConfigDocument,
+    "ExistingVolumeConfig": ExistingVolumeConfigDocument,
+    "SwapVolumeConfig": SwapVolumeConfigDocument,
+    "ZswapConfig": ZswapConfigDocument,
 }
-# VolumeConfig names Talos accepts for volumes volumed does not manage: ignored like foreign documents.
-TALOS_ONLY_SYSTEM_VOLUMES: Final = ("IMAGECACHE", "ETCD", "CRI", "KUBELET", "LOG")
+# Talos' ConflictsWithKinds: a user volume and an existing volume may not share a name.
+_CONFLICTING_KINDS: Final = {
+    "UserVolumeConfig": "ExistingVolumeConfig",
+    "ExistingVolumeConfig": "UserVolumeConfig",
+}
 # A document's name is shown in its label only when it could be a volume name (it may be any text otherwise).
 _MAX_NAME_SHOWN: Final = 34
 # The label of the v1alpha1 machine config document in issues.
@@ -68,9 +90,11 @@ class MachineConfig:
     """The volume documents of one machine config, validated.
 
     Attributes:
-        volumes: the VolumeConfig documents (STATE, EPHEMERAL), in file order.
-        user_volumes: the UserVolumeConfig documents, in file order.
-        ignored: how many documents of other kinds (or for volumes volumed does not manage) were skipped; the
+        volumes: the VolumeConfig documents (STATE, EPHEMERAL, IMAGECACHE), in file order.
+        user_volumes: the UserVolumeConfig documents (every volumeType), in file order.
+        others: the RawVolumeConfig, ExistingVolumeConfig, SwapVolumeConfig and ZswapConfig documents, in file
+            order (validated; volumed does not act on them yet, see :attr:`not_supported_yet`).
+        ignored: how many documents of other kinds (not volume documents) were skipped; the
             v1alpha1 machine config document counts when it has no ``machine.systemDiskEncryption``.
         legacy_encryption: ``machine.systemDiskEncryption`` of the v1alpha1 document, as (volume name,
             encryption) pairs (see :mod:`._legacy`).
@@ -78,6 +102,7 @@ class MachineConfig:
 
     volumes: tuple[VolumeConfigDocument, ...] = ()
     user_volumes: tuple[UserVolumeConfigDocument, ...] = ()
+    others: tuple[OtherDocument, ...] = ()
     ignored: int = 0
     legacy_encryption: tuple[tuple[str, EncryptionSpec], ...] = ()
     _by_name: dict[str, VolumeConfigDocument] = field(default_factory=dict, repr=False, compare=False)
@@ -120,8 +145,28 @@ class MachineConfig:
         ``v1alpha1/machine.systemDiskEncryption.<state|ephemeral>`` of each legacy block."""
         return (
             *(f"{document.kind}/{document.name}" for document in self.documents),
+            *(f"{document.kind}/{document.name}" for document in self.others),
             *(f"{V1ALPHA1_LABEL}/{LEGACY_PATH}.{LEGACY_FIELDS[name]}" for name, _ in self.legacy_encryption),
         )
+
+    @property
+    def not_supported_yet(self) -> tuple[str, ...]:
+        """One line per valid document volumed loads but does not act on yet, in file order per kind: Talos
+        would provision it, volumed leaves it alone (never silently: the config loader shows these)."""
+        lines: list[str] = []
+        for volume in self.volumes:
+            if not volume.managed:
+                lines.append(f"VolumeConfig/{volume.name}: accepted but not provisioned by this volumed yet")
+        for user in self.user_volumes:
+            if not user.managed:
+                lines.append(
+                    f"UserVolumeConfig/{user.name}: volumeType {user.effective_volume_type} is accepted but"
+                    " not provisioned by this volumed yet"
+                )
+        for other in self.others:
+            label = f"{other.kind}/{other.name}" if other.name else other.kind
+            lines.append(f"{label}: accepted but not acted on by this volumed yet")
+        return tuple(lines)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -181,7 +226,7 @@ def _fold(name: str) -> str:
 def _yaml_field_names() -> dict[str, tuple[str, ...]]:
     """Every YAML field name of the documents volumed reads (the v1alpha1 block too), by its folded form."""
     names: dict[str, tuple[str, ...]] = {}
-    pending: list[type[BaseModel]] = [VolumeConfigDocument, UserVolumeConfigDocument, V1Alpha1Document]
+    pending: list[type[BaseModel]] = [*_KINDS.values(), V1Alpha1Document]
     seen: set[type[BaseModel]] = set()
     while pending:
         model = pending.pop()
@@ -237,7 +282,10 @@ def _count_expanded(document: object, budget: int) -> int:
 
 
 def _label(kind: str, name: object, index: int) -> str:
-    """``Kind/name``, with the name only when it could be the volume's (else ``Kind (document N)``)."""
+    """``Kind/name``, with the name only when it could be the volume's (else ``Kind (document N)``); a
+    ZswapConfig, which has no name, is ``ZswapConfig``."""
+    if kind == "ZswapConfig":
+        return kind
     shown = (
         isinstance(name, str)
         and (kind != "VolumeConfig" or name in SYSTEM_VOLUMES)
@@ -265,8 +313,9 @@ def _iter_documents(text: str) -> Iterator[tuple[int, object, KeyPositions, Conf
 def check_config(source: str | bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
     """Parse and validate machine-config text; return the config (None when invalid) and every issue.
 
-    Documents of other kinds (network documents...) are skipped with a debug log, as are VolumeConfig
-    documents for system volumes Talos has but volumed does not manage. Of the v1alpha1 machine config
+    Documents of other kinds (network documents...) are skipped with a debug log. Every Talos v1.12 volume
+    document is validated, also those volumed does not act on yet (:attr:`MachineConfig.not_supported_yet`).
+    Of the v1alpha1 machine config
     document only ``machine.systemDiskEncryption`` is read (strictly); its other fields are ignored.
 
     Bounded (see :mod:`._limits`): a config past a limit gets one issue naming it. CPU-bound for up to a few
@@ -288,7 +337,8 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
     issues: list[ConfigIssue] = []
     volumes: list[VolumeConfigDocument] = []
     user_volumes: list[UserVolumeConfigDocument] = []
-    seen: set[str] = set()
+    others: list[OtherDocument] = []
+    seen: dict[str, str] = {}  # Kind/name -> its label in issues
     ignored = 0
     legacy: dict[str, EncryptionSpec] | None = None
     budget = MAX_EXPANDED_NODES
@@ -332,24 +382,26 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             ignored += 1
             continue
         name = source_text(raw.get("name"))
-        if kind == "VolumeConfig" and name in TALOS_ONLY_SYSTEM_VOLUMES:
-            _log.debug(
-                "ignoring VolumeConfig for a volume volumed does not manage", document=index, name=name
-            )
-            ignored += 1
-            continue
         label = _label(kind, name, index)
         document = _parse_document(model, raw, positions, label, issues)
         if document is None:
             continue
-        if label in seen:
+        key = f"{kind}/{document.name}"
+        if key in seen:
             issues.append(ConfigIssue(label, "", "duplicate document"))
             continue
-        seen.add(label)
+        seen[key] = label
+        other_kind = _CONFLICTING_KINDS.get(kind)
+        if other_kind is not None and f"{other_kind}/{document.name}" in seen:
+            earlier = seen[f"{other_kind}/{document.name}"]
+            issues.append(ConfigIssue(label, "", f"conflicting documents: {earlier} and {label}"))
+            continue
         if isinstance(document, VolumeConfigDocument):
             volumes.append(document)
-        else:
+        elif isinstance(document, UserVolumeConfigDocument):
             user_volumes.append(document)
+        else:
+            others.append(document)
     issues += _conflicts(volumes, legacy or {})
     if issues:
         return None, issues
@@ -357,6 +409,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
         MachineConfig(
             volumes=tuple(volumes),
             user_volumes=tuple(user_volumes),
+            others=tuple(others),
             ignored=ignored,
             legacy_encryption=tuple((legacy or {}).items()),
         ),
@@ -426,14 +479,14 @@ def _misspelt_machine_fields(raw: dict[Any, Any], positions: KeyPositions) -> li
 
 
 def _parse_document(
-    model: type[VolumeConfigDocument] | type[UserVolumeConfigDocument],
+    model: _DocumentModel,
     raw: dict[Any, Any],
     positions: KeyPositions,
     label: str,
     issues: list[ConfigIssue],
-) -> VolumeDocument | None:
+) -> VolumeDocument | OtherDocument | None:
     try:
-        document: VolumeDocument = model.from_input(raw)
+        document: VolumeDocument | OtherDocument = model.from_input(raw)
     except ValidationError as error:
         details = error.errors(include_input=False, include_url=False, include_context=True)
         issues.extend(_issue_of(label, d, raw, positions) for d in details)
@@ -441,7 +494,7 @@ def _parse_document(
         pruned = _without_fields(raw, [tuple(d["loc"]) for d in details])
         if pruned is not None:
             try:
-                partial: VolumeDocument = model.from_input(pruned)
+                partial: VolumeDocument | OtherDocument = model.from_input(pruned)
             except (ValidationError, RecursionError, TypeError, ValueError):
                 return None
             bad = [_format_loc(tuple(d["loc"])) for d in details]
@@ -460,7 +513,13 @@ def _parse_document(
 
 
 def _related(path: str, bad: str) -> bool:
-    """Whether ``path`` is ``bad``, inside it or its parent (its issue may stem from the dropped field)."""
+    """Whether ``path`` is ``bad``, inside it, its parent or a sibling's (its issue may stem from the dropped
+    field: a misspelt ``provisioning.disk_selector`` is why ``provisioning.diskSelector.match`` is missing)."""
+    parent, _, field_name = bad.rpartition(".")
+    if parent and path.startswith(parent + "."):
+        sibling = path.removeprefix(parent + ".").split(".")[0].split("[")[0]
+        if _fold(sibling) == _fold(field_name):
+            return True
     return any(a == b or a.startswith((b + ".", b + "[")) or not b for a, b in ((path, bad), (bad, path)))
 
 

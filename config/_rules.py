@@ -8,19 +8,44 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._documents import FILESYSTEMS, STATE, SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
+from ._documents import (
+    DEFAULT_FILESYSTEM,
+    DIRECTORY,
+    DISK,
+    FILESYSTEMS,
+    PARTITION,
+    STATE,
+    SYSTEM_VOLUMES,
+    UserVolumeConfigDocument,
+    VolumeConfigDocument,
+)
 from ._encryption import CIPHER_KEY_SIZES_BITS, PERF_OPTIONS, SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS
 from ._errors import SelectorError
+from ._limits import MAX_SELECTOR_LENGTH
+from ._other_volumes import (
+    RAW_VOLUME_PREFIX,
+    SWAP_VOLUME_PREFIX,
+    ExistingVolumeConfigDocument,
+    RawVolumeConfigDocument,
+    SwapVolumeConfigDocument,
+    ZswapConfigDocument,
+)
 
 if TYPE_CHECKING:
     from ._documents import ProvisioningSpec, VolumeDocument
     from ._encryption import EncryptionKey, EncryptionSpec, Pbkdf
+    from ._other_volumes import OtherDocument
 
 API_VERSION: Final = "v1alpha1"
 LUKS2_SLOTS: Final = 32
 MAX_PCR: Final = 23
 PARTITION_LABEL_LENGTH: Final = 36
 MAX_USER_VOLUME_NAME: Final = PARTITION_LABEL_LENGTH - len("u-")
+MAX_RAW_VOLUME_NAME: Final = PARTITION_LABEL_LENGTH - len(RAW_VOLUME_PREFIX)
+MAX_SWAP_VOLUME_NAME: Final = PARTITION_LABEL_LENGTH - len(SWAP_VOLUME_PREFIX)
+# Go's %q of Talos' allowedVolumes slice.
+SYSTEM_VOLUMES_QUOTED: Final = "[" + " ".join(f'"{name}"' for name in SYSTEM_VOLUMES) + "]"
+ZSWAP_MAX_POOL_PERCENT: Final = 100
 SECTOR_SIZES: Final = (512, 1024, 2048, 4096)
 PBKDF_TYPES: Final = ("argon2id", "argon2i")
 ARGON2_MEMORY_KIB: Final = (32, 4 * 1024 * 1024)
@@ -39,22 +64,35 @@ def _name_char_ok(char: str) -> bool:
     return char.isascii() and (char.isalnum() or char == "-")
 
 
-def validate_document(document: VolumeDocument) -> list[Issue]:
+def validate_document(document: VolumeDocument | OtherDocument) -> list[Issue]:
     """Every rule violation of one parsed document, as (field path, message) pairs."""
     issues: list[Issue] = []
     if document.api_version != API_VERSION:
         issues.append(("apiVersion", f'unsupported apiVersion, expected "{API_VERSION}"'))
     if isinstance(document, VolumeConfigDocument):
         issues += _validate_volume_config(document)
-    else:
+    elif isinstance(document, UserVolumeConfigDocument):
         issues += _validate_user_volume_config(document)
+    elif isinstance(document, RawVolumeConfigDocument | SwapVolumeConfigDocument):
+        longest = (
+            MAX_RAW_VOLUME_NAME if isinstance(document, RawVolumeConfigDocument) else MAX_SWAP_VOLUME_NAME
+        )
+        issues += _validate_name(document.name, longest)
+        issues += _validate_provisioning(document.provisioning, required=True)
+        issues += _validate_encryption(document.encryption, volume=document.volume_id)
+    elif isinstance(document, ExistingVolumeConfigDocument):
+        issues += _validate_name(document.name, None)
+        issues += _validate_volume_selector(document.discovery.match)
+    else:
+        issues += _validate_zswap(document)
     return issues
 
 
 def _validate_volume_config(document: VolumeConfigDocument) -> list[Issue]:
-    issues: list[Issue] = []
     if document.name not in SYSTEM_VOLUMES:
-        issues.append(("name", 'only "STATE" and "EPHEMERAL" volumes are supported'))
+        # Talos returns this error alone.
+        return [("name", f"only {SYSTEM_VOLUMES_QUOTED} volumes are supported")]
+    issues: list[Issue] = []
     if document.name == STATE and not document.provisioning.is_empty:
         issues.append(("provisioning", f'provisioning config is not allowed for the "{STATE}" volume'))
     else:
@@ -63,29 +101,54 @@ def _validate_volume_config(document: VolumeConfigDocument) -> list[Issue]:
     return issues
 
 
-def _validate_user_volume_config(document: UserVolumeConfigDocument) -> list[Issue]:
+def _validate_name(name: str, longest: int | None) -> list[Issue]:
+    """Talos' name rules of user, raw, swap (``longest``: 36 minus the prefix) and existing (no limit)
+    volumes."""
     issues: list[Issue] = []
-    name = document.name
     if not name:
         issues.append(("name", "name is required"))
-    if not 1 <= len(name) <= MAX_USER_VOLUME_NAME:
-        issues.append(("name", f"name must be between 1 and {MAX_USER_VOLUME_NAME} characters long"))
+    if longest is not None and not 1 <= len(name) <= longest:
+        issues.append(("name", f"name must be between 1 and {longest} characters long"))
     if not all(_name_char_ok(char) for char in name):
         issues.append(
             ("name", "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens")
         )
-    if document.volume_type not in (None, "partition"):
-        issues.append(("volumeType", 'volume type is not supported (only "partition")'))
-    # Talos requires provisioning here; volumed also accepts none (as in Talos' encryption guide): such a
-    # volume is only located by its partition label, never created.
-    issues += _validate_provisioning(document.provisioning, required=not document.provisioning.is_empty)
-    if document.filesystem.type and document.filesystem.type not in FILESYSTEMS:
-        issues.append(("filesystem.type", f"unsupported filesystem type ({', '.join(FILESYSTEMS)})"))
-    issues += _validate_encryption(document.encryption, volume=document.volume_id)
     return issues
 
 
-def _validate_provisioning(spec: ProvisioningSpec, *, required: bool) -> list[Issue]:
+def _validate_user_volume_config(document: UserVolumeConfigDocument) -> list[Issue]:
+    issues = _validate_name(document.name, MAX_USER_VOLUME_NAME)
+    volume_type = document.effective_volume_type
+    if volume_type == DIRECTORY:
+        if not document.provisioning.is_empty:
+            issues.append(("provisioning", "provisioning spec is invalid for volumeType directory"))
+        if document.encryption.model_dump(exclude_defaults=True):
+            issues.append(("encryption", "encryption spec is invalid for volumeType directory"))
+        if not document.filesystem.is_empty:
+            issues.append(("filesystem", "filesystem spec is invalid for volumeType directory"))
+    elif volume_type in (PARTITION, DISK):
+        issues += _validate_provisioning(document.provisioning, required=True, sizes=volume_type == PARTITION)
+        issues += _validate_filesystem(document)
+        issues += _validate_encryption(document.encryption, volume=document.volume_id)
+    else:
+        # Talos names the type (%q); volumed does not repeat the document's text, it names the allowed ones.
+        issues.append(("volumeType", 'unsupported volume type (supported: "partition", "directory", "disk")'))
+    return issues
+
+
+def _validate_filesystem(document: UserVolumeConfigDocument) -> list[Issue]:
+    spec = document.filesystem
+    if spec.type and spec.type not in FILESYSTEMS:
+        return [("filesystem.type", f"unsupported filesystem type ({', '.join(FILESYSTEMS)})")]
+    if spec.project_quota_support and (spec.type or DEFAULT_FILESYSTEM) != "xfs":
+        return [
+            ("filesystem.projectQuotaSupport", "project quota support is only available for xfs filesystem")
+        ]
+    return []
+
+
+def _validate_provisioning(spec: ProvisioningSpec, *, required: bool, sizes: bool = True) -> list[Issue]:
+    """Talos' ``ProvisioningSpec.Validate(required, sizeSupported)``."""
     issues: list[Issue] = []
     if spec.match:
         try:
@@ -94,12 +157,43 @@ def _validate_provisioning(spec: ProvisioningSpec, *, required: bool) -> list[Is
             issues.append(("provisioning.diskSelector.match", f"disk selector is invalid: {error}"))
     elif required:
         issues.append(("provisioning.diskSelector.match", "disk selector is required"))
-    if spec.min_size is not None and spec.max_size is not None:
-        if not spec.max_is_relative and spec.min_size.value > spec.max_bytes:  # no percentage (as Talos)
+    min_set = spec.min_size is not None and spec.min_size.value != 0
+    max_set = bool(spec.max_bytes or spec.max_percent)  # Talos' Size.IsZero: 0 and 0% are unset
+    if not sizes:
+        if min_set or max_set or spec.grow is not None:
+            issues.append(("provisioning", "min size, max size and grow are not supported"))
+    elif min_set and max_set:
+        if not spec.max_is_relative and spec.min_size is not None and spec.min_size.value > spec.max_bytes:
             issues.append(("provisioning", "min size is greater than max size"))
-    elif required and spec.min_size is None and spec.max_size is None:
+    elif required and not min_set and not max_set:
         issues.append(("provisioning", "min size or max size is required"))
     return issues
+
+
+def _validate_volume_selector(match: str) -> list[Issue]:
+    """Talos' ``VolumeDiscoverySpec.Validate``: a selector is required and must compile (volumed checks its
+    syntax and ``disk.<field>`` names; ``volume.<field>`` names are not checked yet)."""
+    if not match:
+        return [("discovery.volumeSelector.match", "volume selector is required")]
+    if len(match) > MAX_SELECTOR_LENGTH:
+        message = (
+            f"volume selector is invalid: too long: more than {MAX_SELECTOR_LENGTH} characters (the limit)"
+        )
+        return [("discovery.volumeSelector.match", message)]
+    from ._cel_engine import compile_program
+
+    try:
+        compile_program(match)
+    except SelectorError as error:
+        return [("discovery.volumeSelector.match", f"volume selector is invalid: {error}")]
+    return []
+
+
+def _validate_zswap(document: ZswapConfigDocument) -> list[Issue]:
+    percent = document.max_pool_percent
+    if percent is not None and not 0 <= percent <= ZSWAP_MAX_POOL_PERCENT:
+        return [("maxPoolPercent", f"maxPoolPercent must be between 0 and {ZSWAP_MAX_POOL_PERCENT}")]
+    return []
 
 
 def _validate_encryption(spec: EncryptionSpec, *, volume: str) -> list[Issue]:

@@ -9,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import AliasChoices, BaseModel
 
 # Fields of Talos' schema volumed does not implement, named as such instead of "unknown field".
-TALOS_UNSUPPORTED_FIELDS = frozenset({"mount", "trim", "scrub", "projectQuotaSupport", "xfs"})
+TALOS_UNSUPPORTED_FIELDS = frozenset({"mount", "trim", "scrub", "xfs"})
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -22,11 +22,24 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 @functools.cache
 def field_names() -> frozenset[str]:
-    """Every field name and alias of VolumeConfig and UserVolumeConfig, at any depth, and Talos' others."""
+    """Every field name and alias of the volume documents volumed reads, at any depth, and Talos' others."""
     from ._documents import UserVolumeConfigDocument, VolumeConfigDocument
+    from ._other_volumes import (
+        ExistingVolumeConfigDocument,
+        RawVolumeConfigDocument,
+        SwapVolumeConfigDocument,
+        ZswapConfigDocument,
+    )
 
     names: set[str] = set(TALOS_UNSUPPORTED_FIELDS)
-    pending: list[type[BaseModel]] = [VolumeConfigDocument, UserVolumeConfigDocument]
+    pending: list[type[BaseModel]] = [
+        VolumeConfigDocument,
+        UserVolumeConfigDocument,
+        RawVolumeConfigDocument,
+        ExistingVolumeConfigDocument,
+        SwapVolumeConfigDocument,
+        ZswapConfigDocument,
+    ]
     seen: set[type[BaseModel]] = set()
     while pending:
         model = pending.pop()

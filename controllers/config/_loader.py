@@ -42,6 +42,7 @@ class _Applied:
     digest: str
     documents: int
     volumes: tuple[DesiredVolume, ...]
+    not_supported_yet: tuple[str, ...] = ()
 
 
 def _read(path: Path) -> bytes | None:
@@ -131,7 +132,11 @@ class ConfigLoader(Controller):
                 else:
                     self._rejected = None
                     # The legacy systemDiskEncryption blocks count: a config with only them is not empty.
-                    self._applied = _Applied(digest, len(machine.labels), desired_volumes(machine))
+                    self._applied = _Applied(
+                        digest, len(machine.labels), desired_volumes(machine), machine.not_supported_yet
+                    )
+                    for line in machine.not_supported_yet:
+                        ctx.logger.warning("config document not acted on", document=line)
                     ctx.logger.info(
                         "machine config applied",
                         documents=self._applied.documents,
@@ -142,7 +147,9 @@ class ConfigLoader(Controller):
                 status = status.model_copy(update={"documents": self._applied.documents})
             status = status.model_copy(update={"valid": not status.errors})
         if self._applied is not None:
-            status = status.model_copy(update={"applied_digest": self._applied.digest})
+            status = status.model_copy(
+                update={"applied_digest": self._applied.digest, "warnings": self._applied.not_supported_yet}
+            )
             for volume in self._applied.volumes:  # secrets first: a config is never seen without its keys
                 if volume.secrets is not None:
                     await ctx.apply(VolumeKeySecretsDefinition.new(volume.volume_id, volume.secrets))

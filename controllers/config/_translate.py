@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretBytes
 
-from volumed.config import EPHEMERAL, STATE, KeyKind, encryption_to_meta_json
+from volumed.config import EPHEMERAL, MIN_USER_VOLUME_SIZE, STATE, KeyKind, encryption_to_meta_json
 from volumed.resources import (
     EncryptionConfigSpec,
     KeySlotSpec,
@@ -95,9 +95,10 @@ def _bytes(size: ByteSize | int | None) -> int:
 
 
 def _provisioning(provisioning: ProvisioningSpec) -> ProvisioningConfigSpec:
+    """A user partition's provisioning; minSize defaults to Talos' 100 MiB (``MinUserVolumeSize``)."""
     return ProvisioningConfigSpec(
         disk_selector=provisioning.match,
-        min_size=_bytes(provisioning.min_size),
+        min_size=_bytes(provisioning.min_size) or MIN_USER_VOLUME_SIZE,
         max_size=provisioning.max_bytes,
         relative_max_size=provisioning.max_percent,
         grow=bool(provisioning.grow),
@@ -163,8 +164,12 @@ def system_volume(
 
 
 def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
-    """Every volume of a machine config; STATE and EPHEMERAL always exist (unencrypted unless configured)
-    and are provisioned on the system disk when missing, as Talos does."""
+    """Every volume of a machine config volumed provisions; STATE and EPHEMERAL always exist (unencrypted
+    unless configured) and are provisioned on the system disk when missing, as Talos does.
+
+    Documents volumed does not act on yet (IMAGECACHE, directory and disk user volumes, raw, existing and
+    swap volumes, zswap) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names them.
+    """
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
         document = machine.volume(name)
@@ -179,6 +184,8 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             )
         )
     for user in machine.user_volumes:
+        if not user.managed:
+            continue
         spec, secrets = encryption_spec(user.effective_encryption)
         config = VolumeConfigSpec(
             partition_label=user.partition_label,

@@ -118,7 +118,7 @@ def test_no_encryption() -> None:
     assert document.effective_encryption is None
 
 
-def test_other_documents_are_ignored() -> None:
+def test_other_documents_are_ignored_and_imagecache_is_loaded() -> None:
     text = (
         "version: v1alpha1\nmachine: {type: worker}\n---\n"
         "apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: n1\n---\n"
@@ -126,16 +126,21 @@ def test_other_documents_are_ignored() -> None:
         "apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n---\n"
     )
     config = load_config(text)
-    assert config.ignored == 3
-    assert [document.name for document in config.documents] == ["STATE"]
+    assert config.ignored == 2
+    # IMAGECACHE is a Talos v1.12 system volume: loaded and validated (it was dropped silently), and named as
+    # not provisioned by volumed.
+    assert [document.name for document in config.documents] == ["IMAGECACHE", "STATE"]
+    assert config.not_supported_yet == (
+        "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
+    )
 
 
 def test_ignored_documents_are_logged_at_debug() -> None:
     with structlog.testing.capture_logs() as logs:
-        load_config("version: v1alpha1\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: LOG\n")
+        load_config("version: v1alpha1\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nhostname: n\n")
     assert [(log["event"], log["log_level"]) for log in logs] == [
         ("ignoring config document of another kind", "debug"),
-        ("ignoring VolumeConfig for a volume volumed does not manage", "debug"),
+        ("ignoring config document of another kind", "debug"),
     ]
 
 

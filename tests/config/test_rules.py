@@ -145,7 +145,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "system volume names",
         "apiVersion: v1alpha1\nkind: VolumeConfig\nname: BOOT\n",
-        ['VolumeConfig (document 1): name: only "STATE" and "EPHEMERAL" volumes are supported'],
+        ['VolumeConfig (document 1): name: only ["STATE" "EPHEMERAL" "IMAGECACHE"] volumes are supported'],
     ),
     (
         "no provisioning on STATE",
@@ -180,8 +180,11 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "volume type",
-        HEAD_USER + "volumeType: directory\n" + PROVISIONING,
-        ['UserVolumeConfig/data: volumeType: volume type is not supported (only "partition")'],
+        HEAD_USER + "volumeType: tmpfs\n" + PROVISIONING,
+        [
+            "UserVolumeConfig/data: volumeType: unsupported volume type"
+            ' (supported: "partition", "directory", "disk")'
+        ],
     ),
     (
         "disk selector required with provisioning",
@@ -323,14 +326,14 @@ def test_load_config_raises_with_every_issue() -> None:
         )
     assert str(raised.value) == (
         "VolumeConfig/EPHEMERAL: encryption.keys: encryption keys are required\n"
-        'VolumeConfig (document 2): name: only "STATE" and "EPHEMERAL" volumes are supported'
+        'VolumeConfig (document 2): name: only ["STATE" "EPHEMERAL" "IMAGECACHE"] volumes are supported'
     )
     assert len(raised.value.issues) == 2
 
 
-def test_user_volume_without_provisioning_is_located_only() -> None:
-    config = load_config(HEAD_USER + "encryption:\n  keys: [{nodeID: {}}]\n")
-    document = config.user_volume("data")
-    assert document is not None
-    assert document.provisioning.is_empty
-    assert document.provisioning.selector() is None
+def test_partition_user_volume_requires_provisioning() -> None:
+    """Talos' ProvisioningSpec.Validate(required=true) for partition volumes (volumed accepted none before)."""
+    assert issues(HEAD_USER + "encryption:\n  keys: [{nodeID: {}}]\n") == [
+        "UserVolumeConfig/data: provisioning.diskSelector.match: disk selector is required",
+        "UserVolumeConfig/data: provisioning: min size or max size is required",
+    ]
