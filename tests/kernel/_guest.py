@@ -121,6 +121,9 @@ class KernelMachine:
         tpm: attach a swtpm (started for each boot on the same state dir) as the guest's TPM.
         data_disk_size: also attach a second virtio disk (``/dev/vdb``) of this size, with an empty GPT, for
             volumes the config provisions on a non-system disk.
+        extra_disks: disks on other buses, 64 MiB each with a GPT of one partition: ``nvme``, ``virtio-scsi``
+            (WWN ``SCSI_WWN``), ``ahci`` (SATA), serials ``volumed-nvme``, ``volumed-vscsi``,
+            ``volumed-ahci``; ``cdrom``: a 1 MiB disc in a CD drive on the AHCI controller (after ``ahci``).
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class KernelMachine:
         disk_size: int = 512 * MIB,
         tpm: bool = False,
         data_disk_size: int | None = None,
+        extra_disks: tuple[str, ...] = (),
     ) -> None:
         self.assets = assets
         self.directory = directory
@@ -145,6 +149,14 @@ class KernelMachine:
             with self.data_disk.open("wb") as image:
                 image.truncate(data_disk_size)
             write_partition_table(self.data_disk, new_table(data_disk_size))
+        self.extra_disks = {bus: directory / f"{bus}.img" for bus in extra_disks}
+        for image_path in self.extra_disks.values():
+            if not image_path.exists():
+                with image_path.open("wb") as image:
+                    image.truncate(MIB if image_path.stem == "cdrom" else 64 * MIB)
+                if image_path.stem != "cdrom":
+                    table, _ = new_table(64 * MIB).add_partition(size=32 * MIB, name="extra")
+                    write_partition_table(image_path, table)
 
     def boot(
         self, scenario: str, params: dict[str, Any] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT
@@ -227,6 +239,7 @@ class KernelMachine:
                 if self.data_disk is not None
                 else []
             ),
+            *(arg for bus, image in self.extra_disks.items() for arg in _extra_disk_args(bus, image)),
             "-virtfs",
             "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-virtfs",
@@ -236,6 +249,31 @@ class KernelMachine:
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
+
+
+SCSI_WWN: Final = "0x5000c50015ea71ac"
+
+
+def _extra_disk_args(bus: str, image: Path) -> list[str]:
+    """QEMU arguments of a disk on ``bus`` (nvme, virtio-scsi, ahci, cdrom)."""
+    media = ",media=cdrom" if bus == "cdrom" else ""
+    drive = ["-drive", f"file={image},if=none,id={bus}-drive,format=raw,cache=unsafe{media}"]
+    devices = {
+        "nvme": [
+            "-device", "nvme,id=nvme-ctl,serial=volumed-nvme",
+            "-device", "nvme-ns,drive=nvme-drive,bus=nvme-ctl,nsid=1",
+        ],
+        "virtio-scsi": [
+            "-device", "virtio-scsi-pci,id=vscsi",
+            "-device", f"scsi-hd,drive=virtio-scsi-drive,bus=vscsi.0,serial=volumed-vscsi,wwn={SCSI_WWN}",
+        ],
+        "ahci": [
+            "-device", "ahci,id=ahci0",
+            "-device", "ide-hd,drive=ahci-drive,bus=ahci0.0,serial=volumed-ahci",
+        ],
+        "cdrom": ["-device", "ide-cd,drive=cdrom-drive,bus=ahci0.1"],
+    }  # fmt: skip
+    return [*drive, *devices[bus]]
 
 
 @final

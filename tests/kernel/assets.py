@@ -68,6 +68,13 @@ MODULES: Final = (
     # filesystems on the decrypted devices
     "ext4",
     "xfs",
+    # disks on other buses than virtio-blk, for the Disk facts (transport, wwid, uuid): NVMe, virtio-scsi,
+    # SATA (AHCI), the SCSI disk and CD drivers
+    "nvme",
+    "virtio_scsi",
+    "ahci",
+    "sd_mod",
+    "sr_mod",
 )
 """Top-level modules of the guest; their dependencies are added in load order."""
 
