@@ -25,7 +25,7 @@ def write(path: Path, text: str) -> None:
 
 
 def link(at: Path, target: Path) -> None:
-    """A relative symlink ending in the target's name, as sysfs spells them (``device`` -> ``../../../0:0:0:0``)."""
+    """A relative symlink ending in the target's name, as sysfs spells them (``../../../0:0:0:0``)."""
     at.parent.mkdir(parents=True, exist_ok=True)
     at.symlink_to(os.path.join(os.path.relpath(target.parent, at.parent), target.name))
 
