@@ -12,7 +12,10 @@ stored afterwards.
 
 from __future__ import annotations
 
+import math
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +37,7 @@ from volumed.storage.slotcheck import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from volumed.keys import KeyProvider, Passphrase
     from volumed.resources import EncryptionConfigSpec, PbkdfSpec
@@ -92,18 +95,47 @@ class NoUsableKeyError(Exception):
 _kdf_limiter: RunVar[anyio.CapacityLimiter] = RunVar("volumed_kdf_limiter")
 
 
+_step_scope: ContextVar[anyio.CancelScope | None] = ContextVar("volumed_step_scope", default=None)
+
+
+@contextmanager
+def step_time_limit(seconds: float) -> Iterator[anyio.CancelScope]:
+    """``anyio.fail_after(seconds)`` for one encryption step, not counting the time its KDF runs wait for a
+    turn (`_run_kdf`): with ten volumes on two CPUs the last ones queue for minutes, and a limit that counted
+    the queue failed them (and ran their KDFs again on the retry)."""
+    with anyio.fail_after(seconds) as scope:
+        token = _step_scope.set(scope)
+        try:
+            yield scope
+        finally:
+            _step_scope.reset(token)
+
+
 async def _run_kdf(fn: Callable[[], T]) -> T:
     """Run a call that runs a KDF in a worker thread, at most half as many at once as there are CPUs.
 
     Each argon2 run already uses several lanes and is memory-bound: starting every volume's KDF at once
     (8 user volumes, 16 threads on 2 cores) is slower than a few at a time. One limiter per event loop.
+    The wait for a turn is not counted by the enclosing `step_time_limit`.
     """
     try:
         limiter = _kdf_limiter.get()
     except LookupError:
         limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
         _kdf_limiter.set(limiter)
-    return await anyio.to_thread.run_sync(fn, limiter=limiter)
+    scope = _step_scope.get()
+    if scope is None:
+        return await anyio.to_thread.run_sync(fn, limiter=limiter)
+    remaining = scope.deadline - anyio.current_time()
+    scope.deadline = math.inf  # the queue does not count (other cancellations still reach the wait)
+    try:
+        await limiter.acquire()
+    finally:
+        scope.deadline = anyio.current_time() + remaining
+    try:
+        return await anyio.to_thread.run_sync(fn)
+    finally:
+        limiter.release()
 
 
 def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:

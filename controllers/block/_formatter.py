@@ -58,6 +58,7 @@ from ._encryption import (
     mkfs_pending,
     open_encrypted,
     set_mkfs_pending,
+    step_time_limit,
 )
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
@@ -285,6 +286,12 @@ class VolumeFormatter(Controller):
             if blockers:
                 raise VolumeWaiting(waiting_reason(blockers), waiting_for=blockers)
 
+        async def publish(volume_id: str) -> None:
+            """A volume's status as soon as its attempt ends: its mount need not wait for the others' KDFs."""
+            status = self._statuses[volume_id]
+            await ctx.apply(VolumeStatusDefinition.new(volume_id, status))
+            self._log_phase(volume_id, status)
+
         async with anyio.create_task_group() as tg:
             for index, item in enumerate(work):
                 tg.start_soon(
@@ -295,6 +302,7 @@ class VolumeFormatter(Controller):
                     env,
                     partial(gate, index),
                     finished[item.volume_id],
+                    publish,
                 )
 
         for item in work:
@@ -339,6 +347,7 @@ class VolumeFormatter(Controller):
         env: KeyEnvironment,
         gate: Callable[[], Awaitable[None]],
         finished: anyio.Event,
+        publish: Callable[[str], Awaitable[None]],
     ) -> None:
         try:
             # The volume's id on every line logged meanwhile (the key-slot lines of format_encrypted, too).
@@ -346,6 +355,7 @@ class VolumeFormatter(Controller):
                 await self._attempt(item, discovered, disks, env, gate)
         finally:
             finished.set()  # its status is recorded: volumes after it in the order may decide
+        await publish(item.volume_id)
 
     async def _attempt(
         self,
@@ -544,7 +554,7 @@ class VolumeFormatter(Controller):
             or not await self._services.is_active(item.volume_id)
         ):
             try:
-                with anyio.fail_after(ENCRYPTION_TIME_LIMIT):
+                with step_time_limit(ENCRYPTION_TIME_LIMIT):
                     # Blank means provably blank (no signature ours or libblkid's, first MiB zero), or
                     # our own LUKS2 format cut short (a header no key can open, nothing else there).
                     content = await anyio.to_thread.run_sync(
