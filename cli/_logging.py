@@ -32,17 +32,20 @@ def parse_log_levels(text: str) -> tuple[dict[str, int], list[str]]:
     return levels, bad
 
 
-def configure_logging(*, verbose: bool = False, json: bool = False) -> None:
+def configure_logging(
+    *, verbose: bool = False, json: bool = False, levels: dict[str, int] | None = None
+) -> None:
     """Route structlog (and stdlib logging) to stderr: volumed's lines at INFO, or DEBUG with ``verbose``.
 
     Other libraries' stdlib loggers (cel-python, lark, gRPC, asyncio, urllib3...) stay at WARNING even with
     ``verbose``: their debug output (cel-python's evaluation dumps) buried volumed's own lines. Raise one with
-    ``$VOLUMED_LOG_LEVELS`` (``name=level,...``). Tracebacks are plain: rich's pretty tracebacks print local
-    variables, which may hold secrets. A malformed item of the variable is named in a warning and ignored (the
-    log set-up does not stop a boot).
+    ``$VOLUMED_LOG_LEVELS`` (``name=level,...``) or ``levels`` (`volumed run --log-level`). Tracebacks are
+    plain: rich's pretty tracebacks print local variables, which may hold secrets. A malformed item of the
+    variable is named in a warning and ignored (the log set-up does not stop a boot).
     """
     level = logging.DEBUG if verbose else logging.INFO
     overrides, bad = parse_log_levels(os.environ.get(LOG_LEVELS_ENV, ""))
+    overrides.update(levels or {})  # `--log-level NAME=LEVEL` wins over the variable
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("volumed").setLevel(level)  # volumed's own stdlib loggers (FUSE, LUKS2 volume)

@@ -41,6 +41,16 @@ def warn_if_config_missing(config: Path) -> None:
     )
 
 
+def check_log_levels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, int]:
+    """``--log-level NAME=LEVEL`` items as levels; a malformed one is a usage error naming it."""
+    from ._logging import parse_log_levels
+
+    levels, bad = parse_log_levels(",".join(value))
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not NAME=LEVEL (e.g. celpy=debug)")
+    return levels
+
+
 def check_tpm_tcti(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Refuse a malformed TCTI at start (a usage error naming the option or its variable): taken as it is,
     it would only show later, as every TPM key failing."""
@@ -225,6 +235,15 @@ def fail(message: str, code: int) -> NoReturn:
     show_default=True,
     help="Load the plugins installed packages register in the 'volumed.controllers' entry-point group.",
 )
+@click.option(
+    "--log-level",
+    "log_levels",
+    multiple=True,
+    metavar="NAME=LEVEL",
+    callback=check_log_levels,
+    help="The level of a logger (repeatable), e.g. celpy=debug or grpc=info: other libraries' loggers stay "
+    "at warning otherwise, -v or not (the same as $VOLUMED_LOG_LEVELS, which this overrides).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(
     config: Path | None,
@@ -246,6 +265,7 @@ def run(
     notify: bool,
     controller: tuple[str, ...],
     entry_points: bool,
+    log_levels: dict[str, int],
     verbose: bool,
 ) -> None:
     """Converge the node's volumes to the config and keep them there until stopped (SIGTERM, SIGINT).
@@ -269,7 +289,7 @@ def run(
         raise click.UsageError("--node-uuid and --node-uuid-file exclude each other: give one")
     if node_uuid_file is not None:
         node_uuid = read_node_uuid_file(node_uuid_file)
-    configure_logging(verbose=verbose)
+    configure_logging(verbose=verbose, levels=log_levels)
     if config is not None:
         config = Path(os.path.abspath(config))
         warn_if_config_missing(config)
