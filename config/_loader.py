@@ -61,6 +61,9 @@ _CONFLICTING_KINDS: Final = {
 }
 # A document's name is shown in its label only when it could be a volume name (it may be any text otherwise).
 _MAX_NAME_SHOWN: Final = 34
+NO_DOCUMENTS: Final = (
+    "the config file holds no documents (empty, or still being written): keeping the volumes as they are"
+)
 # The label of the v1alpha1 machine config document in issues.
 V1ALPHA1_LABEL: Final = "v1alpha1"
 
@@ -342,6 +345,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
     ignored = 0
     legacy: dict[str, EncryptionSpec] | None = None
     budget = MAX_EXPANDED_NODES
+    documents = 0
     for index, raw, positions, yaml_issue in _iter_documents(source):
         if yaml_issue is not None:
             issues.append(yaml_issue)
@@ -353,6 +357,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             break
         if raw is None:
             continue
+        documents += 1
         if not isinstance(raw, dict):
             issues.append(
                 ConfigIssue(f"document {index}", "", f"expected a mapping, got {type(raw).__name__}")
@@ -403,6 +408,10 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
         else:
             others.append(document)
     issues += _conflicts(volumes, legacy or {})
+    if not documents and not issues:
+        # What a reader sees of a file being written (truncated, not filled yet): applying it as "no volume
+        # documents" tore down user volumes and key slots of the config being replaced.
+        issues.append(ConfigIssue("config", "", NO_DOCUMENTS))
     if issues:
         return None, issues
     return (

@@ -85,9 +85,20 @@ def test_valid_from_stdin() -> None:
 
 
 def test_no_volume_documents(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("apiVersion: v1alpha1\nkind: NetworkDefaultActionConfig\ningress: accept\n")
+    assert run("config", "validate", str(path))[:2] == (
+        0,
+        "valid: no volume documents\nignored: 1 document of other kinds\n",
+    )
+
+
+def test_an_empty_file_is_invalid(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
-    path.write_text("")
-    assert run("config", "validate", str(path)) == (0, "valid: no volume documents\n", "")
+    path.write_text("# nothing yet\n")
+    code, out, err = run("config", "validate", str(path))
+    assert code == 1
+    assert "holds no documents (empty, or still being written)" in out + err
 
 
 def test_verbose_logs_ignored_documents_on_stderr(tmp_path: Path) -> None:

@@ -39,10 +39,12 @@ def test_a_missing_config_is_named_in_a_warning_at_start(tmp_path: Path) -> None
 
 def test_no_warning_when_the_config_exists_or_is_staged(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text("")
+    config.write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n")
     assert MISSING not in _run_once(tmp_path, config).stderr
     config.unlink()
-    (tmp_path / "config.yaml.staged").write_text("")
+    (tmp_path / "config.yaml.staged").write_text(
+        "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n"
+    )
     result = _run_once(tmp_path, config)
     assert MISSING not in result.stderr
     assert "promoted the staged config" in result.stderr

@@ -62,7 +62,9 @@ def image(tmp_path: Path) -> Path:
 
 def run_argv(tmp_path: Path, *extra: str, once: bool = True) -> list[str]:
     config = tmp_path / "config.yaml"
-    config.touch()
+    config.write_text(
+        "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n"
+    )  # the defaults (an empty file is refused)
     argv = [VOLUMED, "run", "--config", str(config), "--disk", str(image(tmp_path)), "--backend", "fuse"]
     argv += ["--root", str(tmp_path / "root"), "--state-dir", str(tmp_path / "state"), *extra]
     return [*argv, "--once", "--timeout", "1"] if once else argv
@@ -192,7 +194,7 @@ async def test_the_embedding_api_runs_a_plugin_in_process(tmp_path: Path, plugin
             root=tmp_path / "root",
             state_dir=tmp_path / "state",
         )
-        (tmp_path / "config.yaml").touch()
+        (tmp_path / "config.yaml").write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n")
         plugin = example_plugin.plugin(options)
         code = await run_async(options, plugins=[plugin], entry_points=False, once=True, settle_timeout=60)
         assert code == 0  # STATE and EPHEMERAL provisioned and mounted, as `volumed run --once`

@@ -153,8 +153,8 @@ def test_non_string_field_names() -> None:
 
 
 def test_empty_documents_are_skipped() -> None:
-    config = load_config("---\n---\n")
-    assert config.documents == ()
+    config = load_config("---\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n---\n")
+    assert [document.name for document in config.documents] == ["EPHEMERAL"]  # the empty ones skipped
     assert config.ignored == 0
 
 
