@@ -143,6 +143,9 @@ def test_without_entry_points_the_installed_plugin_is_not_loaded(tmp_path: Path,
          "already registered"),
         ("example_plugin:Undescribed", "plugin 'example_plugin:Undescribed': controller "
          "'example.Undescribed' publishes Unknowns.app.example.com, which no resource definition describes"),
+        ("example_plugin:Shadow", "plugin 'example_plugin:Shadow': controller 'example.Shadow' publishes "
+         "VolumeConfigs.block.volumed.dev, a type of volumed itself"),
+        ("example_plugin:exiting", "plugin 'example_plugin:exiting': calling it failed: SystemExit: 0"),
     ],
 )  # fmt: skip
 def test_a_broken_plugin_is_named_at_start_and_nothing_is_written(
