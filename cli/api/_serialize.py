@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretBytes, SecretStr
 
 from volumed.runtime import SensitiveSpec
 
@@ -44,6 +44,32 @@ def _nests_sensitive_model(model: type[BaseModel]) -> bool:
         return any(visit(argument) for argument in typing.get_args(annotation))
 
     return visit(model)
+
+
+def value_holds_secrets(value: object) -> bool:
+    """Whether ``value`` holds a `SensitiveSpec`, SecretStr or SecretBytes anywhere: in a model's fields (and
+    extras), a dict's keys and values, a list's, tuple's or set's items.
+
+    The static check (`holds_secrets`) cannot see into a field typed ``Any`` or ``object``: a plugin's
+    non-sensitive spec holding a SensitiveSpec there was served in clear. Walked for every resource sent.
+    """
+    seen: set[int] = set()
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (SensitiveSpec, SecretStr, SecretBytes)):
+            return True
+        if isinstance(item, (str, bytes, int, float, bool)) or item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BaseModel):
+            pending += [getattr(item, name, None) for name in type(item).model_fields]
+            pending += (item.model_extra or {}).values()
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending += item
+    return False
 
 
 def resource_to_wire(resource: Resource[Any]) -> WireObject:

@@ -37,7 +37,7 @@ from volumed.runtime import (
 from ._constants import MAX_REQUEST
 from ._errors import ApiProtocolError, ErrorCode
 from ._observe import graph_to_wire, stats_to_wire
-from ._serialize import definition_to_wire, holds_secrets, resource_to_wire
+from ._serialize import definition_to_wire, holds_secrets, resource_to_wire, value_holds_secrets
 from ._socket import peer_uid, prepare_socket_path, remove_socket_if_ours, socket_identity
 from ._wire import MAX_DEPTH, WireObject, decode, encode
 
@@ -216,8 +216,9 @@ class _ApiServer:
         return _Target(definition, kind, request.id)
 
     def _resource(self, resource: Resource[Any]) -> WireObject:
-        if holds_secrets(type(resource.spec)):
-            # A resource whose value is secret although its type is not registered as such.
+        if holds_secrets(type(resource.spec)) or value_holds_secrets(resource.spec):
+            # A resource whose value is secret although its type is not registered as such (or holds a
+            # secret in a field typed Any: only its value says so).
             raise _sensitive(resource.metadata.type)
         return resource_to_wire(resource)
 
@@ -270,7 +271,11 @@ class _ApiServer:
     async def _forward(self, stream: SocketStream, events: EventStream, *, single: bool) -> None:
         first = single
         async for event in events:
-            messages = self._event_messages(event)
+            try:
+                messages = self._event_messages(event)
+            except _Refusal as refusal:  # a resource holding a secret: the watch ends with the refusal
+                await self._send_quietly(stream, _error(refusal.code, refusal.message))
+                return
             if first:
                 messages.append({"event": EventType.BOOTSTRAPPED.value})
                 first = False

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+from pydantic import SecretBytes, SecretStr
 from structlog.testing import capture_logs
 
 from volumed.cli.api import ApiClient, ApiRequestError, WatchEndedError
@@ -20,6 +21,7 @@ from volumed.runtime import (
     InMemoryCore,
     ResourceDefinition,
     ResourceRegistry,
+    SensitiveSpec,
     Spec,
     WrappedState,
     in_memory_state,
@@ -318,3 +320,51 @@ async def test_slow_watcher_does_not_block_writers_and_is_dropped(sock: Path) ->
         "send_timeout": 0.3,
         "log_level": "warning",
     } in logs
+
+
+class _Token(SensitiveSpec):
+    token: str
+
+
+class _Wrapper(Spec):
+    """A non-sensitive spec whose field's static type (Any) says nothing: the secret is in its value."""
+
+    inner: Any
+
+
+_WRAPPERS = ResourceDefinition(
+    type="Wrappers.test.volumed.dev", spec_model=_Wrapper, default_namespace="test"
+)
+_LEAK = "LEAK-VIA-API"
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        _Token(token=_LEAK),
+        {"deep": [("x", _Token(token=_LEAK))]},
+        {"key": SecretStr(_LEAK)},
+        [SecretBytes(_LEAK.encode())],
+        _Wrapper(inner=(_Token(token=_LEAK),)),
+    ],
+    ids=["sensitive-spec", "in-dict-list-tuple", "secret-str", "secret-bytes", "in-a-model"],
+)
+@pytest.mark.parametrize("op", ["get", "watch"])
+async def test_a_secret_in_a_non_sensitive_specs_value_is_never_served(
+    sock: Path, inner: Any, op: str
+) -> None:
+    state = in_memory_state()
+    await state.create(_WRAPPERS.new("a-clean-one", _Wrapper(inner="nothing secret")))
+    await state.create(_WRAPPERS.new("x", _Wrapper(inner=inner)))
+    async with running_api(state, sock, types=ResourceRegistry([_WRAPPERS])):
+        messages, raw = await ask(sock, op=op, type="Wrappers.test.volumed.dev")
+        _, raw_by_id = await ask(sock, op=op, type="Wrappers.test.volumed.dev", id="x")
+    assert messages[-1] == {
+        "error": {
+            "code": "sensitive",
+            "message": "Wrappers.test.volumed.dev is sensitive: not served by the API",
+        }
+    }
+    for data in (raw, raw_by_id):
+        assert _LEAK.encode() not in data
+        assert b"sensitive" in data
