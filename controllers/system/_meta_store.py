@@ -26,19 +26,18 @@ from volumed.resources import (
     MetaLoadedDefinition,
     MetaLoadedSpec,
     VolumeConfigDefinition,
-    VolumeConfigSpec,
     VolumeKeySecretsDefinition,
     VolumeKeySecretsSpec,
+    VolumePhase,
     VolumeStatusDefinition,
     VolumeStatusSpec,
     meta_key_id,
 )
-from volumed.runtime import Kind, Pointer
+from volumed.runtime import Kind, Pointer, Resource
 from volumed.runtime.controller import Controller, Input, Output, OutputKind
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
 
 from .._lasting_problem import LastingProblem
-from ..block._formatter import kept_encryption_change
 from ..block._provisioning import meta_volume
 
 if TYPE_CHECKING:
@@ -101,8 +100,12 @@ class MetaStore(Controller):
         wanted = (
             secrets.spec.meta_json if secrets is not None and secrets.spec.meta_json is not None else None
         )
-        if config_present and wanted is not None and await _state_keeps_other_encryption(ctx):
-            wanted = None  # STATE stays as it is until the next boot: so does the record of how to open it
+        if (
+            config_present
+            and wanted is not None
+            and not await _config_describes_state(ctx, volumes, wanted.get_secret_value())
+        ):
+            wanted = None  # tag 9 keeps describing how to open the STATE that exists
         if config_present and wanted is not None:
             try:
                 written = await anyio.to_thread.run_sync(
@@ -161,13 +164,27 @@ async def _loaded(ctx: ControllerContext, *, found: bool, error: str = "") -> No
     await ctx.apply(MetaLoadedDefinition.new(META_LOADED_ID, MetaLoadedSpec(found=found, error=error)))
 
 
-async def _state_keeps_other_encryption(ctx: ControllerContext) -> bool:
-    """Whether STATE is ready with an encryption its config no longer has (the formatter keeps a ready
-    volume as it is until the next boot): tag 9 must keep describing how to open the STATE that exists."""
-    config = await ctx.find(Pointer(BLOCK, VolumeConfigDefinition.type, STATE), VolumeConfigSpec)
+async def _config_describes_state(
+    ctx: ControllerContext, volumes: list[Resource[DiscoveredVolumeSpec]], wanted: bytes
+) -> bool:
+    """Whether tag 9 may take the config's STATE encryption: tag 9 is what opens STATE without a config, so
+    it never describes a STATE other than the one on disk.
+
+    A STATE partition that holds nothing yet (it is to be made) takes it at once, before it is formatted, as
+    Talos writes it: a crash after the format finds tag 9 already written. A STATE that holds something takes
+    it only once the config opened it: ready, and not kept with another encryption until the next boot. A
+    config that fails to open it (no encryption for a LUKS2 STATE, "filesystem type mismatch"; keys that do
+    not open it) leaves tag 9 as it was. Talos writes tag 9 from any config.
+    """
     status = await ctx.find(Pointer(BLOCK, VolumeStatusDefinition.type, STATE), VolumeStatusSpec)
-    return (
-        config is not None
-        and status is not None
-        and kept_encryption_change(config.spec, status.spec) is not None
-    )
+    if status is not None and status.spec.phase == VolumePhase.FAILED:
+        return False
+    if status is None or status.spec.phase != VolumePhase.READY:  # (discovery may lag a format: not asked)
+        on_disk = [v.spec for v in volumes if v.spec.partition_label == STATE and not v.spec.error]
+        return not any(v.name for v in on_disk)
+    try:  # the value itself, not STATE's VolumeConfig: the two are applied apart and may not match yet
+        encryption = encryption_from_meta_json(wanted)
+    except MetaEncryptionError:
+        return False
+    provider = encryption.effective_provider if encryption is not None and encryption.enabled else ""
+    return provider == status.spec.encryption_provider
