@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final
 
+from volumed.cli._columns import printable
+
 from ._render import column_widths, render_rows
 
 if TYPE_CHECKING:
@@ -31,8 +33,12 @@ _DURATION: Final = "reconcile_duration_seconds"
 
 
 def escape_label(value: str) -> str:
-    """A label value as the exposition format quotes it: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value as the exposition format quotes it: backslash, double quote and newline escaped; any
+    other control character written as its Python escape (``\\x1b`` as text), so no terminal sees it."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    if quoted.isprintable():
+        return quoted
+    return "".join(c if c.isprintable() else printable(c).replace("\\", "\\\\") for c in quoted)
 
 
 def _escape_help(text: str) -> str:
@@ -99,11 +105,15 @@ def render_stats_table(controllers: Sequence[WireObject]) -> str:
 def render_graph_text(controllers: Sequence[WireObject]) -> str:
     """Each controller with the types it reads (and how) and writes (shared or exclusive), in run order."""
     lines: list[str] = []
-    for c in controllers:
-        lines.append(str(c["name"]))
+    for c in controllers:  # names escaped: a newline in one must not forge a line (nor \x1b drive a tty)
+        lines.append(_text(c["name"]))
         for i in c["inputs"]:
-            only = f" id={i['id']}" if i.get("id") is not None else ""
-            lines.append(f"  reads  {i['namespace']}/{i['type']} ({i['kind']}{only})")
+            only = f" id={_text(i['id'])}" if i.get("id") is not None else ""
+            lines.append(f"  reads  {_text(i['namespace'])}/{_text(i['type'])} ({_text(i['kind'])}{only})")
         for o in c["outputs"]:
-            lines.append(f"  writes {o['namespace']}/{o['type']} ({o['kind']})")
+            lines.append(f"  writes {_text(o['namespace'])}/{_text(o['type'])} ({_text(o['kind'])})")
     return "\n".join(lines)
+
+
+def _text(value: object) -> str:
+    return printable(str(value))

@@ -122,15 +122,19 @@ class Runtime:
         name = getattr(controller, "name", None)
         if not isinstance(name, str) or not name:
             raise RegistrationError(f"controller {type(controller).__name__} needs a non-empty string `name`")
+        if not name.isprintable():  # printed by `volumed graph`/`metrics` and logs: no forged lines
+            raise RegistrationError(f"controller {name!r}: a controller name must be printable")
         if name in self._entries:
             raise RegistrationError(f"a controller named {name!r} is already registered")
         for inp in controller.inputs:
             if not isinstance(inp, Input):
                 raise RegistrationError(f"controller {name!r}: inputs must be Input values, got {inp!r}")
+            _check_printable(name, "input", namespace=inp.namespace, type=inp.type, id=inp.id or "")
         seen: set[tuple[str, str]] = set()
         for out in controller.outputs:
             if not isinstance(out, Output):
                 raise RegistrationError(f"controller {name!r}: outputs must be Output values, got {out!r}")
+            _check_printable(name, "output", namespace=out.namespace, type=out.type)
             key = (out.namespace, out.type)
             if key in seen:
                 raise RegistrationError(
@@ -269,3 +273,10 @@ class Runtime:
             tg.start_soon(run_queue, self._state, entry, name=name)
 
     # --- whole controllers ----------
+
+
+def _check_printable(controller: str, what: str, **names: str) -> None:
+    """Declared names without control characters: `volumed graph` prints them one per line."""
+    for field, value in names.items():
+        if not value.isprintable():
+            raise RegistrationError(f"controller {controller!r}: {what} {field} {value!r} must be printable")

@@ -82,3 +82,36 @@ def test_watch_printer_yaml_and_json() -> None:
     }
     assert WatchPrinter(INFO, "json").feed(WatchEvent("bootstrapped")) == '{"event":"bootstrapped"}'
     assert str(WatchPrinter(INFO, "yaml").feed(event)).startswith("---\nevent: updated\nmetadata:\n")
+
+
+def test_graph_text_and_metrics_escape_control_characters() -> None:
+    """Names come from the daemon: a newline or an escape sequence in them must not forge a line of `volumed
+    graph` or drive the terminal (the review forged 'writes block/VolumeStatuses...' with one)."""
+    from volumed.cli.api._observe_render import render_graph_text, render_prometheus, render_stats_table
+
+    forged = "Ws\n  writes block/VolumeStatuses.block.volumed.dev (exclusive)\x1b]0;pwned\x07"
+    name = 'we"ird\\na\nme\x1b[31mRED\x1b[0m'
+    graph = render_graph_text(
+        [
+            {
+                "name": name,
+                "inputs": [{"namespace": "app\r", "type": forged, "kind": "strong", "id": "i\x1b"}],
+                "outputs": [{"namespace": "app", "type": "Xs\x00", "kind": "shared\x1b"}],
+            }
+        ]
+    )
+    assert graph.splitlines() == [
+        'we"ird\\na\\nme\\x1b[31mRED\\x1b[0m',
+        "  reads  app\\r/Ws\\n  writes block/VolumeStatuses.block.volumed.dev (exclusive)\\x1b]0;pwned\\x07 "
+        "(strong id=i\\x1b)",
+        "  writes app/Xs\\x00 (shared\\x1b)",
+    ]
+    stats = {
+        "name": name, "wakeups": 1, "reconciles": 2, "errors": 0, "reads": 3, "writes": 4, "queue_length": 0,
+        "failure_streak": 0, "reconcile_seconds": 0.25, "reconcile_seconds_max": 0.2, "reconciles_ended": 2,
+        "duration_buckets": [[0.1, 1]],
+    }  # fmt: skip
+    for text in (render_prometheus([stats]), render_stats_table([stats])):
+        assert all(line.isprintable() for line in text.splitlines()), text
+    prometheus = render_prometheus([stats])
+    assert 'controller="we\\"ird\\\\na\\nme\\\\x1b[31mRED\\\\x1b[0m"' in prometheus

@@ -225,3 +225,32 @@ async def test_typed_reads_check_the_spec_model() -> None:
     )
     assert isinstance(error, TypeError)
     assert "not the Other asked for" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("controller", "message"),
+    [
+        (_named("we\nird"), r"controller 'we\\nird': a controller name must be printable"),
+        (_named("red\x1b[31m"), r"controller 'red\\x1b\[31m': a controller name must be printable"),
+        (
+            Probe(_named("x").action, name="In", inputs=(Input(NS, "Ws\n  writes block/X"),)),
+            r"controller 'In': input type 'Ws\\n  writes block/X' must be printable",
+        ),
+        (
+            _named("Out", Output("Xs.test\x07", namespace="ns")),
+            r"controller 'Out': output type 'Xs.test\\x07' must be printable",
+        ),
+        (
+            _named("OutNs", Output(DERIVED.type, namespace="n\rs")),
+            r"controller 'OutNs': output namespace 'n\\rs' must be printable",
+        ),
+    ],
+    ids=["newline-name", "escape-name", "input-type", "output-type", "output-namespace"],
+)
+def test_names_with_control_characters_are_refused(controller: Controller, message: str) -> None:
+    """A name is printed by `volumed graph` and `metrics` and in logs: a newline or an escape sequence in it
+    could forge lines or drive the terminal."""
+    runtime = Runtime(in_memory_state())
+    with pytest.raises(RegistrationError, match=message):
+        runtime.register(controller)
+    assert runtime.controllers == []
