@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,8 @@ async def run_subsystem(
             serve = partial(serve_api, runtime=subsystem.runtime)  # stats and graph too
             await tg.start(serve, subsystem.state, subsystem.registry, socket_path)
             log.info("API listening", socket=str(socket_path))
-        tg.start_soon(_stop_on_signals, tg.cancel_scope, notifier)
+        if threading.current_thread() is threading.main_thread():  # elsewhere the embedder cancels us
+            tg.start_soon(_stop_on_signals, tg.cancel_scope, notifier)
         log.info("volume subsystem started", controllers=len(subsystem.controllers), backend=options.backend)
         if once:
             with anyio.move_on_after(settle_timeout):

@@ -75,16 +75,21 @@ async def run_async(
 ) -> int:
     """Run the subsystem until SIGTERM/SIGINT (or, with ``once``, until the volumes settled); the exit code.
 
+    Signals reach only the main thread: called from another thread, it installs no signal handler and runs
+    until the embedder cancels it (or, with ``once``, until the volumes settled); volumes are closed then.
+
     ``socket``: the API socket (default ``state_dir/api.sock``). ``notify``: sd_notify READY=1/STATUS=/
     STOPPING=1 to ``$NOTIFY_SOCKET``. ``configure_logs``: set up volumed's logging (off when the init set up
     structlog itself). Exit codes as `volumed run`: 0 ok, 1 an error or (``once``) not settled in time,
     6 (``once``) a volume failed, 7 (``once``) one is missing.
 
     Raises:
-        NodeError: the subsystem could not start (exit codes 2, 3, 5, 1); nothing was written.
+        NodeError: the subsystem could not start (exit codes 2: a plugin or a malformed ``options.tcti``; 3,
+            5, 1); nothing was written.
     """
     import anyio.to_thread
 
+    from volumed.keys import check_tcti
     from volumed.storage.activation import backend_problem, forbid_core_dumps
     from volumed.storage.blockdev import BlockDeviceError, DiskBusyError
 
@@ -93,6 +98,10 @@ async def run_async(
     from .cli._run_loop import run_subsystem
     from .cli._sd_notify import Notifier
 
+    try:
+        check_tcti(options.tcti)  # as `volumed run --tpm-tcti`: a path given for it only shows at a TPM key
+    except ValueError as error:
+        raise NodeError(f"tcti: {error}; nothing was written", EXIT_USAGE) from None
     forbid_core_dumps()  # before any key is read: a core of this process would hold volume keys
     options = _absolute(options)
     socket_path = _absolute_path(socket) if socket is not None else options.state_dir / "api.sock"

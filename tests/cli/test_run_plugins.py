@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 
 from volumed.storage import disklayout
@@ -208,3 +210,74 @@ async def test_the_embedding_api_runs_a_plugin_in_process(tmp_path: Path, plugin
     finally:
         sys.path.remove(str(plugin_path))
         sys.modules.pop("example_plugin", None)
+
+
+def _options(tmp_path: Path, **changes: object) -> object:
+    import dataclasses
+
+    from volumed.controllers import SubsystemOptions
+
+    (tmp_path / "config.yaml").write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n")
+    options = SubsystemOptions(
+        config=tmp_path / "config.yaml",
+        disks=(str(image(tmp_path)),),
+        backend="fuse",
+        root=tmp_path / "root",
+        state_dir=tmp_path / "state",
+    )
+    return dataclasses.replace(options, **changes)
+
+
+async def test_the_embedding_api_refuses_a_malformed_tcti_before_anything_is_written(tmp_path: Path) -> None:
+    from volumed.node import NodeError, run_async
+
+    options = _options(tmp_path, tcti="/dev/tpmrm0")  # a path where a TCTI string is meant
+    before = digest(image(tmp_path))
+    with pytest.raises(NodeError) as caught:
+        await run_async(options, entry_points=False, once=True, settle_timeout=30)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        "tcti: '/dev/tpmrm0' is not a TCTI string like 'device:/dev/tpmrm0'; nothing was written"
+    )
+    assert digest(image(tmp_path)) == before
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_embedding_api_runs_outside_the_main_thread(tmp_path: Path) -> None:
+    """Signals reach only the main thread: from another one the subsystem runs without a signal handler (the
+    embedder stops it by cancelling) instead of failing after it started."""
+    import threading
+
+    from volumed.node import run
+
+    options = _options(tmp_path)
+    outcome: list[object] = []
+
+    def body() -> None:
+        try:
+            outcome.append(run(options, entry_points=False, once=True, settle_timeout=60))  # type: ignore[arg-type]
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(timeout=120)
+    assert outcome == [0]
+
+    var = tmp_path / "root" / "var"
+
+    async def cancelled_once_mounted() -> None:
+        from volumed.node import run_async
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(run_async, options, entry_points=False))  # type: ignore[arg-type]
+            # noqa: the mount is seen from outside the subsystem, there is no event to wait on
+            while not await anyio.to_thread.run_sync(os.path.ismount, var):  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+
+    thread = threading.Thread(target=lambda: outcome.append(anyio.run(cancelled_once_mounted)))
+    thread.start()
+    thread.join(timeout=120)
+    assert outcome == [0, None]
+    assert not os.path.ismount(var)  # the cancel unmounted and closed the volumes
