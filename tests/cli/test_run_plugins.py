@@ -271,7 +271,7 @@ def test_the_embedding_api_runs_outside_the_main_thread(tmp_path: Path) -> None:
 
         async with anyio.create_task_group() as group:
             group.start_soon(partial(run_async, options, entry_points=False))  # type: ignore[arg-type]
-            # noqa: the mount is seen from outside the subsystem, there is no event to wait on
+            # ASYNC110: the mount is seen from outside the subsystem, there is no event to wait on
             while not await anyio.to_thread.run_sync(os.path.ismount, var):  # noqa: ASYNC110
                 await anyio.sleep(0.05)
             group.cancel_scope.cancel()
