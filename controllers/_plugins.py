@@ -176,11 +176,14 @@ def _check_declarations(plugin: Plugin, controller: object) -> None:
         raise PluginError(
             f"plugin {plugin.name!r}: {type(controller).__name__} is not a Controller or QController"
         )
-    for attribute, kind in (("inputs", Input), ("outputs", Output)):
-        declared = getattr(controller, attribute, None)
+    what = f"reading the declarations of its {type(controller).__name__}"
+    name, inputs, outputs = _guarded(
+        plugin.name, what, lambda: (controller.name, controller.inputs, controller.outputs)
+    )
+    for attribute, kind, declared in (("inputs", Input, inputs), ("outputs", Output, outputs)):
         if not isinstance(declared, (tuple, list)) or not all(isinstance(item, kind) for item in declared):
             raise PluginError(
-                f"plugin {plugin.name!r}: controller {controller.name!r}: {attribute} must be a tuple or "
+                f"plugin {plugin.name!r}: controller {name!r}: {attribute} must be a tuple or "
                 f"list of {kind.__name__} values, got {declared!r}"
             )
 

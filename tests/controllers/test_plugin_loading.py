@@ -148,3 +148,20 @@ def test_inputs_are_not_checked_against_built_in_types() -> None:
             pass
 
     build_subsystem(OPTIONS, plugins=[Plugin("ok", (Reader(),))])
+
+
+class _RaisingName(Controller):
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        raise SystemExit(1)
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        pass
+
+
+def test_a_controller_whose_declarations_raise_is_a_plugin_error() -> None:
+    with pytest.raises(PluginError) as caught:
+        build_subsystem(OPTIONS, plugins=[Plugin("p", (_RaisingName(),))])
+    assert str(caught.value) == (
+        "plugin 'p': reading the declarations of its _RaisingName failed: SystemExit: 1"
+    )
