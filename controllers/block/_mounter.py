@@ -92,6 +92,7 @@ class Mounter(Controller):
         self._retry = retry_interval
         self._conflicts: dict[str, LastingProblem] = {}
         self._failures: dict[str, tuple[LastingProblem, float]] = {}  # request -> problem, next attempt
+        self._busy: dict[str, LastingProblem] = {}  # request -> its unmount's failure
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         requests = await ctx.list(Kind(BLOCK, VolumeMountRequestDefinition.type), VolumeMountRequestSpec)
@@ -155,7 +156,7 @@ class Mounter(Controller):
                     self._failures[request_id] = (problem, anyio.current_time() + self._retry)
                     ctx.requeue_after(self._retry)
                     continue
-                self._services.mounts[request_id] = target
+                self._services.mounted(request_id, status.id, target)
                 ctx.logger.info("mounted", volume=status.id, target=str(target))
                 if self._failures.pop(request_id, None) is not None:
                     ctx.logger.info(f"{status.id} mounts again")
@@ -180,8 +181,25 @@ class Mounter(Controller):
         return len(self._services.mounts[request_id].parts)
 
     async def _unmount(self, ctx: ControllerContext, request_id: str) -> None:
-        await self._services.unmount(request_id)
+        """Unmount, then release the volume (finalizer). A busy target keeps the mount, its MountStatus (the
+        VolumeFormatter closes no mounted volume) and the finalizer, and is tried again every
+        retry_interval."""
         volume_id = request_id.removesuffix(f"-{REQUESTER}")
+        try:
+            await self._services.unmount(request_id)
+        except (FilesystemError, OSError) as error:
+            self._busy.setdefault(request_id, LastingProblem()).report(
+                ctx.logger,
+                f"cannot unmount {volume_id}: its target is in use; it stays mounted and open (retrying)",
+                str(error),
+            )
+            still = await ctx.find(Pointer(BLOCK, MountStatusDefinition.type, request_id), MountStatusSpec)
+            if still is not None:
+                await ctx.apply(MountStatusDefinition.new(request_id, still.spec))
+            ctx.requeue_after(self._retry)
+            return
+        if self._busy.pop(request_id, None) is not None:
+            ctx.logger.info(f"{volume_id} is unmounted after all")
         pointer = Pointer(BLOCK, VolumeStatusDefinition.type, volume_id)
         status = await ctx.find(pointer)
         if status is not None and self.name in status.metadata.finalizers:

@@ -1,7 +1,9 @@
 """What the block controllers hold between reconciles: open volumes, activations, loop devices and mounts.
 
 Resources say what is true; this object owns the handles behind it (volume keys, FUSE servers, loop devices)
-and tears them all down at shutdown, in order: unmount, then deactivate, then detach.
+and tears them all down at shutdown, in order: unmount, then deactivate, then detach. A handle is forgotten
+only once it is released: a mount whose umount failed (target busy) is still known, so it is retried, and
+its volume is not closed under it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from ._encryption import Location, OpenedVolume
 
 log = structlog.get_logger(__name__)
+
+SHUTDOWN_UNMOUNT_RETRY = 1.0
+"""Seconds a shutdown waits before it tries a busy mount again (a process may be closing its files)."""
 
 
 @dataclass
@@ -103,6 +108,9 @@ class VolumeServices:
         self.opened: dict[str, OpenVolume] = {}
         self.loops: dict[str, LoopDevice] = {}
         self.mounts: dict[str, Path] = {}
+        """Mounts made this run and not yet unmounted: request id -> target."""
+        self.mounted_volumes: dict[str, str] = {}
+        """Request id -> the volume mounted for it (a volume still mounted is not closed at shutdown)."""
         self._activator: Activator | None = None
         self._lock = anyio.Lock()
         self.provisioning_lock = anyio.Lock()
@@ -150,12 +158,13 @@ class VolumeServices:
         return await anyio.to_thread.run_sync(activator.is_active, mapping_name(volume_id))
 
     async def close(self, volume_id: str) -> None:
-        """Deactivate an open volume (absent counts as closed) and forget its key."""
-        opened = self.opened.pop(volume_id, None)
-        if opened is None:
+        """Deactivate an open volume (absent counts as closed) and forget its key, once it is deactivated
+        (a mapping in use stays known, so it is closed again later)."""
+        if volume_id not in self.opened:
             return
         activator = await self.activator()
         await anyio.to_thread.run_sync(activator.deactivate, mapping_name(volume_id))
+        self.opened.pop(volume_id, None)
         log.info("closed volume", volume=volume_id)
 
     async def loop_for(self, volume_id: str, path: str, offset: int, size: int) -> str:
@@ -169,26 +178,58 @@ class VolumeServices:
         self.loops[volume_id] = device
         return device.path
 
+    def mounted(self, request_id: str, volume_id: str, target: Path) -> None:
+        """Record a mount made for ``request_id``."""
+        self.mounts[request_id] = target
+        self.mounted_volumes[request_id] = volume_id
+
     async def unmount(self, request_id: str) -> None:
-        target = self.mounts.pop(request_id, None)
-        if target is not None:
-            await anyio.to_thread.run_sync(umount, target)
-            log.info("unmounted", target=str(target))
+        """Unmount a mount made this run. Raises the umount error ("target is busy"): the mount is then kept,
+        to be tried again; it is forgotten only once unmounted (or found unmounted)."""
+        target = self.mounts.get(request_id)
+        if target is None:
+            return
+        await anyio.to_thread.run_sync(umount, target)
+        self.mounts.pop(request_id, None)
+        self.mounted_volumes.pop(request_id, None)
+        log.info("unmounted", target=str(target))
+
+    async def _unmount_all(self, *, last: bool) -> None:
+        """Unmount every mount, deepest first; failures are logged (as errors on the ``last`` try)."""
+        for request_id in sorted(self.mounts, key=lambda r: -len(self.mounts[r].parts)):
+            try:
+                await self.unmount(request_id)
+            except Exception as error:  # keep unmounting the rest
+                report = log.error if last else log.warning
+                report("unmount failed at shutdown", request=request_id, error=str(error), retrying=not last)
 
     async def close_all(self) -> None:
-        """Shutdown: unmount (deepest first), deactivate, detach. Errors are logged; everything is tried."""
+        """Shutdown: unmount (deepest first), deactivate, detach. Errors are logged; everything is tried.
+
+        A mount still busy is tried again once after ``SHUTDOWN_UNMOUNT_RETRY`` seconds; if it still is, it is
+        left mounted and its volume open (mapping and loop device): closing the device under a mounted
+        filesystem would fail its writers, and a reboot clears both.
+        """
         with anyio.CancelScope(shield=True):
-            for request_id in sorted(self.mounts, key=lambda r: -len(str(self.mounts[r]))):
-                try:
-                    await self.unmount(request_id)
-                except Exception as error:  # keep closing the rest
-                    log.error("unmount failed at shutdown", request=request_id, error=str(error))
-            for volume_id in list(self.opened):
+            await self._unmount_all(last=False)
+            if self.mounts:
+                await anyio.sleep(SHUTDOWN_UNMOUNT_RETRY)
+                await self._unmount_all(last=True)
+            kept = set()
+            for request_id, target in self.mounts.items():
+                volume_id = self.mounted_volumes.get(request_id, "")
+                kept.add(volume_id)
+                log.error(
+                    "left mounted at shutdown: its target is busy; its volume stays open",
+                    volume=volume_id,
+                    target=str(target),
+                )
+            for volume_id in [v for v in self.opened if v not in kept]:
                 try:
                     await self.close(volume_id)
                 except Exception as error:
                     log.error("close failed at shutdown", volume=volume_id, error=str(error))
-            for volume_id, device in list(self.loops.items()):
+            for volume_id, device in [(v, d) for v, d in self.loops.items() if v not in kept]:
                 try:
                     await anyio.to_thread.run_sync(detach, device)
                 except OSError as error:
