@@ -303,7 +303,7 @@ def test_the_log_of_a_run_with_reloads_and_key_slot_changes(tmp_path: Path) -> N
     assert _lines(log, "[info", "key slot replaced", "kind=static", "slot=1", "volume=u-data")
     assert _lines(log, "[info", "key slot removed", "slot=0", "volume=u-data")
     [refused] = _lines(log, "[warning", "machine config is invalid")
-    for part in ("errors=1", "reason=", "provisioning.minSize"):
+    for part in ("errors=", "reason=", "provisioning.minSize"):  # the count: Talos' rules, which grow
         assert part in refused, refused
     assert _lines(log, "[info", "volume phase changed", "-> ready'", "volume=u-data")
 
