@@ -118,6 +118,8 @@ class Mounter(Controller):
             del self._conflicts[request_id]  # a later request for it warns afresh
         for request_id in set(self._failures) - set(wanted):
             del self._failures[request_id]
+        for request_id in set(self._busy) & set(wanted):
+            del self._busy[request_id]  # wanted again while still mounted: a later busy unmount warns afresh
 
         for request_id, (request, status, target) in sorted(
             wanted.items(), key=lambda item: len(item[1][2].parts)
