@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
-from volumed.config import check_config, read_config_file
+from volumed.config import MAX_CONFIG_BYTES, check_config, read_config_file
 from volumed.resources import (
     BLOCK,
     CONFIG,
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from volumed.runtime.controller import ControllerContext, Wake
 
 STAGED_SUFFIX: Final = ".staged"
+REJECTED_SUFFIX: Final = ".rejected"
+# Without a working inotify watch, a change the poll sees is read once the file's size and times have not
+# changed for this long (a writer still writing changes them).
+SETTLE_SECONDS: Final = 2.0
 
 
 def staged_path(config_path: Path) -> Path:
@@ -45,20 +51,65 @@ class _Applied:
     not_supported_yet: tuple[str, ...] = ()
 
 
+class NotRegularFileError(OSError):
+    """The config is a FIFO, a pipe, a device...: its reads block or end early, never a whole config."""
+
+
+class ShortReadError(OSError):
+    """The read ended before the size the file had when opened: it is being truncated or rewritten."""
+
+
 def _read(path: Path) -> bytes | None:
+    """The file's bytes; None when it does not exist.
+
+    Raises:
+        NotRegularFileError: not a regular file (opened without blocking, so a FIFO with no writer does
+            not hold the thread, and the runtime's stop, forever).
+        ShortReadError: fewer bytes than its size: read again later.
+    """
     try:
-        return read_config_file(path)  # at most one byte past the size limit: a huge file is not read whole
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(f"{path}: not a regular file (a FIFO, pipe or device is never read)")
+        data = read_config_file(file)  # at most one byte past the size limit: a huge file is not read whole
+    if len(data) < min(info.st_size, MAX_CONFIG_BYTES + 1):
+        raise ShortReadError(f"{path}: read {len(data)} of {info.st_size} bytes")
+    return data
 
 
-def _promote_staged(config_path: Path) -> bool:
-    """Replace the config with a staged one (at start only, as Talos applies staged configs at boot)."""
+def _stat_key(path: Path) -> tuple[int, ...] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _promote_staged(config_path: Path) -> tuple[bool, str | None]:
+    """Replace the config with a staged one (at start only, as Talos applies staged configs at boot) when
+    the staged one is valid; else keep the config and move the staged file aside to ``.staged.rejected``.
+
+    Returns whether it was promoted, and why not when a staged file was rejected.
+    """
     staged = staged_path(config_path)
-    if not staged.exists():
-        return False
-    os.replace(staged, config_path)
-    return True
+    try:
+        data = _read(staged)
+    except OSError as error:  # not a regular file, or still being written
+        reason = str(error)
+    else:
+        if data is None:
+            return False, None
+        machine, issues = check_config(data)
+        if machine is not None and not issues:
+            os.replace(staged, config_path)
+            return True, None
+        reason = str(issues[0]) if issues else "invalid"
+    os.replace(staged, staged.with_name(staged.name + REJECTED_SUFFIX))
+    return False, reason
 
 
 class ConfigLoader(Controller):
@@ -90,13 +141,46 @@ class ConfigLoader(Controller):
         )
         self._started = False
         self._promoted = False
+        self._watching = False  # the inotify watch is set up and working
+        self._event = False  # inotify reported a complete write, rename or delete since the last reconcile
+        self._last: tuple[tuple[int, ...] | None, bytes | None] | None = (
+            None  # stat and bytes of the last read
+        )
+        self._settling: tuple[tuple[int, ...] | None, float] | None = None  # a changed stat, since when
 
     async def _watch(self, wake: Wake) -> None:
         """Wake on the config and its staged file being closed after writing, moved or deleted (never on a
         file still being written: that read would see half a config)."""
         path = self._path
         assert path is not None
-        await watch_files(self._directory, (path.name, staged_path(path).name), wake)
+
+        def changed() -> None:
+            self._watching = True
+            self._event = True
+            wake()
+
+        try:
+            await watch_files(self._directory, (path.name, staged_path(path).name), changed)
+        finally:
+            self._watching = False
+
+    def _poll_may_read(self, path: Path, key: tuple[int, ...] | None, event: bool) -> bool:
+        """Whether this reconcile reads the file. After an inotify event, at start, and when nothing changed:
+        yes. A change seen only by the poll is a file still open for writing when inotify watches it (its
+        close will wake us): no; else (no watch, or a symlink whose target inotify does not see) once its
+        stat has been the same for SETTLE_SECONDS."""
+        if event or self._last is None or self._last[0] == key:
+            self._settling = None
+            return True
+        if self._watching and not os.path.islink(path):
+            return False
+        now = time.monotonic()
+        if self._settling is None or self._settling[0] != key:
+            self._settling = (key, now)
+        if now - self._settling[1] >= SETTLE_SECONDS:
+            self._settling = None
+            return True
+        return False
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._poll)
@@ -106,11 +190,42 @@ class ConfigLoader(Controller):
         path = self._path
         if not self._started:
             self._started = True
-            self._promoted = await anyio.to_thread.run_sync(_promote_staged, path)
+            self._promoted, rejected = await anyio.to_thread.run_sync(_promote_staged, path)
             if self._promoted:
                 ctx.logger.info("promoted the staged config", path=str(path))
-        data = await anyio.to_thread.run_sync(_read, path)
-        status = ConfigStatusSpec(path=str(path), present=data is not None, staged_promoted=self._promoted)
+            elif rejected is not None:
+                ctx.logger.warning(
+                    "staged config is invalid; kept the config, moved the staged file aside",
+                    path=str(staged_path(path)) + REJECTED_SUFFIX,
+                    reason=rejected,
+                )
+        event, self._event = self._event, False
+        key = await anyio.to_thread.run_sync(_stat_key, path)
+        not_regular: str | None = None
+        if self._poll_may_read(path, key, event):
+            try:
+                data = await anyio.to_thread.run_sync(_read, path)
+                self._last = (key, data)
+            except NotRegularFileError as error:
+                data, not_regular = None, str(error)
+            except ShortReadError:
+                ctx.requeue_after(SETTLE_SECONDS)
+                data = self._last[1] if self._last is not None else None
+        else:
+            ctx.requeue_after(SETTLE_SECONDS)
+            data = self._last[1] if self._last is not None else None
+        status = ConfigStatusSpec(
+            path=str(path),
+            present=data is not None or not_regular is not None,
+            staged_promoted=self._promoted,
+        )
+        if not_regular is not None:
+            status = status.model_copy(update={"errors": (not_regular,), "valid": False})
+            if self._rejected is None or self._rejected[0] != not_regular:
+                self._rejected = (not_regular, (not_regular,))
+                ctx.logger.warning(
+                    "machine config is invalid; keeping the volumes as they are", reason=not_regular
+                )
         if data is not None:
             digest = hashlib.sha256(data).hexdigest()
             status = status.model_copy(update={"digest": digest})

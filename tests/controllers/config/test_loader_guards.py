@@ -1,0 +1,93 @@
+"""ConfigLoader never acts on a config that is not whole (review of issue 14): an invalid staged file is not
+promoted over the config (F2), a FIFO is refused without blocking (F5), a file still open for writing is not
+read by the poll while inotify watches (F1)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import anyio
+
+from volumed.controllers import ConfigLoader, staged_path
+from volumed.resources import BLOCK, CONFIG, CONFIG_STATUS_ID, ConfigStatusDefinition, VolumeConfigDefinition
+from volumed.runtime import Pointer
+from volumed.runtime.testing import assert_no_resource, assert_resource, run_runtime
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+EPHEMERAL = """\
+apiVersion: v1alpha1
+kind: VolumeConfig
+name: EPHEMERAL
+encryption:
+  provider: luks2
+  keys:
+    - nodeID: {}
+      slot: 0
+"""
+USER = """\
+---
+apiVersion: v1alpha1
+kind: UserVolumeConfig
+name: data
+provisioning:
+  diskSelector:
+    match: disk.size > 1u * GiB
+  minSize: 1GiB
+"""
+STATUS = Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
+USER_VOLUME = Pointer(BLOCK, VolumeConfigDefinition.type, "u-data")
+
+
+async def test_an_empty_staged_file_is_not_promoted(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(EPHEMERAL + USER)
+    staged_path(config).write_text("")  # a crash right after creating it
+    async with run_runtime(ConfigLoader(config, poll_interval=0.05)) as runtime:
+        await assert_resource(runtime.state, USER_VOLUME)
+        status = await assert_resource(runtime.state, STATUS, lambda r: r.spec.valid)
+        assert not status.spec.staged_promoted
+    assert config.read_text() == EPHEMERAL + USER
+    assert not staged_path(config).exists()
+    assert (tmp_path / "config.yaml.staged.rejected").read_text() == ""
+
+
+async def test_a_half_written_staged_file_is_not_promoted(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(EPHEMERAL + USER)
+    half = (EPHEMERAL + USER).replace("minSize: 1GiB\n", "minSize: ")
+    staged_path(config).write_text(half)
+    async with run_runtime(ConfigLoader(config, poll_interval=0.05)) as runtime:
+        await assert_resource(runtime.state, USER_VOLUME)
+        await assert_resource(runtime.state, STATUS, lambda r: r.spec.valid and not r.spec.staged_promoted)
+    assert config.read_text() == EPHEMERAL + USER
+    assert (tmp_path / "config.yaml.staged.rejected").read_text() == half
+
+
+async def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    os.mkfifo(config)  # no writer: an open() without O_NONBLOCK never returns
+    with anyio.fail_after(20):
+        async with run_runtime(ConfigLoader(config, poll_interval=0.05)) as runtime:
+            status = await assert_resource(runtime.state, STATUS, lambda r: bool(r.spec.errors))
+            assert "not a regular file" in status.spec.errors[0]
+            await assert_no_resource(runtime.state, USER_VOLUME)
+
+
+async def test_a_file_still_open_for_writing_is_not_applied_by_the_poll(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(EPHEMERAL + USER)
+    async with run_runtime(ConfigLoader(config, poll_interval=0.05)) as runtime:
+        await assert_resource(runtime.state, USER_VOLUME)
+        with config.open("w") as writer:  # truncated, then half written: no IN_CLOSE_WRITE yet
+            writer.write(EPHEMERAL)
+            writer.flush()
+            for _ in range(10):  # polls that see the half file (poll_interval 0.05 s)
+                await anyio.sleep(0.05)
+            await assert_resource(runtime.state, USER_VOLUME)
+            status = await assert_resource(runtime.state, STATUS)
+            assert status.spec.valid
+            writer.write(USER)
+        await assert_resource(runtime.state, USER_VOLUME)  # closed: read whole, the same config
