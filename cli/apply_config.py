@@ -54,7 +54,12 @@ def _replace_file(target: Path, data: bytes) -> None:
     type=click.Choice(["auto", "staged"]),
     default="auto",
     show_default=True,
-    help="auto: the running volumed applies it within a second; staged: applied at the next start.",
+    help=(
+        "auto: the running volumed applies it at once (its inotify watch sees the rename), or within 12 s"
+        " (its 10 s poll, then 2 s unchanged) when that watch is not working (the config directory did not"
+        " exist yet); staged:"
+        " applied at the next start."
+    ),
 )
 @click.option(
     "--config",

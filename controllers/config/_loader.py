@@ -115,9 +115,11 @@ def _promote_staged(config_path: Path) -> tuple[bool, str | None]:
 class ConfigLoader(Controller):
     """Reads the config file given to `volumed run` and keeps the volume resources in line with it.
 
-    The file is re-read when inotify says it (or its staged file) was written, replaced or removed, and
-    every ``poll_interval`` seconds in any case (a fallback for changes inotify does not report: a writer
-    that keeps the file open, a file system without inotify). A change is applied at once. An invalid new
+    The file is re-read when inotify says it (or its staged file) was closed after writing, replaced or
+    removed, and applied at once. Every ``poll_interval`` seconds the file's stat is checked too (a fallback
+    for changes inotify does not report): a change seen only so is not read while the watch works (a writer
+    still has the file open; its close wakes us), and otherwise once the stat has not changed for
+    SETTLE_SECONDS. An empty, short-read or non-regular file is never applied. An invalid new
     config is reported in ConfigStatus and changes nothing: the volumes of the last valid config stay as they
     are. With no config file at all nothing is produced (STATE then comes from META, see MetaStore).
     """

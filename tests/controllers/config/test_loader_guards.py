@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 import anyio
 
 from volumed.controllers import ConfigLoader, staged_path
+from volumed.controllers.config import _loader as loader_module
 from volumed.resources import BLOCK, CONFIG, CONFIG_STATUS_ID, ConfigStatusDefinition, VolumeConfigDefinition
 from volumed.runtime import Pointer
 from volumed.runtime.testing import assert_no_resource, assert_resource, run_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 EPHEMERAL = """\
 apiVersion: v1alpha1
@@ -91,3 +94,22 @@ async def test_a_file_still_open_for_writing_is_not_applied_by_the_poll(tmp_path
             assert status.spec.valid
             writer.write(USER)
         await assert_resource(runtime.state, USER_VOLUME)  # closed: read whole, the same config
+
+
+async def test_a_symlinked_config_changed_elsewhere_is_applied_once_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inotify on the config's directory does not see its symlink's target change: the poll reads it once
+    its stat stops changing (SETTLE_SECONDS, 0 here: the second poll that sees the same stat)."""
+    monkeypatch.setattr(loader_module, "SETTLE_SECONDS", 0.0)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "config.yaml"
+    target.write_text(EPHEMERAL)
+    config = tmp_path / "etc" / "config.yaml"
+    config.symlink_to(target)
+    async with run_runtime(ConfigLoader(config, poll_interval=0.05)) as runtime:
+        await assert_resource(runtime.state, STATUS, lambda r: r.spec.valid)
+        await assert_no_resource(runtime.state, USER_VOLUME)
+        target.write_text(EPHEMERAL + USER)
+        await assert_resource(runtime.state, USER_VOLUME)
