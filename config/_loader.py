@@ -523,7 +523,8 @@ def _parse_document(
 
 def _related(path: str, bad: str) -> bool:
     """Whether ``path`` is ``bad``, inside it, its parent or a sibling's (its issue may stem from the dropped
-    field: a misspelt ``provisioning.disk_selector`` is why ``provisioning.diskSelector.match`` is missing)."""
+    field: a misspelt ``provisioning.disk_selector`` is why ``provisioning.diskSelector.match`` is
+    missing)."""
     parent, _, field_name = bad.rpartition(".")
     if parent and path.startswith(parent + "."):
         sibling = path.removeprefix(parent + ".").split(".")[0].split("[")[0]

@@ -332,7 +332,8 @@ def test_load_config_raises_with_every_issue() -> None:
 
 
 def test_partition_user_volume_requires_provisioning() -> None:
-    """Talos' ProvisioningSpec.Validate(required=true) for partition volumes (volumed accepted none before)."""
+    """Talos' ProvisioningSpec.Validate(required=true) for partition volumes (volumed accepted none
+    before)."""
     assert issues(HEAD_USER + "encryption:\n  keys: [{nodeID: {}}]\n") == [
         "UserVolumeConfig/data: provisioning.diskSelector.match: disk selector is required",
         "UserVolumeConfig/data: provisioning: min size or max size is required",
