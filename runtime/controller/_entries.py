@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import traceback
 from typing import TYPE_CHECKING, Any, final
 
@@ -36,7 +37,7 @@ def traceback_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-class ControllerEntry:
+class ControllerEntry(abc.ABC):
     """A registered controller and what the runtime derived from its declarations."""
 
     __slots__ = ("controller", "logger", "metrics", "name", "quiet_failures", "rules")
@@ -56,9 +57,9 @@ class ControllerEntry:
         else:
             self.logger.warning(event, failures=streak, **fields)
 
+    @abc.abstractmethod
     def wake(self, *keys: Pointer) -> None:
         """Wake the controller from one of its event sources (see `EventSource`)."""
-        raise NotImplementedError
 
 
 @final

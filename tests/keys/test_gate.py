@@ -30,7 +30,7 @@ class SlowProvider:
         return "tpm"
 
     async def new_key(self) -> NewKey:
-        raise NotImplementedError
+        raise AssertionError("these tests only unlock: no new key is ever asked for")
 
     async def get_key(self, token: Mapping[str, Any] | None) -> Passphrase:
         self.calls += 1

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from tests.controllers.config._configs import EPHEMERAL, STATUS, USER, USER_VOLUME
 from volumed.controllers import ConfigLoader, staged_path
-from volumed.resources import BLOCK, CONFIG, CONFIG_STATUS_ID, ConfigStatusDefinition, VolumeConfigDefinition
-from volumed.runtime import Pointer
 from volumed.runtime.testing import assert_no_resource, assert_resource, run_runtime
 
 if TYPE_CHECKING:
@@ -17,28 +16,6 @@ if TYPE_CHECKING:
 
     from volumed.runtime.controller import ControllerContext
 
-EPHEMERAL = """\
-apiVersion: v1alpha1
-kind: VolumeConfig
-name: EPHEMERAL
-encryption:
-  provider: luks2
-  keys:
-    - nodeID: {}
-      slot: 0
-"""
-USER = """\
----
-apiVersion: v1alpha1
-kind: UserVolumeConfig
-name: data
-provisioning:
-  diskSelector:
-    match: disk.size > 1u * GiB
-  minSize: 1GiB
-"""
-STATUS = Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
-USER_VOLUME = Pointer(BLOCK, VolumeConfigDefinition.type, "u-data")
 NEVER = 3600.0  # the poll interval of these tests: a change seen within seconds was not found by polling
 SOON = 5.0
 

@@ -9,39 +9,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from tests.controllers.config._configs import EPHEMERAL, STATUS, USER, USER_VOLUME
 from volumed.controllers import ConfigLoader, staged_path
 from volumed.controllers.config import _loader as loader_module
-from volumed.resources import BLOCK, CONFIG, CONFIG_STATUS_ID, ConfigStatusDefinition, VolumeConfigDefinition
-from volumed.runtime import Pointer
 from volumed.runtime.testing import assert_no_resource, assert_resource, run_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
-
-EPHEMERAL = """\
-apiVersion: v1alpha1
-kind: VolumeConfig
-name: EPHEMERAL
-encryption:
-  provider: luks2
-  keys:
-    - nodeID: {}
-      slot: 0
-"""
-USER = """\
----
-apiVersion: v1alpha1
-kind: UserVolumeConfig
-name: data
-provisioning:
-  diskSelector:
-    match: disk.size > 1u * GiB
-  minSize: 1GiB
-"""
-STATUS = Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID)
-USER_VOLUME = Pointer(BLOCK, VolumeConfigDefinition.type, "u-data")
 
 
 async def test_an_empty_staged_file_is_not_promoted(tmp_path: Path) -> None:
