@@ -286,12 +286,6 @@ class VolumeFormatter(Controller):
             if blockers:
                 raise VolumeWaiting(waiting_reason(blockers), waiting_for=blockers)
 
-        async def publish(volume_id: str) -> None:
-            """A volume's status as soon as its attempt ends: its mount need not wait for the others' KDFs."""
-            status = self._statuses[volume_id]
-            await ctx.apply(VolumeStatusDefinition.new(volume_id, status))
-            self._log_phase(volume_id, status)
-
         async with anyio.create_task_group() as tg:
             for index, item in enumerate(work):
                 tg.start_soon(
@@ -302,7 +296,6 @@ class VolumeFormatter(Controller):
                     env,
                     partial(gate, index),
                     finished[item.volume_id],
-                    publish,
                 )
 
         for item in work:
@@ -347,7 +340,6 @@ class VolumeFormatter(Controller):
         env: KeyEnvironment,
         gate: Callable[[], Awaitable[None]],
         finished: anyio.Event,
-        publish: Callable[[str], Awaitable[None]],
     ) -> None:
         try:
             # The volume's id on every line logged meanwhile (the key-slot lines of format_encrypted, too).
@@ -355,7 +347,6 @@ class VolumeFormatter(Controller):
                 await self._attempt(item, discovered, disks, env, gate)
         finally:
             finished.set()  # its status is recorded: volumes after it in the order may decide
-        await publish(item.volume_id)
 
     async def _attempt(
         self,
