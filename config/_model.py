@@ -100,7 +100,12 @@ class StrictModel(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, validate_by_alias=True, validate_by_name=True
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        validate_by_alias=True,
+        validate_by_name=True,
+        defer_build=True,  # built on first use: a config names few of the document kinds imported
     )
 
     @classmethod

@@ -16,7 +16,11 @@ class Spec(BaseModel):
     ``bytes`` fields of a `SensitiveSpec`, not in pydantic ``SecretBytes``, which JSON masks irreversibly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+    # defer_build: a model's validator is built on first use, not at import; a node uses few of the specs it
+    # imports, and building them all was a third of `import volumed.controllers` (issue 16).
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64", defer_build=True
+    )
 
 
 class SensitiveSpec(Spec):
