@@ -9,8 +9,10 @@ from ._inotify import watch_files as watch_files
 from ._uevent import Uevent as Uevent
 from ._uevent import UeventsLostError as UeventsLostError
 from ._uevent import UeventSocket as UeventSocket
+from ._uevent import UeventSource as UeventSource
 from ._uevent import is_block_change as is_block_change
 from ._uevent import parse_uevent as parse_uevent
+from ._uevent import watch_uevent_source as watch_uevent_source
 from ._uevent import watch_uevents as watch_uevents
 
 __all__ = [
@@ -18,11 +20,13 @@ __all__ = [
     "InotifyEvent",
     "Uevent",
     "UeventSocket",
+    "UeventSource",
     "UeventsLostError",
     "WatchLostError",
     "is_block_change",
     "parse_events",
     "parse_uevent",
     "watch_files",
+    "watch_uevent_source",
     "watch_uevents",
 ]

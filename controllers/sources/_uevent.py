@@ -11,7 +11,7 @@ import errno
 import socket
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 import anyio
 
@@ -129,24 +129,67 @@ class UeventSocket:
         self.close()
 
 
+class UeventSource(Protocol):
+    """What `watch_uevent_source` reads: a file descriptor that turns readable when uevents are queued, and
+    every uevent queued now (a `UeventSocket`; a test's fake)."""
+
+    def fileno(self) -> int: ...
+
+    def receive(self) -> list[Uevent]: ...
+
+
+SETTLE: Final = 0.1
+"""Seconds without another accepted uevent that end a burst (a disk's partitions, partprobe, mkfs)."""
+LONGEST: Final = 1.0
+"""Seconds after a burst's first uevent by which ``changed()`` is called even while the burst goes on."""
+
+
 async def watch_uevents(accept: Callable[[Uevent], bool], changed: Callable[[], None]) -> None:
-    """Call ``changed()`` once subscribed, then after each batch of uevents of which ``accept`` took one,
-    and after the kernel dropped some (any of them may have mattered). Runs until cancelled.
+    """Call ``changed()`` once subscribed, then once per burst of uevents of which ``accept`` took one (or
+    during which the kernel dropped some: any of them may have mattered). A burst ends `SETTLE` s after its
+    last accepted uevent, or `LONGEST` s after its first, so that a disk with many partitions costs one
+    rescan and a continuous stream still one a second. Runs until cancelled.
 
     Raises:
         OSError: netlink uevents are unavailable (no such socket family in this kernel or sandbox).
     """
     with UeventSocket() as sock:
-        changed()  # subscribed from now on: whatever happened before is read by the wake-up this causes
-        while True:
-            await anyio.wait_readable(sock.fileno())
-            try:
-                events = sock.receive()
-            except UeventsLostError:
-                changed()
-                continue
-            if any([accept(event) for event in events]):  # a list: accept sees every event
-                changed()
+        await watch_uevent_source(sock, accept, changed)
+
+
+async def watch_uevent_source(
+    source: UeventSource,
+    accept: Callable[[Uevent], bool],
+    changed: Callable[[], None],
+    *,
+    settle: float = SETTLE,
+    longest: float = LONGEST,
+) -> None:
+    """`watch_uevents` on a source already open, with its burst's ``settle`` and ``longest`` times."""
+    changed()  # subscribed from now on: whatever happened before is read by the wake-up this causes
+    while True:
+        await anyio.wait_readable(source.fileno())
+        if not _take(source, accept):
+            continue
+        now = anyio.current_time()
+        quiet_at, deadline = now + settle, now + longest
+        while (wait := min(quiet_at, deadline) - anyio.current_time()) > 0:
+            with anyio.move_on_after(wait) as timer:
+                await anyio.wait_readable(source.fileno())
+            if timer.cancelled_caught:
+                break
+            if _take(source, accept):
+                quiet_at = anyio.current_time() + settle
+        changed()
+
+
+def _take(source: UeventSource, accept: Callable[[Uevent], bool]) -> bool:
+    """Read what is queued: did ``accept`` take one of the uevents, or were some lost?"""
+    try:
+        events = source.receive()
+    except UeventsLostError:
+        return True
+    return any([accept(event) for event in events])  # a list: accept sees every event
 
 
 BLOCK_ACTIONS: Final = frozenset({"add", "change", "remove", "move"})
