@@ -212,6 +212,14 @@ def fail(message: str, code: int) -> NoReturn:
     help="Seconds before a retryable volume failure is retried.",
 )
 @click.option(
+    "--disk-poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between rescans of the disks. The node's disks are also rescanned as soon as the kernel "
+    "announces a block device added, changed or removed; --disk image files only by this poll.",
+)
+@click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="With --once: give up after this long."
 )
 @click.option(
@@ -261,6 +269,7 @@ def run(
     tpm_boot_phases: str,
     kms_ca: str | None,
     retry_interval: float,
+    disk_poll_interval: float,
     timeout: float,
     notify: bool,
     controller: tuple[str, ...],
@@ -306,6 +315,7 @@ def run(
         tpm_boot_phases=BootPhases(tpm_boot_phases),
         kms_ca_file=kms_ca,
         retry_interval=retry_interval,
+        discovery_interval=disk_poll_interval,
     )
     try:
         code = anyio.run(
