@@ -57,6 +57,9 @@ from ._other_volumes import SwapVolumeConfigDocument as SwapVolumeConfigDocument
 from ._other_volumes import ZswapConfigDocument as ZswapConfigDocument
 from ._size import ByteSize as ByteSize
 from ._size import parse_size as parse_size
+from ._volume import VolumeDescription as VolumeDescription
+from ._volume import VolumeSelector as VolumeSelector
+from ._volume import compile_volume_selector as compile_volume_selector
 
 __all__ = [
     "DEFAULT_CIPHER",
@@ -103,10 +106,13 @@ __all__ = [
     "TPMOptions",
     "UserVolumeConfigDocument",
     "VolumeConfigDocument",
+    "VolumeDescription",
     "VolumeDocument",
+    "VolumeSelector",
     "ZswapConfigDocument",
     "check_config",
     "compile_selector",
+    "compile_volume_selector",
     "encryption_from_meta_json",
     "encryption_to_meta_json",
     "load_config",

@@ -32,10 +32,11 @@ from ._limits import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from ._cel import SharedBudget
     from ._disk import DiskDescription
+    from ._volume import VolumeDescription
 
 
 # cel-python logs at debug level what it compiles and evaluates (syntax trees, string literals, values): a
@@ -241,8 +242,9 @@ def _check_shape(tree: Tree[Token]) -> None:
                 stack.append((child, depth + 1, inner))
 
 
-def _unknown_disk_fields(tree: Tree[Token]) -> list[Token]:
-    unknown: list[Token] = []
+def _unknown_fields(tree: Tree[Token], known: Mapping[str, frozenset[str]]) -> list[tuple[str, Token]]:
+    """``<variable>.<field>`` names that ``known`` (variable -> its fields) does not list."""
+    unknown: list[tuple[str, Token]] = []
     for node in _nodes(tree):
         if node.data not in ("member_dot", "member_dot_arg") or len(node.children) < 2:
             continue
@@ -255,11 +257,11 @@ def _unknown_disk_fields(tree: Tree[Token]) -> list[Token]:
             isinstance(ident, Tree)
             and ident.data == "ident"
             and ident.children
-            and str(ident.children[0]) == "disk"
+            and str(ident.children[0]) in known
             and node.data == "member_dot"
-            and str(name) not in DISK_FIELDS
+            and str(name) not in known[str(ident.children[0])]
         ):
-            unknown.append(name)
+            unknown.append((str(ident.children[0]), name))
     return unknown
 
 
@@ -309,8 +311,11 @@ def _check_constant_regexes(environment: celpy.Environment, tree: Tree[Token]) -
                 ) from None
 
 
-def compile_program(expression: str) -> celpy.Runner:
-    """The runnable program of ``expression``, checked for its shape, ``disk`` fields and constant regexes.
+def compile_program(
+    expression: str, *, variables: Mapping[str, frozenset[str]] | None = None
+) -> celpy.Runner:
+    """The runnable program of ``expression``, checked for its shape, ``disk`` fields (and those of the other
+    variables in ``variables``: ``volume`` for volume selectors) and constant regexes.
 
     Raises:
         SelectorError: as :func:`volumed.config.compile_selector` says (without the expression's text).
@@ -325,10 +330,10 @@ def compile_program(expression: str) -> celpy.Runner:
     except Exception as error:  # the lark-based parser may raise its own errors on odd input
         raise SelectorError(f"syntax error: {type(error).__name__}") from None
     _check_shape(tree)
-    unknown = _unknown_disk_fields(tree)
+    unknown = _unknown_fields(tree, {"disk": DISK_FIELDS, **(variables or {})})
     if unknown:
-        first = unknown[0]
-        raise SelectorError(f"no such field of disk at line {first.line}, column {first.column}")
+        variable, first = unknown[0]
+        raise SelectorError(f"no such field of {variable} at line {first.line}, column {first.column}")
     _check_constant_regexes(environment, tree)
     try:
         return environment.program(tree, functions=_FUNCTIONS)
@@ -342,19 +347,50 @@ def evaluate(program: celpy.Runner, disk: DiskDescription, *, system_disk: bool)
     Raises:
         SelectorError: as :meth:`volumed.config.DiskSelector.matches` says.
     """
+    return _run(program, _activation(disk, system_disk=system_disk), "disk selector")
+
+
+def evaluate_volume(program: celpy.Runner, volume: VolumeDescription, disk: DiskDescription | None) -> bool:
+    """``program`` run for one discovered volume and its disk (``disk`` undeclared when None, as in Talos).
+
+    Raises:
+        SelectorError: as :meth:`volumed.config.VolumeSelector.matches` says.
+    """
+    from ._volume import VOLUME_UINT_FIELDS
+
+    activation = {name: celtypes.UintType(value) for name, value in SIZE_CONSTANTS.items()}
+    values: dict[str, celtypes.Value] = {
+        "volume": celtypes.MapType(
+            {
+                celtypes.StringType(f.name): (
+                    celtypes.UintType(getattr(volume, f.name))
+                    if f.name in VOLUME_UINT_FIELDS
+                    else _to_cel(f.name, getattr(volume, f.name))
+                )
+                for f in fields(volume)
+            }
+        ),
+        **activation,
+    }
+    if disk is not None:
+        values["disk"] = _activation(disk, system_disk=False)["disk"]
+    return _run(program, values, "volume selector")
+
+
+def _run(program: celpy.Runner, activation: dict[str, celtypes.Value], what: str) -> bool:
     try:
-        result = program.evaluate(_activation(disk, system_disk=system_disk))
+        result = program.evaluate(activation)
     except _StepsExceededError as error:
-        raise SelectorError(f"disk selector: {error.message}") from None
+        raise SelectorError(f"{what}: {error.message}") from None
     except CELEvalError as error:
-        raise SelectorError(f"disk selector: {_eval_problem(error)}") from None
+        raise SelectorError(f"{what}: {_eval_problem(error)}") from None
     except SelectorError as error:  # from a function (glob), already without the expression's text
-        raise SelectorError(f"disk selector: {error}") from None
+        raise SelectorError(f"{what}: {error}") from None
     except RecursionError:
-        raise SelectorError("disk selector: nested too deep to evaluate") from None
+        raise SelectorError(f"{what}: nested too deep to evaluate") from None
     except Exception as error:  # cel-python may raise plain Python errors from its evaluator
-        raise SelectorError(f"disk selector: evaluation error ({type(error).__name__})") from None
+        raise SelectorError(f"{what}: evaluation error ({type(error).__name__})") from None
     if not isinstance(result, celtypes.BoolType):
         type_name = type(result).__name__.removesuffix("Type").lower()
-        raise SelectorError(f"disk selector: expression output type is {type_name}, expected bool")
+        raise SelectorError(f"{what}: expression output type is {type_name}, expected bool")
     return bool(result)

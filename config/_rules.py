@@ -21,7 +21,6 @@ from ._documents import (
 )
 from ._encryption import CIPHER_KEY_SIZES_BITS, PERF_OPTIONS, SUPPORTED_CIPHERS, SUPPORTED_KEY_SIZES_BITS
 from ._errors import SelectorError
-from ._limits import MAX_SELECTOR_LENGTH
 from ._other_volumes import (
     RAW_VOLUME_PREFIX,
     SWAP_VOLUME_PREFIX,
@@ -30,6 +29,7 @@ from ._other_volumes import (
     SwapVolumeConfigDocument,
     ZswapConfigDocument,
 )
+from ._volume import compile_volume_selector
 
 if TYPE_CHECKING:
     from ._documents import ProvisioningSpec, VolumeDocument
@@ -171,19 +171,12 @@ def _validate_provisioning(spec: ProvisioningSpec, *, required: bool, sizes: boo
 
 
 def _validate_volume_selector(match: str) -> list[Issue]:
-    """Talos' ``VolumeDiscoverySpec.Validate``: a selector is required and must compile (volumed checks its
-    syntax and ``disk.<field>`` names; ``volume.<field>`` names are not checked yet)."""
+    """Talos' ``VolumeDiscoverySpec.Validate``: a selector is required and must compile (its syntax, and the
+    ``volume.<field>`` and ``disk.<field>`` names it uses)."""
     if not match:
         return [("discovery.volumeSelector.match", "volume selector is required")]
-    if len(match) > MAX_SELECTOR_LENGTH:
-        message = (
-            f"volume selector is invalid: too long: more than {MAX_SELECTOR_LENGTH} characters (the limit)"
-        )
-        return [("discovery.volumeSelector.match", message)]
-    from ._cel_engine import compile_program
-
     try:
-        compile_program(match)
+        compile_volume_selector(match)
     except SelectorError as error:
         return [("discovery.volumeSelector.match", f"volume selector is invalid: {error}")]
     return []
