@@ -7,10 +7,17 @@ here: they live in the sensitive `VolumeKeySecrets` resource so that `volumed ge
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 from volumed.runtime import PrintColumn, ResourceDefinition, Spec
 
 from .._namespaces import BLOCK, type_name
+
+NO_FILESYSTEM: Final = "none"
+"""The ``filesystem`` of a raw volume (RawVolumeConfig, Talos' ``FilesystemTypeNone``): never formatted nor
+mounted, ready once its partition exists (and is opened, when encrypted)."""
+SWAP_FILESYSTEM: Final = "swap"
+"""The ``filesystem`` of a swap volume (SwapVolumeConfig): mkswap when blank, swapon instead of a mount."""
 
 
 class KeyKind(StrEnum):
@@ -127,7 +134,8 @@ class VolumeConfigSpec(Spec):
         provisioning: how to create the partition when missing; None for a volume that is only located
             (STATE without a machine config, a user volume with no ``provisioning``).
         encryption: None for an unencrypted volume.
-        filesystem: the filesystem type to make when the volume is empty and to mount (``xfs``, ...).
+        filesystem: the filesystem type to make when the volume is empty and to mount (``xfs``, ...);
+            `NO_FILESYSTEM` and `SWAP_FILESYSTEM` for raw and swap volumes.
         mount_target: where the Mounter mounts it, relative to the configured root (``/var/mnt/<name>``).
         source: what it was produced from: ``config`` (the machine config) or ``meta`` (STATE's tag 9, with no
             machine config).
