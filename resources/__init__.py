@@ -32,6 +32,7 @@ from .block._volume_config import PbkdfSpec as PbkdfSpec
 from .block._volume_config import ProvisioningConfigSpec as ProvisioningConfigSpec
 from .block._volume_config import VolumeConfigDefinition as VolumeConfigDefinition
 from .block._volume_config import VolumeConfigSpec as VolumeConfigSpec
+from .block._volume_config import VolumeType as VolumeType
 from .block._volume_key_secrets import StaticKeySpec as StaticKeySpec
 from .block._volume_key_secrets import VolumeKeySecretsDefinition as VolumeKeySecretsDefinition
 from .block._volume_key_secrets import VolumeKeySecretsSpec as VolumeKeySecretsSpec
@@ -135,6 +136,7 @@ __all__ = [
     "VolumePhase",
     "VolumeStatusDefinition",
     "VolumeStatusSpec",
+    "VolumeType",
     "meta_key_id",
     "registry",
 ]

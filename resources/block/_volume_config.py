@@ -33,6 +33,17 @@ class KeyKind(StrEnum):
     """A random key sealed by the node's TPM; the sealed blob lives in a LUKS2 token."""
 
 
+class VolumeType(StrEnum):
+    """What a volume is (Talos' ``VolumeType``, the ones volumed handles)."""
+
+    PARTITION = "partition"
+    """A partition, located by its label or a volume selector (``locator_match``), made when missing."""
+    DIRECTORY = "directory"
+    """A directory on EPHEMERAL (a UserVolumeConfig ``volumeType: directory``): no device, never formatted."""
+    DISK = "disk"
+    """A whole disk (not provisioned by volumed yet)."""
+
+
 class KeySlotSpec(Spec):
     """One configured key slot: its kind and the non-secret parameters of that kind.
 
@@ -142,6 +153,13 @@ class VolumeConfigSpec(Spec):
         locate_non_empty: located only when the partition holds something (Talos'
             ``labelVolumeMatchAndNonEmpty``, STATE without a config): a blank partition is missing, never
             formatted.
+        volume_type: a partition, or a directory on EPHEMERAL (then nothing is located, opened or formatted:
+            the directory is made at ``mount_target`` once EPHEMERAL is mounted).
+        locator_match: when set, the volume is the first discovered volume this CEL volume selector matches
+            (over ``volume`` and ``disk``, Talos' ``VolumeLocator``), not the partition labelled
+            ``partition_label``: an ExistingVolumeConfig's volume, which is never provisioned, encrypted or
+            formatted (``filesystem`` is empty: whatever it holds is mounted).
+        read_only: the volume is mounted read-only (an ExistingVolumeConfig's ``mount.readOnly``).
     """
 
     partition_label: str
@@ -151,6 +169,9 @@ class VolumeConfigSpec(Spec):
     mount_target: str = ""
     source: str = "config"
     locate_non_empty: bool = False
+    volume_type: VolumeType = VolumeType.PARTITION
+    locator_match: str = ""
+    read_only: bool = False
 
 
 VolumeConfigDefinition: ResourceDefinition[VolumeConfigSpec] = ResourceDefinition(
