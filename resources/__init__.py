@@ -23,9 +23,9 @@ from .block._mount import MountStatusDefinition as MountStatusDefinition
 from .block._mount import MountStatusSpec as MountStatusSpec
 from .block._mount import VolumeMountRequestDefinition as VolumeMountRequestDefinition
 from .block._mount import VolumeMountRequestSpec as VolumeMountRequestSpec
-from .block._volume_config import EncryptionConfigSpec as EncryptionConfigSpec
 from .block._volume_config import NO_FILESYSTEM as NO_FILESYSTEM
 from .block._volume_config import SWAP_FILESYSTEM as SWAP_FILESYSTEM
+from .block._volume_config import EncryptionConfigSpec as EncryptionConfigSpec
 from .block._volume_config import KeyKind as KeyKind
 from .block._volume_config import KeySlotSpec as KeySlotSpec
 from .block._volume_config import PbkdfSpec as PbkdfSpec
