@@ -1,4 +1,5 @@
-"""inotify through libc (ctypes): watch a directory for the files of interest being written, moved, deleted.
+"""inotify through libc (ctypes): watch a directory for the files of interest being written, moved, deleted;
+or one file or device node for being closed after a write (udev's "watch").
 
 No third-party binding: three libc calls and a 16-byte header per event. The descriptor is non-blocking and
 the wait is the event loop's (``anyio.wait_readable``), so no thread is held while nothing changes.
@@ -166,3 +167,30 @@ async def watch_files(
                 raise WatchLostError(
                     errno.ENOENT, "the watched directory was removed or moved", os.fsdecode(directory)
                 )
+
+
+async def watch_writes(path: str | os.PathLike[str], changed: Callable[[], None]) -> None:
+    """Call ``changed()`` once the watch is set up, then after each batch of events in which ``path`` (a
+    regular file or a device node: udev's "watch" option) was closed by a process that had it open for
+    writing, written or not; also when the kernel's event queue overflowed. Runs until cancelled.
+
+    Only that node is watched: a write through another node of the same device (a partition's own node, a
+    second loop device over the same file), or by a writer that has not closed yet, is not seen. A symlink
+    is followed once, when the watch is set up.
+
+    Raises:
+        OSError: inotify is unavailable or ``path`` cannot be watched (``ENOENT`` when it is missing).
+        WatchLostError: ``path`` was removed or moved while watched, say a partition's node re-made when its
+            table was read again (after a last ``changed()``): watch it again.
+    """
+    with Inotify() as inotify:
+        inotify.add_watch(path, IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+        changed()  # watching from now on: whatever was written before is read by the wake-up this causes
+        while True:
+            await anyio.wait_readable(inotify.fileno())
+            events = inotify.read()
+            lost = any(event.mask & WATCH_LOST for event in events)
+            if lost or any(event.mask & (IN_CLOSE_WRITE | IN_Q_OVERFLOW) for event in events):
+                changed()
+            if lost:
+                raise WatchLostError(errno.ENOENT, "the watched file was removed or moved", os.fsdecode(path))

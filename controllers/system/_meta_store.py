@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from functools import partial
 from typing import TYPE_CHECKING
 
+import anyio
 import anyio.to_thread
 
 from volumed.config import STATE, MetaEncryptionError, encryption_from_meta_json
@@ -34,15 +37,16 @@ from volumed.resources import (
     meta_key_id,
 )
 from volumed.runtime import Kind, Pointer, Resource
-from volumed.runtime.controller import Controller, Input, Output, OutputKind
+from volumed.runtime.controller import Controller, EventSource, Input, Output, OutputKind
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
 
 from .._lasting_problem import LastingProblem
 from ..block._provisioning import meta_volume
+from ..sources._inotify import WatchLostError, watch_writes
 
 if TYPE_CHECKING:
     from volumed.config import EncryptionSpec
-    from volumed.runtime.controller import ControllerContext
+    from volumed.runtime.controller import ControllerContext, Wake
 
 STATE_ENCRYPTION_TAG = 9
 
@@ -53,6 +57,12 @@ class MetaStore(Controller):
 
     The config always wins over META: while a config is present, tag 9 is only written, never read.
     MetaLoaded says when META's tags are known: read, or META found on no disk once discovery showed them.
+
+    META is read again when another process closes its device node (or disk image) after opening it for
+    writing: an inotify watch on that node, as udev's "watch" option, which moves to the new node when
+    discovery finds META elsewhere. The poll stays as the fallback for what the watch cannot see (a write
+    through another node of the same device, a writer that has not closed yet): every ``poll_interval``
+    seconds while no watch works, every ``watched_poll_interval`` seconds while one does.
     """
 
     name = "MetaStore"
@@ -70,18 +80,59 @@ class MetaStore(Controller):
         Output(VolumeKeySecretsDefinition.type, OutputKind.SHARED, BLOCK),
     )
 
-    def __init__(self, *, poll_interval: float = 5.0) -> None:
+    def __init__(self, *, poll_interval: float = 5.0, watched_poll_interval: float = 60.0) -> None:
         self._poll = poll_interval
+        self._watched_poll = watched_poll_interval
         self._problem = LastingProblem()
+        self.sources = (EventSource("META device", self._watch),)
+        self._target: str | None = None  # the node (or image) holding META, to be watched
+        self._watching: str | None = None  # the node a working watch is on
+        self._retarget: anyio.CancelScope | None = None  # cancelled to move the watch to a new target
+        self._write_failed: tuple[bytes, float] | None = None  # tag 9 value whose write failed, and when
+
+    async def _watch(self, wake: Wake) -> None:
+        """Wake when META's node is closed by a writer (once a write is whole, not while it is written), on
+        the node the reconcile last found META on (`_follow` moves it).
+
+        A node removed while watched (a partition's node is made anew when its table is read again) is
+        watched again at once; if it is not back, the source fails and the runtime starts it again later.
+        """
+        try:
+            while True:
+                path = self._target
+                self._retarget = scope = anyio.CancelScope()
+                with scope:
+                    if path is None:
+                        await anyio.sleep_forever()
+                    else:  # a lost node's last event woke the controller; then the node now there is watched
+                        with contextlib.suppress(WatchLostError):
+                            await watch_writes(path, partial(self._watch_works, path, wake))
+                self._watching = None
+        finally:
+            self._watching = None
+
+    def _watch_works(self, path: str, wake: Wake) -> None:
+        """The watch on ``path`` is set up, or saw a write: the poll may be the long one."""
+        self._watching = path
+        wake()
+
+    def _follow(self, target: str | None) -> None:
+        """Move the watch to META's node (None: no META to watch)."""
+        if target != self._target:
+            self._target = target
+            if self._retarget is not None:
+                self._retarget.cancel()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
-        ctx.requeue_after(self._poll)
         # Disks first: Discovery publishes a scan's volumes before its disks, so once a Disk is seen, every
         # volume of that scan is in the list read next, and a META missing from it is on no readable disk.
         disks = await ctx.list(Kind(BLOCK, DiskDefinition.type), DiskSpec)
         volumes = await ctx.list(Kind(BLOCK, DiscoveredVolumeDefinition.type), DiscoveredVolumeSpec)
         metas = [v.spec for v in volumes if v.spec.partition_label == META_PARTITION_LABEL]
         meta = meta_volume(metas)  # META on an invalid partition table: not used
+        self._follow(meta.dev_path if meta is not None else None)
+        watched = meta is not None and self._watching == meta.dev_path
+        ctx.requeue_after(self._watched_poll if watched else self._poll)
         config = await ctx.find(
             Pointer(CONFIG, ConfigStatusDefinition.type, CONFIG_STATUS_ID), ConfigStatusSpec
         )
@@ -106,18 +157,15 @@ class MetaStore(Controller):
             and not await _config_describes_state(ctx, volumes, wanted.get_secret_value())
         ):
             wanted = None  # tag 9 keeps describing how to open the STATE that exists
-        if config_present and wanted is not None:
-            try:
-                written = await anyio.to_thread.run_sync(
-                    partial(partition.set, STATE_ENCRYPTION_TAG, wanted.get_secret_value())
-                )
-            except MetaError as error:
-                ctx.logger.warning("could not write STATE's encryption to META", error=str(error))
-            else:
-                if written:
-                    ctx.logger.info("wrote STATE's encryption config to META")
         try:
             contents = await anyio.to_thread.run_sync(partition.read)
+            if (
+                config_present
+                and wanted is not None
+                and contents.tags.get(STATE_ENCRYPTION_TAG) != wanted.get_secret_value()
+                and await self._write_tag_9(ctx, partition, wanted.get_secret_value())
+            ):
+                contents = await anyio.to_thread.run_sync(partition.read)
         except MetaError as error:
             self._problem.report(ctx.logger, "META is unreadable", str(error))
             await _loaded(ctx, found=True, error=f"META is unreadable: {error}")
@@ -148,6 +196,29 @@ class MetaStore(Controller):
             # ("filesystem type mismatch"), never written. (No STATE was set up: `--once` waited out its
             # timeout with an empty table.)
             await _state_from_meta(ctx, None)
+
+    async def _write_tag_9(self, ctx: ControllerContext, partition: MetaPartition, value: bytes) -> bool:
+        """Write tag 9 (read first: only when it differs, since every open for writing, even one that
+        writes nothing, wakes the watch); returns whether it was written.
+
+        A failed write is tried again on the ``poll_interval`` timer, not on the wake-up that its own
+        close gives (that would retry at once, forever, on a device that fails every write).
+        """
+        failed = self._write_failed
+        if failed is not None and failed[0] == value and time.monotonic() - failed[1] < self._poll:
+            ctx.requeue_after(self._poll - (time.monotonic() - failed[1]))
+            return False
+        try:
+            written = await anyio.to_thread.run_sync(partial(partition.set, STATE_ENCRYPTION_TAG, value))
+        except MetaError as error:
+            self._write_failed = (value, time.monotonic())
+            ctx.requeue_after(self._poll)
+            ctx.logger.warning("could not write STATE's encryption to META", error=str(error))
+            return False
+        self._write_failed = None
+        if written:
+            ctx.logger.info("wrote STATE's encryption config to META")
+        return written
 
 
 async def _state_from_meta(ctx: ControllerContext, encryption: EncryptionSpec | None) -> None:
