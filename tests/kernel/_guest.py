@@ -17,9 +17,11 @@ import os
 import shlex
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pytest
@@ -31,7 +33,7 @@ from volumed.storage import disklayout
 from volumed.storage.gpt import new_table, write_partition_table
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
     from tests.kernel.assets import KernelAssets
 
@@ -124,6 +126,8 @@ class KernelMachine:
         extra_disks: disks on other buses, 64 MiB each with a GPT of one partition: ``nvme``, ``virtio-scsi``
             (WWN ``SCSI_WWN``), ``ahci`` (SATA), serials ``volumed-nvme``, ``volumed-vscsi``,
             ``volumed-ahci``; ``cdrom``: a 1 MiB disc in a CD drive on the AHCI controller (after ``ahci``).
+        qmp: give QEMU a QMP monitor on the unix socket ``qmp_socket`` (in a short temporary directory: a
+            socket's path is at most 107 bytes), for a test that changes the running machine (hot-plug).
     """
 
     def __init__(
@@ -135,8 +139,10 @@ class KernelMachine:
         tpm: bool = False,
         data_disk_size: int | None = None,
         extra_disks: tuple[str, ...] = (),
+        qmp: bool = False,
     ) -> None:
         self.assets = assets
+        self.qmp_socket = Path(tempfile.mkdtemp(prefix="volumed-qmp-")) / "qmp.sock" if qmp else None
         self.directory = directory
         self.disk = directory / "disk.img"
         self.data_disk = directory / "data.img" if data_disk_size is not None else None
@@ -159,9 +165,18 @@ class KernelMachine:
                     write_partition_table(image_path, table)
 
     def boot(
-        self, scenario: str, params: dict[str, Any] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT
+        self,
+        scenario: str,
+        params: dict[str, Any] | None = None,
+        *,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        during: Callable[[Path], None] | None = None,
     ) -> BootResult:
         """Boot the guest once, run ``tests/kernel/guest/<scenario>.py`` in it, and return what happened.
+
+        ``during(share)`` runs in a thread while QEMU runs (started before it), given the boot's work share
+        (the guest's ``/run/work``): a test's side of a scenario that waits for the host (say, to hot-plug a
+        disk through QMP). It must return by itself; it is waited for 10 s after QEMU exited.
 
         Never raises for a failing scenario: call :meth:`BootResult.check`.
         """
@@ -182,12 +197,17 @@ class KernelMachine:
         )
         log_path = boot_dir / "serial.log"
         swtpm = Swtpm.start_for_qemu(self.tpm_state) if self.tpm_state is not None else None
+        helper = threading.Thread(target=during, args=(share,), name="during-boot", daemon=True)
         try:
             argv = [qemu, *self._qemu_args(share), *(swtpm.qemu_args() if swtpm else [])]
+            if during is not None:
+                helper.start()
             result = _run_qemu(argv, log_path, time_limit=time_limit)
         finally:
             if swtpm is not None:
                 swtpm.stop()
+            if helper.is_alive():
+                helper.join(timeout=10)
         exit_code = _read_exit_code(share / "exit-code")
         if (
             exit_code is None
@@ -248,6 +268,7 @@ class KernelMachine:
             "virtio-rng-pci",
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            *(["-qmp", f"unix:{self.qmp_socket},server=on,wait=off"] if self.qmp_socket is not None else []),
         ]
 
 
