@@ -1,7 +1,8 @@
 """Talos v1.12's other volume documents: RawVolumeConfig, ExistingVolumeConfig, SwapVolumeConfig, ZswapConfig.
 
-volumed loads and validates them as Talos does, but does not act on them yet: the config reports each one as
-accepted and not provisioned (see :func:`volumed.config.not_supported_yet`).
+volumed loads and validates them as Talos does. It applies ZswapConfig (the Zswap controller); the config
+reports each of the others as accepted and not acted on (see
+:attr:`volumed.config.MachineConfig.not_supported_yet`).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from .keys._encryption_salt import EncryptionSaltController as EncryptionSaltCon
 from .keys._key_resolver import KeyResolver as KeyResolver
 from .system._meta_store import MetaStore as MetaStore
 from .system._system_information import SystemInformationController as SystemInformationController
+from .system._zswap import ZswapController as ZswapController
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -49,6 +50,7 @@ __all__ = [
     "SubsystemOptions",
     "SystemInformationController",
     "VolumeFormatter",
+    "ZswapController",
     "build_subsystem",
     "convergence",
     "entry_point_plugins",

@@ -29,6 +29,7 @@ from .keys._key_resolver import KeyResolver
 from .keys._providers import DEFAULT_TCTI, KeyEnvironment
 from .system._meta_store import MetaStore
 from .system._system_information import SystemInformationController
+from .system._zswap import ZswapController
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -124,6 +125,7 @@ def build_subsystem(
         ConfigLoader(options.config, poll_interval=options.poll_interval),
         MetaStore(),
         SystemInformationController(node_uuid=options.node_uuid, dmi_path=options.dmi_path),
+        ZswapController(),
         DiscoveryController(options.disks, interval=options.discovery_interval),
         boot_phase,
         KeyResolver(env),

@@ -42,6 +42,11 @@ from .block._volume_key_status import VolumeKeyStatusSpec as VolumeKeyStatusSpec
 from .block._volume_status import VolumePhase as VolumePhase
 from .block._volume_status import VolumeStatusDefinition as VolumeStatusDefinition
 from .block._volume_status import VolumeStatusSpec as VolumeStatusSpec
+from .block._zswap import ZSWAP_ID as ZSWAP_ID
+from .block._zswap import ZswapConfigDefinition as ZswapConfigDefinition
+from .block._zswap import ZswapConfigSpec as ZswapConfigSpec
+from .block._zswap import ZswapStatusDefinition as ZswapStatusDefinition
+from .block._zswap import ZswapStatusSpec as ZswapStatusSpec
 from .config._config_status import CONFIG_STATUS_ID as CONFIG_STATUS_ID
 from .config._config_status import ConfigStatusDefinition as ConfigStatusDefinition
 from .config._config_status import ConfigStatusSpec as ConfigStatusSpec
@@ -71,6 +76,8 @@ DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     VolumeMountRequestDefinition,
     MountStatusDefinition,
     EncryptionSaltDefinition,
+    ZswapConfigDefinition,
+    ZswapStatusDefinition,
     SystemInformationDefinition,
     MetaKeyDefinition,
     MetaLoadedDefinition,
@@ -96,6 +103,7 @@ __all__ = [
     "SYSTEM",
     "SYSTEM_INFORMATION_ID",
     "TPM_PHASE_ID",
+    "ZSWAP_ID",
     "ConfigStatusDefinition",
     "ConfigStatusSpec",
     "DiscoveredVolumeDefinition",
@@ -137,6 +145,10 @@ __all__ = [
     "VolumeStatusDefinition",
     "VolumeStatusSpec",
     "VolumeType",
+    "ZswapConfigDefinition",
+    "ZswapConfigSpec",
+    "ZswapStatusDefinition",
+    "ZswapStatusSpec",
     "meta_key_id",
     "registry",
 ]

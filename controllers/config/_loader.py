@@ -1,4 +1,4 @@
-"""ConfigLoader: the machine config file -> VolumeConfig, VolumeKeySecrets and ConfigStatus resources."""
+"""ConfigLoader: the machine config file -> VolumeConfig, VolumeKeySecrets, ZswapConfig, ConfigStatus."""
 
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ from volumed.resources import (
     BLOCK,
     CONFIG,
     CONFIG_STATUS_ID,
+    ZSWAP_ID,
     ConfigStatusDefinition,
     ConfigStatusSpec,
     VolumeConfigDefinition,
     VolumeKeySecretsDefinition,
+    ZswapConfigDefinition,
+    ZswapConfigSpec,
 )
 from volumed.runtime.controller import Controller, EventSource, Output, OutputKind
 
 from ..sources import watch_files
 from ._translate import DesiredVolume, desired_volumes
+from ._zswap import zswap_config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,6 +53,7 @@ class _Applied:
     documents: int
     volumes: tuple[DesiredVolume, ...]
     not_supported_yet: tuple[str, ...] = ()
+    zswap: ZswapConfigSpec | None = None
 
 
 class NotRegularFileError(OSError):
@@ -128,6 +133,7 @@ class ConfigLoader(Controller):
     outputs = (
         Output(VolumeConfigDefinition.type, OutputKind.SHARED, BLOCK),
         Output(VolumeKeySecretsDefinition.type, OutputKind.SHARED, BLOCK),
+        Output(ZswapConfigDefinition.type, OutputKind.EXCLUSIVE, BLOCK),
         Output(ConfigStatusDefinition.type, OutputKind.EXCLUSIVE, CONFIG),
     )
 
@@ -250,7 +256,11 @@ class ConfigLoader(Controller):
                     self._rejected = None
                     # The legacy systemDiskEncryption blocks count: a config with only them is not empty.
                     self._applied = _Applied(
-                        digest, len(machine.labels), desired_volumes(machine), machine.not_supported_yet
+                        digest,
+                        len(machine.labels),
+                        desired_volumes(machine),
+                        machine.not_supported_yet,
+                        zswap_config(machine),
                     )
                     for line in machine.not_supported_yet:
                         ctx.logger.warning("config document not acted on", document=line)
@@ -271,4 +281,6 @@ class ConfigLoader(Controller):
                 if volume.secrets is not None:
                     await ctx.apply(VolumeKeySecretsDefinition.new(volume.volume_id, volume.secrets))
                 await ctx.apply(VolumeConfigDefinition.new(volume.volume_id, volume.config))
+            if self._applied.zswap is not None:
+                await ctx.apply(ZswapConfigDefinition.new(ZSWAP_ID, self._applied.zswap))
         await ctx.apply(ConfigStatusDefinition.new(CONFIG_STATUS_ID, status))

@@ -174,8 +174,7 @@ def test_every_kind_in_one_config_and_what_is_not_acted_on_is_named() -> None:
         "RawVolumeConfig/local-data: accepted but not acted on by this volumed yet",
         "ExistingVolumeConfig/my-existing-volume: accepted but not acted on by this volumed yet",
         "SwapVolumeConfig/swap1: accepted but not acted on by this volumed yet",
-        "ZswapConfig: accepted but not acted on by this volumed yet",
-    )
+    )  # ZswapConfig is applied (the Zswap controller): not listed
 
 
 def test_fields_and_defaults() -> None:

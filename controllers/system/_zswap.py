@@ -1,0 +1,85 @@
+"""Zswap: the machine config's ZswapConfig applied to the kernel, and zswap's counters as ZswapStatus."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import anyio.to_thread
+
+from volumed.resources import (
+    BLOCK,
+    ZSWAP_ID,
+    ZswapConfigDefinition,
+    ZswapConfigSpec,
+    ZswapStatusDefinition,
+    ZswapStatusSpec,
+)
+from volumed.runtime import Pointer
+from volumed.runtime.controller import Controller, Input, Output
+
+from ._zswap_sysfs import ibytes, parameter_values, read_counters, read_parameters, write_parameters
+
+if TYPE_CHECKING:
+    from volumed.runtime.controller import ControllerContext
+
+STATUS_INTERVAL: Final = 60.0
+"""Talos polls the counters every minute: the kernel has no way to watch them."""
+
+
+class ZswapController(Controller):
+    """Enables zswap with the ZswapConfig's pool limit and shrinker setting, as Talos' ZswapConfigController
+    (``enabled=Y``, ``max_pool_percent``, ``shrinker_enabled=Y|N`` under ``/sys/module/zswap/parameters``),
+    and publishes the debugfs counters as ZswapStatus, as its ZswapStatusController.
+
+    Without a ZswapConfig nothing is written: the kernel's own settings stay. When a ZswapConfig goes away,
+    the values read before the first write are written back, as Talos' KernelParamSpecController restores a
+    parameter's default once its spec is gone. A write the kernel refuses (or a kernel without zswap) fails
+    the reconcile with an error naming the file; it is retried with backoff.
+    """
+
+    name = "Zswap"
+    inputs = (Input(BLOCK, ZswapConfigDefinition.type, ZSWAP_ID),)
+    outputs = (Output(ZswapStatusDefinition.type, namespace=BLOCK),)
+
+    def __init__(
+        self,
+        *,
+        sysfs_root: str = "/sys",
+        debugfs_root: str = "/sys/kernel/debug",
+        status_interval: float = STATUS_INTERVAL,
+    ) -> None:
+        self._sysfs = sysfs_root
+        self._debugfs = debugfs_root
+        self._interval = status_interval
+        self._originals: dict[str, str] | None = None  # before our first write, to restore
+        self._written: dict[str, str] | None = None
+
+    async def reconcile(self, ctx: ControllerContext) -> None:
+        ctx.requeue_after(self._interval)
+        config = await ctx.find(Pointer(BLOCK, ZswapConfigDefinition.type, ZSWAP_ID), ZswapConfigSpec)
+        if config is not None:
+            await self._apply(
+                ctx, parameter_values(config.spec.max_pool_percent, config.spec.shrinker_enabled)
+            )
+        elif self._originals is not None:
+            await anyio.to_thread.run_sync(write_parameters, self._sysfs, self._originals)
+            ctx.logger.info(
+                "zswap settings restored: the config has no ZswapConfig any more", **self._originals
+            )
+            self._originals = self._written = None
+        counters = await anyio.to_thread.run_sync(read_counters, self._debugfs)
+        if counters is not None:
+            total = counters.pop("pool_total_size")
+            spec = ZswapStatusSpec.model_validate(
+                {"total_size": total, "total_size_human": ibytes(total), **counters}
+            )
+            await ctx.apply(ZswapStatusDefinition.new(ZSWAP_ID, spec))
+
+    async def _apply(self, ctx: ControllerContext, values: dict[str, str]) -> None:
+        if values == self._written:
+            return
+        if self._originals is None:
+            self._originals = await anyio.to_thread.run_sync(read_parameters, self._sysfs, tuple(values))
+        await anyio.to_thread.run_sync(write_parameters, self._sysfs, values)
+        self._written = values
+        ctx.logger.info("zswap enabled", **values)
