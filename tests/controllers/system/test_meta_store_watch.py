@@ -3,6 +3,8 @@ does not wake itself into a loop with its own tag 9 writes."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import TYPE_CHECKING
 
 import anyio
@@ -161,3 +163,19 @@ async def test_a_failing_tag_9_write_is_retried_on_the_poll_not_on_its_own_close
             assert store.runs == settled
     refused = [e for e in logs if e["event"] == "could not write STATE's encryption to META"]
     assert len(refused) == 1
+
+
+async def test_a_node_made_anew_is_watched_again(tmp_path: Path) -> None:
+    meta = meta_of(tmp_path / "node.img")
+    meta.set(TAG, b"old node")
+    async with run_runtime(
+        OneMetaDisk(meta), MetaStore(poll_interval=NEVER, watched_poll_interval=NEVER)
+    ) as runtime:
+        await assert_resource(runtime.state, KEY, value_is("old node"))
+        # as devtmpfs removes a partition's node and makes it again when the table is read again: the
+        # watched inode is gone, the path names a new one (same discovered volume: no input change)
+        await anyio.to_thread.run_sync(shutil.copyfile, meta.path, tmp_path / "copy.img")
+        await anyio.to_thread.run_sync(os.replace, tmp_path / "copy.img", meta.path)
+        await assert_resource(runtime.state, KEY, value_is("old node"))
+        await anyio.to_thread.run_sync(meta.set, TAG, b"new node, written")
+        await assert_resource(runtime.state, KEY, value_is("new node, written"), within=SOON)
