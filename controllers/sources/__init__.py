@@ -6,6 +6,7 @@ from ._inotify import InotifyEvent as InotifyEvent
 from ._inotify import WatchLostError as WatchLostError
 from ._inotify import parse_events as parse_events
 from ._inotify import watch_files as watch_files
+from ._inotify import watch_writes as watch_writes
 from ._uevent import Uevent as Uevent
 from ._uevent import UeventsLostError as UeventsLostError
 from ._uevent import UeventSocket as UeventSocket
@@ -29,4 +30,5 @@ __all__ = [
     "watch_files",
     "watch_uevent_source",
     "watch_uevents",
+    "watch_writes",
 ]

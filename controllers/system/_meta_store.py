@@ -42,7 +42,7 @@ from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition,
 
 from .._lasting_problem import LastingProblem
 from ..block._provisioning import meta_volume
-from ..sources._inotify import WatchLostError, watch_writes
+from ..sources import WatchLostError, watch_writes
 
 if TYPE_CHECKING:
     from volumed.config import EncryptionSpec
