@@ -167,6 +167,8 @@ class MachineConfig:
                     " not provisioned by this volumed yet"
                 )
         for other in self.others:
+            if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):  # provisioned
+                continue
             if isinstance(other, ZswapConfigDocument):  # applied by the Zswap controller
                 continue
             label = f"{other.kind}/{other.name}" if other.name else other.kind

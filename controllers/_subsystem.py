@@ -22,6 +22,8 @@ from .block._formatter import RETRY_INTERVAL, VolumeFormatter
 from .block._key_slot_syncer import KeySlotSyncer
 from .block._mounter import Mounter, MountRequester
 from .block._services import VolumeServices
+from .block._swap import SwapActivator
+from .block._swap_status import SwapStatusController
 from .config._loader import ConfigLoader
 from .keys._boot_phase import BootPhaseController, BootPhases
 from .keys._encryption_salt import EncryptionSaltController
@@ -134,6 +136,8 @@ def build_subsystem(
         KeySlotSyncer(services, env, retry_interval=options.retry_interval),
         MountRequester(),
         Mounter(services),
+        SwapActivator(services),
+        SwapStatusController(),
     ):
         runtime.register(controller)
     types = registry()

@@ -23,6 +23,8 @@ from .block._mount import MountStatusDefinition as MountStatusDefinition
 from .block._mount import MountStatusSpec as MountStatusSpec
 from .block._mount import VolumeMountRequestDefinition as VolumeMountRequestDefinition
 from .block._mount import VolumeMountRequestSpec as VolumeMountRequestSpec
+from .block._swap_status import SwapStatusDefinition as SwapStatusDefinition
+from .block._swap_status import SwapStatusSpec as SwapStatusSpec
 from .block._volume_config import NO_FILESYSTEM as NO_FILESYSTEM
 from .block._volume_config import SWAP_FILESYSTEM as SWAP_FILESYSTEM
 from .block._volume_config import EncryptionConfigSpec as EncryptionConfigSpec
@@ -73,6 +75,7 @@ DEFINITIONS: tuple[ResourceDefinition[Any], ...] = (
     VolumeStatusDefinition,
     VolumeKeyStatusDefinition,
     KeySlotStatusDefinition,
+    SwapStatusDefinition,
     VolumeMountRequestDefinition,
     MountStatusDefinition,
     EncryptionSaltDefinition,
@@ -127,6 +130,8 @@ __all__ = [
     "PbkdfSpec",
     "ProvisioningConfigSpec",
     "StaticKeySpec",
+    "SwapStatusDefinition",
+    "SwapStatusSpec",
     "SystemInformationDefinition",
     "SystemInformationSpec",
     "TPMPhaseDefinition",

@@ -23,6 +23,8 @@ import structlog
 from volumed.keys import KeyProviderError
 from volumed.resources import (
     BLOCK,
+    NO_FILESYSTEM,
+    SWAP_FILESYSTEM,
     DiscoveredVolumeDefinition,
     DiscoveredVolumeSpec,
     DiskDefinition,
@@ -611,6 +613,8 @@ class VolumeFormatter(Controller):
         wanted = item.config.filesystem
         opened = self._services.opened.get(item.volume_id)
         header = opened.location if opened is not None else None  # encrypted: the mkfs mark lives there
+        if wanted == NO_FILESYSTEM:  # a raw volume: never formatted nor grown, ready once it exists (opened)
+            return await self._raw_ready(item, status, header)
         partition = _partition_of(item, status)
         try:
             interrupted = header is not None and await mkfs_pending(header)
@@ -659,7 +663,7 @@ class VolumeFormatter(Controller):
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
             )
         status = status.model_copy(update={"filesystem": wanted})
-        if item.volume_id not in self._grown:
+        if item.volume_id not in self._grown and wanted != SWAP_FILESYSTEM:  # a swap area is not grown
             try:  # once per start, as Talos: the partition, then the open mapping, then the filesystem
                 growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
             except GrowError as error:
@@ -668,6 +672,19 @@ class VolumeFormatter(Controller):
             if growth is not None and growth.grew:
                 status = status.model_copy(update={"size": growth.partition.new_size})
         return status.model_copy(update={"phase": VolumePhase.READY})
+
+    async def _raw_ready(
+        self, item: _Work, status: VolumeStatusSpec, header: Location | None
+    ) -> VolumeStatusSpec:
+        """A raw volume is ready as it is; the mkfs-pending mark a new LUKS2 header carries is removed (no
+        mkfs follows, and the mark would let a later mkfs take the raw data for its own unfinished one)."""
+        try:
+            if header is not None and await mkfs_pending(header):
+                await set_mkfs_pending(header, False)
+        except Luks2Error as error:
+            raise VolumeError(f"clearing the mkfs mark: {error}", retryable=True) from error
+        self._fresh.discard(item.volume_id)
+        return status.model_copy(update={"filesystem": NO_FILESYSTEM, "phase": VolumePhase.READY})
 
     async def _interrupted(
         self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature

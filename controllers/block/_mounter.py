@@ -20,7 +20,7 @@ from volumed.resources import (
     VolumeStatusSpec,
 )
 from volumed.runtime import Kind, Phase, Pointer
-from volumed.runtime.controller import Controller, Input, InputKind, Output
+from volumed.runtime.controller import Controller, Input, InputKind, Output, OutputKind
 from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount
 
 from .._lasting_problem import LastingProblem
@@ -85,7 +85,8 @@ class Mounter(Controller):
         Input(BLOCK, VolumeConfigDefinition.type),
         Input(BLOCK, VolumeStatusDefinition.type, kind=InputKind.STRONG),
     )
-    outputs = (Output(MountStatusDefinition.type, namespace=BLOCK),)
+    # shared: the SwapActivator publishes the MountStatus of each swap it turned on
+    outputs = (Output(MountStatusDefinition.type, kind=OutputKind.SHARED, namespace=BLOCK),)
 
     def __init__(self, services: VolumeServices, *, retry_interval: float = CONFLICT_RETRY) -> None:
         self._services = services

@@ -1,9 +1,9 @@
 """What the block controllers hold between reconciles: open volumes, activations, loop devices and mounts.
 
-Resources say what is true; this object owns the handles behind it (volume keys, FUSE servers, loop devices)
-and tears them all down at shutdown, in order: unmount, then deactivate, then detach. A handle is forgotten
-only once it is released: a mount whose umount failed (target busy) is still known, so it is retried, and
-its volume is not closed under it.
+Resources say what is true; this object owns the handles behind it (volume keys, FUSE servers, loop devices,
+swap turned on) and tears them all down at shutdown, in order: unmount and swapoff, then deactivate, then
+detach. A handle is forgotten only once it is released: a mount whose umount failed (target busy) is still
+known, so it is retried, and its volume is not closed under it (nor one whose swapoff failed).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import anyio.to_thread
 import structlog
 
 from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
-from volumed.storage.filesystem import umount
+from volumed.storage.filesystem import swap_off, swap_on, umount
 from volumed.storage.loop import attach, detach
 from volumed.storage.luks2 import Luks2Volume
 
@@ -111,6 +111,8 @@ class VolumeServices:
         """Mounts made this run and not yet unmounted: request id -> target."""
         self.mounted_volumes: dict[str, str] = {}
         """Request id -> the volume mounted for it (a volume still mounted is not closed at shutdown)."""
+        self.swaps: dict[str, str] = {}
+        """Volume id -> the device swap was turned on on this run (turned off before its volume is closed)."""
         self._activator: Activator | None = None
         self._lock = anyio.Lock()
         self.provisioning_lock = anyio.Lock()
@@ -194,6 +196,21 @@ class VolumeServices:
         self.mounted_volumes.pop(request_id, None)
         log.info("unmounted", target=str(target))
 
+    async def swap_on(self, volume_id: str, device: str) -> None:
+        """Turn swap on on ``device``, the ready swap volume ``volume_id`` (raises swapon's error)."""
+        await anyio.to_thread.run_sync(swap_on, device)
+        self.swaps[volume_id] = device
+        log.info("swap on", volume=volume_id, device=device)
+
+    async def swap_off(self, volume_id: str) -> None:
+        """Turn swap off on a volume this run swapped on; forgotten only once off (raises swapoff's error)."""
+        device = self.swaps.get(volume_id)
+        if device is None:
+            return
+        await anyio.to_thread.run_sync(swap_off, device)
+        self.swaps.pop(volume_id, None)
+        log.info("swap off", volume=volume_id, device=device)
+
     async def _unmount_all(self, *, last: bool) -> None:
         """Unmount every mount, deepest first; failures are logged (as errors on the ``last`` try)."""
         for request_id in sorted(self.mounts, key=lambda r: -len(self.mounts[r].parts)):
@@ -215,7 +232,16 @@ class VolumeServices:
             if self.mounts:
                 await anyio.sleep(SHUTDOWN_UNMOUNT_RETRY)
                 await self._unmount_all(last=True)
-            kept = set()
+            for volume_id in list(self.swaps):
+                try:
+                    await self.swap_off(volume_id)
+                except Exception as error:  # its pages do not fit in memory: the device stays in use
+                    log.error(
+                        "swapoff failed at shutdown; its volume stays open",
+                        volume=volume_id,
+                        error=str(error),
+                    )
+            kept = set(self.swaps)
             for request_id, target in self.mounts.items():
                 volume_id = self.mounted_volumes.get(request_id, "")
                 kept.add(volume_id)

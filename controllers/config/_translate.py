@@ -7,8 +7,18 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretBytes
 
-from volumed.config import EPHEMERAL, MIN_USER_VOLUME_SIZE, STATE, KeyKind, encryption_to_meta_json
+from volumed.config import (
+    EPHEMERAL,
+    MIN_USER_VOLUME_SIZE,
+    STATE,
+    KeyKind,
+    RawVolumeConfigDocument,
+    SwapVolumeConfigDocument,
+    encryption_to_meta_json,
+)
 from volumed.resources import (
+    NO_FILESYSTEM,
+    SWAP_FILESYSTEM,
     EncryptionConfigSpec,
     KeySlotSpec,
     PbkdfSpec,
@@ -28,6 +38,8 @@ SYSTEM_WAVE: Final = -1
 USER_WAVE: Final = 0
 #: Talos' selector of STATE and (by default) EPHEMERAL: the disk that holds META.
 SYSTEM_DISK_MATCH: Final = "system_disk"
+#: Talos' selector of a raw or swap volume without ``diskSelector`` (``noMatch``): no disk.
+NO_DISK_MATCH: Final = "false"
 MIB: Final = 1024 * 1024
 #: Talos' ``quirks.PartitionSizes``: STATE is exactly 100 MiB, EPHEMERAL at least 2 GiB.
 STATE_SIZE: Final = 100 * MIB
@@ -167,8 +179,9 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     """Every volume of a machine config volumed provisions; STATE and EPHEMERAL always exist (unencrypted
     unless configured) and are provisioned on the system disk when missing, as Talos does.
 
-    Documents volumed does not act on yet (IMAGECACHE, directory and disk user volumes, raw, existing and
-    swap volumes, zswap) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names them.
+    Raw and swap volumes come after the user volumes. Documents volumed does not act on yet (IMAGECACHE,
+    directory and disk user volumes, existing volumes, zswap) get no VolumeConfig:
+    :attr:`MachineConfig.not_supported_yet` names them.
     """
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
@@ -196,4 +209,26 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             source="config",
         )
         result.append(DesiredVolume(user.volume_id, config, secrets))
+    for other in machine.others:
+        if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):
+            result.append(raw_and_swap_volume(other))
     return tuple(result)
+
+
+def raw_and_swap_volume(document: RawVolumeConfigDocument | SwapVolumeConfigDocument) -> DesiredVolume:
+    """A RawVolumeConfig or SwapVolumeConfig (Talos' ``RawVolumeTransformer``, ``SwapVolumeTransformer``): the
+    partition ``r-<name>`` / ``s-<name>`` made like a user volume's (minSize 100 MiB by default, no disk
+    without a selector), encrypted as configured; never mounted: a raw volume gets no filesystem, a swap
+    volume is swapped on."""
+    spec, secrets = encryption_spec(document.encryption)
+    provisioning = _provisioning(document.provisioning)
+    config = VolumeConfigSpec(
+        partition_label=document.volume_id,
+        provisioning=provisioning.model_copy(
+            update={"disk_selector": provisioning.disk_selector or NO_DISK_MATCH}
+        ),
+        encryption=spec,
+        filesystem=NO_FILESYSTEM if isinstance(document, RawVolumeConfigDocument) else SWAP_FILESYSTEM,
+        source="config",
+    )
+    return DesiredVolume(document.volume_id, config, secrets)

@@ -1,4 +1,4 @@
-"""Filesystems and mounts: mkfs (xfs, ext4, swap) with labels, grow, mount/umount and mount-table checks.
+"""Filesystems and mounts: mkfs (xfs, ext4, swap) with labels, grow, mount/umount, mount-table checks, swapon.
 
 Every function here blocks (they run external tools): async callers run them in worker threads.
 """
@@ -22,13 +22,22 @@ from ._mount import mounts_of_device as mounts_of_device
 from ._mount import parse_mountinfo as parse_mountinfo
 from ._mount import read_mounts as read_mounts
 from ._mount import umount as umount
+from ._swap import PROC_SWAPS as PROC_SWAPS
+from ._swap import SwapEntry as SwapEntry
+from ._swap import parse_swaps as parse_swaps
+from ._swap import read_swaps as read_swaps
+from ._swap import swap_active as swap_active
+from ._swap import swap_off as swap_off
+from ._swap import swap_on as swap_on
 
 __all__ = [
+    "PROC_SWAPS",
     "FilesystemError",
     "FilesystemGrowth",
     "FilesystemType",
     "MountConflictError",
     "MountInfo",
+    "SwapEntry",
     "ToolError",
     "ToolMissingError",
     "UnsupportedFilesystemError",
@@ -41,6 +50,11 @@ __all__ = [
     "mount",
     "mounts_of_device",
     "parse_mountinfo",
+    "parse_swaps",
     "read_mounts",
+    "read_swaps",
+    "swap_active",
+    "swap_off",
+    "swap_on",
     "umount",
 ]

@@ -18,6 +18,8 @@ _PACKAGES: Final = {
     "mkfs.ext4": "e2fsprogs",
     "resize2fs": "e2fsprogs",
     "mkswap": "util-linux",
+    "swapon": "mount",
+    "swapoff": "mount",
     "mount": "mount",
     "umount": "mount",
 }

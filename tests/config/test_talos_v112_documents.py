@@ -171,9 +171,7 @@ def test_every_kind_in_one_config_and_what_is_not_acted_on_is_named() -> None:
         "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
         "UserVolumeConfig/dir: volumeType directory is accepted but not provisioned by this volumed yet",
         "UserVolumeConfig/whole: volumeType disk is accepted but not provisioned by this volumed yet",
-        "RawVolumeConfig/local-data: accepted but not acted on by this volumed yet",
         "ExistingVolumeConfig/my-existing-volume: accepted but not acted on by this volumed yet",
-        "SwapVolumeConfig/swap1: accepted but not acted on by this volumed yet",
     )  # ZswapConfig is applied (the Zswap controller): not listed
 
 

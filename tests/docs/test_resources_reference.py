@@ -36,7 +36,10 @@ def test_the_page_names_every_type_with_its_publisher() -> None:
     assert {d.type for d in resources.DEFINITIONS} == {d.type for d in resources.registry()}
     for definition in resources.DEFINITIONS:
         assert f"\n### {definition.type}\n" in page
-    assert "| read by | MetaStore (id `STATE` only), BootPhase, KeySlotSyncer, Mounter (strong) |" in page
+    assert (
+        "| read by | MetaStore (id `STATE` only), BootPhase, KeySlotSyncer, Mounter (strong),"
+        " SwapActivator (strong) |"
+    ) in page
     assert "| published by | VolumeFormatter (exclusive) |" in page
 
 

@@ -53,11 +53,12 @@ async def test_unsupported_documents_are_warned_about_not_dropped(tmp_path: Path
             "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
             "UserVolumeConfig/scratch: volumeType directory is accepted but not provisioned"
             " by this volumed yet",
-            "SwapVolumeConfig/swap1: accepted but not acted on by this volumed yet",
         )
         data = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "u-data"))
         assert data.spec.provisioning is not None
         assert data.spec.provisioning.min_size == 100 * 1024 * 1024  # Talos' MinUserVolumeSize
         assert data.spec.provisioning.relative_max_size == 80
-        for absent in ("u-scratch", "IMAGECACHE", "s-swap1"):
+        for absent in ("u-scratch", "IMAGECACHE"):
             await assert_no_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, absent))
+        swap = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "s-swap1"))
+        assert swap.spec.filesystem == "swap"  # a swap volume is provisioned (issue 17)

@@ -1,0 +1,213 @@
+"""SwapVolumeConfig and RawVolumeConfig on a node: partitions ``s-<name>`` and ``r-<name>`` made like user
+volumes, encrypted or not; swap is made on a blank partition and turned on (listed by swapon, published as a
+SwapStatus) and off at stop; a raw volume gets no filesystem; a second start formats nothing again."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from tests._tools import require_tool
+from tests.system.lifecycle._node import (
+    FAST_PBKDF,
+    cryptsetup_opens,
+    describe,
+    luks_dump,
+    run_tool,
+    static_key,
+    status_of,
+    volume_config,
+)
+from volumed.resources import (
+    BLOCK,
+    MountStatusDefinition,
+    MountStatusSpec,
+    SwapStatusDefinition,
+    SwapStatusSpec,
+)
+from volumed.runtime import Kind, Pointer
+from volumed.storage.blockdev import Region as DiskRegion
+from volumed.storage.blockdev import device_size
+from volumed.storage.filesystem import read_swaps, swap_active
+from volumed.storage.probe import probe_region
+
+if TYPE_CHECKING:
+    from tests.system.lifecycle._node import Booted, Node, Region
+
+PASSPHRASE = "swap and raw secret"
+SWAP_VOLUMES = ("s-plain", "s-secret")
+RAW_VOLUMES = ("r-plain", "r-secret")
+
+
+def _document(kind: str, name: str, *, encrypted: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "apiVersion": "v1alpha1",
+        "kind": kind,
+        "name": name,
+        "provisioning": {"diskSelector": {"match": "!system_disk"}, "minSize": "24MiB", "maxSize": "32MiB"},
+    }
+    if encrypted:
+        document["encryption"] = {
+            "provider": "luks2",
+            "keys": [static_key(0, PASSPHRASE)],
+            "pbkdf": dict(FAST_PBKDF),
+        }
+    return document
+
+
+CONFIG = (
+    volume_config("STATE"),
+    volume_config("EPHEMERAL"),
+    _document("SwapVolumeConfig", "plain", encrypted=False),
+    _document("SwapVolumeConfig", "secret", encrypted=True),
+    _document("RawVolumeConfig", "plain", encrypted=False),
+    _document("RawVolumeConfig", "secret", encrypted=True),
+)
+
+
+def swap_uuid(device: str) -> str | None:
+    """The UUID of the swap signature on ``device`` (our prober), None when there is none."""
+    found = probe_region(DiskRegion.whole(device))
+    assert found is not None, device
+    assert found.type.value == "swap", f"{device}: {found}"
+    return found.uuid
+
+
+def signatures(region: Region) -> str:
+    """What ``wipefs -n`` (util-linux, not our prober) finds on the partition: empty when nothing."""
+    wipefs = require_tool("wipefs")
+    with region.device() as device:
+        return run_tool(wipefs, "-n", "--noheadings", "-O", "TYPE", device).stdout.strip()
+
+
+def blkid_type(region: Region) -> str:
+    """``blkid -p``'s TYPE of the partition ('' when it finds nothing: exit status 2)."""
+    blkid = require_tool("blkid")
+    with region.device() as device:
+        result = run_tool(blkid, "-p", "-o", "value", "-s", "TYPE", device, check=False)
+    assert result.returncode in (0, 2), result.stderr
+    return result.stdout.strip()
+
+
+def swapon_show() -> list[str]:
+    """The devices ``swapon --show`` lists."""
+    swapon = require_tool("swapon")
+    return run_tool(swapon, "--show=NAME", "--noheadings", "--raw").stdout.split()
+
+
+def write_at(path: str, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+        os.fsync(handle.fileno())
+
+
+def read_at(path: str, offset: int, size: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def same_device(a: str, b: str) -> bool:
+    return os.stat(a).st_rdev == os.stat(b).st_rdev
+
+
+async def swap_statuses(boot: Booted) -> dict[str, SwapStatusSpec]:
+    found = await boot.subsystem.state.list(Kind(BLOCK, SwapStatusDefinition.type))
+    return {resource.id: resource.spec for resource in found}
+
+
+async def check_converged(boot: Booted) -> dict[str, str]:
+    """Every swap and raw volume ready, each swap on (swapon --show, SwapStatus, MountStatus); returns the
+    swap devices by volume."""
+    snapshot = boot.snapshot
+    assert snapshot.ok, describe(snapshot)
+    devices: dict[str, str] = {}
+    for volume in (*SWAP_VOLUMES, *RAW_VOLUMES):
+        status = status_of(snapshot, volume)
+        assert status.phase.value == "ready", describe(snapshot)
+        assert status.filesystem == ("swap" if volume.startswith("s-") else "none"), status
+    for volume in SWAP_VOLUMES:
+        device = status_of(snapshot, volume).mount_location
+        devices[volume] = device
+        await boot.wait_for(lambda _s, d=device: swap_active(d), what=f"swap on {device}")
+        assert any(same_device(listed, device) for listed in swapon_show()), (device, swapon_show())
+        mount = await boot.subsystem.state.get(
+            Pointer(BLOCK, MountStatusDefinition.type, f"{volume}-volumed")
+        )
+        spec: MountStatusSpec = mount.spec
+        assert (spec.volume_id, spec.source, spec.target, spec.filesystem) == (volume, device, "", "swap")
+    published = await swap_statuses(boot)
+    with anyio.move_on_after(30):
+        while not all(any(same_device(listed, d) for listed in published) for d in devices.values()):
+            await anyio.sleep(0.1)
+            published = await swap_statuses(boot)
+    for device in devices.values():
+        entry = next((s for name, s in published.items() if same_device(name, device)), None)
+        assert entry is not None, f"no SwapStatus for {device}: {sorted(published)}"
+        assert entry.type == "partition"
+        assert entry.size == device_size(device) - 4096, entry  # all of it but mkswap's header page
+        assert entry.size_human.endswith("MiB"), entry
+    return devices
+
+
+async def test_swap_and_raw_volumes_converge_and_are_kept_at_the_next_start(node: Node) -> None:
+    """First start: the four partitions are made on the data disk with Talos' labels; the swaps are made and
+    turned on, the raw volumes hold no signature (the encrypted one a LUKS2 header cryptsetup reads and opens
+    with the static key). At stop every swap is off. Second start: nothing is formatted again (the swap UUIDs
+    and the data written on the raw volumes are kept), and the swaps are on again."""
+    node.write_config(*CONFIG)
+    async with node.boot() as boot:
+        devices = await check_converged(boot)
+        uuids = {volume: swap_uuid(device) for volume, device in devices.items()}
+        opened_raw = status_of(boot.snapshot, "r-secret").mount_location
+        payload = os.urandom(64 * 1024)
+        await anyio.to_thread.run_sync(write_at, opened_raw, 1 << 20, payload)  # somebody's data on it
+    assert not [entry.device for entry in read_swaps() if entry.device in devices.values()]
+
+    for volume in (*SWAP_VOLUMES, *RAW_VOLUMES):
+        assert node.region(volume).path == node.data_disk  # partition labelled s-<name> / r-<name>
+    assert blkid_type(node.region("r-plain")) == ""
+    assert signatures(node.region("r-plain")) == ""
+    assert set(signatures(node.region("r-secret")).split()) == {"crypto_LUKS"}  # its two header copies
+    assert blkid_type(node.region("s-plain")) == "swap"
+    dump = luks_dump(node.region("r-secret"))
+    assert dump["config"]["json_size"]  # cryptsetup reads the header
+    assert list(dump["keyslots"]) == ["0"]
+    assert cryptsetup_opens(node.region("r-secret"), PASSPHRASE.encode(), slot=0)
+    # no mkfs-pending mark left on a volume never formatted (a later mkfs would take the raw data for its own)
+    assert "volumed-mkfs-pending" not in [token["type"] for token in dump["tokens"].values()], dump["tokens"]
+    assert luks_dump(node.region("s-secret"))["keyslots"]
+
+    plain_raw = node.region("r-plain")
+    write_at(str(plain_raw.path), plain_raw.offset + (1 << 20), payload)
+    raw_digest = plain_raw.digest()
+
+    async with node.boot() as boot:
+        devices = await check_converged(boot)
+        assert {volume: swap_uuid(device) for volume, device in devices.items()} == uuids
+        opened_raw = status_of(boot.snapshot, "r-secret").mount_location
+        assert await anyio.to_thread.run_sync(read_at, opened_raw, 1 << 20, len(payload)) == payload
+    assert plain_raw.digest() == raw_digest
+    assert not [entry.device for entry in read_swaps() if entry.device in devices.values()]
+
+
+async def test_a_swap_partition_holding_data_is_refused_and_left_unchanged(node: Node) -> None:
+    """The partition s-plain exists and holds somebody's ext4: mkswap never runs over it; the volume fails
+    with Talos' mismatch message and not a byte changes."""
+    node.write_config(*CONFIG[:3])
+    async with node.boot() as boot:
+        assert status_of(boot.snapshot, "s-plain").phase.value == "ready", describe(boot.snapshot)
+    region = node.region("s-plain")
+    mkfs = require_tool("mkfs.ext4")
+    with region.device(read_only=False) as device:
+        run_tool(mkfs, "-q", "-F", device)
+    before = region.digest()
+    async with node.boot() as boot:
+        status = status_of(boot.snapshot, "s-plain")
+        assert status.phase.value == "failed", describe(boot.snapshot)
+        assert status.error_message == "filesystem type mismatch: ext4 != swap"
+        assert not [s for s in await swap_statuses(boot) if region.path.name in s]
+    assert region.digest() == before
