@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 REQUESTER: Final = "volumed"
 RETRY: Final = 5.0
 """Seconds between retries of a swapon or swapoff that failed."""
+FUSE_SWAP_WARNING: Final = (
+    "swap on an encrypted volume of the fuse backend: its pages are written through a userspace process,"
+    " which can deadlock under memory pressure; use the dm backend for swap on a real node"
+)
 
 
 def status_id(volume_id: str) -> str:
@@ -94,6 +98,11 @@ class SwapActivator(Controller):
                     ctx.requeue_after(self._retry)
                     continue
                 self._cleared(ctx, volume_id, f"swap is on on {volume_id}")
+                if (
+                    volume_id in self._services.opened
+                    and (await self._services.activator()).backend == "fuse"
+                ):
+                    ctx.logger.warning(FUSE_SWAP_WARNING, volume=volume_id, device=device)
             await ctx.apply(MountStatusDefinition.new(status_id(volume_id), _mount_status(volume_id, device)))
 
     async def _off(self, ctx: ControllerContext, volume_id: str) -> None:

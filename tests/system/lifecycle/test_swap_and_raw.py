@@ -4,10 +4,15 @@ SwapStatus) and off at stop; a raw volume gets no filesystem; a second start for
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+import structlog
 
 from tests._tools import require_tool
 from tests.system.lifecycle._node import (
@@ -20,6 +25,7 @@ from tests.system.lifecycle._node import (
     status_of,
     volume_config,
 )
+from volumed.controllers.block._swap import FUSE_SWAP_WARNING
 from volumed.resources import (
     BLOCK,
     MountStatusDefinition,
@@ -34,6 +40,8 @@ from volumed.storage.filesystem import read_swaps, swap_active
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.system.lifecycle._node import Booted, Node, Region
 
 PASSPHRASE = "swap and raw secret"
@@ -211,3 +219,79 @@ async def test_a_swap_partition_holding_data_is_refused_and_left_unchanged(node:
         assert status.error_message == "filesystem type mismatch: ext4 != swap"
         assert not [s for s in await swap_statuses(boot) if region.path.name in s]
     assert region.digest() == before
+
+
+async def test_a_swap_volume_dropped_from_the_config_is_swapped_off_and_closed(node: Node) -> None:
+    """The running node's config loses its encrypted swap volume: swap goes off on its device, its
+    MountStatus goes, and the volume is closed (its mapping released); the plain one stays on. Swap on the
+    fuse backend's view works, with a warning that it can deadlock under memory pressure."""
+    node.write_config(*CONFIG[:4])
+    with structlog.testing.capture_logs() as logs:
+        async with node.boot() as boot:
+            await boot.wait_for(lambda _s: "s-secret" in boot.subsystem.services.swaps, what="s-secret on")
+    warned = [entry for entry in logs if entry["event"] == FUSE_SWAP_WARNING]
+    assert [entry["volume"] for entry in warned] == ["s-secret"], warned
+    async with node.boot() as boot:
+        device = status_of(boot.snapshot, "s-secret").mount_location
+        await boot.wait_for(lambda _s: swap_active(device), what=f"swap on {device}")
+        node.write_config(*CONFIG[:3])
+        services = boot.subsystem.services
+        await boot.wait_for(
+            lambda _s: "s-secret" not in services.opened and "s-secret" not in services.swaps,
+            what="s-secret swapped off and closed",
+        )
+        assert not swap_active(device)
+        pointer = Pointer(BLOCK, MountStatusDefinition.type, "s-secret-volumed")
+        assert await boot.subsystem.state.find(pointer) is None
+        assert "s-plain" in services.swaps
+        assert swap_active(services.swaps["s-plain"])
+
+
+def test_volumed_get_swapstatuses_of_a_running_node(node: Node) -> None:
+    """`volumed run` as an init starts it: `volumed get swapstatuses` lists the swap volume's device with
+    Talos' columns; SIGTERM turns swap off before the run ends."""
+    node.write_config(*CONFIG[:3])
+    socket = str(node.state_dir / "api.sock")
+
+    def get(*argv: str) -> subprocess.CompletedProcess[str]:
+        return node.volumed("get", *argv, "--socket", socket, check=False)
+
+    daemon = subprocess.Popen(
+        node.run_argv(once=False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        device = wait_until(
+            "s-plain ready", lambda: _ready_device(get("volumestatuses", "s-plain", "-o", "json"))
+        )
+        table = wait_until("its SwapStatus", lambda: _listed(get("swapstatuses"), device))
+        assert table.splitlines()[0].split()[-4:] == ["DEVICE", "SIZE", "USED", "PRIORITY"], table
+        shown = json.loads(get("swap", device, "-o", "json").stdout)["spec"]
+        assert (shown["device"], shown["type"]) == (device, "partition")
+        assert shown["size"] == device_size(device) - 4096
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    assert "swap off" in stderr
+    assert device not in [entry.device for entry in read_swaps()]
+
+
+def wait_until(what: str, check: Callable[[], str | None], limit: float = 60) -> str:
+    deadline = time.monotonic() + limit
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _ready_device(shown: subprocess.CompletedProcess[str]) -> str | None:
+    if shown.returncode != 0:
+        return None
+    spec = json.loads(shown.stdout)["spec"]
+    return spec["mount_location"] if spec["phase"] == "ready" else None
+
+
+def _listed(shown: subprocess.CompletedProcess[str], device: str) -> str | None:
+    return shown.stdout if shown.returncode == 0 and device in shown.stdout.split() else None
