@@ -24,6 +24,7 @@ from volumed.runtime.controller import Controller, Input, InputKind, Output, Out
 from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount
 
 from .._lasting_problem import LastingProblem
+from ._mount_options import mount_options
 from ._services import ensure_directory
 
 if TYPE_CHECKING:
@@ -129,7 +130,13 @@ class Mounter(Controller):
             if any(t not in self._services.mounts.values() for t in parents):
                 continue  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
             if request_id not in self._services.mounts:
-                do_mount = partial(mount, status.spec.mount_location, target, fstype=status.spec.filesystem)
+                do_mount = partial(
+                    mount,
+                    status.spec.mount_location,
+                    target,
+                    fstype=status.spec.filesystem,
+                    options=mount_options(configs[status.id]),
+                )
                 try:
                     # Before the finalizer: its writes wake this controller, so a conflict found after it
                     # would retry at once, in a loop, instead of every retry_interval.
@@ -176,6 +183,7 @@ class Mounter(Controller):
                         target=str(target),
                         filesystem=status.spec.filesystem,
                         read_only=request.spec.read_only,
+                        project_quota_support=configs[status.id].project_quota_support,
                     ),
                 )
             )

@@ -207,6 +207,7 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             filesystem=user.filesystem_type,
             mount_target=f"{USER_MOUNT_ROOT}/{user.name}",
             source="config",
+            project_quota_support=bool(user.filesystem.project_quota_support),
         )
         result.append(DesiredVolume(user.volume_id, config, secrets))
     for other in machine.others:

@@ -31,6 +31,7 @@ class MountStatusSpec(Spec):
         target: where it is mounted: the VolumeConfig's ``mount_target`` under ``--root``.
         filesystem: the filesystem type mounted.
         read_only: the request's ``read_only``.
+        project_quota_support: mounted with ``prjquota`` (the VolumeConfig's ``project_quota_support``).
     """
 
     volume_id: str
@@ -39,6 +40,7 @@ class MountStatusSpec(Spec):
     target: str
     filesystem: str
     read_only: bool = False
+    project_quota_support: bool = False
 
 
 VolumeMountRequestDefinition: ResourceDefinition[VolumeMountRequestSpec] = ResourceDefinition(

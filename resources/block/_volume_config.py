@@ -160,6 +160,8 @@ class VolumeConfigSpec(Spec):
             ``partition_label``: an ExistingVolumeConfig's volume, which is never provisioned, encrypted or
             formatted (``filesystem`` is empty: whatever it holds is mounted).
         read_only: the volume is mounted read-only (an ExistingVolumeConfig's ``mount.readOnly``).
+        project_quota_support: the filesystem is mounted with ``prjquota`` (xfs project quotas; a
+            UserVolumeConfig's ``filesystem.projectQuotaSupport``, Talos' ``MountSpec.ProjectQuotaSupport``).
     """
 
     partition_label: str
@@ -172,6 +174,7 @@ class VolumeConfigSpec(Spec):
     volume_type: VolumeType = VolumeType.PARTITION
     locator_match: str = ""
     read_only: bool = False
+    project_quota_support: bool = False
 
 
 VolumeConfigDefinition: ResourceDefinition[VolumeConfigSpec] = ResourceDefinition(
