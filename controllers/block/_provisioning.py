@@ -9,12 +9,14 @@ free is passed over.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from volumed.config import DiskDescription, SelectorError, compile_selector
 from volumed.storage.blockdev import Region
 from volumed.storage.disklayout import largest_allocatable, read_volume_table
 from volumed.storage.gpt import (
+    LINUX_FILESYSTEM_DATA,
     GPTError,
     LayoutError,
     NoPartitionTableError,
@@ -213,7 +215,10 @@ def provision_partition(
         if size is None:
             reasons.append(f"{disk.dev_path}: {available} bytes free, {max(provisioning.min_size, 1)} needed")
             continue
-        new_table, partition = table.add_partition(size=size, name=label)
+        kind = (
+            uuid.UUID(provisioning.partition_type) if provisioning.partition_type else LINUX_FILESYSTEM_DATA
+        )
+        new_table, partition = table.add_partition(size=size, name=label, type_guid=kind)
         (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
         wipe_region(region)

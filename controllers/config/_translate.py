@@ -40,6 +40,8 @@ USER_WAVE: Final = 0
 SYSTEM_DISK_MATCH: Final = "system_disk"
 #: Talos' selector of a raw or swap volume without ``diskSelector`` (``noMatch``): no disk.
 NO_DISK_MATCH: Final = "false"
+#: Talos' ``partition.LinkSwap``: the GPT type of a swap volume's partition (others: Linux filesystem data).
+LINUX_SWAP_TYPE: Final = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
 MIB: Final = 1024 * 1024
 #: Talos' ``quirks.PartitionSizes``: STATE is exactly 100 MiB, EPHEMERAL at least 2 GiB.
 STATE_SIZE: Final = 100 * MIB
@@ -221,15 +223,19 @@ def raw_and_swap_volume(document: RawVolumeConfigDocument | SwapVolumeConfigDocu
     partition ``r-<name>`` / ``s-<name>`` made like a user volume's (minSize 100 MiB by default, no disk
     without a selector), encrypted as configured; never mounted: a raw volume gets no filesystem, a swap
     volume is swapped on."""
+    raw = isinstance(document, RawVolumeConfigDocument)
     spec, secrets = encryption_spec(document.encryption)
     provisioning = _provisioning(document.provisioning)
     config = VolumeConfigSpec(
         partition_label=document.volume_id,
         provisioning=provisioning.model_copy(
-            update={"disk_selector": provisioning.disk_selector or NO_DISK_MATCH}
+            update={
+                "disk_selector": provisioning.disk_selector or NO_DISK_MATCH,
+                "partition_type": "" if raw else LINUX_SWAP_TYPE,
+            }
         ),
         encryption=spec,
-        filesystem=NO_FILESYSTEM if isinstance(document, RawVolumeConfigDocument) else SWAP_FILESYSTEM,
+        filesystem=NO_FILESYSTEM if raw else SWAP_FILESYSTEM,
         source="config",
     )
     return DesiredVolume(document.volume_id, config, secrets)

@@ -121,6 +121,8 @@ class ProvisioningConfigSpec(Spec):
             ``maxSize`` of ``80%``; Talos' ``RelativeMaxSize``), and ``max_size`` is 0.
         grow: the partition grows into free space after it at each boot.
         wave: system volumes (-1) are provisioned before user volumes (0).
+        partition_type: the new partition's GPT type GUID; empty for Linux filesystem data (Talos' choice for
+            every volume but swap, whose partitions are Linux swap).
     """
 
     disk_selector: str = ""
@@ -129,6 +131,7 @@ class ProvisioningConfigSpec(Spec):
     relative_max_size: int = 0
     grow: bool = False
     wave: int = 0
+    partition_type: str = ""
 
     def resolve_max_size(self, available: int) -> int:
         """The maximum size for ``available`` free bytes; 0 when unlimited (Talos' ``ResolveMaxSize``)."""

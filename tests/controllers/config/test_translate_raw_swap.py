@@ -61,7 +61,11 @@ def test_swap_volume_encrypted() -> None:
     assert swap.config.filesystem == SWAP_FILESYSTEM == "swap"
     assert swap.config.mount_target == ""  # swapped on by the SwapActivator, not mounted
     assert swap.config.provisioning == ProvisioningConfigSpec(
-        disk_selector='disk.transport == "nvme"', min_size=GIB, relative_max_size=50, wave=0
+        disk_selector='disk.transport == "nvme"',
+        min_size=GIB,
+        relative_max_size=50,
+        wave=0,
+        partition_type="0657FD6D-A4AB-43C4-84E5-0933C84B4F4F",  # Talos' partition.LinkSwap
     )
     assert swap.config.encryption is not None
     assert [key.slot for key in swap.config.encryption.keys] == [0]

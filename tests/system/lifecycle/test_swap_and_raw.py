@@ -37,6 +37,7 @@ from volumed.runtime import Kind, Pointer
 from volumed.storage.blockdev import Region as DiskRegion
 from volumed.storage.blockdev import device_size
 from volumed.storage.filesystem import read_swaps, swap_active
+from volumed.storage.gpt import LINUX_FILESYSTEM_DATA, LINUX_SWAP, read_partition_table
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
@@ -175,8 +176,11 @@ async def test_swap_and_raw_volumes_converge_and_are_kept_at_the_next_start(node
         await anyio.to_thread.run_sync(write_at, opened_raw, 1 << 20, payload)  # somebody's data on it
     assert not [entry.device for entry in read_swaps() if entry.device in devices.values()]
 
+    table = read_partition_table(node.data_disk)
     for volume in (*SWAP_VOLUMES, *RAW_VOLUMES):
-        assert node.region(volume).path == node.data_disk  # partition labelled s-<name> / r-<name>
+        partition = table.find(volume)  # labelled s-<name> / r-<name> as in Talos
+        assert partition is not None, volume
+        assert partition.type_guid == (LINUX_SWAP if volume.startswith("s-") else LINUX_FILESYSTEM_DATA)
     assert blkid_type(node.region("r-plain")) == ""
     assert signatures(node.region("r-plain")) == ""
     assert set(signatures(node.region("r-secret")).split()) == {"crypto_LUKS"}  # its two header copies
