@@ -145,7 +145,7 @@ class UserVolumeConfigDocument(StrictModel):
     """A ``UserVolumeConfig`` document, mounted at ``/var/mnt/<name>``: by ``volumeType`` a partition made on
     a selected disk (the default, label ``u-<name>``), a directory on EPHEMERAL, or a whole selected disk.
 
-    volumed provisions partition volumes only; the other types are validated as Talos does (see
+    volumed acts on partition and directory volumes; disk volumes are validated as Talos does (see
     :attr:`managed`).
     """
 
@@ -169,8 +169,8 @@ class UserVolumeConfigDocument(StrictModel):
 
     @property
     def managed(self) -> bool:
-        """Whether volumed provisions this volume: partition volumes only, for now."""
-        return self.effective_volume_type == PARTITION
+        """Whether volumed acts on this volume: partition and directory volumes (not disk volumes yet)."""
+        return self.effective_volume_type in (PARTITION, DIRECTORY)
 
     @property
     def min_size_or_default(self) -> int:

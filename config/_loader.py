@@ -96,7 +96,7 @@ class MachineConfig:
         volumes: the VolumeConfig documents (STATE, EPHEMERAL, IMAGECACHE), in file order.
         user_volumes: the UserVolumeConfig documents (every volumeType), in file order.
         others: the RawVolumeConfig, ExistingVolumeConfig, SwapVolumeConfig and ZswapConfig documents, in file
-            order (validated; volumed acts on ZswapConfig only, see :attr:`not_supported_yet`).
+            order (validated; volumed acts on each of them).
         ignored: how many documents of other kinds (not volume documents) were skipped; the
             v1alpha1 machine config document counts when it has no ``machine.systemDiskEncryption``.
         legacy_encryption: ``machine.systemDiskEncryption`` of the v1alpha1 document, as (volume name,
@@ -166,13 +166,8 @@ class MachineConfig:
                     f"UserVolumeConfig/{user.name}: volumeType {user.effective_volume_type} is accepted but"
                     " not provisioned by this volumed yet"
                 )
-        for other in self.others:
-            if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):  # provisioned
-                continue
-            if isinstance(other, ZswapConfigDocument):  # applied by the Zswap controller
-                continue
-            label = f"{other.kind}/{other.name}" if other.name else other.kind
-            lines.append(f"{label}: accepted but not acted on by this volumed yet")
+        # Every document of `others` is acted on: raw, swap and existing volumes get a VolumeConfig, and
+        # ZswapConfig is applied by the Zswap controller.
         return tuple(lines)
 
 

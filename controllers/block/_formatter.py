@@ -52,6 +52,8 @@ from volumed.storage.probe import ContentKind, examine_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import NODE_UUID_PENDING, TPM_PHASE_PENDING, KeyEnvironment, salt_reason, slot_keys
+from ._directory import PARENT as DIRECTORY_PARENT
+from ._directory import is_directory, parent_mounted
 from ._encryption import (
     Location,
     NoUsableKeyError,
@@ -62,6 +64,7 @@ from ._encryption import (
     set_mkfs_pending,
     step_time_limit,
 )
+from ._existing import ExistingVolumeError, device_for, is_existing, locate_existing, probe_filesystem
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
     ForeignValueError,
@@ -139,7 +142,12 @@ def kept_encryption_change(config: VolumeConfigSpec, status: VolumeStatusSpec) -
 def _change_needing_a_new_volume(config: VolumeConfigSpec, status: VolumeStatusSpec) -> str | None:
     """What in ``config`` a ready volume cannot follow without being made again (encryption, filesystem)."""
     change = kept_encryption_change(config, status)
-    if change is None and status.phase == VolumePhase.READY and config.filesystem != status.filesystem:
+    if (
+        change is None
+        and status.phase == VolumePhase.READY
+        and config.filesystem != status.filesystem
+        and not is_existing(config)  # it has whatever filesystem it is found with
+    ):
         change = f"the config changes the filesystem from {status.filesystem} to {config.filesystem}"
     return change
 
@@ -428,6 +436,14 @@ class VolumeFormatter(Controller):
         status = progress.status.model_copy(
             update={"error_message": "", "pre_fail_phase": None, "waiting_for": ()}
         )
+        if is_directory(config):  # nothing to locate, open or format: ready once EPHEMERAL is mounted
+            if not parent_mounted(self._services):
+                raise VolumeWaiting(
+                    f"waiting for {DIRECTORY_PARENT} to be mounted", waiting_for=(DIRECTORY_PARENT,)
+                )
+            return status.model_copy(update={"phase": VolumePhase.READY})
+        if is_existing(config):  # found by its selector, mounted as it is: never provisioned or formatted
+            return await self._existing(item, progress, status, discovered, disks)
         found = next((v for v in discovered if v.partition_label == config.partition_label), None)
         if found is not None and config.locate_non_empty and not found.name and not found.error:
             found = None  # STATE without a config: a blank partition is missing, as in Talos, never formatted
@@ -509,6 +525,47 @@ class VolumeFormatter(Controller):
         )
         return await self._format(
             item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None
+        )
+
+    async def _existing(
+        self,
+        item: _Work,
+        progress: _Progress,
+        status: VolumeStatusSpec,
+        discovered: Sequence[DiscoveredVolumeSpec],
+        disks: Sequence[DiskSpec],
+    ) -> VolumeStatusSpec:
+        """An existing volume: located by its volume selector, probed, given a device; ready as it is.
+
+        This path has no provisioning, encryption, mkfs or grow step: an existing volume is never written.
+        """
+        try:
+            found = await anyio.to_thread.run_sync(locate_existing, item.config, discovered, disks)
+            if found is None:
+                if not disks:
+                    raise VolumeWaiting("waiting for disk discovery")
+                return status.model_copy(update={"phase": VolumePhase.MISSING, "location": ""})
+            status = status.model_copy(
+                update={
+                    "phase": VolumePhase.LOCATED,
+                    "location": found.dev_path,
+                    "offset": found.offset,
+                    "size": found.size,
+                    "parent_location": found.parent,
+                    "partition_index": found.partition_index,
+                    "partition_uuid": found.partition_uuid,
+                    "uuid": found.uuid,
+                }
+            )
+            progress.status = status
+            filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
+            device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
+        except ExistingVolumeError as error:
+            raise VolumeError(str(error), retryable=False) from error
+        except OSError as error:
+            raise VolumeError(f"existing volume: {error}", retryable=True) from error
+        return status.model_copy(
+            update={"phase": VolumePhase.READY, "mount_location": device, "filesystem": filesystem}
         )
 
     async def _prepare_encrypted(
@@ -607,6 +664,8 @@ class VolumeFormatter(Controller):
         encrypted volume, an entry keyed by the partition's GPT UUID in META for an unencrypted one
         (`_mkfs_mark`). Without a META partition an unencrypted volume is formatted unmarked, as before.
         """
+        if is_existing(item.config) or is_directory(item.config):  # never reached: they have their own path
+            raise VolumeError("refusing to format a volume volumed does not make", retryable=False)
         if status.phase == VolumePhase.READY:
             return status
         device = status.mount_location
@@ -750,7 +809,9 @@ def _flush(device: str) -> None:
 
 def _inputs_digest(item: _Work, discovered: Sequence[DiscoveredVolumeSpec], env: KeyEnvironment) -> str:
     found = [
-        v.model_dump(mode="json") for v in discovered if v.partition_label == item.config.partition_label
+        v.model_dump(mode="json")
+        for v in discovered
+        if v.partition_label == item.config.partition_label or is_existing(item.config)  # any may match
     ]
     material = {"config": item.config.model_dump(mode="json"), "found": found, "uuid": env.node_uuid}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

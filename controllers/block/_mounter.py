@@ -24,6 +24,7 @@ from volumed.runtime.controller import Controller, Input, InputKind, Output, Out
 from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount
 
 from .._lasting_problem import LastingProblem
+from ._directory import is_directory, mount_directory
 from ._mount_options import mount_options
 from ._services import ensure_directory
 
@@ -63,7 +64,9 @@ class MountRequester(Controller):
     async def reconcile(self, ctx: ControllerContext) -> None:
         for config in await ctx.list(Kind(BLOCK, VolumeConfigDefinition.type), VolumeConfigSpec):
             if config.spec.mount_target:
-                request = VolumeMountRequestSpec(volume_id=config.id, requester=REQUESTER)
+                request = VolumeMountRequestSpec(
+                    volume_id=config.id, requester=REQUESTER, read_only=config.spec.read_only
+                )
                 await ctx.apply(VolumeMountRequestDefinition.new(f"{config.id}-{REQUESTER}", request))
 
 
@@ -130,12 +133,17 @@ class Mounter(Controller):
             if any(t not in self._services.mounts.values() for t in parents):
                 continue  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
             if request_id not in self._services.mounts:
-                do_mount = partial(
-                    mount,
-                    status.spec.mount_location,
-                    target,
-                    fstype=status.spec.filesystem,
-                    options=mount_options(configs[status.id]),
+                do_mount = (
+                    partial(mount_directory, target)  # a directory of EPHEMERAL, bind mounted onto itself
+                    if is_directory(configs[status.id])
+                    else partial(
+                        mount,
+                        status.spec.mount_location,
+                        target,
+                        fstype=status.spec.filesystem,
+                        options=mount_options(configs[status.id]),
+                        read_only=request.spec.read_only,
+                    )
                 )
                 try:
                     # Before the finalizer: its writes wake this controller, so a conflict found after it

@@ -11,6 +11,7 @@ from volumed.config import (
     EPHEMERAL,
     MIN_USER_VOLUME_SIZE,
     STATE,
+    ExistingVolumeConfigDocument,
     KeyKind,
     RawVolumeConfigDocument,
     SwapVolumeConfigDocument,
@@ -26,8 +27,11 @@ from volumed.resources import (
     StaticKeySpec,
     VolumeConfigSpec,
     VolumeKeySecretsSpec,
+    VolumeType,
 )
 from volumed.resources import KeyKind as ResourceKeyKind
+
+from ._translate_other import directory_volume_spec, existing_volume_spec
 
 if TYPE_CHECKING:
     from volumed.config import ByteSize, EncryptionSpec, MachineConfig, ProvisioningSpec
@@ -199,6 +203,9 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             )
         )
     for user in machine.user_volumes:
+        if user.effective_volume_type == VolumeType.DIRECTORY:
+            result.append(DesiredVolume(user.volume_id, directory_volume_spec(user), None))
+            continue
         if not user.managed:
             continue
         spec, secrets = encryption_spec(user.effective_encryption)
@@ -212,6 +219,11 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             project_quota_support=bool(user.filesystem.project_quota_support),
         )
         result.append(DesiredVolume(user.volume_id, config, secrets))
+    result.extend(
+        DesiredVolume(other.volume_id, existing_volume_spec(other), None)
+        for other in machine.others
+        if isinstance(other, ExistingVolumeConfigDocument)
+    )
     for other in machine.others:
         if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):
             result.append(raw_and_swap_volume(other))

@@ -13,7 +13,8 @@ class VolumeMountRequestSpec(Spec):
     Attributes:
         volume_id: the volume to mount (its VolumeConfig and VolumeStatus id).
         requester: who asks (``volumed`` for the MountRequester's requests).
-        read_only: asks for a read-only mount; copied into the MountStatus (the Mounter mounts read-write).
+        read_only: asks for a read-only mount (the MountRequester asks for one where the VolumeConfig's
+            ``read_only`` says so: an ExistingVolumeConfig's ``mount.readOnly``); copied into the MountStatus.
     """
 
     volume_id: str

@@ -169,10 +169,8 @@ def test_every_kind_in_one_config_and_what_is_not_acted_on_is_named() -> None:
     )
     assert config.not_supported_yet == (
         "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
-        "UserVolumeConfig/dir: volumeType directory is accepted but not provisioned by this volumed yet",
         "UserVolumeConfig/whole: volumeType disk is accepted but not provisioned by this volumed yet",
-        "ExistingVolumeConfig/my-existing-volume: accepted but not acted on by this volumed yet",
-    )  # ZswapConfig is applied (the Zswap controller): not listed
+    )  # ZswapConfig is applied (the Zswap controller), directory and existing volumes are made: not listed
 
 
 def test_fields_and_defaults() -> None:
@@ -195,7 +193,10 @@ def test_fields_and_defaults() -> None:
     user = config.user_volume("local-data")
     assert user is not None
     assert user.effective_volume_type == "directory"
-    assert not user.managed
+    assert user.managed  # a directory on EPHEMERAL
+    disk = load_config(USER_DISK).user_volume("local-data")
+    assert disk is not None
+    assert not disk.managed
     partition = load_config(USER_PARTITION).user_volume("local-data")
     assert partition is not None
     assert partition.managed

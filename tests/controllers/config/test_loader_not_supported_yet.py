@@ -51,14 +51,13 @@ async def test_unsupported_documents_are_warned_about_not_dropped(tmp_path: Path
         assert status.spec.documents == 4
         assert status.spec.warnings == (
             "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
-            "UserVolumeConfig/scratch: volumeType directory is accepted but not provisioned"
-            " by this volumed yet",
         )
         data = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "u-data"))
         assert data.spec.provisioning is not None
         assert data.spec.provisioning.min_size == 100 * 1024 * 1024  # Talos' MinUserVolumeSize
         assert data.spec.provisioning.relative_max_size == 80
-        for absent in ("u-scratch", "IMAGECACHE"):
-            await assert_no_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, absent))
+        await assert_no_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "IMAGECACHE"))
+        scratch = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "u-scratch"))
+        assert scratch.spec.volume_type == "directory"  # a directory on EPHEMERAL (issue 17)
         swap = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "s-swap1"))
         assert swap.spec.filesystem == "swap"  # a swap volume is provisioned (issue 17)

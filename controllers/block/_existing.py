@@ -1,0 +1,138 @@
+"""Existing volumes (ExistingVolumeConfig): found by a CEL volume selector and mounted as they are.
+
+As Talos' volume manager does for them (``locate.go`` ``locateVolumeByMatch``, ``format.go`` with
+``FilesystemTypeNone``): the first discovered volume the selector matches, in discovery order, is the volume
+(several matches are not an error); none matching leaves it missing. volumed never provisions, encrypts,
+formats or grows it: what it holds is probed (read only) and mounted with that filesystem; a volume with no
+filesystem or a LUKS header is refused. A read-only volume gets a read-only loop device, so nothing of
+volumed's can write to it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from functools import partial
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from volumed.config import DiskDescription, SelectorError, VolumeDescription, compile_volume_selector
+from volumed.storage.blockdev import Region
+from volumed.storage.loop import attach
+from volumed.storage.probe import probe_region
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from volumed.resources import DiscoveredVolumeSpec, DiskSpec, VolumeConfigSpec
+
+    from ._services import VolumeServices
+
+
+class ExistingVolumeError(Exception):
+    """The existing volume cannot be used as it is (its selector fails, it holds no filesystem, it is
+    encrypted): nothing is written; it is tried again when the config or the discovered volumes change."""
+
+
+def is_existing(config: VolumeConfigSpec) -> bool:
+    """Whether ``config`` is an existing volume: located by a volume selector, never made or formatted."""
+    return bool(config.locator_match)
+
+
+def volume_description(volume: DiscoveredVolumeSpec) -> VolumeDescription:
+    """What the volume selector sees of a discovered volume (Talos' DiscoveredVolumeSpec field names)."""
+    return VolumeDescription(
+        dev_path=volume.dev_path,
+        size=volume.size,
+        sector_size=volume.sector_size,
+        name=volume.name,
+        uuid=volume.uuid,
+        label=volume.label,
+        partition_uuid=volume.partition_uuid,
+        partition_type=volume.partition_type,
+        partition_label=volume.partition_label,
+        partition_index=volume.partition_index,
+        type="partition" if volume.parent else "disk",
+        parent=os.path.basename(volume.parent),
+        parent_dev_path=volume.parent,
+        offset=volume.offset,
+    )
+
+
+def _disk_description(disk: DiskSpec) -> DiskDescription:
+    from ._provisioning import _description
+
+    return _description(disk)
+
+
+def locate_existing(
+    config: VolumeConfigSpec, discovered: Sequence[DiscoveredVolumeSpec], disks: Sequence[DiskSpec]
+) -> DiscoveredVolumeSpec | None:
+    """The first discovered volume the config's selector matches, None when none does.
+
+    ``disk`` is the volume's disk (its parent, or itself for a whole disk); a volume whose disk is not
+    known is evaluated without it. Volumes of a disk with an invalid partition table are passed over.
+
+    Raises:
+        ExistingVolumeError: the selector does not compile or fails to evaluate on a volume (the message
+            names the problem, never the expression).
+    """
+    try:
+        selector = compile_volume_selector(config.locator_match)
+    except SelectorError as error:
+        raise ExistingVolumeError(f"volume selector: {error}") from None
+    by_path = {disk.dev_path: disk for disk in disks}
+    for volume in discovered:
+        if volume.error:
+            continue
+        disk = by_path.get(volume.parent or volume.dev_path)
+        try:
+            matched = selector.matches(
+                volume_description(volume), _disk_description(disk) if disk is not None else None
+            )
+        except SelectorError as error:
+            raise ExistingVolumeError(f"error evaluating volume locator: {error}") from None
+        if matched:
+            return volume
+    return None
+
+
+def probe_filesystem(volume: DiscoveredVolumeSpec) -> str:
+    """The filesystem the volume holds, probed now (read only); Talos' checks of a mounted volume with no
+    filesystem to make.
+
+    Raises:
+        ExistingVolumeError: nothing is found there, or a LUKS header (volumed does not open it).
+        OSError: the volume cannot be read.
+    """
+    signature = probe_region(Region(volume.dev_path, volume.offset, volume.size))
+    if signature is None:
+        raise ExistingVolumeError(f"filesystem not found on {volume.dev_path}")
+    if signature.type.value == "luks":
+        raise ExistingVolumeError("volume is encrypted, but no encryption config provided")
+    return signature.type.value
+
+
+def _is_block_device(path: str) -> bool:
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+async def device_for(
+    services: VolumeServices, volume_id: str, volume: DiscoveredVolumeSpec, *, read_only: bool
+) -> str:
+    """The block device to mount: the volume's own node, or a loop device over its region of an image file
+    (read-only when the volume is). Kept in ``services.loops``, detached at shutdown like the others."""
+    known = services.loops.get(volume_id)
+    if known is not None:
+        return known.path
+    if volume.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, volume.dev_path):
+        return volume.dev_path
+    device = await anyio.to_thread.run_sync(
+        partial(attach, volume.dev_path, offset=volume.offset, size_limit=volume.size, read_only=read_only)
+    )
+    services.loops[volume_id] = device
+    return device.path
