@@ -672,7 +672,7 @@ class VolumeFormatter(Controller):
         wanted = item.config.filesystem
         opened = self._services.opened.get(item.volume_id)
         header = opened.location if opened is not None else None  # encrypted: the mkfs mark lives there
-        if wanted == NO_FILESYSTEM:  # a raw volume: never formatted nor grown, ready once it exists (opened)
+        if wanted == NO_FILESYSTEM:  # a raw volume: never formatted, ready once it exists (and is opened)
             return await self._raw_ready(item, status, header)
         partition = _partition_of(item, status)
         try:
@@ -735,15 +735,25 @@ class VolumeFormatter(Controller):
     async def _raw_ready(
         self, item: _Work, status: VolumeStatusSpec, header: Location | None
     ) -> VolumeStatusSpec:
-        """A raw volume is ready as it is; the mkfs-pending mark a new LUKS2 header carries is removed (no
-        mkfs follows, and the mark would let a later mkfs take the raw data for its own unfinished one)."""
+        """A raw volume is ready as it is, grown once per start (partition and mapping) when its config says
+        ``grow``; the mkfs-pending mark a new LUKS2 header carries is removed (no mkfs follows, and the mark
+        would let a later mkfs take the raw data for its own unfinished one)."""
         try:
             if header is not None and await mkfs_pending(header):
                 await set_mkfs_pending(header, False)
         except Luks2Error as error:
             raise VolumeError(f"clearing the mkfs mark: {error}", retryable=True) from error
         self._fresh.discard(item.volume_id)
-        return status.model_copy(update={"filesystem": NO_FILESYSTEM, "phase": VolumePhase.READY})
+        status = status.model_copy(update={"filesystem": NO_FILESYSTEM})
+        if item.volume_id not in self._grown:
+            try:
+                growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
+            except GrowError as error:
+                raise VolumeError(f"grow: {error}", retryable=True) from error
+            self._grown.add(item.volume_id)
+            if growth is not None and growth.grew:
+                status = status.model_copy(update={"size": growth.partition.new_size})
+        return status.model_copy(update={"phase": VolumePhase.READY})
 
     async def _interrupted(
         self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature

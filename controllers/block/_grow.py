@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio.to_thread
 import structlog
 
+from volumed.resources import NO_FILESYSTEM
 from volumed.storage.activation import ActivationError, mapping_name
 from volumed.storage.blockdev import BlockDeviceError, format_size
 from volumed.storage.filesystem import FilesystemError, FilesystemGrowth, grow_to_device
@@ -55,24 +56,26 @@ class GrowError(Exception):
 @final
 @dataclass(frozen=True)
 class VolumeGrowth:
-    """What `grow_volume` did: each step's sizes before and after (``mapping`` None: not mapped by us)."""
+    """What `grow_volume` did: each step's sizes before and after (``mapping`` None: not mapped by us;
+    ``filesystem`` None: a raw volume, with no filesystem to grow)."""
 
     partition: PartitionGrowth
     mapping: tuple[int, int] | None
-    filesystem: FilesystemGrowth
+    filesystem: FilesystemGrowth | None
 
     @property
     def grew(self) -> bool:
         """Whether any step made something larger."""
         mapped = self.mapping is not None and self.mapping[1] > self.mapping[0]
-        return self.partition.grew or mapped or self.filesystem.grew
+        return self.partition.grew or mapped or (self.filesystem is not None and self.filesystem.grew)
 
     def describe(self) -> str:
         """One line for logs and statuses: ``partition 16 MiB -> 53 MiB, mapping ..., xfs ...``."""
         steps = [("partition", self.partition.old_size, self.partition.new_size)]
         if self.mapping is not None:
             steps.append(("mapping", *self.mapping))
-        steps.append((self.filesystem.fstype, self.filesystem.old_size, self.filesystem.new_size))
+        if self.filesystem is not None:
+            steps.append((self.filesystem.fstype, self.filesystem.old_size, self.filesystem.new_size))
         return ", ".join(f"{what} {format_size(old)} -> {format_size(new)}" for what, old, new in steps)
 
 
@@ -89,7 +92,7 @@ def grow_volume(
     """Grow partition ``partition`` of ``disk`` into the free space after it (at most ``max_size`` bytes,
     0 = no limit), then the mapping above it (``resize_mapping``, given the partition's growth, returns the
     mapping's sizes before and after; None for a volume whose device follows its partition by itself), then
-    the ``fstype`` filesystem on ``device`` (blocking).
+    the ``fstype`` filesystem on ``device`` (blocking); ``none`` (a raw volume) has no filesystem step.
 
     Every step runs on every call, even when the one before had nothing to do: a boot cut short after the
     partition grew still has its mapping and filesystem to grow.
@@ -113,6 +116,8 @@ def grow_volume(
             raise GrowError(f"growing the mapping of partition {partition} of {disk}: {error}") from error
     if mapped is not None and mapped[1] > mapped[0]:
         _crash_point("mapping")
+    if fstype == NO_FILESYSTEM:
+        return VolumeGrowth(grown, mapped, None)
     try:
         filesystem = grow_to_device(device, fstype)
     except FilesystemError as error:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import structlog
 
+from tests._sizes import sfdisk_sizes
 from tests._tools import require_tool
 from tests.system.lifecycle._node import (
     FAST_PBKDF,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from tests.system.lifecycle._node import Booted, Node, Region
 
 PASSPHRASE = "swap and raw secret"
+GROWTH = 64 << 20
 SWAP_VOLUMES = ("s-plain", "s-secret")
 RAW_VOLUMES = ("r-plain", "r-secret")
 
@@ -299,3 +301,35 @@ def _ready_device(shown: subprocess.CompletedProcess[str]) -> str | None:
 
 def _listed(shown: subprocess.CompletedProcess[str], device: str) -> str | None:
     return shown.stdout if shown.returncode == 0 and device in shown.stdout.split() else None
+
+
+async def test_a_raw_volume_grows_with_its_disk_and_a_swap_volume_keeps_its_area(node: Node) -> None:
+    """``grow: true`` (Talos' grow, once per start): the data disk image is 64 MiB larger at the second start;
+    the encrypted raw volume's partition (last on the disk) and its opened mapping follow it and its data is
+    kept; a swap volume with ``grow: true`` is ready with its swap area as it was (never formatted again)."""
+    swap = _document("SwapVolumeConfig", "plain", encrypted=False)
+    swap["provisioning"]["grow"] = True
+    raw = _document("RawVolumeConfig", "secret", encrypted=True)
+    raw["provisioning"] = {"diskSelector": {"match": "!system_disk"}, "minSize": "24MiB", "grow": True}
+    node.write_config(volume_config("STATE"), volume_config("EPHEMERAL"), swap, raw)
+    payload = os.urandom(64 * 1024)
+    async with node.boot() as boot:
+        status = status_of(boot.snapshot, "r-secret")
+        before = (sfdisk_sizes(node.data_disk)["r-secret"], device_size(status.mount_location))
+        assert status.size == before[0]
+        await anyio.to_thread.run_sync(write_at, status.mount_location, 1 << 20, payload)
+        swap_id = swap_uuid(status_of(boot.snapshot, "s-plain").mount_location)
+    with node.data_disk.open("r+b") as image:
+        image.truncate(image.seek(0, os.SEEK_END) + GROWTH)
+
+    async with node.boot() as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
+        status = status_of(boot.snapshot, "r-secret")
+        assert sfdisk_sizes(node.data_disk)["r-secret"] == before[0] + GROWTH
+        assert status.size == before[0] + GROWTH
+        assert device_size(status.mount_location) == before[1] + GROWTH  # the mapping follows
+        assert (
+            await anyio.to_thread.run_sync(read_at, status.mount_location, 1 << 20, len(payload)) == payload
+        )
+        assert status_of(boot.snapshot, "s-plain").phase.value == "ready"
+        assert swap_uuid(status_of(boot.snapshot, "s-plain").mount_location) == swap_id
