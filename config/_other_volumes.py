@@ -1,8 +1,7 @@
 """Talos v1.12's other volume documents: RawVolumeConfig, ExistingVolumeConfig, SwapVolumeConfig, ZswapConfig.
 
-volumed loads and validates them as Talos does. It applies ZswapConfig (the Zswap controller); the config
-reports each of the others as accepted and not acted on (see
-:attr:`volumed.config.MachineConfig.not_supported_yet`).
+volumed loads and validates them as Talos does, and acts on each: raw, swap and existing volumes get a
+VolumeConfig (see ``volumed.controllers.config``), ZswapConfig is applied by the Zswap controller.
 """
 
 from __future__ import annotations

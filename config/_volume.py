@@ -26,7 +26,7 @@ class VolumeDescription:
     Field names are those of Talos' block.DiscoveredVolumeSpec, so a selector written for Talos works
     unchanged. ``name`` is the probed signature (``xfs``, ``ext4``, ``luks``), ``label`` and ``uuid`` the
     filesystem's, ``type`` is ``partition`` or ``disk``. Fields volumed does not probe (``block_size``,
-    ``filesystem_block_size``, ``probed_size``, ``io_size``, ``device_path``) are 0 or empty.
+    ``filesystem_block_size``, ``probed_size``, ``io_size``, ``device_path``, ``pretty_size``) are 0 or empty.
     """
 
     dev_path: str

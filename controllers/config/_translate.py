@@ -185,9 +185,10 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     """Every volume of a machine config volumed provisions; STATE and EPHEMERAL always exist (unencrypted
     unless configured) and are provisioned on the system disk when missing, as Talos does.
 
-    Raw and swap volumes come after the user volumes. Documents volumed does not act on yet (IMAGECACHE,
-    directory and disk user volumes, existing volumes, zswap) get no VolumeConfig:
-    :attr:`MachineConfig.not_supported_yet` names them.
+    Directory user volumes, existing volumes (located by their selector, never made) and raw and swap volumes
+    come after the partition user volumes. Documents volumed does not act on yet (IMAGECACHE, disk user
+    volumes) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names them; ZswapConfig is applied
+    by its own controller.
     """
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
