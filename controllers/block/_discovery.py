@@ -203,6 +203,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             bus_path=disk.properties.bus_path,
             sub_system=disk.properties.sub_system,
             secondary_disks=disk.properties.secondary_disks,
+            symlinks=disk.properties.symlinks,
         )
         error, damaged = _check_table(disk.dev_path)
         if error:

@@ -14,7 +14,8 @@ class DiskSpec(Spec):
         dev_path: the device node (``/dev/sda``) or, for ``--disk`` images, the image file.
         size: the disk's size in bytes.
         model: the model the kernel reports (sysfs), empty when unknown.
-        serial: the serial number the kernel reports, empty when unknown.
+        serial: sysfs ``device/serial``, else for an ``ata`` disk udev's ``ata_id``'s ``ID_SERIAL`` (Talos'
+            rule); empty otherwise (a virtio-blk disk's own ``serial`` attribute is not read, as in Talos).
         transport: the bus the disk hangs off, as Talos names it (``nvme``, ``virtio``, ``mmc``, ``sata``,
             ``ata``, ``sas``, ``fc``, ``iscsi``, ``usb``, ``ibp``), empty when unknown (loop, dm, zram).
         rotational: the kernel reports a rotating disk.
@@ -29,7 +30,8 @@ class DiskSpec(Spec):
         sub_system: the sysfs subsystem (``/sys/class/block``).
         secondary_disks: the disks this one is built on (sysfs ``slaves``, a partition named by its disk,
             e.g. ``vda`` for a dm-crypt mapping of ``vda5``).
-        symlinks: the disk's ``/dev/disk/by-*`` links, for disk selectors (discovery leaves it empty).
+        symlinks: the ``/dev/disk/by-*`` links udev made to the disk, sorted (Talos' walk of ``/dev/disk``;
+            empty for a disk image).
         image: true for a disk image file given on the command line rather than a block device.
     """
 

@@ -7,7 +7,8 @@ Sources: Talos ``controllers/block/disks.go`` and ``devices.go``, go-blockdevice
 (``/sys/class/block``); ``io_size`` the optimal, else minimum I/O size that is a power of two, else 512;
 ``secondary_disks`` the ``slaves`` of the disk, a partition named by its disk; the transport from the
 device name, else from the SCSI host the device hangs off. ``cdrom`` is an ioctl (CDROM_GET_CAPABILITY) on
-the device node, as in go-blockdevice.
+the device node, as in go-blockdevice. ``serial`` follows Talos' rules in ``_serial`` and ``symlinks`` its
+SymlinksController's walk of ``/dev/disk`` in ``_symlinks``.
 
 The string logic is pure (``bus_path_of``, ``io_size_of``, ``transport_of``); ``read_disk_properties`` reads
 a sysfs tree rooted anywhere (tests build one in a temporary directory).
@@ -22,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, final
 
+from ._serial import UDEV_DIR, read_serial
+from ._symlinks import disk_symlinks
+
 #: go-blockdevice's DefaultBlockSize: the I/O size when the kernel reports no usable one.
 DEFAULT_IO_SIZE: Final = 512
 _CDROM_GET_CAPABILITY: Final = 0x5331
@@ -30,7 +34,7 @@ _CDROM_GET_CAPABILITY: Final = 0x5331
 @final
 @dataclass(frozen=True)
 class DiskProperties:
-    """What Talos' Disk resource holds of a disk beyond its size, model, serial and flags (see module doc)."""
+    """What Talos' Disk resource holds of a disk beyond its size, model and flags (see module doc)."""
 
     modalias: str = ""
     wwid: str = ""
@@ -40,6 +44,8 @@ class DiskProperties:
     transport: str = ""
     io_size: int = DEFAULT_IO_SIZE
     secondary_disks: tuple[str, ...] = ()
+    serial: str = ""
+    symlinks: tuple[str, ...] = ()
 
 
 @final
@@ -213,8 +219,11 @@ def _device_path(sysfs: Path, sys_path: Path) -> str:
     return real[len(devices) :] if real.startswith(devices + "/") else ""
 
 
-def read_disk_properties(name: str, *, sysfs: str = "/sys") -> DiskProperties:
-    """The Talos facts of the disk ``name`` (``vda``, ``sda``, ``nvme0n1``) from the sysfs tree at ``sysfs``.
+def read_disk_properties(
+    name: str, *, sysfs: str = "/sys", dev_root: str = "/dev", udev_dir: str = UDEV_DIR
+) -> DiskProperties:
+    """The Talos facts of the disk ``name`` (``vda``, ``sda``, ``nvme0n1``) from the sysfs tree at ``sysfs``,
+    its links from ``<dev_root>/disk``, its serial from udev's helpers in ``udev_dir`` where Talos asks them.
 
     Talos reads the directory through ``/sys/dev/block/MAJ:MIN``; this reads the same directory through
     ``/sys/block/<name>`` (both links lead there). A disk that vanished has only what its name tells.
@@ -224,18 +233,21 @@ def read_disk_properties(name: str, *, sysfs: str = "/sys") -> DiskProperties:
     device_path = _device_path(root, sys_path)
     if not device_path:
         return DiskProperties(transport=transport_of(name, None))
+    transport = transport_of(posixpath.basename(device_path), _host_facts(root, sys_path))
     return DiskProperties(
         modalias=_read(sys_path / "device" / "modalias"),
         wwid=_read(sys_path / "wwid") or _read(sys_path / "device" / "wwid"),
         uuid=_read(sys_path / "uuid"),
         bus_path=bus_path_of(device_path),
         sub_system=_sub_system(root, sys_path),
-        transport=transport_of(posixpath.basename(device_path), _host_facts(root, sys_path)),
+        transport=transport,
         io_size=io_size_of(
             _read_int(sys_path / "queue" / "optimal_io_size"),
             _read_int(sys_path / "queue" / "minimum_io_size"),
         ),
         secondary_disks=_secondary_disks(root, sys_path),
+        serial=read_serial(str(sys_path), transport, os.path.join(dev_root, name), udev_dir=udev_dir),
+        symlinks=disk_symlinks(name, dev_root=dev_root),
     )
 
 

@@ -102,14 +102,14 @@ def read_block_device(name: str, *, sysfs: str = "/sys", dev_root: str = "/dev")
     if not sys_dir.is_dir():
         raise FileNotFoundError(f"no block device {name!r} in {sys_dir.parent}")
     device = sys_dir / "device"
-    properties = read_disk_properties(name, sysfs=sysfs)
+    properties = read_disk_properties(name, sysfs=sysfs, dev_root=dev_root)
     return BlockDeviceInfo(
         name=name,
         dev_path=os.path.join(dev_root, name),
         size=_read_int(sys_dir / "size") * _SYSFS_SECTOR,
         logical_sector_size=_read_int(sys_dir / "queue" / "logical_block_size", 512),
         model=_read(device / "model"),
-        serial=_read(device / "serial") or _read(sys_dir / "serial"),
+        serial=properties.serial or None,
         wwid=properties.wwid or None,
         transport=properties.transport or None,
         rotational=_read_int(sys_dir / "queue" / "rotational") == 1,
