@@ -38,7 +38,7 @@ from volumed.controllers import (
 from volumed.resources import BLOCK, KeySlotStatusDefinition, VolumePhase
 from volumed.runtime import NotFoundError, Pointer
 from volumed.storage import disklayout, loop
-from volumed.storage.filesystem import read_mounts
+from volumed.storage.filesystem import read_mounts, read_swaps
 from volumed.storage.gpt import new_table, read_partition_table, write_partition_table
 
 if TYPE_CHECKING:
@@ -253,7 +253,12 @@ def _stop_pid(pid: int) -> None:
 
 
 def clean_up(workdir: Path, state_dir: Path) -> None:
-    """What a reboot clears: unmount (deepest first), detach loops, stop FUSE servers by PID, unmount FUSE."""
+    """What a reboot clears: swap on our loops, mounts (deepest first), loop devices, FUSE servers (by PID)
+    and FUSE mounts."""
+    ours = {device.path for device in loop.list_loop_devices() if _under(device.backing_file, workdir)}
+    for entry in read_swaps():  # a loop device with swap on it cannot be detached
+        if entry.device in ours:
+            subprocess.run([require_tool("swapoff"), entry.device], capture_output=True, check=False)
     umount = require_tool("umount")
     root_mounts = sorted(
         (m.target for m in read_mounts() if _under(m.target, workdir) and not _under(m.target, state_dir)),

@@ -130,13 +130,13 @@ async def swap_statuses(boot: Booted) -> dict[str, SwapStatusSpec]:
     return {resource.id: resource.spec for resource in found}
 
 
-async def check_converged(boot: Booted) -> dict[str, str]:
+async def check_converged(boot: Booted, *, raw: bool = True) -> dict[str, str]:
     """Every swap and raw volume ready, each swap on (swapon --show, SwapStatus, MountStatus); returns the
     swap devices by volume."""
     snapshot = boot.snapshot
     assert snapshot.ok, describe(snapshot)
     devices: dict[str, str] = {}
-    for volume in (*SWAP_VOLUMES, *RAW_VOLUMES):
+    for volume in (*SWAP_VOLUMES, *(RAW_VOLUMES if raw else ())):
         status = status_of(snapshot, volume)
         assert status.phase.value == "ready", describe(snapshot)
         assert status.filesystem == ("swap" if volume.startswith("s-") else "none"), status
@@ -333,3 +333,43 @@ async def test_a_raw_volume_grows_with_its_disk_and_a_swap_volume_keeps_its_area
         )
         assert status_of(boot.snapshot, "s-plain").phase.value == "ready"
         assert swap_uuid(status_of(boot.snapshot, "s-plain").mount_location) == swap_id
+
+
+async def test_swap_left_on_by_a_killed_run_is_cleared_by_a_reboot_and_turned_on_again(node: Node) -> None:
+    """`volumed run` is killed (SIGKILL) with swap on: the swap stays on, as after a crash; what a reboot
+    clears (swap, loops, FUSE servers) is cleared, and the next start turns swap on again on the same swap
+    area (never formatted again)."""
+    node.write_config(*CONFIG[:4])
+    devices = await anyio.to_thread.run_sync(_run_until_swap_on_then_kill, node)
+    uuids = {volume: swap_uuid(device) for volume, device in devices.items()}
+    assert all(swap_active(device) for device in devices.values())  # a crash leaves swap on
+    node.clean_up()  # the reboot
+    assert not node.leftovers()
+    assert not any(swap_active(device) for device in devices.values())
+    async with node.boot() as boot:
+        again = await check_converged(boot, raw=False)
+        assert {volume: swap_uuid(device) for volume, device in again.items()} == uuids
+
+
+def _run_until_swap_on_then_kill(node: Node) -> dict[str, str]:
+    """`volumed run` until both swap volumes are on, then SIGKILL; returns their devices."""
+    socket = str(node.state_dir / "api.sock")
+    daemon = subprocess.Popen(node.run_argv(once=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return {
+            volume: wait_until(
+                f"{volume} on",
+                lambda v=volume: _swapped_on(
+                    node.volumed("get", "volumestatuses", v, "-o", "json", "--socket", socket, check=False)
+                ),
+            )
+            for volume in SWAP_VOLUMES
+        }
+    finally:
+        daemon.kill()
+        daemon.wait(timeout=60)
+
+
+def _swapped_on(shown: subprocess.CompletedProcess[str]) -> str | None:
+    device = _ready_device(shown)
+    return device if device is not None and swap_active(device) else None
