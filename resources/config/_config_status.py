@@ -18,8 +18,8 @@ class ConfigStatusSpec(Spec):
         valid: whether the last read file was valid; when false the volumes stay as the last valid config left
             them (``applied_digest``).
         errors: one line per problem: document, field path, message.
-        warnings: one line per valid document of the applied config that volumed does not act on yet (a
-            directory user volume, IMAGECACHE, raw/existing/swap volumes, zswap), never dropped silently.
+        warnings: one line per valid document of the applied config that volumed does not act on yet
+            (IMAGECACHE, a disk user volume), never dropped silently.
         documents: how many documents the file holds, once it was applied.
         digest: SHA-256 of the file as last read.
         applied_digest: SHA-256 of the config that VolumeConfigs were last produced from.
