@@ -204,3 +204,31 @@ async def test_of_several_matches_the_first_discovered_is_taken(node: Node) -> N
             boot.snapshot
         )
         assert (target_of(node, "archive") / "which").read_bytes() == b"one"
+
+
+def put_luks(region: Region) -> None:
+    with region.device(read_only=False) as device:
+        subprocess.run(
+            [require_tool("cryptsetup"), "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
+             "--pbkdf-force-iterations", "1000", "--key-file", "-", device],
+            input=b"passphrase", check=True, capture_output=True,
+        )  # fmt: skip
+
+
+async def test_a_luks_partition_is_refused_not_opened(node: Node) -> None:
+    region = add_partition(node, "sealed")
+    put_luks(region)
+    before = disk_digest(node.data_disk)
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("archive", 'volume.partition_label == "sealed"'),
+    )
+    async with node.boot() as boot:
+        status = status_of(boot.snapshot, "e-archive")
+        assert status.phase == "failed", describe(boot.snapshot)
+        assert (
+            status.error_message == "volume is encrypted, but no encryption config provided"
+        )  # Talos' words
+        assert status.encryption_provider == ""
+    assert disk_digest(node.data_disk) == before
