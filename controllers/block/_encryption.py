@@ -25,7 +25,14 @@ import structlog
 from anyio.lowlevel import RunVar
 
 from volumed.keys import GateClosedError, InvalidTokenError, KeyProviderError
-from volumed.storage.luks2 import KdfSettings, Luks2Error, Luks2Volume, NoKeyError, VolumeKey
+from volumed.storage.luks2 import (
+    KdfSettings,
+    KeyslotNotActiveError,
+    Luks2Error,
+    Luks2Volume,
+    NoKeyError,
+    VolumeKey,
+)
 from volumed.storage.luks2.faults import crash_scope
 from volumed.storage.slotcheck import (
     SLOT_CHECK_TOKEN_TYPE,
@@ -242,7 +249,10 @@ async def open_encrypted(
                 continue
             try:
                 volume_key = await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
-            except NoKeyError:
+            except KeyslotNotActiveError as error:  # the slot cannot be used at all: why is no secret
+                reasons.append(f"slot {key.slot} ({key.kind}): {error}")
+                continue
+            except NoKeyError:  # the passphrase opened nothing: one message, as cryptsetup's
                 reasons.append(f"slot {key.slot} ({key.kind}): No usable keyslot is available.")
                 continue
             opened = OpenedVolume(volume_key, key.slot, key.kind, passphrase=passphrase)
