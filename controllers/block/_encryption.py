@@ -382,6 +382,14 @@ async def _holds_its_key(
     opened.kdf_runs += 1
     try:
         await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
+    except KeyslotNotActiveError as error:  # e.g. its area in a cipher we do not implement: say so
+        log.warning(
+            "configured key slot is unusable here; enrolling it again",
+            slot=key.slot,
+            kind=key.kind,
+            reason=str(error),
+        )
+        return False
     except NoKeyError:
         return False
     fps[key.slot] = fingerprint

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.storage.luks2.test_luks2_hostile_params import rewrite, setter
 from volumed.controllers.block._encryption import (
@@ -66,3 +67,16 @@ async def test_an_unusable_slot_is_reported_with_its_reason(
         assert second == "slot 1 (static): No usable keyslot is available."
     assert "first" not in message  # no passphrase in the message
     assert "wrong" not in message
+
+
+async def test_an_unusable_configured_slot_is_enrolled_again_saying_why(image: Location) -> None:
+    rewrite(Path(image.path), setter("keyslots", "0", "area", "encryption", value="serpent-xts-plain64"))
+    with capture_logs() as logs:
+        opened = await open_encrypted(image, ENC, [static(0, b"first"), static(1, b"second")])
+    assert (opened.slot, opened.failed_syncs) == (1, [])
+    warned = [r for r in logs if r["event"] == "configured key slot is unusable here; enrolling it again"]
+    assert len(warned) == 1, logs
+    assert warned[0]["slot"] == 0
+    assert "unsupported cipher 'serpent-xts-plain64'" in warned[0]["reason"]
+    again = await open_encrypted(image, ENC, [static(0, b"first"), static(1, b"second")])
+    assert again.slot == 0  # enrolled again with its configured key, in a cipher this library uses
