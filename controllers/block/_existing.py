@@ -13,13 +13,21 @@ from __future__ import annotations
 import os
 import stat
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
-from volumed.config import DiskDescription, SelectorError, VolumeDescription, compile_volume_selector
+from volumed.config import (
+    EPHEMERAL,
+    STATE,
+    DiskDescription,
+    SelectorError,
+    VolumeDescription,
+    compile_volume_selector,
+)
 from volumed.storage.blockdev import Region
 from volumed.storage.loop import attach
+from volumed.storage.meta import META_PARTITION_LABEL
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
@@ -30,9 +38,18 @@ if TYPE_CHECKING:
     from ._services import VolumeServices
 
 
+#: The partitions volumed always locates volumes on (see `refuse_shared_region`).
+ALWAYS_CLAIMED: Final = frozenset({STATE, EPHEMERAL, META_PARTITION_LABEL})
+
+
 class ExistingVolumeError(Exception):
     """The existing volume cannot be used as it is (its selector fails, it holds no filesystem, it is
-    encrypted): nothing is written; it is tried again when the config or the discovered volumes change."""
+    encrypted): nothing is written; it is tried again when the config or the discovered volumes change, or
+    on the retry timer when ``retryable``."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def is_existing(config: VolumeConfigSpec) -> bool:
@@ -119,6 +136,29 @@ def _is_block_device(path: str) -> bool:
         return stat.S_ISBLK(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+async def refuse_shared_region(volume: DiscoveredVolumeSpec, claimed: frozenset[str]) -> None:
+    """Refuse a partition of an image file that another configured volume is located by (its label is in
+    ``claimed``, or STATE, EPHEMERAL and META, which every config has, even before all of its VolumeConfigs
+    are published): mounting it needs a second loop device over the same bytes, so one filesystem would be
+    mounted twice, each mount with its own cache, and be corrupted. A block device's own node is shared by
+    the kernel (Talos' case): allowed.
+
+    Raises:
+        ExistingVolumeError: the partition is another configured volume's, on an image file (retryable: that
+            volume's config may go).
+    """
+    if volume.partition_label not in claimed | ALWAYS_CLAIMED:
+        return
+    if volume.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, volume.dev_path):
+        return
+    raise ExistingVolumeError(
+        f"the volume selector matches {volume.dev_path} partition {volume.partition_index}, the volume"
+        f" {volume.partition_label} of this config: it is not given a second loop device (one filesystem"
+        " mounted twice over two devices is corrupted)",
+        retryable=True,
+    )
 
 
 async def device_for(

@@ -64,7 +64,14 @@ from ._encryption import (
     set_mkfs_pending,
     step_time_limit,
 )
-from ._existing import ExistingVolumeError, device_for, is_existing, locate_existing, probe_filesystem
+from ._existing import (
+    ExistingVolumeError,
+    device_for,
+    is_existing,
+    locate_existing,
+    probe_filesystem,
+    refuse_shared_region,
+)
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
     ForeignValueError,
@@ -265,6 +272,9 @@ class VolumeFormatter(Controller):
         # Grown this run: growing is done once per start, before the volume is ready and mounted (every later
         # reconcile of a ready volume passes through `_format` again, with its filesystem in use)
         self._grown: set[str] = set()
+        # The partition labels configured volumes are located by: an existing volume found on an image file's
+        # partition with one of them gets no second loop device over it (`refuse_shared_region`)
+        self._claimed: frozenset[str] = frozenset()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
@@ -283,6 +293,7 @@ class VolumeFormatter(Controller):
             )
             work.append(_Work(config.id, config.spec, secrets.spec if secrets is not None else None))
         work.sort(key=processing_order)
+        self._claimed = frozenset(w.config.partition_label for w in work if w.config.partition_label)
 
         # Every volume converges at once; one that must make its partition first waits until the attempts of
         # the volumes with provisioning before it ended in this pass, then asks `provisioning_blockers`.
@@ -558,10 +569,11 @@ class VolumeFormatter(Controller):
                 }
             )
             progress.status = status
+            await refuse_shared_region(found, self._claimed)
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
             device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
         except ExistingVolumeError as error:
-            raise VolumeError(str(error), retryable=False) from error
+            raise VolumeError(str(error), retryable=error.retryable) from error
         except OSError as error:
             raise VolumeError(f"existing volume: {error}", retryable=True) from error
         return status.model_copy(

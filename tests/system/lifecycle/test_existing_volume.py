@@ -232,3 +232,27 @@ async def test_a_luks_partition_is_refused_not_opened(node: Node) -> None:
         )  # Talos' words
         assert status.encryption_provider == ""
     assert disk_digest(node.data_disk) == before
+
+
+async def test_a_partition_of_another_configured_volume_is_not_mounted_twice(node: Node) -> None:
+    """On an image file a second mount would need a second loop device over EPHEMERAL's bytes: two
+    independent mounts of one filesystem, which corrupts it. The existing volume fails instead."""
+    node.write_config(volume_config("STATE"), volume_config("EPHEMERAL"))
+    async with node.boot():
+        pass  # EPHEMERAL gets its filesystem
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("archive", 'volume.partition_label == "EPHEMERAL"'),
+    )
+    async with node.boot() as boot:
+        snapshot = boot.snapshot
+        assert phases(snapshot) == {"STATE": "ready", "EPHEMERAL": "ready", "e-archive": "failed"}, describe(
+            snapshot
+        )
+        assert (
+            "of this config: it is not given a second loop device"
+            in status_of(snapshot, "e-archive").error_message
+        )
+        assert "EPHEMERAL" in snapshot.mounted
+        assert find_mount(target_of(node, "archive")) is None
