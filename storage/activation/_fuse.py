@@ -2,13 +2,21 @@
 
 Layout under ``runtime_dir`` (default ``/run/volumed/fuse``) for mapping ``NAME``:
 ``NAME/`` the FUSE mount point holding the decrypted file ``NAME/NAME``; ``NAME.json`` what was activated
-(PID, devices, segment; never the key); ``NAME.log`` the server's stderr.
+(the server's PID, devices, segment; never the key).
+
+One server process serves every volume of the runtime directory (``shared=True``, _fuse_host): the first
+activation starts it, later ones (from this process or a later volumed) hand it their volume through its
+control socket ``.fuse-host.sock`` (root only; the key goes that way, the device as a descriptor); its
+stderr is ``.fuse-host.log``, and ``.fuse-host.lock`` keeps a volume from being handed to a host on its way
+out. With ``shared=False`` each volume gets a server process of its own (key through an inherited pipe,
+stderr in ``NAME.log``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import itertools
 import json
 import logging
@@ -27,15 +35,20 @@ from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identi
 from ._capacity import refresh_loop_capacity
 from ._ciphers import cipher_problem
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
+from ._fuse_channel import ChannelError, request
+from ._fuse_control import LOCK_NAME, LOG_NAME, SOCKET_NAME, AddRequest, ControlError, served_list
 from ._model import ActivationStatus, BackendName, DataSegment, check_flags, check_name
 from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
 READY_TIMEOUT: Final = 30.0
+QUERY_TIMEOUT: Final = 10.0
+SHARED_SERVER: Final = False
+"""Whether a FuseActivator hands every volume to one server process by default (else one per volume)."""
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +76,20 @@ class FuseActivator:
     Args:
         runtime_dir: where mount points, state files and server logs live (a tmpfs such as /run).
         python: interpreter that runs the server (default: this one, so the same venv).
+        shared: one server process for every volume of ``runtime_dir`` (default :data:`SHARED_SERVER`),
+            else one per volume. Either kind of server a runtime directory has is recognised and stopped.
     """
 
     def __init__(
-        self, *, runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR, python: str | None = None
+        self,
+        *,
+        runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR,
+        python: str | None = None,
+        shared: bool | None = None,
     ):
         self._runtime_dir = Path(runtime_dir)
         self._python = python or sys.executable
+        self._shared = SHARED_SERVER if shared is None else shared
 
     def __repr__(self) -> str:
         return f"FuseActivator(runtime_dir={str(self._runtime_dir)!r})"
@@ -133,7 +153,10 @@ class FuseActivator:
                 )
             return current.device
         self._clean_up(name)
-        pid = self._start_server(name, segment, size, volume_key)
+        if self._shared:
+            pid = self._hand_to_host(name, segment, size, volume_key)
+        else:
+            pid = self._start_server(name, segment, size, volume_key)
         state: dict[str, object] = {
             "name": name,
             "backend": "fuse",
@@ -212,12 +235,13 @@ class FuseActivator:
         state = self._read_state(name) or {}
         loops = self._loops(name)
         pid = state.get("pid")
-        server_alive = isinstance(pid, int) and self._is_server(pid, name)
+        serving = self._serving(pid, name) if isinstance(pid, int) else "the FUSE server is not running"
+        server_alive = serving is None
         mounted = is_mount_point(str(self.mountpoint(name)))
         problem = None
         if state or loops or mounted:
             if not server_alive:
-                problem = "the FUSE server is not running"
+                problem = serving
             elif not mounted:
                 problem = f"{self.mountpoint(name)} is not mounted"
             elif not loops:
@@ -237,9 +261,116 @@ class FuseActivator:
 
     # internals
 
-    def _is_server(self, pid: int, name: str) -> bool:
+    def _serving(self, pid: int, name: str) -> str | None:
+        """Why server ``pid`` does not serve ``name`` now, or None when it does.
+
+        A server of one volume has the name in its argv; the shared one is asked which volumes it serves
+        (a crashed session, or a server that does not answer, is not serving).
+        """
         argv = process_cmdline(pid)
-        return argv is not None and SERVER_MODULE in argv and name in argv
+        if argv is None or SERVER_MODULE not in argv:
+            return "the FUSE server is not running"
+        if "--host" not in argv:
+            return None if name in argv else "the FUSE server is not running"
+        try:
+            reply = request(self._runtime_dir / SOCKET_NAME, {"op": "list"}, timeout=QUERY_TIMEOUT)
+            served = {volume.name for volume in served_list(reply)}
+        except (ChannelError, ControlError) as exc:
+            return f"the FUSE server (pid {pid}) does not answer: {exc}"
+        if reply.get("pid") != pid:
+            return "the FUSE server is not running"
+        return None if name in served else f"the FUSE server (pid {pid}) no longer serves {name}"
+
+    def _hand_to_host(self, name: str, segment: DataSegment, size: int, volume_key: bytes) -> int:
+        """Have the runtime directory's shared server serve ``name`` (starting it when there is none)."""
+        self.mountpoint(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+        device = os.path.realpath(segment.device)
+        add = AddRequest(
+            name, device, segment.offset, size, segment.sector_size, segment.iv_tweak, segment.cipher
+        )
+        try:
+            fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ActivationError(
+                f"cannot open {device} for the FUSE server of {name}: {exc.strerror}"
+            ) from exc
+        try:
+            with self._host_lock():
+                try:
+                    reply = request(self._runtime_dir / SOCKET_NAME, add.message(), key=volume_key, fd=fd)
+                except ChannelError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
+                        raise ActivationError(f"the FUSE server for {name} did not start: {exc}") from exc
+                    self._start_host(name)
+                    reply = request(self._runtime_dir / SOCKET_NAME, add.message(), key=volume_key, fd=fd)
+        except (ChannelError, ControlError) as exc:
+            raise ActivationError(f"the FUSE server for {name} did not start: {exc}") from exc
+        finally:
+            os.close(fd)
+        pid = reply.get("pid")
+        if reply.get("ok") is not True or not isinstance(pid, int):
+            with contextlib.suppress(OSError):
+                os.rmdir(self.mountpoint(name))
+            raise ActivationError(
+                f"the FUSE server for {name} did not start: {str(reply.get('error'))[:800]}"
+            )
+        return pid
+
+    @contextlib.contextmanager
+    def _host_lock(self) -> Iterator[None]:
+        descriptor = os.open(self._runtime_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
+
+    def _start_host(self, name: str) -> None:
+        """Start the shared server of this runtime directory; return once it listens (the lock is held)."""
+        ready_read, ready_write = os.pipe()
+        argv = [self._python, "-m", SERVER_MODULE, "--host", "--runtime-dir", str(self._runtime_dir),
+                "--ready-fd", str(ready_write)]  # fmt: skip
+        try:
+            with open(self._runtime_dir / LOG_NAME, "ab") as log:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(ready_write,),
+                    start_new_session=True,
+                    cwd="/",
+                )
+        except OSError as exc:
+            os.close(ready_read)
+            os.close(ready_write)
+            raise ActivationError(f"cannot start the FUSE server for {name}: {exc.strerror}") from exc
+        os.close(ready_write)
+        try:
+            answer = _read_line(ready_read, READY_TIMEOUT)
+        finally:
+            os.close(ready_read)
+        if answer != "ready":
+            stop_process(process.pid, is_ours=[SERVER_MODULE, "--host"])
+            why = answer or f"no answer within {READY_TIMEOUT:.0f} s"
+            raise ActivationError(f"the FUSE server for {name} did not start: {why}{self._host_log_tail()}")
+        process.returncode = 0  # it lives on in its own session: no one waits on it by accident
+
+    def _host_log_tail(self) -> str:
+        try:
+            tail = (self._runtime_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace").strip()[-800:]
+        except FileNotFoundError:
+            return ""
+        return f" (server log: {tail})" if tail else ""
+
+    def _host_remove(self, name: str) -> None:
+        """Have the shared server, if any, stop serving ``name`` (its mount is usually gone by now)."""
+        try:
+            reply = request(self._runtime_dir / SOCKET_NAME, {"op": "remove", "name": name})
+        except (ChannelError, ControlError):
+            return  # no shared server: nothing serves it there
+        if reply.get("ok") is not True:
+            log.warning("%s: the FUSE server did not stop serving it: %s", name, reply.get("error"))
 
     def _loops(self, name: str) -> list[loop.LoopDevice]:
         target = str(self.decrypted_file(name))
@@ -308,8 +439,10 @@ class FuseActivator:
             umount(mountpoint, lazy=True)
         state = self._read_state(name) or {}
         for candidate in {pid, state.get("pid")}:
-            if isinstance(candidate, int):
-                stop_process(candidate, is_ours=[SERVER_MODULE, name])
+            argv = process_cmdline(candidate) if isinstance(candidate, int) else None
+            if isinstance(candidate, int) and argv is not None and "--host" not in argv:
+                stop_process(candidate, is_ours=[SERVER_MODULE, name])  # a server of this volume alone
+        self._host_remove(name)
         self._state_file(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.rmdir(mountpoint)
@@ -374,7 +507,9 @@ def fuse_servers_over(
 
     Such a server holds the file open without an exclusive lock (an image file cannot be locked the way a
     block device is), so a tool about to overwrite that range must ask here. Found by the servers' argv in
-    /proc, wherever their runtime directory is, and compared by device and inode, not by name.
+    /proc, wherever their runtime directory is (a shared server is asked which volumes it serves; one that
+    does not answer counts as using the whole of every file it holds open), and compared by device and
+    inode, not by name.
     """
     target = _identity(path)
     if target is None:
@@ -387,6 +522,9 @@ def fuse_servers_over(
             continue
         argv = process_cmdline(int(entry.name))
         if argv is None or SERVER_MODULE not in argv:
+            continue
+        if "--host" in argv:
+            found += _host_uses(int(entry.name), _server_options(argv), target, start_at, end)
             continue
         options = _server_options(argv)
         try:
@@ -408,6 +546,30 @@ def fuse_servers_over(
                     options.get("--mountpoint", ""),
                 )
             )
+    return found
+
+
+def _host_uses(
+    pid: int, options: dict[str, str], target: DataIdentity, start_at: int, end: int | None
+) -> list[FuseServerUse]:
+    """The volumes shared server ``pid`` serves over ``target`` between ``start_at`` and ``end``."""
+    try:
+        reply = request(
+            Path(options.get("--runtime-dir", "")) / SOCKET_NAME, {"op": "list"}, timeout=QUERY_TIMEOUT
+        )
+        served = served_list(reply)
+    except (ChannelError, ControlError):
+        if _open_file_identity(pid, target.key) is None:
+            return []
+        return [FuseServerUse("?", pid, 0, 1 << 63, "")]  # cannot tell which bytes: all of them
+    found = []
+    for volume in served:
+        identity = _identity(volume.device) or _open_file_identity(pid, target.key)
+        if identity is None or identity.key != target.key:
+            continue
+        first = identity.offset + volume.offset
+        if first + volume.size > start_at and (end is None or first < end):
+            found.append(FuseServerUse(volume.name, pid, volume.offset, volume.size, volume.mountpoint))
     return found
 
 

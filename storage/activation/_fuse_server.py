@@ -16,7 +16,7 @@ import stat
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from volumed.storage.activation._hardening import forbid_core_dumps
 from volumed.storage.luks2.payload import PayloadStream
@@ -54,6 +54,18 @@ class _Signal:
                 os.close(self._fd)
                 self._fd = None
 
+    def ended(self) -> None:
+        """The session is being destroyed: nothing to do for a server of one volume."""
+
+
+class Lifecycle(Protocol):
+    """What a decrypted view tells its server: ``send`` ``ready`` (from FUSE's init, in its request context)
+    or ``error: <why>``; ``ended`` from FUSE's destroy, just before libfuse frees the session."""
+
+    def send(self, line: str) -> None: ...
+
+    def ended(self) -> None: ...
+
 
 def _device_end(device_fd: int) -> int:
     """The device's size now, through a descriptor of its own (the stream's file position is left alone)."""
@@ -64,7 +76,7 @@ def _device_end(device_fd: int) -> int:
         os.close(fd)
 
 
-def _operations(name: str, stream: PayloadStream, device_fd: int, offset: int, ready: _Signal) -> Any:
+def _operations(name: str, stream: PayloadStream, device_fd: int, offset: int, ready: Lifecycle) -> Any:
     import mfusepy
 
     file_path = "/" + name
@@ -78,6 +90,9 @@ def _operations(name: str, stream: PayloadStream, device_fd: int, offset: int, r
                 conn.max_readahead = max(conn.max_readahead, _MAX_REQUEST)
                 conn.max_write = max(conn.max_write, _MAX_REQUEST)
             ready.send("ready")
+
+        def destroy(self, path: str) -> None:
+            ready.ended()
 
         def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
             stamp = int(started * 1e9)
@@ -139,6 +154,10 @@ def _operations(name: str, stream: PayloadStream, device_fd: int, offset: int, r
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--host" in (sys.argv[1:] if argv is None else argv):  # every volume of a runtime directory
+        from volumed.storage.activation._fuse_host import main as host_main
+
+        return host_main(argv)
     parser = argparse.ArgumentParser(prog="volumed-fuse-server", description=__doc__)
     parser.add_argument("--name", required=True)
     parser.add_argument("--mountpoint", required=True)

@@ -1,0 +1,111 @@
+"""The FUSE host's control socket, both ends: one framed request (with a descriptor) and one reply each."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+from typing import TYPE_CHECKING, Final
+
+from ._fuse_control import ControlError, encode, read_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+REQUEST_TIMEOUT: Final = 60.0
+"""Long enough for an ``add`` (the host mounts and waits for FUSE's init) on a loaded machine."""
+
+
+class ChannelError(OSError):
+    """No host answers on the socket (absent, refused, gone mid-request, timed out)."""
+
+
+def request(
+    path: Path, message: Mapping[str, object], *, key: bytes = b"", fd: int | None = None,
+    timeout: float = REQUEST_TIMEOUT,
+) -> dict[str, object]:  # fmt: skip
+    """Send one request (``key`` after it, ``fd`` along with it) to the host at ``path``; return its reply.
+
+    Raises:
+        ChannelError: nothing listens at ``path``, or it went away or did not answer in ``timeout`` seconds.
+        ControlError: the reply does not follow the protocol.
+    """
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        connection.settimeout(timeout)
+        try:
+            connection.connect(os.fspath(path))
+            frame = encode(message, key)
+            if fd is None:
+                connection.sendall(frame)
+            else:
+                sent = socket.send_fds(connection, [frame], [fd])
+                connection.sendall(frame[sent:])
+            reply, _ = read_frame(lambda size: _receive(connection, size))
+        except OSError as exc:
+            raise ChannelError(
+                exc.errno, f"the FUSE host at {path} does not answer: {exc.strerror or exc}"
+            ) from exc
+        return reply
+    finally:
+        connection.close()
+
+
+def receive(connection: socket.socket) -> tuple[dict[str, object], bytes, int | None]:
+    """One request from a client: message, key and the descriptor that came with it (the caller closes it).
+
+    Raises:
+        ControlError: a malformed frame, or more than one descriptor.
+        OSError: the connection failed.
+    """
+    received: list[int] = []
+    first = True
+
+    def take(size: int) -> bytes:
+        nonlocal first
+        if not first:
+            return _receive(connection, size)
+        first = False
+        data, fds, flags, _ = socket.recv_fds(connection, size, 2)
+        received.extend(fds)
+        if flags & socket.MSG_CTRUNC or len(fds) > 1:
+            raise ControlError("a request with more than one descriptor")
+        if not data:
+            raise ConnectionResetError("the client closed the connection before a request")
+        return data + (_receive(connection, size - len(data)) if len(data) < size else b"")
+
+    try:
+        message, key = read_frame(take)
+    except BaseException:
+        for fd in received:
+            os.close(fd)
+        raise
+    return message, key, received[0] if received else None
+
+
+def reply(connection: socket.socket, message: Mapping[str, object]) -> None:
+    """Answer the request; a client that is gone is not an error of the host."""
+    with contextlib.suppress(OSError):
+        connection.sendall(encode(message))
+
+
+def peer_uid(connection: socket.socket) -> int:
+    """The uid of the process at the other end (SO_PEERCRED)."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", credentials)
+    return int(uid)
+
+
+def _receive(connection: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = connection.recv(size - len(chunks))
+        if not chunk:
+            raise ConnectionResetError("the connection closed mid-frame")
+        chunks += chunk
+    return bytes(chunks)
+
+
+__all__ = ["ChannelError", "peer_uid", "receive", "reply", "request"]
