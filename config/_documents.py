@@ -145,8 +145,7 @@ class UserVolumeConfigDocument(StrictModel):
     """A ``UserVolumeConfig`` document, mounted at ``/var/mnt/<name>``: by ``volumeType`` a partition made on
     a selected disk (the default, label ``u-<name>``), a directory on EPHEMERAL, or a whole selected disk.
 
-    volumed acts on partition and directory volumes; disk volumes are validated as Talos does (see
-    :attr:`managed`).
+    volumed acts on all three (see :attr:`managed`).
     """
 
     api_version: str = Field(alias="apiVersion")
@@ -169,8 +168,8 @@ class UserVolumeConfigDocument(StrictModel):
 
     @property
     def managed(self) -> bool:
-        """Whether volumed acts on this volume: partition and directory volumes (not disk volumes yet)."""
-        return self.effective_volume_type in (PARTITION, DIRECTORY)
+        """Whether volumed acts on this volume: partition, directory and disk volumes."""
+        return self.effective_volume_type in (PARTITION, DIRECTORY, DISK)
 
     @property
     def min_size_or_default(self) -> int:

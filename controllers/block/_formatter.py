@@ -54,6 +54,7 @@ from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import NODE_UUID_PENDING, TPM_PHASE_PENDING, KeyEnvironment, salt_reason, slot_keys
 from ._directory import PARENT as DIRECTORY_PARENT
 from ._directory import is_directory, parent_mounted
+from ._disk_volume import DiskClaims, DiskVolumeError, is_disk_volume, whole_disk
 from ._encryption import (
     Location,
     NoUsableKeyError,
@@ -275,6 +276,8 @@ class VolumeFormatter(Controller):
         # The partition labels configured volumes are located by: an existing volume found on an image file's
         # partition with one of them gets no second loop device over it (`refuse_shared_region`)
         self._claimed: frozenset[str] = frozenset()
+        # The whole disks of disk volumes (UserVolumeConfig volumeType: disk), chosen once per pass
+        self._disks = DiskClaims({}, [], [], system_disk=None, ready_on={})
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)
@@ -294,6 +297,13 @@ class VolumeFormatter(Controller):
             work.append(_Work(config.id, config.spec, secrets.spec if secrets is not None else None))
         work.sort(key=processing_order)
         self._claimed = frozenset(w.config.partition_label for w in work if w.config.partition_label)
+        self._disks = DiskClaims(
+            {w.volume_id: w.config for w in work},
+            discovered,
+            disks,
+            system_disk=system_disk_of(discovered),
+            ready_on={v: s.location for v, s in self._statuses.items() if s.phase == VolumePhase.READY},
+        )
 
         # Every volume converges at once; one that must make its partition first waits until the attempts of
         # the volumes with provisioning before it ended in this pass, then asks `provisioning_blockers`.
@@ -455,11 +465,20 @@ class VolumeFormatter(Controller):
             return status.model_copy(update={"phase": VolumePhase.READY})
         if is_existing(config):  # found by its selector, mounted as it is: never provisioned or formatted
             return await self._existing(item, progress, status, discovered, disks)
-        found = next((v for v in discovered if v.partition_label == config.partition_label), None)
+        found: DiscoveredVolumeSpec | None
+        if is_disk_volume(config):  # its whole disk, chosen by the selector; blank-checked as any volume
+            found = await self._whole_disk(item, discovered, disks)
+        else:
+            found = next((v for v in discovered if v.partition_label == config.partition_label), None)
         if found is not None and config.locate_non_empty and not found.name and not found.error:
             found = None  # STATE without a config: a blank partition is missing, as in Talos, never formatted
         unusable = next(
-            (v for v in discovered if v.partition_label == config.partition_label and v.error), None
+            (
+                v
+                for v in discovered
+                if config.partition_label and v.partition_label == config.partition_label and v.error
+            ),
+            None,
         )
         if unusable is not None:  # its disk's partition table is invalid: nothing there is opened or written
             if status.phase == VolumePhase.READY:  # in use since before: left as it is
@@ -494,7 +513,7 @@ class VolumeFormatter(Controller):
                             provision_partition,
                             config.partition_label,
                             config.provisioning,
-                            disks,
+                            [d for d in disks if d.dev_path not in self._disks.reserved],
                             system_disk=system_disk_of(discovered),
                         )
                     )
@@ -531,12 +550,28 @@ class VolumeFormatter(Controller):
         else:
             status = await self._prepare_encrypted(item, status, location, env)
         progress.status = status
-        meta = next(
-            (v for v in discovered if v.partition_label == META_PARTITION_LABEL and not v.error), None
+        meta = next(  # a whole disk has no partition for the mark to name: its mkfs is not marked
+            (
+                v
+                for v in discovered
+                if v.partition_label == META_PARTITION_LABEL and not v.error and not is_disk_volume(config)
+            ),
+            None,
         )
         return await self._format(
             item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None
         )
+
+    async def _whole_disk(
+        self, item: _Work, discovered: Sequence[DiscoveredVolumeSpec], disks: Sequence[DiskSpec]
+    ) -> DiscoveredVolumeSpec:
+        """A disk volume's disk as a discovered volume (`DiskClaims.take`)."""
+        if not disks:
+            raise VolumeWaiting("waiting for disk discovery")
+        try:
+            return whole_disk(self._disks.take(item.volume_id), discovered)
+        except DiskVolumeError as error:
+            raise VolumeError(str(error), retryable=error.retryable) from error
 
     async def _existing(
         self,
@@ -724,7 +759,8 @@ class VolumeFormatter(Controller):
                 )
             elif header is None and meta is None:
                 log.warning(
-                    "no META partition: a power cut during this mkfs could not be told apart from data",
+                    "no mkfs mark (no META partition, or a whole-disk volume): a power cut during this mkfs"
+                    " could not be told apart from data",
                     volume=item.volume_id,
                 )
             await self._make_filesystem(item, device, header, meta, partition)

@@ -31,6 +31,7 @@ from volumed.resources import (
 )
 from volumed.resources import KeyKind as ResourceKeyKind
 
+from ._translate_disk import disk_volume_spec
 from ._translate_other import directory_volume_spec, existing_volume_spec
 
 if TYPE_CHECKING:
@@ -186,9 +187,9 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     unless configured) and are provisioned on the system disk when missing, as Talos does.
 
     Directory user volumes, existing volumes (located by their selector, never made) and raw and swap volumes
-    come after the partition user volumes. Documents volumed does not act on yet (IMAGECACHE, disk user
-    volumes) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names them; ZswapConfig is applied
-    by its own controller.
+    come after the partition user volumes; a disk user volume is its selected whole disk. Documents volumed
+    does not act on yet (IMAGECACHE) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names
+    them; ZswapConfig is applied by its own controller.
     """
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
@@ -206,6 +207,10 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     for user in machine.user_volumes:
         if user.effective_volume_type == VolumeType.DIRECTORY:
             result.append(DesiredVolume(user.volume_id, directory_volume_spec(user), None))
+            continue
+        if user.effective_volume_type == VolumeType.DISK:  # a whole disk, found by its selector
+            spec, secrets = encryption_spec(user.effective_encryption)
+            result.append(DesiredVolume(user.volume_id, disk_volume_spec(user, spec), secrets))
             continue
         if not user.managed:
             continue

@@ -41,7 +41,8 @@ class VolumeType(StrEnum):
     DIRECTORY = "directory"
     """A directory on EPHEMERAL (a UserVolumeConfig ``volumeType: directory``): no device, never formatted."""
     DISK = "disk"
-    """A whole disk (not provisioned by volumed yet)."""
+    """A whole disk (a UserVolumeConfig ``volumeType: disk``): the one disk the provisioning selector matches,
+    formatted (or encrypted) only when blank; no partition table is made."""
 
 
 class KeySlotSpec(Spec):
@@ -156,8 +157,9 @@ class VolumeConfigSpec(Spec):
         locate_non_empty: located only when the partition holds something (Talos'
             ``labelVolumeMatchAndNonEmpty``, STATE without a config): a blank partition is missing, never
             formatted.
-        volume_type: a partition, or a directory on EPHEMERAL (then nothing is located, opened or formatted:
-            the directory is made at ``mount_target`` once EPHEMERAL is mounted).
+        volume_type: a partition, a directory on EPHEMERAL (then nothing is located, opened or formatted:
+            the directory is made at ``mount_target`` once EPHEMERAL is mounted), or a whole disk (located by
+            ``provisioning.disk_selector``, ``partition_label`` empty).
         locator_match: when set, the volume is the first discovered volume this CEL volume selector matches
             (over ``volume`` and ``disk``, Talos' ``VolumeLocator``), not the partition labelled
             ``partition_label``: an ExistingVolumeConfig's volume, which is never provisioned, encrypted or

@@ -19,7 +19,7 @@ class ConfigStatusSpec(Spec):
             them (``applied_digest``).
         errors: one line per problem: document, field path, message.
         warnings: one line per valid document of the applied config that volumed does not act on yet
-            (IMAGECACHE, a disk user volume), never dropped silently.
+            (IMAGECACHE), never dropped silently.
         documents: how many documents the file holds, once it was applied.
         digest: SHA-256 of the file as last read.
         applied_digest: SHA-256 of the config that VolumeConfigs were last produced from.

@@ -169,8 +169,7 @@ def test_every_kind_in_one_config_and_what_is_not_acted_on_is_named() -> None:
     )
     assert config.not_supported_yet == (
         "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
-        "UserVolumeConfig/whole: volumeType disk is accepted but not provisioned by this volumed yet",
-    )  # ZswapConfig is applied (the Zswap controller), directory and existing volumes are made: not listed
+    )  # ZswapConfig is applied (the Zswap controller), directory, disk and existing volumes are made
 
 
 def test_fields_and_defaults() -> None:
@@ -196,7 +195,7 @@ def test_fields_and_defaults() -> None:
     assert user.managed  # a directory on EPHEMERAL
     disk = load_config(USER_DISK).user_volume("local-data")
     assert disk is not None
-    assert not disk.managed
+    assert disk.managed  # the whole disk its selector matches
     partition = load_config(USER_PARTITION).user_volume("local-data")
     assert partition is not None
     assert partition.managed
