@@ -159,7 +159,13 @@ class MachineConfig:
         lines: list[str] = []
         for volume in self.volumes:
             if not volume.managed:
-                lines.append(f"VolumeConfig/{volume.name}: accepted but not provisioned by this volumed yet")
+                # Only IMAGECACHE: Talos' ImageCacheConfigController makes its VolumeConfig only with
+                # machine.features.imageCache.localEnabled, for the registryd service volumed does not run.
+                lines.append(
+                    f"VolumeConfig/{volume.name}: accepted but not provisioned: Talos makes this volume only"
+                    " for its image cache (machine.features.imageCache.localEnabled), which volumed does not"
+                    " run"
+                )
         for user in self.user_volumes:
             if not user.managed:
                 lines.append(

@@ -131,7 +131,8 @@ def test_other_documents_are_ignored_and_imagecache_is_loaded() -> None:
     # not provisioned by volumed.
     assert [document.name for document in config.documents] == ["IMAGECACHE", "STATE"]
     assert config.not_supported_yet == (
-        "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
+        "VolumeConfig/IMAGECACHE: accepted but not provisioned: Talos makes this volume only for its image"
+        " cache (machine.features.imageCache.localEnabled), which volumed does not run",
     )
 
 

@@ -168,7 +168,8 @@ def test_every_kind_in_one_config_and_what_is_not_acted_on_is_named() -> None:
         "ZswapConfig/",
     )
     assert config.not_supported_yet == (
-        "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
+        "VolumeConfig/IMAGECACHE: accepted but not provisioned: Talos makes this volume only for its image"
+        " cache (machine.features.imageCache.localEnabled), which volumed does not run",
     )  # ZswapConfig is applied (the Zswap controller), directory, disk and existing volumes are made
 
 

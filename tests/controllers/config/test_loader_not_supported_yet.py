@@ -50,7 +50,8 @@ async def test_unsupported_documents_are_warned_about_not_dropped(tmp_path: Path
         assert status.spec.errors == ()
         assert status.spec.documents == 4
         assert status.spec.warnings == (
-            "VolumeConfig/IMAGECACHE: accepted but not provisioned by this volumed yet",
+            "VolumeConfig/IMAGECACHE: accepted but not provisioned: Talos makes this volume only for its"
+            " image cache (machine.features.imageCache.localEnabled), which volumed does not run",
         )
         data = await assert_resource(state, Pointer(BLOCK, VolumeConfigDefinition.type, "u-data"))
         assert data.spec.provisioning is not None
