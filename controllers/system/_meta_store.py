@@ -38,7 +38,13 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Pointer, Resource
 from volumed.runtime.controller import Controller, EventSource, Input, Output, OutputKind
-from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition, MetaState
+from volumed.storage.meta import (
+    DEFAULT_LOCK_TIMEOUT,
+    META_PARTITION_LABEL,
+    MetaError,
+    MetaPartition,
+    MetaState,
+)
 
 from .._lasting_problem import LastingProblem
 from ..block._provisioning import meta_volume
@@ -57,6 +63,9 @@ class MetaStore(Controller):
 
     The config always wins over META: while a config is present, tag 9 is only written, never read.
     MetaLoaded says when META's tags are known: read, or META found on no disk once discovery showed them.
+    A META that cannot be read (both copies corrupt, locked past the wait, unreadable) leaves what the last
+    good read published as it was, MetaKeys and STATE's VolumeConfig alike; MetaLoaded's error says why.
+    Talos reads META once at boot and never closes STATE because of it.
 
     META is read again when another process closes its device node (or disk image) after opening it for
     writing: an inotify watch on that node, as udev's "watch" option, which moves to the new node when
@@ -80,8 +89,15 @@ class MetaStore(Controller):
         Output(VolumeKeySecretsDefinition.type, OutputKind.SHARED, BLOCK),
     )
 
-    def __init__(self, *, poll_interval: float = 5.0, watched_poll_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        poll_interval: float = 5.0,
+        watched_poll_interval: float = 60.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         self._poll = poll_interval
+        self._lock_timeout = lock_timeout  # how long a read or write waits for another process's flock
         self._watched_poll = watched_poll_interval
         self._problem = LastingProblem()
         self.sources = (EventSource("META device", self._watch),)
@@ -89,6 +105,11 @@ class MetaStore(Controller):
         self._watching: str | None = None  # the node a working watch is on
         self._retarget: anyio.CancelScope | None = None  # cancelled to move the watch to a new target
         self._write_failed: tuple[bytes, float] | None = None  # tag 9 value whose write failed, and when
+        self._write_problem = LastingProblem()
+        self._tags: dict[
+            int, bytes
+        ] = {}  # the tags of the last good read: published while META is unreadable
+        self._state: tuple[EncryptionSpec | None] | None = None  # STATE's encryption published from META
 
     async def _watch(self, wake: Wake) -> None:
         """Wake when META's node is closed by a writer (once a write is whole, not while it is written), on
@@ -138,15 +159,21 @@ class MetaStore(Controller):
         )
         config_present = config is not None and config.spec.present
         no_config = config is not None and not config.spec.present  # the ConfigLoader looked: none
+        if not no_config:
+            self._state = None  # not published by this reconcile: the runtime removes it
         if meta is None:
             if metas:
+                await self._republish(ctx, no_config)
                 await _loaded(ctx, found=False, error=f"META is not used: {metas[0].error}")
             elif disks:
+                self._tags = {}
                 await _loaded(ctx, found=False)
                 if no_config:  # no tag 9 to read: STATE is looked for, unencrypted, as Talos does
-                    await _state_from_meta(ctx, None)
+                    await self._publish_state(ctx, None)
+            else:
+                await self._republish(ctx, no_config)
             return
-        partition = MetaPartition(meta.dev_path, offset=meta.offset)
+        partition = MetaPartition(meta.dev_path, offset=meta.offset, lock_timeout=self._lock_timeout)
         secrets = await ctx.find(Pointer(BLOCK, VolumeKeySecretsDefinition.type, STATE), VolumeKeySecretsSpec)
         wanted = (
             secrets.spec.meta_json if secrets is not None and secrets.spec.meta_json is not None else None
@@ -168,34 +195,55 @@ class MetaStore(Controller):
                 contents = await anyio.to_thread.run_sync(partition.read)
         except MetaError as error:
             self._problem.report(ctx.logger, "META is unreadable", str(error))
+            await self._republish(ctx, no_config)
             await _loaded(ctx, found=True, error=f"META is unreadable: {error}")
             return
-        problem = ""
+        reasons = "; ".join(f"copy {i}: {c.error}" for i, c in enumerate(contents.copies) if c.error)
         if contents.state is MetaState.CORRUPT:
-            # Its tags are unknown, not unset: without a config STATE cannot be set up from tag 9.
-            reasons = "; ".join(f"copy {i}: {c.error}" for i, c in enumerate(contents.copies) if c.error)
+            # Its tags are unknown, not unset: those of the last good read stay. Without one, and without a
+            # config, STATE is not set up: tag 9 is unknown.
             problem = "META is corrupt (no valid copy): its tags, tag 9 included, are unknown"
             self._problem.report(ctx.logger, problem, reasons)
+            await self._republish(ctx, no_config)
+            await _loaded(ctx, found=True, error=problem)
+            return
+        if contents.state is MetaState.DEGRADED:  # its tags are known; the next write repairs the bad copy
+            self._problem.report(ctx.logger, "META has one valid copy: the other is damaged", reasons)
         else:
             self._problem.clear()
+        self._tags = dict(contents.tags)
         for tag, value in sorted(contents.tags.items()):
-            text = value.decode("utf-8", "backslashreplace")
-            await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
-        await _loaded(ctx, found=True, error=problem)  # after the tags: whoever sees it sees them
+            await _publish_tag(ctx, tag, value)
+        await _loaded(ctx, found=True)  # after the tags: whoever sees it sees them
         if no_config and STATE_ENCRYPTION_TAG in contents.tags:
             # only once the ConfigLoader has looked and found no config: the config always wins
             try:
                 encryption = encryption_from_meta_json(contents.tags[STATE_ENCRYPTION_TAG])
             except MetaEncryptionError as error:
                 ctx.logger.warning("META tag 9 is invalid; STATE's encryption is unknown", error=str(error))
+                if self._state is not None:  # STATE stays as it was set up
+                    await _state_from_meta(ctx, self._state[0])
                 return
-            await _state_from_meta(ctx, encryption)
-        elif no_config and contents.state is not MetaState.CORRUPT:
+            await self._publish_state(ctx, encryption)
+        elif no_config:
             # No tag 9 (Talos writes it only for a config that encrypts STATE, or "null"): STATE is looked
             # for unencrypted, as Talos' manageStateNoConfig does; a STATE that holds LUKS2 is then refused
             # ("filesystem type mismatch"), never written. (No STATE was set up: `--once` waited out its
             # timeout with an empty table.)
-            await _state_from_meta(ctx, None)
+            await self._publish_state(ctx, None)
+
+    async def _publish_state(self, ctx: ControllerContext, encryption: EncryptionSpec | None) -> None:
+        self._state = (encryption,)
+        await _state_from_meta(ctx, encryption)
+
+    async def _republish(self, ctx: ControllerContext, no_config: bool) -> None:
+        """Publish again what the last good read published: the runtime destroys every output a reconcile
+        does not write, and a META that cannot be read now says nothing about its tags (a MetaKey gone would
+        change the node UUID; STATE's VolumeConfig gone would unmount and close STATE)."""
+        for tag, value in sorted(self._tags.items()):
+            await _publish_tag(ctx, tag, value)
+        if no_config and self._state is not None:
+            await _state_from_meta(ctx, self._state[0])
 
     async def _write_tag_9(self, ctx: ControllerContext, partition: MetaPartition, value: bytes) -> bool:
         """Write tag 9 (read first: only when it differs, since every open for writing, even one that
@@ -213,12 +261,18 @@ class MetaStore(Controller):
         except MetaError as error:
             self._write_failed = (value, time.monotonic())
             ctx.requeue_after(self._poll)
-            ctx.logger.warning("could not write STATE's encryption to META", error=str(error))
+            self._write_problem.report(ctx.logger, "could not write STATE's encryption to META", str(error))
             return False
         self._write_failed = None
+        self._write_problem.clear()
         if written:
             ctx.logger.info("wrote STATE's encryption config to META")
         return written
+
+
+async def _publish_tag(ctx: ControllerContext, tag: int, value: bytes) -> None:
+    text = value.decode("utf-8", "backslashreplace")
+    await ctx.apply(MetaKeyDefinition.new(meta_key_id(tag), MetaKeySpec(value=text)))
 
 
 async def _state_from_meta(ctx: ControllerContext, encryption: EncryptionSpec | None) -> None:
