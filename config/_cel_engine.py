@@ -312,10 +312,14 @@ def _check_constant_regexes(environment: celpy.Environment, tree: Tree[Token]) -
 
 
 def compile_program(
-    expression: str, *, variables: Mapping[str, frozenset[str]] | None = None
+    expression: str,
+    *,
+    variables: Mapping[str, frozenset[str]] | None = None,
+    unsupported: Mapping[str, frozenset[str]] | None = None,
 ) -> celpy.Runner:
     """The runnable program of ``expression``, checked for its shape, ``disk`` fields (and those of the other
-    variables in ``variables``: ``volume`` for volume selectors) and constant regexes.
+    variables in ``variables``: ``volume`` for volume selectors) and constant regexes. A field listed in
+    ``unsupported`` (variable -> fields) exists in Talos but is not known here: it is refused by name.
 
     Raises:
         SelectorError: as :func:`volumed.config.compile_selector` says (without the expression's text).
@@ -334,6 +338,13 @@ def compile_program(
     if unknown:
         variable, first = unknown[0]
         raise SelectorError(f"no such field of {variable} at line {first.line}, column {first.column}")
+    for variable, name in _unknown_fields(
+        tree, {v: f - (unsupported or {}).get(v, frozenset()) for v, f in (variables or {}).items()}
+    ):
+        raise SelectorError(
+            f"{variable}.{name} is not supported: volumed does not probe it (it would be 0 or empty for every"
+            f" {variable}), at line {name.line}, column {name.column}"
+        )
     _check_constant_regexes(environment, tree)
     try:
         return environment.program(tree, functions=_FUNCTIONS)

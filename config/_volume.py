@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._cel import _SAMPLE_DISK
 from ._errors import SelectorError
 from ._limits import MAX_SELECTOR_LENGTH
+from ._pretty_size import pretty_size
 
 if TYPE_CHECKING:
     from ._disk import DiskDescription
@@ -25,8 +26,9 @@ class VolumeDescription:
 
     Field names are those of Talos' block.DiscoveredVolumeSpec, so a selector written for Talos works
     unchanged. ``name`` is the probed signature (``xfs``, ``ext4``, ``luks``), ``label`` and ``uuid`` the
-    filesystem's, ``type`` is ``partition`` or ``disk``. Fields volumed does not probe (``block_size``,
-    ``filesystem_block_size``, ``probed_size``, ``io_size``, ``device_path``, ``pretty_size``) are 0 or empty.
+    filesystem's, ``type`` is ``partition`` or ``disk``; ``pretty_size`` is Talos' rendering of ``size``
+    (`pretty_size`) unless given. The fields volumed does not probe (`UNPROBED_VOLUME_FIELDS`) stay 0 or
+    empty here, and a selector naming one of them is refused when it is compiled.
     """
 
     dev_path: str
@@ -50,6 +52,10 @@ class VolumeDescription:
     pretty_size: str = ""
     offset: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.pretty_size:  # Talos fills it from the size (humanize.Bytes)
+            object.__setattr__(self, "pretty_size", pretty_size(self.size))
+
 
 VOLUME_FIELDS: frozenset[str] = frozenset(f.name for f in fields(VolumeDescription))
 #: Fields that are unsigned in Talos' protobuf (CEL ``uint``: compare with ``1u``, ``10u * GiB``).
@@ -64,6 +70,12 @@ VOLUME_UINT_FIELDS: frozenset[str] = frozenset(
         "partition_index",
         "offset",
     }
+)
+
+#: Talos' volume fields volumed's discovery does not fill (Talos reads them from the device's I/O limits,
+#: the filesystem's superblock and sysfs): a selector on one would match as if every volume had 0 or "".
+UNPROBED_VOLUME_FIELDS: frozenset[str] = frozenset(
+    {"io_size", "block_size", "filesystem_block_size", "probed_size", "device_path"}
 )
 
 _SAMPLE_VOLUME = VolumeDescription(
@@ -110,8 +122,9 @@ def compile_volume_selector(expression: str) -> VolumeSelector:
 
     Raises:
         SelectorError: an empty text, a syntax error, a ``volume.<field>`` or ``disk.<field>`` that does not
-            exist, an undeclared name, a result that is not a boolean, or past a limit. The message names
-            lines and columns, never the expression's text.
+            exist, a ``volume.<field>`` volumed does not probe (`UNPROBED_VOLUME_FIELDS`), an undeclared
+            name, a result that is not a boolean, or past a limit. The message names lines and columns (and
+            an unprobed field), never the expression's text.
     """
     if not expression:
         raise SelectorError("volume selector is required")
@@ -119,7 +132,14 @@ def compile_volume_selector(expression: str) -> VolumeSelector:
         raise SelectorError(f"too long: more than {MAX_SELECTOR_LENGTH} characters (the limit)")
     from ._cel_engine import compile_program
 
-    selector = VolumeSelector(expression, compile_program(expression, variables={"volume": VOLUME_FIELDS}))
+    selector = VolumeSelector(
+        expression,
+        compile_program(
+            expression,
+            variables={"volume": VOLUME_FIELDS},
+            unsupported={"volume": UNPROBED_VOLUME_FIELDS},
+        ),
+    )
     try:
         selector.matches(_SAMPLE_VOLUME, _SAMPLE_DISK)
     except SelectorError as error:

@@ -76,3 +76,19 @@ def test_config_validation_checks_volume_fields() -> None:
         "ExistingVolumeConfig/e: discovery.volumeSelector.match: volume selector is invalid: no such field of"
         " volume at line 1, column 8"
     ]
+
+
+@pytest.mark.parametrize(
+    "field", ["io_size", "block_size", "filesystem_block_size", "probed_size", "device_path"]
+)
+def test_fields_volumed_does_not_probe_are_refused_by_name(field: str) -> None:
+    """They exist in Talos but would be 0 or empty on every volume here: a selector on them used to compile
+    and then match every volume or none, silently."""
+    value = '""' if field == "device_path" else "0u"
+    expression = f'volume.name == "xfs" && volume.{field} != {value}'
+    with pytest.raises(SelectorError) as raised:
+        compile_volume_selector(expression)
+    assert str(raised.value) == (
+        f"volume.{field} is not supported: volumed does not probe it (it would be 0 or empty for every"
+        " volume), at line 1, column 32"  # the field name's column
+    )
