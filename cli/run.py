@@ -10,6 +10,8 @@ from typing import NoReturn
 
 import click
 
+from ._seconds import Seconds
+
 ENV_TCTI = "VOLUMED_TPM_TCTI"
 DEFAULT_STATE_DIR = "/run/volumed"
 EXIT_CANNOT_RUN = 3
@@ -206,21 +208,25 @@ def fail(message: str, code: int) -> NoReturn:
 )
 @click.option(
     "--retry-interval",
-    type=float,
+    type=Seconds(),
     default=30.0,
     show_default=True,
-    help="Seconds before a retryable volume failure is retried.",
+    help="Seconds before a retryable volume failure is retried (at least 0.1).",
 )
 @click.option(
     "--disk-poll-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     default=5.0,
     show_default=True,
-    help="Seconds between rescans of the disks. The node's disks are also rescanned as soon as the kernel "
-    "announces a block device added, changed or removed; --disk image files only by this poll.",
+    help="Seconds between rescans of the disks (at least 0.1). The node's disks are also rescanned as soon "
+    "as the kernel announces a block device added, changed or removed; --disk image files only by this poll.",
 )
 @click.option(
-    "--timeout", type=float, default=600.0, show_default=True, help="With --once: give up after this long."
+    "--timeout",
+    type=Seconds(),
+    default=600.0,
+    show_default=True,
+    help="With --once: give up after this many seconds (at least 0.1).",
 )
 @click.option(
     "--notify",
