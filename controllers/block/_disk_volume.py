@@ -207,3 +207,14 @@ class DiskClaims:
             volume_id, chosen, system_disk=self._system_disk, holders=self._holders, owners=self._owners
         )
         return chosen
+
+    def moved(self, volume_id: str, location: str) -> str | None:
+        """How the config now chooses another disk than ``location``, the one disk volume ``volume_id`` is
+        ready on (None when it still chooses that disk). Such a volume keeps its disk until the next start,
+        as Talos keeps a ready volume where it is: formatting the newly chosen disk (LUKS2 or mkfs) and
+        mounting it in place of the one in use is not done under a running system."""
+        chosen = self._selected.get(volume_id)
+        if chosen is None or (not isinstance(chosen, DiskVolumeError) and chosen.dev_path == location):
+            return None
+        now = str(chosen) if isinstance(chosen, DiskVolumeError) else f"it selects the disk {chosen.dev_path}"
+        return f"the disk selector changed ({now}), the volume stays on {location}"

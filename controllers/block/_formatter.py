@@ -389,6 +389,8 @@ class VolumeFormatter(Controller):
     ) -> None:
         status = self._status(item.volume_id)
         change = _change_needing_a_new_volume(item.config, status)
+        if change is None and is_disk_volume(item.config) and status.phase == VolumePhase.READY:
+            change = self._disks.moved(item.volume_id, status.location)
         if change is not None:
             # As in Talos, a ready volume is not made again under a running system (it is in use; the change
             # may be a typo): the status says so, and the next boot applies the config.

@@ -118,3 +118,16 @@ def test_whole_disk_carries_what_discovery_probed() -> None:
     volume = whole_disk(DATA, [META, probed])
     assert (volume.dev_path, volume.parent, volume.offset, volume.size) == ("/dev/sdb", "", 0, 200 * GIB)
     assert (volume.name, volume.uuid, volume.label, volume.partition_index) == ("xfs", "u", "l", 0)
+
+
+def test_a_ready_volume_is_told_when_the_selector_now_chooses_another_disk() -> None:
+    config = disk_volume("disk.size == 500u * GiB")
+    found = claims({"u-a": config}, ready_on={"u-a": "/dev/sdb"})
+    assert found.moved("u-a", "/dev/sdc") is None
+    assert found.moved("u-a", "/dev/sdb") == (
+        "the disk selector changed (it selects the disk /dev/sdc), the volume stays on /dev/sdb"
+    )
+    none = claims({"u-a": disk_volume("disk.size == 1u")})
+    assert none.moved("u-a", "/dev/sdb") == (
+        "the disk selector changed (no disks matched selector for volume), the volume stays on /dev/sdb"
+    )

@@ -192,3 +192,36 @@ async def test_a_disk_volume_s_disk_gets_no_partition_of_another_volume(node: No
         assert part.phase.value == "failed", describe(snapshot)
         assert part.error_message == "cannot provision volume u-part: no disk matches the selector"
     assert (blkid(disk, "TYPE"), blkid(disk, "PTTYPE")) == ("xfs", "")
+
+
+async def test_a_ready_disk_volume_keeps_its_disk_when_the_selector_changes(node: Node) -> None:
+    disk = whole_disk(node)
+    other = node.workdir / "other.img"
+    with other.open("wb") as image:
+        image.truncate(WHOLE_DISK_SIZE + 32 * MIB)
+    moved = disk_volume_config("secret", filesystem="ext4", keys=[static_key(0, "whole-disk-pass")])
+    moved["provisioning"]["diskSelector"]["match"] = f"disk.size == {WHOLE_DISK_SIZE + 32 * MIB}u"
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        disk_volume_config("secret", filesystem="ext4", keys=[static_key(0, "whole-disk-pass")]),
+    )
+    before = digest(other)
+    target = node.root / "var" / "mnt" / "secret"
+    async with node.boot(disks=[*node.disks, str(disk), str(other)]) as boot:
+        assert status_of(boot.snapshot, "u-secret").location == str(disk), describe(boot.snapshot)
+        (target / "kept").write_bytes(b"in use")
+        node.write_config(volume_config("STATE"), volume_config("EPHEMERAL"), moved)
+        snapshot = await boot.wait_for(
+            lambda s: "disk selector changed" in status_of(s, "u-secret").error_message,
+            what="the selector change to be seen",
+        )
+        status = status_of(snapshot, "u-secret")
+        assert (status.phase.value, status.location) == ("ready", str(disk))
+        assert status.error_message == (
+            f"the disk selector changed (it selects the disk {other}), the volume stays on {disk}: kept as it"
+            " is until the next boot"
+        )
+        assert (target / "kept").read_bytes() == b"in use"
+    assert digest(other) == before  # the newly selected disk was not formatted under the running volume
+    assert blkid(disk, "TYPE") == "crypto_LUKS"
