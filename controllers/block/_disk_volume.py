@@ -100,10 +100,14 @@ def disk_holders(
 
 
 def disk_owners(selected: Mapping[str, str], ready_on: Mapping[str, str]) -> dict[str, str]:
-    """Disk path -> the one disk volume that gets it, of those that select it (``selected``: volume ->
-    disk): the one already ready on it (``ready_on``: volume -> disk), else the first by volume id."""
+    """Disk path -> the one disk volume that has it: the one ready on it (``ready_on``: disk volume ->
+    disk), even when its selector now chooses another disk (it stays there until the next start, see
+    `DiskClaims.moved`), else the first by volume id of those that select it (``selected``: volume -> disk).
+    """
     owners: dict[str, str] = {}
-    for volume_id in sorted(selected, key=lambda v: (ready_on.get(v) != selected[v], v)):
+    for volume_id in sorted(ready_on):
+        owners.setdefault(ready_on[volume_id], volume_id)
+    for volume_id in sorted(selected):
         owners.setdefault(selected[volume_id], volume_id)
     return owners
 
@@ -134,9 +138,7 @@ def check_taken(
         )
     owner = owners.get(path, volume_id)
     if owner != volume_id:
-        raise DiskVolumeError(
-            f"the disk {path} is selected by the disk volume {owner} too, which has it", retryable=True
-        )
+        raise DiskVolumeError(f"the disk {path} is the disk volume {owner}'s", retryable=True)
 
 
 def whole_disk(disk: DiskSpec, discovered: Iterable[DiscoveredVolumeSpec]) -> DiscoveredVolumeSpec:
@@ -158,7 +160,8 @@ def whole_disk(disk: DiskSpec, discovered: Iterable[DiscoveredVolumeSpec]) -> Di
 class DiskClaims:
     """The disk volumes' disks for one formatter pass: which disk each selects, and whether it may have it.
 
-    Built from the pass's configs, discovered volumes, disks and the volumes ready on a disk before it.
+    Built from the pass's configs, discovered volumes, disks and where each volume was ready before it
+    (``ready_on``: volume -> its location; only disk volumes' count).
     """
 
     def __init__(
@@ -182,7 +185,8 @@ class DiskClaims:
         others = {v: c for v, c in configs.items() if not is_disk_volume(c)}
         self._holders = disk_holders(others, discovered, disks) if self._selected else {}
         chosen = {v: d.dev_path for v, d in self._selected.items() if not isinstance(d, DiskVolumeError)}
-        self._owners = disk_owners(chosen, ready_on)
+        ready = {v: path for v, path in ready_on.items() if v in configs and is_disk_volume(configs[v])}
+        self._owners = disk_owners(chosen, ready)
 
     @property
     def reserved(self) -> frozenset[str]:

@@ -99,12 +99,22 @@ def test_two_disk_volumes_on_one_disk_the_ready_one_keeps_it() -> None:
     configs = {"u-a": disk_volume("disk.size == 500u * GiB"), "u-b": disk_volume("disk.size == 500u * GiB")}
     first = claims(configs)
     assert first.take("u-a") == OTHER
-    assert (
-        str(refusal(first, "u-b")) == "the disk /dev/sdc is selected by the disk volume u-a too, which has it"
-    )
+    assert str(refusal(first, "u-b")) == "the disk /dev/sdc is the disk volume u-a's"
     later = claims(configs, ready_on={"u-b": "/dev/sdc"})
     assert later.take("u-b") == OTHER
-    assert "disk volume u-b too" in str(refusal(later, "u-a"))
+    assert str(refusal(later, "u-a")) == "the disk /dev/sdc is the disk volume u-b's"
+
+
+def test_a_disk_a_volume_is_ready_on_stays_its_own_when_its_selector_moves() -> None:
+    """u-a is ready on /dev/sdc and now selects /dev/sdb; u-b now selects /dev/sdc: u-b does not get it (it
+    would mount the same filesystem a second time, or be refused by the blank check)."""
+    configs = {"u-a": disk_volume("disk.size == 200u * GiB"), "u-b": disk_volume("disk.size == 500u * GiB")}
+    found = claims(configs, ready_on={"u-a": "/dev/sdc"})
+    assert str(refusal(found, "u-b")) == "the disk /dev/sdc is the disk volume u-a's"
+    assert found.moved("u-a", "/dev/sdc") is not None
+    assert found.reserved == frozenset({"/dev/sdb", "/dev/sdc"})
+    partition = claims({"u-a": disk_volume("disk.size == 500u * GiB")}, ready_on={"u-part": "/dev/sdc"})
+    assert partition.take("u-a") == OTHER  # only disk volumes' locations count as theirs
 
 
 def test_a_read_only_disk_is_not_taken() -> None:
