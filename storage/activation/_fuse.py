@@ -47,7 +47,7 @@ DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
 READY_TIMEOUT: Final = 30.0
 QUERY_TIMEOUT: Final = 10.0
-SHARED_SERVER: Final = False
+SHARED_SERVER: Final = True
 """Whether a FuseActivator hands every volume to one server process by default (else one per volume)."""
 
 log = logging.getLogger(__name__)
@@ -430,7 +430,8 @@ class FuseActivator:
         return f" (server log: {tail})" if tail else ""
 
     def _clean_up(self, name: str, *, pid: int | None = None) -> None:
-        """Detach loops, unmount, stop the server: whatever of a (half-made or dead) activation is left."""
+        """Detach loops, unmount, end the serving (a server of this volume alone is stopped, the shared one is
+        told to stop serving it): whatever of a (half-made or dead) activation is left."""
         for device in self._loops(name):
             with contextlib.suppress(loop.LoopError):
                 loop.detach(device)

@@ -42,7 +42,8 @@ def request(
                 connection.sendall(frame)
             else:
                 sent = socket.send_fds(connection, [frame], [fd])
-                connection.sendall(frame[sent:])
+                if sent < len(frame):  # never an empty send: the host may have answered and closed by now
+                    connection.sendall(frame[sent:])
             reply, _ = read_frame(lambda size: _receive(connection, size))
         except OSError as exc:
             raise ChannelError(

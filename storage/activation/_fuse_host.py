@@ -144,6 +144,7 @@ class Host:
         self._adding = threading.Lock()
         self._connections = 0
         self._stopping = False
+        self._socket_inode = 0
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def serve(self, ready_fd: int) -> int:
@@ -164,7 +165,7 @@ class Host:
         finally:
             self._stop_all()
             with contextlib.suppress(OSError):
-                if os.stat(self._dir / SOCKET_NAME).st_ino == os.fstat(listener.fileno()).st_ino:
+                if os.stat(self._dir / SOCKET_NAME).st_ino == self._socket_inode:  # not a successor's
                     os.unlink(self._dir / SOCKET_NAME)
             listener.close()
         return 0
@@ -180,6 +181,7 @@ class Host:
         finally:
             os.umask(previous)
         os.chmod(path, 0o600)
+        self._socket_inode = os.stat(path).st_ino
         listener.listen(16)
         return listener
 

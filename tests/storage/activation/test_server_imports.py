@@ -1,13 +1,17 @@
-"""A volume's FUSE server is a process of its own, started per volume at boot: it imports what it uses."""
+"""The FUSE server is a process of its own, started at boot (one for every volume, or one per volume): it
+imports what it uses."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 
-def test_the_fuse_server_imports_neither_kdfs_nor_other_backends_nor_package_metadata() -> None:
-    probe = "import sys, volumed.storage.activation._fuse_server; print('\\n'.join(sorted(sys.modules)))"
+
+@pytest.mark.parametrize("module", ["_fuse_server", "_fuse_host"])
+def test_the_fuse_server_imports_neither_kdfs_nor_other_backends_nor_package_metadata(module: str) -> None:
+    probe = f"import sys, volumed.storage.activation.{module}; print('\\n'.join(sorted(sys.modules)))"
     loaded = set(
         subprocess.run(
             [sys.executable, "-c", probe], check=True, capture_output=True, text=True

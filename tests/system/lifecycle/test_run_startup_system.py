@@ -117,7 +117,7 @@ def test_key_holders_cannot_dump_core(node: Node) -> None:
     )
     with running(node, mounts=2) as run:
         servers = fuse_servers(node)
-        assert len(servers) == 2
+        assert len(servers) == 1  # one FUSE server for both volumes (issue 16)
         assert core_limit(run.pid) == ["0", "0"]
         for pid in servers:
             assert core_limit(pid) == ["0", "0"], pid
@@ -174,7 +174,7 @@ def test_a_run_with_another_state_dir_is_refused_while_a_killed_runs_views_are_u
     with running(node, mounts=2) as run:
         os.killpg(run.pid, signal.SIGKILL)
     servers = sorted(fuse_servers(node))
-    assert len(servers) == 2
+    assert len(servers) == 1  # the one FUSE server of both volumes, in a session of its own
     argv = node.run_argv()
     argv[argv.index("--state-dir") + 1] = str(node.workdir / "run2")
     result = run_once(node, argv)
