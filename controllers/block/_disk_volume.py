@@ -185,16 +185,23 @@ class DiskClaims:
         others = {v: c for v, c in configs.items() if not is_disk_volume(c)}
         self._holders = disk_holders(others, discovered, disks) if self._selected else {}
         chosen = {v: d.dev_path for v, d in self._selected.items() if not isinstance(d, DiskVolumeError)}
-        ready = {v: path for v, path in ready_on.items() if v in configs and is_disk_volume(configs[v])}
-        self._owners = disk_owners(chosen, ready)
+        self._ready = {v: path for v, path in ready_on.items() if v in configs and is_disk_volume(configs[v])}
+        self._owners = disk_owners(chosen, self._ready)
 
     @property
     def reserved(self) -> frozenset[str]:
         """Disks a disk volume has (selected, not the system disk, holding no other volume): no partition
         is made on them."""
         return frozenset(
-            path for path in self._owners if path != self._system_disk and path not in self._holders
+            path
+            for path in self._owners
+            if path != self._system_disk and (path not in self._holders or path in self._ready.values())
         )
+
+    def ready_on(self, path: str) -> str | None:
+        """The disk volume that is ready on disk ``path`` (its filesystem or LUKS2 in use), else None: nothing
+        else of the config may use that disk (an existing volume matching its filesystem is refused)."""
+        return next((volume for volume, disk in sorted(self._ready.items()) if disk == path), None)
 
     def take(self, volume_id: str) -> DiskSpec:
         """The disk of disk volume ``volume_id``.
@@ -207,6 +214,8 @@ class DiskClaims:
             raise DiskVolumeError("not a disk volume of this pass", retryable=True)
         if isinstance(chosen, DiskVolumeError):
             raise chosen
+        if self._ready.get(volume_id) == chosen.dev_path:
+            return chosen  # it is there already: what else now matches that disk cannot take it
         check_taken(
             volume_id, chosen, system_disk=self._system_disk, holders=self._holders, owners=self._owners
         )

@@ -607,6 +607,13 @@ class VolumeFormatter(Controller):
             )
             progress.status = status
             await refuse_shared_region(found, self._claimed)
+            owner = self._disks.ready_on(found.parent or found.dev_path)
+            if owner is not None:  # a disk volume's filesystem: mounted once, by that volume
+                raise ExistingVolumeError(
+                    f"the volume selector matches {found.dev_path}, the disk of the disk volume {owner} of"
+                    " this config: it is not mounted a second time",
+                    retryable=True,
+                )
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
             device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
         except ExistingVolumeError as error:

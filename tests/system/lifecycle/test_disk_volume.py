@@ -225,3 +225,31 @@ async def test_a_ready_disk_volume_keeps_its_disk_when_the_selector_changes(node
         assert (target / "kept").read_bytes() == b"in use"
     assert digest(other) == before  # the newly selected disk was not formatted under the running volume
     assert blkid(disk, "TYPE") == "crypto_LUKS"
+
+
+async def test_an_existing_volume_matching_a_disk_volume_s_filesystem_is_refused(node: Node) -> None:
+    """The disk volume's xfs is on the whole image: an ExistingVolumeConfig matching it would mount it a
+    second time through another loop device (two caches over one filesystem)."""
+    disk = whole_disk(node)
+    existing = {
+        "apiVersion": "v1alpha1",
+        "kind": "ExistingVolumeConfig",
+        "name": "again",
+        "discovery": {
+            "volumeSelector": {"match": f'volume.name == "xfs" && volume.size == {WHOLE_DISK_SIZE}u'}
+        },
+    }
+    node.write_config(
+        volume_config("STATE"), volume_config("EPHEMERAL"), disk_volume_config("whole"), existing
+    )
+    async with node.boot(disks=[*node.disks, str(disk)]) as boot:
+        snapshot = await boot.wait_for(
+            lambda s: status_of(s, "e-again").phase.value == "failed", what="e-again to be refused"
+        )
+        assert phases(snapshot)["u-whole"] == "ready", describe(snapshot)
+        assert status_of(snapshot, "e-again").error_message == (
+            f"the volume selector matches {disk}, the disk of the disk volume u-whole of this config: it is"
+            " not mounted a second time"
+        )
+        assert "e-again" not in snapshot.mounted
+        assert find_mount(node.root / "var" / "mnt" / "whole") is not None

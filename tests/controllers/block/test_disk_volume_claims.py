@@ -141,3 +141,16 @@ def test_a_ready_volume_is_told_when_the_selector_now_chooses_another_disk() -> 
     assert none.moved("u-a", "/dev/sdb") == (
         "the disk selector changed (no disks matched selector for volume), the volume stays on /dev/sdb"
     )
+
+
+def test_a_ready_disk_volume_keeps_its_disk_when_an_existing_selector_matches_its_filesystem() -> None:
+    existing = VolumeConfigSpec(partition_label="", locator_match='volume.name == "xfs"', filesystem="")
+    xfs = DiscoveredVolumeSpec(dev_path="/dev/sdc", size=500 * GIB, name="xfs")
+    configs = {"u-a": disk_volume("disk.size == 500u * GiB"), "e-x": existing}
+    ready = claims(configs, [xfs], ready_on={"u-a": "/dev/sdc"})
+    assert ready.take("u-a") == OTHER
+    assert ready.ready_on("/dev/sdc") == "u-a"  # the existing volume is refused on it (formatter)
+    assert ready.reserved == frozenset({"/dev/sdc"})
+    fresh = claims(configs, [xfs])  # not ready: the filesystem found there is the existing volume's
+    assert "holds the volume e-x" in str(refusal(fresh, "u-a"))
+    assert fresh.ready_on("/dev/sdc") is None
