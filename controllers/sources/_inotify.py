@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from ._burst import LONGEST, SETTLE, burst_end
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
     from types import TracebackType
@@ -169,10 +171,19 @@ async def watch_files(
                 )
 
 
-async def watch_writes(path: str | os.PathLike[str], changed: Callable[[], None]) -> None:
-    """Call ``changed()`` once the watch is set up, then after each batch of events in which ``path`` (a
+async def watch_writes(
+    path: str | os.PathLike[str],
+    changed: Callable[[], None],
+    *,
+    settle: float = SETTLE,
+    longest: float = LONGEST,
+) -> None:
+    """Call ``changed()`` once the watch is set up, then once per burst of events in which ``path`` (a
     regular file or a device node: udev's "watch" option) was closed by a process that had it open for
-    writing, written or not; also when the kernel's event queue overflowed. Runs until cancelled.
+    writing, written or not; also when the kernel's event queue overflowed. A burst ends ``settle`` to
+    twice ``settle`` s after its last such close, or ``longest`` s after its first, as the uevents'
+    (`burst_end`): a program opening the node for writing in a loop costs one wake-up a second, not one
+    per close. Runs until cancelled.
 
     Only that node is watched: a write through another node of the same device (a partition's own node, a
     second loop device over the same file), or by a writer that has not closed yet, is not seen. A symlink
@@ -183,14 +194,24 @@ async def watch_writes(path: str | os.PathLike[str], changed: Callable[[], None]
         WatchLostError: ``path`` was removed or moved while watched, say a partition's node re-made when its
             table was read again (after a last ``changed()``): watch it again.
     """
+    lost = False
+
+    def take() -> bool:
+        """Read the queued events: was the node closed after a write (or lost, or events dropped)?"""
+        nonlocal lost
+        events = inotify.read()
+        lost = lost or any(event.mask & WATCH_LOST for event in events)
+        return lost or any(event.mask & (IN_CLOSE_WRITE | IN_Q_OVERFLOW) for event in events)
+
     with Inotify() as inotify:
         inotify.add_watch(path, IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
         changed()  # watching from now on: whatever was written before is read by the wake-up this causes
         while True:
             await anyio.wait_readable(inotify.fileno())
-            events = inotify.read()
-            lost = any(event.mask & WATCH_LOST for event in events)
-            if lost or any(event.mask & (IN_CLOSE_WRITE | IN_Q_OVERFLOW) for event in events):
-                changed()
+            if not take():
+                continue
+            if not lost:  # a lost watch has no more events to wait for
+                await burst_end(take, settle=settle, longest=longest)
+            changed()
             if lost:
                 raise WatchLostError(errno.ENOENT, "the watched file was removed or moved", os.fsdecode(path))

@@ -10,10 +10,13 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 import anyio
+
+from ._burst import LONGEST, SETTLE, burst_end
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -138,17 +141,11 @@ class UeventSource(Protocol):
     def receive(self) -> list[Uevent]: ...
 
 
-SETTLE: Final = 0.1
-"""Seconds without another accepted uevent that end a burst (a disk's partitions, partprobe, mkfs)."""
-LONGEST: Final = 1.0
-"""Seconds after a burst's first uevent by which ``changed()`` is called even while the burst goes on."""
-
-
 async def watch_uevents(accept: Callable[[Uevent], bool], changed: Callable[[], None]) -> None:
     """Call ``changed()`` once subscribed, then once per burst of uevents of which ``accept`` took one (or
-    during which the kernel dropped some: any of them may have mattered). A burst ends `SETTLE` s after its
-    last accepted uevent, or `LONGEST` s after its first, so that a disk with many partitions costs one
-    rescan and a continuous stream still one a second. Runs until cancelled.
+    during which the kernel dropped some: any of them may have mattered). A burst ends `SETTLE` to twice
+    `SETTLE` s after its last accepted uevent, or `LONGEST` s after its first (`burst_end`), so that a disk
+    with many partitions costs one rescan and a continuous stream still one a second. Runs until cancelled.
 
     Raises:
         OSError: netlink uevents are unavailable (no such socket family in this kernel or sandbox).
@@ -171,15 +168,7 @@ async def watch_uevent_source(
         await anyio.wait_readable(source.fileno())
         if not _take(source, accept):
             continue
-        now = anyio.current_time()
-        quiet_at, deadline = now + settle, now + longest
-        while (wait := min(quiet_at, deadline) - anyio.current_time()) > 0:
-            with anyio.move_on_after(wait) as timer:
-                await anyio.wait_readable(source.fileno())
-            if timer.cancelled_caught:
-                break
-            if _take(source, accept):
-                quiet_at = anyio.current_time() + settle
+        await burst_end(partial(_take, source, accept), settle=settle, longest=longest)
         changed()
 
 
