@@ -202,7 +202,7 @@ def test_ready_comes_once_the_volumes_are_mounted_and_stopping_on_sigterm(
         assert all(status.startswith("waiting") for status in statuses), statuses
         assert len(set(statuses)) == len(statuses), "a STATUS= is sent when the text changes, not each look"
         fuse_servers = child_environments(process.pid)
-        assert fuse_servers, "the fuse backend runs a server per volume"
+        assert fuse_servers, "the fuse backend runs a FUSE server for the volumes"
         assert not [e for e in fuse_servers if b"NOTIFY_SOCKET=" in e], "a child may notify in volumed's name"
     finally:
         stderr = stop(process)
