@@ -189,10 +189,14 @@ async def watch_writes(
     second loop device over the same file), or by a writer that has not closed yet, is not seen. A symlink
     is followed once, when the watch is set up.
 
+    A node removed or replaced while another process still holds it open (a loop device over an image file
+    renamed over) gives no ``IN_DELETE_SELF`` until its last close; its link count changing does
+    (``IN_ATTRIB``), and then ``path`` naming another inode, or none, ends the watch as a removal does.
+
     Raises:
         OSError: inotify is unavailable or ``path`` cannot be watched (``ENOENT`` when it is missing).
-        WatchLostError: ``path`` was removed or moved while watched, say a partition's node re-made when its
-            table was read again (after a last ``changed()``): watch it again.
+        WatchLostError: ``path`` was removed, replaced or moved while watched, say a partition's node re-made
+            when its table was read again (after a last ``changed()``): watch it again.
     """
     lost = False
 
@@ -201,11 +205,17 @@ async def watch_writes(
         nonlocal lost
         events = inotify.read()
         lost = lost or any(event.mask & WATCH_LOST for event in events)
+        if not lost and any(event.mask & IN_ATTRIB for event in events):
+            lost = _identity(path) != watched
         return lost or any(event.mask & (IN_CLOSE_WRITE | IN_Q_OVERFLOW) for event in events)
 
     with Inotify() as inotify:
-        inotify.add_watch(path, IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+        before = _identity(path)
+        inotify.add_watch(path, IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+        watched = _identity(path)
         changed()  # watching from now on: whatever was written before is read by the wake-up this causes
+        if watched != before:  # replaced meanwhile: which node is watched is unknown
+            raise WatchLostError(errno.ENOENT, "the watched file was replaced", os.fsdecode(path))
         while True:
             await anyio.wait_readable(inotify.fileno())
             if not take():
@@ -215,3 +225,12 @@ async def watch_writes(
             changed()
             if lost:
                 raise WatchLostError(errno.ENOENT, "the watched file was removed or moved", os.fsdecode(path))
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The device and inode ``path`` names now (a symlink followed, as inotify does), None when nothing."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino

@@ -115,8 +115,9 @@ class MetaStore(Controller):
         """Wake when META's node is closed by a writer (once a write is whole, not while it is written), on
         the node the reconcile last found META on (`_follow` moves it).
 
-        A node removed while watched (a partition's node is made anew when its table is read again) is
-        watched again at once; if it is not back, the source fails and the runtime starts it again later.
+        A node removed or replaced while watched (a partition's node is made anew when its table is read
+        again) is watched again at once; if it is not back, the source fails and the runtime starts it again
+        later.
         """
         try:
             while True:
