@@ -253,3 +253,21 @@ async def test_an_existing_volume_matching_a_disk_volume_s_filesystem_is_refused
         )
         assert "e-again" not in snapshot.mounted
         assert find_mount(node.root / "var" / "mnt" / "whole") is not None
+
+
+async def test_encrypted_disk_volume_on_a_disk_with_a_partition_table_is_refused(node: Node) -> None:
+    disk = whole_disk(node)
+    _gpt(disk)
+    before = digest(disk)
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        disk_volume_config("secret", keys=[static_key(0, "whole-disk-pass")]),
+    )
+    async with node.boot(disks=[*node.disks, str(disk)]) as boot:
+        status = status_of(boot.snapshot, "u-secret")
+        assert (status.phase.value, status.error_message) == (
+            "failed",
+            "block dev type mismatch: gpt != luks",
+        )
+    assert digest(disk) == before
