@@ -19,7 +19,8 @@ class MetaLoadedSpec(Spec):
     Attributes:
         found: a usable META partition was found.
         error: why META's tags stay unknown although it was looked at (unreadable, corrupt, on a disk with an
-            invalid or unreadable partition table); they are then taken as unset.
+            invalid or unreadable partition table); the MetaKeys of the last good read stay published (none
+            when there was none).
     """
 
     found: bool
