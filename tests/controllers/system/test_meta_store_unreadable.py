@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from tests.controllers.system.test_meta_store_watch import NEVER, OneMetaDisk, meta_of
 from volumed.controllers import ConfigLoader, MetaStore
@@ -93,3 +94,19 @@ async def test_a_meta_corrupt_from_the_start_publishes_no_tags_and_no_state(tmp_
         await anyio.sleep(0.5)
         assert await runtime.state.list(Kind(SYSTEM, MetaKeyDefinition.type)) == []
         assert await runtime.state.find(STATE_CONFIG) is None
+
+
+async def test_tag_9_made_invalid_while_running_leaves_state_as_it_was_set_up(tmp_path: Path) -> None:
+    """Without a config, STATE's VolumeConfig from tag 9 stays when another process writes a tag 9 that is
+    not valid (it was destroyed, and STATE closed); a warning says it is invalid."""
+    meta = meta_of(tmp_path / "node.img")
+    meta.set(9, b"null")  # Talos' tag 9 for a STATE that is not encrypted
+    store = MetaStore(poll_interval=NEVER, watched_poll_interval=NEVER)
+    controllers = (OneMetaDisk(meta), ConfigLoader(tmp_path / "no-config.yaml", poll_interval=NEVER), store)
+    async with run_runtime(*controllers) as runtime:
+        await assert_resource(runtime.state, STATE_CONFIG, lambda r: r.spec.source == "meta")
+        await anyio.to_thread.run_sync(meta.set, 9, b"{not json")  # its close wakes MetaStore
+        tag_9 = Pointer(SYSTEM, MetaKeyDefinition.type, meta_key_id(9))
+        await assert_resource(runtime.state, tag_9, lambda r: r.spec.value.get_secret_value() == "{not json")
+        await anyio.sleep(0.5)  # the reconcile that read it has ended and cleaned up
+        assert await runtime.state.find(STATE_CONFIG) is not None
