@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+import re
+from typing import TYPE_CHECKING, Final, final
 
 if TYPE_CHECKING:
     import structlog
+
+
+# A retry may attach the same image to another free loop device: loop47, then loop48, is one problem.
+_LOOP_NUMBER: Final = re.compile(r"/dev/loop\d+")
+
+
+def _same_problem(error: str) -> str:
+    return _LOOP_NUMBER.sub("/dev/loopN", error)
 
 
 @final
@@ -19,8 +28,9 @@ class LastingProblem:
 
     def report(self, logger: structlog.typing.FilteringBoundLogger, event: str, error: str) -> None:
         """Warn with ``event`` and ``error``, unless that same problem was the last one warned about."""
-        if self._last != (event, error):
-            self._last = (event, error)
+        key = (event, _same_problem(error))
+        if self._last != key:
+            self._last = key
             logger.warning(event, error=error)
 
     def clear(self) -> bool:
