@@ -151,6 +151,11 @@ async def watch_files(
     ``names`` inside ``directory`` was closed after writing, moved in or out, or deleted; also when the
     kernel's event queue overflowed (something may have been missed). Runs until cancelled.
 
+    Events of the directory's other files are not read as they come: after a read that held only those, the
+    next one waits `SETTLE` s, so a program closing another file in a loop (a disk image beside the config)
+    costs a few reads a second (the kernel merges an event with an unread copy of itself), and a change of
+    interest made meanwhile is seen up to `SETTLE` s later.
+
     Raises:
         OSError: inotify is unavailable or the directory cannot be watched (``ENOENT`` when it is missing).
         WatchLostError: the directory went away while watched (after a last ``changed()``).
@@ -165,6 +170,8 @@ async def watch_files(
             lost = any(event.mask & WATCH_LOST for event in events)
             if lost or any(event.mask & IN_Q_OVERFLOW or event.name in wanted for event in events):
                 changed()  # a lost directory took its files with it: that is a change too
+            elif events:  # only other files: let a storm of them queue (and merge) a while
+                await anyio.sleep(SETTLE)
             if lost:
                 raise WatchLostError(
                     errno.ENOENT, "the watched directory was removed or moved", os.fsdecode(directory)
