@@ -24,6 +24,7 @@ from ._mount import read_mounts as read_mounts
 from ._mount import umount as umount
 from ._swap import PROC_SWAPS as PROC_SWAPS
 from ._swap import SwapEntry as SwapEntry
+from ._swap import active_swap as active_swap
 from ._swap import parse_swaps as parse_swaps
 from ._swap import read_swaps as read_swaps
 from ._swap import swap_active as swap_active
@@ -41,6 +42,7 @@ __all__ = [
     "ToolError",
     "ToolMissingError",
     "UnsupportedFilesystemError",
+    "active_swap",
     "filesystem_size",
     "find_mount",
     "grow_filesystem",

@@ -12,6 +12,8 @@ import stat
 from dataclasses import dataclass
 from typing import Final, final
 
+from volumed.storage.blockdev import BlockDeviceError, DataIdentity, data_identity
+
 from ._errors import FilesystemError
 from ._run import run_tool
 
@@ -70,14 +72,39 @@ def _same_device(a: str, b: str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def _identity(path: str) -> DataIdentity | None:
+    try:
+        return data_identity(path)
+    except BlockDeviceError:
+        return None
+
+
+def active_swap(device: str, path: str = PROC_SWAPS) -> str | None:
+    """The device ``/proc/swaps`` lists for the swap area over ``device``'s bytes, None when there is none
+    (blocking).
+
+    The bytes, not the node: two loop devices over one partition of an image (a run killed and started again
+    without a reboot attaches a second one) are two swap areas to the kernel, and each overwrites the pages
+    the other swapped out. A loop device counts as the file and offset it maps; a partition as its disk and
+    start.
+    """
+    wanted = _identity(device)
+    for entry in read_swaps(path):
+        if _same_device(entry.device, device):
+            return entry.device
+        if wanted is not None and _identity(entry.device) == wanted:
+            return entry.device
+    return None
+
+
 def swap_active(device: str, path: str = PROC_SWAPS) -> bool:
-    """Whether ``device`` is in use as swap (blocking)."""
-    return any(_same_device(entry.device, device) for entry in read_swaps(path))
+    """Whether swap is on over ``device``'s bytes, through it or another device (blocking)."""
+    return active_swap(device, path) is not None
 
 
 def swap_on(device: str) -> bool:
     """Turn swap on on ``device`` with ``--discard=once``, as Talos does (blocking); False when it already
-    was on.
+    was on, through ``device`` or another device over the same bytes (then that area is the one in use).
 
     Raises:
         ToolError: swapon(8) failed (no swap signature, a device the kernel cannot swap on); its stderr is in
@@ -90,12 +117,14 @@ def swap_on(device: str) -> bool:
 
 
 def swap_off(device: str) -> bool:
-    """Turn swap off on ``device`` (blocking); False when it was not on.
+    """Turn swap off over ``device``'s bytes, on the device ``/proc/swaps`` lists for them (blocking); False
+    when it was not on.
 
     Raises:
         ToolError: swapoff(8) failed (the pages on it do not fit in memory).
     """
-    if not swap_active(device):
+    listed = active_swap(device)
+    if listed is None:
         return False
-    run_tool(["swapoff", device])
+    run_tool(["swapoff", listed])
     return True
