@@ -20,7 +20,7 @@ import structlog
 
 from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
 from volumed.storage.filesystem import swap_off, swap_on, umount
-from volumed.storage.loop import attach, detach
+from volumed.storage.loop import LoopError, attach, detach, find_attachments, loop_backing_of
 from volumed.storage.luks2 import Luks2Volume
 
 if TYPE_CHECKING:
@@ -90,6 +90,31 @@ def _activate_or_grow(
     activator.resize(name, segment, volume_key.material)
     log.info("active mapping grown to its segment", mapping=name, old_size=old, new_size=wanted)
     return activator.activate(name, segment, volume_key.material, flags=flags)
+
+
+def left_attached(path: str, offset: int, size: int, held: set[str]) -> LoopDevice | None:
+    """A loop device over exactly these bytes of ``path`` that `VolumeServices.loop_for` attached in an
+    earlier run (read-write, no autoclear) and this run does not hold, or None (blocking).
+
+    A run killed and started again without a reboot finds its loop devices still attached, with swap or a
+    filesystem on them: a second device over the same bytes would turn swap on twice over them (each area
+    overwriting the other's pages) or stack a second mount. The file is matched by the device and inode the
+    kernel reports, not only by the name sysfs shows.
+    """
+    try:
+        wanted = os.stat(path)
+    except OSError:
+        return None
+    for device in find_attachments(path, offset=offset, size_limit=size):
+        if device.path in held or device.read_only or device.autoclear:
+            continue
+        try:
+            backing = loop_backing_of(device.path)
+        except LoopError:
+            continue
+        if backing is not None and (backing.device, backing.inode) == (wanted.st_dev, wanted.st_ino):
+            return device
+    return None
 
 
 class VolumeServices:
@@ -176,6 +201,12 @@ class VolumeServices:
             return existing.path
         if offset == 0 and await anyio.Path(path).is_block_device():
             return path
+        held = {device.path for device in self.loops.values()}
+        left = await anyio.to_thread.run_sync(left_attached, path, offset, size, held)
+        if left is not None:
+            self.loops[volume_id] = left
+            log.info("adopted a loop device left by an earlier run", volume=volume_id, device=left.path)
+            return left.path
         device = await anyio.to_thread.run_sync(partial(attach, path, offset=offset, size_limit=size))
         self.loops[volume_id] = device
         return device.path

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+import pytest
 import structlog
 
 from tests._sizes import sfdisk_sizes
@@ -35,6 +36,7 @@ from volumed.resources import (
     SwapStatusSpec,
 )
 from volumed.runtime import Kind, Pointer
+from volumed.storage import loop
 from volumed.storage.blockdev import Region as DiskRegion
 from volumed.storage.blockdev import device_size
 from volumed.storage.filesystem import read_swaps, swap_active
@@ -351,19 +353,62 @@ async def test_swap_left_on_by_a_killed_run_is_cleared_by_a_reboot_and_turned_on
         assert {volume: swap_uuid(device) for volume, device in again.items()} == uuids
 
 
-def _run_until_swap_on_then_kill(node: Node) -> dict[str, str]:
-    """`volumed run` until both swap volumes are on, then SIGKILL; returns their devices."""
+@pytest.mark.parametrize("encrypted_system", [True, False], ids=["encrypted-system", "plain-system"])
+async def test_a_restart_without_reboot_adopts_the_swap_and_raw_volume_a_killed_run_left(
+    node: Node, encrypted_system: bool
+) -> None:
+    """`volumed run` is killed (SIGKILL) with an unencrypted swap volume on and an unencrypted raw volume
+    ready, both loop devices over the data image, and started again without a reboot: the new run turns on no
+    second swap area over the same bytes (two areas over one partition overwrite each other's pages) and
+    attaches no second loop device over either volume; it adopts what the killed run left, and its stop
+    leaves no swap and no loop device behind (review22 F2). Unencrypted STATE and EPHEMERAL, mounted from
+    loop devices the killed run left, are mounted again from the same ones (a new loop device was "already
+    a mount point")."""
+    keys = [static_key(0, PASSPHRASE)] if encrypted_system else None
+    swap = _document("SwapVolumeConfig", "plain", encrypted=False)
+    raw = _document("RawVolumeConfig", "plain", encrypted=False)
+    node.write_config(volume_config("STATE", keys), volume_config("EPHEMERAL", keys), swap, raw)
+    await anyio.to_thread.run_sync(_run_until_swap_on_then_kill, node, ("s-plain", "r-plain"))
+    regions = {volume: node.region(volume) for volume in ("s-plain", "r-plain")}
+
+    def loops_over(volume: str) -> list[str]:
+        region = regions[volume]
+        return [
+            device.path
+            for device in loop.list_loop_devices()
+            if device.backing_file == os.path.realpath(region.path) and device.offset == region.offset
+        ]
+
+    def swap_areas() -> list[str]:
+        return [entry.device for entry in read_swaps() if entry.device in loops_over("s-plain")]
+
+    assert len(swap_areas()) == 1  # left on by the killed run
+    async with node.boot() as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
+        await boot.wait_for(lambda _s: swap_active(status_of(_s, "s-plain").mount_location), what="swap on")
+        assert swap_areas() == [status_of(boot.snapshot, "s-plain").mount_location], read_swaps()
+        assert loops_over("s-plain") == [status_of(boot.snapshot, "s-plain").mount_location]
+        assert loops_over("r-plain") == [status_of(boot.snapshot, "r-plain").mount_location]
+    assert swap_areas() == []
+    assert loops_over("s-plain") == loops_over("r-plain") == []
+
+
+def _run_until_swap_on_then_kill(node: Node, volumes: tuple[str, ...] = SWAP_VOLUMES) -> dict[str, str]:
+    """`volumed run` until the swap volumes among ``volumes`` are on and the others ready, then SIGKILL;
+    returns their devices."""
     socket = str(node.state_dir / "api.sock")
     daemon = subprocess.Popen(node.run_argv(once=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get(volume: str) -> subprocess.CompletedProcess[str]:
+        return node.volumed("get", "volumestatuses", volume, "-o", "json", "--socket", socket, check=False)
+
     try:
         return {
             volume: wait_until(
-                f"{volume} on",
-                lambda v=volume: _swapped_on(
-                    node.volumed("get", "volumestatuses", v, "-o", "json", "--socket", socket, check=False)
-                ),
+                f"{volume} on" if volume.startswith("s-") else f"{volume} ready",
+                lambda v=volume: (_swapped_on if v.startswith("s-") else _ready_device)(get(v)),
             )
-            for volume in SWAP_VOLUMES
+            for volume in volumes
         }
     finally:
         daemon.kill()
