@@ -92,9 +92,11 @@ def _activate_or_grow(
     return activator.activate(name, segment, volume_key.material, flags=flags)
 
 
-def left_attached(path: str, offset: int, size: int, held: set[str]) -> LoopDevice | None:
-    """A loop device over exactly these bytes of ``path`` that `VolumeServices.loop_for` attached in an
-    earlier run (read-write, no autoclear) and this run does not hold, or None (blocking).
+def left_attached(
+    path: str, offset: int, size: int, held: set[str], *, read_only: bool = False
+) -> LoopDevice | None:
+    """A loop device over exactly these bytes of ``path`` that an earlier run attached as this one would
+    (``read_only`` as asked, no autoclear) and this run does not hold, or None (blocking).
 
     A run killed and started again without a reboot finds its loop devices still attached, with swap or a
     filesystem on them: a second device over the same bytes would turn swap on twice over them (each area
@@ -106,7 +108,7 @@ def left_attached(path: str, offset: int, size: int, held: set[str]) -> LoopDevi
     except OSError:
         return None
     for device in find_attachments(path, offset=offset, size_limit=size):
-        if device.path in held or device.read_only or device.autoclear:
+        if device.path in held or device.read_only != read_only or device.autoclear:
             continue
         try:
             backing = loop_backing_of(device.path)
