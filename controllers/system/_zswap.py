@@ -17,7 +17,14 @@ from volumed.resources import (
 from volumed.runtime import Pointer
 from volumed.runtime.controller import Controller, Input, Output
 
-from ._zswap_sysfs import ibytes, parameter_values, read_counters, read_parameters, write_parameters
+from ._zswap_sysfs import (
+    ibytes,
+    parameter_path,
+    parameter_values,
+    read_counters,
+    read_parameters,
+    write_parameters,
+)
 
 if TYPE_CHECKING:
     from volumed.runtime.controller import ControllerContext
@@ -33,8 +40,10 @@ class ZswapController(Controller):
 
     Without a ZswapConfig nothing is written: the kernel's own settings stay. When a ZswapConfig goes away,
     the values read before the first write are written back, as Talos' KernelParamSpecController restores a
-    parameter's default once its spec is gone. A write the kernel refuses (or a kernel without zswap) fails
-    the reconcile with an error naming the file; it is retried with backoff.
+    parameter's default once its spec is gone. A parameter this kernel lacks (``shrinker_enabled`` before
+    Linux 6.8) is warned about once and left out; the others are written, as Talos writes each on its own. A
+    write the kernel refuses (or a kernel without zswap) fails the reconcile with an error naming the file,
+    after the other parameters were written; it is retried with backoff.
     """
 
     name = "Zswap"
@@ -53,6 +62,7 @@ class ZswapController(Controller):
         self._interval = status_interval
         self._originals: dict[str, str] | None = None  # before our first write, to restore
         self._written: dict[str, str] | None = None
+        self._missing_warned: set[str] = set()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         ctx.requeue_after(self._interval)
@@ -80,6 +90,15 @@ class ZswapController(Controller):
             return
         if self._originals is None:
             self._originals = await anyio.to_thread.run_sync(read_parameters, self._sysfs, tuple(values))
-        await anyio.to_thread.run_sync(write_parameters, self._sysfs, values)
+        present = {name: value for name, value in values.items() if name in self._originals}
+        for name in sorted(set(values) - set(present) - self._missing_warned):
+            self._missing_warned.add(name)
+            ctx.logger.warning(
+                "zswap parameter missing from this kernel (shrinker_enabled came with Linux 6.8); it is left"
+                " unset, the others are written",
+                file=parameter_path(self._sysfs, name),
+                wanted=values[name],
+            )
+        await anyio.to_thread.run_sync(write_parameters, self._sysfs, present)
         self._written = values
-        ctx.logger.info("zswap enabled", **values)
+        ctx.logger.info("zswap enabled", **present)

@@ -46,30 +46,45 @@ def parameter_values(max_pool_percent: int, shrinker_enabled: bool) -> dict[str,
 
 
 def read_parameters(sysfs_root: str, names: tuple[str, ...]) -> dict[str, str]:
-    """The current values of the named parameters, without the trailing newline.
+    """The current values of the named parameters this kernel has, without the trailing newline.
+
+    A parameter whose file is missing from a zswap that has the others is left out (``shrinker_enabled``
+    came with Linux 6.8): Talos writes each parameter on its own, and one the kernel lacks stops none of the
+    others.
 
     Raises:
-        ZswapError: a file cannot be read (no zswap in this kernel: the directory is missing).
+        ZswapError: the parameters directory is missing (no zswap in this kernel), or a file cannot be read.
     """
+    directory = os.path.join(sysfs_root, PARAMETERS_DIR)
     values: dict[str, str] = {}
     for name in names:
-        path = os.path.join(sysfs_root, PARAMETERS_DIR, name)
+        path = os.path.join(directory, name)
         try:
             with open(path, encoding="ascii") as file:
                 values[name] = file.read(4096).strip()  # a sysfs attribute is at most a page
+        except FileNotFoundError as error:
+            if not os.path.isdir(directory):
+                raise ZswapError(f"zswap: cannot read {path}: {_reason(error)}") from None
         except (OSError, UnicodeDecodeError) as error:
             raise ZswapError(f"zswap: cannot read {path}: {_reason(error)}") from None
     return values
 
 
+def parameter_path(sysfs_root: str, name: str) -> str:
+    """The file of parameter ``name`` (for messages)."""
+    return os.path.join(sysfs_root, PARAMETERS_DIR, name)
+
+
 def write_parameters(sysfs_root: str, values: Mapping[str, str]) -> None:
-    """Write each value to its parameter file, in order; stops at the first failure.
+    """Write each value to its parameter file, in order; a refused one does not stop the others (Talos writes
+    each as its own kernel parameter).
 
     Raises:
-        ZswapError: naming the file and the value the kernel refused (or why the file could not be opened).
+        ZswapError: naming each file and value the kernel refused (or why the file could not be opened).
     """
+    failures: list[str] = []
     for name, value in values.items():
-        path = os.path.join(sysfs_root, PARAMETERS_DIR, name)
+        path = parameter_path(sysfs_root, name)
         try:
             # No O_CREAT: a parameter missing from the kernel is an error, never a new file in a fake tree.
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
@@ -78,7 +93,9 @@ def write_parameters(sysfs_root: str, values: Mapping[str, str]) -> None:
             finally:
                 os.close(fd)
         except OSError as error:
-            raise ZswapError(f"zswap: cannot write {value!r} to {path}: {_reason(error)}") from None
+            failures.append(f"cannot write {value!r} to {path}: {_reason(error)}")
+    if failures:
+        raise ZswapError(f"zswap: {'; '.join(failures)}")
 
 
 def read_counters(debugfs_root: str) -> dict[str, int] | None:

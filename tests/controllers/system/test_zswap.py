@@ -136,6 +136,28 @@ async def test_the_kernel_values_come_back_when_the_zswap_config_goes(tmp_path: 
     }
 
 
+async def test_a_kernel_without_shrinker_enabled_gets_the_others_and_one_warning(tmp_path: Path) -> None:
+    """Linux before 6.8 has no ``shrinker_enabled``: zswap is still enabled with its pool limit (Talos writes
+    each parameter as its own KernelParamSpec), the missing file is warned about once, by name, and never
+    created; the reconcile does not fail. When the ZswapConfig goes, the two are restored (review22 F7)."""
+    parameters = fake_sysfs(tmp_path / "sys", {"enabled": "N\n", "max_pool_percent": "20\n"})
+    config = tmp_path / "config.yaml"
+    config.write_text(ZSWAP_FULL)
+    with capture_logs() as logs:
+        async with run_runtime(*controllers(config, tmp_path)) as runtime:
+            await until(lambda: (parameters / "enabled").read_text() == "Y")
+            assert (parameters / "max_pool_percent").read_text() == "50"
+            seen = runtime.stats()["Zswap"].reconciles_ended
+            await until(lambda: runtime.stats()["Zswap"].reconciles_ended >= seen + 3)
+            assert runtime.stats()["Zswap"].errors == 0
+            config.write_text(EPHEMERAL)
+            await until(lambda: (parameters / "enabled").read_text() == "N")
+    assert contents(parameters) == {"enabled": "N", "max_pool_percent": "20"}
+    warnings = [r for r in logs if r["log_level"] == "warning" and "zswap" in r["event"]]
+    assert len(warnings) == 1, warnings
+    assert warnings[0]["file"] == str(parameters / "shrinker_enabled")
+
+
 async def test_a_refused_write_fails_naming_the_file(tmp_path: Path) -> None:
     parameters = fake_sysfs(tmp_path / "sys", {"enabled": "N\n", "shrinker_enabled": "N\n"})
     # A parameter the kernel will not let us write (a read-only sysctl: EACCES even for root).
@@ -152,6 +174,9 @@ async def test_a_refused_write_fails_naming_the_file(tmp_path: Path) -> None:
     assert (
         f"cannot write '50' to {parameters / 'max_pool_percent'}: Permission denied" in failures[0]["error"]
     )
+    # the refused one stops none of the others (Talos writes each as its own kernel parameter)
+    assert (parameters / "enabled").read_text() == "Y"
+    assert (parameters / "shrinker_enabled").read_text() == "Y"
 
 
 def test_a_kernel_without_zswap_is_an_error_naming_the_parameter_file(tmp_path: Path) -> None:
