@@ -73,6 +73,11 @@ class MountRequester(Controller):
 class Mounter(Controller):
     """Mounts ready volumes at their targets under the root, parents before children.
 
+    A target below another configured volume's (/var/mnt/<name> below EPHEMERAL's /var) is mounted only once
+    that volume is mounted there, ready or not yet, as Talos' MountController waits for the parent mount
+    point: an existing volume, ready long before EPHEMERAL, was mounted first and then hidden under /var.
+    A child whose parent is not mounted waits, logged once with the parent's name and phase.
+
     Each mount puts a finalizer on the VolumeStatus, so the volume is not closed while mounted; when the
     request goes away or the status tears down, the volume is unmounted and the finalizer removed.
 
@@ -98,6 +103,7 @@ class Mounter(Controller):
         self._conflicts: dict[str, LastingProblem] = {}
         self._failures: dict[str, tuple[LastingProblem, float]] = {}  # request -> problem, next attempt
         self._busy: dict[str, LastingProblem] = {}  # request -> its unmount's failure
+        self._waiting: dict[str, str] = {}  # request -> the parent it was last logged waiting for
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         requests = await ctx.list(Kind(BLOCK, VolumeMountRequestDefinition.type), VolumeMountRequestSpec)
@@ -123,15 +129,33 @@ class Mounter(Controller):
             del self._conflicts[request_id]  # a later request for it warns afresh
         for request_id in set(self._failures) - set(wanted):
             del self._failures[request_id]
+        # every configured target, mounted or not: a child waits for its parent even before it is ready
+        configured = {
+            r.spec.volume_id: self._services.target(configs[r.spec.volume_id].mount_target)
+            for r in requests
+            if r.spec.volume_id in configs and configs[r.spec.volume_id].mount_target
+        }
         for request_id in set(self._busy) & set(wanted):
             del self._busy[request_id]  # wanted again while still mounted: a later busy unmount warns afresh
 
         for request_id, (request, status, target) in sorted(
             wanted.items(), key=lambda item: len(item[1][2].parts)
         ):
-            parents = [t for r, (_, _, t) in wanted.items() if r != request_id and t in target.parents]
-            if any(t not in self._services.mounts.values() for t in parents):
-                continue  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
+            unmounted = sorted(
+                (v, t)
+                for v, t in configured.items()
+                if v != status.id and t in target.parents and t not in self._services.mounts.values()
+            )
+            if unmounted:  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
+                parent, parent_target = unmounted[-1]
+                if self._waiting.get(request_id) != parent:
+                    self._waiting[request_id] = parent
+                    phase = statuses[parent].spec.phase.value if parent in statuses else "not published"
+                    ctx.logger.info(
+                        f"{status.id} waits for {parent} to be mounted at {parent_target} ({parent}: {phase})"
+                    )
+                continue
+            self._waiting.pop(request_id, None)
             if request_id not in self._services.mounts:
                 do_mount = (
                     partial(mount_directory, target)  # a directory of EPHEMERAL, bind mounted onto itself
