@@ -231,9 +231,12 @@ class VolumeServices:
 
     async def swap_on(self, volume_id: str, device: str) -> None:
         """Turn swap on on ``device``, the ready swap volume ``volume_id`` (raises swapon's error)."""
-        await anyio.to_thread.run_sync(swap_on, device)
+        turned_on = await anyio.to_thread.run_sync(swap_on, device)
         self.swaps[volume_id] = device
-        log.info("swap on", volume=volume_id, device=device)
+        if turned_on:
+            log.info("swap on", volume=volume_id, device=device)
+        else:  # an earlier run's, left on over the same bytes: taken as ours, turned off at stop
+            log.info("swap was already on over these bytes; adopted", volume=volume_id, device=device)
 
     async def swap_off(self, volume_id: str) -> None:
         """Turn swap off on a volume this run swapped on; forgotten only once off (raises swapoff's error)."""
