@@ -21,7 +21,7 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Phase, Pointer
 from volumed.runtime.controller import Controller, Input, InputKind, Output, OutputKind
-from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount
+from volumed.storage.filesystem import FilesystemError, MountConflictError, find_mount, mount, remount
 
 from .._lasting_problem import LastingProblem
 from ._directory import is_directory, mount_directory
@@ -54,6 +54,20 @@ def _check_target(target: Path, do_mount: Callable[[], bool]) -> None:
         do_mount()
 
 
+def _read_only_now(target: Path, wanted: bool, *, can_remount: bool) -> tuple[bool, str]:
+    """Whether the mount at ``target`` is read-only, after remounting it as ``wanted`` when it is not (a live
+    change of mount.readOnly); with the error when that failed (it stays as it is). Blocking."""
+    mounted = find_mount(target)
+    read_only = mounted is not None and "ro" in mounted.options
+    if mounted is None or read_only == wanted or not can_remount:
+        return read_only, ""
+    try:
+        remount(target, read_only=wanted)
+    except (FilesystemError, OSError) as error:
+        return read_only, str(error)
+    return wanted, ""
+
+
 class MountRequester(Controller):
     """Asks for every configured volume with a mount target to be mounted (requester ``volumed``)."""
 
@@ -77,6 +91,10 @@ class Mounter(Controller):
     that volume is mounted there, ready or not yet, as Talos' MountController waits for the parent mount
     point: an existing volume, ready long before EPHEMERAL, was mounted first and then hidden under /var.
     A child whose parent is not mounted waits, logged once with the parent's name and phase.
+
+    A live change of mount.readOnly remounts the volume (``mount -o remount``); when that fails (a file open
+    for writing, a read-only device) it stays as it is, with one warning. The MountStatus says what is
+    mounted, read from the mount table.
 
     Each mount puts a finalizer on the VolumeStatus, so the volume is not closed while mounted; when the
     request goes away or the status tears down, the volume is unmounted and the finalizer removed.
@@ -104,6 +122,7 @@ class Mounter(Controller):
         self._failures: dict[str, tuple[LastingProblem, float]] = {}  # request -> problem, next attempt
         self._busy: dict[str, LastingProblem] = {}  # request -> its unmount's failure
         self._waiting: dict[str, str] = {}  # request -> the parent it was last logged waiting for
+        self._remounts: dict[str, LastingProblem] = {}  # request -> its failed remount
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         requests = await ctx.list(Kind(BLOCK, VolumeMountRequestDefinition.type), VolumeMountRequestSpec)
@@ -129,6 +148,8 @@ class Mounter(Controller):
             del self._conflicts[request_id]  # a later request for it warns afresh
         for request_id in set(self._failures) - set(wanted):
             del self._failures[request_id]
+        for request_id in set(self._remounts) - set(wanted):
+            del self._remounts[request_id]
         # every configured target, mounted or not: a child waits for its parent even before it is ready
         configured = {
             r.spec.volume_id: self._services.target(configs[r.spec.volume_id].mount_target)
@@ -205,6 +226,24 @@ class Mounter(Controller):
                 conflict = self._conflicts.pop(request_id, None)
                 if conflict is not None and conflict.clear():
                     ctx.logger.info(f"the mount conflict of {status.id} is gone")
+            read_only, refused = await anyio.to_thread.run_sync(
+                partial(
+                    _read_only_now,
+                    target,
+                    request.spec.read_only,
+                    can_remount=not is_directory(configs[status.id]),
+                )
+            )
+            if refused:
+                self._remounts.setdefault(request_id, LastingProblem()).report(
+                    ctx.logger,
+                    f"cannot remount {status.id} {'read-only' if request.spec.read_only else 'read-write'};"
+                    f" it stays {'read-only' if read_only else 'read-write'} (retrying)",
+                    refused,
+                )
+                ctx.requeue_after(self._retry)
+            elif self._remounts.pop(request_id, None) is not None:
+                ctx.logger.info(f"{status.id} is remounted after all")
             await ctx.apply(
                 MountStatusDefinition.new(
                     request_id,
@@ -214,7 +253,7 @@ class Mounter(Controller):
                         source=status.spec.mount_location,
                         target=str(target),
                         filesystem=status.spec.filesystem,
-                        read_only=request.spec.read_only,
+                        read_only=read_only,
                         project_quota_support=configs[status.id].project_quota_support,
                     ),
                 )

@@ -21,6 +21,7 @@ from ._mount import mount as mount
 from ._mount import mounts_of_device as mounts_of_device
 from ._mount import parse_mountinfo as parse_mountinfo
 from ._mount import read_mounts as read_mounts
+from ._mount import remount as remount
 from ._mount import umount as umount
 from ._swap import PROC_SWAPS as PROC_SWAPS
 from ._swap import SwapEntry as SwapEntry
@@ -55,6 +56,7 @@ __all__ = [
     "parse_swaps",
     "read_mounts",
     "read_swaps",
+    "remount",
     "swap_active",
     "swap_off",
     "swap_on",

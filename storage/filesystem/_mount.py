@@ -137,6 +137,16 @@ def mount(
     return True
 
 
+def remount(target: str | os.PathLike[str], *, read_only: bool) -> None:
+    """Make the mount at ``target`` read-only or read-write in place (blocking); it stays mounted. Read-only
+    fails while a file there is open for writing, read-write on a read-only device.
+
+    Raises:
+        ToolError: mount(8) failed (its stderr is in the message).
+    """
+    run_tool(["mount", "-o", "remount," + ("ro" if read_only else "rw"), os.fspath(target)])
+
+
 def umount(target: str | os.PathLike[str], *, lazy: bool = False) -> bool:
     """Unmount ``target`` (blocking). Returns ``False`` when nothing was mounted there.
 

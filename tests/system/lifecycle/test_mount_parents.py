@@ -2,13 +2,18 @@
 
 Existing volumes have no provisioning, so their statuses are ready before EPHEMERAL's; the Mounter waited
 only for parents among the volumes already ready, so /var/mnt/<name> was mounted first and then hidden when
-EPHEMERAL was mounted over /var (a workload writing there wrote to EPHEMERAL).
+EPHEMERAL was mounted over /var (a workload writing there wrote to EPHEMERAL). A live change of
+mount.readOnly remounts the volume, and the MountStatus says what is mounted.
 """
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import anyio
+import pytest
 
 from tests.system.lifecycle._node import describe, phases, volume_config
 from tests.system.lifecycle.test_existing_volume import (
@@ -17,9 +22,12 @@ from tests.system.lifecycle.test_existing_volume import (
     put_ext4,
     target_of,
 )
+from volumed.resources import BLOCK, MountStatusDefinition, MountStatusSpec
+from volumed.runtime import Pointer
+from volumed.storage.filesystem import find_mount
 
 if TYPE_CHECKING:
-    from tests.system.lifecycle._node import Node
+    from tests.system.lifecycle._node import Booted, Node
 
 NAMES = ("one", "two", "three")
 
@@ -53,3 +61,44 @@ async def test_existing_volumes_are_mounted_on_top_of_ephemeral(node: Node) -> N
                 assert tree[var][0] < tree[target][0], "/var mounted after " + target
                 # visible: what is read there is the volume's own file
                 assert (Path(target) / "precious").read_bytes() == name.encode()
+
+
+async def mount_status(boot: Booted, volume_id: str) -> MountStatusSpec:
+    found = await boot.subsystem.state.get(Pointer(BLOCK, MountStatusDefinition.type, f"{volume_id}-volumed"))
+    spec: MountStatusSpec = found.spec
+    return spec
+
+
+async def test_a_live_read_only_change_remounts_and_is_reported_as_mounted(
+    node: Node,
+) -> None:
+    put_ext4(add_partition(node, "p-x"), node.workdir, {"precious": b"x"}, label="x")
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("x", 'volume.partition_label == "p-x"', read_only=False),
+    )
+    target = target_of(node, "x")
+    async with node.boot() as boot:
+        assert (await mount_status(boot, "e-x")).read_only is False
+        node.write_config(
+            volume_config("STATE"),
+            volume_config("EPHEMERAL"),
+            existing_volume_config("x", 'volume.partition_label == "p-x"', read_only=True),
+        )
+        # the Mounter remounts it read-only; the MountStatus says so only once it is
+        with anyio.move_on_after(30):
+            while not (await mount_status(boot, "e-x")).read_only:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        spec = await mount_status(boot, "e-x")
+        mounted = find_mount(target)
+        assert mounted is not None
+        assert spec.read_only == ("ro" in mounted.options) == True, (spec, mounted.options)  # noqa: E712
+        with pytest.raises(OSError, match="Read-only file system") as refused:
+            (target / "new").write_bytes(b"x")
+        assert refused.value.errno == errno.EROFS
+    async with node.boot() as boot:
+        mounted = find_mount(target)
+        assert mounted is not None
+        assert "ro" in mounted.options
+        assert (await mount_status(boot, "e-x")).read_only is True
