@@ -25,15 +25,16 @@ from volumed.config import (
     VolumeDescription,
     compile_volume_selector,
 )
+from volumed.resources import VolumePhase
 from volumed.storage.blockdev import Region
 from volumed.storage.loop import attach
 from volumed.storage.meta import META_PARTITION_LABEL
 from volumed.storage.probe import probe_region
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
-    from volumed.resources import DiscoveredVolumeSpec, DiskSpec, VolumeConfigSpec
+    from volumed.resources import DiscoveredVolumeSpec, DiskSpec, VolumeConfigSpec, VolumeStatusSpec
 
     from ._services import VolumeServices
 
@@ -138,27 +139,91 @@ def _is_block_device(path: str) -> bool:
         return False
 
 
-async def refuse_shared_region(volume: DiscoveredVolumeSpec, claimed: frozenset[str]) -> None:
-    """Refuse a partition of an image file that another configured volume is located by (its label is in
-    ``claimed``, or STATE, EPHEMERAL and META, which every config has, even before all of its VolumeConfigs
-    are published): mounting it needs a second loop device over the same bytes, so one filesystem would be
-    mounted twice, each mount with its own cache, and be corrupted. A block device's own node is shared by
-    the kernel (Talos' case): allowed.
+def _overlaps(path: str, offset: int, size: int, other: DiscoveredVolumeSpec) -> bool:
+    """Whether the bytes ``offset``..``offset + size`` of ``path`` and ``other``'s overlap (a size of 0: to
+    the end)."""
+    if path != other.dev_path:
+        return False
+    end, other_end = offset + (size or 1 << 62), other.offset + (other.size or 1 << 62)
+    return offset < other_end and other.offset < end
+
+
+def region_owner(
+    volume_id: str,
+    found: DiscoveredVolumeSpec,
+    statuses: Mapping[str, VolumeStatusSpec],
+    located: Sequence[tuple[str, DiscoveredVolumeSpec]],
+) -> str | None:
+    """Which other volume has the bytes ``found`` covers, whatever their label (None: this one may take them).
+
+    A volume ready there keeps them (any volume: STATE, a user volume, a disk volume, another existing
+    volume), so one added later never takes them from a mounted one; among existing volumes none of which is
+    ready there, the first in the processing order (``located``: each existing volume with what its selector
+    matches now) has them.
+    """
+    ready = sorted(
+        v
+        for v, s in statuses.items()
+        if s.phase == VolumePhase.READY and s.location and _overlaps(s.location, s.offset, s.size, found)
+    )
+    if volume_id in ready:
+        return None
+    if ready:
+        return ready[0]
+    for other, where in located:
+        if _overlaps(where.dev_path, where.offset, where.size, found):
+            return None if other == volume_id else other
+    return None
+
+
+async def refuse_shared_region(
+    volume: DiscoveredVolumeSpec, claimed: frozenset[str], owner: str | None = None
+) -> None:
+    """Refuse a region that another configured volume has: one whose label is in ``claimed`` (or STATE,
+    EPHEMERAL and META, which every config has, even before all of its VolumeConfigs are published), or
+    ``owner``, the volume `region_owner` gives it to. Mounting it needs a second loop device over the same
+    bytes, so one filesystem would be mounted twice, each mount with its own cache, and be corrupted (a file
+    written through one mount was lost). A block device's own node is shared by the kernel, one superblock
+    for every mount of it (Talos' case): allowed.
 
     Raises:
-        ExistingVolumeError: the partition is another configured volume's, on an image file (retryable: that
-            volume's config may go).
+        ExistingVolumeError: the region is another configured volume's (retryable: that volume's config may
+            go).
     """
-    if volume.partition_label not in claimed | ALWAYS_CLAIMED:
+    if volume.partition_label not in claimed | ALWAYS_CLAIMED and owner is None:
         return
     if volume.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, volume.dev_path):
         return
+    where = f"{volume.dev_path} partition {volume.partition_index}"
+    if volume.partition_label in claimed | ALWAYS_CLAIMED:
+        taken = f"{where}, the volume {volume.partition_label} of this config"
+    else:
+        taken = f"{where}, where the volume {owner} of this config is"
     raise ExistingVolumeError(
-        f"the volume selector matches {volume.dev_path} partition {volume.partition_index}, the volume"
-        f" {volume.partition_label} of this config: it is not given a second loop device (one filesystem"
+        f"the volume selector matches {taken}: it is not given a second loop device (one filesystem"
         " mounted twice over two devices is corrupted)",
         retryable=True,
     )
+
+
+def locate_all(
+    configs: Sequence[tuple[str, VolumeConfigSpec]],
+    discovered: Sequence[DiscoveredVolumeSpec],
+    disks: Sequence[DiskSpec],
+) -> list[tuple[str, DiscoveredVolumeSpec]]:
+    """What the selector of each existing volume among ``configs`` matches now, in the order given (one
+    whose selector fails or matches nothing is left out: it takes no region)."""
+    located = []
+    for volume_id, config in configs:
+        if not is_existing(config):
+            continue
+        try:
+            found = locate_existing(config, discovered, disks)
+        except ExistingVolumeError:
+            continue
+        if found is not None:
+            located.append((volume_id, found))
+    return located
 
 
 async def device_for(

@@ -69,9 +69,11 @@ from ._existing import (
     ExistingVolumeError,
     device_for,
     is_existing,
+    locate_all,
     locate_existing,
     probe_filesystem,
     refuse_shared_region,
+    region_owner,
 )
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
@@ -276,6 +278,8 @@ class VolumeFormatter(Controller):
         # The partition labels configured volumes are located by: an existing volume found on an image file's
         # partition with one of them gets no second loop device over it (`refuse_shared_region`)
         self._claimed: frozenset[str] = frozenset()
+        # What each existing volume's selector matches, in the processing order (`region_owner`)
+        self._located: list[tuple[str, DiscoveredVolumeSpec]] = []
         # The whole disks of disk volumes (UserVolumeConfig volumeType: disk), chosen once per pass
         self._disks = DiskClaims({}, [], [], system_disk=None, ready_on={})
 
@@ -297,6 +301,9 @@ class VolumeFormatter(Controller):
             work.append(_Work(config.id, config.spec, secrets.spec if secrets is not None else None))
         work.sort(key=processing_order)
         self._claimed = frozenset(w.config.partition_label for w in work if w.config.partition_label)
+        self._located = await anyio.to_thread.run_sync(
+            locate_all, [(w.volume_id, w.config) for w in work], discovered, disks
+        )
         self._disks = DiskClaims(
             {w.volume_id: w.config for w in work},
             discovered,
@@ -606,7 +613,6 @@ class VolumeFormatter(Controller):
                 }
             )
             progress.status = status
-            await refuse_shared_region(found, self._claimed)
             owner = self._disks.ready_on(found.parent or found.dev_path)
             if owner is not None:  # a disk volume's filesystem: mounted once, by that volume
                 raise ExistingVolumeError(
@@ -614,6 +620,9 @@ class VolumeFormatter(Controller):
                     " this config: it is not mounted a second time",
                     retryable=True,
                 )
+            # any region another volume is on (by path and bytes, whatever its label)
+            owner = region_owner(item.volume_id, found, self._statuses, self._located)
+            await refuse_shared_region(found, self._claimed, owner)
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
             device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
         except ExistingVolumeError as error:
