@@ -226,6 +226,29 @@ def locate_all(
     return located
 
 
+def moved_existing(
+    config: VolumeConfigSpec,
+    status: VolumeStatusSpec,
+    discovered: Sequence[DiscoveredVolumeSpec],
+    disks: Sequence[DiskSpec],
+) -> str | None:
+    """How the selector of an existing volume ready as ``status`` now matches another volume than the one it
+    is mounted from (None when it still matches that one). The volume keeps its partition until the next
+    start, as a disk volume keeps its disk: its device stays mounted and its status says where it is."""
+    try:
+        found = locate_existing(config, discovered, disks)
+    except ExistingVolumeError as error:
+        now = str(error)
+    else:
+        if found is not None and (found.dev_path, found.offset) == (status.location, status.offset):
+            return None
+        if found is None:
+            now = "the volume selector now matches nothing"
+        else:
+            now = f"the volume selector now matches {found.dev_path} partition {found.partition_index}"
+    return f"{now}, the volume stays on {status.location} partition {status.partition_index}"
+
+
 async def device_for(
     services: VolumeServices, volume_id: str, volume: DiscoveredVolumeSpec, *, read_only: bool
 ) -> str:

@@ -71,6 +71,7 @@ from ._existing import (
     is_existing,
     locate_all,
     locate_existing,
+    moved_existing,
     probe_filesystem,
     refuse_shared_region,
     region_owner,
@@ -398,6 +399,8 @@ class VolumeFormatter(Controller):
         change = _change_needing_a_new_volume(item.config, status)
         if change is None and is_disk_volume(item.config) and status.phase == VolumePhase.READY:
             change = self._disks.moved(item.volume_id, status.location)
+        if change is None and is_existing(item.config) and status.phase == VolumePhase.READY:
+            change = await anyio.to_thread.run_sync(moved_existing, item.config, status, discovered, disks)
         if change is not None:
             # As in Talos, a ready volume is not made again under a running system (it is in use; the change
             # may be a typo): the status says so, and the next boot applies the config.

@@ -1,9 +1,10 @@
-"""Existing volumes share no region and never claim what they do not have (review 22 F1).
+"""Existing volumes share no region and never claim what they do not have (review 22 F1, F5).
 
 Two ExistingVolumeConfigs whose selectors match one partition of an image file each got a read-write loop
 device over the same bytes, both mounted: a file written through one mount was lost. Now the region (path
 and byte range, whatever its label) has one volume: the ready one, else the first in Talos' order; the other
-fails naming it.
+fails naming it. A ready existing volume whose selector now matches another partition keeps its partition
+until the next start and says so (its status reported the new one while the old one stayed mounted).
 """
 
 from __future__ import annotations
@@ -83,3 +84,36 @@ async def test_an_existing_volume_added_over_a_ready_one_is_refused(node: Node) 
         assert phases(snapshot)["e-z"] == "ready"
         assert find_mount(target_of(node, "a")) is None
         assert len(loop_devices_over(str(node.data_disk))) == 1
+
+
+async def test_a_selector_change_keeps_the_mounted_partition_until_the_next_start(node: Node) -> None:
+    one, two = add_partition(node, "p1"), add_partition(node, "p2")
+    put_ext4(one, node.workdir, {"which": b"one"}, label="one")
+    put_ext4(two, node.workdir, {"which": b"two"}, label="two")
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("x", 'volume.partition_label == "p1"'),
+    )
+    target = target_of(node, "x")
+    async with node.boot() as boot:
+        assert status_of(boot.snapshot, "e-x").offset == one.offset, describe(boot.snapshot)
+        node.write_config(
+            volume_config("STATE"),
+            volume_config("EPHEMERAL"),
+            existing_volume_config("x", 'volume.partition_label == "p2"'),
+        )
+        snapshot = await boot.wait_for(
+            lambda s: "selector" in status_of(s, "e-x").error_message, what="the selector change to be seen"
+        )
+        status = status_of(snapshot, "e-x")
+        assert (status.phase.value, status.offset, status.partition_index) == ("ready", one.offset, 1)
+        assert status.error_message == (
+            f"the volume selector now matches {two.path} partition 2, the volume stays on {one.path}"
+            " partition 1: kept as it is until the next boot"
+        )
+        assert (target / "which").read_bytes() == b"one"
+    async with node.boot() as boot:
+        status = status_of(boot.snapshot, "e-x")
+        assert (status.phase.value, status.offset, status.error_message) == ("ready", two.offset, "")
+        assert (target / "which").read_bytes() == b"two"
