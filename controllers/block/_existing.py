@@ -249,6 +249,20 @@ def moved_existing(
     return f"{now}, the volume stays on {status.location} partition {status.partition_index}"
 
 
+def refuse_swap(filesystem: str) -> None:
+    """Talos turns an existing volume holding swap on as swap; volumed does not (its swap volumes are
+    SwapVolumeConfigs), and mount(8) refuses swap: a clear error instead of a mount retried for ever.
+
+    Raises:
+        ExistingVolumeError: ``filesystem`` is swap (not retryable: only a config change helps).
+    """
+    if filesystem == "swap":
+        raise ExistingVolumeError(
+            "swap: not mountable; volumed does not turn on an existing volume as swap (use a"
+            " SwapVolumeConfig)"
+        )
+
+
 async def device_for(
     services: VolumeServices, volume_id: str, volume: DiscoveredVolumeSpec, *, read_only: bool
 ) -> str:

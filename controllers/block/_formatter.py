@@ -74,6 +74,7 @@ from ._existing import (
     moved_existing,
     probe_filesystem,
     refuse_shared_region,
+    refuse_swap,
     region_owner,
 )
 from ._grow import GrowError, grow_opened_volume
@@ -627,6 +628,7 @@ class VolumeFormatter(Controller):
             owner = region_owner(item.volume_id, found, self._statuses, self._located)
             await refuse_shared_region(found, self._claimed, owner)
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
+            refuse_swap(filesystem)
             device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
         except ExistingVolumeError as error:
             raise VolumeError(str(error), retryable=error.retryable) from error

@@ -1,10 +1,11 @@
-"""Existing volumes share no region and never claim what they do not have (review 22 F1, F5).
+"""Existing volumes share no region and never claim what they do not have (review 22 F1, F5, F6).
 
 Two ExistingVolumeConfigs whose selectors match one partition of an image file each got a read-write loop
 device over the same bytes, both mounted: a file written through one mount was lost. Now the region (path
 and byte range, whatever its label) has one volume: the ready one, else the first in Talos' order; the other
 fails naming it. A ready existing volume whose selector now matches another partition keeps its partition
-until the next start and says so (its status reported the new one while the old one stayed mounted).
+until the next start and says so (its status reported the new one while the old one stayed mounted). A
+swap partition is refused with a clear error instead of a mount retried forever.
 """
 
 from __future__ import annotations
@@ -117,3 +118,24 @@ async def test_a_selector_change_keeps_the_mounted_partition_until_the_next_star
         status = status_of(boot.snapshot, "e-x")
         assert (status.phase.value, status.offset, status.error_message) == ("ready", two.offset, "")
         assert (target / "which").read_bytes() == b"two"
+
+
+async def test_an_existing_swap_partition_is_refused_not_mounted_again_and_again(node: Node) -> None:
+    region = add_partition(node, "swp")
+    with region.device(read_only=False) as device:
+        subprocess.run([require_tool("mkswap"), device], check=True, capture_output=True)  # noqa: ASYNC221
+    before = region.digest()
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("swp", 'volume.partition_label == "swp"'),
+    )
+    async with node.boot(limit=30) as boot:
+        status = status_of(boot.snapshot, "e-swp")
+        assert (status.phase.value, status.error_message) == (
+            "failed",
+            "swap: not mountable; volumed does not turn on an existing volume as swap (use a"
+            " SwapVolumeConfig)",
+        ), describe(boot.snapshot)
+        assert find_mount(target_of(node, "swp")) is None
+    assert region.digest() == before
