@@ -38,7 +38,8 @@ from ._errors import ActivationBusyError, ActivationConflictError, ActivationErr
 from ._fuse_channel import ChannelError, request
 from ._fuse_control import LOCK_NAME, LOG_NAME, SOCKET_NAME, AddRequest, ControlError, served_list
 from ._model import ActivationStatus, BackendName, DataSegment, check_flags, check_name
-from ._process import in_use, is_mount_point, mounts_of_device, process_cmdline, stop_process, umount
+from ._process import _unescape as unescape_mountinfo
+from ._process import in_use, mounts_of_device, process_cmdline, stop_process, umount
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -46,7 +47,9 @@ if TYPE_CHECKING:
 DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
 READY_TIMEOUT: Final = 30.0
-QUERY_TIMEOUT: Final = 10.0
+QUERY_TIMEOUT: Final = 2.0
+"""How long status() waits for the shared server's answer; none in time means "cannot tell", never "dead"
+(a server stalled by swap or CPU starvation answers later, and its volumes are in use meanwhile)."""
 SHARED_SERVER: Final = True
 """Whether a FuseActivator hands every volume to one server process by default (else one per volume)."""
 
@@ -140,7 +143,9 @@ class FuseActivator:
             raise ActivationError(f"cannot activate {name}: {problem}")
         ignored = check_flags(flags)
         size = segment_size(segment)
-        current = self.status(name)
+        current, unknown = self._status(name)
+        if unknown and not current.active:  # it may be serving the view still: never torn down on a guess
+            raise ActivationBusyError(f"cannot activate {name}: {current.problem}; try again later")
         if current.active and current.device is not None:
             if (current.source, current.offset, current.size) != (
                 os.path.realpath(segment.device),
@@ -231,23 +236,32 @@ class FuseActivator:
         return self.status(name).active
 
     def status(self, name: str) -> ActivationStatus:
+        """What is known of mapping ``name``. A live shared server that does not answer in
+        :data:`QUERY_TIMEOUT` is taken to serve what is mounted and attached (``problem`` says it did not
+        answer): it cannot be told from a stalled one. The FUSE mount itself is never looked at (a stat
+        blocks for as long as the server is stalled), only /proc/self/mountinfo."""
+        return self._status(name)[0]
+
+    def _status(self, name: str) -> tuple[ActivationStatus, bool]:
+        """The status, and whether the server was alive and did not answer (whether it serves is unknown)."""
         check_name(name)
         state = self._read_state(name) or {}
         loops = self._loops(name)
         pid = state.get("pid")
         serving = self._serving(pid, name) if isinstance(pid, int) else "the FUSE server is not running"
-        server_alive = serving is None
-        mounted = is_mount_point(str(self.mountpoint(name)))
+        unknown = isinstance(serving, _NoAnswer)
+        server_alive = serving is None or unknown
+        mounted = self._mounted(name)
         problem = None
         if state or loops or mounted:
-            if not server_alive:
+            if not server_alive or unknown:
                 problem = serving
             elif not mounted:
                 problem = f"{self.mountpoint(name)} is not mounted"
             elif not loops:
                 problem = f"no loop device is attached to {self.decrypted_file(name)}"
         active = server_alive and mounted and bool(loops)
-        return ActivationStatus(
+        status = ActivationStatus(
             name=name,
             backend="fuse",
             active=active,
@@ -258,14 +272,26 @@ class FuseActivator:
             problem=problem,
             ignored_flags=_flags(state.get("ignored_flags")),
         )
+        return status, unknown
 
     # internals
+
+    def _mounted(self, name: str) -> bool:
+        """Whether the FUSE view of ``name`` is mounted, by /proc/self/mountinfo alone: is_mount_point's
+        realpath would stat the FUSE root, which blocks while the server is stalled."""
+        target = os.path.join(os.path.realpath(self._runtime_dir), check_name(name))
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+                return any(_mount_point_field(line) == target for line in table)
+        except FileNotFoundError:
+            return False
 
     def _serving(self, pid: int, name: str) -> str | None:
         """Why server ``pid`` does not serve ``name`` now, or None when it does.
 
         A server of one volume has the name in its argv; the shared one is asked which volumes it serves
-        (a crashed session, or a server that does not answer, is not serving).
+        (a crashed session is not serving; one that does not answer in time is a :class:`_NoAnswer`: it
+        may serve it still).
         """
         argv = process_cmdline(pid)
         if argv is None or SERVER_MODULE not in argv:
@@ -275,8 +301,12 @@ class FuseActivator:
         try:
             reply = request(self._runtime_dir / SOCKET_NAME, {"op": "list"}, timeout=QUERY_TIMEOUT)
             served = {volume.name for volume in served_list(reply)}
-        except (ChannelError, ControlError) as exc:
-            return f"the FUSE server (pid {pid}) does not answer: {exc}"
+        except ChannelError as exc:
+            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):  # nothing listens: it is gone or leaving
+                return "the FUSE server is not running"
+            return _NoAnswer(f"the FUSE server (pid {pid}) does not answer: {exc}")
+        except ControlError as exc:
+            return _NoAnswer(f"the FUSE server (pid {pid}) does not answer: {exc}")
         if reply.get("pid") != pid:
             return "the FUSE server is not running"
         return None if name in served else f"the FUSE server (pid {pid}) no longer serves {name}"
@@ -436,7 +466,7 @@ class FuseActivator:
             with contextlib.suppress(loop.LoopError):
                 loop.detach(device)
         mountpoint = str(self.mountpoint(name))
-        if is_mount_point(mountpoint) and umount(mountpoint) != 0:
+        if self._mounted(name) and umount(mountpoint) != 0:
             umount(mountpoint, lazy=True)
         state = self._read_state(name) or {}
         for candidate in {pid, state.get("pid")}:
@@ -487,6 +517,12 @@ class FuseActivator:
     def remove_logs(self, name: str) -> None:
         """Delete the server log of mapping ``name`` (kept after deactivation for post-mortems)."""
         self._log_file(name).unlink(missing_ok=True)
+
+
+class _NoAnswer(str):
+    """Why a live shared server's volume cannot be told serving or not: it did not answer in time."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -631,6 +667,11 @@ def _read_line(fd: int, timeout: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace").strip()
+
+
+def _mount_point_field(line: str) -> str | None:
+    fields = line.split(" ")
+    return unescape_mountinfo(fields[4]) if len(fields) > 4 else None
 
 
 def _flags(value: object) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING, Final
 
 from ._fuse_control import ControlError, encode, read_frame
@@ -36,7 +37,7 @@ def request(
     try:
         connection.settimeout(timeout)
         try:
-            connection.connect(os.fspath(path))
+            _connect(connection, os.fspath(path), time.monotonic() + timeout)
             frame = encode(message, key)
             if fd is None:
                 connection.sendall(frame)
@@ -97,6 +98,18 @@ def peer_uid(connection: socket.socket) -> int:
     credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", credentials)
     return int(uid)
+
+
+def _connect(connection: socket.socket, path: str, deadline: float) -> None:
+    """Connect, waiting while the host's listen backlog is full (EAGAIN) until ``deadline``."""
+    while True:
+        try:
+            connection.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _receive(connection: socket.socket, size: int) -> bytes:

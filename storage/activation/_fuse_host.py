@@ -182,7 +182,7 @@ class Host:
             os.umask(previous)
         os.chmod(path, 0o600)
         self._socket_inode = os.stat(path).st_ino
-        listener.listen(16)
+        listener.listen(socket.SOMAXCONN)  # a burst of status calls waits here; 16 refused some (EAGAIN)
         return listener
 
     def _loop(self, listener: socket.socket) -> None:

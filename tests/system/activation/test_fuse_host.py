@@ -8,19 +8,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests._tools import require_root, require_tool
 from tests.system.activation.conformance import check_lifecycle
 from volumed.storage import loop
-from volumed.storage.activation import DataSegment, FuseActivator
-from volumed.storage.activation._fuse_channel import request
+from volumed.storage.activation import ActivationStatus, DataSegment, FuseActivator, _fuse
+from volumed.storage.activation._fuse_channel import ChannelError, request
 from volumed.storage.activation._process import process_cmdline
 from volumed.storage.luks2.payload import PayloadStream
 
@@ -243,3 +245,69 @@ def test_the_server_of_one_volume_still_works(tmp_path: Path, runtime: Path) -> 
     fuse = FuseActivator(runtime_dir=runtime, shared=False)
     check_lifecycle(fuse, NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]], tmp_path, size=SIZE)
     assert servers(runtime) == []
+
+
+def test_a_server_that_does_not_answer_is_not_taken_for_dead_and_its_volume_stays(
+    runtime: Path, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review23 F2: activate() during a stall (SIGSTOP here, swap or CPU starvation on a node) must not tear
+    down the view its user holds open and serve it again on another loop device (the old one got EIO)."""
+    fuse = FuseActivator(runtime_dir=runtime, shared=True)
+    device = fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])
+    (server,) = servers(runtime)
+    real_request = _fuse.request
+
+    def resume_once_unanswered(*args: Any, **kwargs: Any) -> dict[str, object]:
+        try:
+            return real_request(*args, **kwargs)
+        except ChannelError:  # the stall outlasted the query: the server runs on after it
+            os.kill(server, signal.SIGCONT)
+            raise
+
+    monkeypatch.setattr(_fuse, "request", resume_once_unanswered)
+    monkeypatch.setattr(_fuse, "QUERY_TIMEOUT", 0.5)
+    with open(device, "r+b", buffering=0) as user:  # the volume's user holds its loop device open
+        os.kill(server, signal.SIGSTOP)
+        try:
+            again = fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])
+        finally:
+            os.kill(server, signal.SIGCONT)
+        user.write(b"y" * 4096)
+        os.fsync(user.fileno())  # EIO when its view was taken away
+    assert again == device
+    assert servers(runtime) == [server]
+    assert [d.path for d in loop.find_attachments(fuse.decrypted_file(NAMES[0]))] == [device]
+    assert images.decrypted(NAMES[0])[:4096] == b"y" * 4096
+
+
+def test_a_full_listen_backlog_or_a_stall_never_shows_a_served_volume_inactive(
+    runtime: Path, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review23 F2: with the server stopped, 200 waiting connections (a burst of status calls); status()
+    neither says inactive (EAGAIN on a full backlog of 16 did) nor blocks until the server runs again."""
+    fuse = FuseActivator(runtime_dir=runtime, shared=True)
+    fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])
+    (server,) = servers(runtime)
+    monkeypatch.setattr(_fuse, "QUERY_TIMEOUT", 0.5)
+    waiting: list[socket.socket] = []
+    found: list[ActivationStatus] = []
+    os.kill(server, signal.SIGSTOP)
+    try:
+        for _ in range(200):
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            waiting.append(connection)
+            with contextlib.suppress(BlockingIOError):
+                connection.connect(str(runtime / ".fuse-host.sock"))
+        asking = threading.Thread(target=lambda: found.append(fuse.status(NAMES[0])), daemon=True)
+        asking.start()
+        asking.join(60)  # a bound for the failure only: it returns after QUERY_TIMEOUT
+        answered_while_stopped = not asking.is_alive()
+    finally:
+        os.kill(server, signal.SIGCONT)
+        for connection in waiting:
+            connection.close()
+    assert answered_while_stopped
+    assert found[0].active, found[0].problem
+    assert found[0].problem is not None
+    assert "does not answer" in found[0].problem
+    assert fuse.status(NAMES[0]).active
