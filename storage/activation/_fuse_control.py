@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 SOCKET_NAME: Final = ".fuse-host.sock"
-"""The host's control socket in the runtime directory (mode 0600; the directory is 0700)."""
+"""The host's control socket in the runtime directory (mode 0600, owned by root). The directory is 0755 (its
+mount points are looked up by anyone), so a client sends a key only to a socket owned by root whose peer is
+root (_fuse_channel.request checks both)."""
 LOCK_NAME: Final = ".fuse-host.lock"
 """flock'd by whoever starts the host or hands it a volume, and by the host before it exits for want of
 volumes: a volume is never handed to a host that is on its way out."""
@@ -88,8 +90,8 @@ def read_frame(receive: Callable[[int], bytes]) -> tuple[dict[str, object], byte
         raise ControlError(f"a control message of {length} bytes (the limit is {MAX_HEADER})")
     try:
         message = json.loads(receive(length))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(f"a control message that is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deeply nested
+        raise ControlError(f"a control message that is not JSON: {str(exc)[:200]}") from None
     if not isinstance(message, dict):
         raise ControlError("a control message that is not a JSON object")
     key_size = message.pop("key_size", 0)

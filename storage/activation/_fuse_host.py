@@ -254,8 +254,8 @@ class Host:
                 return
             try:
                 message, key, fd = receive(connection)
-            except (ControlError, OSError) as exc:
-                reply(connection, {"ok": False, "error": f"bad request: {exc}"})
+            except Exception as exc:  # ControlError, OSError, anything unforeseen: an answer all the same
+                reply(connection, {"ok": False, "error": f"bad request: {str(exc)[:800]}"})
                 return
             reply(connection, self._answer(message, key, fd))
         finally:
@@ -270,15 +270,18 @@ class Host:
             if op == "add":
                 return self._add(add_request(message), key, fd)
             if fd is not None:
-                os.close(fd)
+                _close(fd)
             if op == "list":
                 return {"ok": True, "pid": os.getpid(), "volumes": self._list()}
             if op == "remove":
                 return {"ok": True, "removed": self._remove(name_request(message, "remove"))}
         except ControlError as exc:
             if op == "add" and fd is not None:
-                os.close(fd)
+                _close(fd)
             return {"ok": False, "error": f"bad request: {exc}"}
+        except Exception as exc:  # unforeseen (an OSError, say): the client hears why; _add closed the fd
+            _log(f"{op} failed: {type(exc).__name__}: {exc}")
+            return {"ok": False, "error": f"error: {type(exc).__name__}: {str(exc)[:800]}"}
         return {"ok": False, "error": f"unknown request {op!r}"}
 
     def _list(self) -> list[dict[str, object]]:
@@ -309,9 +312,19 @@ class Host:
         if fd is None:
             raise ControlError("add: no device descriptor came with the request")
         with self._adding:
-            self._remove(request.name)  # a dead or half-made view of that name: FuseActivator cleaned it up
+            try:
+                self._remove(request.name)  # a dead or half-made view of that name: FuseActivator cleaned it
+                device = os.fdopen(fd, "r+b", buffering=0)
+            except BaseException:
+                _close(fd)
+                raise
+            return self._start(request, key, device)
+
+    def _start(self, request: AddRequest, key: bytes, device: io.FileIO) -> dict[str, object]:
+        """Serve ``request`` from ``device``: a session's thread takes it over, else it is closed here."""
+        session: _Session | None = None
+        try:
             mountpoint = self._dir / request.name
-            device = os.fdopen(fd, "r+b", buffering=0)
             try:
                 if not mountpoint.is_dir():
                     raise FileNotFoundError(errno.ENOENT, f"{mountpoint} is not a directory")
@@ -325,7 +338,6 @@ class Host:
                     cipher=request.cipher,
                 )
             except Exception as exc:
-                device.close()
                 return {"ok": False, "error": f"error: {type(exc).__name__}: {exc}"}
             del key
             session = _Session(request, mountpoint, device, stream)
@@ -336,13 +348,28 @@ class Host:
             with self._lock:
                 self._sessions[request.name] = session
             session.thread.start()
-            if not session.answered.wait(READY_TIMEOUT):
-                session.stop()
-                return {"ok": False, "error": f"error: FUSE did not start within {READY_TIMEOUT:.0f} s"}
-            if session.answer != "ready":
-                return {"ok": False, "error": session.answer}
-            _log(f"{request.name}: serving {request.device} at offset {request.offset}")
-            return {"ok": True, "pid": os.getpid()}
+        except BaseException:
+            if session is not None:
+                with self._lock:
+                    if self._sessions.get(request.name) is session:
+                        del self._sessions[request.name]
+            device.close()
+            raise
+        finally:
+            if session is None:
+                device.close()
+        if not session.answered.wait(READY_TIMEOUT):
+            session.stop()
+            return {"ok": False, "error": f"error: FUSE did not start within {READY_TIMEOUT:.0f} s"}
+        if session.answer != "ready":
+            return {"ok": False, "error": session.answer}
+        _log(f"{request.name}: serving {request.device} at offset {request.offset}")
+        return {"ok": True, "pid": os.getpid()}
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _signal(fd: int, line: str) -> None:
