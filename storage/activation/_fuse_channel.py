@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import stat
 import struct
 import time
 from typing import TYPE_CHECKING, Final
@@ -37,7 +39,10 @@ def request(
     try:
         connection.settimeout(timeout)
         try:
+            _check_owner(path)
             _connect(connection, os.fspath(path), time.monotonic() + timeout)
+            if peer_uid(connection) != 0:
+                raise PermissionError(errno.EPERM, "the process listening there is not root's")
             frame = encode(message, key)
             if fd is None:
                 connection.sendall(frame)
@@ -98,6 +103,13 @@ def peer_uid(connection: socket.socket) -> int:
     credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", credentials)
     return int(uid)
+
+
+def _check_owner(path: Path) -> None:
+    """The socket the key goes to must be root's (its directory is 0755): a socket, owned by uid 0."""
+    found = os.lstat(path)
+    if not stat.S_ISSOCK(found.st_mode) or found.st_uid != 0:
+        raise PermissionError(errno.EPERM, "not a socket owned by root")
 
 
 def _connect(connection: socket.socket, path: str, deadline: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -102,3 +103,24 @@ def test_a_request_with_two_descriptors_is_refused_and_both_are_closed(tmp_path:
     thread.join(10)
     client.close()
     assert [str(error) for error in errors] == ["a request with more than one descriptor"]
+
+
+@pytest.mark.parametrize("kind", ["someone else's socket", "a regular file"])
+def test_no_key_goes_to_a_socket_root_does_not_own(tmp_path: Path, kind: str) -> None:
+    """review23 F4: the runtime directory is 0755; the key goes only to a socket owned by root."""
+    path = tmp_path / "host.sock"
+    if kind == "a regular file":
+        path.write_bytes(b"")
+    else:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        os.chown(path, 65534, 65534)
+    with pytest.raises(ChannelError, match="not a socket owned by root") as raised:
+        request(path, {"op": "add"}, key=KEY)
+    assert raised.value.errno == errno.EPERM
+    if kind != "a regular file":
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # it was never connected to
+        listener.close()
