@@ -157,6 +157,13 @@ class FuseActivator:
                     f"({current.size} bytes), not {segment.device} at offset {segment.offset}"
                 )
             return current.device
+        held = [device.path for device in self._loops(name) if in_use(device.path)]
+        if held:  # a filesystem mounted on the dead view: serving it anew would leave that on the dead one
+            why = current.problem or f"{name} is not active"
+            raise ActivationBusyError(
+                f"{why}: {', '.join(held)} over its view is still in use (mounted?); stop volumed (it "
+                "unmounts it) and start it again"
+            )
         self._clean_up(name)
         if self._shared:
             pid = self._hand_to_host(name, segment, size, volume_key)

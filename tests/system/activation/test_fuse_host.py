@@ -21,7 +21,13 @@ import pytest
 from tests._tools import require_root, require_tool
 from tests.system.activation.conformance import check_lifecycle
 from volumed.storage import loop
-from volumed.storage.activation import ActivationStatus, DataSegment, FuseActivator, _fuse
+from volumed.storage.activation import (
+    ActivationBusyError,
+    ActivationStatus,
+    DataSegment,
+    FuseActivator,
+    _fuse,
+)
 from volumed.storage.activation._fuse_channel import ChannelError, request
 from volumed.storage.activation._process import process_cmdline
 from volumed.storage.luks2.payload import PayloadStream
@@ -311,3 +317,31 @@ def test_a_full_listen_backlog_or_a_stall_never_shows_a_served_volume_inactive(
     assert found[0].problem is not None
     assert "does not answer" in found[0].problem
     assert fuse.status(NAMES[0]).active
+
+
+def test_a_dead_servers_volume_still_in_use_is_not_served_again_on_another_loop_device(
+    runtime: Path, images: Images
+) -> None:
+    """review23 F1: after kill -9 of the server, a filesystem stays mounted on the dead view's loop device
+    (EIO); serving the volume again on a new loop device left it there while the status named the new one.
+    activate() refuses, naming why, until that device is let go (volumed stopped, it is unmounted)."""
+    fuse = FuseActivator(runtime_dir=runtime, shared=True)
+    device = fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])
+    (server,) = servers(runtime)
+    with open(device, "rb") as holder:
+        fcntl_excl = os.open(device, os.O_RDONLY | os.O_EXCL)  # held as a mounted filesystem holds it
+        try:
+            os.kill(server, signal.SIGKILL)
+            wait_gone(server)
+            with pytest.raises(ActivationBusyError, match="the FUSE server is not running") as refused:
+                fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])
+            assert device in str(refused.value)
+            assert servers(runtime) == []
+            assert [d.path for d in loop.find_attachments(fuse.decrypted_file(NAMES[0]))] == [device]
+        finally:
+            os.close(fcntl_excl)
+        del holder
+    again = fuse.activate(NAMES[0], images.segment(NAMES[0]), images.keys[NAMES[0]])  # let go: it recovers
+    assert fuse.status(NAMES[0]).active
+    with open(again, "rb") as block:
+        assert len(block.read(4096)) == 4096
