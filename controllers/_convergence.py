@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
@@ -42,6 +43,9 @@ class Convergence:
     config_errors: tuple[str, ...] = ()
     synced: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Failed syncs by volume, for volumes whose key slots were synced since they opened."""
+    mount_parents: dict[str, str] = field(default_factory=dict)
+    """The volume whose mount target is the nearest parent of a volume's (EPHEMERAL for /var/mnt/<name>):
+    the Mounter mounts the volume only once that one is mounted."""
 
     @property
     def blocked(self) -> dict[str, str]:
@@ -99,7 +103,10 @@ class Convergence:
             if phase != VolumePhase.READY:
                 continue
             if volume_id in self.wanted_mounts and volume_id not in self.mounted:
-                return False
+                parent = self.mount_parents.get(volume_id)
+                parent_phase = self.statuses[parent].phase if parent in self.statuses else None
+                if parent not in blocked and parent_phase not in (VolumePhase.FAILED, VolumePhase.MISSING):
+                    return False  # not mounted yet; else it waits for a parent that will not be mounted
             status = self.statuses[volume_id]
             if status.encryption_provider and self.synced.get(volume_id) != status.encryption_failed_syncs:
                 return False  # key slots not synced yet, or the sync's outcome not yet in the status
@@ -156,7 +163,22 @@ async def convergence(state: StateView) -> Convergence:
         wanted_mounts={c.id for c in configs if c.spec.mount_target},
         config_errors=config.spec.errors if config is not None else (),
         synced={s.id: s.spec.failed_syncs for s in syncs if s.spec.keys_digest},
+        mount_parents=_mount_parents({c.id: c.spec.mount_target for c in configs if c.spec.mount_target}),
     )
+
+
+def _mount_parents(targets: dict[str, str]) -> dict[str, str]:
+    """Each volume whose target is below another volume's, with the volume of the nearest such target."""
+    parents = {}
+    for volume_id, target in targets.items():
+        above = [
+            (len(PurePosixPath(t).parts), v)
+            for v, t in targets.items()
+            if v != volume_id and PurePosixPath(t) in PurePosixPath(target).parents
+        ]
+        if above:
+            parents[volume_id] = max(above)[1]
+    return parents
 
 
 async def wait_settled(state: State, *, poll: float = 0.2) -> Convergence:

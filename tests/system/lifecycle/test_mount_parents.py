@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
-from tests.system.lifecycle._node import describe, phases, volume_config
+from tests.system.lifecycle._node import describe, phases, static_key, volume_config
 from tests.system.lifecycle.test_existing_volume import (
     add_partition,
     existing_volume_config,
@@ -102,3 +103,24 @@ async def test_a_live_read_only_change_remounts_and_is_reported_as_mounted(
         assert mounted is not None
         assert "ro" in mounted.options
         assert (await mount_status(boot, "e-x")).read_only is True
+
+
+async def test_a_child_of_a_failed_parent_waits_unmounted_and_the_boot_settles(node: Node) -> None:
+    """EPHEMERAL fails (its config now asks for encryption over its xfs): the existing volume below /var is
+    ready but not mounted onto the root's /var, and the boot still settles (`--once` does not time out)."""
+    put_ext4(add_partition(node, "p-x"), node.workdir, {"precious": b"x"}, label="x")
+    node.write_config(volume_config("STATE"), volume_config("EPHEMERAL"))
+    async with node.boot():
+        pass  # EPHEMERAL gets xfs
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL", [static_key(0, "ephemeral-pass")]),
+        existing_volume_config("x", 'volume.partition_label == "p-x"'),
+    )
+    with capture_logs() as logs:
+        async with node.boot(limit=30) as boot:
+            assert (phases(boot.snapshot)["EPHEMERAL"], phases(boot.snapshot)["e-x"]) == ("failed", "ready")
+            assert find_mount(target_of(node, "x")) is None
+            assert f"e-x waits for EPHEMERAL to be mounted at {node.root / 'var'} (EPHEMERAL: failed)" in [
+                r["event"] for r in logs
+            ]
