@@ -41,8 +41,8 @@ from volumed.resources import (
     VolumeStatusSpec,
 )
 from volumed.runtime import Kind, Pointer
-from volumed.runtime.controller import Controller, Input, Output, failure_text, passes_through
-from volumed.storage.activation import ActivationError, cipher_problem
+from volumed.runtime.controller import Controller, EventSource, Input, Output, failure_text, passes_through
+from volumed.storage.activation import ActivationError, FuseActivator, cipher_problem
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
@@ -52,6 +52,7 @@ from volumed.storage.probe import ContentKind, examine_region
 
 from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import NODE_UUID_PENDING, TPM_PHASE_PENDING, KeyEnvironment, salt_reason, slot_keys
+from ..sources import watch_exits
 from ._directory import PARENT as DIRECTORY_PARENT
 from ._directory import is_directory, parent_mounted
 from ._disk_volume import DiskClaims, DiskVolumeError, is_disk_volume, whole_disk
@@ -284,6 +285,15 @@ class VolumeFormatter(Controller):
         self._located: list[tuple[str, DiscoveredVolumeSpec]] = []
         # The whole disks of disk volumes (UserVolumeConfig volumeType: disk), chosen once per pass
         self._disks = DiskClaims({}, [], [], system_disk=None, ready_on={})
+        # A FUSE server that dies leaves its volumes' I/O failing (EIO) and nothing else changes: its exit
+        # wakes this controller, whose next activate() fails those volumes with why (review23 F1)
+        self.sources = (EventSource("FUSE servers", partial(watch_exits, self._fuse_servers)),)
+
+    def _fuse_servers(self) -> set[int]:
+        """The FUSE server processes the volumes of this run's runtime directory run in (worker thread)."""
+        if not self._services.opened:
+            return set()
+        return FuseActivator(runtime_dir=self._services.runtime_dir).server_pids()
 
     async def reconcile(self, ctx: ControllerContext) -> None:
         env = await key_environment(ctx, self._base_env)

@@ -1,5 +1,6 @@
 """What wakes the built-in controllers besides resource changes: inotify on files, kernel uevents of block
-devices. Plain async functions that call ``changed()``; the controllers wrap them in `EventSource` values."""
+devices, process exits (pidfd). Plain async functions that call ``changed()``; the controllers wrap them in
+`EventSource` values."""
 
 from ._inotify import Inotify as Inotify
 from ._inotify import InotifyEvent as InotifyEvent
@@ -7,6 +8,7 @@ from ._inotify import WatchLostError as WatchLostError
 from ._inotify import parse_events as parse_events
 from ._inotify import watch_files as watch_files
 from ._inotify import watch_writes as watch_writes
+from ._pidfd import watch_exits as watch_exits
 from ._uevent import Uevent as Uevent
 from ._uevent import UeventsLostError as UeventsLostError
 from ._uevent import UeventSocket as UeventSocket
@@ -27,6 +29,7 @@ __all__ = [
     "is_block_change",
     "parse_events",
     "parse_uevent",
+    "watch_exits",
     "watch_files",
     "watch_uevent_source",
     "watch_uevents",

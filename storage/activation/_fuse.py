@@ -485,6 +485,16 @@ class FuseActivator:
         with contextlib.suppress(OSError):
             os.rmdir(mountpoint)
 
+    def server_pids(self) -> set[int]:
+        """The server processes the activations of this runtime directory run in (by their state files):
+        the ones to watch, since a dead server leaves its volumes' loop devices failing every I/O."""
+        pids = set()
+        for name in self.leftovers():
+            pid = (self._read_state(name) or {}).get("pid")
+            if isinstance(pid, int) and not isinstance(pid, bool):
+                pids.add(pid)
+        return pids
+
     def leftovers(self) -> list[str]:
         """The mappings with anything in the runtime directory: a state file, a mount point, a FUSE mount."""
         names: set[str] = set()
