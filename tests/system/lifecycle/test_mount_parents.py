@@ -124,3 +124,36 @@ async def test_a_child_of_a_failed_parent_waits_unmounted_and_the_boot_settles(n
             assert f"e-x waits for EPHEMERAL to be mounted at {node.root / 'var'} (EPHEMERAL: failed)" in [
                 r["event"] for r in logs
             ]
+
+
+async def test_a_remount_that_fails_keeps_the_mount_and_its_status_says_so(node: Node) -> None:
+    """readOnly true -> false on an existing volume: its loop device is read-only, so the remount read-write
+    fails; the mount stays read-only, the MountStatus says read-only, and the warning is logged once."""
+    put_ext4(add_partition(node, "p-x"), node.workdir, {"precious": b"x"}, label="x")
+    node.write_config(
+        volume_config("STATE"),
+        volume_config("EPHEMERAL"),
+        existing_volume_config("x", 'volume.partition_label == "p-x"', read_only=True),
+    )
+    with capture_logs() as logs:
+        async with node.boot() as boot:
+            assert (await mount_status(boot, "e-x")).read_only is True
+            node.write_config(
+                volume_config("STATE"),
+                volume_config("EPHEMERAL"),
+                existing_volume_config("x", 'volume.partition_label == "p-x"', read_only=False),
+            )
+            with anyio.fail_after(30):
+                while not any("cannot remount" in r["event"] for r in logs):  # noqa: ASYNC110
+                    await anyio.sleep(0.1)
+            stats = boot.subsystem.runtime.stats
+            start = stats()["Mounter"].reconciles
+            with anyio.fail_after(30):  # retried every retry_interval, warned about once
+                while stats()["Mounter"].reconciles < start + 3:  # noqa: ASYNC110 (a counter, no event)
+                    await anyio.sleep(0.1)
+            mounted = find_mount(target_of(node, "x"))
+            assert mounted is not None
+            assert "ro" in mounted.options
+            assert (await mount_status(boot, "e-x")).read_only is True
+            warnings = [r["event"] for r in logs if "cannot remount" in r["event"]]
+            assert warnings == ["cannot remount e-x read-write; it stays read-only (retrying)"]
