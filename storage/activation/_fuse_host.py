@@ -149,6 +149,7 @@ class Host:
 
     def serve(self, ready_fd: int) -> int:
         forbid_core_dumps()  # before any key arrives: a core of this process holds every volume's XTS key
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # a starter's blocked mask is inherited by exec
         for number in _SIGNALS:
             signal.signal(number, self._on_signal)
         signal.signal(_WAKE, lambda *_: None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -43,7 +44,9 @@ def test_a_deeply_nested_request_gets_an_error_reply(tmp_path: Path) -> None:
     with client:
         client.sendall(struct.pack(">I", len(DEEP)) + DEEP)
         host._connections = 1  # as its accept loop counts it
-        host._handle(server)
+        handler = threading.Thread(target=host._handle, args=(server,))  # it blocks signals in its thread
+        handler.start()
+        handler.join()
         answer, _ = read_frame(lambda size: client.recv(size, socket.MSG_WAITALL))
     assert answer["ok"] is False
     assert "not JSON" in str(answer["error"])
