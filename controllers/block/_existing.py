@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
+import structlog
 
 from volumed.config import (
     EPHEMERAL,
@@ -30,6 +31,10 @@ from volumed.storage.blockdev import Region
 from volumed.storage.loop import attach
 from volumed.storage.meta import META_PARTITION_LABEL
 from volumed.storage.probe import probe_region
+
+from ._services import left_attached
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -267,12 +272,22 @@ async def device_for(
     services: VolumeServices, volume_id: str, volume: DiscoveredVolumeSpec, *, read_only: bool
 ) -> str:
     """The block device to mount: the volume's own node, or a loop device over its region of an image file
-    (read-only when the volume is). Kept in ``services.loops``, detached at shutdown like the others."""
+    (read-only when the volume is): the one an earlier run left attached over exactly these bytes when there
+    is one (`left_attached`; a second one made its mount "already a mount point"), else a new one. Kept in
+    ``services.loops``, detached at shutdown like the others."""
     known = services.loops.get(volume_id)
     if known is not None:
         return known.path
     if volume.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, volume.dev_path):
         return volume.dev_path
+    held = {device.path for device in services.loops.values()}
+    left = await anyio.to_thread.run_sync(
+        partial(left_attached, volume.dev_path, volume.offset, volume.size, held, read_only=read_only)
+    )
+    if left is not None:  # a run killed and started again without a reboot: its mount is on this one
+        services.loops[volume_id] = left
+        log.info("adopted a loop device left by an earlier run", volume=volume_id, device=left.path)
+        return left.path
     device = await anyio.to_thread.run_sync(
         partial(attach, volume.dev_path, offset=volume.offset, size_limit=volume.size, read_only=read_only)
     )
