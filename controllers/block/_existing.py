@@ -176,6 +176,8 @@ def region_owner(
     if ready:
         return ready[0]
     for other, where in located:
+        if other != volume_id and other in statuses and statuses[other].phase == VolumePhase.READY:
+            continue  # where it is ready counts (above), not what its selector matches now (kept, F5)
         if _overlaps(where.dev_path, where.offset, where.size, found):
             return None if other == volume_id else other
     return None
