@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ def read_loop_device(device: str | os.PathLike[str], *, sys_block: Path = SYS_BL
         size = int(_read(base / "size")) * 512
     except FileNotFoundError:
         return None  # not attached (no loop/ directory), or no such device
+    except OSError as exc:
+        if exc.errno in (errno.ENODEV, errno.ENXIO):
+            return None  # detached (by another process) while its attributes were read
+        raise
     return LoopDevice(
         path=f"/dev/{name}",
         number=int(match.group(1)),

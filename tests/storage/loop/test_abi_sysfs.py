@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 import pytest
 
-from volumed.storage.loop import LoopError, _abi, find_attachments, list_loop_devices, read_loop_device
+from volumed.storage.loop import (
+    LoopError,
+    _abi,
+    _sysfs,
+    find_attachments,
+    list_loop_devices,
+    read_loop_device,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,3 +72,22 @@ def test_sysfs_listing_and_finding(tmp_path: Path) -> None:
     assert read_loop_device("/dev/loop2", sys_block=sys_block) is None
     with pytest.raises(LoopError, match="'/dev/sda' is not a loop device"):
         read_loop_device("/dev/sda", sys_block=sys_block)
+
+
+def test_a_loop_device_detached_while_listed_is_not_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review23 (t8_burst): reading a loop device's sysfs attributes while another process detaches it fails
+    with ENODEV; list_loop_devices raised it (status() of the fuse backend failed in 32 of 600 calls)."""
+    sys_block = tmp_path / "sys"
+    fake_loop(sys_block, 1, backing="/one.img")
+    fake_loop(sys_block, 2, backing="/going.img")
+    real_read = _sysfs._read
+
+    def detaching(path: Path) -> str:
+        if path.parent.parent.name == "loop2":
+            raise OSError(errno.ENODEV, "No such device")
+        return real_read(path)
+
+    monkeypatch.setattr(_sysfs, "_read", detaching)
+    assert [device.path for device in list_loop_devices(sys_block=sys_block)] == ["/dev/loop1"]
