@@ -61,3 +61,28 @@ async def test_a_killed_fuse_server_fails_every_volume_it_served_and_a_restart_r
         assert boot.snapshot.ok, describe(boot.snapshot)
         for volume in VOLUMES:
             assert (node.target(volume) / "kept.txt").read_text() == f"{volume} data\n"
+
+
+async def test_volumes_nothing_holds_are_unmounted_and_served_again_after_the_server_dies(node: Node) -> None:
+    """With no file open on them, the failed volumes are unmounted (the Mounter mounts only ready ones), and
+    the next retry serves them by a new server and mounts them again, their data intact."""
+    node.write_config(*(volume_config(volume, [static_key(0, f"{volume}-secret")]) for volume in VOLUMES))
+    async with node.boot(discovery_interval=3600.0, poll_interval=3600.0) as boot:
+        assert boot.snapshot.ok, describe(boot.snapshot)
+        for volume in VOLUMES:
+            (node.target(volume) / "kept.txt").write_text(f"{volume} data\n")
+        os.sync()
+        (server,) = set(_fuse_server_pids(node.state_dir))
+        os.kill(server, signal.SIGKILL)
+        await boot.wait_for(
+            lambda s: (
+                len(set(_fuse_server_pids(node.state_dir)) - {server}) == 1
+                and all(s.statuses[v].phase == VolumePhase.READY for v in VOLUMES)
+                and all((node.target(v) / "kept.txt").exists() for v in VOLUMES)
+            ),
+            what="both volumes served again by a new server and mounted",
+        )
+        for volume in VOLUMES:
+            assert (node.target(volume) / "kept.txt").read_text() == f"{volume} data\n"
+            (node.target(volume) / "new.txt").write_text("written after\n")
+        assert len(_views(node)) == 2
