@@ -130,7 +130,8 @@ async def test_refusals(sock: Path) -> None:
             "unknown resource type 'volumes' (known types: ConfigStatuses.config.volumed.dev, "
             "DiscoveredVolumes.block.volumed.dev, Disks.block.volumed.dev, "
         )
-        assert "VolumeStatuses.block.volumed.dev)" in error.message
+        assert "VolumeStatuses.block.volumed.dev, " in error.message
+        assert error.message.endswith(".dev)")
         assert "EncryptionSalts" not in error.message
         assert "VolumeKeySecrets" not in error.message
         error = await anyio.to_thread.run_sync(lambda: refused("vs", namespace=""))
