@@ -185,6 +185,7 @@ def _enum_section(cls: type[enum.Enum]) -> list[str]:
 
 def spec_fields(model: type[BaseModel]) -> list[FieldDoc]:
     """The fields of ``model`` (computed ones too): type, default and meaning ('' when undocumented)."""
+    _build(model)
     documented = {**_attributes_section(model.__doc__ or ""), **_inherited_docstrings(model)}
     fields = []
     for name, info in model.model_fields.items():
@@ -194,6 +195,12 @@ def spec_fields(model: type[BaseModel]) -> list[FieldDoc]:
         meaning = computed.description or documented.get(name, "")
         fields.append(FieldDoc(name, _type_name(computed.return_type), "computed", meaning))
     return fields
+
+
+def _build(model: type[BaseModel]) -> None:
+    """Specs are built on first use (``defer_build``); until then a computed field's return type is
+    ``PydanticUndefined``, so the page would depend on which models the process had used."""
+    model.model_rebuild()
 
 
 def missing_meanings(models: Iterable[type[BaseModel]]) -> list[str]:
@@ -289,6 +296,7 @@ def _summary(cls: type) -> str:
 def _collect(
     model: type[BaseModel], nested: dict[str, type[BaseModel]], enums: dict[str, type[enum.Enum]]
 ) -> None:
+    _build(model)
     annotations = [info.annotation for info in model.model_fields.values()]
     annotations += [c.return_type for c in model.model_computed_fields.values()]
     for annotation in annotations:
