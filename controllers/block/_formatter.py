@@ -803,14 +803,8 @@ class VolumeFormatter(Controller):
                 f"filesystem type mismatch: {signature.type.value} != {wanted}", retryable=False
             )
         status = status.model_copy(update={"filesystem": wanted})
-        if item.volume_id not in self._grown and wanted != SWAP_FILESYSTEM:  # a swap area is not grown
-            try:  # once per start, as Talos: the partition, then the open mapping, then the filesystem
-                growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
-            except GrowError as error:
-                raise VolumeError(f"grow: {error}", retryable=True) from error
-            self._grown.add(item.volume_id)
-            if growth is not None and growth.grew:
-                status = status.model_copy(update={"size": growth.partition.new_size})
+        if wanted != SWAP_FILESYSTEM:  # a swap area is not grown
+            status = await self._grow_once(item, status)
         return status.model_copy(update={"phase": VolumePhase.READY})
 
     async def _raw_ready(
@@ -826,15 +820,21 @@ class VolumeFormatter(Controller):
             raise VolumeError(f"clearing the mkfs mark: {error}", retryable=True) from error
         self._fresh.discard(item.volume_id)
         status = status.model_copy(update={"filesystem": NO_FILESYSTEM})
-        if item.volume_id not in self._grown:
-            try:
-                growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
-            except GrowError as error:
-                raise VolumeError(f"grow: {error}", retryable=True) from error
-            self._grown.add(item.volume_id)
-            if growth is not None and growth.grew:
-                status = status.model_copy(update={"size": growth.partition.new_size})
+        status = await self._grow_once(item, status)
         return status.model_copy(update={"phase": VolumePhase.READY})
+
+    async def _grow_once(self, item: _Work, status: VolumeStatusSpec) -> VolumeStatusSpec:
+        """Once per start, as Talos: the partition, then the open mapping, then the filesystem (if any)."""
+        if item.volume_id in self._grown:
+            return status
+        try:
+            growth = await grow_opened_volume(self._services, item.volume_id, item.config, status)
+        except GrowError as error:
+            raise VolumeError(f"grow: {error}", retryable=True) from error
+        self._grown.add(item.volume_id)
+        if growth is not None and growth.grew:
+            status = status.model_copy(update={"size": growth.partition.new_size})
+        return status
 
     async def _interrupted(
         self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature
