@@ -20,7 +20,7 @@ async def test_adiantum_volume_on_fuse_fails_naming_the_cipher_and_dm(node: Node
     node.write_config(volume_config("STATE"), ephemeral)
     async with node.boot(settle=False) as booted:
         snapshot = await booted.wait_for(
-            lambda s: "EPHEMERAL" in s.statuses and bool(s.statuses["EPHEMERAL"].error_message),
+            lambda s: "EPHEMERAL" in s.statuses and CIPHER in s.statuses["EPHEMERAL"].error_message,
             limit=60,
             what="the EPHEMERAL error",
         )
