@@ -60,6 +60,15 @@ class Signature:
     ``magics`` are the ``(offset, length)`` byte ranges that identify it (primary and backup copies);
     zeroing them all makes the region stop probing as this type, as ``wipefs`` does.
     ``uuid`` is formatted as blkid shows it (lower-case UUIDs, ``XXXX-XXXX`` for vfat).
+
+    The sizes are those Talos v1.12's probe (go-blockdevice's blkid) reports, read from the superblock;
+    0 where the format has none or the superblock's values are not sane: ``block_size`` the unit the format
+    addresses the device in (xfs: its sector size; ext: its block size; vfat: its sector size; swap: its
+    page size; btrfs: its sector size; GPT: the disk's sector size), ``filesystem_block_size`` its
+    allocation unit (xfs, ext: the block size; vfat: the cluster size; swap: the page size; btrfs: the node
+    size), ``probed_size`` the bytes the superblock says it spans (xfs: the data blocks less an internal
+    log; ext: the block count; vfat: the sector count; swap: pages up to the last one; btrfs: total_bytes;
+    GPT: the usable LBAs), all in bytes.
     """
 
     type: SignatureType
@@ -67,6 +76,9 @@ class Signature:
     label: str | None = None
     uuid: str | None = None
     version: str | None = None
+    block_size: int = 0
+    filesystem_block_size: int = 0
+    probed_size: int = 0
 
     @property
     def blkid_type(self) -> str:
