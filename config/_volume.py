@@ -27,8 +27,10 @@ class VolumeDescription:
     Field names are those of Talos' block.DiscoveredVolumeSpec, so a selector written for Talos works
     unchanged. ``name`` is the probed signature (``xfs``, ``ext4``, ``luks``), ``label`` and ``uuid`` the
     filesystem's, ``type`` is ``partition`` or ``disk``; ``pretty_size`` is Talos' rendering of ``size``
-    (`pretty_size`) unless given. The fields volumed does not probe (`UNPROBED_VOLUME_FIELDS`) stay 0 or
-    empty here, and a selector naming one of them is refused when it is compiled.
+    (`pretty_size`) unless given. ``block_size``, ``filesystem_block_size`` and ``probed_size`` are read
+    from the superblock as Talos' probe reads them (0 where the format has none: LUKS, LVM2, nothing);
+    ``io_size`` is the disk's I/O size (512 on a disk image) and ``device_path`` the device's sysfs
+    directory (empty on a disk image), as in DiscoveredVolumeSpec.
     """
 
     dev_path: str
@@ -72,11 +74,10 @@ VOLUME_UINT_FIELDS: frozenset[str] = frozenset(
     }
 )
 
-#: Talos' volume fields volumed's discovery does not fill (Talos reads them from the device's I/O limits,
-#: the filesystem's superblock and sysfs): a selector on one would match as if every volume had 0 or "".
-UNPROBED_VOLUME_FIELDS: frozenset[str] = frozenset(
-    {"io_size", "block_size", "filesystem_block_size", "probed_size", "device_path"}
-)
+#: Talos' volume fields volumed's discovery does not fill, refused by name when a selector is compiled (a
+#: selector on one would match as if every volume had 0 or ""). None today: the I/O size, the superblock's
+#: sizes and the sysfs path are discovered as Talos discovers them.
+UNPROBED_VOLUME_FIELDS: frozenset[str] = frozenset()
 
 _SAMPLE_VOLUME = VolumeDescription(
     dev_path="/dev/sda1",
@@ -91,6 +92,11 @@ _SAMPLE_VOLUME = VolumeDescription(
     parent="sda",
     parent_dev_path="/dev/sda",
     pretty_size="1.0 GiB",
+    io_size=512,
+    block_size=512,
+    filesystem_block_size=4096,
+    probed_size=1024**3,
+    device_path="/sys/devices/sample/block/sda/sda1",
 )
 
 

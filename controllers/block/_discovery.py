@@ -40,6 +40,10 @@ def image_disk_id(path: str) -> str:
     return Path(path).name.replace(".", "-")
 
 
+#: The I/O size Talos gives a volume of a disk image (go-blockdevice's DefaultBlockSize for a regular file).
+IMAGE_IO_SIZE = 512
+
+
 def _volume(
     region: Region,
     signature: Signature | None,
@@ -49,7 +53,11 @@ def _volume(
     label: str = "",
     part_uuid: str = "",
     part_type: str = "",
+    io_size: int = IMAGE_IO_SIZE,
+    device_path: str = "",
 ) -> DiscoveredVolumeSpec:
+    """The DiscoveredVolume of ``region``: its place, and what its signature's superblock says (sizes as
+    Talos' probe reports them); ``io_size`` and ``device_path`` are its disk's (see the spec)."""
     return DiscoveredVolumeSpec(
         dev_path=region.path,
         parent=parent,
@@ -62,6 +70,11 @@ def _volume(
         name=signature.type.value if signature is not None else "",
         label=(signature.label or "") if signature is not None else "",
         uuid=(signature.uuid or "") if signature is not None else "",
+        io_size=io_size,
+        block_size=signature.block_size if signature is not None else 0,
+        filesystem_block_size=signature.filesystem_block_size if signature is not None else 0,
+        probed_size=signature.probed_size if signature is not None else 0,
+        device_path=device_path,
     )
 
 
@@ -210,12 +223,14 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             result.invalid[disk.dev_path] = error
         if damaged:
             result.damaged[disk.name] = disk.dev_path
+        device_path = os.path.realpath(os.path.join(sysfs, "block", disk.name))  # Talos' Device.DevicePath
+        io_size = disk.properties.io_size
         if not disk.partitions:
             whole = Region(disk.dev_path, 0, disk.size)
             result.volumes[disk.name] = (
                 _unusable(disk.dev_path, 0, "", error).model_copy(update={"parent": ""})
                 if error
-                else _volume(whole, _probe(whole), parent="")
+                else _volume(whole, _probe(whole), parent="", io_size=io_size, device_path=device_path)
             )
         for part in disk.partitions:
             if error:
@@ -228,6 +243,8 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
                 parent=disk.dev_path,
                 index=part.number,
                 label=part.label or "",
+                io_size=io_size,
+                device_path=os.path.join(device_path, part.name),
             )
 
 

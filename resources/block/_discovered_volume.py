@@ -23,6 +23,18 @@ class DiscoveredVolumeSpec(Spec):
         name: the probed signature (``luks``, ``xfs``, ``ext4``, ...), empty when nothing was found.
         label: the label of the probed signature (filesystem or LUKS2 label), empty when none.
         uuid: the UUID of the probed signature (filesystem or LUKS2 UUID), empty when none.
+        io_size: the I/O size of the volume's disk as Talos reads it (optimal, else minimum I/O size, a
+            power of two), in bytes; 512 for a volume of a disk image (go-blockdevice's default).
+        block_size: the unit the probed signature addresses its device in, from its superblock (xfs and
+            btrfs: sector size; ext: block size; vfat: sector size; swap: page size; GPT: sector size), in
+            bytes; 0 when the signature has none (LUKS, LVM2, nothing found).
+        filesystem_block_size: the probed filesystem's allocation unit (xfs, ext: block size; vfat: cluster
+            size; swap: page size; btrfs: node size), in bytes; 0 when it has none.
+        probed_size: the bytes the probed signature's superblock says it spans (xfs: data blocks less an
+            internal log; ext: block count; vfat: sector count; swap: pages up to the last; btrfs:
+            total_bytes; GPT: the usable LBAs); 0 when it says nothing.
+        device_path: the device's directory in sysfs (``/sys/devices/.../block/sda``, a partition's under
+            its disk's), as Talos' Device holds it; empty for a volume of a disk image.
         error: why this volume must not be used: its disk's partition table is invalid (overlapping
             partitions, a volume label twice, ...) or unreadable (then a system volume found on no readable
             disk is listed on it, "missing; disk X has an unreadable partition table: ..."). Such a volume is
@@ -42,6 +54,11 @@ class DiscoveredVolumeSpec(Spec):
     name: str = ""
     label: str = ""
     uuid: str = ""
+    io_size: int = 0
+    block_size: int = 0
+    filesystem_block_size: int = 0
+    probed_size: int = 0
+    device_path: str = ""
     error: str = ""
 
 

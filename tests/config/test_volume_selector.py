@@ -79,16 +79,46 @@ def test_config_validation_checks_volume_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["io_size", "block_size", "filesystem_block_size", "probed_size", "device_path"]
+    ("expression", "expected"),
+    [
+        ("volume.io_size == 4096u", True),
+        ("volume.block_size == 512u", True),
+        ("volume.filesystem_block_size == 4096u", True),
+        ("volume.filesystem_block_size == 1024u", False),
+        ("volume.probed_size == 60u * MiB", True),
+        ("volume.probed_size > volume.size", False),
+        ('volume.device_path == "/sys/devices/pci0000:00/0000:00:05.0/block/sdb/sdb1"', True),
+        ('volume.device_path.startsWith("/sys/devices/virtual/")', False),
+    ],
 )
-def test_fields_volumed_does_not_probe_are_refused_by_name(field: str) -> None:
-    """They exist in Talos but would be 0 or empty on every volume here: a selector on them used to compile
-    and then match every volume or none, silently."""
-    value = '""' if field == "device_path" else "0u"
-    expression = f'volume.name == "xfs" && volume.{field} != {value}'
+def test_talos_probed_fields(expression: str, expected: bool) -> None:
+    """io_size, block_size, filesystem_block_size, probed_size and device_path are discovered (issue 17):
+    a selector on them compiles and sees the volume's values (they were refused by name before)."""
+    probed = VolumeDescription(
+        dev_path="/dev/sdb1",
+        size=64 << 20,
+        name="xfs",
+        io_size=4096,
+        block_size=512,
+        filesystem_block_size=4096,
+        probed_size=60 << 20,
+        device_path="/sys/devices/pci0000:00/0000:00:05.0/block/sdb/sdb1",
+    )
+    assert compile_volume_selector(expression).matches(probed, DISK) is expected
+
+
+def test_a_field_listed_unsupported_is_refused_by_name() -> None:
+    """The refusal that kept unprobed Talos fields out still names the field (none is listed today)."""
+    from volumed.config._cel_engine import compile_program
+    from volumed.config._volume import VOLUME_FIELDS
+
     with pytest.raises(SelectorError) as raised:
-        compile_volume_selector(expression)
+        compile_program(
+            'volume.name == "xfs" && volume.probed_size != 0u',
+            variables={"volume": VOLUME_FIELDS},
+            unsupported={"volume": frozenset({"probed_size"})},
+        )
     assert str(raised.value) == (
-        f"volume.{field} is not supported: volumed does not probe it (it would be 0 or empty for every"
+        "volume.probed_size is not supported: volumed does not probe it (it would be 0 or empty for every"
         " volume), at line 1, column 32"  # the field name's column
     )
