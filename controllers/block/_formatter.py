@@ -81,7 +81,9 @@ from ._existing import (
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
     ForeignValueError,
+    MarkedVolume,
     MkfsMarkError,
+    VolumeDisk,
     VolumePartition,
     interrupted_mkfs,
     mark_mkfs,
@@ -573,16 +575,14 @@ class VolumeFormatter(Controller):
         else:
             status = await self._prepare_encrypted(item, status, location, env)
         progress.status = status
-        meta = next(  # a whole disk has no partition for the mark to name: its mkfs is not marked
-            (
-                v
-                for v in discovered
-                if v.partition_label == META_PARTITION_LABEL and not v.error and not is_disk_volume(config)
-            ),
-            None,
+        meta = next(
+            (v for v in discovered if v.partition_label == META_PARTITION_LABEL and not v.error), None
         )
         return await self._format(
-            item, status, MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None
+            item,
+            status,
+            MetaPartition(meta.dev_path, offset=meta.offset) if meta is not None else None,
+            _marked_volume(item, status, disks),
         )
 
     async def _whole_disk(
@@ -735,14 +735,15 @@ class VolumeFormatter(Controller):
         )
 
     async def _format(
-        self, item: _Work, status: VolumeStatusSpec, meta: MetaPartition | None
+        self, item: _Work, status: VolumeStatusSpec, meta: MetaPartition | None, partition: MarkedVolume
     ) -> VolumeStatusSpec:
         """mkfs-if-empty, and mkfs again where volumed's own mkfs was interrupted (a power cut).
 
         The mark that tells an interrupted mkfs from somebody's filesystem is written (and fsync'ed) before
         mkfs starts and removed once the new filesystem is flushed: a token in the LUKS2 header of an
-        encrypted volume, an entry keyed by the partition's GPT UUID in META for an unencrypted one
-        (`_mkfs_mark`). Without a META partition an unencrypted volume is formatted unmarked, as before.
+        encrypted volume, an entry in META for an unencrypted one, keyed by the partition's GPT UUID or a
+        whole disk's identity (`_mkfs_mark`). Without a META partition an unencrypted volume is formatted
+        unmarked, as before.
         """
         if is_existing(item.config) or is_directory(item.config):  # never reached: they have their own path
             raise VolumeError("refusing to format a volume volumed does not make", retryable=False)
@@ -754,7 +755,6 @@ class VolumeFormatter(Controller):
         header = opened.location if opened is not None else None  # encrypted: the mkfs mark lives there
         if wanted == NO_FILESYSTEM:  # a raw volume: never formatted, ready once it exists (and is opened)
             return await self._raw_ready(item, status, header)
-        partition = _partition_of(item, status)
         try:
             interrupted = header is not None and await mkfs_pending(header)
         except Luks2Error as error:
@@ -792,8 +792,8 @@ class VolumeFormatter(Controller):
                 )
             elif header is None and meta is None:
                 log.warning(
-                    "no mkfs mark (no META partition, or a whole-disk volume): a power cut during this mkfs"
-                    " could not be told apart from data",
+                    "no mkfs mark (no META partition): a power cut during this mkfs could not be told apart"
+                    " from data",
                     volume=item.volume_id,
                 )
             await self._make_filesystem(item, device, header, meta, partition)
@@ -837,7 +837,7 @@ class VolumeFormatter(Controller):
         return status
 
     async def _interrupted(
-        self, item: _Work, meta: MetaPartition, partition: VolumePartition, signature: Signature
+        self, item: _Work, meta: MetaPartition, partition: MarkedVolume, signature: Signature
     ) -> bool:
         """Whether META marks ``signature`` as volumed's unfinished mkfs of this partition.
 
@@ -856,7 +856,7 @@ class VolumeFormatter(Controller):
         device: str,
         header: Location | None,
         meta: MetaPartition | None,
-        partition: VolumePartition,
+        partition: MarkedVolume,
     ) -> None:
         wanted = item.config.filesystem
         fs_uuid = str(uuid.uuid4())  # the mark names it: a signature with another UUID is not our mkfs
@@ -879,8 +879,14 @@ class VolumeFormatter(Controller):
             raise VolumeError(f"mkfs: cannot flush {device}: {error.strerror}", retryable=True) from error
 
 
-def _partition_of(item: _Work, status: VolumeStatusSpec) -> VolumePartition:
-    """The volume's partition as located (a partition of an image file is found by offset, else by number)."""
+def _marked_volume(item: _Work, status: VolumeStatusSpec, disks: Sequence[DiskSpec]) -> MarkedVolume:
+    """What the volume's mkfs mark names: its partition as located (a partition of an image file is found
+    by offset, else by number), or for a whole-disk volume its disk."""
+    if is_disk_volume(item.config):
+        disk = next((d for d in disks if d.dev_path == status.location), None)
+        if disk is None:  # gone since it was located: retried with the next disk list
+            raise VolumeError(f"the disk {status.location} is no longer listed", retryable=True)
+        return VolumeDisk.of(item.volume_id, disk)
     return VolumePartition(
         volume_id=item.volume_id,
         label=item.config.partition_label,

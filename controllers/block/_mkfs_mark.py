@@ -1,4 +1,5 @@
-"""The mkfs-pending mark of an unencrypted volume: META tag 0xf0, keyed by the partition's GPT UUID.
+"""The mkfs-pending mark of an unencrypted volume: META tag 0xf0, keyed by the partition's GPT UUID (a
+whole-disk volume's: by the disk's identity).
 
 An encrypted volume keeps this mark as a token in its own LUKS2 header (`_encryption.set_mkfs_pending`). An
 unencrypted one has no header, so the mark lives in META, the node's small key/value store that volumed
@@ -13,6 +14,12 @@ its own upwards from 6, leaves 12-14 to users); systemd, cryptsetup and the kern
 A mark names the partition (its GPT unique GUID, read from the disk), the volume, the filesystem type and
 the filesystem UUID volumed gave mkfs. A signature found at the next boot is taken for that interrupted mkfs
 only when all four match: anything anyone else put there since carries another UUID and is left alone.
+
+A whole-disk volume (``volumeType: disk``) has no partition to name: its mark names the disk by what
+identifies the device itself, not the slot it sits in (`disk_identity`: WWID, NVMe namespace UUID or serial
+with the model and size; an image file by its path). Disks swapped between boots do not carry a mark over:
+another disk in the place of the one whose mkfs was cut, even one holding a copy of its bytes, has no mark of
+its own, and its filesystem is taken as it is (never formatted).
 
 Every function here blocks (META and GPT I/O): call them from worker threads.
 """
@@ -31,6 +38,7 @@ from volumed.storage.meta import MetaError, MetaTag
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from volumed.resources import DiskSpec
     from volumed.storage.meta import MetaPartition
     from volumed.storage.probe import Signature
 
@@ -57,12 +65,19 @@ class ForeignValueError(ValueError):
 @final
 @dataclass(frozen=True)
 class MkfsMark:
-    """One mkfs that started and has not finished: on which partition, for which volume, making what."""
+    """One mkfs that started and has not finished: on which partition (or whole disk: ``partition_uuid``
+    empty, ``disk`` its identity), for which volume, making what."""
 
     partition_uuid: str
     volume_id: str
     filesystem: str
     filesystem_uuid: str
+    disk: str = ""
+
+    @property
+    def place(self) -> str:
+        """What the mark is keyed by: the partition's GPT UUID, or ``disk:`` and the disk's identity."""
+        return f"disk:{self.disk}" if self.disk else self.partition_uuid
 
     def made(self, signature: Signature) -> bool:
         """Whether ``signature`` is what this mkfs was writing: its filesystem type, with its UUID."""
@@ -117,6 +132,61 @@ class VolumePartition:
             f"(volume {self.volume_id})"
         )
 
+    def mark(self, filesystem: str, filesystem_uuid: str) -> MkfsMark:
+        """The mark of an mkfs of this partition (reads the GPT: `partition_uuid`)."""
+        return MkfsMark(self.partition_uuid(), self.volume_id, filesystem, filesystem_uuid)
+
+    def place(self) -> str:
+        """What a mark of this partition is keyed by (reads the GPT: `partition_uuid`)."""
+        return self.partition_uuid()
+
+
+def disk_identity(disk: DiskSpec) -> str:
+    """What names ``disk`` itself wherever it is plugged in: its WWID, NVMe namespace UUID or serial (with
+    the model and size); a disk image by its path and size. A disk with none of these (a virtio disk
+    without a serial) is named by where it hangs (its bus path, else its device node) and its size: a disk
+    swapped into that place then shares the name, and only the filesystem UUID in the mark (random per mkfs)
+    tells its content apart, as it does for a partition."""
+    own = [
+        f"{name}={value}"
+        for name, value in (("wwid", disk.wwid), ("uuid", disk.uuid), ("serial", disk.serial))
+        if value
+    ]
+    if own and not disk.image:
+        where = [*own, f"model={disk.model}"]
+    elif disk.image:
+        where = [f"image={disk.dev_path}"]
+    elif disk.bus_path:
+        where = [f"bus={disk.bus_path}"]
+    else:
+        where = [f"path={disk.dev_path}"]
+    return ",".join([*where, f"size={disk.size}"])
+
+
+@final
+@dataclass(frozen=True)
+class VolumeDisk:
+    """A whole-disk volume's disk: ``identity`` is `disk_identity` of it."""
+
+    volume_id: str
+    identity: str
+
+    @classmethod
+    def of(cls, volume_id: str, disk: DiskSpec) -> VolumeDisk:
+        return cls(volume_id, disk_identity(disk))
+
+    def mark(self, filesystem: str, filesystem_uuid: str) -> MkfsMark:
+        """The mark of an mkfs of this disk."""
+        return MkfsMark("", self.volume_id, filesystem, filesystem_uuid, disk=self.identity)
+
+    def place(self) -> str:
+        """What a mark of this disk is keyed by."""
+        return f"disk:{self.identity}"
+
+
+MarkedVolume = VolumePartition | VolumeDisk
+"""Where an unencrypted volume's mkfs runs: a partition, or a whole disk."""
+
 
 def _uuid_or_none(text: object) -> str | None:
     if not isinstance(text, str):
@@ -128,17 +198,20 @@ def _uuid_or_none(text: object) -> str | None:
     return None if parsed.int == 0 else str(parsed)
 
 
-def _entry(partition: object, body: object) -> MkfsMark | None:
+def _entry(partition: object, body: object, *, whole_disk: bool = False) -> MkfsMark | None:
     if not isinstance(body, dict):
         return None
-    partition_uuid = _uuid_or_none(partition)
+    if whole_disk:
+        disk, partition_uuid = (partition, "") if isinstance(partition, str) and partition else ("", None)
+    else:
+        disk, partition_uuid = "", _uuid_or_none(partition)
     filesystem_uuid = _uuid_or_none(body.get("uuid"))
     volume_id, filesystem = body.get("volume"), body.get("filesystem")
     if partition_uuid is None or filesystem_uuid is None:
         return None
     if not isinstance(volume_id, str) or not volume_id or not isinstance(filesystem, str) or not filesystem:
         return None
-    return MkfsMark(partition_uuid, volume_id, filesystem, filesystem_uuid)
+    return MkfsMark(partition_uuid, volume_id, filesystem, filesystem_uuid, disk=disk)
 
 
 def decode_marks(value: bytes | None) -> list[MkfsMark]:
@@ -155,19 +228,30 @@ def decode_marks(value: bytes | None) -> list[MkfsMark]:
         raise ForeignValueError("not JSON") from None
     if not isinstance(document, dict) or document.get(FORMAT_KEY) != FORMAT_VERSION:
         raise ForeignValueError(f"not a {FORMAT_KEY} v{FORMAT_VERSION} document")
-    partitions = document.get("partitions")
-    if not isinstance(partitions, dict):
-        return []
-    return [mark for key, body in partitions.items() if (mark := _entry(key, body)) is not None]
+    found: list[MkfsMark] = []
+    for section, whole_disk in (("partitions", False), ("disks", True)):
+        entries = document.get(section)
+        if isinstance(entries, dict):
+            found += [m for k, b in entries.items() if (m := _entry(k, b, whole_disk=whole_disk)) is not None]
+    return found
 
 
 def encode_marks(marks: Iterable[MkfsMark]) -> bytes:
-    """The tag value for ``marks`` (compact JSON; one entry per partition, the last one wins)."""
-    partitions: dict[str, Any] = {
-        m.partition_uuid: {"volume": m.volume_id, "filesystem": m.filesystem, "uuid": m.filesystem_uuid}
-        for m in marks
-    }
-    document = {FORMAT_KEY: FORMAT_VERSION, "partitions": partitions}
+    """The tag value for ``marks`` (compact JSON; one entry per partition or disk, the last one wins).
+
+    Whole-disk marks are in a section of their own (``disks``), so a volumed that knows only partitions
+    reads none of them: it formats no whole disk on a mark.
+    """
+    sections: dict[str, dict[str, Any]] = {"partitions": {}, "disks": {}}
+    for m in marks:
+        body = {"volume": m.volume_id, "filesystem": m.filesystem, "uuid": m.filesystem_uuid}
+        if m.disk:
+            sections["disks"][m.disk] = body
+        else:
+            sections["partitions"][m.partition_uuid] = body
+    document: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION, "partitions": sections["partitions"]}
+    if sections["disks"]:
+        document["disks"] = sections["disks"]
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -176,7 +260,7 @@ def read_marks(meta: MetaPartition) -> list[MkfsMark]:
     return decode_marks(meta.get(MKFS_PENDING_TAG))
 
 
-def interrupted_mkfs(meta: MetaPartition, volume: VolumePartition, signature: Signature) -> bool:
+def interrupted_mkfs(meta: MetaPartition, volume: MarkedVolume, signature: Signature) -> bool:
     """Whether ``signature`` on the volume was left by volumed's own mkfs of it that never finished.
 
     Reads the GPT only when META holds a mark for this volume. Raises MetaError, ForeignValueError or
@@ -185,11 +269,11 @@ def interrupted_mkfs(meta: MetaPartition, volume: VolumePartition, signature: Si
     marks = [m for m in read_marks(meta) if m.volume_id == volume.volume_id]
     if not marks:
         return False
-    partition_uuid = volume.partition_uuid()
-    return any(m.partition_uuid == partition_uuid and m.made(signature) for m in marks)
+    place = volume.place()
+    return any(m.place == place and m.made(signature) for m in marks)
 
 
-def _update(meta: MetaPartition, volume: VolumePartition, mark: MkfsMark | None) -> None:
+def _update(meta: MetaPartition, volume: MarkedVolume, mark: MkfsMark | None) -> None:
     with _update_lock:
         try:
             old = meta.get(MKFS_PENDING_TAG)
@@ -203,9 +287,9 @@ def _update(meta: MetaPartition, volume: VolumePartition, mark: MkfsMark | None)
             ) from None
         except MetaError as error:
             raise MkfsMarkError(f"cannot read META: {error}") from error
-        # one mark per volume and per partition: an older one of the volume (another partition) is stale
-        replaced = {mark.partition_uuid} if mark is not None else set()
-        kept = [m for m in marks if m.volume_id != volume.volume_id and m.partition_uuid not in replaced]
+        # one mark per volume and per partition (or disk): an older one of the volume (elsewhere) is stale
+        replaced = {mark.place} if mark is not None else set()
+        kept = [m for m in marks if m.volume_id != volume.volume_id and m.place not in replaced]
         if mark is not None:
             kept.append(mark)
         try:
@@ -217,20 +301,18 @@ def _update(meta: MetaPartition, volume: VolumePartition, mark: MkfsMark | None)
             raise MkfsMarkError(f"cannot write META: {error}") from error
 
 
-def mark_mkfs(
-    meta: MetaPartition, volume: VolumePartition, filesystem: str, filesystem_uuid: str
-) -> MkfsMark:
+def mark_mkfs(meta: MetaPartition, volume: MarkedVolume, filesystem: str, filesystem_uuid: str) -> MkfsMark:
     """Record, durably (META is fsync'ed), that mkfs of ``volume`` is about to start. Call before mkfs.
 
     Raises:
         MkfsMarkError: nothing was recorded: do not start mkfs.
     """
-    mark = MkfsMark(volume.partition_uuid(), volume.volume_id, filesystem, filesystem_uuid)
+    mark = volume.mark(filesystem, filesystem_uuid)
     _update(meta, volume, mark)
     return mark
 
 
-def unmark_mkfs(meta: MetaPartition, volume: VolumePartition) -> None:
+def unmark_mkfs(meta: MetaPartition, volume: MarkedVolume) -> None:
     """Remove the volume's mark. Call only once its filesystem is complete and flushed to the device.
 
     Raises:
