@@ -54,10 +54,12 @@ def _volume(
     part_uuid: str = "",
     part_type: str = "",
     io_size: int = IMAGE_IO_SIZE,
+    sector_size: int = IMAGE_IO_SIZE,
     device_path: str = "",
 ) -> DiscoveredVolumeSpec:
     """The DiscoveredVolume of ``region``: its place, and what its signature's superblock says (sizes as
-    Talos' probe reports them); ``io_size`` and ``device_path`` are its disk's (see the spec)."""
+    Talos' probe reports them); ``io_size``, ``sector_size`` and ``device_path`` are its disk's (see the
+    spec; 512, 512 and "" for a disk image, go-blockdevice's values for a regular file)."""
     return DiscoveredVolumeSpec(
         dev_path=region.path,
         parent=parent,
@@ -71,6 +73,7 @@ def _volume(
         label=(signature.label or "") if signature is not None else "",
         uuid=(signature.uuid or "") if signature is not None else "",
         io_size=io_size,
+        sector_size=sector_size,
         block_size=signature.block_size if signature is not None else 0,
         filesystem_block_size=signature.filesystem_block_size if signature is not None else 0,
         probed_size=signature.probed_size if signature is not None else 0,
@@ -230,7 +233,14 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             result.volumes[disk.name] = (
                 _unusable(disk.dev_path, 0, "", error).model_copy(update={"parent": ""})
                 if error
-                else _volume(whole, _probe(whole), parent="", io_size=io_size, device_path=device_path)
+                else _volume(
+                    whole,
+                    _probe(whole),
+                    parent="",
+                    io_size=io_size,
+                    sector_size=disk.logical_sector_size,
+                    device_path=device_path,
+                )
             )
         for part in disk.partitions:
             if error:
@@ -244,6 +254,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
                 index=part.number,
                 label=part.label or "",
                 io_size=io_size,
+                sector_size=disk.logical_sector_size,
                 device_path=os.path.join(device_path, part.name),
             )
 

@@ -52,6 +52,7 @@ def test_block_device_partitions(tmp_path: Path) -> None:
     (disk / "size").write_text(f"{64 * MIB // 512}\n")
     (disk / "queue" / "optimal_io_size").write_text("0\n")
     (disk / "queue" / "minimum_io_size").write_text("4096\n")
+    (disk / "queue" / "logical_block_size").write_text("4096\n")
     for n in (1, 2):
         part = disk / f"vda{n}"
         part.mkdir()
@@ -69,6 +70,7 @@ def test_block_device_partitions(tmp_path: Path) -> None:
     real_disk = os.path.realpath(disk)
     assert (ext4.device_path, vfat.device_path) == (f"{real_disk}/vda1", f"{real_disk}/vda2")
     assert (ext4.io_size, vfat.io_size) == (4096, 4096)  # the disk's minimum I/O size: optimal is 0
+    assert (ext4.sector_size, vfat.sector_size) == (4096, 4096)  # the disk's logical sector size
     dump = _run("dumpe2fs", "-h", str(dev / "vda1"))
     block = _number(r"^Block size:\s+(\d+)", dump)
     assert (ext4.name, ext4.block_size, ext4.filesystem_block_size, ext4.probed_size) == (
@@ -96,6 +98,6 @@ def test_disk_image_partitions(tmp_path: Path) -> None:
     volumes = [v for v in result.volumes.values() if v.parent]
     assert volumes
     for volume in volumes:
-        assert (volume.io_size, volume.device_path) == (512, "")
+        assert (volume.io_size, volume.sector_size, volume.device_path) == (512, 512, "")
         if not volume.name:  # nothing probed there: Talos' sizes are 0 too
             assert (volume.block_size, volume.filesystem_block_size, volume.probed_size) == (0, 0, 0)
