@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
+from volumed.storage.blockdev import Region, is_block_device, logical_sector_size
 
 from ._codec import ReadAt, decode_table, encode_table
 from ._errors import CorruptTableError, InvalidTableError, ReadOnlyTableError
+from ._kernel import tell_kernel
 from ._structs import SIGNATURE
 from ._table import SECTOR_SIZES, PartitionTable
 
@@ -68,7 +69,8 @@ def disk_region_for(name: str, table: PartitionTable) -> Region:
 def write_partition_table(
     path: str | os.PathLike[str], table: PartitionTable, *, reread: bool = True
 ) -> None:
-    """Write both GPT copies and the protective MBR, then fsync (and ``BLKRRPART`` on a block device).
+    """Write both GPT copies and the protective MBR, then fsync; on a block device the kernel is told of the
+    partitions (``BLKRRPART``, else ``BLKPG`` one by one while a partition is in use: `tell_kernel`).
 
     The backup copy is written and synced before the primary one, so a cut in between leaves one whole copy.
 
@@ -93,4 +95,4 @@ def write_partition_table(
                     handle.write(offset, data)
             handle.sync()
     if reread:
-        reread_partitions(name)
+        tell_kernel(name, table)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from volumed.storage.blockdev import Region, is_block_device, logical_sector_size, reread_partitions
+from volumed.storage.blockdev import Region, is_block_device, logical_sector_size
 
 from ._codec import encode_table
 from ._io import disk_region_for
+from ._kernel import tell_kernel
 from ._table import PartitionTable, new_table
 
 
@@ -48,4 +49,4 @@ def write_new_disk_table(path: str | os.PathLike[str], table: PartitionTable) ->
                 handle.sync()
             handle.write(offset, data)
         handle.sync()
-    reread_partitions(name)
+    tell_kernel(name, table)
