@@ -1,9 +1,12 @@
-"""``machine.systemDiskEncryption`` of the ``version: v1alpha1`` machine config document.
+"""``machine.systemDiskEncryption`` and ``machine.features.diskQuotaSupport`` of the ``version: v1alpha1``
+machine config document.
 
 Talos still reads this deprecated block for STATE and EPHEMERAL when their VolumeConfig has no ``encryption``
 (``setupStateEncryption`` and ``system_volumes.go``), and writes it to META tag 9 in its own JSON shape. Only
-this block of the v1alpha1 document is read, strictly (an unknown field is an error, as in Talos' decoder);
-every other field of the document is ignored. The field names are v1alpha1's (``EncryptionConfig``): no
+this block of the v1alpha1 document is read, strictly (an unknown field is an error, as in Talos' decoder),
+and ``machine.features.diskQuotaSupport`` (EPHEMERAL is mounted with ``prjquota`` when true, as Talos'
+``system_volumes.go`` does; absent is false, Talos' ``pointer.SafeDeref``); every other field of the document
+is ignored. The field names are v1alpha1's (``EncryptionConfig``): no
 ``lockToState``, no TPM ``options`` (v1alpha1 TPM keys always bind PCR 7), no ``allowDiscards``, no ``pbkdf``.
 """
 
@@ -22,6 +25,7 @@ LEGACY_FIELD: Final = "systemDiskEncryption"
 LEGACY_PATH: Final = f"machine.{LEGACY_FIELD}"
 # The YAML field of each system volume in ``systemDiskEncryption``.
 LEGACY_FIELDS: Final = {STATE: "state", EPHEMERAL: "ephemeral"}
+DISK_QUOTA_PATH: Final = "machine.features.diskQuotaSupport"
 
 
 class LegacyStaticKey(StrictModel):
@@ -113,12 +117,21 @@ class SystemDiskEncryption(StrictModel):
         return {name: block.as_spec() for name, block in blocks.items() if block is not None}
 
 
+class _Features(StrictModel):
+    """``machine.features``: only ``diskQuotaSupport`` (a boolean, as Talos' ``*bool``) is read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    disk_quota_support: bool | None = Field(default=None, alias="diskQuotaSupport")
+
+
 class _Machine(StrictModel):
-    """``machine``: only ``systemDiskEncryption`` is read; every other field is ignored."""
+    """``machine``: only ``systemDiskEncryption`` and ``features`` are read; every other field is ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
     system_disk_encryption: SystemDiskEncryption | None = Field(default=None, alias=LEGACY_FIELD)
+    features: _Features | None = None
 
 
 class V1Alpha1Document(StrictModel):
@@ -132,6 +145,12 @@ class V1Alpha1Document(StrictModel):
     def system_disk_encryption(self) -> SystemDiskEncryption | None:
         """The legacy block, None when absent."""
         return None if self.machine is None else self.machine.system_disk_encryption
+
+    @property
+    def disk_quota_support(self) -> bool:
+        """``machine.features.diskQuotaSupport``; false when absent (Talos' ``DiskQuotaSupportEnabled``)."""
+        features = None if self.machine is None else self.machine.features
+        return bool(features is not None and features.disk_quota_support)
 
 
 def is_v1alpha1_document(kind: object, version: object) -> bool:

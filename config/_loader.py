@@ -15,7 +15,14 @@ from pydantic import AliasChoices, BaseModel, ValidationError
 from ._cel import shared_selector_budget
 from ._documents import SYSTEM_VOLUMES, UserVolumeConfigDocument, VolumeConfigDocument
 from ._errors import ConfigInvalidError, ConfigIssue
-from ._legacy import LEGACY_FIELD, LEGACY_FIELDS, LEGACY_PATH, V1Alpha1Document, is_v1alpha1_document
+from ._legacy import (
+    DISK_QUOTA_PATH,
+    LEGACY_FIELD,
+    LEGACY_FIELDS,
+    LEGACY_PATH,
+    V1Alpha1Document,
+    is_v1alpha1_document,
+)
 from ._limits import MAX_CONFIG_BYTES, MAX_DOCUMENTS, MAX_EXPANDED_NODES
 from ._other_volumes import (
     ExistingVolumeConfigDocument,
@@ -98,9 +105,12 @@ class MachineConfig:
         others: the RawVolumeConfig, ExistingVolumeConfig, SwapVolumeConfig and ZswapConfig documents, in file
             order (validated; volumed acts on each of them).
         ignored: how many documents of other kinds (not volume documents) were skipped; the
-            v1alpha1 machine config document counts when it has no ``machine.systemDiskEncryption``.
+            v1alpha1 machine config document counts when it has no ``machine.systemDiskEncryption`` and no
+            ``machine.features.diskQuotaSupport: true``.
         legacy_encryption: ``machine.systemDiskEncryption`` of the v1alpha1 document, as (volume name,
             encryption) pairs (see :mod:`._legacy`).
+        disk_quota_support: ``machine.features.diskQuotaSupport`` of the v1alpha1 document (EPHEMERAL is
+            mounted with ``prjquota``); false when absent, as in Talos.
     """
 
     volumes: tuple[VolumeConfigDocument, ...] = ()
@@ -108,6 +118,7 @@ class MachineConfig:
     others: tuple[OtherDocument, ...] = ()
     ignored: int = 0
     legacy_encryption: tuple[tuple[str, EncryptionSpec], ...] = ()
+    disk_quota_support: bool = False
     _by_name: dict[str, VolumeConfigDocument] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +161,7 @@ class MachineConfig:
             *(f"{document.kind}/{document.name}" for document in self.documents),
             *(f"{document.kind}/{document.name}" for document in self.others),
             *(f"{V1ALPHA1_LABEL}/{LEGACY_PATH}.{LEGACY_FIELDS[name]}" for name, _ in self.legacy_encryption),
+            *((f"{V1ALPHA1_LABEL}/{DISK_QUOTA_PATH}",) if self.disk_quota_support else ()),
         )
 
     @property
@@ -349,6 +361,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
     seen: dict[str, str] = {}  # Kind/name -> its label in issues
     ignored = 0
     legacy: dict[str, EncryptionSpec] | None = None
+    disk_quota = False
     budget = MAX_EXPANDED_NODES
     documents = 0
     for index, raw, positions, yaml_issue in _iter_documents(source):
@@ -381,8 +394,8 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             if legacy is not None:
                 issues.append(ConfigIssue(V1ALPHA1_LABEL, "", "duplicate document"))
                 continue
-            legacy = _parse_legacy(raw, positions, issues)
-            if not legacy:
+            legacy, disk_quota = _parse_legacy(raw, positions, issues)
+            if not legacy and not disk_quota:
                 _log.debug("ignoring config document of another kind", document=index)
                 ignored += 1
             continue
@@ -426,6 +439,7 @@ def _check_config(source: str | bytes) -> tuple[MachineConfig | None, list[Confi
             others=tuple(others),
             ignored=ignored,
             legacy_encryption=tuple((legacy or {}).items()),
+            disk_quota_support=disk_quota,
         ),
         [],
     )
@@ -448,22 +462,23 @@ def _conflicts(volumes: list[VolumeConfigDocument], legacy: dict[str, Encryption
 
 def _parse_legacy(
     raw: dict[Any, Any], positions: KeyPositions, issues: list[ConfigIssue]
-) -> dict[str, EncryptionSpec]:
-    """``machine.systemDiskEncryption`` of the v1alpha1 document, by volume name (empty when absent);
-    issues are added to ``issues`` with paths from the document's root."""
+) -> tuple[dict[str, EncryptionSpec], bool]:
+    """``machine.systemDiskEncryption`` of the v1alpha1 document, by volume name (empty when absent), and
+    ``machine.features.diskQuotaSupport``; issues are added to ``issues`` with paths from the document's
+    root."""
     issues.extend(_misspelt_machine_fields(raw, positions))
     try:
         document = V1Alpha1Document.from_input(raw)
     except ValidationError as error:
         details = error.errors(include_input=False, include_url=False, include_context=True)
         issues.extend(_issue_of(V1ALPHA1_LABEL, d, raw, positions) for d in details)
-        return {}
+        return {}, False
     except (RecursionError, TypeError, ValueError) as error:
         issues.append(ConfigIssue(V1ALPHA1_LABEL, "", f"cannot be read: {type(error).__name__}"))
-        return {}
+        return {}, False
     block = document.system_disk_encryption
     if block is None:
-        return {}
+        return {}, document.disk_quota_support
     specs: dict[str, EncryptionSpec] = {}
     for name, spec in block.specs().items():
         where = f"{LEGACY_PATH}.{LEGACY_FIELDS[name]}"
@@ -472,7 +487,7 @@ def _parse_legacy(
             ConfigIssue(V1ALPHA1_LABEL, f"{where}.{path}" if path else where, m) for path, m in problems
         )
         specs[name] = spec
-    return specs
+    return specs, document.disk_quota_support
 
 
 def _misspelt_machine_fields(raw: dict[Any, Any], positions: KeyPositions) -> list[ConfigIssue]:

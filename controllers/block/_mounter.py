@@ -25,7 +25,7 @@ from volumed.storage.filesystem import FilesystemError, MountConflictError, find
 
 from .._lasting_problem import LastingProblem
 from ._directory import is_directory, mount_directory
-from ._mount_options import mount_options
+from ._mount_options import PROJECT_QUOTA, mount_options
 from ._services import ensure_directory
 
 if TYPE_CHECKING:
@@ -52,6 +52,18 @@ def _check_target(target: Path, do_mount: Callable[[], bool]) -> None:
     ensure_directory(target)
     if find_mount(target) is not None:
         do_mount()
+
+
+def _refusal(error: BaseException, options: tuple[str, ...]) -> str:
+    """The mount's error, saying what the options asked for when one is a likely cause: a kernel built
+    without xfs quota support refuses ``prjquota`` with mount's generic 'wrong fs type, bad option' line."""
+    if PROJECT_QUOTA not in options:
+        return str(error)
+    return (
+        f"{error}; it was mounted with {PROJECT_QUOTA} (project quota support is configured for it:"
+        " filesystem.projectQuotaSupport, or machine.features.diskQuotaSupport for EPHEMERAL), which a kernel"
+        " without xfs quota support (CONFIG_XFS_QUOTA) refuses; it is not mounted without it"
+    )
 
 
 def _read_only_now(target: Path, wanted: bool, *, can_remount: bool) -> tuple[bool, str]:
@@ -178,6 +190,7 @@ class Mounter(Controller):
                 continue
             self._waiting.pop(request_id, None)
             if request_id not in self._services.mounts:
+                options = mount_options(configs[status.id])
                 do_mount = (
                     partial(mount_directory, target)  # a directory of EPHEMERAL, bind mounted onto itself
                     if is_directory(configs[status.id])
@@ -186,7 +199,7 @@ class Mounter(Controller):
                         status.spec.mount_location,
                         target,
                         fstype=status.spec.filesystem,
-                        options=mount_options(configs[status.id]),
+                        options=options,
                         read_only=request.spec.read_only,
                     )
                 )
@@ -215,7 +228,9 @@ class Mounter(Controller):
                 except (FilesystemError, OSError) as error:
                     await ctx.remove_finalizer(status.pointer)
                     problem = failure[0] if failure is not None else LastingProblem()
-                    problem.report(ctx.logger, f"cannot mount {status.id} (retrying)", str(error))
+                    problem.report(
+                        ctx.logger, f"cannot mount {status.id} (retrying)", _refusal(error, options)
+                    )
                     self._failures[request_id] = (problem, anyio.current_time() + self._retry)
                     ctx.requeue_after(self._retry)
                     continue

@@ -158,8 +158,10 @@ def system_volume(
     *,
     source: str,
     provisioning: ProvisioningConfigSpec | None = None,
+    project_quota_support: bool = False,
 ) -> DesiredVolume:
-    """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target.
+    """STATE or EPHEMERAL: located by partition label, xfs, mounted at its fixed target (with ``prjquota``
+    when ``project_quota_support``: EPHEMERAL with ``machine.features.diskQuotaSupport``, as Talos).
 
     ``provisioning`` is None where Talos only locates the volume (STATE without a machine config, whose
     encryption comes from META). STATE's secrets also carry its META tag 9 bytes (``null`` when
@@ -178,6 +180,7 @@ def system_volume(
         filesystem="xfs",
         mount_target=MOUNT_TARGETS[volume_id],
         source=source,
+        project_quota_support=project_quota_support,
     )
     return DesiredVolume(volume_id, config, secrets)
 
@@ -202,6 +205,7 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
                 provisioning=system_provisioning(
                     name, document.provisioning if document is not None else None
                 ),
+                project_quota_support=name == EPHEMERAL and machine.disk_quota_support,
             )
         )
     for user in machine.user_volumes:

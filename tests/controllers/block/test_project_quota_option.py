@@ -35,6 +35,6 @@ def test_project_quota_support_becomes_the_prjquota_mount_option(
     volumes = {volume.volume_id: volume.config for volume in desired_volumes(load_config(USER + filesystem))}
     assert volumes["u-data"].project_quota_support is (options == ("prjquota",))
     assert mount_options(volumes["u-data"]) == options
-    # Talos takes EPHEMERAL's from machine.features.diskQuotaSupport, which volumed does not read.
+    # EPHEMERAL's is machine.features.diskQuotaSupport (no v1alpha1 document here: false, as in Talos).
     assert mount_options(volumes["EPHEMERAL"]) == ()
     assert mount_options(volumes["STATE"]) == ()
