@@ -11,8 +11,9 @@ the process' milestones and the statuses `--once` printed, all on the system-wid
 Steps: ``kdf`` (the key-slot KDF), ``open`` (opening the LUKS2 header with the volume's keys: key retrieval,
 header reads and the KDF), ``activation`` (the backend serves the opened volume: the FUSE server hand-over and
 the loop device), ``probe`` (what is on a region: examine_region / probe_filesystem), ``mount``, ``discovery``
-(a disk scan), ``subsystem_build``, ``checks`` (`volumed run`'s checks before the runtime: backend, plugins,
-instance lock). Nothing here changes what the run does.
+(a disk scan), ``settle_check`` (`--once` reading whether the volumes settled), ``subsystem_build``,
+``checks`` (`volumed run`'s checks before the runtime: backend, plugins). Nothing here changes what the run
+does.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def install() -> None:
     import structlog
 
     import volumed.cli._logging as logging_module
+    import volumed.cli._readiness as readiness
     import volumed.cli._run_loop as run_loop
     import volumed.controllers.block._discovery_controller as discovery_controller
     import volumed.controllers.block._formatter as formatter
@@ -142,6 +144,7 @@ def install() -> None:
     _wrap_sync(mounter, "mount", "mount", label=lambda args: str(args[1]) if len(args) > 1 else "")
     _wrap_sync(discovery_controller, "discover", "discovery")
     _wrap_sync(run_loop, "build_subsystem", "subsystem_build")
+    _wrap_async(readiness, "convergence", "settle_check")
     _wrap_sync(node, "load_plugins", "checks")
     _wrap_sync(activation, "backend_problem", "checks")
 

@@ -8,8 +8,9 @@ Talos does with a test unlock, one more KDF run) and pinned KDF parameters in th
 (argon2id, 64 MiB, 4 iterations, 2 lanes; ``--quick``: 16 MiB).
 
 Each boot is a `volumed run --once --backend fuse` process (``bench/_timed_run.py``: the same CLI with its
-steps timed: the key-slot KDF ``derive_key`` as ``volumed.storage.luks2._keyslots`` calls it, the header open,
-the activation, the probes, the mounts, the disk scan, and every log event, debug ones included, with its time).
+steps timed: the key-slot KDF ``derive_key`` as ``volumed.storage.luks2._keyslots`` calls it, the header
+open, the activation, the probes, the mounts, the disk scan, `--once`'s settle checks, and every log event,
+debug ones included, with its time).
 
 * ``boot_s``: from spawning the process (interpreter start and imports included) to every volume ready and
   mounted (the moment `--once` prints its table), on the second boot (the best of ``--rounds`` later boots,
@@ -293,15 +294,17 @@ STEP_PRIORITY = (
     "discovery",
     "subsystem_build",
     "checks",
+    "settle_check",
     "reconcile",
     "interpreter",
     "imports",
     "cli",
 )
 """How an instant of the boot is attributed when several steps run at once: to the first running one in this
-order (the KDF first, so the KDF share is exactly the KDF critical path). An instant when none runs is
-``idle``: no step of these, no controller reconcile (the event loop waits for a timer, a poll, a wake-up, or
-does work outside reconciles: dispatching events, settling checks)."""
+order (the KDF first, so the KDF share is exactly the KDF critical path); ``reconcile`` is any controller's
+reconcile outside those steps, reported per controller (``reconcile:NAME``; where two overlap, the one that
+started first). An instant when none runs is ``idle``: the event loop waits for a timer, a poll or a wake-up,
+or does work outside all of these (dispatching events)."""
 
 
 @dataclass
@@ -320,12 +323,14 @@ class ProcessBoot:
         edges = sorted({self.spawned, self.settled, *(t for s, e, _ in intervals for t in (s, e))})
         edges = [t for t in edges if self.spawned <= t <= self.settled]
         totals = dict.fromkeys((*STEP_PRIORITY, "idle"), 0.0)
+        del totals["reconcile"]
         rank = {step: i for i, step in enumerate(STEP_PRIORITY)}
+        intervals.sort()
         for left, right in itertools.pairwise(edges):
             middle = (left + right) / 2
             running = [step for s, e, step in intervals if s <= middle < e]
-            step = min(running, key=rank.__getitem__) if running else "idle"
-            totals[step] += right - left
+            step = min(running, key=lambda name: rank[name.partition(":")[0]]) if running else "idle"
+            totals[step] = totals.get(step, 0.0) + right - left
         return totals
 
     def intervals(self) -> list[tuple[float, float, str]]:
@@ -341,7 +346,7 @@ class ProcessBoot:
         found += [(s, e, "kdf") for s, e, _, _ in self.data["kdf_runs"]]
         for t, _, event, fields in self.data["events"]:
             if event == "reconciled" and "seconds" in fields:
-                found.append((t - float(fields["seconds"]), t, "reconcile"))
+                found.append((t - float(fields["seconds"]), t, "reconcile:" + fields.get("controller", "?")))
         return found
 
     def reconcile_seconds(self) -> dict[str, float]:
