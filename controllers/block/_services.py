@@ -20,7 +20,7 @@ import structlog
 
 from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
 from volumed.storage.filesystem import swap_off, swap_on, umount
-from volumed.storage.loop import LoopError, attach, detach, find_attachments, loop_backing_of
+from volumed.storage.loop import LoopError, attach, detach, find_attachments, loop_backing_of, set_size_limit
 from volumed.storage.luks2 import Luks2Volume
 
 if TYPE_CHECKING:
@@ -102,20 +102,44 @@ def left_attached(
     filesystem on them: a second device over the same bytes would turn swap on twice over them (each area
     overwriting the other's pages) or stack a second mount. The file is matched by the device and inode the
     kernel reports, not only by the name sysfs shows.
+
+    A device over the start of these bytes with a smaller size limit is the one a killed run left before
+    the volume's partition grew (a grow cut short, or a run whose loop device kept the old size): it is
+    adopted and given the new size (the filesystem on it, mounted or not, is then grown as usual); a second
+    device over the same bytes would be refused the mount (the same filesystem is mounted from the first).
     """
     try:
         wanted = os.stat(path)
     except OSError:
         return None
-    for device in find_attachments(path, offset=offset, size_limit=size):
+    found = find_attachments(path, offset=offset)
+    for device in sorted(found, key=lambda d: d.size_limit != size):  # the exact size first
         if device.path in held or device.read_only != read_only or device.autoclear:
+            continue
+        if device.size_limit != size and not 0 < device.size_limit < size:
             continue
         try:
             backing = loop_backing_of(device.path)
         except LoopError:
             continue
-        if backing is not None and (backing.device, backing.inode) == (wanted.st_dev, wanted.st_ino):
+        if backing is None or (backing.device, backing.inode) != (wanted.st_dev, wanted.st_ino):
+            continue
+        if device.size_limit == size:
             return device
+        try:
+            resized = set_size_limit(device, size)
+        except LoopError as error:
+            log.warning(
+                "cannot resize a loop device left by an earlier run", device=device.path, error=str(error)
+            )
+            continue
+        log.info(
+            "resized a loop device left by an earlier run",
+            device=device.path,
+            old=device.size_limit,
+            new=size,
+        )
+        return resized
     return None
 
 

@@ -1,4 +1,5 @@
-"""Loop devices: attach a file (or a byte range of it) as a block device, detach, find existing attachments.
+"""Loop devices: attach a file (or a byte range of it) as a block device, detach, resize, find existing
+attachments.
 
 Uses the kernel's loop-control and LOOP_CONFIGURE ioctls directly (no losetup), and sysfs to list
 attachments. Every function blocks briefly: async callers run them in worker threads.
@@ -8,6 +9,7 @@ from ._attach import attach as attach
 from ._attach import attached as attached
 from ._attach import detach as detach
 from ._errors import LoopError as LoopError
+from ._resize import set_size_limit as set_size_limit
 from ._status import LoopBacking as LoopBacking
 from ._status import loop_backing as loop_backing
 from ._status import loop_backing_of as loop_backing_of
@@ -28,4 +30,5 @@ __all__ = [
     "loop_backing",
     "loop_backing_of",
     "read_loop_device",
+    "set_size_limit",
 ]
