@@ -47,6 +47,11 @@ if TYPE_CHECKING:
 #: The partitions volumed always locates volumes on (see `refuse_shared_region`).
 ALWAYS_CLAIMED: Final = frozenset({STATE, EPHEMERAL, META_PARTITION_LABEL})
 
+#: ``volume.name`` as Talos' selectors see it where volumed's probe is more precise: go-blockdevice names
+#: every ext2/3/4 superblock ``extfs`` (blkid/internal/filesystems/ext/ext.go, ``Name``), so a Talos
+#: selector says ``volume.name == "extfs"`` and one saying ``"ext4"`` matches nothing there.
+_TALOS_VOLUME_NAMES: Final = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs"}
+
 
 class ExistingVolumeError(Exception):
     """The existing volume cannot be used as it is (its selector fails, it holds no filesystem, it is
@@ -69,7 +74,7 @@ def volume_description(volume: DiscoveredVolumeSpec) -> VolumeDescription:
         dev_path=volume.dev_path,
         size=volume.size,
         sector_size=volume.sector_size,
-        name=volume.name,
+        name=_TALOS_VOLUME_NAMES.get(volume.name, volume.name),
         uuid=volume.uuid,
         label=volume.label,
         partition_uuid=volume.partition_uuid,

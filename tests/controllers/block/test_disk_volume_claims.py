@@ -89,7 +89,7 @@ def test_a_disk_holding_another_configured_volume_is_not_taken() -> None:
 
 
 def test_a_disk_an_existing_volume_matches_is_not_taken() -> None:
-    existing = VolumeConfigSpec(partition_label="", locator_match='volume.name == "ext4"', filesystem="")
+    existing = VolumeConfigSpec(partition_label="", locator_match='volume.name == "extfs"', filesystem="")
     ext4 = DiscoveredVolumeSpec(dev_path="/dev/sdc", size=500 * GIB, name="ext4")
     found = claims({"u-a": disk_volume("disk.size == 500u * GiB"), "e-old": existing}, [ext4])
     assert "holds the volume e-old" in str(refusal(found, "u-a"))

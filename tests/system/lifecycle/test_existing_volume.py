@@ -100,7 +100,7 @@ async def test_read_only_existing_volume_is_mounted_and_never_written(node: Node
         volume_config("STATE"),
         volume_config("EPHEMERAL"),
         existing_volume_config(
-            "archive", 'volume.partition_label == "data" && volume.name == "ext4"', read_only=True
+            "archive", 'volume.partition_label == "data" && volume.name == "extfs"', read_only=True
         ),
     )
     target = target_of(node, "archive")
@@ -196,7 +196,7 @@ async def test_of_several_matches_the_first_discovered_is_taken(node: Node) -> N
     node.write_config(
         volume_config("STATE"),
         volume_config("EPHEMERAL"),
-        existing_volume_config("archive", 'volume.name == "ext4"', read_only=True),
+        existing_volume_config("archive", 'volume.name == "extfs"', read_only=True),
     )
     async with node.boot() as boot:
         status = status_of(boot.snapshot, "e-archive")
