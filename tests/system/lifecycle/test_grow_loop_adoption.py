@@ -19,7 +19,7 @@ from tests.system.lifecycle.test_kill_9 import RUN_LIMIT, KillPoint, run_and_kil
 from volumed.controllers.block._grow import CRASH_ENV
 from volumed.storage import loop
 from volumed.storage.filesystem import find_mount
-from volumed.storage.gpt import read_partition_table
+from volumed.storage.gpt import grow_partition_on_disk, read_partition_table
 
 if TYPE_CHECKING:
     from tests.system.lifecycle._node import Node
@@ -45,11 +45,12 @@ def run_once(node: Node, env: dict[str, str] | None = None) -> subprocess.Comple
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("step", ["partition", "filesystem-kept"])
+@pytest.mark.parametrize("step", ["partition", "grown-under-it"])
 async def test_a_loop_device_left_smaller_by_a_grow_is_adopted_and_resized(node: Node, step: str) -> None:
     """``partition``: the run that grew the partition ends like kill -9 right after it (the hook); the loop
-    device stays at the old size, mounted. ``filesystem-kept``: the grown run finished its grow but the first
-    run's loop device was held by its mount all along (the table grown under it by another run)."""
+    device stays at the old size, mounted. ``grown-under-it``: the partition table is grown (no crash) while
+    the first run's loop device stays mounted at the old size: the start after finds a loop device of the old
+    size too."""
     node.write_config(
         volume_config("STATE"),
         volume_config("EPHEMERAL"),
@@ -70,8 +71,6 @@ async def test_a_loop_device_left_smaller_by_a_grow_is_adopted_and_resized(node:
         crashed = await anyio.to_thread.run_sync(partial(run_once, node, {CRASH_ENV: "partition"}))
         assert crashed.returncode == 137, crashed.stdout + crashed.stderr
     else:
-        from volumed.storage.gpt import grow_partition_on_disk
-
         number = next(p.number for p in read_partition_table(node.data_disk).partitions if p.name == "u-data")
         assert grow_partition_on_disk(str(node.data_disk), number, max_size=0).grew
     _, new_size = data_partition(node)
