@@ -26,6 +26,7 @@ import atexit  # noqa: E402 (after the first clock reading, on purpose)
 import base64  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -103,6 +104,35 @@ def _record_events(verbose: bool) -> Any:
     return processor
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far: this process (its threads: KDFs, workers), the programs it ran and waited for
+    (mount, losetup...), and the FUSE servers serving its volumes (found by this run's state directory on
+    their command line: they are not waited for)."""
+    times = os.times()
+    state_dir = (
+        os.path.abspath(sys.argv[sys.argv.index("--state-dir") + 1]) if "--state-dir" in sys.argv else ""
+    )
+    servers = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if not state_dir or not any(a.startswith(state_dir.encode()) for a in argv):
+                continue
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            servers += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return {
+        "cpu_process_s": times.user + times.system,
+        "cpu_programs_s": times.children_user + times.children_system,
+        "cpu_fuse_servers_s": servers,
+    }
+
+
 def install() -> None:
     """Wrap the run path's steps (the modules are the ones `volumed run` imports anyway)."""
     import structlog
@@ -163,6 +193,7 @@ def install() -> None:
 
     def print_statuses(snapshot: Any) -> None:
         _milestones["settled"] = time.monotonic()
+        _milestones.update(_cpu_seconds())
         for volume_id, status in snapshot.statuses.items():
             _statuses[volume_id] = {
                 "phase": status.phase.value,

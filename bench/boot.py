@@ -533,6 +533,11 @@ def boot_steps(result: BootResult) -> dict[str, Any]:
         "per_volume_median_s": per_volume,
         "reconcile_s": {name: round(t, 3) for name, t in run.reconcile_seconds().items()},
         "teardown_s": round(run.exited - run.settled, 3),
+        "cpu_to_settled_s": {
+            key.removeprefix("cpu_").removesuffix("_s"): round(value, 3)
+            for key, value in run.data["milestones"].items()
+            if key.startswith("cpu_")
+        },
     }
 
 
@@ -551,6 +556,11 @@ def print_steps(steps: dict[str, Any]) -> None:
         "  reconciles (wall s, overlapping): "
         + ", ".join(f"{k} {v}" for k, v in steps["reconcile_s"].items() if v >= 0.005)
         + f"; teardown after settled {steps['teardown_s']} s"
+    )
+    cpu = steps["cpu_to_settled_s"]
+    print(
+        f"  CPU to settled (s): volumed {cpu.get('process', 0):.2f} (KDFs included), programs it ran "
+        f"{cpu.get('programs', 0):.2f}, FUSE servers {cpu.get('fuse_servers', 0):.2f}"
     )
 
 
