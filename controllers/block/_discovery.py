@@ -19,6 +19,7 @@ from volumed.storage.probe import probe_region
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from volumed.storage.gpt import PartitionTable
     from volumed.storage.probe import Signature
 
 
@@ -183,17 +184,34 @@ def _check_table(disk: str) -> tuple[str, bool]:
     """Why the partitions the kernel shows for ``disk`` must not be used, or "" (the kernel accepts GPTs
     with overlapping partitions, so the table is checked here too), and whether the GPT is unreadable (both
     copies damaged). A disk without a GPT (blank, or MBR) is left to the kernel's view."""
+    error, damaged, _ = _read_table(disk)
+    return error, damaged
+
+
+def _read_table(disk: str) -> tuple[str, bool, PartitionTable | None]:
+    """`_check_table`'s answer, and the table when it is valid."""
     try:
-        read_volume_table(disk)
+        table = read_volume_table(disk)
     except InvalidTableError as error:
-        return str(error), False
+        return str(error), False, None
     except NoPartitionTableError:
-        return "", False
+        return "", False, None
     except CorruptTableError as error:
-        return str(error), True
+        return str(error), True, None
     except (GPTError, OSError):
-        return "", False
-    return "", False
+        return "", False, None
+    return "", False, table
+
+
+def _gpt_name(table: PartitionTable | None, number: int, start: int) -> str:
+    """The GPT name of partition ``number`` starting at byte ``start``, "" when the table has none there.
+
+    The kernel names a partition (uevent ``PARTNAME``) only when it parsed the table itself; one it was told
+    of by ``BLKPG`` (a partition added while another of the disk was in use) has no name in sysfs."""
+    if table is None:
+        return ""
+    entry = next((p for p in table.partitions if p.number == number), None)
+    return entry.name if entry is not None and entry.offset(table.sector_size) == start else ""
 
 
 def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str = "/dev") -> None:
@@ -221,7 +239,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
             secondary_disks=disk.properties.secondary_disks,
             symlinks=disk.properties.symlinks,
         )
-        error, damaged = _check_table(disk.dev_path)
+        error, damaged, table = _read_table(disk.dev_path)
         if error:
             result.invalid[disk.dev_path] = error
         if damaged:
@@ -252,7 +270,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
                 _probe(region),
                 parent=disk.dev_path,
                 index=part.number,
-                label=part.label or "",
+                label=part.label or _gpt_name(table, part.number, part.start),
                 io_size=io_size,
                 sector_size=disk.logical_sector_size,
                 device_path=os.path.join(device_path, part.name),
