@@ -22,6 +22,7 @@ from volumed.storage.gpt import (
     NoPartitionTableError,
     PartitionTable,
     new_disk_table,
+    partition_node,
     write_new_disk_table,
     write_partition_table,
 )
@@ -221,7 +222,10 @@ def provision_partition(
         new_table, partition = table.add_partition(size=size, name=label, type_guid=kind)
         (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
-        wipe_region(region)
+        # through the new partition's own node when the kernel shows it: the disk's is refused (O_EXCL,
+        # EBUSY) while another partition of it is in use
+        node = partition_node(disk.dev_path, partition.number)
+        wipe_region(Region.whole(node) if node is not None else region)
         return region, partition.number
     detail = "; ".join(reasons) if reasons else "no disk matches the selector"
     raise ProvisioningError(f"cannot provision volume {label}: {detail}")

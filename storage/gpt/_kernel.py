@@ -14,6 +14,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -74,6 +75,26 @@ def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
             continue  # not a partition (queue/, holders/, ...)
         found[number] = (start, size)
     return found
+
+
+def partition_node(path: str, number: int) -> str | None:
+    """The device node of partition ``number`` of block device ``path`` as the kernel has it now (``/dev/``
+    and the name sysfs gives it), None for an image file or when the kernel or ``/dev`` lacks it."""
+    try:
+        rdev = os.stat(path).st_rdev
+        if not stat.S_ISBLK(os.stat(path).st_mode):
+            return None
+        disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
+        for entry in disk.iterdir():
+            if (entry / "partition").is_file() and int((entry / "partition").read_text()) == number:
+                node = f"/dev/{entry.name}"
+                major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
+                found = os.stat(node)
+                if stat.S_ISBLK(found.st_mode) and found.st_rdev == os.makedev(major, minor):
+                    return node
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _blkpg(path: str, op: int, number: int, start: int, size: int) -> None:

@@ -20,6 +20,8 @@ import pytest
 
 from tests._tools import require_tool
 from tests.system.storage.test_partition_grow_on_loop_devices import _add_partition, _partitioned_loop
+from volumed.controllers.block._provisioning import provision_partition
+from volumed.resources import DiskSpec, ProvisioningConfigSpec
 from volumed.storage.blockdev import BlockDeviceError
 from volumed.storage.gpt import read_partition_table, write_partition_table
 
@@ -68,3 +70,26 @@ def test_a_partition_in_use_is_not_removed_from_the_kernel(tmp_path: Path) -> No
             assert _kernel_partition(dev, 1) == (MIB, 16 * MIB)
         finally:
             os.close(held)
+
+
+def test_provisioning_next_to_a_partition_in_use_wipes_the_new_one_through_its_node(tmp_path: Path) -> None:
+    """The new partition is wiped through its own node: the disk's (O_EXCL) is refused with EBUSY while
+    another partition is in use, which failed the volume after its table was written (kernel tier)."""
+    image = _image(tmp_path)
+    with image.open("r+b") as f:  # somebody's old bytes where the new partition goes (after the first)
+        f.seek(17 * MIB)
+        f.write(b"\xa5" * MIB)
+    with _partitioned_loop(image) as dev:
+        _add_partition(dev, 1, MIB, 16 * MIB)
+        held = os.open(f"{dev}p1", os.O_RDONLY | os.O_EXCL)
+        try:
+            disk = DiskSpec(dev_path=dev, size=64 * MIB)
+            spec = ProvisioningConfigSpec(disk_selector="true", min_size=8 * MIB, max_size=8 * MIB)
+            region, number = provision_partition("s-swap", spec, [disk])
+            assert (region.path, region.offset, region.size, number) == (dev, 17 * MIB, 8 * MIB, 2)
+            assert _kernel_partition(dev, 2) == (17 * MIB, 8 * MIB)
+        finally:
+            os.close(held)
+    with image.open("rb") as f:
+        f.seek(17 * MIB)
+        assert f.read(MIB) == bytes(MIB)  # wiped
