@@ -287,6 +287,8 @@ def attribute(runs: list[KdfRun], places: list[VolumePlace]) -> tuple[dict[str, 
 
 STEP_PRIORITY = (
     "kdf",
+    "fuse_hand_over",
+    "loop_attach",
     "activation",
     "probe",
     "mount",
@@ -520,6 +522,8 @@ def boot_steps(result: BootResult) -> dict[str, Any]:
         "kdf_s",
         "kdf_to_activation",
         "activation_s",
+        "fuse_hand_over_s",
+        "loop_attach_s",
         "activation_to_probe",
         "probe_to_mount",
         "mount_s",
