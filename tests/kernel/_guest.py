@@ -123,6 +123,8 @@ class KernelMachine:
         tpm: attach a swtpm (started for each boot on the same state dir) as the guest's TPM.
         data_disk_size: also attach a second virtio disk (``/dev/vdb``) of this size, with an empty GPT, for
             volumes the config provisions on a non-system disk.
+        blank_disk_size: also attach a blank virtio disk (no partition table) of this size, after the data
+            disk (``/dev/vdc``, or ``/dev/vdb`` without one), for a whole-disk volume.
         extra_disks: disks on other buses, 64 MiB each with a GPT of one partition: ``nvme``, ``virtio-scsi``
             (WWN ``SCSI_WWN``), ``ahci`` (SATA), serials ``volumed-nvme``, ``volumed-vscsi``,
             ``volumed-ahci``; ``cdrom``: a 1 MiB disc in a CD drive on the AHCI controller (after ``ahci``).
@@ -138,6 +140,7 @@ class KernelMachine:
         disk_size: int = 512 * MIB,
         tpm: bool = False,
         data_disk_size: int | None = None,
+        blank_disk_size: int | None = None,
         extra_disks: tuple[str, ...] = (),
         qmp: bool = False,
     ) -> None:
@@ -146,6 +149,7 @@ class KernelMachine:
         self.directory = directory
         self.disk = directory / "disk.img"
         self.data_disk = directory / "data.img" if data_disk_size is not None else None
+        self.blank_disk = directory / "blank.img" if blank_disk_size is not None else None
         self.tpm_state = directory / "tpm" if tpm else None
         self.boots: list[BootResult] = []
         directory.mkdir(parents=True, exist_ok=True)
@@ -155,6 +159,9 @@ class KernelMachine:
             with self.data_disk.open("wb") as image:
                 image.truncate(data_disk_size)
             write_partition_table(self.data_disk, new_table(data_disk_size))
+        if self.blank_disk is not None and blank_disk_size is not None and not self.blank_disk.exists():
+            with self.blank_disk.open("wb") as image:
+                image.truncate(blank_disk_size)
         self.extra_disks = {bus: directory / f"{bus}.img" for bus in extra_disks}
         for image_path in self.extra_disks.values():
             if not image_path.exists():
@@ -257,6 +264,11 @@ class KernelMachine:
             *(
                 ["-drive", f"file={self.data_disk},if=virtio,format=raw,cache=unsafe"]
                 if self.data_disk is not None
+                else []
+            ),
+            *(
+                ["-drive", f"file={self.blank_disk},if=virtio,format=raw,cache=unsafe"]
+                if self.blank_disk is not None
                 else []
             ),
             *(arg for bus, image in self.extra_disks.items() for arg in _extra_disk_args(bus, image)),
