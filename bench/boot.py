@@ -94,6 +94,7 @@ from volumed.storage.activation import mapping_name, select_activator
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import mount, umount
 from volumed.storage.gpt import new_table, write_partition_table
+from volumed.storage.loop import list_loop_devices
 from volumed.storage.luks2 import KdfSettings, Luks2Volume, lowlevel
 from volumed.storage.probe import probe_region
 
@@ -289,6 +290,7 @@ STEP_PRIORITY = (
     "kdf",
     "fuse_hand_over",
     "loop_attach",
+    "loop_list",
     "activation",
     "probe",
     "mount",
@@ -524,6 +526,7 @@ def boot_steps(result: BootResult) -> dict[str, Any]:
         "activation_s",
         "fuse_hand_over_s",
         "loop_attach_s",
+        "loop_list_s",
         "activation_to_probe",
         "probe_to_mount",
         "mount_s",
@@ -937,6 +940,11 @@ def main() -> int:
 
     steps = boot_steps(second)
     print_steps(steps)
+    loop_devices = len(list_loop_devices())
+    print(
+        f"{loop_devices} loop devices attached on this machine now (the fuse backend's status checks read "
+        "them all: loop_list)"
+    )
     print(
         f"this machine runs {os.cpu_count()} KDFs at once {speedup:.2f}x as fast as one after the other "
         f"(the ceiling for parallel unlocking)"
@@ -978,6 +986,7 @@ def main() -> int:
                     "lanes": params.parallel,
                 },
                 "cpus": os.cpu_count(),
+                "loop_devices_on_machine": loop_devices,
             }
         )
     )
