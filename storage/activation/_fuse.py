@@ -72,6 +72,39 @@ def segment_size(segment: DataSegment) -> int:
     return size
 
 
+def loops_backed_by(target: str, *, sys_block: Path = Path("/sys/block")) -> list[loop.LoopDevice]:
+    """The loop devices attached to the file ``target`` (as the kernel names it), by number.
+
+    Of every other loop device only ``loop/backing_file`` is read: each status check of a volume looks its
+    loop devices up, and reading every attribute of every loop device of the machine (114 on a shared test
+    machine: 23 ms a look, 68 looks in a boot of 10 volumes) was half of `bench/boot.py`'s boot.
+    """
+    try:
+        names = os.listdir(sys_block)
+    except FileNotFoundError:
+        return []
+    found: list[loop.LoopDevice] = []
+    for name in names:
+        if not (name.startswith("loop") and name[4:].isdigit()):
+            continue
+        try:
+            backing = (sys_block / name / "loop" / "backing_file").read_text(
+                encoding="utf-8", errors="surrogateescape"
+            )
+        except FileNotFoundError:
+            continue  # not attached
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENXIO):
+                continue  # detached (by another process) meanwhile
+            raise
+        if backing.rstrip("\n") != target:
+            continue
+        device = loop.read_loop_device(name, sys_block=sys_block)
+        if device is not None and device.backing_file == target:
+            found.append(device)
+    return sorted(found, key=lambda device: device.number)
+
+
 @final
 class FuseActivator:
     """Activation through FUSE + loop, for kernels without device-mapper (containers, CI, this machine).
@@ -410,8 +443,7 @@ class FuseActivator:
             log.warning("%s: the FUSE server did not stop serving it: %s", name, reply.get("error"))
 
     def _loops(self, name: str) -> list[loop.LoopDevice]:
-        target = str(self.decrypted_file(name))
-        return [device for device in loop.list_loop_devices() if device.backing_file == target]
+        return loops_backed_by(str(self.decrypted_file(name)))
 
     def _start_server(self, name: str, segment: DataSegment, size: int, volume_key: bytes) -> int:
         mountpoint = self.mountpoint(name)
