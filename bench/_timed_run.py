@@ -11,8 +11,8 @@ the process' milestones and the statuses `--once` printed, all on the system-wid
 Steps: ``kdf`` (the key-slot KDF), ``open`` (opening the LUKS2 header with the volume's keys: key retrieval,
 header reads and the KDF), ``activation`` (the backend serves the opened volume), within it
 ``fuse_hand_over`` (the shared FUSE server takes the volume, started first when there is none: its lock, the
-request), ``loop_attach`` (the loop device over the decrypted file) and ``loop_list`` (reading every loop
-device of the machine from sysfs, as the fuse backend's status checks do), ``probe`` (what is on a region:
+request), ``loop_attach`` (the loop device over the decrypted file) and ``loop_list`` (looking up loop devices
+in sysfs, as the fuse backend's status checks do), ``probe`` (what is on a region:
 examine_region / probe_filesystem), ``mount``, ``discovery`` (a disk scan), ``settle_check`` (`--once` reading
 whether the volumes settled), ``subsystem_build``, ``checks`` (`volumed run`'s checks before the runtime:
 backend, plugins). Nothing here changes what the run does.
@@ -147,6 +147,7 @@ def install() -> None:
     import volumed.controllers.block._mounter as mounter
     import volumed.node as node
     import volumed.storage.activation as activation
+    import volumed.storage.activation._fuse as fuse
     import volumed.storage.luks2._keyslots as keyslots
     from volumed.storage import loop
     from volumed.storage.activation import FuseActivator
@@ -177,6 +178,7 @@ def install() -> None:
     _wrap_sync(FuseActivator, "_hand_to_host", "fuse_hand_over")
     _wrap_sync(loop, "attach", "loop_attach")
     _wrap_sync(loop, "list_loop_devices", "loop_list")
+    _wrap_sync(fuse, "loops_backed_by", "loop_list")
     _wrap_sync(mounter, "mount", "mount", label=lambda args: str(args[1]) if len(args) > 1 else "")
     _wrap_sync(discovery_controller, "discover", "discovery")
     _wrap_sync(run_loop, "build_subsystem", "subsystem_build")

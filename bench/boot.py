@@ -942,8 +942,8 @@ def main() -> int:
     print_steps(steps)
     loop_devices = len(list_loop_devices())
     print(
-        f"{loop_devices} loop devices attached on this machine now (the fuse backend's status checks read "
-        "them all: loop_list)"
+        f"{loop_devices} loop devices attached on this machine now (the fuse backend's status checks look "
+        "through them: loop_list)"
     )
     print(
         f"this machine runs {os.cpu_count()} KDFs at once {speedup:.2f}x as fast as one after the other "
