@@ -13,7 +13,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from volumed.config import DiskDescription, SelectorError, compile_selector
-from volumed.storage.blockdev import Region
+from volumed.storage.blockdev import Region, is_block_device
 from volumed.storage.disklayout import largest_allocatable, read_volume_table
 from volumed.storage.gpt import (
     LINUX_FILESYSTEM_DATA,
@@ -21,8 +21,10 @@ from volumed.storage.gpt import (
     LayoutError,
     NoPartitionTableError,
     PartitionTable,
+    kernel_partitions,
     new_disk_table,
     partition_node,
+    tell_kernel,
     write_new_disk_table,
     write_partition_table,
 )
@@ -126,6 +128,8 @@ def _find_existing(
         partition = table.find(label)
         if partition is not None:
             ss = table.sector_size
+            if is_block_device(disk.dev_path) and partition.number not in kernel_partitions(disk.dev_path):
+                tell_kernel(disk.dev_path, table)  # the attempt was cut before it told the kernel
             return Region(disk.dev_path, partition.offset(ss), partition.size(ss)), partition.number
     return None
 

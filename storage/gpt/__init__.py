@@ -21,7 +21,9 @@ from ._guids import LINUX_LVM as LINUX_LVM
 from ._guids import LINUX_SWAP as LINUX_SWAP
 from ._io import read_partition_table as read_partition_table
 from ._io import write_partition_table as write_partition_table
+from ._kernel import kernel_partitions as kernel_partitions
 from ._kernel import partition_node as partition_node
+from ._kernel import tell_kernel as tell_kernel
 from ._new import new_disk_table as new_disk_table
 from ._new import write_new_disk_table as write_new_disk_table
 from ._table import DEFAULT_ALIGNMENT as DEFAULT_ALIGNMENT
@@ -52,10 +54,12 @@ __all__ = [
     "fit_to_disk",
     "grow_partition",
     "grow_partition_on_disk",
+    "kernel_partitions",
     "new_disk_table",
     "new_table",
     "partition_node",
     "read_partition_table",
+    "tell_kernel",
     "write_new_disk_table",
     "write_partition_table",
 ]

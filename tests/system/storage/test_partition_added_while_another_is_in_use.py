@@ -93,3 +93,22 @@ def test_provisioning_next_to_a_partition_in_use_wipes_the_new_one_through_its_n
     with image.open("rb") as f:
         f.seek(17 * MIB)
         assert f.read(MIB) == bytes(MIB)  # wiped
+
+
+def test_a_partition_an_interrupted_attempt_wrote_is_told_to_the_kernel_at_the_retry(tmp_path: Path) -> None:
+    """An attempt killed after the table was written, before the kernel was told: the retry finds the
+    partition in the GPT (made by that attempt) and tells the kernel, which the volume waits for."""
+    with _partitioned_loop(_image(tmp_path)) as dev:
+        _add_partition(dev, 1, MIB, 16 * MIB)
+        held = os.open(f"{dev}p1", os.O_RDONLY | os.O_EXCL)
+        try:
+            table, _ = read_partition_table(dev).add_partition(size=8 * MIB, name="s-swap")
+            write_partition_table(dev, table, reread=False)  # the attempt was cut here
+            assert _kernel_partition(dev, 2) is None
+            disk = DiskSpec(dev_path=dev, size=64 * MIB)
+            spec = ProvisioningConfigSpec(disk_selector="true", min_size=8 * MIB, max_size=8 * MIB)
+            _, number = provision_partition("s-swap", spec, [disk])
+            assert number == 2
+            assert _kernel_partition(dev, 2) == (17 * MIB, 8 * MIB)
+        finally:
+            os.close(held)
