@@ -8,9 +8,11 @@ found on it. Here the disk is then handled like any other volume by the formatte
 apply: a disk with a partition table, any signature or data is never written.
 
 Besides, volumed never hands a disk volume the system disk (the one holding META), a disk on which another
-configured volume is located (a labelled partition of STATE, EPHEMERAL, META or a user volume, or an
-existing volume's match), nor a disk that another disk volume already has: Talos relies on the format step
-alone there, which would mount a second filesystem view of the same bytes when the types agree.
+configured volume is located (a labelled partition of STATE, EPHEMERAL, META or a user volume, an existing
+volume's match, or where an existing volume is ready: it keeps its disk until the next start, whatever its
+selector or the filesystem's label now say), nor a disk that another disk volume already has: Talos relies on
+the format step alone there, which would mount a second filesystem view of the same bytes when the types
+agree.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ class DiskClaims:
     """The disk volumes' disks for one formatter pass: which disk each selects, and whether it may have it.
 
     Built from the pass's configs, discovered volumes, disks and where each volume was ready before it
-    (``ready_on``: volume -> its location; only disk volumes' count).
+    (``ready_on``: volume -> the disk it is ready on; disk volumes' and existing volumes' count).
     """
 
     def __init__(
@@ -183,7 +185,14 @@ class DiskClaims:
             except DiskVolumeError as error:
                 self._selected[volume_id] = error
         others = {v: c for v, c in configs.items() if not is_disk_volume(c)}
-        self._holders = disk_holders(others, discovered, disks) if self._selected else {}
+        # an existing volume ready on a disk holds it even when its selector no longer matches anything there
+        # (changed, or the mounted filesystem relabelled): its mount stays until the next start (review30 F1)
+        self._holders: dict[str, str] = {}
+        for volume_id, path in sorted(ready_on.items()):
+            if volume_id in others and is_existing(others[volume_id]):
+                self._holders.setdefault(path, volume_id)
+        for path, volume_id in (disk_holders(others, discovered, disks) if self._selected else {}).items():
+            self._holders.setdefault(path, volume_id)
         chosen = {v: d.dev_path for v, d in self._selected.items() if not isinstance(d, DiskVolumeError)}
         self._ready = {v: path for v, path in ready_on.items() if v in configs and is_disk_volume(configs[v])}
         self._owners = disk_owners(chosen, self._ready)

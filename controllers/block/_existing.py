@@ -53,6 +53,15 @@ ALWAYS_CLAIMED: Final = frozenset({STATE, EPHEMERAL, META_PARTITION_LABEL})
 _TALOS_VOLUME_NAMES: Final = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs"}
 
 
+#: What volumed's probe finds that is no filesystem, and why it is not mounted (swap: `refuse_swap`). Talos
+#: maps such names to no filesystem (format.go); its mount of them fails, as mount(8) does.
+_NOT_MOUNTABLE: Final = {
+    "gpt": "a partition table; select one of its partitions",
+    "mbr": "a partition table; select one of its partitions",
+    "lvm2": "an LVM2 physical volume; volumed does not activate LVM",
+}
+
+
 class ExistingVolumeError(Exception):
     """The existing volume cannot be used as it is (its selector fails, it holds no filesystem, it is
     encrypted): nothing is written; it is tried again when the config or the discovered volumes change, or
@@ -136,7 +145,8 @@ def probe_filesystem(volume: DiscoveredVolumeSpec) -> str:
     filesystem to make.
 
     Raises:
-        ExistingVolumeError: nothing is found there, or a LUKS header (volumed does not open it).
+        ExistingVolumeError: nothing is found there, a LUKS header (volumed does not open it), a partition
+            table or an LVM2 physical volume (not retryable: only a change of the config or the disk helps).
         OSError: the volume cannot be read.
     """
     signature = probe_region(Region(volume.dev_path, volume.offset, volume.size))
@@ -144,6 +154,9 @@ def probe_filesystem(volume: DiscoveredVolumeSpec) -> str:
         raise ExistingVolumeError(f"filesystem not found on {volume.dev_path}")
     if signature.type.value == "luks":
         raise ExistingVolumeError("volume is encrypted, but no encryption config provided")
+    why = _NOT_MOUNTABLE.get(signature.type.value)
+    if why is not None:  # mount(8) refuses it: a clear error once, not a mount retried for ever
+        raise ExistingVolumeError(f"{signature.type.value}: not mountable ({why})")
     return signature.type.value
 
 
@@ -163,6 +176,39 @@ def _overlaps(path: str, offset: int, size: int, other: DiscoveredVolumeSpec) ->
     return offset < other_end and other.offset < end
 
 
+def ready_over(found: DiscoveredVolumeSpec, statuses: Mapping[str, VolumeStatusSpec]) -> list[str]:
+    """The volumes ready on bytes that overlap ``found``'s (by their status' location), sorted."""
+    return sorted(
+        v
+        for v, s in statuses.items()
+        if s.phase == VolumePhase.READY and s.location and _overlaps(s.location, s.offset, s.size, found)
+    )
+
+
+def _where(volume: DiscoveredVolumeSpec) -> str:
+    return (
+        f"{volume.dev_path} partition {volume.partition_index}" if volume.partition_index else volume.dev_path
+    )
+
+
+def held_by_ready(
+    volume_id: str, found: DiscoveredVolumeSpec, statuses: Mapping[str, VolumeStatusSpec]
+) -> str | None:
+    """Why volume ``volume_id`` (not an existing volume) may not use ``found``, the region it is located by
+    (its label), or None: another volume is ready on those bytes, an existing volume whose selector matched
+    them before this volume was configured. That one keeps them until the next start, as `region_owner`
+    keeps them between existing volumes: opening, formatting or mounting them now would need a second loop
+    device over a mounted filesystem (corrupted), or take the existing volume's filesystem from under it. At
+    a start neither is ready and the labelled volume has them (`refuse_shared_region`)."""
+    ready = ready_over(found, statuses)
+    if not ready or volume_id in ready:
+        return None
+    return (
+        f"the volume {ready[0]} of this config is mounted from {_where(found)}: it keeps it until the next"
+        " start, and this volume is not opened, formatted or mounted there"
+    )
+
+
 def region_owner(
     volume_id: str,
     found: DiscoveredVolumeSpec,
@@ -176,11 +222,7 @@ def region_owner(
     ready there, the first in the processing order (``located``: each existing volume with what its selector
     matches now) has them.
     """
-    ready = sorted(
-        v
-        for v, s in statuses.items()
-        if s.phase == VolumePhase.READY and s.location and _overlaps(s.location, s.offset, s.size, found)
-    )
+    ready = ready_over(found, statuses)
     if volume_id in ready:
         return None
     if ready:
@@ -191,6 +233,26 @@ def region_owner(
         if _overlaps(where.dev_path, where.offset, where.size, found):
             return None if other == volume_id else other
     return None
+
+
+async def refuse_taken_region(
+    volume_id: str,
+    volume: DiscoveredVolumeSpec,
+    claimed: frozenset[str],
+    statuses: Mapping[str, VolumeStatusSpec],
+    located: Sequence[tuple[str, DiscoveredVolumeSpec]],
+) -> None:
+    """Refuse existing volume ``volume_id`` the region ``volume`` its selector matches when another volume
+    has it (`region_owner`, `refuse_shared_region`), unless ``volume_id`` is ready there already: a ready
+    existing volume keeps its bytes until the next start, also when a volume located by their label is
+    configured later (that one is refused, `held_by_ready`).
+
+    Raises:
+        ExistingVolumeError: the region is another configured volume's (retryable).
+    """
+    if volume_id in ready_over(volume, statuses):
+        return
+    await refuse_shared_region(volume, claimed, region_owner(volume_id, volume, statuses, located))
 
 
 async def refuse_shared_region(

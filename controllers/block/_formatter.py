@@ -69,14 +69,14 @@ from ._encryption import (
 from ._existing import (
     ExistingVolumeError,
     device_for,
+    held_by_ready,
     is_existing,
     locate_all,
     locate_existing,
     moved_existing,
     probe_filesystem,
-    refuse_shared_region,
     refuse_swap,
-    region_owner,
+    refuse_taken_region,
 )
 from ._grow import GrowError, grow_opened_volume
 from ._mkfs_mark import (
@@ -323,7 +323,11 @@ class VolumeFormatter(Controller):
             discovered,
             disks,
             system_disk=system_disk_of(discovered),
-            ready_on={v: s.location for v, s in self._statuses.items() if s.phase == VolumePhase.READY},
+            ready_on={
+                v: s.parent_location or s.location
+                for v, s in self._statuses.items()
+                if s.phase == VolumePhase.READY
+            },
         )
 
         # Every volume converges at once; one that must make its partition first waits until the attempts of
@@ -510,6 +514,9 @@ class VolumeFormatter(Controller):
                 return status.model_copy(update={"error_message": f"{unusable.error}: kept as it is"})
             raise VolumeError(unusable.error, retryable=False)
         if found is not None:
+            held = held_by_ready(item.volume_id, found, self._statuses)
+            if held is not None:  # an existing volume is mounted from it: never a second mount (review30 F2)
+                raise VolumeError(held, retryable=True)
             location = Location(found.dev_path, found.offset, found.size)
             opened = self._services.opened.get(item.volume_id)
             if opened is not None and _same_volume(opened.location, location):
@@ -634,9 +641,8 @@ class VolumeFormatter(Controller):
                     " this config: it is not mounted a second time",
                     retryable=True,
                 )
-            # any region another volume is on (by path and bytes, whatever its label)
-            owner = region_owner(item.volume_id, found, self._statuses, self._located)
-            await refuse_shared_region(found, self._claimed, owner)
+            # any region another volume is on (by path and bytes, whatever its label), unless ready there
+            await refuse_taken_region(item.volume_id, found, self._claimed, self._statuses, self._located)
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
             refuse_swap(filesystem)
             device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
