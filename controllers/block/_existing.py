@@ -28,16 +28,17 @@ from volumed.config import (
 )
 from volumed.resources import VolumePhase
 from volumed.storage.blockdev import Region
+from volumed.storage.filesystem import FilesystemError
 from volumed.storage.loop import attach
 from volumed.storage.meta import META_PARTITION_LABEL
 from volumed.storage.probe import probe_region
 
-from ._services import left_attached
+from ._services import left_attached, left_mount, release_left_mount
 
 log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from volumed.resources import DiscoveredVolumeSpec, DiskSpec, VolumeConfigSpec, VolumeStatusSpec
 
@@ -343,21 +344,37 @@ def refuse_swap(filesystem: str) -> None:
 
 
 async def device_for(
-    services: VolumeServices, volume_id: str, volume: DiscoveredVolumeSpec, *, read_only: bool
+    services: VolumeServices,
+    volume_id: str,
+    volume: DiscoveredVolumeSpec,
+    *,
+    read_only: bool,
+    mount_target: str = "",
+    devices: Collection[str] = (),
 ) -> str:
     """The block device to mount: the volume's own node, or a loop device over its region of an image file
     (read-only when the volume is): the one an earlier run left attached over exactly these bytes when there
     is one (`left_attached`; a second one made its mount "already a mount point"), else a new one. Kept in
-    ``services.loops``, detached at shutdown like the others."""
+    ``services.loops``, detached at shutdown like the others.
+
+    A mount an earlier run left at ``mount_target`` of another device (its config changed between a kill and
+    this start: mount.readOnly flipped, the selector moved; ``devices``: the disks and volumes discovered) is
+    unmounted first, and its loop device detached (`_replace_left_mount`).
+
+    Raises:
+        ExistingVolumeError: that mount is in use (retryable; nothing attached meanwhile).
+    """
     known = services.loops.get(volume_id)
     if known is not None:
         return known.path
     if volume.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, volume.dev_path):
+        await _replace_left_mount(services, volume_id, mount_target, volume.dev_path, devices)
         return volume.dev_path
     held = {device.path for device in services.loops.values()}
     left = await anyio.to_thread.run_sync(
         partial(left_attached, volume.dev_path, volume.offset, volume.size, held, read_only=read_only)
     )
+    await _replace_left_mount(services, volume_id, mount_target, left.path if left else "", devices)
     if left is not None:  # a run killed and started again without a reboot: its mount is on this one
         services.loops[volume_id] = left
         log.info("adopted a loop device left by an earlier run", volume=volume_id, device=left.path)
@@ -367,3 +384,39 @@ async def device_for(
     )
     services.loops[volume_id] = device
     return device.path
+
+
+async def _replace_left_mount(
+    services: VolumeServices, volume_id: str, mount_target: str, wanted: str, devices: Collection[str]
+) -> None:
+    """Unmount what an earlier run left mounted at the volume's target when it is not ``wanted`` (the device
+    this run mounts there; "": a new one), and detach its loop device: the Mounter would find the target
+    taken ("already a mount point") for ever, with the old device writable after mount.readOnly was set, or
+    the old partition mounted after the selector moved. Something mounted there by anyone else than volumed
+    is left to the Mounter (a conflict it reports).
+
+    Raises:
+        ExistingVolumeError: the left mount is in use (retryable: tried again until nothing holds it; it is
+            unmounted at shutdown if it can be, so the mounts under it can go).
+    """
+    if not mount_target:
+        return
+    target = services.target(mount_target)
+    held = {device.path for device in services.loops.values()}
+    left = await anyio.to_thread.run_sync(
+        partial(left_mount, target, devices, held, set(services.mounts.values()))
+    )
+    if left is None or (wanted and await anyio.to_thread.run_sync(left.is_device, wanted)):
+        services.left_mounts.pop(volume_id, None)
+        return
+    try:
+        await anyio.to_thread.run_sync(release_left_mount, left)
+    except (FilesystemError, OSError) as error:
+        services.left_mounts[volume_id] = left
+        raise ExistingVolumeError(
+            f"{target} has a mount an earlier run of volumed left, of {left.describe()}, which is in use: it"
+            " cannot be replaced by the device the config now asks for (tried again until nothing holds it;"
+            f" {error})",
+            retryable=True,
+        ) from None
+    services.left_mounts.pop(volume_id, None)

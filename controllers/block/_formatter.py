@@ -645,7 +645,11 @@ class VolumeFormatter(Controller):
             await refuse_taken_region(item.volume_id, found, self._claimed, self._statuses, self._located)
             filesystem = await anyio.to_thread.run_sync(probe_filesystem, found)
             refuse_swap(filesystem)
-            device = await device_for(self._services, item.volume_id, found, read_only=item.config.read_only)
+            device = await device_for(
+                self._services, item.volume_id, found, read_only=item.config.read_only,
+                mount_target=item.config.mount_target,
+                devices={v.dev_path for v in discovered} | {d.dev_path for d in disks},
+            )  # fmt: skip
         except ExistingVolumeError as error:
             raise VolumeError(str(error), retryable=error.retryable) from error
         except OSError as error:

@@ -9,6 +9,8 @@ known, so it is retried, and its volume is not closed under it (nor one whose sw
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,11 +21,21 @@ import anyio.to_thread
 import structlog
 
 from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
-from volumed.storage.filesystem import swap_off, swap_on, umount
-from volumed.storage.loop import LoopError, attach, detach, find_attachments, loop_backing_of, set_size_limit
+from volumed.storage.filesystem import find_mount, mounts_of_device, swap_off, swap_on, umount
+from volumed.storage.loop import (
+    LoopError,
+    attach,
+    detach,
+    find_attachments,
+    loop_backing_of,
+    read_loop_device,
+    set_size_limit,
+)
 from volumed.storage.luks2 import Luks2Volume
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from volumed.storage.activation import Activator, BackendChoice
     from volumed.storage.loop import LoopDevice
     from volumed.storage.luks2 import VolumeKey
@@ -143,6 +155,114 @@ def left_attached(
     return None
 
 
+@dataclass(frozen=True)
+class LeftMount:
+    """A mount an earlier run of volumed left at a volume's target (`left_mount`): ``device`` is its source
+    (``/dev/loopN`` or a partition's node), ``loop`` the loop device's attachment when it is one."""
+
+    target: Path
+    device: str
+    read_only: bool
+    loop: LoopDevice | None
+
+    def describe(self) -> str:
+        """The device and what it maps, for messages: ``/dev/loop3 (read-write, d.img at offset 1048576)``."""
+        mode = "read-only" if self.read_only else "read-write"
+        if self.loop is None:
+            return f"{self.device} ({mode})"
+        return f"{self.device} ({mode}, {self.loop.backing_file} at offset {self.loop.offset})"
+
+    def is_device(self, path: str) -> bool:
+        """Whether ``path`` is the block device mounted here (by device number)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return stat.S_ISBLK(st.st_mode) and st.st_rdev == _rdev_of(self.device)
+
+
+def _rdev_of(device: str) -> int:
+    try:
+        return os.stat(device).st_rdev
+    except OSError:
+        return -1
+
+
+_SYS_DEV_BLOCK = Path("/sys/dev/block")
+
+
+def left_mount(
+    target: Path, devices: Collection[str], held: Collection[str], mine: Collection[Path]
+) -> LeftMount | None:
+    """The mount at ``target`` when an earlier run of volumed left it there (killed, started again without a
+    reboot), else None (nothing mounted there, a mount of this run, or something an operator mounted)
+    (blocking).
+
+    An earlier run's is a mount of one of ``devices`` (the disks and volumes volumed was given: a partition's
+    node), or of a loop device volumed would attach (no autoclear) over one of those that are image files and
+    that this run does not hold (``held``). ``mine``: the targets this run mounted.
+    """
+    if target in mine:
+        return None
+    mounted = find_mount(target)
+    if mounted is None:
+        return None
+    try:
+        name = os.path.basename(os.path.realpath(_SYS_DEV_BLOCK / f"{mounted.major}:{mounted.minor}"))
+    except OSError:
+        return None
+    device = f"/dev/{name}"
+    read_only = "ro" in mounted.options
+    if re.fullmatch(r"loop\d+", name):
+        try:
+            attached = read_loop_device(device)
+            backing = loop_backing_of(device) if attached is not None else None
+        except LoopError:
+            return None
+        if attached is None or backing is None or attached.autoclear or device in held:
+            return None
+        for path in devices:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (backing.device, backing.inode):
+                return LeftMount(target, device, read_only, attached)
+        return None
+    number = os.makedev(mounted.major, mounted.minor)
+    for path in devices:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISBLK(st.st_mode) and st.st_rdev == number:
+            return LeftMount(target, path, read_only, None)
+    return None
+
+
+def release_left_mount(left: LeftMount) -> None:
+    """Unmount a mount an earlier run left, then detach its loop device unless it is mounted elsewhere too
+    (blocking).
+
+    Raises:
+        FilesystemError: the umount failed (a process has a file open there: "target is busy").
+    """
+    umount(left.target)
+    log.info("unmounted a mount left by an earlier run", target=str(left.target), device=left.device)
+    if left.loop is None:
+        return
+    try:
+        if mounts_of_device(left.loop.path):
+            return
+        detach(left.loop)
+    except OSError as error:
+        log.warning(
+            "cannot detach a loop device left by an earlier run", device=left.device, error=str(error)
+        )
+        return
+    log.info("detached a loop device left by an earlier run", device=left.device)
+
+
 class VolumeServices:
     """Handles shared by VolumeFormatter and Mounter for one `volumed run`.
 
@@ -164,6 +284,9 @@ class VolumeServices:
         """Request id -> the volume mounted for it (a volume still mounted is not closed at shutdown)."""
         self.swaps: dict[str, str] = {}
         """Volume id -> the device swap was turned on on this run (turned off before its volume is closed)."""
+        self.left_mounts: dict[str, LeftMount] = {}
+        """Volume id -> a mount an earlier run left at its target that could not be replaced (in use):
+        unmounted at shutdown, as this run's mounts are, so the mounts under it (EPHEMERAL) can go too."""
         self._activator: Activator | None = None
         self._lock = anyio.Lock()
         self.provisioning_lock = anyio.Lock()
@@ -280,17 +403,32 @@ class VolumeServices:
                 report = log.error if last else log.warning
                 report("unmount failed at shutdown", request=request_id, error=str(error), retrying=not last)
 
+    async def _release_left_mounts(self, *, last: bool) -> None:
+        """Unmount the mounts earlier runs left (`left_mounts`); failures are logged."""
+        for volume_id, left in list(self.left_mounts.items()):
+            try:
+                await anyio.to_thread.run_sync(release_left_mount, left)
+            except Exception as error:  # keep unmounting the rest
+                report = log.error if last else log.warning
+                report("a mount left by an earlier run is in use at shutdown", volume=volume_id,
+                       target=str(left.target), error=str(error), retrying=not last)  # fmt: skip
+            else:
+                self.left_mounts.pop(volume_id, None)
+
     async def close_all(self) -> None:
-        """Shutdown: unmount (deepest first), deactivate, detach. Errors are logged; everything is tried.
+        """Shutdown: unmount (the mounts earlier runs left, `left_mounts`, then this run's, deepest first),
+        deactivate, detach. Errors are logged; everything is tried.
 
         A mount still busy is tried again once after ``SHUTDOWN_UNMOUNT_RETRY`` seconds; if it still is, it is
         left mounted and its volume open (mapping and loop device): closing the device under a mounted
         filesystem would fail its writers, and a reboot clears both.
         """
         with anyio.CancelScope(shield=True):
+            await self._release_left_mounts(last=False)
             await self._unmount_all(last=False)
-            if self.mounts:
+            if self.mounts or self.left_mounts:
                 await anyio.sleep(SHUTDOWN_UNMOUNT_RETRY)
+                await self._release_left_mounts(last=True)
                 await self._unmount_all(last=True)
             for volume_id in list(self.swaps):
                 try:
