@@ -127,7 +127,7 @@ def build_subsystem(
         ConfigLoader(options.config, poll_interval=options.poll_interval),
         MetaStore(),
         SystemInformationController(node_uuid=options.node_uuid, dmi_path=options.dmi_path),
-        ZswapController(),
+        ZswapController(originals_file=options.state_dir / "zswap-originals.json"),
         DiscoveryController(options.disks, interval=options.discovery_interval),
         boot_phase,
         KeyResolver(env),
