@@ -203,15 +203,19 @@ def _read_table(disk: str) -> tuple[str, bool, PartitionTable | None]:
     return "", False, table
 
 
-def _gpt_name(table: PartitionTable | None, number: int, start: int) -> str:
-    """The GPT name of partition ``number`` starting at byte ``start``, "" when the table has none there.
+def _gpt_entry(table: PartitionTable | None, number: int, start: int) -> tuple[str, str, str]:
+    """The GPT name, unique GUID and type GUID of partition ``number`` starting at byte ``start``; empty
+    strings when the table has none there.
 
-    The kernel names a partition (uevent ``PARTNAME``) only when it parsed the table itself; one it was told
-    of by ``BLKPG`` (a partition added while another of the disk was in use) has no name in sysfs."""
+    sysfs holds none of the GUIDs (udev reads them with blkid; Talos with its own probe of the table), and the
+    kernel names a partition (uevent ``PARTNAME``) only when it parsed the table itself: one it was told of
+    by ``BLKPG`` (a partition added while another of the disk was in use) has no name in sysfs."""
     if table is None:
-        return ""
+        return "", "", ""
     entry = next((p for p in table.partitions if p.number == number), None)
-    return entry.name if entry is not None and entry.offset(table.sector_size) == start else ""
+    if entry is None or entry.offset(table.sector_size) != start:
+        return "", "", ""
+    return entry.name, str(entry.unique_guid), str(entry.type_guid)
 
 
 def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str = "/dev") -> None:
@@ -265,12 +269,15 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
                 result.volumes[part.name] = _unusable(disk.dev_path, part.number, part.label or "", error)
                 continue
             region = Region(part.dev_path, 0, part.size)
+            gpt_name, part_uuid, part_type = _gpt_entry(table, part.number, part.start)
             result.volumes[part.name] = _volume(
                 region,
                 _probe(region),
                 parent=disk.dev_path,
                 index=part.number,
-                label=part.label or _gpt_name(table, part.number, part.start),
+                label=part.label or gpt_name,
+                part_uuid=part_uuid,
+                part_type=part_type,
                 io_size=io_size,
                 sector_size=disk.logical_sector_size,
                 device_path=os.path.join(device_path, part.name),
