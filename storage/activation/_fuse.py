@@ -83,21 +83,24 @@ def loops_backed_by(target: str, *, sys_block: Path = Path("/sys/block")) -> lis
         names = os.listdir(sys_block)
     except FileNotFoundError:
         return []
+    wanted = target.encode("utf-8", errors="surrogateescape")
     found: list[loop.LoopDevice] = []
     for name in names:
         if not (name.startswith("loop") and name[4:].isdigit()):
             continue
-        try:
-            backing = (sys_block / name / "loop" / "backing_file").read_text(
-                encoding="utf-8", errors="surrogateescape"
-            )
+        try:  # os.read, not Path.read_text: a third of the time, and this runs for every loop device
+            descriptor = os.open(sys_block / name / "loop" / "backing_file", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                backing = os.read(descriptor, 8192)
+            finally:
+                os.close(descriptor)
         except FileNotFoundError:
             continue  # not attached
         except OSError as exc:
             if exc.errno in (errno.ENODEV, errno.ENXIO):
                 continue  # detached (by another process) meanwhile
             raise
-        if backing.rstrip("\n") != target:
+        if backing.rstrip(b"\n") != wanted:
             continue
         device = loop.read_loop_device(name, sys_block=sys_block)
         if device is not None and device.backing_file == target:
