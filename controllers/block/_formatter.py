@@ -54,7 +54,7 @@ from ..keys._key_resolver import KEY_INPUTS, key_environment
 from ..keys._providers import NODE_UUID_PENDING, TPM_PHASE_PENDING, KeyEnvironment, salt_reason, slot_keys
 from ..sources import watch_exits
 from ._directory import PARENT as DIRECTORY_PARENT
-from ._directory import is_directory, parent_mounted
+from ._directory import directory_problem, is_directory, parent_mounted
 from ._disk_volume import DiskClaims, DiskVolumeError, is_disk_volume, whole_disk
 from ._encryption import (
     Location,
@@ -491,6 +491,9 @@ class VolumeFormatter(Controller):
                 raise VolumeWaiting(
                     f"waiting for {DIRECTORY_PARENT} to be mounted", waiting_for=(DIRECTORY_PARENT,)
                 )
+            refused = await anyio.to_thread.run_sync(directory_problem, self._services, config.mount_target)
+            if refused is not None:  # a symbolic link in its path: never followed out of EPHEMERAL
+                raise VolumeError(refused, retryable=True)
             return status.model_copy(update={"phase": VolumePhase.READY})
         if is_existing(config):  # found by its selector, mounted as it is: never provisioned or formatted
             return await self._existing(item, progress, status, discovered, disks)

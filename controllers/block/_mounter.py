@@ -25,6 +25,7 @@ from volumed.storage.filesystem import FilesystemError, MountConflictError, find
 
 from .._lasting_problem import LastingProblem
 from ._directory import is_directory, mount_directory
+from ._directory import parent_target as directory_parent
 from ._mount_options import PROJECT_QUOTA, mount_options
 from ._services import ensure_directory
 
@@ -43,13 +44,15 @@ CONFLICT_RETRY: Final = 5.0
 """Seconds between quiet retries of a mount whose target has something else mounted on it."""
 
 
-def _check_target(target: Path, do_mount: Callable[[], bool]) -> None:
-    """Make the target folder; raise ``MountConflictError`` when another source is mounted there. Blocking.
+def _check_target(target: Path, do_mount: Callable[[], bool], *, make: bool = True) -> None:
+    """Make the target folder (unless not ``make``: a directory volume's is made by ``do_mount``, through no
+    symbolic link); raise ``MountConflictError`` when another source is mounted there. Blocking.
 
     With something mounted at ``target``, ``mount`` only compares: it returns (the volume is there already)
     or raises; it mounts only on a free target, so this mounts nothing unless the target was freed meanwhile.
     """
-    ensure_directory(target)
+    if make:
+        ensure_directory(target)
     if find_mount(target) is not None:
         do_mount()
 
@@ -192,7 +195,8 @@ class Mounter(Controller):
             if request_id not in self._services.mounts:
                 options = mount_options(configs[status.id])
                 do_mount = (
-                    partial(mount_directory, target)  # a directory of EPHEMERAL, bind mounted onto itself
+                    # a directory of EPHEMERAL, bind mounted onto itself
+                    partial(mount_directory, target, directory_parent(self._services))
                     if is_directory(configs[status.id])
                     else partial(
                         mount,
@@ -206,7 +210,9 @@ class Mounter(Controller):
                 try:
                     # Before the finalizer: its writes wake this controller, so a conflict found after it
                     # would retry at once, in a loop, instead of every retry_interval.
-                    await anyio.to_thread.run_sync(_check_target, target, do_mount)
+                    await anyio.to_thread.run_sync(
+                        partial(_check_target, target, do_mount, make=not is_directory(configs[status.id]))
+                    )
                 except MountConflictError as error:
                     self._conflicts.setdefault(request_id, LastingProblem()).report(
                         ctx.logger,
