@@ -53,6 +53,9 @@ def on_data_disk(kind: str, name: str) -> dict[str, Any]:
 
 
 CONFIG: Final[list[dict[str, Any]]] = [
+    # Talos' machine.features.diskQuotaSupport: EPHEMERAL (xfs) is mounted with prjquota (the guest's Debian
+    # kernel has CONFIG_XFS_QUOTA; this machine's host kernel has not, so only the guest can show the mount)
+    {"version": "v1alpha1", "machine": {"type": "worker", "features": {"diskQuotaSupport": True}}},
     {"apiVersion": "v1alpha1", "kind": "VolumeConfig", "name": "STATE"},
     {"apiVersion": "v1alpha1", "kind": "VolumeConfig", "name": "EPHEMERAL"},
     on_data_disk("RawVolumeConfig", "secret"),
@@ -166,6 +169,16 @@ def test_directory_volume_is_on_ephemeral_and_keeps_its_file_across_boots(machin
         assert directory["bind_root"] == "/mnt/cache"
         assert directory["ephemeral_location"] == "/dev/vda3"
         assert directory["file"] == TEXTS["u-cache"]  # boot 2 reads what boot 1 wrote
+
+
+def test_ephemeral_is_mounted_with_project_quota(machine: KernelMachine) -> None:
+    """diskQuotaSupport: true in the machine config: /proc/mounts shows EPHEMERAL's xfs with prjquota."""
+    for number in (1, 2):
+        mounts = boot(machine, number).results["ephemeral_mount"]
+        assert len(mounts) == 1, mounts
+        fstype, options = mounts[0]
+        assert fstype == "xfs"
+        assert "prjquota" in options.split(","), options
 
 
 def test_disk_volume_is_luks2_on_the_whole_blank_virtio_disk(machine: KernelMachine) -> None:

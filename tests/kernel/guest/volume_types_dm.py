@@ -290,6 +290,10 @@ def check_directory(s: Scenario, ephemeral: VolumeStatusSpec) -> None:
     }
     result["file"] = keep_file(s, "u-cache", target)
     s.record("directory", result)
+    var = os.path.realpath(ROOT / "var")
+    with open("/proc/mounts", encoding="utf-8") as mounts:  # the kernel's word, not our mountinfo parser
+        lines = [line.split() for line in mounts]
+    s.record("ephemeral_mount", [(fields[2], fields[3]) for fields in lines if fields[1] == var])
 
 
 def keep_file(s: Scenario, volume_id: str, target: Path) -> str | None:
