@@ -9,7 +9,7 @@ from typing import Final
 
 from volumed.storage.blockdev import device_size
 
-from ._errors import UnsupportedFilesystemError
+from ._errors import ToolError, UnsupportedFilesystemError
 from ._run import run_tool
 
 
@@ -26,6 +26,16 @@ _LABEL_MAX: Final = {FilesystemType.XFS: 12, FilesystemType.EXT4: 16, Filesystem
 # volumes (Talos' 100 MiB STATE, test images) need them. The resulting filesystem is a normal XFS.
 _XFS_MIN_SUPPORTED: Final = 300_000_000
 _XFS_SMALL_ENV: Final = {"TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1"}
+#: Lines of a failed mkfs's stderr kept in its error (a VolumeStatus shows it).
+_ERROR_LINES: Final = 2
+
+
+def _without_usage(stderr: str) -> str:
+    """The error lines of a failed mkfs, without the usage text mkfs.xfs prints after them (some thirty
+    lines of options that landed in the VolumeStatus)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    usage = next((i for i, line in enumerate(lines) if line.startswith("Usage:")), len(lines))
+    return "\n".join((lines[:usage] or lines[:1])[:_ERROR_LINES])
 
 
 def _check_label(fstype: FilesystemType, label: str | None) -> None:
@@ -94,4 +104,7 @@ def make_filesystem(
         argv += ["-U", fixed] if fixed else []
     else:
         argv = ["mkswap", *(["-f"] if force else []), *named, *(["-U", fixed] if fixed else [])]
-    run_tool([*argv, path], env=env)  # the device last: wrappers of the tools (tests) rely on it
+    try:
+        run_tool([*argv, path], env=env)  # the device last: wrappers of the tools (tests) rely on it
+    except ToolError as error:
+        raise ToolError(error.argv, error.returncode, _without_usage(error.stderr)) from None
