@@ -192,7 +192,7 @@ def _where(volume: DiscoveredVolumeSpec) -> str:
     )
 
 
-def held_by_ready(
+async def held_by_ready(
     volume_id: str, found: DiscoveredVolumeSpec, statuses: Mapping[str, VolumeStatusSpec]
 ) -> str | None:
     """Why volume ``volume_id`` (not an existing volume) may not use ``found``, the region it is located by
@@ -200,9 +200,12 @@ def held_by_ready(
     them before this volume was configured. That one keeps them until the next start, as `region_owner`
     keeps them between existing volumes: opening, formatting or mounting them now would need a second loop
     device over a mounted filesystem (corrupted), or take the existing volume's filesystem from under it. At
-    a start neither is ready and the labelled volume has them (`refuse_shared_region`)."""
+    a start neither is ready and the labelled volume has them (`refuse_shared_region`). A block device's own
+    node is shared as there: the kernel has one superblock for every mount of it."""
     ready = ready_over(found, statuses)
     if not ready or volume_id in ready:
+        return None
+    if found.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, found.dev_path):
         return None
     return (
         f"the volume {ready[0]} of this config is mounted from {_where(found)}: it keeps it until the next"
@@ -325,8 +328,11 @@ def moved_existing(
         if found is None:
             now = "the volume selector now matches nothing"
         else:
-            now = f"the volume selector now matches {found.dev_path} partition {found.partition_index}"
-    return f"{now}, the volume stays on {status.location} partition {status.partition_index}"
+            now = f"the volume selector now matches {_where(found)}"
+    stays = (
+        f"{status.location} partition {status.partition_index}" if status.partition_index else status.location
+    )
+    return f"{now}, the volume stays on {stays}"
 
 
 def refuse_swap(filesystem: str) -> None:

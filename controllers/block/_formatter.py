@@ -517,7 +517,7 @@ class VolumeFormatter(Controller):
                 return status.model_copy(update={"error_message": f"{unusable.error}: kept as it is"})
             raise VolumeError(unusable.error, retryable=False)
         if found is not None:
-            held = held_by_ready(item.volume_id, found, self._statuses)
+            held = await held_by_ready(item.volume_id, found, self._statuses)
             if held is not None:  # an existing volume is mounted from it: never a second mount (review30 F2)
                 raise VolumeError(held, retryable=True)
             location = Location(found.dev_path, found.offset, found.size)

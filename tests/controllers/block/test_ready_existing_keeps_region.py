@@ -70,14 +70,16 @@ LABELLED = DiscoveredVolumeSpec(
 
 def test_a_volume_located_by_the_label_of_a_ready_existing_volume_partition_is_refused() -> None:
     statuses = {"e-x": ready(MIB)}
-    assert held_by_ready("u-foo", LABELLED, statuses) == (
+    assert anyio.run(held_by_ready, "u-foo", LABELLED, statuses) == (
         f"the volume e-x of this config is mounted from {IMAGE} partition 1: it keeps it until the next"
         " start, and this volume is not opened, formatted or mounted there"
     )
-    assert held_by_ready("u-foo", LABELLED, {"e-x": ready(64 * MIB)}) is None  # other bytes
-    assert held_by_ready("u-foo", LABELLED, {**statuses, "u-foo": ready(MIB)}) is None  # its own already
+    assert anyio.run(held_by_ready, "u-foo", LABELLED, {"e-x": ready(64 * MIB)}) is None  # other bytes
+    assert (
+        anyio.run(held_by_ready, "u-foo", LABELLED, {**statuses, "u-foo": ready(MIB)}) is None
+    )  # its own already
     failed = statuses["e-x"].model_copy(update={"phase": VolumePhase.FAILED})
-    assert held_by_ready("u-foo", LABELLED, {"e-x": failed}) is None
+    assert anyio.run(held_by_ready, "u-foo", LABELLED, {"e-x": failed}) is None
 
 
 def test_the_ready_existing_volume_keeps_the_partition_a_new_volume_is_labelled_by() -> None:
