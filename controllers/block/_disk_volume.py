@@ -163,7 +163,8 @@ class DiskClaims:
     """The disk volumes' disks for one formatter pass: which disk each selects, and whether it may have it.
 
     Built from the pass's configs, discovered volumes, disks and where each volume was ready before it
-    (``ready_on``: volume -> the disk it is ready on; disk volumes' and existing volumes' count).
+    (``ready_on``: volume -> the disk it is ready on; disk volumes', existing volumes' and those of volumes
+    no longer configured, still mounted, count).
     """
 
     def __init__(
@@ -186,10 +187,11 @@ class DiskClaims:
                 self._selected[volume_id] = error
         others = {v: c for v, c in configs.items() if not is_disk_volume(c)}
         # an existing volume ready on a disk holds it even when its selector no longer matches anything there
-        # (changed, or the mounted filesystem relabelled): its mount stays until the next start (review30 F1)
+        # (changed, or the mounted filesystem relabelled): its mount stays until the next start (review30 F1);
+        # so does any volume the config dropped that is still mounted (its unmount busy)
         self._holders: dict[str, str] = {}
         for volume_id, path in sorted(ready_on.items()):
-            if volume_id in others and is_existing(others[volume_id]):
+            if volume_id not in configs or is_existing(configs[volume_id]):
                 self._holders.setdefault(path, volume_id)
         for path, volume_id in (disk_holders(others, discovered, disks) if self._selected else {}).items():
             self._holders.setdefault(path, volume_id)

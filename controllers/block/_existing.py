@@ -197,19 +197,21 @@ async def held_by_ready(
 ) -> str | None:
     """Why volume ``volume_id`` (not an existing volume) may not use ``found``, the region it is located by
     (its label), or None: another volume is ready on those bytes, an existing volume whose selector matched
-    them before this volume was configured. That one keeps them until the next start, as `region_owner`
-    keeps them between existing volumes: opening, formatting or mounting them now would need a second loop
-    device over a mounted filesystem (corrupted), or take the existing volume's filesystem from under it. At
-    a start neither is ready and the labelled volume has them (`refuse_shared_region`). A block device's own
-    node is shared as there: the kernel has one superblock for every mount of it."""
+    them before this volume was configured (or a volume the config dropped, still mounted: ``statuses`` has
+    it). That one keeps them until the next start, as `region_owner` keeps them between existing volumes:
+    opening, formatting or mounting them now would need a second loop device over a mounted filesystem
+    (corrupted), or take the existing volume's filesystem from under it. At a start neither is ready and the
+    labelled volume has them (`refuse_shared_region`). A block device's own node is shared as there: the
+    kernel has one superblock for every mount of it."""
     ready = ready_over(found, statuses)
     if not ready or volume_id in ready:
         return None
     if found.offset == 0 and await anyio.to_thread.run_sync(_is_block_device, found.dev_path):
         return None
     return (
-        f"the volume {ready[0]} of this config is mounted from {_where(found)}: it keeps it until the next"
-        " start, and this volume is not opened, formatted or mounted there"
+        f"the volume {ready[0]} is mounted from {_where(found)}: it keeps it until the next start (or until"
+        " it is dropped from the config and unmounted), and this volume is not opened, formatted or mounted"
+        " there"
     )
 
 

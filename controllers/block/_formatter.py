@@ -362,12 +362,14 @@ class VolumeFormatter(Controller):
                 ctx.requeue_after(self._retry)
 
         configured = {item.volume_id for item in work}
-        for volume_id in [v for v in self._statuses if v not in configured]:
-            self._statuses.pop(volume_id)
-            self._logged_phases.pop(volume_id, None)
         mounted = {
             m.spec.volume_id for m in await ctx.list(Kind(BLOCK, MountStatusDefinition.type), MountStatusSpec)
         }
+        # A volume the config dropped keeps its status while still mounted (busy): its bytes stay its own
+        # (`held_by_ready`, `DiskClaims`) until it is unmounted (its MountStatus going wakes this controller).
+        for volume_id in [v for v in self._statuses if v not in configured and v not in mounted]:
+            self._statuses.pop(volume_id)
+            self._logged_phases.pop(volume_id, None)
         for volume_id in [v for v in self._services.opened if v not in configured and v not in mounted]:
             await self._services.close(volume_id)
 

@@ -113,7 +113,10 @@ def test_a_disk_a_volume_is_ready_on_stays_its_own_when_its_selector_moves() -> 
     assert str(refusal(found, "u-b")) == "the disk /dev/sdc is the disk volume u-a's"
     assert found.moved("u-a", "/dev/sdc") is not None
     assert found.reserved == frozenset({"/dev/sdb", "/dev/sdc"})
-    partition = claims({"u-a": disk_volume("disk.size == 500u * GiB")}, ready_on={"u-part": "/dev/sdc"})
+    user = VolumeConfigSpec(partition_label="u-part", mount_target="/var/mnt/part")
+    partition = claims(
+        {"u-a": disk_volume("disk.size == 500u * GiB"), "u-part": user}, ready_on={"u-part": "/dev/sdc"}
+    )
     assert partition.take("u-a") == OTHER  # only disk volumes' locations count as theirs
 
 

@@ -71,8 +71,9 @@ LABELLED = DiscoveredVolumeSpec(
 def test_a_volume_located_by_the_label_of_a_ready_existing_volume_partition_is_refused() -> None:
     statuses = {"e-x": ready(MIB)}
     assert anyio.run(held_by_ready, "u-foo", LABELLED, statuses) == (
-        f"the volume e-x of this config is mounted from {IMAGE} partition 1: it keeps it until the next"
-        " start, and this volume is not opened, formatted or mounted there"
+        f"the volume e-x is mounted from {IMAGE} partition 1: it keeps it until the next"
+        " start (or until it is dropped from the config and unmounted), and this volume is not opened,"
+        " formatted or mounted there"
     )
     assert anyio.run(held_by_ready, "u-foo", LABELLED, {"e-x": ready(64 * MIB)}) is None  # other bytes
     assert (
@@ -90,3 +91,16 @@ def test_the_ready_existing_volume_keeps_the_partition_a_new_volume_is_labelled_
     ) as refused:  # not ready there (a start): the label's volume has it
         anyio.run(refuse_taken_region, "e-x", LABELLED, claimed, {}, [("e-x", LABELLED)])
     assert "the volume u-foo of this config: it is not given a second loop device" in str(refused.value)
+
+
+def test_a_volume_dropped_by_the_config_and_still_mounted_holds_its_disk() -> None:
+    """Its unmount is busy: the formatter keeps its ready status until it is unmounted."""
+    found = DiskClaims(
+        {"u-d": DISK_VOLUME},
+        [META, RELABELLED],
+        DISKS,
+        system_disk="/dev/sda",
+        ready_on={"e-old": "/dev/sdc"},
+    )
+    with pytest.raises(DiskVolumeError, match="the disk /dev/sdc holds the volume e-old"):
+        found.take("u-d")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests._tools import require_tool
 from tests.system.lifecycle._node import (
@@ -179,8 +180,9 @@ async def test_a_volume_added_with_the_label_of_a_ready_existing_volume_partitio
         status = status_of(snapshot, volume_id)
         assert (status.phase.value, status.error_message) == (
             "failed",
-            f"the volume e-x of this config is mounted from {region.path} partition 1: it keeps it until the"
-            " next start, and this volume is not opened, formatted or mounted there",
+            f"the volume e-x is mounted from {region.path} partition 1: it keeps it until the next start (or"
+            " until it is dropped from the config and unmounted), and this volume is not opened, formatted or"
+            " mounted there",
         ), describe(snapshot)
         assert (phase(snapshot, "e-x"), status_of(snapshot, "e-x").error_message) == ("ready", "")
         assert volume_id not in snapshot.mounted
@@ -197,3 +199,39 @@ async def test_a_volume_added_with_the_label_of_a_ready_existing_volume_partitio
         assert (node.target("u-foo") / "kept").read_bytes() == b"written through e-x"  # not formatted
         assert find_mount(target_of(node, "x")) is None
         assert len(loop_devices_over(str(node.data_disk))) == 1
+
+
+async def test_a_removed_existing_volume_still_mounted_keeps_its_partition(node: Node) -> None:
+    """The config drops e-x and adds the user volume of its partition's label in one write while a file on
+    e-x is open: e-x cannot be unmounted, so u-foo may not have the bytes yet."""
+    region = add_partition(node, "u-foo")
+    put_ext4(region, node.workdir, {"payload": b"old"}, label="foolabel")
+    node.write_config(*BASE, existing_volume_config("x", 'volume.label == "foolabel"'))
+    async with node.boot() as boot:
+        target = await existing_ready_on(boot, node, node.data_disk)
+        with capture_logs() as logs, (target / "held").open("a") as held:
+            held.write("busy\n")
+            config = (*BASE, user_volume_config("foo", min_size="16MiB"))
+            node.write_config(*config)
+            await boot.wait_for(
+                lambda s: (
+                    any("cannot unmount e-x" in str(e.get("event", "")) for e in logs)
+                    and phase(s, "u-foo") != ""
+                ),
+                what="e-x to be busy",
+            )
+            snapshot = await after_a_later_pass(boot, node, *config)
+            status = status_of(snapshot, "u-foo")
+            assert (status.phase.value, status.error_message) == (
+                "failed",
+                f"the volume e-x is mounted from {region.path} partition 1: it keeps it until the next start"
+                " (or until it is dropped from the config and unmounted), and this volume is not opened,"
+                " formatted or mounted there",
+            ), describe(snapshot)
+            assert find_mount(target) is not None
+            assert find_mount(node.target("u-foo")) is None
+            assert_kept(node, target, node.data_disk)
+        # released: e-x is unmounted, and u-foo gets the partition (the same filesystem, not formatted)
+        snapshot = await boot.wait_for(lambda s: phase(s, "u-foo") == "ready", what="u-foo to be ready")
+        assert find_mount(target) is None
+        assert (node.target("u-foo") / "kept").read_bytes() == b"written through e-x"
