@@ -219,6 +219,11 @@ def install() -> None:
 
 
 def main() -> None:
+    if len(sys.argv) < 3:  # `make bench` runs every file of bench/: this one is bench/boot.py's helper
+        print(
+            "bench/_timed_run.py is run by bench/boot.py (OUT.json run ARGS...), not a benchmark of its own"
+        )
+        return
     out = Path(sys.argv[1])
 
     def dump() -> None:
