@@ -7,10 +7,10 @@ volume has two key slots (slot 0 opens it; slot 1 is a second configured key tha
 Talos does with a test unlock, one more KDF run) and pinned KDF parameters in the config's ``pbkdf`` block
 (argon2id, 64 MiB, 4 iterations, 2 lanes; ``--quick``: 16 MiB).
 
-Each boot is a `volumed run --once --backend fuse` process (``bench/_timed_run.py``: the same CLI with its
-steps timed: the key-slot KDF ``derive_key`` as ``volumed.storage.luks2._keyslots`` calls it, the header
-open, the activation, the probes, the mounts, the disk scan, `--once`'s settle checks, and every log event,
-debug ones included, with its time).
+Each boot is a `volumed run --once --backend fuse --tpm-boot-phases off --retry-interval 2` process, as in
+``--guest`` (``bench/_timed_run.py``: the same CLI with its steps timed: the key-slot KDF ``derive_key`` as
+``volumed.storage.luks2._keyslots`` calls it, the header open, the activation, the probes, the mounts, the
+disk scan, `--once`'s settle checks, and every log event, debug ones included, with its time).
 
 * ``boot_s``: from spawning the process (interpreter start and imports included) to every volume ready and
   mounted (the moment `--once` prints its table), on the second boot (the best of ``--rounds`` later boots,
