@@ -189,10 +189,10 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     """Every volume of a machine config volumed provisions; STATE and EPHEMERAL always exist (unencrypted
     unless configured) and are provisioned on the system disk when missing, as Talos does.
 
-    Directory user volumes, existing volumes (located by their selector, never made) and raw and swap volumes
-    come after the partition user volumes; a disk user volume is its selected whole disk. Documents volumed
-    does not act on yet (IMAGECACHE) get no VolumeConfig: :attr:`MachineConfig.not_supported_yet` names
-    them; ZswapConfig is applied by its own controller.
+    Directory user volumes, raw and swap volumes and, last, existing volumes (located by their selector,
+    never made) come after the partition user volumes; a disk user volume is its selected whole disk.
+    Documents volumed does not act on yet (IMAGECACHE) get no VolumeConfig:
+    :attr:`MachineConfig.not_supported_yet` names them; ZswapConfig is applied by its own controller.
     """
     result: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
@@ -229,14 +229,17 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             project_quota_support=bool(user.filesystem.project_quota_support),
         )
         result.append(DesiredVolume(user.volume_id, config, secrets))
+    for other in machine.others:
+        if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):
+            result.append(raw_and_swap_volume(other))
+    # Existing volumes last: the ConfigLoader publishes the VolumeConfigs one at a time in this order, so the
+    # formatter never sees an existing volume without every labelled volume of the same config (an existing
+    # volume made ready on a partition whose labelled volume was published later would keep it).
     result.extend(
         DesiredVolume(other.volume_id, existing_volume_spec(other), None)
         for other in machine.others
         if isinstance(other, ExistingVolumeConfigDocument)
     )
-    for other in machine.others:
-        if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):
-            result.append(raw_and_swap_volume(other))
     return tuple(result)
 
 
