@@ -189,12 +189,13 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     """Every volume of a machine config volumed provisions; STATE and EPHEMERAL always exist (unencrypted
     unless configured) and are provisioned on the system disk when missing, as Talos does.
 
-    Directory user volumes, raw and swap volumes and, last, existing volumes (located by their selector,
-    never made) come after the partition user volumes; a disk user volume is its selected whole disk.
+    Directory user volumes, raw and swap volumes, existing volumes (located by their selector, never made)
+    and, last, disk user volumes (each its selected whole disk) come after the partition user volumes.
     Documents volumed does not act on yet (IMAGECACHE) get no VolumeConfig:
     :attr:`MachineConfig.not_supported_yet` names them; ZswapConfig is applied by its own controller.
     """
     result: list[DesiredVolume] = []
+    disk_volumes: list[DesiredVolume] = []
     for name in (STATE, EPHEMERAL):
         document = machine.volume(name)
         result.append(
@@ -214,7 +215,7 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
             continue
         if user.effective_volume_type == VolumeType.DISK:  # a whole disk, found by its selector
             spec, secrets = encryption_spec(user.effective_encryption)
-            result.append(DesiredVolume(user.volume_id, disk_volume_spec(user, spec), secrets))
+            disk_volumes.append(DesiredVolume(user.volume_id, disk_volume_spec(user, spec), secrets))
             continue
         if not user.managed:
             continue
@@ -232,14 +233,16 @@ def desired_volumes(machine: MachineConfig) -> tuple[DesiredVolume, ...]:
     for other in machine.others:
         if isinstance(other, RawVolumeConfigDocument | SwapVolumeConfigDocument):
             result.append(raw_and_swap_volume(other))
-    # Existing volumes last: the ConfigLoader publishes the VolumeConfigs one at a time in this order, so the
-    # formatter never sees an existing volume without every labelled volume of the same config (an existing
-    # volume made ready on a partition whose labelled volume was published later would keep it).
+    # Existing volumes, then disk volumes, last: the ConfigLoader publishes the VolumeConfigs one at a time in
+    # this order and the formatter may run a pass in between. It never sees an existing volume without every
+    # labelled volume of the same config, nor a disk volume without every existing volume: what was made ready
+    # first would keep the partition or disk (until the next start), so the winner depended on timing.
     result.extend(
         DesiredVolume(other.volume_id, existing_volume_spec(other), None)
         for other in machine.others
         if isinstance(other, ExistingVolumeConfigDocument)
     )
+    result.extend(disk_volumes)
     return tuple(result)
 
 
