@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from ._documents import EPHEMERAL, STATE
 from ._encryption import EncryptionKey, EncryptionSpec, KMSKey, NodeIDKey, StaticKey, TPMKey
@@ -26,6 +26,12 @@ LEGACY_PATH: Final = f"machine.{LEGACY_FIELD}"
 # The YAML field of each system volume in ``systemDiskEncryption``.
 LEGACY_FIELDS: Final = {STATE: "state", EPHEMERAL: "ephemeral"}
 DISK_QUOTA_PATH: Final = "machine.features.diskQuotaSupport"
+# Text yaml.v3 also decodes into a Go bool, quoted or not (decode.go ``scalar``, case ``reflect.Bool``: YAML
+# 1.1's words); ``true``/``false`` and their capitalised forms resolve to a bool only when unquoted.
+_YAML11_BOOLS: Final = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), False),
+}
 
 
 class LegacyStaticKey(StrictModel):
@@ -123,6 +129,12 @@ class _Features(StrictModel):
     model_config = ConfigDict(extra="ignore")
 
     disk_quota_support: bool | None = Field(default=None, alias="diskQuotaSupport")
+
+    @field_validator("disk_quota_support", mode="before")
+    @classmethod
+    def _yaml11_words(cls, value: object) -> object:
+        """Talos takes ``y``, ``"on"``, ``'no'``... for this field: refusing them refused its whole config."""
+        return _YAML11_BOOLS.get(value, value) if isinstance(value, str) else value
 
 
 class _Machine(StrictModel):

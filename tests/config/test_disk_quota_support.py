@@ -78,3 +78,30 @@ def test_a_value_that_is_not_a_boolean_is_an_error(value: str) -> None:
     assert [(i.path, i.document) for i in issues] == [("machine.features.diskQuotaSupport", "v1alpha1")], (
         issues
     )
+
+
+# yaml.v3 decoding into a Go bool (decode.go ``scalar``, case ``reflect.Bool``): a value that resolves to a
+# bool (true/True/TRUE/false/False/FALSE, unquoted), or any string, quoted or not, among YAML 1.1's
+# y/Y/yes/Yes/YES/on/On/ON (true) and n/N/no/No/NO/off/Off/OFF (false); a null leaves the *bool unset.
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("y", True), ("Y", True), ("'y'", True), ('"yes"', True), ("'On'", True), ("!!str YES", True),
+        ("yes", True), ("ON", True), ("TRUE", True), ("True", True),
+        ("n", False), ("N", False), ('"no"', False), ("'OFF'", False), ("Off", False), ("FALSE", False),
+        ("null", False), ("~", False), ("", False),
+    ],
+)  # fmt: skip
+def test_what_talos_accepts_into_a_bool_is_accepted(value: str, expected: bool) -> None:
+    features = f"  features:\n    diskQuotaSupport: {value}\n"
+    found = quota_of(MACHINE.format(features=features) + USER_VOLUME)
+    assert found["EPHEMERAL"] is expected
+
+
+@pytest.mark.parametrize("value", ["'true'", "!!str true", "''", "t", "0", "yES", "[]", "{}", "'yes '"])
+def test_what_talos_refuses_into_a_bool_is_refused(value: str) -> None:
+    machine, issues = check_config(MACHINE.format(features=f"  features:\n    diskQuotaSupport: {value}\n"))
+    assert machine is None
+    assert [(i.path, i.document, i.message) for i in issues] == [
+        ("machine.features.diskQuotaSupport", "v1alpha1", "expected a boolean")
+    ], issues
