@@ -203,9 +203,10 @@ def _read_table(disk: str) -> tuple[str, bool, PartitionTable | None]:
     return "", False, table
 
 
-def _gpt_entry(table: PartitionTable | None, number: int, start: int) -> tuple[str, str, str]:
-    """The GPT name, unique GUID and type GUID of partition ``number`` starting at byte ``start``; empty
-    strings when the table has none there.
+def _gpt_entry(table: PartitionTable | None, number: int, start: int, size: int) -> tuple[str, str, str]:
+    """The GPT name, unique GUID and type GUID of partition ``number`` covering ``size`` bytes from byte
+    ``start``; empty strings when the table has none exactly there (a partition the kernel kept in use
+    after its entry was removed or made smaller is not the one the table names now).
 
     sysfs holds none of the GUIDs (udev reads them with blkid; Talos with its own probe of the table), and the
     kernel names a partition (uevent ``PARTNAME``) only when it parsed the table itself: one it was told of
@@ -213,7 +214,7 @@ def _gpt_entry(table: PartitionTable | None, number: int, start: int) -> tuple[s
     if table is None:
         return "", "", ""
     entry = next((p for p in table.partitions if p.number == number), None)
-    if entry is None or entry.offset(table.sector_size) != start:
+    if entry is None or (entry.offset(table.sector_size), entry.size(table.sector_size)) != (start, size):
         return "", "", ""
     return entry.name, str(entry.unique_guid), str(entry.type_guid)
 
@@ -269,7 +270,7 @@ def scan_block_devices(result: Discovery, *, sysfs: str = "/sys", dev_root: str 
                 result.volumes[part.name] = _unusable(disk.dev_path, part.number, part.label or "", error)
                 continue
             region = Region(part.dev_path, 0, part.size)
-            gpt_name, part_uuid, part_type = _gpt_entry(table, part.number, part.start)
+            gpt_name, part_uuid, part_type = _gpt_entry(table, part.number, part.start, part.size)
             result.volumes[part.name] = _volume(
                 region,
                 _probe(region),

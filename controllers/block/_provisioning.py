@@ -23,7 +23,6 @@ from volumed.storage.gpt import (
     PartitionTable,
     kernel_partitions,
     new_disk_table,
-    partition_node,
     tell_kernel,
     write_new_disk_table,
     write_partition_table,
@@ -128,10 +127,31 @@ def _find_existing(
         partition = table.find(label)
         if partition is not None:
             ss = table.sector_size
-            if is_block_device(disk.dev_path) and partition.number not in kernel_partitions(disk.dev_path):
-                tell_kernel(disk.dev_path, table)  # the attempt was cut before it told the kernel
-            return Region(disk.dev_path, partition.offset(ss), partition.size(ss)), partition.number
+            region = Region(disk.dev_path, partition.offset(ss), partition.size(ss))
+            if is_block_device(disk.dev_path):
+                had = kernel_partitions(disk.dev_path).get(partition.number)
+                if had != (region.offset, region.size):  # the attempt was cut before it told the kernel,
+                    tell_kernel(disk.dev_path, table)  # or the kernel refused (a stale partition in use)
+            return region, partition.number  # wiped before its table was written
     return None
+
+
+def _kernel_clash(region: Region, in_kernel: dict[int, tuple[int, int]]) -> str:
+    """Why the new partition's bytes are not free in the kernel's view of its disk, or "".
+
+    The kernel keeps a partition in use when its GPT entry is removed or made smaller (the re-read is
+    refused): its filesystem still covers those bytes, which the GPT shows free. Wiping them, or telling the
+    kernel of a table that shrinks it, cut a mounted filesystem (I/O errors, e2fsck unable to proceed).
+    """
+    end = region.offset + region.size
+    for number, (start, size) in sorted(in_kernel.items()):
+        if start < end and region.offset < start + size:
+            return (
+                f"{region.path}: the new partition ({region.size} bytes from byte {region.offset}) would"
+                f" overlap partition {number} as the kernel has it ({size} bytes from byte {start}; its"
+                " table entry was changed while it was in use); nothing was written"
+            )
+    return ""
 
 
 def _selects(selector: DiskSelector, label: str, disk: DiskSpec, system_disk: str | None) -> bool:
@@ -186,9 +206,11 @@ def provision_partition(
     """Add a partition named ``label`` on the first matching disk with room; returns its region and number.
 
     A blank disk gets a new GPT holding the partition (`write_new_disk_table`: a power cut after its GPT
-    copies are written leaves the partition for the next attempt to find). The new partition is wiped
-    (`wipe_region`: its first and last MiB, as Talos does, and every other sample point of the blank
-    check), so no stale signature or data is found on it and it counts as blank.
+    copies are written leaves the partition for the next attempt to find). The new partition's bytes are
+    wiped before the table is written (`wipe_region`: its first and last MiB, as Talos does, and every other
+    sample point of the blank check), so no stale signature or data is found on it and it counts as blank,
+    whatever point an attempt was cut at. Bytes a partition the kernel has covers (one in use whose GPT
+    entry was removed or made smaller) are never taken.
 
     Raises:
         ProvisioningError: no disk matches or none has room, or the selector fails to evaluate on a disk
@@ -224,12 +246,18 @@ def provision_partition(
             uuid.UUID(provisioning.partition_type) if provisioning.partition_type else LINUX_FILESYSTEM_DATA
         )
         new_table, partition = table.add_partition(size=size, name=label, type_guid=kind)
-        (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
-        # through the new partition's own node when the kernel shows it: the disk's is refused (O_EXCL,
-        # EBUSY) while another partition of it is in use
-        node = partition_node(disk.dev_path, partition.number)
-        wipe_region(Region.whole(node) if node is not None else region)
+        in_kernel = kernel_partitions(disk.dev_path) if is_block_device(disk.dev_path) else {}
+        clash = _kernel_clash(region, in_kernel)
+        if clash:
+            reasons.append(clash)
+            continue
+        # wiped before the table names it: an attempt cut after the write (kill -9, a kernel refusal) leaves
+        # no partition its retry would hand out with an old tenant's filesystem on it. Through the disk's
+        # node: its O_EXCL is refused while another partition is in use, so then it is opened without, the
+        # bytes being free in both the GPT and the kernel's view
+        wipe_region(region, exclusive=not in_kernel)
+        (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         return region, partition.number
     detail = "; ".join(reasons) if reasons else "no disk matches the selector"
     raise ProvisioningError(f"cannot provision volume {label}: {detail}")

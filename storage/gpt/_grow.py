@@ -13,6 +13,7 @@ from typing import Final, final
 from volumed.storage.blockdev import BlockDeviceError, is_block_device, reread_partitions
 
 from ._io import read_partition_table, write_partition_table
+from ._kernel import check_kernel_growth
 from ._table import DEFAULT_ALIGNMENT, MIB, Partition, PartitionTable
 
 #: Talos does not grow a partition by 1 MiB or less (``volumes/grow.go``): such a step is skipped.
@@ -100,11 +101,13 @@ def grow_partition_on_disk(
     whole again even when the partition needs no growth. On a block device the kernel is then told the
     partition's new size (``BLKPG_RESIZE_PARTITION``, which works while other partitions of the disk are in
     use, unlike a re-read of the whole table); a disk the kernel keeps no partition of is re-read instead.
+    A grow that would move or shrink the kernel's partition (its entry made smaller while it was in use) is
+    refused before anything is written (`check_kernel_growth`).
 
     Raises:
         GPTError: the table cannot be read, has no partition ``number`` or cannot be written.
-        BlockDeviceError: the kernel refused the new partition size (the table on disk is grown: the next
-            boot finds it grown).
+        BlockDeviceError: the kernel's partition would move or shrink (nothing written), or the kernel
+            refused the new partition size (the table on disk is grown: the next boot finds it grown).
     """
     name = os.fspath(path)
     table = read_partition_table(name)
@@ -115,6 +118,8 @@ def grow_partition_on_disk(
     if not growth.grew and (not table.damage or table.read_only):
         return growth
     block = is_block_device(name)
+    if block:
+        check_kernel_growth(name, number, grown.offset(ss), grown.size(ss))
     write_partition_table(name, grown_table, reread=False)
     if block:
         _tell_kernel(name, grown, ss)

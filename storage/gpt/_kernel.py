@@ -4,8 +4,8 @@ A re-read of the whole table (``BLKRRPART``) is refused with EBUSY while any par
 (mounted, mapped by dm-crypt, swapped on): on a node whose data disk holds a mounted volume, a partition
 provisioned next to it was on disk but never shown by the kernel, and its volume waited for its node for
 ever. Then each partition is told on its own (``BLKPG``), as Talos' go-blockdevice does: added where the
-kernel lacks it, resized where only its end moved, removed where the table no longer has it. A partition in
-use cannot be removed or moved: that stays an error.
+kernel lacks it, grown where only its end moved out, removed (and added again) where the table no longer has
+it, moves it or makes it smaller. A partition in use cannot be removed, moved or shrunk: that stays an error.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ _SYSFS_SECTOR: Final = 512
 def tell_kernel(path: str, table: PartitionTable) -> None:
     """Make the kernel's partitions of block device ``path`` those of ``table`` (just written there).
 
+    A partition the table removes, moves or makes smaller is removed from the kernel (then added as the
+    table has it), which the kernel refuses while the partition is open (mounted, mapped, swapped on, or
+    just open by a reader): a resize would shrink it under its filesystem, which then reads past its end.
+    Only a partition that grows is resized in place.
+
     Raises:
-        BlockDeviceError: the kernel refused a change (a partition in use would be removed or moved); the
-            table on disk is written: the next boot shows it.
+        BlockDeviceError: the kernel refused a change (a partition in use would be removed, moved or shrunk;
+            the message names it); the table on disk is written: the next boot shows it.
     """
     try:
         reread_partitions(path)
@@ -50,12 +55,15 @@ def tell_kernel(path: str, table: PartitionTable) -> None:
     sector = table.sector_size
     wanted = {p.number: (p.offset(sector), p.size(sector)) for p in table.partitions}
     known = kernel_partitions(path)
-    for number, (start, _) in sorted(known.items()):
-        if number not in wanted or wanted[number][0] != start:
-            _blkpg(path, _DELETE, number, 0, 0)
+    for number, (start, size) in sorted(known.items()):
+        want = wanted.get(number)
+        if want is None or want[0] != start or want[1] < size:
+            how = "remove" if want is None else "move" if want[0] != start else "shrink"
+            _blkpg(path, _DELETE, number, 0, 0, how=how)
+            del known[number]
     for number, (start, size) in sorted(wanted.items()):
         had = known.get(number)
-        if had is None or had[0] != start:
+        if had is None:
             _blkpg(path, _ADD, number, start, size)
         elif had[1] != size:
             _blkpg(path, _RESIZE, number, start, size)
@@ -77,9 +85,11 @@ def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
     return found
 
 
-def partition_node(path: str, number: int) -> str | None:
+def partition_node(path: str, number: int, start: int, size: int) -> str | None:
     """The device node of partition ``number`` of block device ``path`` as the kernel has it now (``/dev/``
-    and the name sysfs gives it), None for an image file or when the kernel or ``/dev`` lacks it."""
+    and the name sysfs gives it) when it covers exactly ``size`` bytes from byte ``start``; None for an image
+    file, when the kernel or ``/dev`` lacks it, or when the kernel's partition lies elsewhere (a stale
+    one: its node is not that region's)."""
     try:
         rdev = os.stat(path).st_rdev
         if not stat.S_ISBLK(os.stat(path).st_mode):
@@ -87,6 +97,10 @@ def partition_node(path: str, number: int) -> str | None:
         disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
         for entry in disk.iterdir():
             if (entry / "partition").is_file() and int((entry / "partition").read_text()) == number:
+                found_start = int((entry / "start").read_text()) * _SYSFS_SECTOR
+                found_size = int((entry / "size").read_text()) * _SYSFS_SECTOR
+                if (found_start, found_size) != (start, size):
+                    return None
                 node = f"/dev/{entry.name}"
                 major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
                 found = os.stat(node)
@@ -97,7 +111,25 @@ def partition_node(path: str, number: int) -> str | None:
     return None
 
 
-def _blkpg(path: str, op: int, number: int, start: int, size: int) -> None:
+def check_kernel_growth(path: str, number: int, start: int, size: int) -> None:
+    """Refuse, before anything is written, a grow of partition ``number`` of block device ``path`` to
+    ``size`` bytes from ``start`` that would move or shrink the kernel's partition (its GPT entry made
+    smaller while it was in use: the kernel kept the old size, which the resize would cut).
+
+    Raises:
+        BlockDeviceError: the kernel's partition starts elsewhere or is larger (the message names it).
+    """
+    had = kernel_partitions(path).get(number)
+    if had is not None and (had[0] != start or had[1] > size):
+        raise BlockDeviceError(
+            errno.EBUSY,
+            f"cannot grow partition {number} of {path} to {size} bytes from byte {start}: the kernel has it"
+            f" at {had[1]} bytes from byte {had[0]}, which the resize would move or shrink (its table entry"
+            " was changed while it was in use); nothing was written",
+        )
+
+
+def _blkpg(path: str, op: int, number: int, start: int, size: int, *, how: str = "") -> None:
     packed = struct.pack("=qqi64s64s4x", start, size, number, b"", b"")
     data = ctypes.create_string_buffer(packed, len(packed))
     arg = struct.pack("@iiiP", op, 0, ctypes.sizeof(data), ctypes.addressof(data))
@@ -105,9 +137,10 @@ def _blkpg(path: str, op: int, number: int, start: int, size: int) -> None:
     try:
         fcntl.ioctl(fd, _BLKPG, arg)
     except OSError as exc:
+        what = how or _WHAT[op]
         raise BlockDeviceError(
             exc.errno or 0,
-            f"cannot {_WHAT[op]} partition {number} of {path} in the kernel (the table could not be re-read:"
+            f"cannot {what} partition {number} of {path} in the kernel (the table could not be re-read:"
             f" a partition is in use): {exc.strerror}",
         ) from None
     finally:

@@ -155,6 +155,7 @@ def wipe_region(region: Region, *, edge: int = MIB, exclusive: bool = True) -> l
     """
     erased: list[Signature] = []
     with region.open(writable=True, exclusive=exclusive) as handle:
+        handle.drop_cache()  # a disk's node can hold pages older than writes made through a partition's
         for _ in range(8):
             found = probe_all(handle.read, region.size)
             if not found:

@@ -58,3 +58,15 @@ def test_a_gpt_entry_elsewhere_than_the_kernels_partition_names_nothing(tmp_path
     result = Discovery()
     scan_block_devices(result, sysfs=str(sysfs), dev_root=str(dev))
     assert result.volumes["vdb2"].partition_label == ""
+
+
+def test_a_gpt_entry_of_another_size_than_the_kernels_partition_names_nothing(tmp_path: Path) -> None:
+    """The kernel's partition 2 starts where the GPT's does but is larger (its entry was removed or made
+    smaller while it was in use, and another written there): not the GPT's partition, no label (review31
+    F1b, F7: somebody's mounted partition was labelled as the new volume, or a volume given a node running
+    into free space)."""
+    sysfs, dev = fake_node(tmp_path, [(1, 2048, 32768, "archive"), (2, 34816, 32768, None)])
+    result = Discovery()
+    scan_block_devices(result, sysfs=str(sysfs), dev_root=str(dev))
+    volume = result.volumes["vdb2"]
+    assert (volume.partition_label, volume.partition_uuid, volume.partition_type) == ("", "", "")
