@@ -46,6 +46,7 @@ from volumed.storage.activation import ActivationError, FuseActivator, cipher_pr
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
+from volumed.storage.loop import LoopError
 from volumed.storage.luks2 import Luks2Error
 from volumed.storage.meta import META_PARTITION_LABEL, MetaError, MetaPartition
 from volumed.storage.probe import ContentKind, examine_region
@@ -580,9 +581,12 @@ class VolumeFormatter(Controller):
         progress.status = status
 
         if config.encryption is None:
-            device = await self._services.loop_for(
-                item.volume_id, location.path, location.offset, location.size or 0
-            )
+            try:
+                device = await self._services.loop_for(
+                    item.volume_id, location.path, location.offset, location.size or 0
+                )
+            except LoopError as error:  # another program's loop device over the bytes (left_attached)
+                raise VolumeError(str(error.strerror), retryable=True) from error
             status = status.model_copy(update={"phase": VolumePhase.PREPARED, "mount_location": device})
         else:
             status = await self._prepare_encrypted(item, status, location, env)

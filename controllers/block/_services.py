@@ -8,6 +8,7 @@ known, so it is retried, and its volume is not closed under it (nor one whose sw
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -107,34 +108,46 @@ def _activate_or_grow(
 def left_attached(
     path: str, offset: int, size: int, held: set[str], *, read_only: bool = False
 ) -> LoopDevice | None:
-    """A loop device over exactly these bytes of ``path`` that an earlier run attached as this one would
-    (``read_only`` as asked, no autoclear) and this run does not hold, or None (blocking).
+    """A loop device over exactly these bytes of ``path`` that an earlier run of volumed attached as this one
+    would (``read_only`` as asked, no autoclear) and this run does not hold, or None (blocking).
 
     A run killed and started again without a reboot finds its loop devices still attached, with swap or a
     filesystem on them: a second device over the same bytes would turn swap on twice over them (each area
     overwriting the other's pages) or stack a second mount. The file is matched by the device and inode the
-    kernel reports, not only by the name sysfs shows.
+    kernel reports, not only by the name sysfs shows. Only a device volumed attached is taken (the kernel
+    keeps its mark, `LoopBacking.attached_by_volumed`): another program's over the same bytes (losetup,
+    ``mount -o loop``) was adopted, resized and detached at stop.
 
     A device over the start of these bytes with a smaller size limit is the one a killed run left before
     the volume's partition grew (a grow cut short, or a run whose loop device kept the old size): it is
     adopted and given the new size (the filesystem on it, mounted or not, is then grown as usual); a second
     device over the same bytes would be refused the mount (the same filesystem is mounted from the first).
+
+    Raises:
+        LoopError: (EBUSY) nothing of volumed's to adopt, and another program's loop device starts at these
+            bytes: it is left as it is, and no second device may be attached over them.
     """
     try:
         wanted = os.stat(path)
     except OSError:
         return None
     found = find_attachments(path, offset=offset)
+    foreign: list[str] = []
     for device in sorted(found, key=lambda d: d.size_limit != size):  # the exact size first
-        if device.path in held or device.read_only != read_only or device.autoclear:
-            continue
-        if device.size_limit != size and not 0 < device.size_limit < size:
+        if device.path in held:
             continue
         try:
             backing = loop_backing_of(device.path)
         except LoopError:
             continue
         if backing is None or (backing.device, backing.inode) != (wanted.st_dev, wanted.st_ino):
+            continue
+        if not backing.attached_by_volumed:
+            foreign.append(device.path)
+            continue
+        if device.read_only != read_only or device.autoclear:
+            continue
+        if device.size_limit != size and not 0 < device.size_limit < size:
             continue
         if device.size_limit == size:
             return device
@@ -152,6 +165,14 @@ def left_attached(
             new=size,
         )
         return resized
+    if foreign:
+        names = ", ".join(foreign)
+        raise LoopError(
+            errno.EBUSY,
+            f"{names} (over {path} from offset {offset}) was not attached by volumed: another program's loop"
+            " device over the volume's bytes is left as it is, and no second one is attached over them;"
+            f" detach it (losetup -d) for the volume to go on",
+        )
     return None
 
 
@@ -199,8 +220,8 @@ def left_mount(
     (blocking).
 
     An earlier run's is a mount of one of ``devices`` (the disks and volumes volumed was given: a partition's
-    node), or of a loop device volumed would attach (no autoclear) over one of those that are image files and
-    that this run does not hold (``held``). ``mine``: the targets this run mounted.
+    node), or of a loop device volumed attached (no autoclear, volumed's mark) over one of those that are
+    image files and that this run does not hold (``held``). ``mine``: the targets this run mounted.
     """
     if target in mine:
         return None
@@ -220,6 +241,8 @@ def left_mount(
         except LoopError:
             return None
         if attached is None or backing is None or attached.autoclear or device in held:
+            return None
+        if not backing.attached_by_volumed:  # another program's, mounted there: a conflict, never released
             return None
         for path in devices:
             try:

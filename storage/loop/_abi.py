@@ -20,6 +20,10 @@ LO_FLAGS_PARTSCAN: Final = 8
 LO_FLAGS_DIRECT_IO: Final = 16
 
 LO_NAME_SIZE: Final = 64
+# What ``lo_file_name`` of a loop device this package attached starts with: the kernel keeps the name as given
+# (only LOOP_GET_STATUS64 reports it; sysfs ``backing_file`` and losetup's listing show the open file), set in
+# the same ioctl as the attachment, so no crash can leave a device of volumed's unmarked.
+OWNER_MARK: Final = b"volumed:"
 
 # struct loop_info64 {
 #     __u64 lo_device, lo_inode, lo_rdevice, lo_offset, lo_sizelimit;

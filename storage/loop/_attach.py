@@ -111,7 +111,10 @@ def _attach(
         if not stat.S_ISREG(os.fstat(backing).st_mode) and not stat.S_ISBLK(os.fstat(backing).st_mode):
             raise LoopError(errno.EINVAL, f"{name!r} is not a regular file or block device")
         info = _abi.loop_info64(
-            offset=offset, size_limit=size_limit, flags=flags, file_name=os.path.realpath(name).encode()
+            offset=offset,
+            size_limit=size_limit,
+            flags=flags,
+            file_name=_abi.OWNER_MARK + os.path.realpath(name).encode(errors="surrogateescape"),
         )
         config = _abi.loop_config(fd=backing, block_size=block_size, info=info)
         number, descriptor = _configure_free_device(config, read_only=read_only, name=name)

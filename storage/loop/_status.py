@@ -18,12 +18,18 @@ from ._errors import LoopError
 
 @dataclass(frozen=True)
 class LoopBacking:
-    """The file a loop device maps: its ``st_dev``/``st_ino``, from ``offset``, ``size_limit`` bytes."""
+    """The file a loop device maps: its ``st_dev``/``st_ino``, from ``offset``, ``size_limit`` bytes.
+
+    ``attached_by_volumed``: the device was attached by :func:`~._attach.attach` (its kernel name carries
+    ``OWNER_MARK``), not by another program (losetup, ``mount -o loop``): only such a device may be taken
+    over after a restart.
+    """
 
     device: int
     inode: int
     offset: int
     size_limit: int
+    attached_by_volumed: bool = False
 
 
 def loop_backing(fd: int) -> LoopBacking | None:
@@ -38,8 +44,16 @@ def loop_backing(fd: int) -> LoopBacking | None:
         if exc.errno == errno.ENXIO:
             return None
         raise LoopError(exc.errno, f"cannot ask the loop driver which file it maps: {exc.strerror}") from None
-    device, inode, _rdevice, offset, size_limit, *_ = _abi.LOOP_INFO64.unpack(raw)
-    return LoopBacking(device=device, inode=inode, offset=offset, size_limit=size_limit)
+    device, inode, _rdevice, offset, size_limit, *_, file_name, _crypt_name, _key, _init0, _init1 = (
+        _abi.LOOP_INFO64.unpack(raw)
+    )
+    return LoopBacking(
+        device=device,
+        inode=inode,
+        offset=offset,
+        size_limit=size_limit,
+        attached_by_volumed=file_name.startswith(_abi.OWNER_MARK),
+    )
 
 
 def loop_backing_of(path: str | os.PathLike[str]) -> LoopBacking | None:

@@ -1,0 +1,81 @@
+"""Only loop devices volumed attached are adopted after a restart (review31 F3): another program's loop device
+over a volume's bytes (``losetup -o OFFSET --sizelimit ...``, no autoclear: losetup's default) was taken as a
+killed run's, resized to the volume and detached at stop. It is now a conflict, named, and left as it is."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests._tools import require_tool
+from volumed.controllers.block._services import left_attached
+from volumed.storage import loop
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MIB = 1 << 20
+OFFSET = MIB
+SIZE = 16 * MIB
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data.img"
+    with path.open("wb") as handle:
+        handle.truncate(34 * MIB)
+    yield path
+    for device in loop.find_attachments(path):
+        with contextlib.suppress(loop.LoopError):
+            loop.detach(device)
+
+
+def losetup(image: Path, size_limit: int) -> str:
+    """Attach as another program would (losetup, no autoclear)."""
+    argv = [require_tool("losetup"), "-o", str(OFFSET), "--sizelimit", str(size_limit), "--find", "--show"]
+    return subprocess.run([*argv, str(image)], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("size_limit", [MIB, SIZE], ids=["smaller", "exact"])
+def test_another_programs_loop_device_over_the_bytes_is_a_conflict_left_untouched(
+    image: Path, size_limit: int
+) -> None:
+    theirs = losetup(image, size_limit)
+    with pytest.raises(loop.LoopError, match=f"{theirs} .*was not attached by volumed"):
+        left_attached(str(image), OFFSET, SIZE, set())
+    after = loop.read_loop_device(theirs)
+    assert after is not None  # still attached, at its own size
+    assert (after.offset, after.size_limit) == (OFFSET, size_limit)
+    assert [d.path for d in loop.find_attachments(image)] == [theirs]  # no second device either
+
+
+def test_volumeds_own_loop_devices_are_marked_and_adopted(image: Path) -> None:
+    exact = loop.attach(image, offset=OFFSET, size_limit=SIZE)
+    backing = loop.loop_backing_of(exact.path)
+    assert backing is not None
+    assert backing.attached_by_volumed
+    theirs = losetup(image, MIB)
+    other = loop.loop_backing_of(theirs)
+    assert other is not None
+    assert not other.attached_by_volumed
+    # volumed's own device is taken; the other program's, also there, is not touched
+    adopted = left_attached(str(image), OFFSET, SIZE, set())
+    assert adopted is not None
+    assert adopted.path == exact.path
+    loop.detach(exact)
+
+
+def test_volumeds_own_smaller_loop_device_is_still_adopted_and_resized(image: Path) -> None:
+    mine = loop.attach(image, offset=OFFSET, size_limit=MIB)  # a grow cut short left it at the old size
+    adopted = left_attached(str(image), OFFSET, SIZE, set())
+    assert adopted is not None
+    assert (adopted.path, adopted.size_limit) == (mine.path, SIZE)
+    backing = loop.loop_backing_of(mine.path)
+    assert backing is not None
+    assert backing.attached_by_volumed
+    # held by this run: not adopted twice, and its being there is no conflict either
+    assert left_attached(str(image), OFFSET, SIZE, {mine.path}) is None
