@@ -292,15 +292,17 @@ class WipedPartition:
     signatures: tuple[Signature, ...]
 
 
-def _partition_node(device: str, number: int) -> str | None:
-    """The kernel's device node of partition ``number`` of block device ``device``, if it has one."""
+def _partition_node(device: str, number: int, start: int, size: int) -> str | None:
+    """The kernel's device node of partition ``number`` of block device ``device``, if it has one covering
+    exactly ``size`` bytes from byte ``start`` (a partition the kernel kept after its entry changed covers
+    other bytes: writing through its node would reach past the partition)."""
     name = os.path.basename(os.path.realpath(device))
     try:
         info = read_block_device(name)
     except FileNotFoundError:
         return None
     for part in info.partitions:
-        if part.number == number and os.path.exists(part.dev_path):
+        if (part.number, part.start, part.size) == (number, start, size) and os.path.exists(part.dev_path):
             return part.dev_path
     return None
 
@@ -424,7 +426,7 @@ def wipe_system_partitions(device: str | os.PathLike[str], labels: Sequence[str]
     for label in dict.fromkeys(labels):
         part = table.find(label)
         assert part is not None
-        node = _partition_node(name, part.number) if block else None
+        node = _partition_node(name, part.number, part.offset(sector), part.size(sector)) if block else None
         region = Region.whole(node) if node else Region(name, part.offset(sector), part.size(sector))
         targets.append((label, part.number, region))
     for label, _, region in targets:
@@ -484,7 +486,11 @@ def discover_volumes(disk: str | os.PathLike[str]) -> list[DiskVolume]:
     volumes = [DiskVolume(disk=name, region=whole, signature=probe_region(whole))]
     block = is_block_device(name)
     for part in table.partitions:
-        node = _partition_node(name, part.number) if block else None
+        node = (
+            _partition_node(name, part.number, part.offset(table.sector_size), part.size(table.sector_size))
+            if block
+            else None
+        )
         region = (
             Region.whole(node)
             if node

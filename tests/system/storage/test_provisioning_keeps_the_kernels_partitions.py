@@ -26,6 +26,7 @@ from tests.system.storage.test_partition_grow_on_loop_devices import _add_partit
 from volumed.controllers.block._provisioning import ProvisioningError, provision_partition
 from volumed.resources import DiskSpec, ProvisioningConfigSpec
 from volumed.storage.blockdev import BlockDeviceError, Region
+from volumed.storage.disklayout import wipe_system_partitions
 from volumed.storage.gpt import (
     grow_partition_on_disk,
     partition_node,
@@ -228,3 +229,20 @@ def test_a_stale_kernel_partition_at_the_new_number_is_corrected_at_the_retry(tm
             os.close(held)
     assert _read(image, 17 * MIB, MIB) == bytes(MIB)
     assert _read(image, 40 * MIB, MIB) == OLD  # the stale partition's bytes were never the new one's
+
+
+def test_wiping_a_partition_by_label_never_goes_through_a_larger_kernel_partition(tmp_path: Path) -> None:
+    """F7 in `volumed wipe`: the kernel's partition 1 still covers the next GPT partition's bytes (its
+    entry was made smaller and another written after it): wiping STATE through that node zeroed u-data's."""
+    image = _image(
+        tmp_path, "label: gpt\nstart=2048, size=16384, name=STATE\nstart=18432, size=16384, name=u-data\n"
+    )
+    with image.open("r+b") as f:
+        f.seek(16 * MIB)
+        f.write(OLD)  # u-data's last MiB
+    with _partitioned_loop(image) as dev:
+        _add_partition(dev, 1, MIB, 16 * MIB)
+        wiped = wipe_system_partitions(dev, ["STATE"])
+        assert [w.label for w in wiped] == ["STATE"]
+    assert _read(image, 16 * MIB, MIB) == OLD
+    assert _read(image, 8 * MIB, MIB) == bytes(MIB)  # STATE's last MiB
