@@ -72,9 +72,9 @@ def test_a_partition_in_use_is_not_removed_from_the_kernel(tmp_path: Path) -> No
             os.close(held)
 
 
-def test_provisioning_next_to_a_partition_in_use_wipes_the_new_one_through_its_node(tmp_path: Path) -> None:
-    """The new partition is wiped through its own node: the disk's (O_EXCL) is refused with EBUSY while
-    another partition is in use, which failed the volume after its table was written (kernel tier)."""
+def test_provisioning_next_to_a_partition_in_use_wipes_the_new_one(tmp_path: Path) -> None:
+    """The new partition is wiped (before its table is written, through the disk's node without O_EXCL,
+    which is refused with EBUSY while another partition is in use: that failed the volume, kernel tier)."""
     image = _image(tmp_path)
     with image.open("r+b") as f:  # somebody's old bytes where the new partition goes (after the first)
         f.seek(17 * MIB)
