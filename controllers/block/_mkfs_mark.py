@@ -231,24 +231,31 @@ def decode_marks(value: bytes | None) -> list[MkfsMark]:
     found: list[MkfsMark] = []
     for section, whole_disk in (("partitions", False), ("disks", True)):
         entries = document.get(section)
-        if isinstance(entries, dict):
-            found += [m for k, b in entries.items() if (m := _entry(k, b, whole_disk=whole_disk)) is not None]
+        if not isinstance(entries, dict):
+            continue
+        for key, value in entries.items():
+            bodies = value if isinstance(value, list) else [value]  # a list: volumes sharing the place
+            found += [m for b in bodies if (m := _entry(key, b, whole_disk=whole_disk)) is not None]
     return found
 
 
 def encode_marks(marks: Iterable[MkfsMark]) -> bytes:
-    """The tag value for ``marks`` (compact JSON; one entry per partition or disk, the last one wins).
+    """The tag value for ``marks`` (compact JSON; one entry per partition or disk and volume, the last wins).
 
     Whole-disk marks are in a section of their own (``disks``), so a volumed that knows only partitions
-    reads none of them: it formats no whole disk on a mark.
+    reads none of them: it formats no whole disk on a mark. A place with one mark has it as an object, as
+    before; a place several volumes share (two disks of one identity, a cloned partition table) has a list,
+    by volume, which an older volumed drops (it then formats nothing there).
     """
-    sections: dict[str, dict[str, Any]] = {"partitions": {}, "disks": {}}
+    places: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     for m in marks:
         body = {"volume": m.volume_id, "filesystem": m.filesystem, "uuid": m.filesystem_uuid}
-        if m.disk:
-            sections["disks"][m.disk] = body
-        else:
-            sections["partitions"][m.partition_uuid] = body
+        place = ("disks", m.disk) if m.disk else ("partitions", m.partition_uuid)
+        places.setdefault(place, {})[m.volume_id] = body
+    sections: dict[str, dict[str, Any]] = {"partitions": {}, "disks": {}}
+    for (section, key), by_volume in places.items():
+        bodies = [by_volume[volume] for volume in sorted(by_volume)]
+        sections[section][key] = bodies[0] if len(bodies) == 1 else bodies
     document: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION, "partitions": sections["partitions"]}
     if sections["disks"]:
         document["disks"] = sections["disks"]
@@ -287,9 +294,10 @@ def _update(meta: MetaPartition, volume: MarkedVolume, mark: MkfsMark | None) ->
             ) from None
         except MetaError as error:
             raise MkfsMarkError(f"cannot read META: {error}") from error
-        # one mark per volume and per partition (or disk): an older one of the volume (elsewhere) is stale
-        replaced = {mark.place} if mark is not None else set()
-        kept = [m for m in marks if m.volume_id != volume.volume_id and m.place not in replaced]
+        # one mark per volume: an older one of the volume (elsewhere) is stale. Another volume's mark is never
+        # removed, even at the same place: two disks can share an identity (serial, model and size), and its
+        # mkfs, cut, would be forgotten.
+        kept = [m for m in marks if m.volume_id != volume.volume_id]
         if mark is not None:
             kept.append(mark)
         try:
