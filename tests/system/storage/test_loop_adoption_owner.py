@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests._tools import require_tool
-from volumed.controllers.block._services import left_attached
+from volumed.controllers.block._services import left_attached, left_mount
 from volumed.storage import loop
 
 if TYPE_CHECKING:
@@ -79,3 +79,26 @@ def test_volumeds_own_smaller_loop_device_is_still_adopted_and_resized(image: Pa
     assert backing.attached_by_volumed
     # held by this run: not adopted twice, and its being there is no conflict either
     assert left_attached(str(image), OFFSET, SIZE, {mine.path}) is None
+
+
+def test_another_programs_loop_device_mounted_at_a_target_is_not_taken_for_an_earlier_runs(
+    image: Path, tmp_path: Path
+) -> None:
+    """left_mount: such a mount was released (unmounted, its loop device detached) as a killed run's."""
+    target = tmp_path / "target"
+    target.mkdir()
+    theirs = losetup(image, SIZE)
+    subprocess.run([require_tool("mkfs.ext4"), "-q", theirs], check=True, capture_output=True)
+    subprocess.run([require_tool("mount"), theirs, str(target)], check=True, capture_output=True)
+    try:
+        assert left_mount(target, [str(image)], set(), set()) is None
+    finally:
+        subprocess.run([require_tool("umount"), str(target)], check=True, capture_output=True)
+    mine = loop.attach(image, offset=OFFSET, size_limit=SIZE)
+    subprocess.run([require_tool("mount"), mine.path, str(target)], check=True, capture_output=True)
+    try:
+        left = left_mount(target, [str(image)], set(), set())
+        assert left is not None
+        assert left.device == mine.path
+    finally:
+        subprocess.run([require_tool("umount"), str(target)], check=True, capture_output=True)
