@@ -99,6 +99,32 @@ def test_a_partition_in_use_the_gpt_made_smaller_is_neither_shrunk_nor_wiped(tmp
     assert _read(image, 12 * MIB, MIB) == OLD
 
 
+def test_a_partition_in_use_removed_from_the_gpt_is_not_taken_for_the_new_one(tmp_path: Path) -> None:
+    """F1b: the GPT entry of partition 2 (open by a reader, e.g. a VM) was removed: the new partition would
+    get its number and start. Refused before anything is written; its bytes stay, and no GPT entry is
+    written for discovery to label the kernel's partition 2 with."""
+    image = _image(tmp_path, "label: gpt\nstart=2048, size=32768, name=archive\nstart=34816, size=32768\n")
+    with image.open("r+b") as f:
+        f.seek(17 * MIB)
+        f.write(OLD)  # partition 2's data
+    with _partitioned_loop(image) as dev:
+        _add_partition(dev, 1, MIB, 16 * MIB)
+        _add_partition(dev, 2, 17 * MIB, 16 * MIB)
+        table = read_partition_table(dev)
+        write_partition_table(dev, table.remove_partition(2), reread=False)  # sfdisk --delete, EBUSY
+        held = os.open(f"{dev}p1", os.O_RDONLY | os.O_EXCL)
+        reader = os.open(f"{dev}p2", os.O_RDONLY)
+        try:
+            with pytest.raises(ProvisioningError, match="overlap partition 2 as the kernel has it"):
+                provision_partition("u-data", _spec(16 * MIB), [DiskSpec(dev_path=dev, size=64 * MIB)])
+            assert _kernel(dev) == {1: (MIB, 16 * MIB), 2: (17 * MIB, 16 * MIB)}
+            assert read_partition_table(dev).find("u-data") is None
+        finally:
+            os.close(reader)
+            os.close(held)
+    assert _read(image, 17 * MIB, MIB) == OLD
+
+
 def test_telling_the_kernel_never_shrinks_a_partition_in_use(tmp_path: Path) -> None:
     """F1: BLKPG resize shrinks a mounted partition; tell_kernel refuses, naming it, and leaves it whole."""
     image = _image(tmp_path, "label: gpt\nstart=2048, size=65536, name=archive\n")
