@@ -21,6 +21,7 @@ from volumed.storage.gpt import (
     LayoutError,
     NoPartitionTableError,
     PartitionTable,
+    disk_holders,
     kernel_partitions,
     new_disk_table,
     tell_kernel,
@@ -136,13 +137,16 @@ def _find_existing(
     return None
 
 
-def _kernel_clash(region: Region, in_kernel: dict[int, tuple[int, int]]) -> str:
+def _kernel_clash(region: Region, in_kernel: dict[int, tuple[int, int]], holders: Sequence[str]) -> str:
     """Why the new partition's bytes are not free in the kernel's view of its disk, or "".
 
     The kernel keeps a partition in use when its GPT entry is removed or made smaller (the re-read is
     refused): its filesystem still covers those bytes, which the GPT shows free. Wiping them, or telling the
-    kernel of a table that shrinks it, cut a mounted filesystem (I/O errors, e2fsck unable to proceed).
+    kernel of a table that shrinks it, cut a mounted filesystem (I/O errors, e2fsck unable to proceed). A
+    mapping over the disk itself (``holders``) may cover any of its bytes.
     """
+    if holders:
+        return f"{region.path}: the disk itself is held by {', '.join(holders)}; nothing was written"
     end = region.offset + region.size
     for number, (start, size) in sorted(in_kernel.items()):
         if start < end and region.offset < start + size:
@@ -248,7 +252,7 @@ def provision_partition(
         new_table, partition = table.add_partition(size=size, name=label, type_guid=kind)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
         in_kernel = kernel_partitions(disk.dev_path) if is_block_device(disk.dev_path) else {}
-        clash = _kernel_clash(region, in_kernel)
+        clash = _kernel_clash(region, in_kernel, disk_holders(disk.dev_path))
         if clash:
             reasons.append(clash)
             continue

@@ -21,6 +21,7 @@ from ._guids import LINUX_LVM as LINUX_LVM
 from ._guids import LINUX_SWAP as LINUX_SWAP
 from ._io import read_partition_table as read_partition_table
 from ._io import write_partition_table as write_partition_table
+from ._kernel import disk_holders as disk_holders
 from ._kernel import kernel_partitions as kernel_partitions
 from ._kernel import partition_node as partition_node
 from ._kernel import tell_kernel as tell_kernel
@@ -50,6 +51,7 @@ __all__ = [
     "ReadAt",
     "ReadOnlyTableError",
     "decode_table",
+    "disk_holders",
     "encode_table",
     "fit_to_disk",
     "grow_partition",

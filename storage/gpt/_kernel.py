@@ -85,6 +85,22 @@ def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
     return found
 
 
+def disk_holders(path: str, *, sysfs: str = "/sys") -> list[str]:
+    """The kernel devices holding block device ``path`` itself (sysfs ``holders/``: a device-mapper or md
+    device over the disk, not over one of its partitions), sorted; empty for an image file.
+
+    Such a mapping may cover bytes no partition covers, which the GPT and the kernel's partitions show free.
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISBLK(st.st_mode):
+            return []
+        holders = Path(sysfs, "dev", "block", f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}", "holders")
+        return sorted(entry.name for entry in holders.iterdir())
+    except FileNotFoundError:
+        return []
+
+
 def partition_node(path: str, number: int, start: int, size: int) -> str | None:
     """The device node of partition ``number`` of block device ``path`` as the kernel has it now (``/dev/``
     and the name sysfs gives it) when it covers exactly ``size`` bytes from byte ``start``; None for an image

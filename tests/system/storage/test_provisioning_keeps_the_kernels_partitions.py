@@ -23,11 +23,12 @@ import pytest
 import volumed.storage.gpt._io as gpt_io
 from tests._tools import require_tool
 from tests.system.storage.test_partition_grow_on_loop_devices import _add_partition, _partitioned_loop
-from volumed.controllers.block._provisioning import ProvisioningError, provision_partition
+from volumed.controllers.block._provisioning import ProvisioningError, _kernel_clash, provision_partition
 from volumed.resources import DiskSpec, ProvisioningConfigSpec
 from volumed.storage.blockdev import BlockDeviceError, Region
 from volumed.storage.disklayout import wipe_system_partitions
 from volumed.storage.gpt import (
+    disk_holders,
     grow_partition_on_disk,
     partition_node,
     read_partition_table,
@@ -272,3 +273,23 @@ def test_wiping_a_partition_by_label_never_goes_through_a_larger_kernel_partitio
         assert [w.label for w in wiped] == ["STATE"]
     assert _read(image, 16 * MIB, MIB) == OLD
     assert _read(image, 8 * MIB, MIB) == bytes(MIB)  # STATE's last MiB
+
+
+def test_a_mapping_over_the_disk_itself_is_found(tmp_path: Path) -> None:
+    """A device-mapper table over the disk itself (not a partition) may hold bytes the GPT and the kernel's
+    partitions show free, and the disk's node is opened without O_EXCL while a partition is in use: such a
+    disk gets no new partition. (This host has no device-mapper: its sysfs entry is made under a tmp root.)"""
+    image = _image(tmp_path, "label: gpt\nstart=2048, size=32768, name=archive\n")
+    with _partitioned_loop(image) as dev:
+        rdev = os.stat(dev).st_rdev
+        holders = tmp_path / "sys" / "dev" / "block" / f"{os.major(rdev)}:{os.minor(rdev)}" / "holders"
+        holders.mkdir(parents=True)
+        assert disk_holders(dev, sysfs=str(tmp_path / "sys")) == []
+        (holders / "dm-3").touch()
+        (holders / "md0").touch()
+        assert disk_holders(dev, sysfs=str(tmp_path / "sys")) == ["dm-3", "md0"]
+        assert disk_holders(dev) == []  # the real sysfs: nothing holds the loop device
+    assert disk_holders(str(image)) == []
+    region = Region("/dev/vdb", 17 * MIB, 8 * MIB)
+    assert "held by dm-3" in _kernel_clash(region, {}, ["dm-3"])
+    assert _kernel_clash(region, {1: (MIB, 16 * MIB)}, []) == ""
