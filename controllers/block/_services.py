@@ -116,7 +116,8 @@ def left_attached(
     overwriting the other's pages) or stack a second mount. The file is matched by the device and inode the
     kernel reports, not only by the name sysfs shows. Only a device volumed attached is taken (the kernel
     keeps its mark, `LoopBacking.attached_by_volumed`): another program's over the same bytes (losetup,
-    ``mount -o loop``) was adopted, resized and detached at stop.
+    ``mount -o loop``) was adopted, resized and detached at stop. An unmarked device is taken only as the
+    volumed from before the mark left it (`_attached_before_the_mark`: exactly these bytes), never resized.
 
     A device over the start of these bytes with a smaller size limit is the one a killed run left before
     the volume's partition grew (a grow cut short, or a run whose loop device kept the old size): it is
@@ -143,8 +144,11 @@ def left_attached(
         if backing is None or (backing.device, backing.inode) != (wanted.st_dev, wanted.st_ino):
             continue
         if not backing.attached_by_volumed:
-            foreign.append(device.path)
-            continue
+            if not _attached_before_the_mark(device, offset, size, read_only=read_only):
+                foreign.append(device.path)
+                continue
+            log.info("adopted a loop device of a volumed from before the ownership mark", device=device.path)
+            return device
         if device.read_only != read_only or device.autoclear:
             continue
         if device.size_limit != size and not 0 < device.size_limit < size:
@@ -166,14 +170,40 @@ def left_attached(
         )
         return resized
     if foreign:
-        names = ", ".join(foreign)
         raise LoopError(
             errno.EBUSY,
-            f"{names} (over {path} from offset {offset}) was not attached by volumed: another program's loop"
-            " device over the volume's bytes is left as it is, and no second one is attached over them;"
-            f" detach it (losetup -d) for the volume to go on",
+            f"{', '.join(foreign)} (over {path} from offset {offset}) was not attached by volumed: another"
+            " program's loop device over the volume's bytes is left as it is, and no second one is attached"
+            f" over them; {_how_to_free(foreign)} for the volume to go on",
         )
     return None
+
+
+def _attached_before_the_mark(device: LoopDevice, offset: int, size: int, *, read_only: bool) -> bool:
+    """Whether an unmarked loop device is one a volumed from before the ownership mark (fb2d38e) left: that
+    one attached every device as this one does, without the mark, and a restart across the upgrade without a
+    reboot finds them all mounted at the volumes' targets. Only the rule those versions adopted by is taken:
+    exactly the volume's offset and size limit, no autoclear, ``read_only`` as asked; such a device is never
+    resized (another program's device of a smaller size stays a conflict)."""
+    return (
+        not device.autoclear
+        and device.read_only == read_only
+        and (device.offset, device.size_limit) == (offset, size)
+    )
+
+
+def _how_to_free(devices: list[str]) -> str:
+    """Advice that works for the devices: ``losetup -d`` on a mounted device only sets autoclear."""
+    targets: list[str] = []
+    for device in devices:
+        try:
+            targets += [m.target for m in mounts_of_device(device)]
+        except OSError:
+            continue
+    detach_them = f"detach it (losetup -d {' '.join(devices)})"
+    if not targets:
+        return detach_them
+    return f"unmount it (umount {' '.join(targets)}) and {detach_them}"
 
 
 @dataclass(frozen=True)

@@ -34,17 +34,31 @@ def image(tmp_path: Path) -> Iterator[Path]:
             loop.detach(device)
 
 
-def losetup(image: Path, size_limit: int) -> str:
-    """Attach as another program would (losetup, no autoclear)."""
-    argv = [require_tool("losetup"), "-o", str(OFFSET), "--sizelimit", str(size_limit), "--find", "--show"]
+def losetup(image: Path, size_limit: int, *options: str) -> str:
+    """Attach as another program would (losetup, no autoclear), or a volumed from before the mark."""
+    argv = [
+        require_tool("losetup"),
+        *options,
+        "-o",
+        str(OFFSET),
+        "--sizelimit",
+        str(size_limit),
+        "--find",
+        "--show",
+    ]
     return subprocess.run([*argv, str(image)], capture_output=True, text=True, check=True).stdout.strip()
 
 
-@pytest.mark.parametrize("size_limit", [MIB, SIZE], ids=["smaller", "exact"])
+@pytest.mark.parametrize(
+    ("size_limit", "options"),
+    [(MIB, ()), (SIZE + MIB, ()), (SIZE, ("--read-only",))],
+    ids=["smaller", "larger", "exact-but-read-only"],
+)
 def test_another_programs_loop_device_over_the_bytes_is_a_conflict_left_untouched(
-    image: Path, size_limit: int
+    image: Path, size_limit: int, options: tuple[str, ...]
 ) -> None:
-    theirs = losetup(image, size_limit)
+    """Only the exact geometry volumed attached with before the mark is adopted unmarked (review32 F2)."""
+    theirs = losetup(image, size_limit, *options)
     with pytest.raises(loop.LoopError, match=f"{theirs} .*was not attached by volumed"):
         left_attached(str(image), OFFSET, SIZE, set())
     after = loop.read_loop_device(theirs)
@@ -102,3 +116,51 @@ def test_another_programs_loop_device_mounted_at_a_target_is_not_taken_for_an_ea
         assert left.device == mine.path
     finally:
         subprocess.run([require_tool("umount"), str(target)], check=True, capture_output=True)
+
+
+def test_an_unmarked_device_of_exactly_the_volumes_region_is_adopted_as_before_the_mark(
+    image: Path, tmp_path: Path
+) -> None:
+    """review32 F2: a volumed from before fb2d38e attached without the mark; restarted across the upgrade
+    without a reboot, every volume on an image file failed ("not attached by volumed") with its device
+    mounted at the volume's own target. The rule those versions adopted by (exact offset and size limit, no
+    autoclear) still holds for an unmarked device; it is never resized."""
+    target = tmp_path / "target"
+    target.mkdir()
+    old = losetup(image, SIZE)  # what a volumed from before the mark attached
+    subprocess.run([require_tool("mkfs.ext4"), "-q", old], check=True, capture_output=True)
+    subprocess.run([require_tool("mount"), old, str(target)], check=True, capture_output=True)
+    try:
+        adopted = left_attached(str(image), OFFSET, SIZE, set())
+        assert adopted is not None
+        assert (adopted.path, adopted.offset, adopted.size_limit) == (old, OFFSET, SIZE)
+        assert left_attached(str(image), OFFSET, SIZE, {old}) is None  # held: no conflict, no second one
+        # a larger volume (its partition grew) does not resize an unmarked device: a conflict, untouched
+        with pytest.raises(loop.LoopError, match="was not attached by volumed"):
+            left_attached(str(image), OFFSET, SIZE + MIB, set())
+        after = loop.read_loop_device(old)
+        assert after is not None
+        assert after.size_limit == SIZE
+    finally:
+        subprocess.run([require_tool("umount"), str(target)], check=True, capture_output=True)
+    assert [d.path for d in loop.find_attachments(image)] == [old]
+
+
+def test_the_conflicts_advice_works_for_a_mounted_device(image: Path, tmp_path: Path) -> None:
+    """review32 F2: the message said "detach it (losetup -d)", which on a mounted device only sets
+    autoclear: the device stayed and the volume failed again. It names the mount to unmount first."""
+    target = tmp_path / "target"
+    target.mkdir()
+    theirs = losetup(image, MIB)
+    subprocess.run([require_tool("mkfs.ext4"), "-q", theirs], check=True, capture_output=True)
+    subprocess.run([require_tool("mount"), theirs, str(target)], check=True, capture_output=True)
+    try:
+        with pytest.raises(loop.LoopError) as raised:
+            left_attached(str(image), OFFSET, SIZE, set())
+    finally:
+        subprocess.run([require_tool("umount"), str(target)], check=True, capture_output=True)
+    message = str(raised.value.strerror)
+    assert f"unmount it (umount {target}) and detach it (losetup -d {theirs})" in message
+    # following it (the umount above, then losetup -d) frees the bytes
+    subprocess.run([require_tool("losetup"), "-d", theirs], check=True, capture_output=True)
+    assert left_attached(str(image), OFFSET, SIZE, set()) is None
