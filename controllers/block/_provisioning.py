@@ -24,7 +24,9 @@ from volumed.storage.gpt import (
     disk_holders,
     kernel_partitions,
     new_disk_table,
+    partition_held,
     tell_kernel,
+    whole_disk_users,
     write_new_disk_table,
     write_partition_table,
 )
@@ -252,15 +254,18 @@ def provision_partition(
         new_table, partition = table.add_partition(size=size, name=label, type_guid=kind)
         region = Region(disk.dev_path, partition.offset(table.sector_size), partition.size(table.sector_size))
         in_kernel = kernel_partitions(disk.dev_path) if is_block_device(disk.dev_path) else {}
-        clash = _kernel_clash(region, in_kernel, disk_holders(disk.dev_path))
+        clash = _kernel_clash(
+            region, in_kernel, disk_holders(disk.dev_path) + whole_disk_users(disk.dev_path)
+        )
         if clash:
             reasons.append(clash)
             continue
         # wiped before the table names it: an attempt cut after the write (kill -9, a kernel refusal) leaves
         # no partition its retry would hand out with an old tenant's filesystem on it. Through the disk's
-        # node: its O_EXCL is refused while another partition is in use, so then it is opened without, the
-        # bytes being free in both the GPT and the kernel's view
-        wipe_region(region, exclusive=not in_kernel)
+        # node, with O_EXCL, so a disk in use as a whole (a filesystem on it, whatever partitions the kernel
+        # lists) refuses; only while one of its partitions is held, which is what refuses the disk's O_EXCL
+        # then, is it opened without, the bytes being free in both the GPT and the kernel's view
+        wipe_region(region, exclusive=not (in_kernel and partition_held(disk.dev_path)))
         (write_new_disk_table if fresh else write_partition_table)(disk.dev_path, new_table)
         return region, partition.number
     detail = "; ".join(reasons) if reasons else "no disk matches the selector"

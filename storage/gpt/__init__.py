@@ -23,8 +23,10 @@ from ._io import read_partition_table as read_partition_table
 from ._io import write_partition_table as write_partition_table
 from ._kernel import disk_holders as disk_holders
 from ._kernel import kernel_partitions as kernel_partitions
+from ._kernel import partition_held as partition_held
 from ._kernel import partition_node as partition_node
 from ._kernel import tell_kernel as tell_kernel
+from ._kernel import whole_disk_users as whole_disk_users
 from ._new import new_disk_table as new_disk_table
 from ._new import write_new_disk_table as write_new_disk_table
 from ._table import DEFAULT_ALIGNMENT as DEFAULT_ALIGNMENT
@@ -59,9 +61,11 @@ __all__ = [
     "kernel_partitions",
     "new_disk_table",
     "new_table",
+    "partition_held",
     "partition_node",
     "read_partition_table",
     "tell_kernel",
+    "whole_disk_users",
     "write_new_disk_table",
     "write_partition_table",
 ]

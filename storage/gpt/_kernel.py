@@ -127,6 +127,84 @@ def partition_node(path: str, number: int, start: int, size: int) -> str | None:
     return None
 
 
+def whole_disk_users(path: str, *, proc: str = "/proc") -> list[str]:
+    """What uses block device ``path`` as a whole, not through a partition: the mounts of it (a filesystem
+    on the whole disk, however many partitions the kernel lists of it) and swap on it; empty for an image.
+
+    Its ``O_EXCL`` refusal cannot say this once a partition of it is held too: the kernel refuses both
+    alike."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    if not stat.S_ISBLK(st.st_mode):
+        return []
+    found = []
+    wanted = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    try:
+        with open(f"{proc}/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+            for line in table:
+                fields, _, rest = line.partition(" - ")
+                left, right = fields.split(), rest.split()
+                source = right[1] if len(right) > 1 else ""
+                # by its device number, or by its source: btrfs shows an anonymous device number
+                if (len(left) > 4 and left[2] == wanted) or _same_block_device(source, st.st_rdev):
+                    found.append(f"a mount at {left[4]}")
+    except OSError:
+        pass
+    try:
+        with open(f"{proc}/swaps", encoding="utf-8", errors="surrogateescape") as swaps:
+            for line in list(swaps)[1:]:
+                name = line.split()[0] if line.split() else ""
+                if _same_block_device(name, st.st_rdev):
+                    found.append(f"swap on {name}")
+    except OSError:
+        pass
+    return found
+
+
+def _same_block_device(name: str, rdev: int) -> bool:
+    if not name.startswith("/"):
+        return False
+    try:
+        st = os.stat(name)
+    except OSError:
+        return False
+    return stat.S_ISBLK(st.st_mode) and st.st_rdev == rdev
+
+
+def partition_held(path: str) -> bool:
+    """Whether some partition the kernel has of block device ``path`` is held exclusively (mounted, an open
+    mapping, swap): its ``O_EXCL`` open is refused with EBUSY.
+
+    The kernel never lets the whole disk and one of its partitions be held by two holders at once, so when a
+    partition is held, the disk's own ``O_EXCL`` refusal says nothing of the disk itself; when none is, that
+    refusal means the disk itself is in use (a filesystem or mapping on the whole disk)."""
+    try:
+        rdev = os.stat(path).st_rdev
+        disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
+        entries = list(disk.iterdir())
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            if not (entry / "partition").is_file():
+                continue
+            major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
+            node = f"/dev/{entry.name}"
+            if os.stat(node).st_rdev != os.makedev(major, minor):
+                continue
+            fd = os.open(node, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
+        except OSError as error:
+            if error.errno == errno.EBUSY:
+                return True
+            continue
+        except ValueError:
+            continue
+        os.close(fd)
+    return False
+
+
 def check_kernel_growth(path: str, number: int, start: int, size: int) -> None:
     """Refuse, before anything is written, a grow of partition ``number`` of block device ``path`` to
     ``size`` bytes from ``start`` that would move or shrink the kernel's partition (its GPT entry made
