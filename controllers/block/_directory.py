@@ -20,7 +20,7 @@ import stat
 from typing import TYPE_CHECKING, Final
 
 from volumed.resources import VolumeType
-from volumed.storage.filesystem import MountConflictError, find_mount, mount
+from volumed.storage.filesystem import MountConflictError, bind_mount_onto_itself, find_mount
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,7 +153,7 @@ def mount_directory(target: Path, parent: Path | None) -> bool:
     Raises:
         MountConflictError: EPHEMERAL is not mounted, ``target`` is not a directory below it, a component of
             its path is a symbolic link, or another filesystem is mounted there.
-        ToolError: mount(8) failed.
+        ToolError: mount(2) refused the bind mount.
     """
     if parent is None:
         raise MountConflictError(f"{PARENT} is not mounted: the directory {target} is not made")
@@ -166,15 +166,18 @@ def mount_directory(target: Path, parent: Path | None) -> bool:
         if (info.st_uid, info.st_gid) != OWNER:
             os.fchown(fd, *OWNER)
         parent_device = os.fstat(top).st_dev
+        current = find_mount(target)
+        if current is not None:
+            if os.makedev(current.major, current.minor) == parent_device:
+                return False  # its bind mount (the same filesystem as EPHEMERAL's)
+            raise MountConflictError(
+                f"{target} is already a mount point of {current.source} ({current.fstype}), not a directory"
+                f" of {PARENT}"
+            )
+        # through the walked directory's descriptor: a link swapped into the path since the walk is not
+        # followed (mount(8) given the path would walk it again)
+        bind_mount_onto_itself(fd)
+        return True
     finally:
         os.close(fd)
         os.close(top)
-    current = find_mount(target)
-    if current is not None:
-        if os.makedev(current.major, current.minor) == parent_device:
-            return False  # its bind mount (the same filesystem as EPHEMERAL's)
-        raise MountConflictError(
-            f"{target} is already a mount point of {current.source} ({current.fstype}), not a directory of"
-            f" {PARENT}"
-        )
-    return mount(target, target, options=("bind",))

@@ -15,6 +15,7 @@ from ._grow import grow_to_device as grow_to_device
 from ._mkfs import FilesystemType as FilesystemType
 from ._mkfs import make_filesystem as make_filesystem
 from ._mount import MountInfo as MountInfo
+from ._mount import bind_mount_onto_itself as bind_mount_onto_itself
 from ._mount import find_mount as find_mount
 from ._mount import is_mounted as is_mounted
 from ._mount import mount as mount
@@ -44,6 +45,7 @@ __all__ = [
     "ToolMissingError",
     "UnsupportedFilesystemError",
     "active_swap",
+    "bind_mount_onto_itself",
     "filesystem_size",
     "find_mount",
     "grow_filesystem",

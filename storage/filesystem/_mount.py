@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
-from ._errors import MountConflictError
+from ._errors import MountConflictError, ToolError
 from ._run import run_tool
 
 if TYPE_CHECKING:
@@ -135,6 +138,32 @@ def mount(
     )
     run_tool(argv)
     return True
+
+
+_MS_BIND: Final = 4096
+
+
+def bind_mount_onto_itself(directory_fd: int) -> None:
+    """Bind mount the directory open as ``directory_fd`` onto itself (blocking).
+
+    Through the descriptor's ``/proc/self/fd`` link, which the kernel resolves to the opened directory itself:
+    a path would be walked again, through whatever symbolic link was put in it since it was opened.
+
+    Raises:
+        ToolError: mount(2) refused (its errno in the message).
+    """
+    where = f"/proc/self/fd/{directory_fd}"
+    if _libc().mount(where.encode(), where.encode(), None, _MS_BIND, None) != 0:
+        code = ctypes.get_errno()
+        path = os.readlink(where)
+        raise ToolError(["mount", "--bind", path, path], code, f"mount(2): {os.strerror(code)}")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
+    return libc
 
 
 def remount(target: str | os.PathLike[str], *, read_only: bool) -> None:
