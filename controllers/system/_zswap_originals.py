@@ -10,11 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from typing import TYPE_CHECKING
+
+from ._zswap_sysfs import parameter_values
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
+
+
+_NAMES = frozenset(parameter_values(0, shrinker_enabled=False))
+"""The parameters volumed writes, so the only ones it saves: a name is a file name under the parameters
+directory (``../`` would name a file anywhere)."""
+_VALUE = re.compile(r"[!-~]{1,32}")
+"""What such a parameter holds (``Y``, ``20``): short printable ASCII; sysfs takes nothing else."""
 
 
 class OriginalsError(ValueError):
@@ -25,7 +35,9 @@ def load_originals(path: Path) -> dict[str, str] | None:
     """The saved values, or None when there is no file.
 
     Raises:
-        OriginalsError: the file is unreadable or not a JSON object of strings.
+        OriginalsError: the file is unreadable or not a JSON object of strings, or names a parameter
+            volumed does not write, or holds a value that is not short printable ASCII (a damaged or forged
+            file: never written to the kernel).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -41,6 +53,11 @@ def load_originals(path: Path) -> dict[str, str] | None:
         isinstance(name, str) and isinstance(value, str) for name, value in values.items()
     ):
         raise OriginalsError(f"{path} does not hold parameter names and values")
+    for name, value in values.items():
+        if name not in _NAMES:
+            raise OriginalsError(f"{path} names {name!r}, not a zswap parameter volumed writes")
+        if not _VALUE.fullmatch(value):
+            raise OriginalsError(f"{path} holds {value[:40]!r} for {name}, not a short printable ASCII value")
     return values
 
 
