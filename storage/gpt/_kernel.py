@@ -10,6 +10,7 @@ it, moves it or makes it smaller. A partition in use cannot be removed, moved or
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -127,9 +128,10 @@ def partition_node(path: str, number: int, start: int, size: int) -> str | None:
     return None
 
 
-def whole_disk_users(path: str, *, proc: str = "/proc") -> list[str]:
+def whole_disk_users(path: str, *, proc: str = "/proc", sysfs: str = "/sys") -> list[str]:
     """What uses block device ``path`` as a whole, not through a partition: the mounts of it (a filesystem
-    on the whole disk, however many partitions the kernel lists of it) and swap on it; empty for an image.
+    on the whole disk, however many partitions the kernel lists of it), loop devices over its node and swap
+    on it; empty for an image.
 
     Its ``O_EXCL`` refusal cannot say this once a partition of it is held too: the kernel refuses both
     alike."""
@@ -152,6 +154,10 @@ def whole_disk_users(path: str, *, proc: str = "/proc") -> list[str]:
                     found.append(f"a mount at {left[4]}")
     except OSError:
         pass
+    for backing in Path(sysfs, "block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):  # a loop device over the disk's node: at any offset it may cover
+            if _same_block_device(backing.read_text().strip(), st.st_rdev):  # bytes the GPT shows free
+                found.append(f"the loop device /dev/{backing.parent.parent.name}")
     try:
         with open(f"{proc}/swaps", encoding="utf-8", errors="surrogateescape") as swaps:
             for line in list(swaps)[1:]:

@@ -56,3 +56,35 @@ def test_a_disk_mounted_as_a_whole_gets_no_partition(tmp_path: Path) -> None:
             subprocess.run([require_tool("umount"), str(mnt)], check=False)
         check = subprocess.run([require_tool("btrfs"), "check", dev], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_disk_a_loop_device_is_made_over_gets_no_partition(tmp_path: Path) -> None:
+    """A loop device over the disk's node at an offset: another program's view of bytes the GPT shows free."""
+    image = tmp_path / "disk.img"
+    with image.open("wb") as f:
+        f.truncate(SIZE)
+    losetup = require_tool("losetup")
+    with _partitioned_loop(image) as dev:
+        script = "label: gpt\nstart=2048, size=8192, name=archive\n"
+        subprocess.run(
+            [require_tool("sfdisk"), "-q", dev], input=script, text=True, check=True, capture_output=True
+        )
+        over = [losetup, "-o", str(5 * MIB), "--sizelimit", str(32 * MIB), "--find", "--show", dev]
+        other = subprocess.run(over, capture_output=True, text=True, check=True).stdout.strip()
+        try:
+            data = os.urandom(MIB)
+            with open(other, "r+b") as view:
+                view.write(data)
+                view.flush()
+                os.fsync(view.fileno())
+            spec = ProvisioningConfigSpec(min_size=8 * MIB, max_size=64 * MIB)
+            with pytest.raises(
+                ProvisioningError, match=rf"held by the loop device {other}; nothing was written"
+            ):
+                provision_partition("u-data", spec, [DiskSpec(dev_path=dev, size=SIZE)])
+            with open("/proc/sys/vm/drop_caches", "w") as caches:
+                caches.write("3\n")
+            with open(other, "rb") as view:
+                assert view.read(MIB) == data
+        finally:
+            subprocess.run([losetup, "--detach", other], check=False)
