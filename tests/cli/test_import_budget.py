@@ -53,7 +53,8 @@ def test_structlog_leaves_rich_importable() -> None:
 def test_import_controllers_within_budget() -> None:
     # An installed image carries its bytecode; a checkout run with PYTHONDONTWRITEBYTECODE=1 (as CI is) would
     # compile every module in every run and measure the compiler (8.6x instead of 5.6x on a fresh clone).
-    cpu_seconds("import volumed.controllers", write_bytecode=True)  # bytecode written, files in the page cache
+    # bytecode written, files in the page cache
+    cpu_seconds("import volumed.controllers", write_bytecode=True)
     controllers, pydantic = [], []
     for _ in range(RUNS):  # in turns, so that load on the machine falls on both alike
         controllers.append(cpu_seconds("import volumed.controllers"))

@@ -1,6 +1,7 @@
 """``volume.name`` in an existing volume's selector reads as in Talos v1.12: go-blockdevice's ext probe names
 every ext2/3/4 superblock ``extfs`` (blkid/internal/filesystems/ext/ext.go: ``func (p *Probe) Name() string
-{ return "extfs" }``), so Talos' own selectors say ``volume.name == "extfs"``; the other names are the probe's."""
+{ return "extfs" }``), so Talos' own selectors say ``volume.name == "extfs"``; the other names are the
+probe's."""
 
 from __future__ import annotations
 
