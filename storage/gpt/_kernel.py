@@ -70,11 +70,19 @@ def tell_kernel(path: str, table: PartitionTable) -> None:
             _blkpg(path, _RESIZE, number, start, size)
 
 
-def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
-    """The partitions the kernel has of block device ``path``: number -> (start, size) in bytes (sysfs)."""
-    rdev = os.stat(path).st_rdev
-    disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
-    found = {}
+def _kernel_entries(path: str) -> list[tuple[int, int, int, str | None]]:
+    """The partitions the kernel has of block device ``path`` (sysfs): ``(number, start, size, node)``, bytes;
+    ``node`` is ``/dev/<name>`` when that node is the partition's (its device number checked), else None.
+    Empty for an image file.
+
+    Raises:
+        OSError: ``path`` or its sysfs directory cannot be read.
+    """
+    st = os.stat(path)
+    if not stat.S_ISBLK(st.st_mode):
+        return []
+    disk = Path(f"/sys/dev/block/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}").resolve()
+    found = []
     for entry in disk.iterdir():
         try:
             number = int((entry / "partition").read_text())
@@ -82,8 +90,20 @@ def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
             size = int((entry / "size").read_text()) * _SYSFS_SECTOR
         except (OSError, ValueError):
             continue  # not a partition (queue/, holders/, ...)
-        found[number] = (start, size)
+        node = f"/dev/{entry.name}"
+        try:
+            major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
+            there = os.stat(node)
+            ours = stat.S_ISBLK(there.st_mode) and there.st_rdev == os.makedev(major, minor)
+        except (OSError, ValueError):
+            ours = False
+        found.append((number, start, size, node if ours else None))
     return found
+
+
+def kernel_partitions(path: str) -> dict[int, tuple[int, int]]:
+    """The partitions the kernel has of block device ``path``: number -> (start, size) in bytes (sysfs)."""
+    return {number: (start, size) for number, start, size, _ in _kernel_entries(path)}
 
 
 def disk_holders(path: str, *, sysfs: str = "/sys") -> list[str]:
@@ -108,23 +128,12 @@ def partition_node(path: str, number: int, start: int, size: int) -> str | None:
     file, when the kernel or ``/dev`` lacks it, or when the kernel's partition lies elsewhere (a stale
     one: its node is not that region's)."""
     try:
-        rdev = os.stat(path).st_rdev
-        if not stat.S_ISBLK(os.stat(path).st_mode):
-            return None
-        disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
-        for entry in disk.iterdir():
-            if (entry / "partition").is_file() and int((entry / "partition").read_text()) == number:
-                found_start = int((entry / "start").read_text()) * _SYSFS_SECTOR
-                found_size = int((entry / "size").read_text()) * _SYSFS_SECTOR
-                if (found_start, found_size) != (start, size):
-                    return None
-                node = f"/dev/{entry.name}"
-                major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
-                found = os.stat(node)
-                if stat.S_ISBLK(found.st_mode) and found.st_rdev == os.makedev(major, minor):
-                    return node
-    except (OSError, ValueError):
+        entries = _kernel_entries(path)
+    except OSError:
         return None
+    for found_number, found_start, found_size, node in entries:
+        if found_number == number:
+            return node if (found_start, found_size) == (start, size) else None
     return None
 
 
@@ -187,25 +196,17 @@ def partition_held(path: str) -> bool:
     partition is held, the disk's own ``O_EXCL`` refusal says nothing of the disk itself; when none is, that
     refusal means the disk itself is in use (a filesystem or mapping on the whole disk)."""
     try:
-        rdev = os.stat(path).st_rdev
-        disk = Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
-        entries = list(disk.iterdir())
+        entries = _kernel_entries(path)
     except OSError:
         return False
-    for entry in entries:
+    for _, _, _, node in entries:
+        if node is None:
+            continue
         try:
-            if not (entry / "partition").is_file():
-                continue
-            major, minor = (int(part) for part in (entry / "dev").read_text().split(":"))
-            node = f"/dev/{entry.name}"
-            if os.stat(node).st_rdev != os.makedev(major, minor):
-                continue
             fd = os.open(node, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
         except OSError as error:
             if error.errno == errno.EBUSY:
                 return True
-            continue
-        except ValueError:
             continue
         os.close(fd)
     return False
