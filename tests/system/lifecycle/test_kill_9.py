@@ -221,17 +221,18 @@ async def test_restart_without_reboot_adopts_live_volumes(node: Node) -> None:
 MKFS_SHIM = """#!/bin/sh
 # mkfs.xfs that loses its writes after the superblock (power cut mid-mkfs), then hangs until killed
 for last; do :; done
-touch "{started}"
 {mkfs} "$@" || exit $?
 dd if=/dev/zero of="$last" bs=512 seek=1 count=8191 conv=notrunc 2>/dev/null
 sync
+touch "{cut}"
 exec sleep 60
 """
 
 
 def run_killed_in_mkfs(node: Node, shim_dir: Path) -> str:
-    """`volumed run` with the mkfs.xfs shim first on PATH, killed (with its children) once mkfs started."""
-    started = shim_dir / "started"
+    """`volumed run` with the mkfs.xfs shim first on PATH, killed (with its children) once the shim's cut is
+    on the disk (of the first volume to get there; another volume's mkfs may be cut anywhere)."""
+    cut = shim_dir / "cut"
     env = dict(os.environ, PATH=f"{shim_dir}:{os.environ['PATH']}")
     with (node.workdir / "killed-run.log").open("w") as log:
         process = subprocess.Popen(
@@ -239,12 +240,11 @@ def run_killed_in_mkfs(node: Node, shim_dir: Path) -> str:
             start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not started.exists():
+        deadline = time.monotonic() + 60
+        while not cut.exists():  # the shim touches it once its mkfs and dd are synced; it sleeps now
             assert process.poll() is None, (node.workdir / "killed-run.log").read_text()
-            assert time.monotonic() < deadline, "mkfs.xfs was not started within 30 s"
+            assert time.monotonic() < deadline, "no mkfs.xfs was cut within 60 s"
             time.sleep(0.02)
-        time.sleep(1.0)  # the shim's mkfs and dd are done; it sleeps now
     finally:
         kill_group(process)
         process.wait(timeout=10)
@@ -259,7 +259,7 @@ async def test_power_cut_during_mkfs_is_formatted_again(node: Node, tmp_path: Pa
     shim_dir = tmp_path / "shim"
     shim_dir.mkdir()
     shim = shim_dir / "mkfs.xfs"
-    shim.write_text(MKFS_SHIM.format(started=shim_dir / "started", mkfs=require_tool("mkfs.xfs")))
+    shim.write_text(MKFS_SHIM.format(cut=shim_dir / "cut", mkfs=require_tool("mkfs.xfs")))
     shim.chmod(0o755)
     node.write_config(*FIRST_BOOT_CONFIG)
 

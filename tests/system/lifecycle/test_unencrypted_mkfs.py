@@ -58,7 +58,7 @@ async def test_power_cut_during_mkfs_of_an_unencrypted_volume_is_formatted_again
     shim_dir = tmp_path / "shim"
     shim_dir.mkdir()
     shim = shim_dir / "mkfs.xfs"
-    shim.write_text(MKFS_SHIM.format(started=shim_dir / "started", mkfs=require_tool("mkfs.xfs")))
+    shim.write_text(MKFS_SHIM.format(cut=shim_dir / "cut", mkfs=require_tool("mkfs.xfs")))
     shim.chmod(0o755)
     node.write_config(*UNENCRYPTED)
 
