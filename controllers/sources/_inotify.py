@@ -8,7 +8,6 @@ the wait is the event loop's (``anyio.wait_readable``), so no thread is held whi
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import struct
@@ -82,7 +81,9 @@ def parse_events(data: bytes) -> list[InotifyEvent]:
     return events
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process' own symbols, libc's among them: ctypes.util.find_library("c") runs `ldconfig -p` (a
+# subprocess) at every import.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.inotify_init1.argtypes = [ctypes.c_int]
 _libc.inotify_init1.restype = ctypes.c_int
 _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]

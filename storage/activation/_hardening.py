@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import resource
 from typing import Final
 
 PR_SET_DUMPABLE: Final = 4
 PR_GET_DUMPABLE: Final = 3
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process' own symbols, libc's among them: ctypes.util.find_library("c") runs `ldconfig -p` (a
+# subprocess) at every import.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.prctl.restype = ctypes.c_int
 

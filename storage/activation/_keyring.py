@@ -8,7 +8,6 @@ keyring, which ``dmsetup`` (our child) inherits and dm-crypt searches when the t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Final
 
@@ -18,7 +17,9 @@ KEY_SPEC_SESSION_KEYRING: Final = -3
 KEYCTL_REVOKE: Final = 3
 KEYCTL_UNLINK: Final = 9
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process' own symbols, libc's among them: ctypes.util.find_library("c") runs `ldconfig -p` (a
+# subprocess) at every import.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
