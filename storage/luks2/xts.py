@@ -42,8 +42,12 @@ class _Libcrypto:
     """The few EVP functions of OpenSSL's libcrypto the fast engine needs, with their C signatures."""
 
     def __init__(self) -> None:
-        path = ctypes.util.find_library("crypto") or "libcrypto.so.3"
-        lib = ctypes.CDLL(path)
+        path = "libcrypto.so.3"  # the interpreter's own where it links OpenSSL 3 (already loaded: no search)
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:  # find_library runs `ldconfig -p` (a subprocess): only where the soname is not there
+            path = ctypes.util.find_library("crypto") or path
+            lib = ctypes.CDLL(path)
         if lib.OpenSSL_version_num() < 0x10100000:
             raise OSError(f"{path} is older than OpenSSL 1.1")
         vp = ctypes.c_void_p
