@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 ENCRYPTED = (volume_config("STATE", [node_id_key(0)]), volume_config("EPHEMERAL", [static_key(0, "secret")]))
+# One LUKS2 format per run for the kills: the fault hook counts each format's writes on its own and ends the
+# process at the first to reach write n, while another format running alongside (two at once wherever the KDF
+# limiter allows it: 4 CPUs or more) may be anywhere in its own; its volume is then formatted again at the
+# next boot, rightly, which the check of which writes leave a format to be done again cannot tell apart.
+ONE_FORMAT = (volume_config("STATE"), volume_config("EPHEMERAL", [static_key(0, "secret")]))
 MAX_WRITES = 32
 RUN_LIMIT = 120.0
 
@@ -52,7 +57,7 @@ def run(node: Node, crash_after: int | None) -> subprocess.CompletedProcess[str]
 async def test_first_boot_killed_at_every_write_of_a_format_converges(tmp_path: Path) -> None:
     for n in range(1, MAX_WRITES + 1):
         node = Node.create(tmp_path / f"node{n}")
-        node.write_config(*ENCRYPTED)
+        node.write_config(*ONE_FORMAT)
         try:
             killed = await anyio.to_thread.run_sync(run, node, n)
             output = killed.stdout + killed.stderr
