@@ -42,8 +42,10 @@ async def test_disk_quota_support_mounts_ephemeral_with_prjquota(
     ephemeral, state = str(node.target("EPHEMERAL")), str(node.target("STATE"))
     with capture_logs() as logs:
         async with node.boot(settle=False) as boot:
-            if supported:
-                await boot.wait_for(lambda s: "EPHEMERAL" in s.mounted, what="EPHEMERAL mounted")
+            if supported:  # both, for STATE's call below: the two mount independently, in either order
+                await boot.wait_for(
+                    lambda s: {"EPHEMERAL", "STATE"} <= s.mounted, what="EPHEMERAL and STATE mounted"
+                )
                 options = mount_of(node.target("EPHEMERAL"))
                 assert options is not None
                 assert "prjquota" in options, options
