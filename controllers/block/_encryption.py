@@ -25,14 +25,7 @@ import structlog
 from anyio.lowlevel import RunVar
 
 from volumed.keys import GateClosedError, InvalidTokenError, KeyProviderError
-from volumed.storage.luks2 import (
-    KdfSettings,
-    KeyslotNotActiveError,
-    Luks2Error,
-    Luks2Volume,
-    NoKeyError,
-    VolumeKey,
-)
+from volumed.storage.luks2 import KeyslotNotActiveError, Luks2Error, NoKeyError
 from volumed.storage.luks2.faults import crash_scope
 from volumed.storage.slotcheck import (
     SLOT_CHECK_TOKEN_TYPE,
@@ -48,7 +41,7 @@ if TYPE_CHECKING:
 
     from volumed.keys import KeyProvider, Passphrase
     from volumed.resources import EncryptionConfigSpec, PbkdfSpec
-    from volumed.storage.luks2 import Token
+    from volumed.storage.luks2 import KdfSettings, Luks2Volume, Token, VolumeKey
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -147,6 +140,8 @@ async def _run_kdf(fn: Callable[[], T]) -> T:
 
 def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
     """The key-slot KDF: the config's ``pbkdf`` block (volumed extension) or cryptsetup's benchmark."""
+    from volumed.storage.luks2 import KdfSettings
+
     if pbkdf is None:
         return KdfSettings()
     return KdfSettings(
@@ -160,10 +155,25 @@ def activation_flags(encryption: EncryptionConfigSpec) -> tuple[str, ...]:
     return (*encryption.perf_options, *(("allow_discards",) if encryption.allow_discards else ()))
 
 
+# The LUKS2 header, KDF and key-slot code (`Luks2Volume`) is imported on first use, in the worker thread that
+# opens or formats: it is about 4 % of `import volumed.controllers`, which a node without encrypted volumes
+# would pay for nothing.
+
+
+def _open(location: Location, *, read_only: bool = False) -> Luks2Volume:
+    from volumed.storage.luks2 import Luks2Volume
+
+    return Luks2Volume.open(location.path, offset=location.offset, size=location.size, read_only=read_only)
+
+
+def _format(path: str, passphrase: bytes, *, pbkdf: PbkdfSpec | None, **options: Any) -> Luks2Volume:
+    from volumed.storage.luks2 import Luks2Volume
+
+    return Luks2Volume.format(path, passphrase, kdf=kdf_settings(pbkdf), **options)
+
+
 async def _open_volume(location: Location) -> Luks2Volume:
-    return await anyio.to_thread.run_sync(
-        partial(Luks2Volume.open, location.path, offset=location.offset, size=location.size)
-    )
+    return await anyio.to_thread.run_sync(_open, location)
 
 
 def _token_body(volume: Luks2Volume, token_id: int) -> dict[str, Any] | None:
@@ -190,7 +200,7 @@ async def format_encrypted(
             continue
         material = os.urandom(encryption.key_size_bits // 8)
         format_it = partial(
-            Luks2Volume.format,
+            _format,
             location.path,
             new.passphrase.reveal(),
             offset=location.offset,
@@ -199,7 +209,7 @@ async def format_encrypted(
             cipher=encryption.cipher,
             key_size=encryption.key_size_bits // 8,
             sector_size=encryption.block_size or None,
-            kdf=kdf_settings(encryption.pbkdf),
+            pbkdf=encryption.pbkdf,
             keyslot=key.slot,
             # The mkfs-pending mark is in the header's first valid state: a volume volumed formatted is
             # never seen without it before its filesystem is made (the formatter mkfs's only a marked one).
@@ -212,6 +222,8 @@ async def format_encrypted(
                 await anyio.to_thread.run_sync(
                     partial(volume.import_token, new.token, token_id=key.slot, replace_existing=True)
                 )
+            from volumed.storage.luks2 import VolumeKey  # imported by _format
+
             opened = OpenedVolume(
                 VolumeKey(material, key.slot), key.slot, key.kind, kdf_runs=0, passphrase=new.passphrase
             )
@@ -559,7 +571,7 @@ def _mkfs_mark_id(keys: Sequence[SlotKey]) -> int:
 
 
 def _set_mkfs_pending(location: Location, pending: bool) -> None:
-    with Luks2Volume.open(location.path, offset=location.offset, size=location.size) as volume:
+    with _open(location) as volume:
         marks = [i for i, t in volume.tokens.items() if t.type == MKFS_PENDING_TOKEN_TYPE]
         if pending and not marks:
             free = [i for i in range(31, -1, -1) if i not in volume.tokens and i not in volume.keyslots]
@@ -581,9 +593,7 @@ async def set_mkfs_pending(location: Location, pending: bool) -> None:
 
 
 def _mkfs_pending(location: Location) -> bool:
-    with Luks2Volume.open(
-        location.path, offset=location.offset, size=location.size, read_only=True
-    ) as volume:
+    with _open(location, read_only=True) as volume:
         return any(t.type == MKFS_PENDING_TOKEN_TYPE for t in volume.tokens.values())
 
 

@@ -32,7 +32,6 @@ from volumed.storage.loop import (
     read_loop_device,
     set_size_limit,
 )
-from volumed.storage.luks2 import Luks2Volume
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -68,6 +67,8 @@ class OpenVolume:
 
 def read_data_segment(location: Location) -> DataSegment:
     """The LUKS2 data segment of ``location`` as an activation backend needs it (blocking)."""
+    from volumed.storage.luks2 import Luks2Volume  # imported on first use (see _encryption._open)
+
     with Luks2Volume.open(
         location.path, offset=location.offset, size=location.size, read_only=True
     ) as volume:

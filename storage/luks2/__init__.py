@@ -20,8 +20,6 @@ from ._errors import NoKeyError as NoKeyError
 from ._errors import NoSpaceError as NoSpaceError
 from ._errors import NotLuks2Error as NotLuks2Error
 from ._errors import ReadOnlyError as ReadOnlyError
-from .payload import PayloadStream as PayloadStream
-from .xts import XtsCipher as XtsCipher
 
 if _typing.TYPE_CHECKING:
     from ._format import interrupted_format as interrupted_format
@@ -30,8 +28,11 @@ if _typing.TYPE_CHECKING:
     from ._options import FormatOptions as FormatOptions
     from ._volume import Luks2Volume as Luks2Volume
     from ._volume_key import VolumeKey as VolumeKey
+    from .payload import PayloadStream as PayloadStream
+    from .xts import XtsCipher as XtsCipher
 
-# The header, KDF and volume code is imported when first used: a FUSE server needs only the payload.
+# The header, KDF and volume code is imported when first used: a FUSE server needs only the payload, and
+# `import volumed.controllers` only the errors (the payload would load cryptography).
 __getattr__ = _lazy_attributes(
     __name__,
     {
@@ -41,6 +42,8 @@ __getattr__ = _lazy_attributes(
         "FormatOptions": "._options",
         "Luks2Volume": "._volume",
         "VolumeKey": "._volume_key",
+        "PayloadStream": ".payload",
+        "XtsCipher": ".xts",
     },
 )
 
