@@ -204,7 +204,8 @@ def test_the_same_disk_named_twice_is_one_disk(workdir: Path) -> None:
     """A hard link of the image is the same disk: not a second owner (refused by itself), nor a 2nd lock."""
     require_root()
     os.link(workdir / "node.img", workdir / "link.img")
-    argv = run_argv(workdir, "--once", "--timeout", "0.5", "--disk", str(workdir / "link.img"))
+    # --once ends as soon as STATE is found missing (a few tens of ms); the timeout only bounds a hang
+    argv = run_argv(workdir, "--once", "--timeout", "30", "--disk", str(workdir / "link.img"))
     argv[argv.index("--config") + 1] = str(workdir / "no-config.yaml")
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 7, result.stderr  # no config, no tag 9, STATE blank: missing; but it ran
