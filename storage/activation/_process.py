@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import signal
@@ -13,7 +12,9 @@ from typing import Final
 
 MNT_DETACH: Final = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process' own symbols, libc's among them: ctypes.util.find_library("c") runs `ldconfig -p` (a
+# subprocess) at every import, and `volumed run` imports this module before its first volume.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.umount2.restype = ctypes.c_int
 
