@@ -169,12 +169,13 @@ async def convergence(state: StateView) -> Convergence:
 
 def _mount_parents(targets: dict[str, str]) -> dict[str, str]:
     """Each volume whose target is below another volume's, with the volume of the nearest such target."""
+    parts = {v: PurePosixPath(t).parts for v, t in targets.items()}  # polled at each settle check: built once
     parents = {}
-    for volume_id, target in targets.items():
+    for volume_id, mine in parts.items():
         above = [
-            (len(PurePosixPath(t).parts), v)
-            for v, t in targets.items()
-            if v != volume_id and PurePosixPath(t) in PurePosixPath(target).parents
+            (len(theirs), v)
+            for v, theirs in parts.items()
+            if v != volume_id and len(theirs) < len(mine) and mine[: len(theirs)] == theirs
         ]
         if above:
             parents[volume_id] = max(above)[1]
