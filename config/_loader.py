@@ -32,8 +32,9 @@ from ._other_volumes import (
     ZswapConfigDocument,
 )
 from ._rules import validate_document, validate_legacy_encryption
+from ._source import resolved_value, source_text
 from ._vocabulary import TALOS_UNSUPPORTED_FIELDS, _models_in, field_names
-from ._yaml import KeyPositions, describe_yaml_error, load_documents, resolved_value, source_text
+from ._yaml import KeyPositions, describe_yaml_error, load_documents
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 from pydantic.aliases import AliasChoices
 
-from ._yaml import resolved_value, source_text
+from ._source import resolved_value, source_text
 
 
 class _Wants(enum.Enum):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from ._limits import MAX_EXPANDED_NODES, MAX_YAML_DEPTH, MAX_YAML_NODES
+from ._source import SourceScalar, resolved_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -87,29 +88,6 @@ def describe_yaml_error(error: yaml.YAMLError) -> str:
     if not isinstance(problem, str):
         return where + type(error).__name__
     return where + (problem if isinstance(error, OwnProblemError) else safe_problem(problem))
-
-
-@dataclass(frozen=True)
-class SourceScalar:
-    """A YAML scalar that resolved to something other than a string, with the text it was written as.
-
-    Attributes:
-        value: what PyYAML resolved it to (bool, int, float, date or datetime).
-        text: the scalar's text in the document (``0x1F`` for 31).
-    """
-
-    value: object
-    text: str
-
-
-def source_text(value: object) -> object:
-    """The text a string field gets for ``value``: a typed scalar's source text, anything else unchanged."""
-    return value.text if isinstance(value, SourceScalar) else value
-
-
-def resolved_value(value: object) -> object:
-    """What a non-string field gets for ``value``: a typed scalar's resolved value, else ``value``."""
-    return value.value if isinstance(value, SourceScalar) else value
 
 
 Position = tuple[int, int]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
-from volumed.config import MAX_CONFIG_BYTES, check_config, read_config_file
+from volumed.config import MAX_CONFIG_BYTES
 from volumed.resources import (
     BLOCK,
     CONFIG,
@@ -33,6 +33,7 @@ from ._zswap import zswap_config
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from volumed.config import ConfigIssue, MachineConfig
     from volumed.runtime.controller import ControllerContext, Wake
 
 STAGED_SUFFIX: Final = ".staged"
@@ -64,6 +65,14 @@ class ShortReadError(OSError):
     """The read ended before the size the file had when opened: it is being truncated or rewritten."""
 
 
+def check_config(data: bytes) -> tuple[MachineConfig | None, list[ConfigIssue]]:
+    """`volumed.config.check_config`, whose module is imported here, on first use (in the worker thread that
+    checks): with PyYAML it is ~12 % of `import volumed.controllers`."""
+    from volumed import config
+
+    return config.check_config(data)
+
+
 def _read(path: Path) -> bytes | None:
     """The file's bytes; None when it does not exist.
 
@@ -72,6 +81,8 @@ def _read(path: Path) -> bytes | None:
             not hold the thread, and the runtime's stop, forever).
         ShortReadError: fewer bytes than its size: read again later.
     """
+    from volumed.config import read_config_file  # see check_config
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -20,8 +20,12 @@ from tests._fresh_python import ROOT, run_python
 IMPORT_BUDGET = 8.0
 RUNS = 9
 # Loaded only on the paths that need them: tables (rich), selectors (cel-python with lark and pendulum),
-# KMS keys (gRPC) and TPM keys (tpm2-pytss).
-OPTIONAL = ("rich", "pygments", "celpy", "lark", "pendulum", "re2", "grpc", "google.protobuf", "tpm2_pytss")
+# KMS keys (gRPC), TPM keys (tpm2-pytss), reading a config or salt file (PyYAML) and LUKS2 volumes
+# (cryptography, through the payload cipher).
+OPTIONAL = (
+    "rich", "pygments", "celpy", "lark", "pendulum", "re2", "grpc", "google.protobuf", "tpm2_pytss", "yaml",
+    "cryptography",
+)  # fmt: skip
 
 
 def cpu_seconds(code: str, *, write_bytecode: bool = False) -> float:
