@@ -42,6 +42,7 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Pointer
 from volumed.runtime.controller import Controller, EventSource, Input, Output, failure_text, passes_through
+from volumed.runtime.state import StateError
 from volumed.storage.activation import ActivationError, FuseActivator, cipher_problem
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
@@ -247,7 +248,8 @@ def keys_digest(
 
 
 class VolumeFormatter(Controller):
-    """Converges every configured volume to ready and reports each one's VolumeStatus.
+    """Converges every configured volume to ready and reports each one's VolumeStatus, as soon as that
+    volume's attempt of the pass ended (a ready volume is mounted while slower ones are still on their way).
 
     Encrypt only an empty device: a device carrying any other signature is refused with
     "block dev type mismatch" and never written. mkfs only when the opened device has no filesystem,
@@ -353,8 +355,11 @@ class VolumeFormatter(Controller):
                     env,
                     partial(gate, index),
                     finished[item.volume_id],
+                    partial(self._publish_early, ctx),
                 )
 
+        # Each status was published as its attempt ended (`_publish_early`): these writes change nothing then,
+        # and publish what an early write could not.
         for item in work:
             status = self._statuses[item.volume_id]
             await ctx.apply(VolumeStatusDefinition.new(item.volume_id, status))
@@ -373,6 +378,20 @@ class VolumeFormatter(Controller):
             self._logged_phases.pop(volume_id, None)
         for volume_id in [v for v in self._services.opened if v not in configured and v not in mounted]:
             await self._services.close(volume_id)
+
+    async def _publish_early(self, ctx: ControllerContext, volume_id: str) -> None:
+        """Publish a volume's status as soon as its attempt of the pass ended (it is final for the pass): the
+        Mounter mounts a ready volume then, not once the slowest volume of the pass is done (issue 16).
+
+        A write the state refuses (the status still tearing down under a finalizer) is left to the pass end,
+        where it fails the reconcile as before, rather than cancelling the attempts of the other volumes.
+        """
+        status = self._statuses[volume_id]
+        try:
+            await ctx.apply(VolumeStatusDefinition.new(volume_id, status))
+        except StateError:
+            return
+        self._log_phase(volume_id, status)
 
     def _log_phase(self, volume_id: str, status: VolumeStatusSpec) -> None:
         """An info line when a volume's published phase changes (with the reason unless it is ready)."""
@@ -399,11 +418,15 @@ class VolumeFormatter(Controller):
         env: KeyEnvironment,
         gate: Callable[[], Awaitable[None]],
         finished: anyio.Event,
+        publish: Callable[[str], Awaitable[None]],
     ) -> None:
         try:
             # The volume's id on every line logged meanwhile (the key-slot lines of format_encrypted, too).
             with structlog.contextvars.bound_contextvars(volume=item.volume_id):
                 await self._attempt(item, discovered, disks, env, gate)
+            # Before `finished`: a volume that waits on this one (`waiting_for`) is published after it, so a
+            # reader never sees it blocked behind this volume's status of the last pass.
+            await publish(item.volume_id)
         finally:
             finished.set()  # its status is recorded: volumes after it in the order may decide
 

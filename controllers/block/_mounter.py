@@ -105,7 +105,7 @@ class Mounter(Controller):
     A target below another configured volume's (/var/mnt/<name> below EPHEMERAL's /var) is mounted only once
     that volume is mounted there, ready or not yet, as Talos' MountController waits for the parent mount
     point: an existing volume, ready long before EPHEMERAL, was mounted first and then hidden under /var.
-    A child whose parent is not mounted waits, logged once with the parent's name and phase.
+    A child whose parent is not mounted waits, logged once per phase of the parent (with its name and phase).
 
     A live change of mount.readOnly remounts the volume (``mount -o remount``); when that fails (a file open
     for writing, a read-only device) it stays as it is, with one warning. The MountStatus says what is
@@ -136,7 +136,10 @@ class Mounter(Controller):
         self._conflicts: dict[str, LastingProblem] = {}
         self._failures: dict[str, tuple[LastingProblem, float]] = {}  # request -> problem, next attempt
         self._busy: dict[str, LastingProblem] = {}  # request -> its unmount's failure
-        self._waiting: dict[str, str] = {}  # request -> the parent it was last logged waiting for
+        # request -> the parent it was last logged waiting for, with that parent's phase then: logged again
+        # when the phase changes (each status is published as its volume's attempt ends, a child's before its
+        # parent's: "not published", then "failed")
+        self._waiting: dict[str, tuple[str, str]] = {}
         self._remounts: dict[str, LastingProblem] = {}  # request -> its failed remount
 
     async def reconcile(self, ctx: ControllerContext) -> None:
@@ -184,9 +187,9 @@ class Mounter(Controller):
             )
             if unmounted:  # mounted once its parent is (EPHEMERAL at /var before /var/mnt/<name>)
                 parent, parent_target = unmounted[-1]
-                if self._waiting.get(request_id) != parent:
-                    self._waiting[request_id] = parent
-                    phase = statuses[parent].spec.phase.value if parent in statuses else "not published"
+                phase = statuses[parent].spec.phase.value if parent in statuses else "not published"
+                if self._waiting.get(request_id) != (parent, phase):
+                    self._waiting[request_id] = (parent, phase)
                     ctx.logger.info(
                         f"{status.id} waits for {parent} to be mounted at {parent_target} ({parent}: {phase})"
                     )

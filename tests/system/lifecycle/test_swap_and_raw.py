@@ -145,7 +145,12 @@ async def check_converged(boot: Booted, *, raw: bool = True) -> dict[str, str]:
     for volume in SWAP_VOLUMES:
         device = status_of(snapshot, volume).mount_location
         devices[volume] = device
-        await boot.wait_for(lambda _s, d=device: swap_active(d), what=f"swap on {device}")
+        # on in the kernel and published: the SwapActivator writes the MountStatus after swapon returns, and
+        # nothing makes `--once` settle wait for a swap (it may come on after the last mount)
+        await boot.wait_for(
+            lambda s, d=device, v=volume: swap_active(d) and v in s.mounted,
+            what=f"swap on {device}, with its MountStatus",
+        )
         assert any(same_device(listed, device) for listed in swapon_show()), (device, swapon_show())
         mount = await boot.subsystem.state.get(
             Pointer(BLOCK, MountStatusDefinition.type, f"{volume}-volumed")
