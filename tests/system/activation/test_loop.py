@@ -84,7 +84,10 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(loop.LoopError, match="cannot open") as info:
         loop.attach(tmp_path / "missing.img")
     assert info.value.errno == errno.ENOENT
+    # a loop device nobody has attached (a fixed one might be another program's, and would be detached)
+    paths = (f"/dev/loop{n}" for n in range(250, 10**6))
+    unattached = next(path for path in paths if loop.read_loop_device(path) is None)
     with pytest.raises(loop.LoopError, match="not an attached loop device"):
-        loop.detach("/dev/loop250")
+        loop.detach(unattached)
     with pytest.raises(loop.LoopError, match="is not a loop device"):
         loop.read_loop_device("/dev/sda")

@@ -134,8 +134,9 @@ def test_one_hostile_header_fails_that_volume_only_and_volumed_run_keeps_running
                 except (ApiError, OSError):  # not listening yet (the socket of the first boot is left)
                     seen = {}
                 good_ready = seen.get("u-good", ("",))[0] == "ready" and node.target("u-good").is_mount()
-                if good_ready and seen.get("u-bad", ("",))[0] == "failed":
-                    break
+                system_ready = all(seen.get(v, ("",))[0] == "ready" for v in ("STATE", "EPHEMERAL"))
+                if good_ready and system_ready and seen.get("u-bad", ("",))[0] == "failed":
+                    break  # STATE mounts independently of the user volumes: wait for it too
             time.sleep(0.2)
         assert process.poll() is None, "volumed run ended"
         assert seen.get("u-good", ("",))[0] == "ready", f"the good volume is not ready: {seen}"

@@ -202,9 +202,10 @@ async def test_restart_without_reboot_adopts_live_volumes(node: Node) -> None:
     between): the new run re-opens the active volumes (Talos crashes there) and reuses the mounts, stacking
     nothing, and its shutdown then leaves nothing behind."""
     node.write_config(*FIRST_BOOT_CONFIG)
-    # without --once: a run that stays up (with --once it starts unmounting as soon as all is mounted)
+    # without --once: a run that stays up (with --once it starts unmounting as soon as all is mounted);
+    # the third "mounted" event, not any line saying "mounted" ("u-data waits for EPHEMERAL to be mounted")
     killed, output = await anyio.to_thread.run_sync(
-        partial(run_and_kill, node, KillPoint("mounted", 0.05, occurrence=3), once=False)
+        partial(run_and_kill, node, KillPoint("] mounted ", 0.05, occurrence=3), once=False)
     )
     assert killed, output
     live = node.leftovers()
