@@ -370,7 +370,7 @@ class ProcessBoot:
         """Per volume, in seconds: each step's duration, and the waits of its way to mounted: config loaded to
         its header being opened (waiting for a VolumeFormatter pass), open to KDF start (the key, the header,
         the KDF limiter), KDF end to activation, activation to the probe of the opened device, that probe to
-        the mount (the pass publishing its status, the Mounter)."""
+        the mount (its attempt's end publishing its status, the Mounter)."""
         by_target = {mount_target(v): v for v in volume_ids()}
         found: dict[str, list[tuple[float, float, str]]] = {}
         steps = [(s, e, step, volume) for s, e, step, volume in self.data["steps"]]
