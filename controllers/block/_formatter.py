@@ -107,6 +107,8 @@ log = structlog.get_logger(__name__)
 
 RETRY_INTERVAL: Final = 30.0  # Talos retries retryable volume errors on this timer
 ENCRYPTION_TIME_LIMIT: Final = 60.0  # Talos' overall limit per encryption step
+# Settled phases a new attempt may replace: a pass that retries one publishes its statuses together
+_STALE_WHILE_RETRIED: Final = frozenset({VolumePhase.FAILED, VolumePhase.MISSING})
 
 
 class VolumeWaiting(Exception):
@@ -345,6 +347,11 @@ class VolumeFormatter(Controller):
             if blockers:
                 raise VolumeWaiting(waiting_reason(blockers), waiting_for=blockers)
 
+        # A volume failed or missing after the last pass is attempted again in this one; while it is, its old
+        # status would look settled next to the others' new ones, and `--once` (or the TPM boot phase) would
+        # end on it (review40 F1). Such a pass publishes its statuses together at its end, as before.
+        retrying = any(self._status(item.volume_id).phase in _STALE_WHILE_RETRIED for item in work)
+        publish = None if retrying else partial(self._publish_early, ctx)
         async with anyio.create_task_group() as tg:
             for index, item in enumerate(work):
                 tg.start_soon(
@@ -355,7 +362,7 @@ class VolumeFormatter(Controller):
                     env,
                     partial(gate, index),
                     finished[item.volume_id],
-                    partial(self._publish_early, ctx),
+                    publish,
                 )
 
         # Each status was published as its attempt ended (`_publish_early`): these writes change nothing then,
@@ -418,7 +425,7 @@ class VolumeFormatter(Controller):
         env: KeyEnvironment,
         gate: Callable[[], Awaitable[None]],
         finished: anyio.Event,
-        publish: Callable[[str], Awaitable[None]],
+        publish: Callable[[str], Awaitable[None]] | None,
     ) -> None:
         try:
             # The volume's id on every line logged meanwhile (the key-slot lines of format_encrypted, too).
@@ -426,7 +433,8 @@ class VolumeFormatter(Controller):
                 await self._attempt(item, discovered, disks, env, gate)
             # Before `finished`: a volume that waits on this one (`waiting_for`) is published after it, so a
             # reader never sees it blocked behind this volume's status of the last pass.
-            await publish(item.volume_id)
+            if publish is not None:
+                await publish(item.volume_id)
         finally:
             finished.set()  # its status is recorded: volumes after it in the order may decide
 
