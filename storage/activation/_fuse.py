@@ -204,14 +204,15 @@ class FuseActivator:
                     f"({current.size} bytes), not {segment.device} at offset {segment.offset}"
                 )
             return current.device
-        held = [device.path for device in loops if in_use(device.path)]
+        pinned = _pin(loops)
+        held = [device.path for device, _ in pinned if in_use(device.path)]
         if held:  # a filesystem mounted on the dead view: serving it anew would leave that on the dead one
             why = current.problem or f"{name} is not active"
             raise ActivationBusyError(
                 f"{why}: {', '.join(held)} over its view is still in use (mounted?); stop volumed (it "
                 "unmounts it) and start it again"
             )
-        self._clean_up(name, loops=loops)
+        self._clean_up(name, loops=pinned)
         if self._shared:
             pid = self._hand_to_host(name, segment, size, volume_key)
         else:
@@ -281,11 +282,11 @@ class FuseActivator:
 
     def deactivate(self, name: str) -> None:
         check_name(name)
-        loops = self._loops(name)
-        for device in loops:
+        pinned = _pin(self._loops(name))
+        for device, _ in pinned:
             if in_use(device.path):
                 raise ActivationBusyError(f"{name}: {device.path} is in use (mounted?); unmount it first")
-        self._clean_up(name, loops=loops)
+        self._clean_up(name, loops=pinned)
 
     def is_active(self, name: str) -> bool:
         return self.status(name).active
@@ -519,14 +520,22 @@ class FuseActivator:
         return f" (server log: {tail})" if tail else ""
 
     def _clean_up(
-        self, name: str, *, pid: int | None = None, loops: list[loop.LoopDevice] | None = None
+        self,
+        name: str,
+        *,
+        pid: int | None = None,
+        loops: list[tuple[loop.LoopDevice, loop.LoopBacking]] | None = None,
     ) -> None:
         """Detach loops, unmount, end the serving (a server of this volume alone is stopped, the shared one is
         told to stop serving it): whatever of a (half-made or dead) activation is left. ``loops``: the loop
-        devices of ``name`` as the caller just found them (else they are looked up)."""
-        for device in self._loops(name) if loops is None else loops:
-            with contextlib.suppress(loop.LoopError):
-                loop.detach(device)
+        devices of ``name`` as the caller found them, with the file each mapped then (else they are looked
+        up): one another program detached and reattached to its own file since is left alone."""
+        for device, backing in _pin(self._loops(name)) if loops is None else loops:
+            try:
+                loop.detach(device, expected=backing)
+            except loop.LoopError as exc:
+                if exc.errno == errno.ESTALE:
+                    log.info("%s: %s", name, exc)
         mountpoint = str(self.mountpoint(name))
         if self._mounted(name) and umount(mountpoint) != 0:
             umount(mountpoint, lazy=True)
@@ -589,6 +598,18 @@ class FuseActivator:
     def remove_logs(self, name: str) -> None:
         """Delete the server log of mapping ``name`` (kept after deactivation for post-mortems)."""
         self._log_file(name).unlink(missing_ok=True)
+
+
+def _pin(loops: list[loop.LoopDevice]) -> list[tuple[loop.LoopDevice, loop.LoopBacking]]:
+    """``loops`` that still map the file they were found on, each with that file's device and inode (for a
+    detach that must not take a device another program has reattached meanwhile)."""
+    pinned = []
+    for device in loops:
+        with contextlib.suppress(loop.LoopError):
+            backing = loop.pinned_backing(device)
+            if backing is not None:
+                pinned.append((device, backing))
+    return pinned
 
 
 class _NoAnswer(str):

@@ -13,6 +13,7 @@ from ._resize import set_size_limit as set_size_limit
 from ._status import LoopBacking as LoopBacking
 from ._status import loop_backing as loop_backing
 from ._status import loop_backing_of as loop_backing_of
+from ._status import pinned_backing as pinned_backing
 from ._sysfs import LoopDevice as LoopDevice
 from ._sysfs import find_attachments as find_attachments
 from ._sysfs import list_loop_devices as list_loop_devices
@@ -29,6 +30,7 @@ __all__ = [
     "list_loop_devices",
     "loop_backing",
     "loop_backing_of",
+    "pinned_backing",
     "read_loop_device",
     "set_size_limit",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from . import _abi
 from ._errors import LoopError
+from ._status import LoopBacking, loop_backing
 from ._sysfs import LoopDevice, read_loop_device
 
 if TYPE_CHECKING:
@@ -156,11 +157,17 @@ def _configure_free_device(config: bytes, *, read_only: bool, name: str) -> tupl
         os.close(control)
 
 
-def detach(device: str | os.PathLike[str] | LoopDevice) -> None:
+def detach(device: str | os.PathLike[str] | LoopDevice, *, expected: LoopBacking | None = None) -> None:
     """Detach a loop device. A device still open elsewhere (mounted) goes when its last opener closes it.
 
+    ``expected``: the file the device mapped when the caller looked it up (:func:`~._status.pinned_backing`).
+    Another program may have detached the device since and attached its own file to it (``losetup -f`` takes
+    the lowest free number): such a device is left alone. The check is made with the device open, which keeps
+    it from being detached and reattached until LOOP_CLR_FD (a detach by another opener is only deferred).
+
     Raises:
-        LoopError: not a loop device, or not attached (ENXIO).
+        LoopError: not a loop device, or not attached (ENXIO); attached over another file than ``expected``
+            (ESTALE, nothing done).
     """
     path = device.path if isinstance(device, LoopDevice) else os.fspath(device)
     if read_loop_device(path) is None:
@@ -170,9 +177,27 @@ def detach(device: str | os.PathLike[str] | LoopDevice) -> None:
     except OSError as exc:
         raise LoopError(exc.errno or errno.EIO, f"cannot open {path} to detach it: {exc.strerror}") from exc
     try:
+        if expected is not None and not _maps(descriptor, expected, path):
+            return  # detached meanwhile (by someone else): nothing to do
         fcntl.ioctl(descriptor, _abi.LOOP_CLR_FD)
     except OSError as exc:
         if exc.errno != errno.ENXIO:  # ENXIO: someone else detached it meanwhile
             raise LoopError(exc.errno or errno.EIO, f"cannot detach {path}: {exc.strerror}") from exc
     finally:
         os.close(descriptor)
+
+
+def _maps(descriptor: int, expected: LoopBacking, path: str) -> bool:
+    """Whether the loop device open as ``descriptor`` still maps ``expected``: False when it maps nothing.
+
+    Raises:
+        LoopError: it maps another file (ESTALE).
+    """
+    current = loop_backing(descriptor)
+    if current is None:
+        return False
+    if (current.device, current.inode, current.offset) != (expected.device, expected.inode, expected.offset):
+        raise LoopError(
+            errno.ESTALE, f"{path} is attached over another file than the one looked up; left alone"
+        )
+    return True

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from . import _abi
 from ._errors import LoopError
+from ._sysfs import LoopDevice, read_loop_device
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,31 @@ def loop_backing_of(path: str | os.PathLike[str]) -> LoopBacking | None:
         return loop_backing(fd)
     finally:
         os.close(fd)
+
+
+def pinned_backing(device: LoopDevice) -> LoopBacking | None:
+    """The file ``device`` maps, if it is still attached over the file a look-up found it on (sysfs
+    ``backing_file`` and offset); None when it is detached or maps another file now.
+
+    For :func:`~._attach.detach`'s ``expected``: a look-up by name (sysfs) does not tell one file from
+    another given that name later, nor the device a program reattached meanwhile; the device and inode do.
+    Checked with the device open, so it cannot be detached and reattached in between.
+    """
+    try:
+        fd = os.open(device.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENXIO):
+            return None
+        raise LoopError(exc.errno, f"cannot open {device.path}: {exc.strerror}") from None
+    try:
+        backing = loop_backing(fd)
+        now = read_loop_device(device.path)
+    finally:
+        os.close(fd)
+    if (
+        backing is None
+        or now is None
+        or (now.backing_file, now.offset) != (device.backing_file, device.offset)
+    ):
+        return None
+    return backing
