@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from structlog.testing import capture_logs
 
-from volumed.controllers import DiscoveryController, KeyResolver, VolumeFormatter
+from tests.controllers.block._volume_runtime import volume_runtime
 from volumed.controllers.block import _formatter
 from volumed.controllers.block._mounter import Mounter, MountRequester
 from volumed.controllers.block._services import VolumeServices
-from volumed.controllers.keys._providers import KeyEnvironment
 from volumed.resources import (
     BLOCK,
     MountStatusDefinition,
@@ -31,7 +30,7 @@ from volumed.resources import (
 )
 from volumed.runtime import Kind, Pointer, in_memory_state
 from volumed.runtime.controller import BackoffPolicy, Runtime
-from volumed.runtime.testing import assert_resource, run_runtime
+from volumed.runtime.testing import assert_resource
 from volumed.storage import disklayout
 from volumed.storage.filesystem import find_mount
 
@@ -62,22 +61,11 @@ async def test_a_ready_volume_is_mounted_before_a_slower_sibling_is_done(
         make_filesystem(device, filesystem, **options)
 
     monkeypatch.setattr(_formatter, "make_filesystem", gated_mkfs)
-    env = KeyEnvironment()
-    services = VolumeServices(backend="fuse", root=tmp_path / "root", runtime_dir=tmp_path / "run")
-    try:
-        async with run_runtime(
-            DiscoveryController([str(image)], interval=60.0),
-            KeyResolver(env),
-            VolumeFormatter(services, env, retry_interval=60.0),
-            MountRequester(),
-            Mounter(services),
-        ) as runtime:
-            try:
-                await _mount_state_while_ephemeral_is_held(runtime.state, tmp_path / "root", held, release)
-            finally:
-                release.set()  # a failed assertion must not leave the mkfs thread (and the runtime) held
-    finally:
-        await services.close_all()
+    async with volume_runtime(image, tmp_path) as runtime:
+        try:
+            await _mount_state_while_ephemeral_is_held(runtime.state, tmp_path / "root", held, release)
+        finally:
+            release.set()  # a failed assertion must not leave the mkfs thread (and the runtime) held
 
 
 async def _mount_state_while_ephemeral_is_held(

@@ -14,12 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from volumed.controllers import DiscoveryController, KeyResolver, VolumeFormatter
+from tests.controllers.block._volume_runtime import volume_runtime
 from volumed.controllers._convergence import convergence
 from volumed.controllers.block import _formatter
-from volumed.controllers.block._mounter import Mounter, MountRequester
-from volumed.controllers.block._services import VolumeServices
-from volumed.controllers.keys._providers import KeyEnvironment
 from volumed.resources import (
     BLOCK,
     MountStatusDefinition,
@@ -30,7 +27,7 @@ from volumed.resources import (
     VolumeType,
 )
 from volumed.runtime import Pointer
-from volumed.runtime.testing import assert_resource, run_runtime
+from volumed.runtime.testing import assert_resource
 from volumed.storage import disklayout
 from volumed.storage.filesystem import FilesystemError
 
@@ -66,22 +63,11 @@ async def test_a_retried_failure_is_not_settled_beside_a_new_ready_volume(
         make_filesystem(device, filesystem, **options)
 
     monkeypatch.setattr(_formatter, "make_filesystem", failing_then_held_mkfs)
-    env = KeyEnvironment()
-    services = VolumeServices(backend="fuse", root=tmp_path / "root", runtime_dir=tmp_path / "run")
-    try:
-        async with run_runtime(
-            DiscoveryController([str(image)], interval=60.0),
-            KeyResolver(env),
-            VolumeFormatter(services, env, retry_interval=60.0),
-            MountRequester(),
-            Mounter(services),
-        ) as runtime:
-            try:
-                await _retry_state_while_a_directory_turns_ready(runtime.state, held, release)
-            finally:
-                release.set()  # a failed assertion must not leave the mkfs thread (and the runtime) held
-    finally:
-        await services.close_all()
+    async with volume_runtime(image, tmp_path) as runtime:
+        try:
+            await _retry_state_while_a_directory_turns_ready(runtime.state, held, release)
+        finally:
+            release.set()  # a failed assertion must not leave the mkfs thread (and the runtime) held
 
 
 async def _retry_state_while_a_directory_turns_ready(
