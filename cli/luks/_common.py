@@ -43,6 +43,7 @@ def luks_errors(device: str) -> Iterator[None]:
         DeviceError,
         InvalidHeaderError,
         KeyslotNotActiveError,
+        KeyslotUnusableError,
         Luks2Error,
         NoKeyError,
         NotLuks2Error,
@@ -50,6 +51,8 @@ def luks_errors(device: str) -> Iterator[None]:
 
     try:
         yield
+    except KeyslotUnusableError as exc:  # why no slot could be tried: a hash or cipher, never a secret
+        fail(f"No usable keyslot is available: {exc}", EXIT_BAD_ARGUMENTS)
     except KeyslotNotActiveError:
         fail("No usable keyslot is available.", EXIT_BAD_ARGUMENTS)
     except NoKeyError:

@@ -15,6 +15,7 @@ from ._errors import DeviceError as DeviceError
 from ._errors import InvalidHeaderError as InvalidHeaderError
 from ._errors import InvalidMetadataError as InvalidMetadataError
 from ._errors import KeyslotNotActiveError as KeyslotNotActiveError
+from ._errors import KeyslotUnusableError as KeyslotUnusableError
 from ._errors import Luks2Error as Luks2Error
 from ._errors import NoKeyError as NoKeyError
 from ._errors import NoSpaceError as NoSpaceError
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidMetadataError",
     "KdfSettings",
     "KeyslotNotActiveError",
+    "KeyslotUnusableError",
     "Luks2Error",
     "Luks2Volume",
     "NoKeyError",

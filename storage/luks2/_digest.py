@@ -16,6 +16,10 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
+SUPPORTED_HASHES = ", ".join(_HASHES)
+"""The pbkdf2 and digest hashes this library implements, for messages."""
+
+
 def hash_algorithm(name: str) -> hashes.HashAlgorithm:
     """The cryptography hash object for a LUKS hash name; ValueError for an unsupported one."""
     try:

@@ -41,6 +41,12 @@ class KeyslotNotActiveError(NoKeyError):
     """The key slot named for unlocking is empty or unusable ("No usable keyslot is available")."""
 
 
+class KeyslotUnusableError(KeyslotNotActiveError):
+    """The slot named, or every slot an unlock without a slot could try, uses what this library does not
+    implement (a hash, a cipher) or cannot afford: the message names each slot and why. No KDF ran, so it
+    says nothing about the passphrase, unlike the opaque `NoKeyError`."""
+
+
 class ReadOnlyError(Luks2Error):
     """The header carries requirements this library does not implement, or the volume was opened read-only."""
 

@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ._argon2 import argon2_raw
-from ._digest import hash_algorithm, pbkdf2
+from ._digest import SUPPORTED_HASHES, hash_algorithm, pbkdf2
 from ._errors import InvalidMetadataError
 from ._metadata import ARGON2_TYPES, PBKDF2, Argon2Kdf, Kdf, Pbkdf2Kdf
 from ._validate import ARGON2_CPUS, ARGON2_MEMORY_KIB, ARGON2_TIME, KEY_SIZE, PBKDF2_ITERATIONS, UINT32_MAX
@@ -64,7 +64,7 @@ def kdf_problem(kdf: Kdf, length: int) -> str | None:
         try:
             hash_algorithm(kdf.hash)
         except ValueError:
-            return f"pbkdf2 hash {kdf.hash!r} is not supported"
+            return f"pbkdf2 hash {kdf.hash!r} is not supported by volumed (supported: {SUPPORTED_HASHES})"
         low, high = PBKDF2_ITERATIONS
         if not low <= kdf.iterations <= high:
             return f"pbkdf2 iterations {kdf.iterations} out of range {low}..{high}"

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from ._af import af_merge, af_split
 from ._area_cipher import UNIT, check_cipher, decrypt_area, encrypt_area
-from ._digest import compute_digest, digest_matches, hash_algorithm
-from ._errors import InvalidHeaderError, InvalidMetadataError, KeyslotNotActiveError, NoSpaceError
+from ._digest import SUPPORTED_HASHES, compute_digest, digest_matches, hash_algorithm
+from ._errors import InvalidHeaderError, InvalidMetadataError, KeyslotUnusableError, NoSpaceError
 from ._kdf import KdfSettings, derive_key, kdf_failures, kdf_problem, resolve_kdf
 from ._metadata import Argon2Kdf, Digest, Keyslot, Metadata, Pbkdf2Kdf
 from ._validate import AF_STRIPES, MAX_KEYSLOTS, SALT_SIZE
@@ -46,7 +46,10 @@ def slot_problem(slot: Keyslot) -> str | None:
     try:
         hashlib.new(slot.af_hash).digest()  # shake_* hashes have no fixed digest size
     except (ValueError, TypeError):
-        return f"AF hash {slot.af_hash!r} is not supported"
+        return (
+            f"AF hash {slot.af_hash!r} is not supported by volumed"
+            f" (supported: {SUPPORTED_HASHES} and other hashes Python's hashlib knows by that name)"
+        )
     try:
         check_cipher(slot.area_encryption, slot.area_key_size)
     except InvalidMetadataError as exc:
@@ -59,7 +62,18 @@ def digest_problem(digest: Digest) -> str | None:
     try:
         hash_algorithm(digest.hash)
     except ValueError:
-        return f"digest hash {digest.hash!r} is not supported"
+        return f"digest hash {digest.hash!r} is not supported by volumed (supported: {SUPPORTED_HASHES})"
+    return None
+
+
+def unusable_reason(slot: Keyslot, digest: Digest) -> str | None:
+    """Why a slot and its digest cannot unlock here (`slot_problem`, then `digest_problem`), or None."""
+    problem = slot_problem(slot)
+    if problem is not None:
+        return f"key slot unusable: {problem}"
+    problem = digest_problem(digest)
+    if problem is not None:
+        return f"key slots of this digest are unusable: {problem}"
     return None
 
 
@@ -71,7 +85,7 @@ def open_keyslot(region: Region, slot: Keyslot, passphrase: bytes) -> bytes:
     """
     problem = slot_problem(slot)
     if problem is not None:
-        raise KeyslotNotActiveError(f"{region.name}: key slot unusable: {problem}")
+        raise KeyslotUnusableError(f"{region.name}: key slot unusable: {problem}")
     key = derive_key(slot.kdf, passphrase, slot.area_key_size)
     length = material_length(slot.key_size)  # 4000 stripes always, as cryptsetup reads them
     raw = region.read(slot.area_offset, length)
@@ -96,7 +110,7 @@ def key_matches(digest: Digest, volume_key: bytes) -> bool:
     """
     problem = digest_problem(digest)
     if problem is not None:
-        raise KeyslotNotActiveError(f"key slots of this digest are unusable: {problem}")
+        raise KeyslotUnusableError(f"key slots of this digest are unusable: {problem}")
     with kdf_failures("digest"):
         return digest_matches(
             volume_key,
@@ -118,13 +132,23 @@ def _kdf_cost(slot: Keyslot) -> float:
 def unlock_order(meta: Metadata) -> list[int]:
     """Slots to try without an explicit slot: preferred first, then normal; never priority 0.
 
-    Slots this library cannot use (`slot_problem`, `digest_problem`) are left out. Within one priority the
-    order is cheaper KDF first and slots that a token (TPM, KMS, ...) serves last:
+    Slots this library cannot use (`unusable_reason`) are left out (`unusable_slots` says why). Within one
+    priority the order is cheaper KDF first and slots that a token (TPM, KMS, ...) serves last:
     a passphrase is unlikely to belong to a token's slot, and a wrong guess costs a whole KDF run.
     """
+    return _sort_slots(meta)[0]
+
+
+def unusable_slots(meta: Metadata) -> dict[int, str]:
+    """The slots `unlock_order` would try but leaves out as unusable here, each with its reason."""
+    return _sort_slots(meta)[1]
+
+
+def _sort_slots(meta: Metadata) -> tuple[list[int], dict[int, str]]:
     segment_ids = {i for i, s in meta.segments.items() if not s.is_backup}
     token_slots = {k for t in meta.tokens.values() for k in t.keyslots}
     candidates: list[tuple[int, int, float, int]] = []
+    unusable: dict[int, str] = {}
     for i, slot in meta.keyslots.items():
         if not isinstance(slot, Keyslot):
             continue
@@ -137,10 +161,12 @@ def unlock_order(meta: Metadata) -> list[int]:
             continue
         if not segment_ids & set(digest.segments):
             continue
-        if slot_problem(slot) is not None or digest_problem(digest) is not None:
-            continue  # unusable here: no KDF run for it (named with its reason when asked for by number)
+        reason = unusable_reason(slot, digest)
+        if reason is not None:
+            unusable[i] = reason  # no KDF run for it
+            continue
         candidates.append((-priority, int(i in token_slots), _kdf_cost(slot), i))
-    return [c[-1] for c in sorted(candidates)]
+    return [c[-1] for c in sorted(candidates)], unusable
 
 
 def free_slot_id(meta: Metadata) -> int:

@@ -24,6 +24,7 @@ from ._errors import (
     DeviceError,
     InvalidMetadataError,
     KeyslotNotActiveError,
+    KeyslotUnusableError,
     Luks2Error,
     NoKeyError,
     NoSpaceError,
@@ -39,6 +40,8 @@ from ._keyslots import (
     key_matches,
     open_keyslot,
     unlock_order,
+    unusable_reason,
+    unusable_slots,
 )
 from ._metadata import Keyslot, Metadata, Segment, Token
 from ._options import FormatOptions, check_label
@@ -319,6 +322,8 @@ class Luks2Volume:
 
         Raises:
             NoKeyError: no slot opened (wrong passphrase, empty or disabled slot) — one error for all.
+            KeyslotUnusableError: the slot named, or every slot that could be tried, is unusable here
+                (`unusable_reason`: a hash or cipher not implemented, ...); each named with its reason.
         """
         secret = _secret(passphrase)
         meta = self.metadata
@@ -326,9 +331,15 @@ class Luks2Volume:
             named = self.keyslots.get(keyslot)
             if named is None or (named.priority is not None and named.priority not in (0, 1, 2)):
                 raise KeyslotNotActiveError(f"{self._header.name}: key slot {keyslot} is not active")
+            reason = unusable_reason(named, digest_of_slot(meta, keyslot)[1])
+            if reason is not None:  # before any KDF run, the digest's hash too
+                raise KeyslotUnusableError(f"{self._header.name}: keyslot {keyslot}: {reason}")
             order = [keyslot]
         else:
             order = unlock_order(meta)
+            if not order and (unusable := unusable_slots(meta)):
+                reasons = "; ".join(f"keyslot {i}: {why}" for i, why in sorted(unusable.items()))
+                raise KeyslotUnusableError(f"{self._header.name}: {reasons}")
         for slot_id in order:
             slot = self.keyslots[slot_id]
             _, digest = digest_of_slot(meta, slot_id)
