@@ -21,6 +21,7 @@ from ._errors import NoKeyError as NoKeyError
 from ._errors import NoSpaceError as NoSpaceError
 from ._errors import NotLuks2Error as NotLuks2Error
 from ._errors import ReadOnlyError as ReadOnlyError
+from ._errors import UnsupportedCipherError as UnsupportedCipherError
 
 if _typing.TYPE_CHECKING:
     from ._format import interrupted_format as interrupted_format
@@ -67,6 +68,7 @@ __all__ = [
     "PayloadStream",
     "ReadOnlyError",
     "Token",
+    "UnsupportedCipherError",
     "VolumeKey",
     "XtsCipher",
     "interrupted_format",

@@ -47,6 +47,12 @@ class KeyslotUnusableError(KeyslotNotActiveError):
     says nothing about the passphrase, unlike the opaque `NoKeyError`."""
 
 
+class UnsupportedCipherError(Luks2Error, ValueError):
+    """The data segment is encrypted with a cipher this library does not implement, and the operation needs
+    it (reading or writing the payload); the key slots may still be usable. A ValueError too, as the payload
+    cipher's own refusal was before."""
+
+
 class ReadOnlyError(Luks2Error):
     """The header carries requirements this library does not implement, or the volume was opened read-only."""
 

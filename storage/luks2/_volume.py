@@ -29,6 +29,7 @@ from ._errors import (
     NoKeyError,
     NoSpaceError,
     ReadOnlyError,
+    UnsupportedCipherError,
 )
 from ._kdf import KdfSettings
 from ._keyslots import (
@@ -300,11 +301,20 @@ class Luks2Volume:
         """A seekable stream over the decrypted data segment (writable when the volume is).
 
         The volume key is checked against the digest first, so a wrong key never writes garbage.
+
+        Raises:
+            UnsupportedCipherError: the segment's cipher is not one this library implements.
         """
         from .payload import PayloadStream
+        from .xts import CIPHERS
 
-        key = self.check_volume_key(volume_key)
         seg = self.segment
+        if seg.encryption not in CIPHERS:
+            raise UnsupportedCipherError(
+                f"{self._header.name}: unsupported payload cipher {seg.encryption!r}"
+                f" (supported by volumed: {', '.join(CIPHERS)})"
+            )
+        key = self.check_volume_key(volume_key)
         return PayloadStream(
             self._data.file,
             offset=self._data.offset + seg.offset,

@@ -68,3 +68,33 @@ def test_a_wrong_passphrase_on_a_supported_header_is_still_no_key(tmp_path: Path
     result = volumed("test-key", "-d", wrong, path)
     assert (result.returncode, result.stderr) == (2, "No key available with this passphrase.\n")
     assert volumed("test-key", "-d", right, path).returncode == 0
+
+
+def test_an_unsupported_payload_cipher_is_named_where_the_payload_is_needed(tmp_path: Path) -> None:
+    """The slots are usable (test-key opens them, as cryptsetup does), the data segment's cipher is not:
+    `volumed luks read` says so instead of a traceback."""
+    path = image(tmp_path / "v.img", 24 * MIB)
+    right = key_file(tmp_path, PASS)
+    essiv = ["-c", "aes-cbc-essiv:sha256", "-s", "256", "--keyslot-cipher", "aes-xts-plain64"]
+    cryptsetup(
+        "luksFormat",
+        "-q",
+        "--type",
+        "luks2",
+        *FAST,
+        *essiv,
+        "--keyslot-key-size",
+        "512",
+        "--key-file",
+        right,
+        path,
+    )
+    assert volumed("test-key", "-d", right, path).returncode == 0
+    before = path.read_bytes()
+    result = volumed("read", "-d", right, path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "unsupported payload cipher 'aes-cbc-essiv:sha256'" in result.stderr, result.stderr
+    assert "supported by volumed: aes-xts-plain64" in result.stderr
+    assert result.stdout == ""
+    assert path.read_bytes() == before
