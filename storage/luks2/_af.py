@@ -6,6 +6,8 @@ import hashlib
 import os
 from typing import TYPE_CHECKING
 
+from ._digest import hashlib_name
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -18,7 +20,7 @@ def _diffuser(length: int, hash_name: str) -> Callable[[int], int]:
     (8000 for a 64-byte key with sha256) was most of an unlock's time after its KDF, and an unlock runs
     while it holds the turn the next volume's KDF waits for.
     """
-    start = hashlib.new(hash_name)
+    start = hashlib.new(hashlib_name(hash_name))
     size = start.digest_size
     pieces = []
     for j, offset in enumerate(range(0, length, size)):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ._af import af_merge, af_split
 from ._area_cipher import UNIT, check_cipher, decrypt_area, encrypt_area
-from ._digest import SUPPORTED_HASHES, compute_digest, digest_matches, hash_algorithm
+from ._digest import SUPPORTED_HASHES, compute_digest, digest_matches, hash_algorithm, hashlib_name
 from ._errors import InvalidHeaderError, InvalidMetadataError, KeyslotUnusableError, NoSpaceError
 from ._kdf import KdfSettings, derive_key, kdf_failures, kdf_problem, resolve_kdf
 from ._metadata import Argon2Kdf, Digest, Keyslot, Metadata, Pbkdf2Kdf
@@ -44,7 +44,7 @@ def slot_problem(slot: Keyslot) -> str | None:
     if problem is not None:
         return problem
     try:
-        hashlib.new(slot.af_hash).digest()  # shake_* hashes have no fixed digest size
+        hashlib.new(hashlib_name(slot.af_hash)).digest()  # shake_* hashes have no fixed digest size
     except (ValueError, TypeError):
         return (
             f"AF hash {slot.af_hash!r} is not supported by volumed"
