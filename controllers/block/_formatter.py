@@ -768,7 +768,13 @@ class VolumeFormatter(Controller):
                 raise VolumeError("encryption step timed out", retryable=True) from error
             except (Luks2Error, ActivationError, KeyProviderError, OSError) as error:
                 raise VolumeError(f"encryption: {error}", retryable=True) from error
-            opened = OpenVolume(location=location, result=result, device=device, keys_digest=synced)
+            opened = OpenVolume(
+                location=location,
+                result=result,
+                device=device,
+                keys_digest=synced,
+                ignored_flags=await self._services.ignored_flags(item.volume_id),
+            )
             self._services.opened[item.volume_id] = opened
         return status.model_copy(
             update={
@@ -780,7 +786,7 @@ class VolumeFormatter(Controller):
                 "encryption_failed_syncs": tuple(opened.result.failed_syncs),
                 "locked_to_state": any(k.lock_to_state for k in encryption.keys),
                 "tpm_pcrs": tuple(sorted({p for k in encryption.keys for p in k.tpm_pcrs})),
-                "encryption_ignored_options": await self._services.ignored_flags(item.volume_id),
+                "encryption_ignored_options": opened.ignored_flags,
             }
         )
 

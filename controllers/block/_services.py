@@ -53,6 +53,8 @@ class OpenVolume:
     """A volume we unlocked this run: how it opened (with the key we hold) and the device it is active as.
 
     ``keys_digest`` identifies the key configuration the slots were last synced to ("" = not yet synced).
+    ``ignored_flags``: what the mapping runs without (fuse), read once when it was made: an active mapping
+    keeps its flags, so a later pass need not ask the backend again.
     """
 
     location: Location
@@ -60,6 +62,7 @@ class OpenVolume:
     device: str
     keys_digest: str
     sync_kdf_runs: int = 0
+    ignored_flags: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"OpenVolume(device={self.device!r}, {self.result!r})"
