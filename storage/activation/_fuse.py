@@ -464,7 +464,18 @@ class FuseActivator:
             log.warning("%s: the FUSE server did not stop serving it: %s", name, reply.get("error"))
 
     def _loops(self, name: str) -> list[loop.LoopDevice]:
-        return loops_backed_by(str(self.decrypted_file(name)))
+        """The loop devices over the volume's decrypted file. Once its FUSE mount is gone (a server stopped
+        by SIGTERM unmounts it) sysfs names that file ``/<name>``, so the device the state file recorded is
+        taken when sysfs names it so: by the full path alone it was never found again, and stayed attached."""
+        found = loops_backed_by(str(self.decrypted_file(name)))
+        if found:
+            return found
+        recorded = (self._read_state(name) or {}).get("loop")
+        if isinstance(recorded, str) and recorded.startswith("/dev/loop"):
+            device = loop.read_loop_device(recorded)
+            if device is not None and device.backing_file == f"/{name}":
+                return [device]
+        return found
 
     def _start_server(self, name: str, segment: DataSegment, size: int, volume_key: bytes) -> int:
         mountpoint = self.mountpoint(name)
@@ -524,7 +535,7 @@ class FuseActivator:
         name: str,
         *,
         pid: int | None = None,
-        loops: list[tuple[loop.LoopDevice, loop.LoopBacking]] | None = None,
+        loops: list[tuple[loop.LoopDevice, loop.LoopPin]] | None = None,
     ) -> None:
         """Detach loops, unmount, end the serving (a server of this volume alone is stopped, the shared one is
         told to stop serving it): whatever of a (half-made or dead) activation is left. ``loops``: the loop
@@ -600,9 +611,10 @@ class FuseActivator:
         self._log_file(name).unlink(missing_ok=True)
 
 
-def _pin(loops: list[loop.LoopDevice]) -> list[tuple[loop.LoopDevice, loop.LoopBacking]]:
+def _pin(loops: list[loop.LoopDevice]) -> list[tuple[loop.LoopDevice, loop.LoopPin]]:
     """``loops`` that still map the file they were found on, each with that file's device and inode (for a
-    detach that must not take a device another program has reattached meanwhile)."""
+    detach that must not take a device another program has reattached meanwhile). One over a dead view (its
+    server gone) is kept too: it must be checked for mounts and detached like a live one."""
     pinned = []
     for device in loops:
         with contextlib.suppress(loop.LoopError):

@@ -11,6 +11,8 @@ from ._attach import detach as detach
 from ._errors import LoopError as LoopError
 from ._resize import set_size_limit as set_size_limit
 from ._status import LoopBacking as LoopBacking
+from ._status import LoopPin as LoopPin
+from ._status import UnreachableBacking as UnreachableBacking
 from ._status import loop_backing as loop_backing
 from ._status import loop_backing_of as loop_backing_of
 from ._status import pinned_backing as pinned_backing
@@ -23,6 +25,8 @@ __all__ = [
     "LoopBacking",
     "LoopDevice",
     "LoopError",
+    "LoopPin",
+    "UnreachableBacking",
     "attach",
     "attached",
     "detach",

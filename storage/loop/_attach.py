@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from . import _abi
 from ._errors import LoopError
-from ._status import LoopBacking, loop_backing
+from ._status import UNREACHABLE_FILE_ERRORS, LoopPin, UnreachableBacking, loop_backing
 from ._sysfs import LoopDevice, read_loop_device
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _configure_free_device(config: bytes, *, read_only: bool, name: str) -> tupl
         os.close(control)
 
 
-def detach(device: str | os.PathLike[str] | LoopDevice, *, expected: LoopBacking | None = None) -> None:
+def detach(device: str | os.PathLike[str] | LoopDevice, *, expected: LoopPin | None = None) -> None:
     """Detach a loop device. A device still open elsewhere (mounted) goes when its last opener closes it.
 
     ``expected``: the file the device mapped when the caller looked it up (:func:`~._status.pinned_backing`).
@@ -187,16 +187,32 @@ def detach(device: str | os.PathLike[str] | LoopDevice, *, expected: LoopBacking
         os.close(descriptor)
 
 
-def _maps(descriptor: int, expected: LoopBacking, path: str) -> bool:
+def _maps(descriptor: int, expected: LoopPin, path: str) -> bool:
     """Whether the loop device open as ``descriptor`` still maps ``expected``: False when it maps nothing.
 
     Raises:
         LoopError: it maps another file (ESTALE).
     """
-    current = loop_backing(descriptor)
+    try:
+        current = loop_backing(descriptor)
+    except LoopError as exc:
+        if not isinstance(expected, UnreachableBacking) or exc.errno not in UNREACHABLE_FILE_ERRORS:
+            raise
+        now = read_loop_device(path)  # still a dead FUSE file: the one looked up if sysfs names it so
+        if now is None:
+            return False
+        if (now.backing_file, now.offset) == (expected.file_name, expected.offset):
+            return True
+        raise LoopError(
+            errno.ESTALE, f"{path} is attached over another file than the one looked up; left alone"
+        ) from None
     if current is None:
         return False
-    if (current.device, current.inode, current.offset) != (expected.device, expected.inode, expected.offset):
+    if isinstance(expected, UnreachableBacking) or (current.device, current.inode, current.offset) != (
+        expected.device,
+        expected.inode,
+        expected.offset,
+    ):
         raise LoopError(
             errno.ESTALE, f"{path} is attached over another file than the one looked up; left alone"
         )

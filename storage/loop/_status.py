@@ -33,6 +33,24 @@ class LoopBacking:
     attached_by_volumed: bool = False
 
 
+@dataclass(frozen=True)
+class UnreachableBacking:
+    """A file the kernel cannot stat for LOOP_GET_STATUS64 (``ENOTCONN``/``ECONNABORTED``: it is on a FUSE
+    mount whose server is gone), so its device and inode are unknown: told by the name sysfs shows and the
+    offset, checked with the loop device open. Only a dead FUSE file answers so; another program's file
+    attached to the number since answers the ioctl."""
+
+    file_name: str
+    offset: int
+
+
+LoopPin = LoopBacking | UnreachableBacking
+"""What :func:`pinned_backing` found a device mapping, for :func:`~._attach.detach`'s ``expected``."""
+
+# The loop driver stats the backing file for LOOP_GET_STATUS64; a FUSE file whose server died fails so.
+UNREACHABLE_FILE_ERRORS: frozenset[int] = frozenset({errno.ENOTCONN, errno.ECONNABORTED})
+
+
 def loop_backing(fd: int) -> LoopBacking | None:
     """The file the loop device open as ``fd`` maps, or None when no file is attached to it.
 
@@ -73,9 +91,11 @@ def loop_backing_of(path: str | os.PathLike[str]) -> LoopBacking | None:
         os.close(fd)
 
 
-def pinned_backing(device: LoopDevice) -> LoopBacking | None:
+def pinned_backing(device: LoopDevice) -> LoopPin | None:
     """The file ``device`` maps, if it is still attached over the file a look-up found it on (sysfs
-    ``backing_file`` and offset); None when it is detached or maps another file now.
+    ``backing_file`` and offset); None when it is detached or maps another file now. A file on a dead FUSE
+    mount (the kernel cannot stat it) is an :class:`UnreachableBacking`: such a device must still be found,
+    checked for mounts and detached, or it stays attached for good.
 
     For :func:`~._attach.detach`'s ``expected``: a look-up by name (sysfs) does not tell one file from
     another given that name later, nor the device a program reattached meanwhile; the device and inode do.
@@ -88,7 +108,13 @@ def pinned_backing(device: LoopDevice) -> LoopBacking | None:
             return None
         raise LoopError(exc.errno, f"cannot open {device.path}: {exc.strerror}") from None
     try:
-        backing = loop_backing(fd)
+        backing: LoopPin | None
+        try:
+            backing = loop_backing(fd)
+        except LoopError as exc:
+            if exc.errno not in UNREACHABLE_FILE_ERRORS:
+                raise
+            backing = UnreachableBacking(device.backing_file, device.offset)
         now = read_loop_device(device.path)
     finally:
         os.close(fd)

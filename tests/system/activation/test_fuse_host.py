@@ -224,6 +224,8 @@ def test_sigterm_stops_every_volume_and_the_server(runtime: Path, images: Images
         assert fuse.status(name).problem == "the FUSE server is not running"
         fuse.deactivate(name)
     assert fuse.leftovers() == []
+    for name in NAMES:  # sysfs names the files '/<name>' now their mounts are gone: they were left attached
+        assert [d.path for d in loop.list_loop_devices() if d.backing_file == f"/{name}"] == []
 
 
 def test_the_key_is_in_no_argv_environment_state_file_or_log(runtime: Path, images: Images) -> None:
