@@ -384,13 +384,13 @@ async def device_for(
     )
     await _replace_left_mount(services, volume_id, mount_target, left.path if left else "", devices)
     if left is not None:  # a run killed and started again without a reboot: its mount is on this one
-        services.loops[volume_id] = left
+        await services.keep_loop(volume_id, left)
         log.info("adopted a loop device left by an earlier run", volume=volume_id, device=left.path)
         return left.path
     device = await anyio.to_thread.run_sync(
         partial(attach, volume.dev_path, offset=volume.offset, size_limit=volume.size, read_only=read_only)
     )
-    services.loops[volume_id] = device
+    await services.keep_loop(volume_id, device)
     return device.path
 
 

@@ -29,6 +29,7 @@ from volumed.storage.loop import (
     detach,
     find_attachments,
     loop_backing_of,
+    pinned_backing,
     read_loop_device,
     set_size_limit,
 )
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
     from volumed.storage.activation import Activator, BackendChoice
-    from volumed.storage.loop import LoopDevice
+    from volumed.storage.loop import LoopDevice, LoopPin
     from volumed.storage.luks2 import VolumeKey
 
     from ._encryption import Location, OpenedVolume
@@ -335,6 +336,9 @@ class VolumeServices:
         self.runtime_dir = runtime_dir
         self.opened: dict[str, OpenVolume] = {}
         self.loops: dict[str, LoopDevice] = {}
+        self.loop_pins: dict[str, LoopPin] = {}
+        """Volume id -> the file its loop device mapped when it was taken (`keep_loop`): checked again at the
+        detach, so a device another program reattached to the number since is left alone."""
         self.mounts: dict[str, Path] = {}
         """Mounts made this run and not yet unmounted: request id -> target."""
         self.mounted_volumes: dict[str, str] = {}
@@ -410,12 +414,21 @@ class VolumeServices:
         held = {device.path for device in self.loops.values()}
         left = await anyio.to_thread.run_sync(left_attached, path, offset, size, held)
         if left is not None:
-            self.loops[volume_id] = left
+            await self.keep_loop(volume_id, left)
             log.info("adopted a loop device left by an earlier run", volume=volume_id, device=left.path)
             return left.path
         device = await anyio.to_thread.run_sync(partial(attach, path, offset=offset, size_limit=size))
-        self.loops[volume_id] = device
+        await self.keep_loop(volume_id, device)
         return device.path
+
+    async def keep_loop(self, volume_id: str, device: LoopDevice) -> None:
+        """Hold ``device`` for ``volume_id`` (detached at shutdown), pinned to the file it maps now."""
+        self.loops[volume_id] = device
+        pin = await anyio.to_thread.run_sync(pinned_backing, device)
+        if pin is None:
+            self.loop_pins.pop(volume_id, None)
+        else:
+            self.loop_pins[volume_id] = pin
 
     def mounted(self, request_id: str, volume_id: str, target: Path) -> None:
         """Record a mount made for ``request_id``."""
@@ -511,8 +524,14 @@ class VolumeServices:
                 except Exception as error:
                     log.error("close failed at shutdown", volume=volume_id, error=str(error))
             for volume_id, device in [(v, d) for v, d in self.loops.items() if v not in kept]:
+                expected = self.loop_pins.pop(volume_id, None)
                 try:
-                    await anyio.to_thread.run_sync(detach, device)
+                    await anyio.to_thread.run_sync(partial(detach, device, expected=expected))
+                except LoopError as error:
+                    if error.errno == errno.ESTALE:  # detached by someone since, the number taken again
+                        log.warning("loop device left alone at shutdown", volume=volume_id, error=str(error))
+                    else:
+                        log.error("loop detach failed at shutdown", volume=volume_id, error=str(error))
                 except OSError as error:
                     log.error("loop detach failed at shutdown", volume=volume_id, error=str(error))
                 self.loops.pop(volume_id, None)
