@@ -327,9 +327,22 @@ def test_watch_stops_quietly_on_interrupt(daemon: Daemon, volumes: list[Resource
     process = _watch(daemon, "vs", "-o", "json")
     assert process.stdout is not None
     assert json.loads(process.stdout.readline())["event"] == "created"
+    while json.loads(process.stdout.readline())["event"] != "bootstrapped":
+        pass  # the other current items; then it waits for changes
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=10)
+    try:
+        _out, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # seen once on a loaded machine: say where it was
+        pytest.fail(f"volumed watch still runs 20 s after SIGINT: {_signal_state(process.pid)}")
     assert (process.returncode, err) == (130, "")
+
+
+def _signal_state(pid: int) -> str:
+    """The signal masks and the kernel wait channel of a process (for a failure's message)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        masks = [line.strip() for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt", "State"))]
+    with open(f"/proc/{pid}/wchan", encoding="ascii") as wchan:
+        return f"{'; '.join(masks)}; wchan {wchan.read()}"
 
 
 def test_watch_stops_quietly_when_its_reader_goes_away(daemon: Daemon, volumes: list[Resource[Any]]) -> None:
