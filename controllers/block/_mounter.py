@@ -254,7 +254,7 @@ class Mounter(Controller):
                 conflict = self._conflicts.pop(request_id, None)
                 if conflict is not None and conflict.clear():
                     ctx.logger.info(f"the mount conflict of {status.id} is gone")
-            seen = await anyio.to_thread.run_sync(
+            now = await anyio.to_thread.run_sync(
                 partial(
                     _read_only_now,
                     target,
@@ -262,7 +262,7 @@ class Mounter(Controller):
                     can_remount=not is_directory(configs[status.id]),
                 )
             )
-            if seen is None and was_mounted:  # mounted by an earlier pass, unmounted since by someone else
+            if now is None and was_mounted:  # mounted by an earlier pass, unmounted since by someone else
                 ctx.logger.warning(
                     f"{status.id} is no longer mounted at {target} (unmounted behind volumed's back); "
                     "mounting it again"
@@ -271,7 +271,7 @@ class Mounter(Controller):
                 await ctx.remove_finalizer(status.pointer)
                 ctx.requeue_after(0)
                 continue
-            read_only, refused = seen or (False, "")
+            read_only, refused = now or (False, "")
             if refused:
                 self._remounts.setdefault(request_id, LastingProblem()).report(
                     ctx.logger,
