@@ -69,15 +69,12 @@ def _refusal(error: BaseException, options: tuple[str, ...]) -> str:
     )
 
 
-def _read_only_now(target: Path, wanted: bool, *, can_remount: bool) -> tuple[bool, str] | None:
+def _read_only_now(target: Path, wanted: bool, *, can_remount: bool) -> tuple[bool, str]:
     """Whether the mount at ``target`` is read-only, after remounting it as ``wanted`` when it is not (a live
-    change of mount.readOnly); with the error when that failed (it stays as it is). None: nothing is mounted
-    there. Blocking."""
+    change of mount.readOnly); with the error when that failed (it stays as it is). Blocking."""
     mounted = find_mount(target)
-    if mounted is None:
-        return None
-    read_only = "ro" in mounted.options
-    if read_only == wanted or not can_remount:
+    read_only = mounted is not None and "ro" in mounted.options
+    if mounted is None or read_only == wanted or not can_remount:
         return read_only, ""
     try:
         remount(target, read_only=wanted)
@@ -198,8 +195,7 @@ class Mounter(Controller):
                     )
                 continue
             self._waiting.pop(request_id, None)
-            was_mounted = request_id in self._services.mounts
-            if not was_mounted:
+            if request_id not in self._services.mounts:
                 options = mount_options(configs[status.id])
                 do_mount = (
                     # a directory of EPHEMERAL, bind mounted onto itself
@@ -254,7 +250,7 @@ class Mounter(Controller):
                 conflict = self._conflicts.pop(request_id, None)
                 if conflict is not None and conflict.clear():
                     ctx.logger.info(f"the mount conflict of {status.id} is gone")
-            now = await anyio.to_thread.run_sync(
+            read_only, refused = await anyio.to_thread.run_sync(
                 partial(
                     _read_only_now,
                     target,
@@ -262,16 +258,6 @@ class Mounter(Controller):
                     can_remount=not is_directory(configs[status.id]),
                 )
             )
-            if now is None and was_mounted:  # mounted by an earlier pass, unmounted since by someone else
-                ctx.logger.warning(
-                    f"{status.id} is no longer mounted at {target} (unmounted behind volumed's back); "
-                    "mounting it again"
-                )
-                self._services.forget_mount(request_id)
-                await ctx.remove_finalizer(status.pointer)
-                ctx.requeue_after(0)
-                continue
-            read_only, refused = now or (False, "")
             if refused:
                 self._remounts.setdefault(request_id, LastingProblem()).report(
                     ctx.logger,

@@ -435,11 +435,6 @@ class VolumeServices:
         self.mounts[request_id] = target
         self.mounted_volumes[request_id] = volume_id
 
-    def forget_mount(self, request_id: str) -> None:
-        """Forget a mount made this run that is gone (unmounted by someone else): it is made again."""
-        self.mounts.pop(request_id, None)
-        self.mounted_volumes.pop(request_id, None)
-
     async def unmount(self, request_id: str) -> None:
         """Unmount a mount made this run. Raises the umount error ("target is busy"): the mount is then kept,
         to be tried again; it is forgotten only once unmounted (or found unmounted)."""
