@@ -194,20 +194,29 @@ def release_leftover_views(runtime_dir: Path, own: frozenset[str] = frozenset())
     from volumed.storage.activation import ActivationError, FuseActivator
 
     activator = FuseActivator(runtime_dir=runtime_dir)
-    for name in activator.leftovers():
-        try:
-            activator.release(name)
-        except ActivationError as error:
-            if name in own:
-                log.error(
-                    "a view of this run stays up: its volume could not be closed",
-                    mapping=name,
-                    error=str(error),
-                )
+    pending = activator.leftovers()
+    failed: dict[str, ActivationError] = {}
+    while pending:  # a view mounted below another's (u-data in /var) goes first: busy ones are tried again
+        failed = {}
+        for name in pending:
+            try:
+                activator.release(name)
+            except ActivationError as error:
+                failed[name] = error
             else:
-                log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
-        else:
-            log.info(
-                "released a view of this run" if name in own else "released a view left by an earlier run",
-                mapping=name,
+                log.info(
+                    "released a view of this run"
+                    if name in own
+                    else "released a view left by an earlier run",
+                    mapping=name,
+                )
+        if len(failed) == len(pending):
+            break
+        pending = list(failed)
+    for name, error in failed.items():
+        if name in own:
+            log.error(
+                "a view of this run stays up: its volume could not be closed", mapping=name, error=str(error)
             )
+        else:
+            log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
