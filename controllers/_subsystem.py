@@ -213,10 +213,10 @@ def release_leftover_views(runtime_dir: Path, own: frozenset[str] = frozenset())
         if len(failed) == len(pending):
             break
         pending = list(failed)
-    for name, error in failed.items():
+    for name, why in failed.items():
         if name in own:
             log.error(
-                "a view of this run stays up: its volume could not be closed", mapping=name, error=str(error)
+                "a view of this run stays up: its volume could not be closed", mapping=name, error=str(why)
             )
         else:
-            log.error("a view left by an earlier run cannot be released", mapping=name, error=str(error))
+            log.error("a view left by an earlier run cannot be released", mapping=name, error=str(why))
