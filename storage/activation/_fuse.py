@@ -242,7 +242,7 @@ class FuseActivator:
             raise ActivationError(
                 f"cannot attach a loop device to {self.decrypted_file(name)}: {exc}"
             ) from exc
-        self._write_state(name, state | {"loop": device.path})
+        self._write_state(name, state | {"loop": device.path, "loop_diskseq": loop.read_diskseq(device.path)})
         return device.path
 
     def resize(self, name: str, segment: DataSegment, volume_key: bytes) -> int:
@@ -465,15 +465,22 @@ class FuseActivator:
 
     def _loops(self, name: str) -> list[loop.LoopDevice]:
         """The loop devices over the volume's decrypted file. Once its FUSE mount is gone (a server stopped
-        by SIGTERM unmounts it) sysfs names that file ``/<name>``, so the device the state file recorded is
-        taken when sysfs names it so: by the full path alone it was never found again, and stayed attached."""
+        by SIGTERM unmounts it) sysfs names that file ``/<name>``: by the full path alone the device was never
+        found again, and stayed attached. So the device the state file recorded is taken too, but only while
+        it is that very attachment (the kernel's ``diskseq`` recorded at the attach): any other file the
+        number was given since, whatever sysfs calls it, is another program's."""
         found = loops_backed_by(str(self.decrypted_file(name)))
         if found:
             return found
-        recorded = (self._read_state(name) or {}).get("loop")
-        if isinstance(recorded, str) and recorded.startswith("/dev/loop"):
+        state = self._read_state(name) or {}
+        recorded, sequence = state.get("loop"), state.get("loop_diskseq")
+        if isinstance(recorded, str) and recorded.startswith("/dev/loop") and isinstance(sequence, int):
             device = loop.read_loop_device(recorded)
-            if device is not None and device.backing_file == f"/{name}":
+            if (
+                device is not None
+                and device.backing_file == f"/{name}"
+                and loop.read_diskseq(recorded) == sequence
+            ):
                 return [device]
         return found
 

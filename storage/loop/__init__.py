@@ -19,6 +19,7 @@ from ._status import pinned_backing as pinned_backing
 from ._sysfs import LoopDevice as LoopDevice
 from ._sysfs import find_attachments as find_attachments
 from ._sysfs import list_loop_devices as list_loop_devices
+from ._sysfs import read_diskseq as read_diskseq
 from ._sysfs import read_loop_device as read_loop_device
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "loop_backing",
     "loop_backing_of",
     "pinned_backing",
+    "read_diskseq",
     "read_loop_device",
     "set_size_limit",
 ]

@@ -87,6 +87,21 @@ def read_loop_device(device: str | os.PathLike[str], *, sys_block: Path = SYS_BL
     )
 
 
+def read_diskseq(device: str | os.PathLike[str], *, sys_block: Path = SYS_BLOCK) -> int | None:
+    """The kernel's sequence number of ``/dev/loopN``'s current attachment (``diskseq``, Linux 5.15+: a new
+    one for every attach, never reused until reboot), or None where the kernel has none.
+
+    It tells one attachment from the next on the same number, which a file's name cannot once its mount is
+    gone (sysfs then names it relative to that mount's root)."""
+    name = os.path.basename(os.fspath(device))
+    if _LOOP_NAME.fullmatch(name) is None:
+        raise LoopError(22, f"{os.fspath(device)!r} is not a loop device (/dev/loopN)")
+    try:
+        return int(_read(sys_block / name / "diskseq"))
+    except (OSError, ValueError):
+        return None
+
+
 def list_loop_devices(*, sys_block: Path = SYS_BLOCK) -> list[LoopDevice]:
     """All attached loop devices, by number."""
     found: list[LoopDevice] = []

@@ -8,6 +8,7 @@ volume was served anew beside a mount on the dead device (its writes failing wit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -113,3 +114,36 @@ def test_activate_over_a_dead_view_still_mounted_is_refused(
     assert _over_the_view(activator) == [again]
     activator.deactivate(NAME)
     assert _over_the_view(activator) == []
+
+
+def test_another_programs_device_on_the_recorded_number_is_not_taken(
+    tmp_path: Path,
+    activator: FuseActivator,  # noqa: F811 (the fixture)
+) -> None:
+    """The device recorded in the state file is taken by number only while it is that very attachment: another
+    program's file on the number, which sysfs also names ``/<name>`` (its mount lazily gone), was taken as the
+    volume's device (status active on it, activate handing it out) and detached (review51 F1)."""
+    volume = Volume(tmp_path, sector_size=4096, size=16 * MiB)
+    device = activator.activate(NAME, volume.segment, volume.key)
+    run("losetup", "-d", device)  # the admin; the state file still names the number
+    other = tmp_path / "other"
+    other.mkdir()
+    run("mount", "-t", "tmpfs", "other", other)
+    try:
+        (other / NAME).write_bytes(b"the other program's data".ljust(MiB, b"\0"))
+        run("losetup", device, other / NAME)
+    finally:
+        run("umount", "-l", other)
+    try:
+        found = loop.read_loop_device(device)
+        assert found is not None
+        assert found.backing_file == f"/{NAME}"  # what sysfs says of ours once its view is unmounted
+
+        assert not activator.status(NAME).active
+        again = activator.activate(NAME, volume.segment, volume.key)
+        assert again != device
+        activator.deactivate(NAME)
+        assert loop.read_loop_device(device) == found  # left alone
+    finally:
+        with contextlib.suppress(loop.LoopError):
+            loop.detach(device)
