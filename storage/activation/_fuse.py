@@ -73,7 +73,8 @@ def segment_size(segment: DataSegment) -> int:
 
 
 def loops_backed_by(target: str, *, sys_block: Path = Path("/sys/block")) -> list[loop.LoopDevice]:
-    """The loop devices attached to the file ``target`` (as the kernel names it), by number.
+    """The loop devices attached to the file ``target`` (as the kernel names it, `` (deleted)`` or not: a dead
+    FUSE mount's entry for the file is dropped once anything looks it up), by number.
 
     Of every other loop device only ``loop/backing_file`` is read: each status check of a volume looks its
     loop devices up, and reading every attribute of every loop device of the machine (114 on a shared test
@@ -88,13 +89,14 @@ def loops_backed_by(target: str, *, sys_block: Path = Path("/sys/block")) -> lis
     try:
         names = os.listdir(directory)
         wanted = target.encode("utf-8", errors="surrogateescape")
-        matching = [name for name in names if _backing_file(directory, name) == wanted]
+        named = (wanted, wanted + b" (deleted)")  # deleted: a dead FUSE mount's entry for it was dropped
+        matching = [name for name in names if _backing_file(directory, name) in named]
     finally:
         os.close(directory)
     found: list[loop.LoopDevice] = []
     for name in matching:
         device = loop.read_loop_device(name, sys_block=sys_block)
-        if device is not None and device.backing_file == target:
+        if device is not None and device.backing_name == target:
             found.append(device)
     return sorted(found, key=lambda device: device.number)
 
@@ -478,7 +480,7 @@ class FuseActivator:
             device = loop.read_loop_device(recorded)
             if (
                 device is not None
-                and device.backing_file == f"/{name}"
+                and device.backing_name == f"/{name}"
                 and loop.read_diskseq(recorded) == sequence
             ):
                 return [device]

@@ -201,7 +201,7 @@ def _maps(descriptor: int, expected: LoopPin, path: str) -> bool:
         now = read_loop_device(path)  # still a dead FUSE file: the one looked up if sysfs names it so
         if now is None:
             return False
-        if (now.backing_file, now.offset) == (expected.file_name, expected.offset):
+        if (now.backing_name, now.offset) == (expected.file_name, expected.offset):
             return True
         raise LoopError(
             errno.ESTALE, f"{path} is attached over another file than the one looked up; left alone"

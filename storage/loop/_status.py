@@ -114,14 +114,14 @@ def pinned_backing(device: LoopDevice) -> LoopPin | None:
         except LoopError as exc:
             if exc.errno not in UNREACHABLE_FILE_ERRORS:
                 raise
-            backing = UnreachableBacking(device.backing_file, device.offset)
+            backing = UnreachableBacking(device.backing_name, device.offset)
         now = read_loop_device(device.path)
     finally:
         os.close(fd)
     if (
         backing is None
         or now is None
-        or (now.backing_file, now.offset) != (device.backing_file, device.offset)
+        or (now.backing_name, now.offset) != (device.backing_name, device.offset)
     ):
         return None
     return backing

@@ -46,6 +46,12 @@ class LoopDevice:
         """Whether the backing file was deleted while attached."""
         return self.backing_file.endswith(_DELETED)
 
+    @property
+    def backing_name(self) -> str:
+        """``backing_file`` without the `` (deleted)`` the kernel adds once the file's name is gone (also when
+        a dead FUSE mount's entry for it was dropped: the file is the same, still attached)."""
+        return self.backing_file.removesuffix(_DELETED)
+
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="surrogateescape").rstrip("\n")

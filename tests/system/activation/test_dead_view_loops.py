@@ -147,3 +147,30 @@ def test_another_programs_device_on_the_recorded_number_is_not_taken(
     finally:
         with contextlib.suppress(loop.LoopError):
             loop.detach(device)
+
+
+def test_a_dead_view_looked_up_since_is_still_found(
+    tmp_path: Path,
+    activator: FuseActivator,  # noqa: F811 (the fixture)
+    mounts: Mounts,  # noqa: F811 (the fixture)
+) -> None:
+    """Once anything looks the dead view's file up (a stat, `df`), the kernel drops its FUSE entry and sysfs
+    names the file '<path> (deleted)': matched by the exact name, the device was lost again (review52 F1):
+    served anew beside the mount on it, and left attached."""
+    volume = Volume(tmp_path, sector_size=4096, size=16 * MiB)
+    device = activator.activate(NAME, volume.segment, volume.key)
+    sequence = loop.read_diskseq(device)
+    run("mkfs.ext4", "-q", "-F", device)
+    target = mounts.mount(device)
+    _kill_the_server(activator, device)
+    with pytest.raises(OSError, match="Transport endpoint is not connected"):  # and the entry goes
+        os.stat(activator.decrypted_file(NAME))
+    found = loop.read_loop_device(device)
+    assert found is not None
+    assert found.backing_file == f"{activator.decrypted_file(NAME)} (deleted)"
+
+    with pytest.raises(ActivationBusyError, match=f"{device} over its view is still in use"):
+        activator.activate(NAME, volume.segment, volume.key)
+    mounts.umount(target)
+    activator.deactivate(NAME)
+    assert loop.read_loop_device(device) is None or loop.read_diskseq(device) != sequence
