@@ -309,7 +309,7 @@ class FuseActivator:
         """`_status`, and the loop devices found attached to the decrypted file."""
         check_name(name)
         state = self._read_state(name) or {}
-        loops = self._loops(name)
+        loops = self._loops(name, state)
         pid = state.get("pid")
         serving = self._serving(pid, name) if isinstance(pid, int) else "the FUSE server is not running"
         unknown = isinstance(serving, _NoAnswer)
@@ -465,16 +465,18 @@ class FuseActivator:
         if reply.get("ok") is not True:
             log.warning("%s: the FUSE server did not stop serving it: %s", name, reply.get("error"))
 
-    def _loops(self, name: str) -> list[loop.LoopDevice]:
+    def _loops(self, name: str, state: dict[str, object] | None = None) -> list[loop.LoopDevice]:
         """The loop devices over the volume's decrypted file. Once its FUSE mount is gone (a server stopped
         by SIGTERM unmounts it) sysfs names that file ``/<name>``: by the full path alone the device was never
         found again, and stayed attached. So the device the state file recorded is taken too, but only while
         it is that very attachment (the kernel's ``diskseq`` recorded at the attach): any other file the
-        number was given since, whatever sysfs calls it, is another program's."""
+        number was given since, whatever sysfs calls it, is another program's. ``state``: the state file as
+        the caller read it (else it is read here, when it is needed)."""
         found = loops_backed_by(str(self.decrypted_file(name)))
         if found:
             return found
-        state = self._read_state(name) or {}
+        if state is None:
+            state = self._read_state(name) or {}
         recorded, sequence = state.get("loop"), state.get("loop_diskseq")
         if isinstance(recorded, str) and recorded.startswith("/dev/loop") and isinstance(sequence, int):
             device = loop.read_loop_device(recorded)
