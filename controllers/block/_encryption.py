@@ -36,12 +36,14 @@ from volumed.storage.slotcheck import (
     slot_fingerprint,
 )
 
+from ._kdf_turns import KdfTurns
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from volumed.keys import KeyProvider, Passphrase
     from volumed.resources import EncryptionConfigSpec, PbkdfSpec
-    from volumed.storage.luks2 import KdfSettings, Luks2Volume, Token, VolumeKey
+    from volumed.storage.luks2 import KdfLoad, KdfSettings, Luks2Volume, Token, VolumeKey
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -92,7 +94,7 @@ class NoUsableKeyError(Exception):
     """No configured key could open (or format) the volume; the message lists why, slot by slot."""
 
 
-_kdf_limiter: RunVar[anyio.CapacityLimiter] = RunVar("volumed_kdf_limiter")
+_kdf_turns: RunVar[KdfTurns] = RunVar("volumed_kdf_turns")
 
 
 _step_scope: ContextVar[anyio.CancelScope | None] = ContextVar("volumed_step_scope", default=None)
@@ -111,31 +113,42 @@ def step_time_limit(seconds: float) -> Iterator[anyio.CancelScope]:
             _step_scope.reset(token)
 
 
-async def _run_kdf(fn: Callable[[], T]) -> T:
-    """Run a call that runs a KDF in a worker thread, at most half as many at once as there are CPUs.
-
-    Each argon2 run already uses several lanes and is memory-bound: starting every volume's KDF at once
-    (8 user volumes, 16 threads on 2 cores) is slower than a few at a time. One limiter per event loop.
-    The wait for a turn is not counted by the enclosing `step_time_limit`.
-    """
+def _turns() -> KdfTurns:
     try:
-        limiter = _kdf_limiter.get()
+        return _kdf_turns.get()
     except LookupError:
-        limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) // 2))
-        _kdf_limiter.set(limiter)
+        turns = KdfTurns.for_this_machine()
+        _kdf_turns.set(turns)
+        return turns
+
+
+async def _run_kdf(fn: Callable[[], T], load: KdfLoad) -> T:
+    """Run a call that runs a KDF of this ``load`` in a worker thread, once it has a turn (`KdfTurns`:
+    as many at once as the CPUs and memory hold). One set of turns per event loop. The wait for a turn is
+    not counted by the enclosing `step_time_limit`.
+    """
+    turns = _turns()
     scope = _step_scope.get()
-    if scope is None:
-        return await anyio.to_thread.run_sync(fn, limiter=limiter)
-    remaining = scope.deadline - anyio.current_time()
-    scope.deadline = math.inf  # the queue does not count (other cancellations still reach the wait)
+    remaining = None if scope is None else scope.deadline - anyio.current_time()
+    if scope is not None:
+        scope.deadline = math.inf  # the queue does not count (other cancellations still reach the wait)
     try:
-        await limiter.acquire()
+        await turns.acquire(load)
     finally:
-        scope.deadline = anyio.current_time() + remaining
+        if scope is not None and remaining is not None:
+            scope.deadline = anyio.current_time() + remaining
     try:
         return await anyio.to_thread.run_sync(fn)
     finally:
-        limiter.release()
+        turns.release(load)
+
+
+def _slot_load(volume: Luks2Volume, slot: int) -> KdfLoad:
+    """The load of unlocking ``slot``: its stored KDF (a slot that is not there fails before any KDF)."""
+    from volumed.storage.luks2 import KdfLoad, kdf_load
+
+    keyslot = volume.keyslots.get(slot)
+    return KdfLoad(threads=1, memory_kib=0) if keyslot is None else kdf_load(keyslot.kdf)
 
 
 def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
@@ -166,10 +179,10 @@ def _open(location: Location, *, read_only: bool = False) -> Luks2Volume:
     return Luks2Volume.open(location.path, offset=location.offset, size=location.size, read_only=read_only)
 
 
-def _format(path: str, passphrase: bytes, *, pbkdf: PbkdfSpec | None, **options: Any) -> Luks2Volume:
+def _format(path: str, passphrase: bytes, *, kdf: KdfSettings, **options: Any) -> Luks2Volume:
     from volumed.storage.luks2 import Luks2Volume
 
-    return Luks2Volume.format(path, passphrase, kdf=kdf_settings(pbkdf), **options)
+    return Luks2Volume.format(path, passphrase, kdf=kdf, **options)
 
 
 async def _open_volume(location: Location) -> Luks2Volume:
@@ -188,6 +201,7 @@ async def format_encrypted(
 
     The caller has checked that the region carries no signature: this destroys whatever is there.
     """
+    settings = await anyio.to_thread.run_sync(kdf_settings, encryption.pbkdf)  # imports the KDF code
     reasons: list[str] = []
     for key in keys:
         if key.provider is None:
@@ -209,14 +223,14 @@ async def format_encrypted(
             cipher=encryption.cipher,
             key_size=encryption.key_size_bits // 8,
             sector_size=encryption.block_size or None,
-            pbkdf=encryption.pbkdf,
+            kdf=settings,
             keyslot=key.slot,
             # The mkfs-pending mark is in the header's first valid state: a volume volumed formatted is
             # never seen without it before its filesystem is made (the formatter mkfs's only a marked one).
             tokens={_mkfs_mark_id(keys): {"type": MKFS_PENDING_TOKEN_TYPE, "keyslots": []}},
         )
         log.info("formatting and encrypting volume", device=location.path, slot=key.slot, kind=key.kind)
-        volume = await _run_kdf(format_it)
+        volume = await _run_kdf(format_it, settings.load())
         try:
             if new.token is not None:
                 await anyio.to_thread.run_sync(
@@ -260,7 +274,8 @@ async def open_encrypted(
                 reasons.append(f"slot {key.slot} ({key.kind}): {error}")
                 continue
             try:
-                volume_key = await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
+                unlock = partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
+                volume_key = await _run_kdf(unlock, _slot_load(volume, key.slot))
             except KeyslotNotActiveError as error:  # the slot cannot be used at all: why is no secret
                 reasons.append(f"slot {key.slot} ({key.kind}): {error}")
                 continue
@@ -393,7 +408,9 @@ async def _holds_its_key(
         return True
     opened.kdf_runs += 1
     try:
-        await _run_kdf(partial(volume.unlock, passphrase.reveal(), keyslot=key.slot))
+        await _run_kdf(
+            partial(volume.unlock, passphrase.reveal(), keyslot=key.slot), _slot_load(volume, key.slot)
+        )
     except KeyslotNotActiveError as error:  # e.g. its area in a cipher we do not implement: say so
         log.warning(
             "configured key slot is unusable here; enrolling it again",
@@ -511,7 +528,8 @@ async def _sync(
                     volume_key=opened.volume_key,
                     kdf=settings,
                     tokens=tokens,
-                )
+                ),
+                settings.load(),
             )
             working.add(key.slot)
             log.info(

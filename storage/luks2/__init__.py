@@ -25,7 +25,9 @@ from ._errors import UnsupportedCipherError as UnsupportedCipherError
 
 if _typing.TYPE_CHECKING:
     from ._format import interrupted_format as interrupted_format
+    from ._kdf import KdfLoad as KdfLoad
     from ._kdf import KdfSettings as KdfSettings
+    from ._kdf import kdf_load as kdf_load
     from ._metadata import Token as Token
     from ._options import FormatOptions as FormatOptions
     from ._volume import Luks2Volume as Luks2Volume
@@ -38,7 +40,9 @@ if _typing.TYPE_CHECKING:
 __getattr__ = _lazy_attributes(
     __name__,
     {
+        "KdfLoad": "._kdf",
         "KdfSettings": "._kdf",
+        "kdf_load": "._kdf",
         "interrupted_format": "._format",
         "Token": "._metadata",
         "FormatOptions": "._options",
@@ -57,6 +61,7 @@ __all__ = [
     "FormatOptions",
     "InvalidHeaderError",
     "InvalidMetadataError",
+    "KdfLoad",
     "KdfSettings",
     "KeyslotNotActiveError",
     "KeyslotUnusableError",
@@ -72,4 +77,5 @@ __all__ = [
     "VolumeKey",
     "XtsCipher",
     "interrupted_format",
+    "kdf_load",
 ]

@@ -152,6 +152,33 @@ class KdfSettings:
     def benchmarks(self) -> bool:
         return self.iterations is None
 
+    def load(self) -> KdfLoad:
+        """What a slot made with these settings costs while its KDF runs (a benchmark holds every CPU:
+        run beside other KDFs it would measure them, and pick weaker parameters)."""
+        if self.benchmarks:
+            return KdfLoad(threads=_cpus(), memory_kib=self.memory_kib or _default_memory_kib())
+        if self.type == PBKDF2:
+            return KdfLoad(threads=1, memory_kib=0)
+        parallel = self.parallel or _default_parallel()
+        memory = max(self.memory_kib or _default_memory_kib(), 8 * parallel)
+        return KdfLoad(threads=min(parallel, _cpus()), memory_kib=memory)
+
+
+@dataclass(frozen=True)
+class KdfLoad:
+    """The CPUs (threads) and memory one KDF run holds until it ends: what decides how many run at once."""
+
+    threads: int
+    memory_kib: int
+
+
+def kdf_load(kdf: Kdf) -> KdfLoad:
+    """What running a key slot's KDF costs here: argon2 computes its lanes on at most as many threads as
+    there are usable CPUs (`argon2_raw`), and holds its memory for the whole run; pbkdf2 is one thread."""
+    if isinstance(kdf, Pbkdf2Kdf):
+        return KdfLoad(threads=1, memory_kib=0)
+    return KdfLoad(threads=max(1, min(kdf.cpus, _cpus())), memory_kib=kdf.memory)
+
 
 def _ram_kib() -> int:
     try:
@@ -164,6 +191,14 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _default_parallel() -> int:
+    return min(MAX_PARALLEL, _cpus())
+
+
+def _default_memory_kib() -> int:
+    return min(MAX_MEMORY_KIB, _ram_kib() // 2)
+
+
 def resolve_kdf(settings: KdfSettings, *, salt: bytes, key_size: int) -> Kdf:
     """Concrete KDF parameters for a new slot: forced values as given, the rest benchmarked."""
     if settings.type == PBKDF2:
@@ -171,8 +206,8 @@ def resolve_kdf(settings: KdfSettings, *, salt: bytes, key_size: int) -> Kdf:
         if iterations is None:
             iterations = benchmark_pbkdf2(settings.hash, settings.target_ms, key_size)
         return Pbkdf2Kdf(hash=settings.hash, iterations=iterations, salt=salt)
-    parallel = settings.parallel or min(MAX_PARALLEL, _cpus())
-    memory = settings.memory_kib or min(MAX_MEMORY_KIB, _ram_kib() // 2)
+    parallel = settings.parallel or _default_parallel()
+    memory = settings.memory_kib or _default_memory_kib()
     memory = max(memory, 8 * parallel)
     time_cost = settings.iterations
     if time_cost is None:
