@@ -1,5 +1,9 @@
 """The generic reconciliation framework: resources, state, watches, controllers. Knows nothing of disks."""
 
+import typing as _typing
+
+from volumed._lazy import lazy_attributes as _lazy_attributes
+
 # --- controllers (controller runtime; isort puts them first) -------------------------------------------
 from .controller import BackoffPolicy as BackoffPolicy
 from .controller import Controller as Controller
@@ -54,7 +58,6 @@ from .state import PendingFinalizersError as PendingFinalizersError
 from .state import PhaseConflictError as PhaseConflictError
 from .state import SensitiveGuard as SensitiveGuard
 from .state import SensitiveResourceError as SensitiveResourceError
-from .state import SqliteCore as SqliteCore
 from .state import State as State
 from .state import StateClosedError as StateClosedError
 from .state import StateError as StateError
@@ -130,3 +133,9 @@ __all__ += [
     "UndeclaredAccessError",
     "Wake",
 ]
+
+if _typing.TYPE_CHECKING:
+    from .state import SqliteCore as SqliteCore
+
+# The sqlite state backend is imported when first used (see volumed.runtime.state).
+__getattr__ = _lazy_attributes(__name__, {"SqliteCore": ".state"})

@@ -43,7 +43,7 @@ from volumed.resources import (
 from volumed.runtime import Kind, Pointer
 from volumed.runtime.controller import Controller, EventSource, Input, Output, failure_text, passes_through
 from volumed.runtime.state import StateError
-from volumed.storage.activation import ActivationError, FuseActivator, cipher_problem
+from volumed.storage.activation import ActivationError, cipher_problem
 from volumed.storage.blockdev import Region
 from volumed.storage.filesystem import FilesystemError, make_filesystem
 from volumed.storage.gpt import GPTError
@@ -298,8 +298,10 @@ class VolumeFormatter(Controller):
 
     def _fuse_servers(self) -> set[int]:
         """The FUSE server processes the volumes of this run's runtime directory run in (worker thread)."""
-        if not self._services.opened:
+        if not self._services.opened or self._services.chosen_backend != "fuse":
             return set()
+        from volumed.storage.activation import FuseActivator
+
         return FuseActivator(runtime_dir=self._services.runtime_dir).server_pids()
 
     async def reconcile(self, ctx: ControllerContext) -> None:

@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name, select_activator
+from volumed.storage.activation import ActivationConflictError, DataSegment, mapping_name
 from volumed.storage.filesystem import find_mount, mounts_of_device, swap_off, swap_on, umount
 from volumed.storage.loop import (
     LoopError,
@@ -37,7 +37,7 @@ from volumed.storage.loop import (
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from volumed.storage.activation import Activator, BackendChoice
+    from volumed.storage.activation import Activator, BackendChoice, BackendName
     from volumed.storage.loop import LoopDevice, LoopPin
     from volumed.storage.luks2 import VolumeKey
 
@@ -87,6 +87,13 @@ def read_data_segment(location: Location) -> DataSegment:
             cipher=segment.encryption,
             luks_uuid=volume.uuid,
         )
+
+
+def _select_activator(backend: BackendChoice, *, runtime_dir: Path) -> Activator:
+    """The backend's activator, its code imported here, in the worker thread: only the chosen backend's."""
+    from volumed.storage.activation import select_activator
+
+    return select_activator(backend, runtime_dir=runtime_dir)
 
 
 def _activate_or_grow(
@@ -362,12 +369,17 @@ class VolumeServices:
         """The host path of a mount target (``/var/mnt/data`` under the configured root)."""
         return self.root / mount_target.lstrip("/")
 
+    @property
+    def chosen_backend(self) -> BackendName | None:
+        """The backend of this run's activations, once the first one chose it."""
+        return None if self._activator is None else self._activator.backend
+
     async def activator(self) -> Activator:
         """The activation backend, chosen on first use (raises BackendUnavailableError with the reasons)."""
         async with self._lock:
             if self._activator is None:
                 self._activator = await anyio.to_thread.run_sync(
-                    partial(select_activator, self.backend, runtime_dir=self.runtime_dir)
+                    partial(_select_activator, self.backend, runtime_dir=self.runtime_dir)
                 )
             return self._activator
 

@@ -1,5 +1,9 @@
 """State: the protocols, the error hierarchy, watch events and streams, derived operations and backends."""
 
+import typing as _typing
+
+from volumed._lazy import lazy_attributes as _lazy_attributes
+
 from ._errors import AlreadyExistsError as AlreadyExistsError
 from ._errors import ConflictError as ConflictError
 from ._errors import InvalidResourceError as InvalidResourceError
@@ -24,7 +28,13 @@ from ._router import NamespacedRouter as NamespacedRouter
 from ._watch import EventStream as EventStream
 from ._wrap import WrappedState as WrappedState
 from .inmem import InMemoryCore as InMemoryCore
-from .sqlite import SqliteCore as SqliteCore
+
+if _typing.TYPE_CHECKING:
+    from .sqlite import SqliteCore as SqliteCore
+
+# The sqlite backend (and the sqlite3 module) is imported when first used: a run on the in-memory state
+# never loads it.
+__getattr__ = _lazy_attributes(__name__, {"SqliteCore": ".sqlite"})
 
 __all__ = [
     "DEFAULT_HISTORY",

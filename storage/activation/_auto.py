@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
-from ._dm import DmActivator
 from ._errors import BackendUnavailableError
-from ._fuse import DEFAULT_RUNTIME_DIR, FuseActivator
+from ._model import DEFAULT_RUNTIME_DIR
 
 if TYPE_CHECKING:
     from ._model import BackendName
@@ -110,8 +109,13 @@ def select_activator(
         BackendUnavailableError: the chosen backend (for ``auto``: every backend) cannot run here; the message
             gives each reason.
     """
+    # each backend's code is imported only when it is the one chosen: a node on dm never loads the FUSE client
     if _choose(backend) == "dm":
+        from ._dm import DmActivator
+
         return DmActivator()
+    from ._fuse import FuseActivator
+
     return FuseActivator(runtime_dir=runtime_dir)
 
 

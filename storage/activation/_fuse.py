@@ -37,14 +37,13 @@ from ._ciphers import cipher_problem
 from ._errors import ActivationBusyError, ActivationConflictError, ActivationError
 from ._fuse_channel import ChannelError, request
 from ._fuse_control import LOCK_NAME, LOG_NAME, SOCKET_NAME, AddRequest, ControlError, served_list
-from ._model import ActivationStatus, BackendName, DataSegment, check_flags, check_name
+from ._model import DEFAULT_RUNTIME_DIR, ActivationStatus, BackendName, DataSegment, check_flags, check_name
 from ._process import _unescape as unescape_mountinfo
 from ._process import in_use, mounts_of_device, process_cmdline, stop_process, umount
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
 SERVER_MODULE: Final = "volumed.storage.activation._fuse_server"
 READY_TIMEOUT: Final = 30.0
 QUERY_TIMEOUT: Final = 2.0

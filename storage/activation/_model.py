@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ._errors import ActivationError
@@ -15,6 +16,8 @@ BackendName = Literal["dm", "fuse"]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,126}")
 MAPPING_PREFIX: Final = "luks2-"
+DEFAULT_RUNTIME_DIR: Final = Path("/run/volumed/fuse")
+"""Where the fuse backend keeps its FUSE server's views, socket and state."""
 
 CRYPT_FLAGS: Final = (
     "allow_discards",
