@@ -416,6 +416,12 @@ class VolumeServices:
         self.opened.pop(volume_id, None)
         log.info("closed volume", volume=volume_id)
 
+    async def _close_at_shutdown(self, volume_id: str) -> None:
+        try:
+            await self.close(volume_id)
+        except Exception as error:
+            log.error("close failed at shutdown", volume=volume_id, error=str(error))
+
     async def loop_for(self, volume_id: str, path: str, offset: int, size: int) -> str:
         """A block device for an unencrypted region of an image file (a loop device with offset and size)."""
         existing = self.loops.get(volume_id)
@@ -530,11 +536,11 @@ class VolumeServices:
                     volume=volume_id,
                     target=str(target),
                 )
-            for volume_id in [v for v in self.opened if v not in kept]:
-                try:
-                    await self.close(volume_id)
-                except Exception as error:
-                    log.error("close failed at shutdown", volume=volume_id, error=str(error))
+            # Side by side: each close is a device-mapper removal (or a FUSE view's) of its own, and one after
+            # another they were most of a shutdown (10 volumes: 3.3 s of 6.3 s in the QEMU guest, TCG).
+            async with anyio.create_task_group() as closing:
+                for volume_id in [v for v in self.opened if v not in kept]:
+                    closing.start_soon(self._close_at_shutdown, volume_id)
             for volume_id, device in [(v, d) for v, d in self.loops.items() if v not in kept]:
                 expected = self.loop_pins.pop(volume_id, None)
                 try:
