@@ -133,14 +133,14 @@ async def _run_kdf(fn: Callable[[], T], load: KdfLoad) -> T:
     if scope is not None:
         scope.deadline = math.inf  # the queue does not count (other cancellations still reach the wait)
     try:
-        await turns.acquire(load)
+        turn = await turns.acquire(load)
     finally:
         if scope is not None and remaining is not None:
             scope.deadline = anyio.current_time() + remaining
     try:
         return await anyio.to_thread.run_sync(fn)
     finally:
-        turns.release(load)
+        turns.release(turn)
 
 
 def _slot_load(volume: Luks2Volume, slot: int) -> KdfLoad:

@@ -1,20 +1,29 @@
-"""Turns for key-slot KDF runs: as many at once as this machine's CPUs and memory hold, in arrival order.
+"""Turns for key-slot KDF runs: as many at once as this machine's CPUs and memory hold.
 
 A KDF run holds ``min(lanes, CPUs)`` threads and its argon2 memory until it ends. A fixed number of turns
 (half the CPUs) suited two-lane KDFs on two CPUs, but ran one-lane KDFs one at a time there with a CPU left
 idle for the whole unlock phase (the dm boot bench: ten one-lane volumes, two vCPUs), let two four-lane
 KDFs share four CPUs with eight threads, and ignored memory, so two 1 GiB KDFs could start together on a
-node with 2 GiB. Here a run starts when its threads fit the CPUs and its memory fits half of the memory
-available when the turns were made, or when nothing else runs (a run too big for the budget still runs,
-alone). Turns are granted strictly first come, first served: a big run is never passed by small ones.
+node with 2 GiB.
+
+Here a run starts when its threads fit the free CPUs and its memory fits the memory budget: half of the
+memory available when the turns were made, the least of the kernel's MemAvailable and the room left under
+this process' memory cgroup limits (a unit's ``MemoryMax=``, a container's limit). A run too big for the
+budget still runs, alone. Waiting runs are looked at in arrival order and each one that fits starts: a small
+run (STATE's) is not held behind a big one that must wait anyway.
+
+A run that holds its turn longer than ``LEASE`` seconds keeps its memory but gives back its CPUs: a slot
+whose KDF never ends (a header with an absurd time cost) would otherwise hold every other volume back for
+good. The thread goes on; the others share the CPUs with it.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.lowlevel
@@ -22,7 +31,12 @@ import anyio.lowlevel
 if TYPE_CHECKING:
     from volumed.storage.luks2 import KdfLoad
 
-MEMINFO = "/proc/meminfo"
+MEMINFO: Final = "/proc/meminfo"
+PROC_CGROUP: Final = "/proc/self/cgroup"
+CGROUP_ROOT: Final = "/sys/fs/cgroup"
+LEASE: Final = 10.0
+"""Seconds a KDF run counts against the CPUs (cryptsetup's and Talos' KDFs are made to take about 2 s)."""
+_NO_LIMIT: Final = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 
 
 def usable_cpus() -> int:
@@ -41,70 +55,151 @@ def available_memory_kib(meminfo: str = MEMINFO) -> int | None:
     return None
 
 
+def _read_bytes(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if text == "max":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return None if value >= _NO_LIMIT else value
+
+
+def _room_up_to(directory: Path, root: Path, limit_name: str, usage_name: str) -> int | None:
+    """The least ``limit - usage`` (bytes) of ``directory`` and its ancestors up to ``root``; None: none."""
+    room: int | None = None
+    current = directory
+    while True:
+        limit = _read_bytes(current / limit_name)
+        if limit is not None:
+            usage = _read_bytes(current / usage_name) or 0
+            room = max(0, limit - usage) if room is None else min(room, max(0, limit - usage))
+        if current == root or root not in current.parents:
+            return room
+        current = current.parent
+
+
+def cgroup_memory_room_kib(proc_cgroup: str = PROC_CGROUP, root: str = CGROUP_ROOT) -> int | None:
+    """The room left under this process' memory cgroup limits (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``, the cgroup's and every ancestor's), in KiB; None where nothing limits it."""
+    try:
+        lines = Path(proc_cgroup).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    base = Path(root)
+    rooms: list[int] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        relative = path.lstrip("/")
+        if hierarchy == "0" and controllers == "":  # v2: the whole tree, or "unified" beside v1 ones
+            for tree in (base, base / "unified"):
+                if (tree / "cgroup.controllers").exists():
+                    found = _room_up_to(tree / relative, tree, "memory.max", "memory.current")
+                    if found is not None:
+                        rooms.append(found)
+                    break
+        elif "memory" in controllers.split(","):
+            tree = base / "memory"
+            found = _room_up_to(tree / relative, tree, "memory.limit_in_bytes", "memory.usage_in_bytes")
+            if found is not None:
+                rooms.append(found)
+    return min(rooms) // 1024 if rooms else None
+
+
+def memory_budget_kib() -> int | None:
+    """Half of the memory KDF runs may take at once here; None where nothing says (memory does not limit)."""
+    known = [kib for kib in (available_memory_kib(), cgroup_memory_room_kib()) if kib is not None]
+    return min(known) // 2 if known else None
+
+
 @dataclass(eq=False)
-class _Waiter:
+class KdfTurn:
+    """One run's turn: what it holds, and since when (for its lease)."""
+
     load: KdfLoad
+    threads: int
     granted: anyio.Event = field(default_factory=anyio.Event)
+    since: float = math.inf
+    holds_cpus: bool = True
 
 
 class KdfTurns:
-    """The turns of one event loop's KDF runs (``acquire`` before the run, ``release`` after it)."""
+    """The turns of one event loop's KDF runs (``turn = await acquire(load)`` before the run,
+    ``release(turn)`` after it)."""
 
-    def __init__(self, *, cpus: int, memory_kib: int | None) -> None:
+    def __init__(self, *, cpus: int, memory_kib: int | None, lease: float = LEASE) -> None:
         self._cpus = max(1, cpus)
         self._memory_kib = memory_kib  # None: memory does not limit
-        self._running = 0
-        self._threads = 0
-        self._memory_used = 0
-        self._queue: deque[_Waiter] = deque()
+        self._lease = lease
+        self._running: list[KdfTurn] = []
+        self._queue: list[KdfTurn] = []
 
     @classmethod
     def for_this_machine(cls) -> KdfTurns:
-        available = available_memory_kib()
-        return cls(cpus=usable_cpus(), memory_kib=None if available is None else available // 2)
+        return cls(cpus=usable_cpus(), memory_kib=memory_budget_kib())
 
     @property
     def running(self) -> int:
-        return self._running
+        return len(self._running)
 
-    def _fits(self, load: KdfLoad) -> bool:
-        if self._running == 0:
+    def _fits(self, turn: KdfTurn) -> bool:
+        if not self._running:
             return True
-        if self._threads + min(load.threads, self._cpus) > self._cpus:
+        threads = sum(t.threads for t in self._running if t.holds_cpus)
+        if threads + turn.threads > self._cpus:
             return False
-        return self._memory_kib is None or self._memory_used + load.memory_kib <= self._memory_kib
-
-    def _take(self, load: KdfLoad) -> None:
-        self._running += 1
-        self._threads += min(load.threads, self._cpus)
-        self._memory_used += load.memory_kib
+        memory = sum(t.load.memory_kib for t in self._running)
+        return self._memory_kib is None or memory + turn.load.memory_kib <= self._memory_kib
 
     def _grant_waiting(self) -> None:
-        while self._queue and self._fits(self._queue[0].load):
-            waiter = self._queue.popleft()
-            self._take(waiter.load)
-            waiter.granted.set()
+        now = anyio.current_time()
+        for turn in self._running:
+            if turn.holds_cpus and now - turn.since >= self._lease:
+                turn.holds_cpus = False  # overdue: its CPUs are shared from now on (its memory is not)
+        for turn in list(self._queue):
+            if self._fits(turn):
+                self._queue.remove(turn)
+                self._start(turn, now)
 
-    async def acquire(self, load: KdfLoad) -> None:
+    def _start(self, turn: KdfTurn, now: float) -> None:
+        turn.since = now
+        self._running.append(turn)
+        turn.granted.set()
+
+    def _next_lease_end(self) -> float:
+        ends = [t.since + self._lease for t in self._running if t.holds_cpus]
+        return min(ends, default=math.inf)
+
+    async def acquire(self, load: KdfLoad) -> KdfTurn:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        if not self._queue and self._fits(load):
-            self._take(load)
+        turn = KdfTurn(load, threads=max(1, min(load.threads, self._cpus)))
+        if self._fits(turn):  # whatever waits does not fit now (nothing freed since it was last looked at)
+            self._start(turn, anyio.current_time())
             await anyio.lowlevel.cancel_shielded_checkpoint()
-            return
-        waiter = _Waiter(load)
-        self._queue.append(waiter)
+            return turn
+        self._queue.append(turn)
         try:
-            await waiter.granted.wait()
+            while not turn.granted.is_set():
+                with anyio.move_on_after(max(0.0, self._next_lease_end() - anyio.current_time())):
+                    await turn.granted.wait()
+                if not turn.granted.is_set():
+                    self._grant_waiting()  # a lease ended: the overdue run's CPUs are free for others
         except BaseException:
-            if waiter.granted.is_set():  # granted, then cancelled before it could run: give it back
-                self.release(load)
+            if turn.granted.is_set():  # granted, then cancelled before it could run: give it back
+                self.release(turn)
             else:
-                self._queue.remove(waiter)
-                self._grant_waiting()  # the one behind it may fit now
+                self._queue.remove(turn)
+                self._grant_waiting()  # the ones behind it may fit now
             raise
+        return turn
 
-    def release(self, load: KdfLoad) -> None:
-        self._running -= 1
-        self._threads -= min(load.threads, self._cpus)
-        self._memory_used -= load.memory_kib
+    def release(self, turn: KdfTurn) -> None:
+        self._running.remove(turn)
         self._grant_waiting()
