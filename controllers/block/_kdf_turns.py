@@ -9,12 +9,13 @@ node with 2 GiB.
 Here a run starts when its threads fit the free CPUs and its memory fits the memory budget: half of the
 memory available when the turns were made, the least of the kernel's MemAvailable and the room left under
 this process' memory cgroup limits (a unit's ``MemoryMax=``, a container's limit). A run too big for the
-budget still runs, alone. Waiting runs are looked at in arrival order and each one that fits starts: a small
-run (STATE's) is not held behind a big one that must wait anyway.
+budget still runs, alone. The budget is read again whenever no run holds a turn. Waiting runs are looked at
+in arrival order and each one that fits starts: a small run (STATE's) is not held behind a big one that must
+wait anyway; a run that has waited ``PASS_LIMIT`` seconds is passed no more.
 
-A run that holds its turn longer than ``LEASE`` seconds keeps its memory but gives back its CPUs: a slot
-whose KDF never ends (a header with an absurd time cost) would otherwise hold every other volume back for
-good. The thread goes on; the others share the CPUs with it.
+A run that holds its turn longer than ``LEASE`` seconds gives back its CPUs and no longer keeps a run that
+must go alone from going: a slot whose KDF never ends (a header with an absurd time cost) would otherwise
+hold every other volume back for good. Its memory still counts for runs that share. The thread goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import anyio
 import anyio.lowlevel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from volumed.storage.luks2 import KdfLoad
 
 MEMINFO: Final = "/proc/meminfo"
@@ -38,6 +41,8 @@ LEASE: Final = 60.0
 """Seconds a KDF run counts against the CPUs: Talos' limit for a whole encryption step. Not shorter: a lease
 of 10 s expired for sound 64 MiB KDFs in the QEMU guest (10 s each under load), which then ran four at a
 time on two vCPUs and made the boot slower (the dm boot bench: KDF critical path 28 s -> 55 s)."""
+PASS_LIMIT: Final = 10.0
+"""Seconds a waiting run may be passed by later ones that fit: after that it goes next (no starvation)."""
 _NO_LIMIT: Final = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 
 
@@ -71,14 +76,29 @@ def _read_bytes(path: Path) -> int | None:
     return None if value >= _NO_LIMIT else value
 
 
-def _room_up_to(directory: Path, root: Path, limit_name: str, usage_name: str) -> int | None:
-    """The least ``limit - usage`` (bytes) of ``directory`` and its ancestors up to ``root``; None: none."""
+def _inactive_file(directory: Path, key: str) -> int:
+    """The page cache the kernel drops first (``memory.stat``), which a cgroup's usage counts as used."""
+    try:
+        for line in (directory / "memory.stat").read_text(encoding="ascii").splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
+def _room_up_to(
+    directory: Path, root: Path, limit_name: str, usage_name: str, inactive_key: str
+) -> int | None:
+    """The least ``limit - usage`` (bytes) of ``directory`` and its ancestors up to ``root``, usage without
+    the inactive page cache (reading a big file must not shrink the budget to nothing); None: no limit."""
     room: int | None = None
     current = directory
     while True:
         limit = _read_bytes(current / limit_name)
         if limit is not None:
-            usage = _read_bytes(current / usage_name) or 0
+            usage = max(0, (_read_bytes(current / usage_name) or 0) - _inactive_file(current, inactive_key))
             room = max(0, limit - usage) if room is None else min(room, max(0, limit - usage))
         if current == root or root not in current.parents:
             return room
@@ -103,13 +123,17 @@ def cgroup_memory_room_kib(proc_cgroup: str = PROC_CGROUP, root: str = CGROUP_RO
         if hierarchy == "0" and controllers == "":  # v2: the whole tree, or "unified" beside v1 ones
             for tree in (base, base / "unified"):
                 if (tree / "cgroup.controllers").exists():
-                    found = _room_up_to(tree / relative, tree, "memory.max", "memory.current")
+                    found = _room_up_to(
+                        tree / relative, tree, "memory.max", "memory.current", "inactive_file"
+                    )
                     if found is not None:
                         rooms.append(found)
                     break
         elif "memory" in controllers.split(","):
             tree = base / "memory"
-            found = _room_up_to(tree / relative, tree, "memory.limit_in_bytes", "memory.usage_in_bytes")
+            found = _room_up_to(
+                tree / relative, tree, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"
+            )
             if found is not None:
                 rooms.append(found)
     return min(rooms) // 1024 if rooms else None
@@ -127,6 +151,7 @@ class KdfTurn:
 
     load: KdfLoad
     threads: int
+    queued: float
     granted: anyio.Event = field(default_factory=anyio.Event)
     since: float = math.inf
     holds_cpus: bool = True
@@ -136,24 +161,34 @@ class KdfTurns:
     """The turns of one event loop's KDF runs (``turn = await acquire(load)`` before the run,
     ``release(turn)`` after it)."""
 
-    def __init__(self, *, cpus: int, memory_kib: int | None, lease: float = LEASE) -> None:
+    def __init__(
+        self,
+        *,
+        cpus: int,
+        memory_kib: int | None,
+        lease: float = LEASE,
+        pass_limit: float = PASS_LIMIT,
+        measure_memory: Callable[[], int | None] | None = None,
+    ) -> None:
         self._cpus = max(1, cpus)
         self._memory_kib = memory_kib  # None: memory does not limit
+        self._measure_memory = measure_memory  # read again whenever no run holds a turn
         self._lease = lease
+        self._pass_limit = pass_limit
         self._running: list[KdfTurn] = []
         self._queue: list[KdfTurn] = []
 
     @classmethod
     def for_this_machine(cls) -> KdfTurns:
-        return cls(cpus=usable_cpus(), memory_kib=memory_budget_kib())
+        return cls(cpus=usable_cpus(), memory_kib=memory_budget_kib(), measure_memory=memory_budget_kib)
 
     @property
     def running(self) -> int:
         return len(self._running)
 
     def _fits(self, turn: KdfTurn) -> bool:
-        if not self._running:
-            return True
+        if not any(t.holds_cpus for t in self._running):
+            return True  # alone (an overdue run holds nothing back for good: review62 H1)
         threads = sum(t.threads for t in self._running if t.holds_cpus)
         if threads + turn.threads > self._cpus:
             return False
@@ -169,6 +204,8 @@ class KdfTurns:
             if self._fits(turn):
                 self._queue.remove(turn)
                 self._start(turn, now)
+            elif now - turn.queued >= self._pass_limit:
+                break  # it has waited long enough: nothing behind it passes it any more
 
     def _start(self, turn: KdfTurn, now: float) -> None:
         turn.since = now
@@ -181,9 +218,14 @@ class KdfTurns:
 
     async def acquire(self, load: KdfLoad) -> KdfTurn:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        turn = KdfTurn(load, threads=max(1, min(load.threads, self._cpus)))
-        if self._fits(turn):  # whatever waits does not fit now (nothing freed since it was last looked at)
-            self._start(turn, anyio.current_time())
+        now = anyio.current_time()
+        if not self._running and self._measure_memory is not None:
+            self._memory_kib = self._measure_memory()
+        turn = KdfTurn(load, threads=max(1, min(load.threads, self._cpus)), queued=now)
+        # what waits does not fit now (nothing was freed since it was last looked at); a newcomer that fits
+        # starts beside it, unless one of them has waited past the pass limit
+        if self._fits(turn) and not any(now - t.queued >= self._pass_limit for t in self._queue):
+            self._start(turn, now)
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return turn
         self._queue.append(turn)
