@@ -143,12 +143,12 @@ async def _run_kdf(fn: Callable[[], T], load: KdfLoad) -> T:
         turns.release(turn)
 
 
-def _slot_load(volume: Luks2Volume, slot: int) -> KdfLoad:
-    """The load of unlocking ``slot``: its stored KDF (a slot that is not there fails before any KDF)."""
-    from volumed.storage.luks2 import KdfLoad, kdf_load
+async def _unlock_slot(volume: Luks2Volume, passphrase: bytes, slot: int) -> VolumeKey:
+    """Unlock key slot ``slot`` (in the header) with ``passphrase``, its KDF taking a turn by its own load."""
+    from volumed.storage.luks2 import kdf_load
 
-    keyslot = volume.keyslots.get(slot)
-    return KdfLoad(threads=1, memory_kib=0) if keyslot is None else kdf_load(keyslot.kdf)
+    load = kdf_load(volume.keyslots[slot].kdf)
+    return await _run_kdf(partial(volume.unlock, passphrase, keyslot=slot), load)
 
 
 def kdf_settings(pbkdf: PbkdfSpec | None) -> KdfSettings:
@@ -274,8 +274,7 @@ async def open_encrypted(
                 reasons.append(f"slot {key.slot} ({key.kind}): {error}")
                 continue
             try:
-                unlock = partial(volume.unlock, passphrase.reveal(), keyslot=key.slot)
-                volume_key = await _run_kdf(unlock, _slot_load(volume, key.slot))
+                volume_key = await _unlock_slot(volume, passphrase.reveal(), key.slot)
             except KeyslotNotActiveError as error:  # the slot cannot be used at all: why is no secret
                 reasons.append(f"slot {key.slot} ({key.kind}): {error}")
                 continue
@@ -408,9 +407,7 @@ async def _holds_its_key(
         return True
     opened.kdf_runs += 1
     try:
-        await _run_kdf(
-            partial(volume.unlock, passphrase.reveal(), keyslot=key.slot), _slot_load(volume, key.slot)
-        )
+        await _unlock_slot(volume, passphrase.reveal(), key.slot)
     except KeyslotNotActiveError as error:  # e.g. its area in a cipher we do not implement: say so
         log.warning(
             "configured key slot is unusable here; enrolling it again",

@@ -7,9 +7,9 @@ KDFs share four CPUs with eight threads, and ignored memory, so two 1 GiB KDFs c
 node with 2 GiB.
 
 Here a run starts when its threads fit the free CPUs and its memory fits the memory budget: half of the
-memory available when the turns were made, the least of the kernel's MemAvailable and the room left under
-this process' memory cgroup limits (a unit's ``MemoryMax=``, a container's limit). A run too big for the
-budget still runs, alone. The budget is read again whenever no run holds a turn. Waiting runs are looked at
+least of the kernel's MemAvailable and the room left under this process' memory cgroup limits (a unit's
+``MemoryMax=``, a container's limit), read whenever a run asks for a turn while none holds one. A run too
+big for the budget still runs, alone. Waiting runs are looked at
 in arrival order and each one that fits starts: a small run (STATE's) is not held behind a big one that must
 wait anyway; a run that has waited ``PASS_LIMIT`` seconds is passed no more.
 
@@ -21,7 +21,6 @@ hold every other volume back for good. Its memory still counts for runs that sha
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -44,10 +43,6 @@ time on two vCPUs and made the boot slower (the dm boot bench: KDF critical path
 PASS_LIMIT: Final = 10.0
 """Seconds a waiting run may be passed by later ones that fit: after that it goes next (no starvation)."""
 _NO_LIMIT: Final = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
-
-
-def usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def available_memory_kib(meminfo: str = MEMINFO) -> int | None:
@@ -180,7 +175,10 @@ class KdfTurns:
 
     @classmethod
     def for_this_machine(cls) -> KdfTurns:
-        return cls(cpus=usable_cpus(), memory_kib=memory_budget_kib(), measure_memory=memory_budget_kib)
+        """Turns for the CPUs this process may use; the memory budget is measured at the first acquire."""
+        from volumed.storage.luks2 import usable_cpus  # loaded already: a KDF is about to run
+
+        return cls(cpus=usable_cpus(), memory_kib=None, measure_memory=memory_budget_kib)
 
     @property
     def running(self) -> int:

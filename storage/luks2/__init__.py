@@ -24,6 +24,7 @@ from ._errors import ReadOnlyError as ReadOnlyError
 from ._errors import UnsupportedCipherError as UnsupportedCipherError
 
 if _typing.TYPE_CHECKING:
+    from ._argon2 import usable_cpus as usable_cpus
     from ._format import interrupted_format as interrupted_format
     from ._kdf import KdfLoad as KdfLoad
     from ._kdf import KdfSettings as KdfSettings
@@ -43,6 +44,7 @@ __getattr__ = _lazy_attributes(
         "KdfLoad": "._kdf",
         "KdfSettings": "._kdf",
         "kdf_load": "._kdf",
+        "usable_cpus": "._argon2",
         "interrupted_format": "._format",
         "Token": "._metadata",
         "FormatOptions": "._options",
@@ -78,4 +80,5 @@ __all__ = [
     "XtsCipher",
     "interrupted_format",
     "kdf_load",
+    "usable_cpus",
 ]

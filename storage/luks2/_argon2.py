@@ -54,7 +54,8 @@ def _free(memory: Any, size: int) -> None:
 _UINT32_MAX = 2**32 - 1
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity): argon2 runs its lanes on at most this many threads."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -105,7 +106,7 @@ def argon2_raw(
             "t_cost": time_cost,
             "m_cost": memory_kib,
             "lanes": parallelism,
-            "threads": min(parallelism, _usable_cpus()),
+            "threads": min(parallelism, usable_cpus()),
             "version": _VERSION,
             "allocate_cbk": _allocate,
             "free_cbk": _free,

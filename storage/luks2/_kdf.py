@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ._argon2 import argon2_raw
+from ._argon2 import argon2_raw, usable_cpus
 from ._digest import SUPPORTED_HASHES, hash_algorithm, pbkdf2
 from ._errors import InvalidMetadataError
 from ._metadata import ARGON2_TYPES, PBKDF2, Argon2Kdf, Kdf, Pbkdf2Kdf
@@ -156,12 +156,12 @@ class KdfSettings:
         """What a slot made with these settings costs while its KDF runs (a benchmark holds every CPU:
         run beside other KDFs it would measure them, and pick weaker parameters)."""
         if self.benchmarks:
-            return KdfLoad(threads=_cpus(), memory_kib=self.memory_kib or _default_memory_kib())
+            return KdfLoad(threads=usable_cpus(), memory_kib=self.memory_kib or _default_memory_kib())
         if self.type == PBKDF2:
             return KdfLoad(threads=1, memory_kib=0)
         parallel = self.parallel or _default_parallel()
         memory = max(self.memory_kib or _default_memory_kib(), 8 * parallel)
-        return KdfLoad(threads=min(parallel, _cpus()), memory_kib=memory)
+        return KdfLoad(threads=min(parallel, usable_cpus()), memory_kib=memory)
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def kdf_load(kdf: Kdf) -> KdfLoad:
     there are usable CPUs (`argon2_raw`), and holds its memory for the whole run; pbkdf2 is one thread."""
     if isinstance(kdf, Pbkdf2Kdf):
         return KdfLoad(threads=1, memory_kib=0)
-    return KdfLoad(threads=max(1, min(kdf.cpus, _cpus())), memory_kib=kdf.memory)
+    return KdfLoad(threads=max(1, min(kdf.cpus, usable_cpus())), memory_kib=kdf.memory)
 
 
 def _ram_kib() -> int:
@@ -187,12 +187,8 @@ def _ram_kib() -> int:
         return 2 * MAX_MEMORY_KIB
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _default_parallel() -> int:
-    return min(MAX_PARALLEL, _cpus())
+    return min(MAX_PARALLEL, usable_cpus())
 
 
 def _default_memory_kib() -> int:

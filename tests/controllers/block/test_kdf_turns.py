@@ -311,8 +311,8 @@ async def test_one_lane_volumes_unlock_side_by_side(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lanes: int, overlap: bool
 ) -> None:
     """Two volumes opened at once on two CPUs: their one-lane KDFs run side by side, two-lane ones in turn."""
-    monkeypatch.setattr(_kdf_turns, "usable_cpus", lambda: 2)
-    monkeypatch.setattr("volumed.storage.luks2._kdf._cpus", lambda: 2)
+    monkeypatch.setattr("volumed.storage.luks2.usable_cpus", lambda: 2)  # the turns' CPUs
+    monkeypatch.setattr("volumed.storage.luks2._kdf.usable_cpus", lambda: 2)  # the loads' threads
     pbkdf = PbkdfSpec(type="argon2id", memory_kib=32768, iterations=8, parallel=lanes)
     encryption = EncryptionConfigSpec(pbkdf=pbkdf, key_size_bits=256)
     locations = []

@@ -43,7 +43,7 @@ def _dumped_kdf(device: Path) -> tuple[int, int]:
 def test_load_of_cryptsetup_made_slots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pbkdf_args: list[str], cpus: int
 ) -> None:
-    monkeypatch.setattr("volumed.storage.luks2._kdf._cpus", lambda: cpus)
+    monkeypatch.setattr("volumed.storage.luks2._kdf.usable_cpus", lambda: cpus)
     device = image(tmp_path / "disk.img", 20 * MIB)
     force = ["--pbkdf-force-iterations", "1000" if "pbkdf2" in pbkdf_args else "4"]
     cryptsetup(
@@ -57,7 +57,7 @@ def test_load_of_cryptsetup_made_slots(
 
 
 def test_load_of_new_slots(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("volumed.storage.luks2._kdf._cpus", lambda: 2)
+    monkeypatch.setattr("volumed.storage.luks2._kdf.usable_cpus", lambda: 2)
     monkeypatch.setattr("volumed.storage.luks2._kdf._ram_kib", lambda: 4 * 1024 * 1024)
     pinned = KdfSettings(type="argon2id", iterations=4, memory_kib=65536, parallel=1)
     assert pinned.load() == KdfLoad(1, 65536)
